@@ -1,0 +1,711 @@
+//! Configuration: the TOML file `hookgate serve --config PATH` reads.
+//!
+//! Loading is two steps: serde parses the file with unknown keys rejected
+//! (`deny_unknown_fields`), then [`Config::validate`] checks what types cannot
+//! say (unique route names and paths, keys that belong to another route kind,
+//! secrets that must resolve). Every error names the file and the key, e.g.
+//! `config/hookgate.toml: routes[2].secrets[0].env: environment variable GITHUB_WEBHOOK_SECRET is not set`.
+//!
+//! Secrets are resolved at load time, never at first request: a missing
+//! environment variable or file is a start-up error.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::secret::Secret;
+use crate::verify::generic::{Algorithm, Encoding};
+
+/// Default TLS/plain listener for webhooks and Outbound Messages.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
+/// Default admin listener (`/healthz`, `/readyz`, `/metrics`).
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+/// Default body cap in bytes (1 MiB), overridable per route.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default timestamp tolerance in seconds for schemes that sign a timestamp
+/// (Stripe, Slack, Standard Webhooks: 300 s in their documentation).
+pub const DEFAULT_TOLERANCE_S: u64 = 300;
+/// Environment variable that overrides `[amqp] url`.
+pub const AMQP_URL_ENV: &str = "HOOKGATE_AMQP_URL";
+
+/// A configuration error: which file, which key, what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// Path of the config file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// TOML syntax error, unknown key, or a value of the wrong type. The
+    /// message from `toml` names the key and shows the line.
+    #[error("{file}: {message}")]
+    Parse {
+        /// Path of the config file.
+        file: PathBuf,
+        /// toml's message, with the key and line.
+        message: String,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("{file}: {key}: {reason}")]
+    Invalid {
+        /// Path of the config file.
+        file: PathBuf,
+        /// Dotted key path, e.g. `routes[1].org_ids[0]`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The whole file, as written (before secrets are resolved).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[server]`: the public listener.
+    pub server: ServerConfig,
+    /// `[admin]`: the plain-HTTP admin listener.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// `[amqp]`: the broker connection and topology.
+    pub amqp: AmqpConfig,
+    /// `[[routes]]`: one per endpoint path.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Socket address to listen on, e.g. `0.0.0.0:8443`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Body cap in bytes for routes that do not set their own.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Serve plain HTTP (behind a TLS-terminating load balancer only).
+    /// Mutually exclusive with `[server.tls]`.
+    #[serde(default)]
+    pub plaintext: bool,
+    /// `[server.tls]`: required unless `plaintext = true`.
+    pub tls: Option<TlsConfig>,
+    /// Time allowed to receive the request head, in ms (slowloris bound).
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Time allowed for a whole request (head, body, publish, answer), in ms.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Requests handled at once; past it new requests get 503 + Retry-After.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish, in ms.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
+}
+
+/// `[server.tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain (leaf first, then intermediates).
+    pub cert: Option<PathBuf>,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// Dev only: make a throwaway self-signed certificate at start (rcgen).
+    #[serde(default)]
+    pub self_signed: bool,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Plain-HTTP listener for `/healthz`, `/readyz`, `/metrics`.
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+/// `[amqp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// AMQP 0-9-1 URI; the `HOOKGATE_AMQP_URL` environment variable overrides it.
+    pub url: String,
+    /// Durable topic exchange every message is published to; declared at start.
+    #[serde(default = "default_exchange")]
+    pub exchange: String,
+    /// How long to wait for a publisher confirm, in ms, before answering 503.
+    #[serde(default = "default_confirm_timeout_ms")]
+    pub confirm_timeout_ms: u64,
+    /// Channels in confirm mode used for publishing (publishes are pipelined
+    /// on each; several channels spread the broker-side work).
+    #[serde(default = "default_channels")]
+    pub channels: usize,
+    /// AMQP heartbeat in seconds.
+    #[serde(default = "default_heartbeat_s")]
+    pub heartbeat_s: u16,
+    /// Durable queues declared and bound to the exchange at start.
+    #[serde(default)]
+    pub queues: Vec<QueueConfig>,
+}
+
+/// `[[amqp.queues]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Queue name.
+    pub name: String,
+    /// Binding keys (topic syntax: `*` one word, `#` zero or more).
+    #[serde(default = "default_bindings")]
+    pub bindings: Vec<String>,
+    /// `quorum` (replicated, the safe default) or `classic`.
+    #[serde(default, rename = "type")]
+    pub kind: QueueType,
+}
+
+/// RabbitMQ queue type (`x-queue-type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// Raft-replicated queue: the durable choice.
+    #[default]
+    Quorum,
+    /// Classic (single-node) durable queue.
+    Classic,
+}
+
+/// The kind of sender a route verifies; decides the signature scheme,
+/// idempotency key and event name (see `../shared/docs/PROVIDERS.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteKind {
+    /// Salesforce SOAP Outbound Messages (no signature: Organization ID check).
+    SalesforceOm,
+    /// GitHub: `X-Hub-Signature-256`.
+    Github,
+    /// Stripe: `Stripe-Signature` with `t=` and `v1=`.
+    Stripe,
+    /// Slack: `X-Slack-Signature` over `v0:{ts}:{body}`.
+    Slack,
+    /// Shopify: `X-Shopify-Hmac-Sha256`, base64.
+    Shopify,
+    /// Standard Webhooks (and Svix): `webhook-*` or `svix-*` headers.
+    StandardWebhooks,
+    /// Any HMAC scheme described by the route's keys.
+    GenericHmac,
+}
+
+impl RouteKind {
+    /// The snake_case name used in config, routing keys and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::SalesforceOm => "salesforce_om",
+            RouteKind::Github => "github",
+            RouteKind::Stripe => "stripe",
+            RouteKind::Slack => "slack",
+            RouteKind::Shopify => "shopify",
+            RouteKind::StandardWebhooks => "standard_webhooks",
+            RouteKind::GenericHmac => "generic_hmac",
+        }
+    }
+
+    /// Whether the scheme signs a timestamp (so `tolerance_s` applies).
+    pub fn signs_timestamp(self) -> bool {
+        matches!(
+            self,
+            RouteKind::Stripe | RouteKind::Slack | RouteKind::StandardWebhooks
+        )
+    }
+}
+
+/// Where a secret comes from: exactly one of `env` or `file`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    /// Name of an environment variable holding the secret.
+    pub env: Option<String>,
+    /// Path of a file holding the secret (one trailing newline is trimmed).
+    pub file: Option<PathBuf>,
+}
+
+/// `[[routes]]`: one endpoint. Keys that do not belong to `kind` are errors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Unique name: the `<source>` of routing keys and the metric label.
+    /// Defaults to the kind (`salesforce` for `salesforce_om`).
+    pub name: Option<String>,
+    /// Exact request path, e.g. `/hooks/github`.
+    pub path: String,
+    /// The scheme.
+    pub kind: RouteKind,
+    /// Body cap in bytes; defaults to `[server] max_body_bytes`.
+    pub max_body_bytes: Option<usize>,
+    /// Webhook secrets; any one verifies (rotation).
+    #[serde(default)]
+    pub secrets: Vec<SecretSource>,
+    /// Allowed age of a signed timestamp in seconds, both directions.
+    pub tolerance_s: Option<u64>,
+    /// salesforce_om: accepted Organization IDs (15 or 18 characters).
+    #[serde(default)]
+    pub org_ids: Vec<String>,
+    /// salesforce_om: keep the SessionId in the message (a credential).
+    #[serde(default)]
+    pub forward_session_id: bool,
+    /// generic_hmac: the signature header.
+    pub header: Option<String>,
+    /// generic_hmac: HMAC hash.
+    pub algorithm: Option<Algorithm>,
+    /// generic_hmac: signature encoding.
+    pub encoding: Option<Encoding>,
+    /// generic_hmac: text before the signature, e.g. `sha256=`.
+    pub prefix: Option<String>,
+    /// generic_hmac: signed string template over `{body}`, `{timestamp}`, `{id}`.
+    pub signed_payload: Option<String>,
+    /// generic_hmac: header carrying the signed timestamp (Unix seconds).
+    pub timestamp_header: Option<String>,
+    /// generic_hmac: header carrying the delivery id (idempotency key).
+    pub id_header: Option<String>,
+    /// generic_hmac: header carrying the event name.
+    pub event_header: Option<String>,
+}
+
+/// A validated configuration with secrets resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (for messages).
+    pub file: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[admin]`.
+    pub admin: AdminConfig,
+    /// `[amqp]`, with the env override applied.
+    pub amqp: AmqpConfig,
+    /// Validated routes.
+    pub routes: Vec<Route>,
+}
+
+/// A validated route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Unique name (routing-key source, metric label).
+    pub name: String,
+    /// Exact request path.
+    pub path: String,
+    /// Scheme.
+    pub kind: RouteKind,
+    /// Body cap in bytes.
+    pub max_body_bytes: usize,
+    /// Resolved secrets, in config order (slot 0 first).
+    pub secrets: Vec<Secret>,
+    /// Timestamp tolerance.
+    pub tolerance: Duration,
+    /// Accepted Organization IDs, normalised to their 18-character form.
+    pub org_ids: Vec<String>,
+    /// Forward SessionId in Notification messages.
+    pub forward_session_id: bool,
+    /// The generic_hmac description, for that kind only.
+    pub generic: Option<crate::verify::generic::Scheme>,
+}
+
+impl Config {
+    /// Reads, parses and validates `path`, resolving secrets from the
+    /// environment and files.
+    ///
+    /// # Errors
+    /// [`Error`] naming the file and key of the first problem found.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(path, &text)
+    }
+
+    /// Parses and validates TOML text; `path` is used in messages and to
+    /// resolve relative paths (relative to the working directory).
+    ///
+    /// # Errors
+    /// [`Error`] naming the file and key of the first problem found.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, Error> {
+        let raw: FileConfig = toml::from_str(text).map_err(|e| Error::Parse {
+            file: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        raw.validate(path)
+    }
+}
+
+impl FileConfig {
+    /// Checks what serde cannot and resolves secrets.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] with the key of the first problem.
+    pub fn validate(self, file: &Path) -> Result<Config, Error> {
+        let invalid = |key: String, reason: String| Error::Invalid {
+            file: file.to_path_buf(),
+            key,
+            reason,
+        };
+        let FileConfig {
+            server,
+            admin,
+            mut amqp,
+            routes,
+        } = self;
+
+        match (&server.tls, server.plaintext) {
+            (None, false) => {
+                return Err(invalid(
+                    "server.tls".into(),
+                    "required (or set server.plaintext = true behind a TLS-terminating load balancer)".into(),
+                ))
+            }
+            (Some(_), true) => {
+                return Err(invalid(
+                    "server.plaintext".into(),
+                    "cannot be true together with [server.tls]".into(),
+                ))
+            }
+            (Some(tls), false) => {
+                if tls.self_signed && (tls.cert.is_some() || tls.key.is_some()) {
+                    return Err(invalid(
+                        "server.tls.self_signed".into(),
+                        "cannot be combined with cert/key".into(),
+                    ));
+                }
+                if !tls.self_signed {
+                    for (k, v) in [("cert", &tls.cert), ("key", &tls.key)] {
+                        match v {
+                            None => {
+                                return Err(invalid(
+                                    format!("server.tls.{k}"),
+                                    "required unless self_signed = true".into(),
+                                ))
+                            }
+                            Some(p) if !p.is_file() => {
+                                return Err(invalid(
+                                    format!("server.tls.{k}"),
+                                    format!("no such file: {}", p.display()),
+                                ))
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+            (None, true) => {}
+        }
+        positive(file, "server.max_body_bytes", server.max_body_bytes as u64)?;
+        positive(
+            file,
+            "server.header_read_timeout_ms",
+            server.header_read_timeout_ms,
+        )?;
+        positive(file, "server.request_timeout_ms", server.request_timeout_ms)?;
+        positive(
+            file,
+            "server.max_concurrent_requests",
+            server.max_concurrent_requests as u64,
+        )?;
+
+        if let Ok(url) = std::env::var(AMQP_URL_ENV) {
+            amqp.url = url;
+        }
+        if let Err(e) = amqp.url.parse::<lapin::uri::AMQPUri>() {
+            // The URI may hold a password: say what is wrong, not the value.
+            return Err(invalid(
+                "amqp.url".into(),
+                format!("not an AMQP URI ({e})"),
+            ));
+        }
+        if amqp.exchange.is_empty() {
+            return Err(invalid(
+                "amqp.exchange".into(),
+                "must not be empty (the default exchange cannot be bound)".into(),
+            ));
+        }
+        positive(file, "amqp.confirm_timeout_ms", amqp.confirm_timeout_ms)?;
+        positive(file, "amqp.channels", amqp.channels as u64)?;
+        let mut queue_names = HashSet::new();
+        for (i, q) in amqp.queues.iter().enumerate() {
+            if q.name.is_empty() || q.name.starts_with("amq.") {
+                return Err(invalid(
+                    format!("amqp.queues[{i}].name"),
+                    "must be non-empty and not start with amq.".into(),
+                ));
+            }
+            if !queue_names.insert(q.name.clone()) {
+                return Err(invalid(
+                    format!("amqp.queues[{i}].name"),
+                    format!("duplicate queue {:?}", q.name),
+                ));
+            }
+        }
+
+        if routes.is_empty() {
+            return Err(invalid("routes".into(), "at least one [[routes]] entry is needed".into()));
+        }
+        let mut names = HashSet::new();
+        let mut paths = HashSet::new();
+        let mut out = Vec::with_capacity(routes.len());
+        for (i, r) in routes.into_iter().enumerate() {
+            let route = r.validate(file, i, &server)?;
+            if !names.insert(route.name.clone()) {
+                return Err(invalid(
+                    format!("routes[{i}].name"),
+                    format!("duplicate route name {:?}", route.name),
+                ));
+            }
+            if !paths.insert(route.path.clone()) {
+                return Err(invalid(
+                    format!("routes[{i}].path"),
+                    format!("duplicate path {:?}", route.path),
+                ));
+            }
+            out.push(route);
+        }
+        Ok(Config {
+            file: file.to_path_buf(),
+            server,
+            admin,
+            amqp,
+            routes: out,
+        })
+    }
+}
+
+impl RouteConfig {
+    fn validate(self, file: &Path, i: usize, server: &ServerConfig) -> Result<Route, Error> {
+        let invalid = |key: &str, reason: String| Error::Invalid {
+            file: file.to_path_buf(),
+            key: format!("routes[{i}].{key}"),
+            reason,
+        };
+        let kind = self.kind;
+        let name = self.name.clone().unwrap_or_else(|| match kind {
+            RouteKind::SalesforceOm => "salesforce".to_string(),
+            RouteKind::StandardWebhooks => "standard".to_string(),
+            RouteKind::GenericHmac => "generic".to_string(),
+            other => other.as_str().to_string(),
+        });
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(invalid(
+                "name",
+                "1 to 64 characters of [A-Za-z0-9_-] (it starts every routing key)".into(),
+            ));
+        }
+        if !self.path.starts_with('/') || self.path.contains(['?', '#', ' ']) {
+            return Err(invalid("path", "must start with / and hold no query".into()));
+        }
+        let max_body_bytes = self.max_body_bytes.unwrap_or(server.max_body_bytes);
+        if max_body_bytes == 0 {
+            return Err(invalid("max_body_bytes", "must be greater than 0".into()));
+        }
+
+        let is_sf = kind == RouteKind::SalesforceOm;
+        let is_generic = kind == RouteKind::GenericHmac;
+        // Keys that belong to one kind only.
+        let foreign: [(&str, bool, bool); 11] = [
+            ("org_ids", !self.org_ids.is_empty(), is_sf),
+            ("forward_session_id", self.forward_session_id, is_sf),
+            ("secrets", !self.secrets.is_empty(), !is_sf),
+            ("header", self.header.is_some(), is_generic),
+            ("algorithm", self.algorithm.is_some(), is_generic),
+            ("encoding", self.encoding.is_some(), is_generic),
+            ("prefix", self.prefix.is_some(), is_generic),
+            ("signed_payload", self.signed_payload.is_some(), is_generic),
+            ("timestamp_header", self.timestamp_header.is_some(), is_generic),
+            ("id_header", self.id_header.is_some(), is_generic),
+            ("event_header", self.event_header.is_some(), is_generic),
+        ];
+        for (key, present, allowed) in foreign {
+            if present && !allowed {
+                return Err(invalid(key, format!("not a key of kind {}", kind.as_str())));
+            }
+        }
+
+        let mut org_ids = Vec::new();
+        if is_sf {
+            if self.org_ids.is_empty() {
+                return Err(invalid(
+                    "org_ids",
+                    "at least one Organization ID is required for salesforce_om".into(),
+                ));
+            }
+            for (j, id) in self.org_ids.iter().enumerate() {
+                match crate::salesforce::id::to_18(id) {
+                    Some(full) if full[..3].eq_ignore_ascii_case("00D") => org_ids.push(full),
+                    _ => {
+                        return Err(invalid(
+                            &format!("org_ids[{j}]"),
+                            format!("{id:?} is not a 15- or 18-character Organization ID (prefix 00D)"),
+                        ))
+                    }
+                }
+            }
+        } else if self.secrets.is_empty() {
+            return Err(invalid("secrets", "at least one secret is required".into()));
+        }
+
+        let mut secrets = Vec::with_capacity(self.secrets.len());
+        for (j, src) in self.secrets.iter().enumerate() {
+            let key = format!("secrets[{j}]");
+            let raw = resolve_secret(src).map_err(|(sub, reason)| {
+                invalid(&format!("{key}{sub}"), reason)
+            })?;
+            let secret = if kind == RouteKind::StandardWebhooks {
+                Secret::standard_webhooks(&raw).map_err(|reason| invalid(&key, reason))?
+            } else {
+                Secret::new(raw)
+            };
+            if secret.is_empty() {
+                return Err(invalid(&key, "the secret is empty".into()));
+            }
+            secrets.push(secret);
+        }
+
+        let tolerance_s = match self.tolerance_s {
+            Some(t) if !(kind.signs_timestamp() || (is_generic && self.timestamp_header.is_some())) => {
+                let _ = t;
+                return Err(invalid(
+                    "tolerance_s",
+                    format!("kind {} signs no timestamp", kind.as_str()),
+                ));
+            }
+            Some(0) => return Err(invalid("tolerance_s", "must be greater than 0".into())),
+            Some(t) => t,
+            None => DEFAULT_TOLERANCE_S,
+        };
+
+        let generic = if is_generic {
+            let header = self
+                .header
+                .clone()
+                .ok_or_else(|| invalid("header", "required for generic_hmac".into()))?;
+            Some(
+                crate::verify::generic::Scheme::new(
+                    &header,
+                    self.algorithm.unwrap_or_default(),
+                    self.encoding.unwrap_or_default(),
+                    self.prefix.clone().unwrap_or_default(),
+                    self.signed_payload.as_deref().unwrap_or("{body}"),
+                    self.timestamp_header.as_deref(),
+                    self.id_header.as_deref(),
+                    self.event_header.as_deref(),
+                )
+                .map_err(|(key, reason)| invalid(key, reason))?,
+            )
+        } else {
+            None
+        };
+
+        Ok(Route {
+            name,
+            path: self.path,
+            kind,
+            max_body_bytes,
+            secrets,
+            tolerance: Duration::from_secs(tolerance_s),
+            org_ids,
+            forward_session_id: self.forward_session_id,
+            generic,
+        })
+    }
+}
+
+/// Reads one secret; on error returns (sub-key, reason) without the value.
+fn resolve_secret(src: &SecretSource) -> Result<Vec<u8>, (&'static str, String)> {
+    match (&src.env, &src.file) {
+        (Some(var), None) => match std::env::var_os(var) {
+            Some(v) => Ok(v.into_encoded_bytes()),
+            None => Err((".env", format!("environment variable {var} is not set"))),
+        },
+        (None, Some(path)) => match std::fs::read(path) {
+            Ok(mut bytes) => {
+                if bytes.last() == Some(&b'\n') {
+                    bytes.pop();
+                    if bytes.last() == Some(&b'\r') {
+                        bytes.pop();
+                    }
+                }
+                Ok(bytes)
+            }
+            Err(e) => Err((".file", format!("cannot read {}: {e}", path.display()))),
+        },
+        _ => Err(("", "exactly one of env or file is required".into())),
+    }
+}
+
+fn positive(file: &Path, key: &str, v: u64) -> Result<(), Error> {
+    if v == 0 {
+        return Err(Error::Invalid {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            reason: "must be greater than 0".into(),
+        });
+    }
+    Ok(())
+}
+
+fn default_listen() -> SocketAddr {
+    // A constant that parses: checked by the unit test below.
+    DEFAULT_LISTEN.parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443)))
+}
+fn default_admin_listen() -> SocketAddr {
+    DEFAULT_ADMIN_LISTEN
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9090)))
+}
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_max_concurrent_requests() -> usize {
+    1024
+}
+fn default_shutdown_grace_ms() -> u64 {
+    10_000
+}
+fn default_exchange() -> String {
+    "hookgate".into()
+}
+fn default_confirm_timeout_ms() -> u64 {
+    5_000
+}
+fn default_channels() -> usize {
+    4
+}
+fn default_heartbeat_s() -> u16 {
+    10
+}
+fn default_bindings() -> Vec<String> {
+    vec!["#".into()]
+}
+
+#[cfg(test)]
+mod tests;

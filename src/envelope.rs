@@ -1,0 +1,215 @@
+//! The AMQP message hookgate publishes: pure code, no I/O.
+//!
+//! Contract (consumers rely on it):
+//! - routing key `<source>.<event>`: `github.push`, `stripe.invoice.paid`,
+//!   `slack.app_mention`, `shopify.orders.create`, `salesforce.Account`;
+//!   `<source>.event` when the scheme names no event. `<source>` is the route
+//!   name. Event names are mapped to topic words (`/` becomes `.`, characters
+//!   outside `[A-Za-z0-9_.:-]` become `_`).
+//! - properties: `delivery_mode` 2 (persistent), `message_id` = idempotency
+//!   key, `timestamp` (Unix seconds), `type` = the routing key, `app_id`
+//!   `hookgate`, `content_type` (as received for webhooks,
+//!   `application/json` for Notifications).
+//! - headers: `x-hookgate-route`, `x-hookgate-received-at` (RFC 3339), and the
+//!   CloudEvents AMQP binding's binary-mode attributes `cloudEvents:specversion`
+//!   (`1.0`), `cloudEvents:id`, `cloudEvents:source` (the route path),
+//!   `cloudEvents:type`, `cloudEvents:time`.
+//! - body: a webhook's bytes exactly as received; for an Outbound Message, one
+//!   JSON object per Notification (see [`notification`]).
+
+use bytes::Bytes;
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::config::Route;
+use crate::salesforce::om::{Notification, OutboundMessage};
+use crate::verify::Verified;
+
+/// `app_id` of every message.
+pub const APP_ID: &str = "hookgate";
+/// Header naming the route that received the request.
+pub const ROUTE_HEADER: &str = "x-hookgate-route";
+/// Header with the receive time, RFC 3339.
+pub const RECEIVED_AT_HEADER: &str = "x-hookgate-received-at";
+/// Longest routing key AMQP allows (shortstr).
+pub const MAX_ROUTING_KEY: usize = 255;
+
+/// One message ready to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Topic routing key `<source>.<event>`.
+    pub routing_key: String,
+    /// Idempotency key, also `cloudEvents:id`.
+    pub message_id: String,
+    /// MIME type of `body`.
+    pub content_type: String,
+    /// The routing key again, as AMQP `type` and `cloudEvents:type`.
+    pub kind: String,
+    /// When hookgate received the request.
+    pub received_at: OffsetDateTime,
+    /// String headers (`x-hookgate-*`, `cloudEvents:*`), in this order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The payload.
+    pub body: Bytes,
+}
+
+/// Builds the message for a verified webhook. `content_type` is the request's
+/// header (`application/octet-stream` when absent).
+pub fn webhook(
+    route: &Route,
+    verified: &Verified,
+    content_type: Option<&str>,
+    body: Bytes,
+    received_at: OffsetDateTime,
+) -> Message {
+    let routing_key = routing_key(&route.name, verified.event.as_deref());
+    build(
+        route,
+        verified.id.clone(),
+        routing_key,
+        content_type.unwrap_or("application/octet-stream").to_owned(),
+        body,
+        received_at,
+    )
+}
+
+/// The JSON body of one Notification message:
+/// `{"organization_id","action_id","notification_id","sobject_type",
+/// "sobject":{<field>: <string or null>},"enterprise_url","partner_url"}`,
+/// plus `"session_id"` only when the route forwards it.
+#[derive(Debug, Serialize)]
+pub struct NotificationBody<'a> {
+    /// 18-character Organization ID.
+    pub organization_id: &'a str,
+    /// Outbound Message action id.
+    pub action_id: &'a str,
+    /// Notification id (the idempotency key).
+    pub notification_id: &'a str,
+    /// sObject API name.
+    pub sobject_type: &'a str,
+    /// The record's fields as sent (null for nil).
+    pub sobject: &'a std::collections::BTreeMap<String, Option<String>>,
+    /// EnterpriseUrl as sent (null when absent).
+    pub enterprise_url: Option<&'a str>,
+    /// PartnerUrl as sent (null when absent).
+    pub partner_url: Option<&'a str>,
+    /// SessionId: only with `forward_session_id = true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<&'a str>,
+}
+
+/// Builds one message per Notification of an Outbound Message.
+pub fn notifications(
+    route: &Route,
+    om: &OutboundMessage,
+    received_at: OffsetDateTime,
+) -> Vec<Message> {
+    om.notifications
+        .iter()
+        .map(|n| notification(route, om, n, received_at))
+        .collect()
+}
+
+/// Builds the message for one Notification.
+pub fn notification(
+    route: &Route,
+    om: &OutboundMessage,
+    n: &Notification,
+    received_at: OffsetDateTime,
+) -> Message {
+    let body = NotificationBody {
+        organization_id: &om.organization_id,
+        action_id: &om.action_id,
+        notification_id: &n.id,
+        sobject_type: &n.sobject_type,
+        sobject: &n.fields,
+        enterprise_url: om.enterprise_url.as_deref(),
+        partner_url: om.partner_url.as_deref(),
+        session_id: if route.forward_session_id {
+            om.session_id.as_deref()
+        } else {
+            None
+        },
+    };
+    // Serialising strings and maps of strings cannot fail.
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    build(
+        route,
+        n.id.clone(),
+        routing_key(&route.name, Some(&n.sobject_type)),
+        "application/json".to_owned(),
+        Bytes::from(json),
+        received_at,
+    )
+}
+
+fn build(
+    route: &Route,
+    message_id: String,
+    routing_key: String,
+    content_type: String,
+    body: Bytes,
+    received_at: OffsetDateTime,
+) -> Message {
+    let time = rfc3339(received_at);
+    let headers = vec![
+        (ROUTE_HEADER, route.name.clone()),
+        (RECEIVED_AT_HEADER, time.clone()),
+        ("cloudEvents:specversion", "1.0".to_owned()),
+        ("cloudEvents:id", message_id.clone()),
+        ("cloudEvents:source", route.path.clone()),
+        ("cloudEvents:type", routing_key.clone()),
+        ("cloudEvents:time", time),
+    ];
+    Message {
+        kind: routing_key.clone(),
+        routing_key,
+        message_id,
+        content_type,
+        received_at,
+        headers,
+        body,
+    }
+}
+
+/// RFC 3339 text of a time (UTC, as produced by `OffsetDateTime::now_utc`).
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// `<source>.<event>` with the event mapped to topic words, capped at
+/// [`MAX_ROUTING_KEY`] bytes.
+pub fn routing_key(source: &str, event: Option<&str>) -> String {
+    let mut key = String::with_capacity(source.len() + 32);
+    key.push_str(source);
+    key.push('.');
+    let event = event.map(str::trim).filter(|e| !e.is_empty()).unwrap_or("event");
+    for c in event.chars() {
+        if key.len() >= MAX_ROUTING_KEY {
+            break;
+        }
+        key.push(match c {
+            '/' => '.',
+            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-') => c,
+            _ => '_',
+        });
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_keys() {
+        assert_eq!(routing_key("github", Some("push")), "github.push");
+        assert_eq!(routing_key("shopify", Some("orders/create")), "shopify.orders.create");
+        assert_eq!(routing_key("stripe", Some("invoice.paid")), "stripe.invoice.paid");
+        assert_eq!(routing_key("generic", None), "generic.event");
+        assert_eq!(routing_key("generic", Some("  ")), "generic.event");
+        assert_eq!(routing_key("x", Some("a b#*")), "x.a_b__");
+        assert_eq!(routing_key("x", Some(&"y".repeat(400))).len(), MAX_ROUTING_KEY);
+    }
+}

@@ -1,0 +1,27 @@
+//! hookgate: a hardened TLS edge gateway for Salesforce Outbound Messages and
+//! signed webhooks. A 2xx (or SOAP `Ack`) is sent only after RabbitMQ
+//! confirmed every message of the request.
+//!
+//! Map of the modules:
+//! - [`config`]: the TOML file, validated; secrets resolved at load.
+//! - [`tls`]: rustls server config (TLS 1.2/1.3, ALPN h2 + http/1.1).
+//! - [`server`]: accept loop, layers, the request flow, status mapping.
+//! - [`verify`]: signature schemes (GitHub, Stripe, Slack, Shopify, Standard
+//!   Webhooks, generic HMAC); only it makes a [`verify::Verified`].
+//! - [`salesforce`]: Outbound Message parsing and SOAP replies; record ids.
+//! - [`envelope`]: the AMQP message contract (routing key, properties, headers).
+//! - [`publish`]: lapin connection manager, confirm channels, pipelined publish.
+//! - [`telemetry`]: logs, metrics, admin listener.
+//! - [`app`]: start-up and shutdown of the whole gateway.
+//! - [`secret`]: zeroized, redacted secret bytes.
+
+pub mod app;
+pub mod config;
+pub mod envelope;
+pub mod publish;
+pub mod salesforce;
+pub mod secret;
+pub mod server;
+pub mod telemetry;
+pub mod tls;
+pub mod verify;

@@ -1,0 +1,508 @@
+//! Streaming parser for the Outbound Message SOAP request.
+//!
+//! Reads with quick-xml's namespace-aware reader, one event at a time, under
+//! [`Limits`]. Refuses what a SOAP toolkit would never send and an attacker
+//! would: any DOCTYPE (so no entity declarations, external DTDs or entity
+//! expansion), processing instructions other than the XML declaration, entity
+//! references other than the five predefined ones and character references,
+//! invalid UTF-8, SOAP 1.2, and elements in unexpected namespaces.
+//!
+//! Shape: `../shared/docs/SALESFORCE.md` section 1 and `wsdl/account_outbound.wsdl`.
+
+use std::collections::BTreeMap;
+
+use quick_xml::events::Event;
+use quick_xml::name::{QName, ResolveResult};
+use quick_xml::NsReader;
+
+use super::model::{Notification, OutboundMessage};
+use super::{OUTBOUND_NS, SOAP11_NS, SOAP12_NS, SOBJECT_NS, XSI_NS};
+
+/// Bounds on the document; past any of them parsing stops with [`Error::Limit`].
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Element nesting depth (the real message is 6 deep).
+    pub max_depth: usize,
+    /// Elements in the document.
+    pub max_elements: usize,
+    /// Attributes (namespace declarations included) on one element.
+    pub max_attributes: usize,
+    /// Bytes of one text value or attribute value.
+    pub max_text_bytes: usize,
+    /// Notifications in one message (Salesforce sends at most 100).
+    pub max_notifications: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 32,
+            max_elements: 10_000,
+            max_attributes: 32,
+            max_text_bytes: 64 * 1024,
+            max_notifications: 100,
+        }
+    }
+}
+
+/// Why a request is not an acceptable Outbound Message. Every variant is the
+/// sender's fault (`soapenv:Client`); the `Display` texts are fixed and never
+/// quote the input.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not well-formed XML (truncated, mismatched tags, bad syntax).
+    #[error("malformed XML")]
+    Xml(#[source] quick_xml::Error),
+    /// A DOCTYPE (and with it any entity declaration or external DTD).
+    #[error("DOCTYPE is not allowed")]
+    DocType,
+    /// A processing instruction other than the XML declaration.
+    #[error("processing instructions are not allowed")]
+    ProcessingInstruction,
+    /// An entity reference other than `&lt; &gt; &amp; &apos; &quot;` or a
+    /// character reference.
+    #[error("entity references are not allowed")]
+    Entity,
+    /// Text that is not UTF-8.
+    #[error("invalid UTF-8")]
+    Encoding,
+    /// One of the [`Limits`] was exceeded; names which.
+    #[error("{0} limit exceeded")]
+    Limit(&'static str),
+    /// The envelope is SOAP 1.2 or not SOAP at all.
+    #[error("not a SOAP 1.1 envelope")]
+    NotSoap11,
+    /// An element in the wrong place or namespace; names the parent.
+    #[error("unexpected content in {0}")]
+    Unexpected(&'static str),
+    /// A required element is missing.
+    #[error("missing {0}")]
+    Missing(&'static str),
+    /// A value has the wrong form (id length, characters).
+    #[error("invalid {0}")]
+    Invalid(&'static str),
+    /// `notifications` holds no `Notification`.
+    #[error("no Notification")]
+    NoNotifications,
+    /// More Notifications than allowed.
+    #[error("more than {0} Notifications")]
+    TooManyNotifications(usize),
+}
+
+/// Parses an Outbound Message request body.
+///
+/// # Errors
+/// [`Error`] for anything but a well-formed SOAP 1.1 `notifications` request
+/// within `limits`.
+pub fn parse(body: &[u8], limits: Limits) -> Result<OutboundMessage, Error> {
+    let mut r = Reader::new(body, limits);
+    let root = r.next_start_at_top()?;
+    if root.ns != Ns::Soap11 || root.local != "Envelope" {
+        return Err(Error::NotSoap11);
+    }
+    let mut message = None;
+    loop {
+        match r.next()? {
+            Ev::Start(e) if e.ns == Ns::Soap11 && e.local == "Header" => r.skip()?,
+            Ev::Start(e) if e.ns == Ns::Soap11 && e.local == "Body" && message.is_none() => {
+                message = Some(parse_body(&mut r)?);
+            }
+            Ev::Start(_) => return Err(Error::Unexpected("Envelope")),
+            Ev::Text(t) if is_blank(&t) => {}
+            Ev::Text(_) => return Err(Error::Unexpected("Envelope")),
+            Ev::End => break,
+            Ev::Eof => return Err(Error::Xml(truncated())),
+        }
+    }
+    // Nothing but white space and comments may follow the root.
+    loop {
+        match r.next()? {
+            Ev::Eof => break,
+            Ev::Text(t) if is_blank(&t) => {}
+            _ => return Err(Error::Unexpected("document")),
+        }
+    }
+    message.ok_or(Error::Missing("Body"))
+}
+
+fn parse_body(r: &mut Reader<'_>) -> Result<OutboundMessage, Error> {
+    let mut message = None;
+    loop {
+        match r.next()? {
+            Ev::Start(e)
+                if e.ns == Ns::Outbound && e.local == "notifications" && message.is_none() =>
+            {
+                message = Some(parse_notifications(r)?);
+            }
+            Ev::Start(_) => return Err(Error::Unexpected("Body")),
+            Ev::Text(t) if is_blank(&t) => {}
+            Ev::Text(_) => return Err(Error::Unexpected("Body")),
+            Ev::End => break,
+            Ev::Eof => return Err(Error::Xml(truncated())),
+        }
+    }
+    message.ok_or(Error::Missing("notifications"))
+}
+
+fn parse_notifications(r: &mut Reader<'_>) -> Result<OutboundMessage, Error> {
+    let mut org = None;
+    let mut action = None;
+    let mut session = None;
+    let mut enterprise = None;
+    let mut partner = None;
+    let mut notifications = Vec::new();
+    loop {
+        match r.next()? {
+            Ev::Start(e) if e.ns == Ns::Outbound => match e.local.as_str() {
+                "OrganizationId" => org = r.leaf(e.nil)?,
+                "ActionId" => action = r.leaf(e.nil)?,
+                "SessionId" => session = r.leaf(e.nil)?,
+                "EnterpriseUrl" => enterprise = r.leaf(e.nil)?,
+                "PartnerUrl" => partner = r.leaf(e.nil)?,
+                "Notification" => {
+                    if notifications.len() == r.limits.max_notifications {
+                        return Err(Error::TooManyNotifications(r.limits.max_notifications));
+                    }
+                    notifications.push(parse_notification(r)?);
+                }
+                // Unknown elements of the outbound namespace: tolerated.
+                _ => r.skip()?,
+            },
+            Ev::Start(_) => return Err(Error::Unexpected("notifications")),
+            Ev::Text(t) if is_blank(&t) => {}
+            Ev::Text(_) => return Err(Error::Unexpected("notifications")),
+            Ev::End => break,
+            Ev::Eof => return Err(Error::Xml(truncated())),
+        }
+    }
+    let org = org.ok_or(Error::Missing("OrganizationId"))?;
+    let organization_id = crate::salesforce::id::to_18(org.trim())
+        .filter(|id| id.starts_with("00D"))
+        .ok_or(Error::Invalid("OrganizationId"))?;
+    let action_id = action.ok_or(Error::Missing("ActionId"))?;
+    if !is_id(&action_id) {
+        return Err(Error::Invalid("ActionId"));
+    }
+    if notifications.is_empty() {
+        return Err(Error::NoNotifications);
+    }
+    Ok(OutboundMessage {
+        organization_id,
+        action_id,
+        session_id: session.filter(|s| !s.is_empty()),
+        enterprise_url: enterprise,
+        partner_url: partner,
+        notifications,
+    })
+}
+
+fn parse_notification(r: &mut Reader<'_>) -> Result<Notification, Error> {
+    let mut id = None;
+    let mut sobject = None;
+    loop {
+        match r.next()? {
+            Ev::Start(e) if e.ns == Ns::Outbound && e.local == "Id" => id = r.leaf(e.nil)?,
+            Ev::Start(e) if e.ns == Ns::Outbound && e.local == "sObject" => {
+                let (ns, ty) = e.xsi_type.ok_or(Error::Missing("sObject xsi:type"))?;
+                if ns != Ns::SObject || !is_api_name(&ty) {
+                    return Err(Error::Invalid("sObject xsi:type"));
+                }
+                sobject = Some((ty, parse_fields(r)?));
+            }
+            Ev::Start(e) if e.ns == Ns::Outbound => r.skip()?,
+            Ev::Start(_) => return Err(Error::Unexpected("Notification")),
+            Ev::Text(t) if is_blank(&t) => {}
+            Ev::Text(_) => return Err(Error::Unexpected("Notification")),
+            Ev::End => break,
+            Ev::Eof => return Err(Error::Xml(truncated())),
+        }
+    }
+    let id = id.ok_or(Error::Missing("Notification Id"))?;
+    if !is_id(&id) {
+        return Err(Error::Invalid("Notification Id"));
+    }
+    let (sobject_type, fields) = sobject.ok_or(Error::Missing("sObject"))?;
+    Ok(Notification {
+        id,
+        sobject_type,
+        fields,
+    })
+}
+
+fn parse_fields(r: &mut Reader<'_>) -> Result<BTreeMap<String, Option<String>>, Error> {
+    let mut fields = BTreeMap::new();
+    loop {
+        match r.next()? {
+            Ev::Start(e) if e.ns == Ns::SObject => {
+                if !is_api_name(&e.local) {
+                    return Err(Error::Invalid("field name"));
+                }
+                let value = r.leaf(e.nil)?;
+                fields.insert(e.local, value);
+            }
+            // Children of other namespaces: ignored, as Salesforce may add some.
+            Ev::Start(_) => r.skip()?,
+            Ev::Text(t) if is_blank(&t) => {}
+            Ev::Text(_) => return Err(Error::Unexpected("sObject")),
+            Ev::End => break,
+            Ev::Eof => return Err(Error::Xml(truncated())),
+        }
+    }
+    Ok(fields)
+}
+
+/// An 15- or 18-character Salesforce id.
+fn is_id(s: &str) -> bool {
+    matches!(s.len(), 15 | 18) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// An sObject or field API name: `Account`, `Stripe_Id__c`.
+fn is_api_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 80
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && s.as_bytes()[0].is_ascii_alphabetic()
+}
+
+fn is_blank(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_whitespace())
+}
+
+fn truncated() -> quick_xml::Error {
+    quick_xml::Error::Syntax(quick_xml::errors::SyntaxError::UnclosedTag)
+}
+
+// === impl Reader ===
+
+/// The namespaces the parser distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ns {
+    Soap11,
+    Soap12,
+    Outbound,
+    SObject,
+    Xsi,
+    Other,
+}
+
+impl Ns {
+    fn of(r: &ResolveResult<'_>) -> Ns {
+        match r {
+            ResolveResult::Bound(ns) => match ns.as_ref() {
+                n if n == SOAP11_NS.as_bytes() => Ns::Soap11,
+                n if n == SOAP12_NS.as_bytes() => Ns::Soap12,
+                n if n == OUTBOUND_NS.as_bytes() => Ns::Outbound,
+                n if n == SOBJECT_NS.as_bytes() => Ns::SObject,
+                n if n == XSI_NS.as_bytes() => Ns::Xsi,
+                _ => Ns::Other,
+            },
+            _ => Ns::Other,
+        }
+    }
+}
+
+struct Elem {
+    ns: Ns,
+    local: String,
+    nil: bool,
+    xsi_type: Option<(Ns, String)>,
+}
+
+enum Ev {
+    Start(Elem),
+    End,
+    Text(String),
+    Eof,
+}
+
+/// quick-xml's reader with the bounds and refusals applied, producing a
+/// simplified event stream (text pieces and references already decoded).
+struct Reader<'a> {
+    inner: NsReader<&'a [u8]>,
+    limits: Limits,
+    depth: usize,
+    elements: usize,
+    seen_root: bool,
+}
+
+impl<'a> Reader<'a> {
+    fn new(body: &'a [u8], limits: Limits) -> Self {
+        let mut inner = NsReader::from_reader(body);
+        let config = inner.config_mut();
+        config.expand_empty_elements = true;
+        config.check_end_names = true;
+        config.allow_unmatched_ends = false;
+        config.check_comments = true;
+        Reader {
+            inner,
+            limits,
+            depth: 0,
+            elements: 0,
+            seen_root: false,
+        }
+    }
+
+    /// The root element, skipping the XML declaration, comments and white space.
+    fn next_start_at_top(&mut self) -> Result<Elem, Error> {
+        loop {
+            match self.next()? {
+                Ev::Start(e) => return Ok(e),
+                Ev::Text(t) if is_blank(&t) => {}
+                Ev::Eof => return Err(Error::Missing("Envelope")),
+                _ => return Err(Error::NotSoap11),
+            }
+        }
+    }
+
+    fn next(&mut self) -> Result<Ev, Error> {
+        loop {
+            let (res, event) = self.inner.read_resolved_event().map_err(Error::Xml)?;
+            let ns = Ns::of(&res);
+            match event {
+                Event::Start(start) => {
+                    if self.depth == 0 && self.seen_root {
+                        return Err(Error::Unexpected("document"));
+                    }
+                    self.seen_root = true;
+                    self.depth += 1;
+                    self.elements += 1;
+                    if self.depth > self.limits.max_depth {
+                        return Err(Error::Limit("depth"));
+                    }
+                    if self.elements > self.limits.max_elements {
+                        return Err(Error::Limit("elements"));
+                    }
+                    let local = std::str::from_utf8(start.local_name().as_ref())
+                        .map_err(|_| Error::Encoding)?
+                        .to_owned();
+                    let mut nil = false;
+                    let mut xsi_type = None;
+                    for (n, attr) in start.attributes().enumerate() {
+                        if n >= self.limits.max_attributes {
+                            return Err(Error::Limit("attributes"));
+                        }
+                        let attr = attr.map_err(|e| Error::Xml(e.into()))?;
+                        if attr.value.len() > self.limits.max_text_bytes {
+                            return Err(Error::Limit("attribute value"));
+                        }
+                        let (attr_ns, attr_local) = self.inner.resolve_attribute(attr.key);
+                        if Ns::of(&attr_ns) != Ns::Xsi {
+                            continue;
+                        }
+                        let value = attr
+                            .decode_and_unescape_value(self.inner.decoder())
+                            .map_err(|_| Error::Entity)?;
+                        match attr_local.as_ref() {
+                            b"nil" => nil = value.trim() == "true" || value.trim() == "1",
+                            b"type" => {
+                                let qname = QName(value.trim().as_bytes());
+                                let (type_ns, type_local) = self.inner.resolve_element(qname);
+                                let type_local = std::str::from_utf8(type_local.as_ref())
+                                    .map_err(|_| Error::Encoding)?
+                                    .to_owned();
+                                xsi_type = Some((Ns::of(&type_ns), type_local));
+                            }
+                            _ => {}
+                        }
+                    }
+                    return Ok(Ev::Start(Elem {
+                        ns,
+                        local,
+                        nil,
+                        xsi_type,
+                    }));
+                }
+                Event::End(_) => {
+                    self.depth = self.depth.saturating_sub(1);
+                    return Ok(Ev::End);
+                }
+                Event::Empty(_) => {
+                    // expand_empty_elements is on: never produced.
+                    return Err(Error::Unexpected("document"));
+                }
+                Event::Text(t) => {
+                    if t.len() > self.limits.max_text_bytes {
+                        return Err(Error::Limit("text"));
+                    }
+                    let s = t.decode().map_err(|_| Error::Encoding)?;
+                    return Ok(Ev::Text(s.into_owned()));
+                }
+                Event::CData(t) => {
+                    if t.len() > self.limits.max_text_bytes {
+                        return Err(Error::Limit("text"));
+                    }
+                    let s = t.decode().map_err(|_| Error::Encoding)?;
+                    return Ok(Ev::Text(s.into_owned()));
+                }
+                Event::GeneralRef(r) => {
+                    let c = if r.is_char_ref() {
+                        r.resolve_char_ref().map_err(|_| Error::Entity)?
+                    } else {
+                        let name: &[u8] = &r;
+                        match name {
+                            b"lt" => Some('<'),
+                            b"gt" => Some('>'),
+                            b"amp" => Some('&'),
+                            b"apos" => Some('\''),
+                            b"quot" => Some('"'),
+                            _ => None,
+                        }
+                    };
+                    let c = c.ok_or(Error::Entity)?;
+                    return Ok(Ev::Text(c.to_string()));
+                }
+                Event::Comment(_) => {}
+                Event::Decl(_) => {
+                    if self.seen_root {
+                        return Err(Error::ProcessingInstruction);
+                    }
+                }
+                Event::PI(_) => return Err(Error::ProcessingInstruction),
+                Event::DocType(_) => return Err(Error::DocType),
+                Event::Eof => {
+                    if self.depth > 0 {
+                        return Err(Error::Xml(truncated()));
+                    }
+                    return Ok(Ev::Eof);
+                }
+            }
+        }
+    }
+
+    /// The text of a leaf element whose start was just read; `None` when
+    /// `nil`. Child elements are refused.
+    fn leaf(&mut self, nil: bool) -> Result<Option<String>, Error> {
+        let mut text = String::new();
+        loop {
+            match self.next()? {
+                Ev::Text(t) => {
+                    if text.len() + t.len() > self.limits.max_text_bytes {
+                        return Err(Error::Limit("text"));
+                    }
+                    text.push_str(&t);
+                }
+                Ev::End => break,
+                Ev::Start(_) => return Err(Error::Unexpected("field")),
+                Ev::Eof => return Err(Error::Xml(truncated())),
+            }
+        }
+        Ok(if nil { None } else { Some(text) })
+    }
+
+    /// Skips the rest of the element whose start was just read.
+    fn skip(&mut self) -> Result<(), Error> {
+        let mut open = 1usize;
+        while open > 0 {
+            match self.next()? {
+                Ev::Start(_) => open += 1,
+                Ev::End => open -= 1,
+                Ev::Text(_) => {}
+                Ev::Eof => return Err(Error::Xml(truncated())),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,72 @@
+//! Webhook secrets in memory: zeroized on drop, never printed.
+//!
+//! `Debug` prints `Secret([REDACTED])`; the bytes are reachable only through
+//! [`Secret::expose`], which the verifiers call to key an HMAC.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretSlice};
+
+/// Prefix of Standard Webhooks secrets (`whsec_<base64 key>`).
+pub const STANDARD_WEBHOOKS_PREFIX: &str = "whsec_";
+
+/// One shared secret (an HMAC key). Cheap to clone (shared, not copied).
+#[derive(Clone)]
+pub struct Secret(Arc<SecretSlice<u8>>);
+
+impl Secret {
+    /// Wraps raw key bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(Arc::new(SecretSlice::from(bytes)))
+    }
+
+    /// Decodes a Standard Webhooks secret: `whsec_` followed by the base64
+    /// key (the prefix is optional, as in the reference libraries).
+    ///
+    /// # Errors
+    /// A reason (without the secret) when the base64 does not decode.
+    pub fn standard_webhooks(raw: &[u8]) -> Result<Self, String> {
+        let text = raw
+            .strip_prefix(STANDARD_WEBHOOKS_PREFIX.as_bytes())
+            .unwrap_or(raw);
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map(Secret::new)
+            .map_err(|_| "a Standard Webhooks secret is whsec_ followed by base64".to_string())
+    }
+
+    /// The key bytes; use only to key a MAC.
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+
+    /// True when the key has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.expose().is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts() {
+        let s = Secret::new(b"hunter2".to_vec());
+        assert_eq!(format!("{s:?}"), "Secret([REDACTED])");
+    }
+
+    #[test]
+    fn standard_webhooks_prefix_is_stripped_and_decoded() {
+        let s = Secret::standard_webhooks(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        assert_eq!(s.expose().len(), 24);
+        assert!(Secret::standard_webhooks(b"whsec_***").is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! The only place errors become HTTP answers.
+//!
+//! Clients get a fixed short body that never echoes input nor says which
+//! check failed; the detail goes to the logs and metrics. Outbound Message
+//! routes answer with SOAP (Ack on 200, Fault on 500) since Salesforce treats
+//! anything else as "not XML".
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+
+use crate::salesforce::om::ack::{self, FaultCode};
+
+/// Seconds a sender is asked to wait after a 503 (or SOAP Server fault).
+pub const RETRY_AFTER_S: &str = "5";
+
+/// Response body type of the gateway.
+pub type Body = Full<Bytes>;
+
+/// How a request ended; decides status, body and the metric label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Published and confirmed: 200.
+    Accepted,
+    /// Handshake answered synchronously (Slack url_verification): 200 + body.
+    Handshake(String),
+    /// No route for the path: 404.
+    NotFound,
+    /// Not POST: 405 with `Allow: POST`.
+    MethodNotAllowed,
+    /// Verification failed: 401.
+    Unauthorized,
+    /// Malformed request (body, content): 400.
+    BadRequest,
+    /// Body over the route's cap: 413.
+    TooLarge,
+    /// Body not received in time: 408.
+    Timeout,
+    /// Too many concurrent requests: 503 + Retry-After.
+    Overloaded,
+    /// Broker down, blocked, or no confirm: 503 + Retry-After.
+    Unavailable,
+}
+
+impl Outcome {
+    /// Label for `requests_total{outcome}`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Handshake(_) => "handshake",
+            Outcome::NotFound => "not_found",
+            Outcome::MethodNotAllowed => "method_not_allowed",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::BadRequest => "bad_request",
+            Outcome::TooLarge => "too_large",
+            Outcome::Timeout => "timeout",
+            Outcome::Overloaded => "overloaded",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Outcome::Accepted | Outcome::Handshake(_) => StatusCode::OK,
+            Outcome::NotFound => StatusCode::NOT_FOUND,
+            Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Outcome::Unauthorized => StatusCode::UNAUTHORIZED,
+            Outcome::BadRequest => StatusCode::BAD_REQUEST,
+            Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Outcome::Overloaded | Outcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn text(&self) -> &'static str {
+        match self {
+            Outcome::Accepted => "{\"status\":\"accepted\"}\n",
+            Outcome::Handshake(_) => "",
+            Outcome::NotFound => "{\"error\":\"not found\"}\n",
+            Outcome::MethodNotAllowed => "{\"error\":\"method not allowed\"}\n",
+            Outcome::Unauthorized => "{\"error\":\"unauthorized\"}\n",
+            Outcome::BadRequest => "{\"error\":\"bad request\"}\n",
+            Outcome::TooLarge => "{\"error\":\"payload too large\"}\n",
+            Outcome::Timeout => "{\"error\":\"request timeout\"}\n",
+            Outcome::Overloaded | Outcome::Unavailable => {
+                "{\"error\":\"temporarily unavailable\"}\n"
+            }
+        }
+    }
+
+    fn retry_after(&self) -> bool {
+        matches!(self, Outcome::Overloaded | Outcome::Unavailable)
+    }
+
+    /// The JSON answer for webhook routes (and unknown paths).
+    pub fn webhook(&self) -> Response<Body> {
+        let body = match self {
+            Outcome::Handshake(challenge) => {
+                serde_json::json!({ "challenge": challenge }).to_string()
+            }
+            other => other.text().to_owned(),
+        };
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        *resp.status_mut() = self.status();
+        let h = resp.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.common_headers(h);
+        resp
+    }
+
+    /// The SOAP answer for Outbound Message routes: the Ack on success,
+    /// otherwise a SOAP 1.1 Fault on HTTP 500 (`soapenv:Server` for our
+    /// failures, `soapenv:Client` for the request's), except 404/405 which
+    /// keep their status.
+    pub fn soap(&self) -> Response<Body> {
+        let (status, body) = match self {
+            Outcome::Accepted | Outcome::Handshake(_) => (StatusCode::OK, ack::ACK.to_owned()),
+            Outcome::NotFound | Outcome::MethodNotAllowed => {
+                (self.status(), ack::fault(FaultCode::Client, self.fault_text()))
+            }
+            Outcome::Overloaded | Outcome::Unavailable | Outcome::Timeout => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ack::fault(FaultCode::Server, self.fault_text()),
+            ),
+            _ => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ack::fault(FaultCode::Client, self.fault_text()),
+            ),
+        };
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(ack::CONTENT_TYPE));
+        self.common_headers(h);
+        resp
+    }
+
+    fn fault_text(&self) -> &'static str {
+        match self {
+            Outcome::Accepted | Outcome::Handshake(_) => "",
+            Outcome::NotFound => "Not found",
+            Outcome::MethodNotAllowed => "Method not allowed",
+            Outcome::Unauthorized => "Unauthorized",
+            Outcome::BadRequest => "Malformed Outbound Message",
+            Outcome::TooLarge => "Message too large",
+            Outcome::Timeout => "Request timeout",
+            Outcome::Overloaded | Outcome::Unavailable => "Temporarily unavailable, retry later",
+        }
+    }
+
+    fn common_headers(&self, h: &mut http::HeaderMap) {
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        if self.retry_after() {
+            h.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
+        }
+        if *self == Outcome::MethodNotAllowed {
+            h.insert(ALLOW, HeaderValue::from_static("POST"));
+        }
+    }
+}

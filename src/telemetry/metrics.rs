@@ -1,0 +1,209 @@
+//! Prometheus metrics (prometheus-client, text exposition format).
+//!
+//! Names (all prefixed `hookgate_`): `requests_total{route,outcome}`,
+//! `verification_failures_total{route,reason}`, `secret_matches_total{route,slot}`,
+//! `confirm_latency_seconds` (histogram: publish start to last confirm, per
+//! request), `messages_published_total`, `publish_failures_total{reason}`,
+//! `broker_connected` (1/0), `broker_blocked` (1/0), `broker_connections_total`,
+//! `in_flight_requests`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::publish::Status;
+
+/// `{route, outcome}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Route name, or `none` for unknown paths.
+    pub route: String,
+    /// What the request got (see [`Outcome`](crate::server::respond::Outcome)).
+    pub outcome: &'static str,
+}
+
+/// `{route, reason}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    /// Route name.
+    pub route: String,
+    /// Failed check (`bad_signature`, `stale_timestamp`, `wrong_org`, ...).
+    pub reason: &'static str,
+}
+
+/// `{route, slot}`: which configured secret verified.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SlotLabels {
+    /// Route name.
+    pub route: String,
+    /// Index in the route's `secrets` list.
+    pub slot: u32,
+}
+
+/// `{reason}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Why (see [`publish::Error::reason`](crate::publish::Error::reason)).
+    pub reason: &'static str,
+}
+
+/// Every metric of the gateway, registered in one registry.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route and outcome.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Verification failures by route and reason.
+    pub verification_failures: Family<FailureLabels, Counter>,
+    /// Which secret slot verified.
+    pub secret_matches: Family<SlotLabels, Counter>,
+    /// Seconds from the first publish of a request to its last confirm.
+    pub confirm_latency: Histogram,
+    /// Messages confirmed by the broker.
+    pub messages_published: Counter,
+    /// Publishes that did not end in a confirm, by reason.
+    pub publish_failures: Family<ReasonLabels, Counter>,
+    /// 1 while a broker connection is up.
+    pub broker_connected: Gauge,
+    /// 1 while the broker blocks the connection.
+    pub broker_blocked: Gauge,
+    /// Successful broker connections (first one included).
+    pub broker_connections: Counter,
+    /// Requests being handled now.
+    pub in_flight: Gauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hookgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "Requests by route and outcome", requests.clone());
+        let verification_failures = Family::<FailureLabels, Counter>::default();
+        registry.register(
+            "verification_failures",
+            "Requests that failed verification, by reason",
+            verification_failures.clone(),
+        );
+        let secret_matches = Family::<SlotLabels, Counter>::default();
+        registry.register(
+            "secret_matches",
+            "Verified requests by the index of the secret that matched",
+            secret_matches.clone(),
+        );
+        // 0.5 ms .. ~8 s.
+        let confirm_latency = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 15),
+        );
+        registry.register(
+            "confirm_latency_seconds",
+            "Time from publish to the last publisher confirm of a request",
+            confirm_latency.clone(),
+        );
+        let messages_published = Counter::default();
+        registry.register(
+            "messages_published",
+            "Messages confirmed by the broker",
+            messages_published.clone(),
+        );
+        let publish_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "publish_failures",
+            "Publishes not confirmed, by reason",
+            publish_failures.clone(),
+        );
+        let broker_connected = Gauge::default();
+        registry.register(
+            "broker_connected",
+            "1 while the broker connection is up",
+            broker_connected.clone(),
+        );
+        let broker_blocked = Gauge::default();
+        registry.register(
+            "broker_blocked",
+            "1 while the broker blocks publishing (connection.blocked)",
+            broker_blocked.clone(),
+        );
+        let broker_connections = Counter::default();
+        registry.register(
+            "broker_connections",
+            "Broker connections established",
+            broker_connections.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register("in_flight_requests", "Requests being handled", in_flight.clone());
+        Metrics {
+            registry,
+            requests,
+            verification_failures,
+            secret_matches,
+            confirm_latency,
+            messages_published,
+            publish_failures,
+            broker_connected,
+            broker_blocked,
+            broker_connections,
+            in_flight,
+        }
+    }
+
+    /// Counts one finished request.
+    pub fn request(&self, route: &str, outcome: &'static str) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts one verification failure.
+    pub fn verification_failure(&self, route: &str, reason: &'static str) {
+        self.verification_failures
+            .get_or_create(&FailureLabels {
+                route: route.to_owned(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// Counts which secret slot verified.
+    pub fn secret_match(&self, route: &str, slot: usize) {
+        self.secret_matches
+            .get_or_create(&SlotLabels {
+                route: route.to_owned(),
+                slot: u32::try_from(slot).unwrap_or(u32::MAX),
+            })
+            .inc();
+    }
+
+    /// Counts one failed publish.
+    pub fn publish_failure(&self, reason: &'static str) {
+        self.publish_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Sets the broker gauges.
+    pub fn set_broker_status(&self, status: Status) {
+        self.broker_connected
+            .set(i64::from(status != Status::Disconnected));
+        self.broker_blocked.set(i64::from(status == Status::Blocked));
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

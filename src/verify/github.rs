@@ -1,0 +1,33 @@
+//! GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`.
+//!
+//! Idempotency key `X-GitHub-Delivery`, event `X-GitHub-Event`; no signed
+//! timestamp (PROVIDERS.md, GitHub row).
+
+use super::hmac::{matching_slot, Algorithm};
+use super::{body_hash_id, clean_id, Ctx, Error, Verified};
+
+/// Signature header.
+pub const SIGNATURE: &str = "x-hub-signature-256";
+/// Delivery id header (stable across manual redeliveries).
+pub const DELIVERY: &str = "x-github-delivery";
+/// Event name header.
+pub const EVENT: &str = "x-github-event";
+
+pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
+    let sig = ctx.header(SIGNATURE)?;
+    let hex_sig = sig
+        .strip_prefix("sha256=")
+        .ok_or(Error::MalformedHeader(SIGNATURE))?;
+    let sig = hex::decode(hex_sig.trim()).map_err(|_| Error::MalformedHeader(SIGNATURE))?;
+    let slot = matching_slot(Algorithm::Sha256, ctx.secrets, &[ctx.body], &[sig])
+        .ok_or(Error::BadSignature)?;
+    Ok(Verified {
+        id: ctx
+            .opt_header(DELIVERY)
+            .and_then(clean_id)
+            .unwrap_or_else(|| body_hash_id(ctx.body)),
+        event: ctx.opt_header(EVENT).map(str::to_owned),
+        secret_slot: slot,
+        handshake: None,
+    })
+}

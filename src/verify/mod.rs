@@ -1,0 +1,216 @@
+//! Request verification: who sent it, and is it fresh.
+//!
+//! Only [`Verifier::verify`] makes a [`Verified`]; the handler publishes
+//! nothing else. Each scheme checks the signature over the exact received
+//! bytes before any parsing of the body; comparisons are constant-time; every
+//! configured secret is tried (rotation). Schemes: `../shared/docs/PROVIDERS.md`.
+//!
+//! Salesforce Outbound Messages carry no signature; they are checked by
+//! Organization ID in `server::handle` after parsing.
+
+pub mod generic;
+pub mod github;
+pub mod hmac;
+pub mod shopify;
+pub mod slack;
+pub mod standard;
+pub mod stripe;
+
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Route, RouteKind};
+use crate::secret::Secret;
+
+/// Longest idempotency key taken from a header or body, in bytes (AMQP
+/// `message_id` is a shortstr of at most 255).
+pub const MAX_ID_BYTES: usize = 200;
+
+/// Why a request failed verification. Answered 401 (all alike: the body never
+/// says which check failed), except [`Error::Body`], answered 400 because the
+/// signature did verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A required header is absent; names it.
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    /// A header is present but not of the scheme's form; names it.
+    #[error("malformed header {0}")]
+    MalformedHeader(&'static str),
+    /// No signature matched any configured secret.
+    #[error("signature mismatch")]
+    BadSignature,
+    /// The signed timestamp is older than the tolerance.
+    #[error("timestamp too old")]
+    Stale,
+    /// The signed timestamp is further in the future than the tolerance.
+    #[error("timestamp in the future")]
+    Future,
+    /// Signed correctly, but the body is not what the scheme needs (not JSON
+    /// where an id or event type must be read from it).
+    #[error("malformed body")]
+    Body,
+}
+
+impl Error {
+    /// Metric label for `verification_failures_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::MissingHeader(_) => "missing_header",
+            Error::MalformedHeader(_) => "malformed_header",
+            Error::BadSignature => "bad_signature",
+            Error::Stale => "stale_timestamp",
+            Error::Future => "future_timestamp",
+            Error::Body => "malformed_body",
+        }
+    }
+}
+
+/// A request whose sender was proven. Holds what publishing needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Idempotency key: the provider's delivery/event id, or
+    /// `sha256:<hex of body>` when the scheme has none.
+    pub id: String,
+    /// Event name as the provider gives it (`push`, `invoice.paid`,
+    /// `orders/create`), `None` when the scheme has none.
+    pub event: Option<String>,
+    /// Index of the secret that verified (0 = first listed).
+    pub secret_slot: usize,
+    /// A handshake to answer synchronously instead of publishing.
+    pub handshake: Option<Handshake>,
+}
+
+/// A provider handshake answered at the edge and never queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handshake {
+    /// Slack `url_verification`: reply with the challenge.
+    SlackChallenge(String),
+}
+
+/// A route's verifier, built once from config.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    kind: RouteKind,
+    secrets: Vec<Secret>,
+    tolerance_s: i64,
+    generic: Option<generic::Scheme>,
+}
+
+impl Verifier {
+    /// Builds the verifier for a validated route. Panics never; a
+    /// `salesforce_om` route gets a verifier that rejects everything (it is
+    /// never called for that kind).
+    pub fn new(route: &Route) -> Self {
+        Verifier {
+            kind: route.kind,
+            secrets: route.secrets.clone(),
+            tolerance_s: i64::try_from(route.tolerance.as_secs()).unwrap_or(i64::MAX),
+            generic: route.generic.clone(),
+        }
+    }
+
+    /// Verifies a webhook request.
+    ///
+    /// `now` is the current Unix time in seconds.
+    ///
+    /// # Errors
+    /// [`Error`] naming the failed check (for logs and metrics only).
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<Verified, Error> {
+        let ctx = Ctx {
+            headers,
+            body,
+            now,
+            secrets: &self.secrets,
+            tolerance_s: self.tolerance_s,
+        };
+        match self.kind {
+            RouteKind::Github => github::verify(&ctx),
+            RouteKind::Stripe => stripe::verify(&ctx),
+            RouteKind::Slack => slack::verify(&ctx),
+            RouteKind::Shopify => shopify::verify(&ctx),
+            RouteKind::StandardWebhooks => standard::verify(&ctx),
+            RouteKind::GenericHmac => match &self.generic {
+                Some(scheme) => scheme.verify(&ctx),
+                None => Err(Error::BadSignature),
+            },
+            RouteKind::SalesforceOm => Err(Error::BadSignature),
+        }
+    }
+}
+
+/// What every scheme reads.
+pub(crate) struct Ctx<'a> {
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub now: i64,
+    pub secrets: &'a [Secret],
+    pub tolerance_s: i64,
+}
+
+impl Ctx<'_> {
+    /// A header as text; `MissingHeader` when absent, `MalformedHeader` when
+    /// not visible ASCII.
+    pub fn header(&self, name: &'static str) -> Result<&str, Error> {
+        let v = self.headers.get(name).ok_or(Error::MissingHeader(name))?;
+        v.to_str().map_err(|_| Error::MalformedHeader(name))
+    }
+
+    /// An optional header as text; absent or non-ASCII is `None`.
+    pub fn opt_header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Checks a signed Unix timestamp (seconds) against the tolerance, both
+    /// directions.
+    pub fn check_timestamp(&self, ts: i64) -> Result<(), Error> {
+        if self.now.saturating_sub(ts) > self.tolerance_s {
+            Err(Error::Stale)
+        } else if ts.saturating_sub(self.now) > self.tolerance_s {
+            Err(Error::Future)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Parses a decimal Unix timestamp header value.
+pub(crate) fn parse_unix(v: &str, header: &'static str) -> Result<i64, Error> {
+    let v = v.trim();
+    if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::MalformedHeader(header));
+    }
+    v.parse().map_err(|_| Error::MalformedHeader(header))
+}
+
+/// `sha256:<hex>` of the body: the idempotency key when a scheme has no id.
+pub fn body_hash_id(body: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
+}
+
+/// An id usable as AMQP `message_id`: 1 to [`MAX_ID_BYTES`] visible ASCII.
+pub fn clean_id(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty() && s.len() <= MAX_ID_BYTES && s.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| s.to_owned())
+}
+
+/// The `id` and `type` members of a JSON object body, parsed with serde_json
+/// (recursion limit on). `Err` when the body is not a JSON object.
+pub(crate) fn json_id_type(body: &[u8]) -> Result<(Option<String>, Option<String>), Error> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        id: Option<serde_json::Value>,
+        #[serde(rename = "type")]
+        kind: Option<serde_json::Value>,
+    }
+    let probe: Probe = serde_json::from_slice(body).map_err(|_| Error::Body)?;
+    let as_str = |v: Option<serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    };
+    Ok((as_str(probe.id), as_str(probe.kind)))
+}
+
+#[cfg(test)]
+mod tests;

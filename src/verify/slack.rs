@@ -1,0 +1,87 @@
+//! Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256(secret, "v0:{ts}:{body}")>`
+//! with `X-Slack-Request-Timestamp`, 300 s tolerance (PROVIDERS.md, Slack row).
+//!
+//! Events API bodies are JSON: `url_verification` is a handshake answered with
+//! its `challenge`; `event_callback` carries `event_id` (idempotency key) and
+//! `event.type` (the event name). Slash commands and interactivity send
+//! form-encoded bodies: those are keyed by body hash with no event name.
+
+use super::hmac::{matching_slot, Algorithm};
+use super::{body_hash_id, clean_id, parse_unix, Ctx, Error, Handshake, Verified};
+
+/// Signature header.
+pub const SIGNATURE: &str = "x-slack-signature";
+/// Signed timestamp header (Unix seconds).
+pub const TIMESTAMP: &str = "x-slack-request-timestamp";
+
+/// Longest `challenge` echoed back, in bytes (Slack's are ~48).
+const MAX_CHALLENGE: usize = 256;
+
+pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
+    let ts_text = ctx.header(TIMESTAMP)?.trim();
+    let ts = parse_unix(ts_text, TIMESTAMP)?;
+    let sig = ctx.header(SIGNATURE)?;
+    let sig = sig
+        .strip_prefix("v0=")
+        .and_then(|h| hex::decode(h.trim()).ok())
+        .ok_or(Error::MalformedHeader(SIGNATURE))?;
+    let slot = matching_slot(
+        Algorithm::Sha256,
+        ctx.secrets,
+        &[b"v0:", ts_text.as_bytes(), b":", ctx.body],
+        &[sig],
+    )
+    .ok_or(Error::BadSignature)?;
+    ctx.check_timestamp(ts)?;
+
+    let looks_json = ctx
+        .body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{');
+    if !looks_json {
+        return Ok(Verified {
+            id: body_hash_id(ctx.body),
+            event: None,
+            secret_slot: slot,
+            handshake: None,
+        });
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        challenge: Option<String>,
+        event_id: Option<String>,
+        event: Option<Inner>,
+    }
+    let env: Envelope = serde_json::from_slice(ctx.body).map_err(|_| Error::Body)?;
+    if env.kind.as_deref() == Some("url_verification") {
+        let challenge = env
+            .challenge
+            .filter(|c| c.len() <= MAX_CHALLENGE && c.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or(Error::Body)?;
+        return Ok(Verified {
+            id: body_hash_id(ctx.body),
+            event: Some("url_verification".into()),
+            secret_slot: slot,
+            handshake: Some(Handshake::SlackChallenge(challenge)),
+        });
+    }
+    Ok(Verified {
+        id: env
+            .event_id
+            .as_deref()
+            .and_then(clean_id)
+            .unwrap_or_else(|| body_hash_id(ctx.body)),
+        event: env.event.and_then(|e| e.kind).or(env.kind),
+        secret_slot: slot,
+        handshake: None,
+    })
+}
