@@ -247,7 +247,7 @@ pub struct SecretSource {
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Unique name: the `<source>` of routing keys and the metric label.
-    /// Defaults to the kind (`salesforce` for `salesforce_om`).
+    /// Defaults to the kind (`github`, `salesforce_om`, ...).
     pub name: Option<String>,
     /// Exact request path, e.g. `/hooks/github`.
     pub path: String,
@@ -497,12 +497,10 @@ impl RouteConfig {
             reason,
         };
         let kind = self.kind;
-        let name = self.name.clone().unwrap_or_else(|| match kind {
-            RouteKind::SalesforceOm => "salesforce".to_string(),
-            RouteKind::StandardWebhooks => "standard".to_string(),
-            RouteKind::GenericHmac => "generic".to_string(),
-            other => other.as_str().to_string(),
-        });
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| kind.as_str().to_string());
         if name.is_empty()
             || name.len() > 64
             || !name

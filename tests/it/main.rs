@@ -1,0 +1,9 @@
+//! Integration tests: the real gateway on ephemeral ports, a real TLS client,
+//! the machine's real RabbitMQ (unique exchange and queue per test, deleted
+//! afterwards).
+
+mod cli;
+mod resilience;
+mod salesforce;
+mod support;
+mod webhooks;

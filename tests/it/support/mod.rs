@@ -1,0 +1,432 @@
+//! Test harness: start a gateway, talk to it over TLS, read what it queued.
+
+#![allow(dead_code)]
+
+pub mod proxy;
+pub mod sign;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookgate::app::Running;
+use hookgate::config::Config;
+use hookgate::publish::Status;
+use lapin::message::BasicGetMessage;
+use lapin::options::{
+    BasicGetOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Channel, Connection, ConnectionProperties};
+
+/// The machine's RabbitMQ.
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// How long any wait in a test may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+/// Dev secrets, as documented in fixtures/README.md.
+pub const GITHUB_SECRET: &str = "dev-github-secret";
+pub const GITHUB_OLD_SECRET: &str = "dev-github-secret-previous";
+pub const STRIPE_SECRET: &str = "whsec_devStripeSecret0123456789";
+pub const SLACK_SECRET: &str = "dev-slack-signing-secret";
+pub const SHOPIFY_SECRET: &str = "dev-shopify-secret";
+pub const STANDARD_SECRET: &str = "whsec_ZGV2LXN0YW5kYXJkLXdlYmhvb2tzLXNlY3JldC1rZXk=";
+pub const GENERIC_SECRET: &str = "dev-generic-secret";
+/// The dev org, in its 15-character form (the config accepts both).
+pub const ORG_ID_15: &str = "00D000000000001";
+pub const ORG_ID_18: &str = "00D000000000001EAA";
+
+/// The repository root (fixtures live below it).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture's bytes.
+pub fn fixture(rel: &str) -> Vec<u8> {
+    let p = repo().join("fixtures").join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
+}
+
+/// A fixture's sibling `.headers.json` as (name, value) pairs.
+pub fn fixture_headers(rel: &str) -> Vec<(String, String)> {
+    let rel = rel
+        .strip_suffix(".json")
+        .unwrap_or(rel)
+        .to_string()
+        + ".headers.json";
+    let v: serde_json::Value = serde_json::from_slice(&fixture(&rel)).expect("headers json");
+    v.as_object()
+        .expect("headers object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("string header").to_string()))
+        .collect()
+}
+
+/// Current Unix time in seconds.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Knobs for [`Harness::start_with`].
+#[derive(Default)]
+pub struct Options {
+    /// AMQP URL for the gateway (default: the machine's broker).
+    pub amqp_url: Option<String>,
+    /// Do not wait for the broker connection (for broker-down tests).
+    pub no_wait: bool,
+    /// `confirm_timeout_ms` (default 5000).
+    pub confirm_timeout_ms: Option<u64>,
+}
+
+/// A running gateway with its TLS client and a queue bound to its exchange.
+pub struct Harness {
+    running: Option<Running>,
+    pub client: reqwest::Client,
+    pub client_h2: reqwest::Client,
+    pub base: String,
+    pub admin: String,
+    pub exchange: String,
+    pub queue: String,
+    amqp: Connection,
+    channel: Channel,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> Harness {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ca_pem, cert_path, key_path) = write_certs(dir.path());
+        let secret = |name: &str, value: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, format!("{value}\n")).expect("write secret");
+            p.display().to_string()
+        };
+        let id = unique();
+        let exchange = format!("hookgate.test.{id}");
+        let queue = format!("hookgate.test.{id}.q");
+        let amqp_url = opts.amqp_url.clone().unwrap_or_else(|| AMQP_URL.to_string());
+        let toml = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+request_timeout_ms = 5000
+[server.tls]
+cert = "{cert}"
+key = "{key}"
+[admin]
+listen = "127.0.0.1:0"
+[amqp]
+url = "{amqp_url}"
+exchange = "{exchange}"
+confirm_timeout_ms = {confirm}
+channels = 2
+
+[[routes]]
+name = "salesforce"
+path = "/salesforce/outbound"
+kind = "salesforce_om"
+org_ids = ["{ORG_ID_15}"]
+
+[[routes]]
+name = "salesforce_session"
+path = "/salesforce/with-session"
+kind = "salesforce_om"
+org_ids = ["{ORG_ID_18}"]
+forward_session_id = true
+
+[[routes]]
+path = "/hooks/github"
+kind = "github"
+secrets = [{{ file = "{gh}" }}, {{ file = "{gh_old}" }}]
+
+[[routes]]
+name = "small"
+path = "/hooks/small"
+kind = "github"
+max_body_bytes = 64
+secrets = [{{ file = "{gh}" }}]
+
+[[routes]]
+path = "/hooks/stripe"
+kind = "stripe"
+secrets = [{{ file = "{stripe}" }}]
+
+[[routes]]
+path = "/hooks/slack"
+kind = "slack"
+secrets = [{{ file = "{slack}" }}]
+
+[[routes]]
+path = "/hooks/shopify"
+kind = "shopify"
+secrets = [{{ file = "{shopify}" }}]
+
+[[routes]]
+name = "standard"
+path = "/hooks/standard"
+kind = "standard_webhooks"
+secrets = [{{ file = "{standard}" }}]
+
+[[routes]]
+name = "generic"
+path = "/hooks/generic"
+kind = "generic_hmac"
+secrets = [{{ file = "{generic}" }}]
+header = "X-Signature"
+prefix = "sha256="
+signed_payload = "{{timestamp}}.{{body}}"
+timestamp_header = "X-Timestamp"
+id_header = "X-Request-Id"
+event_header = "X-Event-Type"
+"#,
+            cert = cert_path.display(),
+            key = key_path.display(),
+            confirm = opts.confirm_timeout_ms.unwrap_or(5000),
+            gh = secret("github", GITHUB_SECRET),
+            gh_old = secret("github_old", GITHUB_OLD_SECRET),
+            stripe = secret("stripe", STRIPE_SECRET),
+            slack = secret("slack", SLACK_SECRET),
+            shopify = secret("shopify", SHOPIFY_SECRET),
+            standard = secret("standard", STANDARD_SECRET),
+            generic = secret("generic", GENERIC_SECRET),
+        );
+        let config = Config::from_toml(&dir.path().join("hookgate.toml"), &toml)
+            .unwrap_or_else(|e| panic!("test config: {e}"));
+        let running = hookgate::app::start(&config).await.expect("start gateway");
+        let base = format!("https://127.0.0.1:{}", running.addr.port());
+        let admin = format!("http://{}", running.admin_addr);
+
+        // Our own connection to the real broker, to read what was queued.
+        let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default())
+            .await
+            .expect("test broker connection");
+        let channel = amqp.create_channel().await.expect("channel");
+        // Declare the exchange as the gateway does (idempotent), so the queue
+        // can be bound even while the gateway's own connection is cut.
+        channel
+            .exchange_declare(
+                ShortString::from(exchange.as_str()),
+                lapin::ExchangeKind::Topic,
+                lapin::options::ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("exchange declare");
+        channel
+            .queue_declare(
+                ShortString::from(queue.as_str()),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("queue declare");
+        channel
+            .queue_bind(
+                ShortString::from(queue.as_str()),
+                ShortString::from(exchange.as_str()),
+                ShortString::from("#"),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("queue bind");
+
+        if !opts.no_wait {
+            wait_status(&running, Status::Connected).await;
+        }
+        Harness {
+            client: client(&ca_pem, false),
+            client_h2: client(&ca_pem, true),
+            running: Some(running),
+            base,
+            admin,
+            exchange,
+            queue,
+            amqp,
+            channel,
+            _dir: dir,
+        }
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("running")
+    }
+
+    /// POSTs `body` with `headers` to `path`.
+    pub async fn post(&self, path: &str, headers: &[(String, String)], body: Vec<u8>) -> reqwest::Response {
+        let mut req = self.client.post(format!("{}{}", self.base, path)).body(body);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        req.send().await.expect("request")
+    }
+
+    /// POSTs an Outbound Message the way Salesforce does.
+    pub async fn post_om(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        let headers = vec![
+            ("Content-Type".to_string(), "text/xml; charset=utf-8".to_string()),
+            ("SOAPAction".to_string(), "\"\"".to_string()),
+        ];
+        self.post(path, &headers, body).await
+    }
+
+    /// Takes exactly `n` messages from the test queue (waiting up to the
+    /// deadline for them), then checks that no further message is there.
+    pub async fn take(&self, n: usize) -> Vec<BasicGetMessage> {
+        let mut out = Vec::with_capacity(n);
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while out.len() < n {
+            match self.get().await {
+                Some(m) => out.push(m),
+                None if tokio::time::Instant::now() > deadline => {
+                    panic!("expected {n} messages, got {}", out.len())
+                }
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        self.assert_empty().await;
+        out
+    }
+
+    /// Asserts the test queue holds nothing.
+    pub async fn assert_empty(&self) {
+        if let Some(m) = self.get().await {
+            panic!(
+                "unexpected message in queue: routing key {}, message_id {:?}",
+                m.delivery.routing_key,
+                m.delivery.properties.message_id()
+            );
+        }
+    }
+
+    async fn get(&self) -> Option<BasicGetMessage> {
+        self.channel
+            .basic_get(
+                ShortString::from(self.queue.as_str()),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic_get")
+    }
+
+    /// Waits until the gateway's broker state is `status`.
+    pub async fn wait_status(&self, status: Status) {
+        wait_status(self.running(), status).await;
+    }
+
+    /// Fetches an admin endpoint: (status, body).
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::Client::new()
+            .get(format!("{}{}", self.admin, path))
+            .send()
+            .await
+            .expect("admin request");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    }
+
+    /// Stops the gateway and deletes the exchange (the queue is exclusive
+    /// and goes with our connection).
+    pub async fn finish(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        let _ = self
+            .channel
+            .exchange_delete(
+                ShortString::from(self.exchange.as_str()),
+                ExchangeDeleteOptions::default(),
+            )
+            .await;
+        let _ = self.amqp.close(200, ShortString::from("test done")).await;
+    }
+}
+
+async fn wait_status(running: &Running, status: Status) {
+    let mut rx = running.publisher.watch_status();
+    tokio::time::timeout(DEADLINE, rx.wait_for(|s| *s == status))
+        .await
+        .unwrap_or_else(|_| panic!("gateway did not reach broker status {status:?}"))
+        .expect("status channel");
+}
+
+/// A string header value of an AMQP message.
+pub fn header(m: &BasicGetMessage, name: &str) -> Option<String> {
+    let headers = m.delivery.properties.headers().as_ref()?;
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+/// A short unique id for names.
+pub fn unique() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000
+    )
+}
+
+/// Writes a test CA and a server certificate for 127.0.0.1 signed by it;
+/// returns (CA PEM, chain path, key path).
+fn write_certs(dir: &Path) -> (String, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "hookgate test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("ca");
+    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+    let leaf_params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("leaf params");
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("leaf");
+    let cert_path = dir.join("server.pem");
+    let key_path = dir.join("server.key");
+    std::fs::write(&cert_path, format!("{}{}", leaf.pem(), ca.pem())).expect("write cert");
+    std::fs::write(&key_path, leaf_key.serialize_pem()).expect("write key");
+    (ca.pem(), cert_path, key_path)
+}
+
+/// A reqwest client that trusts only the test CA (real verification).
+fn client(ca_pem: &str, h2: bool) -> reqwest::Client {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("ca pem")).expect("add root");
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = if h2 {
+        vec![b"h2".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
