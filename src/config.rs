@@ -369,12 +369,11 @@ impl FileConfig {
         } = self;
 
         match (&server.tls, server.plaintext) {
-            (None, false) => {
-                return Err(invalid(
-                    "server.tls".into(),
-                    "required (or set server.plaintext = true behind a TLS-terminating load balancer)".into(),
-                ))
-            }
+            (None, false) => return Err(invalid(
+                "server.tls".into(),
+                "required (or set server.plaintext = true behind a TLS-terminating load balancer)"
+                    .into(),
+            )),
             (Some(_), true) => {
                 return Err(invalid(
                     "server.plaintext".into(),
@@ -428,10 +427,7 @@ impl FileConfig {
         }
         if let Err(e) = amqp.url.parse::<lapin::uri::AMQPUri>() {
             // The URI may hold a password: say what is wrong, not the value.
-            return Err(invalid(
-                "amqp.url".into(),
-                format!("not an AMQP URI ({e})"),
-            ));
+            return Err(invalid("amqp.url".into(), format!("not an AMQP URI ({e})")));
         }
         if amqp.exchange.is_empty() {
             return Err(invalid(
@@ -458,7 +454,10 @@ impl FileConfig {
         }
 
         if routes.is_empty() {
-            return Err(invalid("routes".into(), "at least one [[routes]] entry is needed".into()));
+            return Err(invalid(
+                "routes".into(),
+                "at least one [[routes]] entry is needed".into(),
+            ));
         }
         let mut names = HashSet::new();
         let mut paths = HashSet::new();
@@ -513,7 +512,10 @@ impl RouteConfig {
             ));
         }
         if !self.path.starts_with('/') || self.path.contains(['?', '#', ' ']) {
-            return Err(invalid("path", "must start with / and hold no query".into()));
+            return Err(invalid(
+                "path",
+                "must start with / and hold no query".into(),
+            ));
         }
         let max_body_bytes = self.max_body_bytes.unwrap_or(server.max_body_bytes);
         if max_body_bytes == 0 {
@@ -532,7 +534,11 @@ impl RouteConfig {
             ("encoding", self.encoding.is_some(), is_generic),
             ("prefix", self.prefix.is_some(), is_generic),
             ("signed_payload", self.signed_payload.is_some(), is_generic),
-            ("timestamp_header", self.timestamp_header.is_some(), is_generic),
+            (
+                "timestamp_header",
+                self.timestamp_header.is_some(),
+                is_generic,
+            ),
             ("id_header", self.id_header.is_some(), is_generic),
             ("event_header", self.event_header.is_some(), is_generic),
         ];
@@ -556,7 +562,9 @@ impl RouteConfig {
                     _ => {
                         return Err(invalid(
                             &format!("org_ids[{j}]"),
-                            format!("{id:?} is not a 15- or 18-character Organization ID (prefix 00D)"),
+                            format!(
+                                "{id:?} is not a 15- or 18-character Organization ID (prefix 00D)"
+                            ),
                         ))
                     }
                 }
@@ -568,9 +576,8 @@ impl RouteConfig {
         let mut secrets = Vec::with_capacity(self.secrets.len());
         for (j, src) in self.secrets.iter().enumerate() {
             let key = format!("secrets[{j}]");
-            let raw = resolve_secret(src).map_err(|(sub, reason)| {
-                invalid(&format!("{key}{sub}"), reason)
-            })?;
+            let raw = resolve_secret(src)
+                .map_err(|(sub, reason)| invalid(&format!("{key}{sub}"), reason))?;
             let secret = if kind == RouteKind::StandardWebhooks {
                 Secret::standard_webhooks(&raw).map_err(|reason| invalid(&key, reason))?
             } else {
@@ -583,7 +590,9 @@ impl RouteConfig {
         }
 
         let tolerance_s = match self.tolerance_s {
-            Some(t) if !(kind.signs_timestamp() || (is_generic && self.timestamp_header.is_some())) => {
+            Some(t)
+                if !(kind.signs_timestamp() || (is_generic && self.timestamp_header.is_some())) =>
+            {
                 let _ = t;
                 return Err(invalid(
                     "tolerance_s",
@@ -667,7 +676,9 @@ fn positive(file: &Path, key: &str, v: u64) -> Result<(), Error> {
 
 fn default_listen() -> SocketAddr {
     // A constant that parses: checked by the unit test below.
-    DEFAULT_LISTEN.parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443)))
+    DEFAULT_LISTEN
+        .parse()
+        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443)))
 }
 fn default_admin_listen() -> SocketAddr {
     DEFAULT_ADMIN_LISTEN

@@ -68,7 +68,9 @@ pub fn webhook(
         route,
         verified.id.clone(),
         routing_key,
-        content_type.unwrap_or("application/octet-stream").to_owned(),
+        content_type
+            .unwrap_or("application/octet-stream")
+            .to_owned(),
         body,
         received_at,
     )
@@ -184,7 +186,10 @@ pub fn routing_key(source: &str, event: Option<&str>) -> String {
     let mut key = String::with_capacity(source.len() + 32);
     key.push_str(source);
     key.push('.');
-    let event = event.map(str::trim).filter(|e| !e.is_empty()).unwrap_or("event");
+    let event = event
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .unwrap_or("event");
     for c in event.chars() {
         if key.len() >= MAX_ROUTING_KEY {
             break;
@@ -205,11 +210,20 @@ mod tests {
     #[test]
     fn routing_keys() {
         assert_eq!(routing_key("github", Some("push")), "github.push");
-        assert_eq!(routing_key("shopify", Some("orders/create")), "shopify.orders.create");
-        assert_eq!(routing_key("stripe", Some("invoice.paid")), "stripe.invoice.paid");
+        assert_eq!(
+            routing_key("shopify", Some("orders/create")),
+            "shopify.orders.create"
+        );
+        assert_eq!(
+            routing_key("stripe", Some("invoice.paid")),
+            "stripe.invoice.paid"
+        );
         assert_eq!(routing_key("generic", None), "generic.event");
         assert_eq!(routing_key("generic", Some("  ")), "generic.event");
         assert_eq!(routing_key("x", Some("a b#*")), "x.a_b__");
-        assert_eq!(routing_key("x", Some(&"y".repeat(400))).len(), MAX_ROUTING_KEY);
+        assert_eq!(
+            routing_key("x", Some(&"y".repeat(400))).len(),
+            MAX_ROUTING_KEY
+        );
     }
 }

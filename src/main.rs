@@ -16,7 +16,11 @@ use hookgate::telemetry::tracing::{self as logs, LogFormat};
 const EXIT_CONFIG: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "hookgate", version, about = "TLS edge gateway: Salesforce Outbound Messages and signed webhooks to RabbitMQ")]
+#[command(
+    name = "hookgate",
+    version,
+    about = "TLS edge gateway: Salesforce Outbound Messages and signed webhooks to RabbitMQ"
+)]
 struct Cli {
     /// Log line format.
     #[arg(long, value_enum, default_value = "text", global = true)]

@@ -65,7 +65,11 @@ impl Publisher {
     /// The manager declares the durable topic exchange and the configured
     /// queues and bindings on every (re)connection, and stops when
     /// `shutdown` turns true.
-    pub fn start(config: AmqpConfig, metrics: Arc<Metrics>, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn start(
+        config: AmqpConfig,
+        metrics: Arc<Metrics>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         let (status, _) = watch::channel(Status::Disconnected);
         let inner = Arc::new(Inner {
             config,
@@ -106,7 +110,10 @@ impl Publisher {
                     .metrics
                     .confirm_latency
                     .observe(started.elapsed().as_secs_f64());
-                self.inner.metrics.messages_published.inc_by(messages.len() as u64);
+                self.inner
+                    .metrics
+                    .messages_published
+                    .inc_by(messages.len() as u64);
             }
             Err(e) => {
                 self.inner.metrics.publish_failure(e.reason());
@@ -217,7 +224,9 @@ async fn manage(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
         };
         backoff = new_backoff();
         let mut events = pool.connection.events_listener();
-        inner.blocked.store(pool.connection.status().blocked(), Ordering::Relaxed);
+        inner
+            .blocked
+            .store(pool.connection.status().blocked(), Ordering::Relaxed);
         if let Ok(mut g) = inner.pool.write() {
             *g = Some(pool.clone());
         }
@@ -265,7 +274,8 @@ async fn manage(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
         // Best effort: a dead connection's close fails fast or times out.
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
-            pool.connection.close(200, ShortString::from("hookgate reconnecting")),
+            pool.connection
+                .close(200, ShortString::from("hookgate reconnecting")),
         )
         .await;
         if !*shutdown.borrow() {
@@ -302,7 +312,10 @@ fn new_backoff() -> backon::ExponentialBackoff {
         .build()
 }
 
-async fn wait_backoff(backoff: &mut backon::ExponentialBackoff, shutdown: &mut watch::Receiver<bool>) {
+async fn wait_backoff(
+    backoff: &mut backon::ExponentialBackoff,
+    shutdown: &mut watch::Receiver<bool>,
+) {
     let delay = backoff.next().unwrap_or(BACKOFF_MAX);
     tokio::select! {
         _ = tokio::time::sleep(delay) => {}
@@ -326,8 +339,8 @@ async fn connect(config: &AmqpConfig) -> Result<Pool, ConnectError> {
     if uri.query.heartbeat.is_none() {
         uri.query.heartbeat = Some(config.heartbeat_s);
     }
-    let props = ConnectionProperties::default()
-        .with_connection_name(LongString::from("hookgate gateway"));
+    let props =
+        ConnectionProperties::default().with_connection_name(LongString::from("hookgate gateway"));
     let connection = Connection::connect_uri(uri, props).await?;
 
     let setup = connection.create_channel().await?;

@@ -57,7 +57,8 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
             Ok(om) => om,
             Err(e) => {
                 tracing::info!(route = %route.name, error = %e, "Outbound Message rejected");
-                gw.metrics.verification_failure(&route.name, "malformed_message");
+                gw.metrics
+                    .verification_failure(&route.name, "malformed_message");
                 return Outcome::BadRequest;
             }
         };
@@ -132,7 +133,9 @@ async fn read_body(
         Err(_) => Err(Outcome::Timeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(Outcome::TooLarge)
             } else {
                 Err(Outcome::BadRequest)

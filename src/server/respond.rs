@@ -116,9 +116,10 @@ impl Outcome {
     pub fn soap(&self) -> Response<Body> {
         let (status, body) = match self {
             Outcome::Accepted | Outcome::Handshake(_) => (StatusCode::OK, ack::ACK.to_owned()),
-            Outcome::NotFound | Outcome::MethodNotAllowed => {
-                (self.status(), ack::fault(FaultCode::Client, self.fault_text()))
-            }
+            Outcome::NotFound | Outcome::MethodNotAllowed => (
+                self.status(),
+                ack::fault(FaultCode::Client, self.fault_text()),
+            ),
             Outcome::Overloaded | Outcome::Unavailable | Outcome::Timeout => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ack::fault(FaultCode::Server, self.fault_text()),

@@ -52,9 +52,7 @@ pub async fn serve(
                 let resp = answer(&req, &publisher, &metrics);
                 async move { Ok::<_, Infallible>(resp) }
             });
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }
@@ -81,11 +79,17 @@ fn answer<B>(req: &Request<B>, publisher: &Publisher, metrics: &Metrics) -> Resp
             "text/plain",
             "method not allowed\n".to_owned(),
         ),
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_owned()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_owned(),
+        ),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ctype));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(ctype),
+    );
     resp
 }

@@ -80,7 +80,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("hookgate");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "Requests by route and outcome", requests.clone());
+        registry.register(
+            "requests",
+            "Requests by route and outcome",
+            requests.clone(),
+        );
         let verification_failures = Family::<FailureLabels, Counter>::default();
         registry.register(
             "verification_failures",
@@ -133,7 +137,11 @@ impl Metrics {
             broker_connections.clone(),
         );
         let in_flight = Gauge::default();
-        registry.register("in_flight_requests", "Requests being handled", in_flight.clone());
+        registry.register(
+            "in_flight_requests",
+            "Requests being handled",
+            in_flight.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -190,7 +198,8 @@ impl Metrics {
     pub fn set_broker_status(&self, status: Status) {
         self.broker_connected
             .set(i64::from(status != Status::Disconnected));
-        self.broker_blocked.set(i64::from(status == Status::Blocked));
+        self.broker_blocked
+            .set(i64::from(status == Status::Blocked));
     }
 
     /// The Prometheus text exposition of every metric.

@@ -11,8 +11,8 @@
 use base64::Engine as _;
 use http::HeaderName;
 
-pub use super::hmac::Algorithm;
 use super::hmac::matching_slot;
+pub use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, parse_unix, Ctx, Error, Verified};
 
 /// Signature encoding.
@@ -74,7 +74,10 @@ impl Scheme {
             return Err(("signed_payload", "must contain {body}".into()));
         }
         if template.contains(&Part::Timestamp) && timestamp_header.is_none() {
-            return Err(("timestamp_header", "required when signed_payload uses {timestamp}".into()));
+            return Err((
+                "timestamp_header",
+                "required when signed_payload uses {timestamp}".into(),
+            ));
         }
         if template.contains(&Part::Id) && id_header.is_none() {
             return Err(("id_header", "required when signed_payload uses {id}".into()));
@@ -85,7 +88,9 @@ impl Scheme {
             encoding,
             prefix,
             template,
-            timestamp_header: timestamp_header.map(|h| name("timestamp_header", h)).transpose()?,
+            timestamp_header: timestamp_header
+                .map(|h| name("timestamp_header", h))
+                .transpose()?,
             id_header: id_header.map(|h| name("id_header", h)).transpose()?,
             event_header: event_header.map(|h| name("event_header", h)).transpose()?,
         })
@@ -133,10 +138,7 @@ impl Scheme {
                 Part::Literal(s) => s.as_bytes(),
                 Part::Body => ctx.body,
                 Part::Timestamp => ts_text.unwrap_or_default().as_bytes(),
-                Part::Id => id
-                    .as_deref()
-                    .ok_or(Error::MissingHeader("id"))?
-                    .as_bytes(),
+                Part::Id => id.as_deref().ok_or(Error::MissingHeader("id"))?.as_bytes(),
             });
         }
         let slot = matching_slot(self.algorithm, ctx.secrets, &parts, &[sig])

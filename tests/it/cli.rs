@@ -13,7 +13,10 @@ fn check_config_accepts_the_example_with_dev_secrets() {
     let mut cmd = hookgate();
     cmd.current_dir(repo())
         .args(["check-config", "--config", "config/hookgate.example.toml"]);
-    for line in std::fs::read_to_string(repo().join("config/dev.env")).unwrap().lines() {
+    for line in std::fs::read_to_string(repo().join("config/dev.env"))
+        .unwrap()
+        .lines()
+    {
         if let Some((k, v)) = line.split_once('=') {
             if !k.starts_with('#') {
                 cmd.env(k.trim(), v.trim());
@@ -22,8 +25,20 @@ fn check_config_accepts_the_example_with_dev_secrets() {
     }
     let out = cmd.output().expect("run hookgate");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    for path in ["/salesforce/outbound", "/hooks/github", "/hooks/stripe", "/hooks/slack", "/hooks/shopify", "/hooks/standard", "/hooks/generic"] {
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for path in [
+        "/salesforce/outbound",
+        "/hooks/github",
+        "/hooks/stripe",
+        "/hooks/slack",
+        "/hooks/shopify",
+        "/hooks/standard",
+        "/hooks/generic",
+    ] {
         assert!(stdout.contains(path), "route {path} listed");
     }
 }
@@ -52,7 +67,10 @@ fn check_config_names_file_and_key_and_exits_2() {
         .expect("run hookgate");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("bad.toml") && stderr.contains("lisen"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("lisen"),
+        "{stderr}"
+    );
 
     let out = hookgate()
         .args(["serve", "--config", "/nonexistent/hookgate.toml"])

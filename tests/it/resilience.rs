@@ -17,9 +17,20 @@ async fn broker_unreachable_gives_503_and_server_fault_then_recovers() {
     })
     .await;
     let body = fixture("github/push.json");
-    let signed = || sign::github(support::GITHUB_SECRET, &body, fixture_headers("github/push.json"));
+    let signed = || {
+        sign::github(
+            support::GITHUB_SECRET,
+            &body,
+            fixture_headers("github/push.json"),
+        )
+    };
 
-    assert_eq!(h.post("/hooks/github", &signed(), body.clone()).await.status(), 200);
+    assert_eq!(
+        h.post("/hooks/github", &signed(), body.clone())
+            .await
+            .status(),
+        200
+    );
     assert_eq!(h.take(1).await.len(), 1);
 
     proxy.cut();
@@ -28,7 +39,9 @@ async fn broker_unreachable_gives_503_and_server_fault_then_recovers() {
     let r = h.post("/hooks/github", &signed(), body.clone()).await;
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "5");
-    let r = h.post_om("/salesforce/outbound", fixture("salesforce/om_1.xml")).await;
+    let r = h
+        .post_om("/salesforce/outbound", fixture("salesforce/om_1.xml"))
+        .await;
     assert!(r.headers().contains_key("retry-after"));
     crate::salesforce::assert_fault(r, "soapenv:Server").await;
     h.assert_empty().await;
@@ -36,7 +49,12 @@ async fn broker_unreachable_gives_503_and_server_fault_then_recovers() {
     proxy.restore();
     h.wait_status(Status::Connected).await;
     assert_eq!(h.admin_get("/readyz").await.0, 200);
-    assert_eq!(h.post("/hooks/github", &signed(), body.clone()).await.status(), 200);
+    assert_eq!(
+        h.post("/hooks/github", &signed(), body.clone())
+            .await
+            .status(),
+        200
+    );
     assert_eq!(h.take(1).await[0].delivery.data, body);
     let (_, metrics) = h.admin_get("/metrics").await;
     assert!(metrics.contains("hookgate_broker_connections_total 2"));

@@ -19,7 +19,10 @@ pub(crate) async fn assert_fault(r: reqwest::Response, code: &str) {
     assert_eq!(r.status(), 500);
     assert_eq!(r.headers()["content-type"], "text/xml; charset=utf-8");
     let body = r.text().await.expect("body");
-    assert!(body.contains(&format!("<faultcode>{code}</faultcode>")), "{body}");
+    assert!(
+        body.contains(&format!("<faultcode>{code}</faultcode>")),
+        "{body}"
+    );
     assert!(!body.contains("Ack"), "a fault is never an Ack");
     assert!(body.len() < 1024);
 }
@@ -31,18 +34,28 @@ fn json(m: &lapin::message::BasicGetMessage) -> serde_json::Value {
 #[tokio::test]
 async fn one_notification_becomes_one_json_message() {
     let h = Harness::start().await;
-    assert_ack(h.post_om("/salesforce/outbound", fixture("salesforce/om_1.xml")).await).await;
+    assert_ack(
+        h.post_om("/salesforce/outbound", fixture("salesforce/om_1.xml"))
+            .await,
+    )
+    .await;
     let msgs = h.take(1).await;
     let m = &msgs[0];
     let p = &m.delivery.properties;
     assert_eq!(m.delivery.routing_key.as_str(), "salesforce.Account");
-    assert_eq!(p.message_id().as_ref().map(|s| s.as_str()), Some("04lHs000000oLkOIAU"));
+    assert_eq!(
+        p.message_id().as_ref().map(|s| s.as_str()),
+        Some("04lHs000000oLkOIAU")
+    );
     assert_eq!(p.delivery_mode(), &Some(2));
     assert_eq!(
         p.content_type().as_ref().map(|s| s.as_str()),
         Some("application/json")
     );
-    assert_eq!(header(m, "cloudEvents:id").as_deref(), Some("04lHs000000oLkOIAU"));
+    assert_eq!(
+        header(m, "cloudEvents:id").as_deref(),
+        Some("04lHs000000oLkOIAU")
+    );
     assert_eq!(header(m, "x-hookgate-route").as_deref(), Some("salesforce"));
     let v = json(m);
     assert_eq!(v["organization_id"], ORG_ID_18);
@@ -52,9 +65,18 @@ async fn one_notification_becomes_one_json_message() {
     assert_eq!(v["sobject"]["Id"], "001Hs0000010wBUIAY");
     assert_eq!(v["sobject"]["AnnualRevenue"], "120000.0");
     assert_eq!(v["sobject"]["Name"], "Acme Corporation");
-    assert!(v["enterprise_url"].as_str().unwrap().contains("/services/Soap/c/"));
-    assert!(v["partner_url"].as_str().unwrap().contains("/services/Soap/u/"));
-    assert!(v.get("session_id").is_none(), "SessionId is dropped by default");
+    assert!(v["enterprise_url"]
+        .as_str()
+        .unwrap()
+        .contains("/services/Soap/c/"));
+    assert!(v["partner_url"]
+        .as_str()
+        .unwrap()
+        .contains("/services/Soap/u/"));
+    assert!(
+        v.get("session_id").is_none(),
+        "SessionId is dropped by default"
+    );
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     for k in [
         "organization_id",
@@ -78,8 +100,18 @@ async fn nil_absent_and_empty_fields_and_session_id_forwarding() {
     assert_ack(h.post_om("/salesforce/outbound", body.clone()).await).await;
     let msgs = h.take(3).await;
     let vs: Vec<serde_json::Value> = msgs.iter().map(json).collect();
-    let ids: Vec<&str> = vs.iter().map(|v| v["notification_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["04lHs000000oLm0IAE", "04lHs000000oLm1IAE", "04lHs000000oLm2IAE"]);
+    let ids: Vec<&str> = vs
+        .iter()
+        .map(|v| v["notification_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "04lHs000000oLm0IAE",
+            "04lHs000000oLm1IAE",
+            "04lHs000000oLm2IAE"
+        ]
+    );
     // #1: absent fields are absent; entities decoded.
     assert!(vs[0]["sobject"].get("Website").is_none());
     assert_eq!(vs[0]["sobject"]["Name"], "Johnson & Sons");
@@ -100,7 +132,10 @@ async fn nil_absent_and_empty_fields_and_session_id_forwarding() {
             json(m)["session_id"],
             "00D000000000001!AQ4AQFakeSessionTokenForTestsOnly"
         );
-        assert_eq!(header(m, "x-hookgate-route").as_deref(), Some("salesforce_session"));
+        assert_eq!(
+            header(m, "x-hookgate-route").as_deref(),
+            Some("salesforce_session")
+        );
     }
     h.finish().await;
 }
@@ -108,11 +143,22 @@ async fn nil_absent_and_empty_fields_and_session_id_forwarding() {
 #[tokio::test]
 async fn hundred_notifications_all_confirmed_before_ack() {
     let h = Harness::start().await;
-    assert_ack(h.post_om("/salesforce/outbound", fixture("salesforce/om_100.xml")).await).await;
+    assert_ack(
+        h.post_om("/salesforce/outbound", fixture("salesforce/om_100.xml"))
+            .await,
+    )
+    .await;
     let msgs = h.take(100).await;
     let mut ids: Vec<String> = msgs
         .iter()
-        .map(|m| m.delivery.properties.message_id().as_ref().unwrap().to_string())
+        .map(|m| {
+            m.delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     ids.sort();
     ids.dedup();
@@ -125,7 +171,14 @@ async fn hundred_notifications_all_confirmed_before_ack() {
 #[tokio::test]
 async fn contact_notifications_route_by_sobject_type() {
     let h = Harness::start().await;
-    assert_ack(h.post_om("/salesforce/outbound", fixture("salesforce/om_contact_3.xml")).await).await;
+    assert_ack(
+        h.post_om(
+            "/salesforce/outbound",
+            fixture("salesforce/om_contact_3.xml"),
+        )
+        .await,
+    )
+    .await;
     for m in h.take(3).await {
         assert_eq!(m.delivery.routing_key.as_str(), "salesforce.Contact");
     }
@@ -150,8 +203,14 @@ async fn bad_messages_get_client_faults_and_nothing_is_queued() {
         let r = h.post_om("/salesforce/outbound", body).await;
         assert_eq!(r.status(), 500, "{f}");
         let text = r.text().await.expect("body");
-        assert!(text.contains("<faultcode>soapenv:Client</faultcode>"), "{f}: {text}");
-        assert!(!text.contains("passwd") && !text.contains("Acme"), "{f}: fault echoes input");
+        assert!(
+            text.contains("<faultcode>soapenv:Client</faultcode>"),
+            "{f}: {text}"
+        );
+        assert!(
+            !text.contains("passwd") && !text.contains("Acme"),
+            "{f}: fault echoes input"
+        );
     }
     h.assert_empty().await;
     // GET on the SOAP route: 405 with a SOAP body.
@@ -163,7 +222,9 @@ async fn bad_messages_get_client_faults_and_nothing_is_queued() {
         .expect("get");
     assert_eq!(r.status(), 405);
     let (_, metrics) = h.admin_get("/metrics").await;
-    assert!(metrics.contains(r#"hookgate_verification_failures_total{route="salesforce",reason="wrong_org"} 1"#));
+    assert!(metrics.contains(
+        r#"hookgate_verification_failures_total{route="salesforce",reason="wrong_org"} 1"#
+    ));
     h.finish().await;
 }
 
@@ -173,7 +234,11 @@ async fn fault_helper_matches_server_faults() {
     // fault helper is checked against a wrong-org message.
     let h = Harness::start().await;
     assert_fault(
-        h.post_om("/salesforce/outbound", fixture("salesforce/om_wrong_org.xml")).await,
+        h.post_om(
+            "/salesforce/outbound",
+            fixture("salesforce/om_wrong_org.xml"),
+        )
+        .await,
         "soapenv:Client",
     )
     .await;

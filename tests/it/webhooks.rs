@@ -16,7 +16,10 @@ fn assert_contract(
     let p = &m.delivery.properties;
     assert_eq!(m.delivery.routing_key.as_str(), routing_key);
     assert_eq!(p.delivery_mode(), &Some(2), "persistent");
-    assert_eq!(p.message_id().as_ref().map(|s| s.as_str()), Some(message_id));
+    assert_eq!(
+        p.message_id().as_ref().map(|s| s.as_str()),
+        Some(message_id)
+    );
     assert_eq!(p.kind().as_ref().map(|s| s.as_str()), Some(routing_key));
     assert_eq!(p.app_id().as_ref().map(|s| s.as_str()), Some("hookgate"));
     assert_eq!(
@@ -40,7 +43,11 @@ fn assert_contract(
 async fn github_push_is_published_byte_for_byte_after_confirm() {
     let h = Harness::start().await;
     let body = fixture("github/push.json");
-    let headers = sign::github(support::GITHUB_SECRET, &body, fixture_headers("github/push.json"));
+    let headers = sign::github(
+        support::GITHUB_SECRET,
+        &body,
+        fixture_headers("github/push.json"),
+    );
     let r = h.post("/hooks/github", &headers, body.clone()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.version(), http::Version::HTTP_11);
@@ -65,30 +72,53 @@ async fn github_push_is_published_byte_for_byte_after_confirm() {
 async fn github_forgeries_get_401_and_nothing_is_queued() {
     let h = Harness::start().await;
     let body = fixture("github/push.json");
-    let good = sign::github(support::GITHUB_SECRET, &body, fixture_headers("github/push.json"));
+    let good = sign::github(
+        support::GITHUB_SECRET,
+        &body,
+        fixture_headers("github/push.json"),
+    );
 
     // Wrong secret.
     let wrong = sign::github("not-the-secret", &body, fixture_headers("github/push.json"));
-    assert_eq!(h.post("/hooks/github", &wrong, body.clone()).await.status(), 401);
+    assert_eq!(
+        h.post("/hooks/github", &wrong, body.clone()).await.status(),
+        401
+    );
     // Tampered body (one byte changed).
     let mut tampered = body.clone();
     let i = tampered.iter().position(|&b| b == b'm').expect("an m");
     tampered[i] = b'M';
     assert_eq!(h.post("/hooks/github", &good, tampered).await.status(), 401);
     // Missing signature header.
-    let r = h.post("/hooks/github", &fixture_headers("github/push.json"), body.clone()).await;
+    let r = h
+        .post(
+            "/hooks/github",
+            &fixture_headers("github/push.json"),
+            body.clone(),
+        )
+        .await;
     assert_eq!(r.status(), 401);
     let text = r.text().await.expect("body");
-    assert_eq!(text, "{\"error\":\"unauthorized\"}\n", "says nothing about which check failed");
+    assert_eq!(
+        text, "{\"error\":\"unauthorized\"}\n",
+        "says nothing about which check failed"
+    );
     // Malformed signature header.
     let mut bad = fixture_headers("github/push.json");
     bad.push(("X-Hub-Signature-256".into(), "sha256=zz".into()));
-    assert_eq!(h.post("/hooks/github", &bad, body.clone()).await.status(), 401);
+    assert_eq!(
+        h.post("/hooks/github", &bad, body.clone()).await.status(),
+        401
+    );
 
     h.assert_empty().await;
     let (_, metrics) = h.admin_get("/metrics").await;
-    assert!(metrics.contains(r#"hookgate_verification_failures_total{route="github",reason="bad_signature"} 2"#));
-    assert!(metrics.contains(r#"hookgate_verification_failures_total{route="github",reason="missing_header"} 1"#));
+    assert!(metrics.contains(
+        r#"hookgate_verification_failures_total{route="github",reason="bad_signature"} 2"#
+    ));
+    assert!(metrics.contains(
+        r#"hookgate_verification_failures_total{route="github",reason="missing_header"} 1"#
+    ));
     h.finish().await;
 }
 
@@ -96,8 +126,17 @@ async fn github_forgeries_get_401_and_nothing_is_queued() {
 async fn github_rotated_old_secret_still_verifies() {
     let h = Harness::start().await;
     let body = fixture("github/ping.json");
-    let headers = sign::github(support::GITHUB_OLD_SECRET, &body, fixture_headers("github/ping.json"));
-    assert_eq!(h.post("/hooks/github", &headers, body.clone()).await.status(), 200);
+    let headers = sign::github(
+        support::GITHUB_OLD_SECRET,
+        &body,
+        fixture_headers("github/ping.json"),
+    );
+    assert_eq!(
+        h.post("/hooks/github", &headers, body.clone())
+            .await
+            .status(),
+        200
+    );
     let msgs = h.take(1).await;
     assert_eq!(msgs[0].delivery.routing_key.as_str(), "github.ping");
     let (_, metrics) = h.admin_get("/metrics").await;
@@ -111,7 +150,10 @@ async fn stripe_event_keyed_by_event_id_and_timestamp_window_enforced() {
     let body = fixture("stripe/invoice.paid.json");
     let hdrs = || fixture_headers("stripe/invoice.paid.json");
     let ok = sign::stripe(support::STRIPE_SECRET, &body, now(), hdrs());
-    assert_eq!(h.post("/hooks/stripe", &ok, body.clone()).await.status(), 200);
+    assert_eq!(
+        h.post("/hooks/stripe", &ok, body.clone()).await.status(),
+        200
+    );
     let msgs = h.take(1).await;
     assert_eq!(msgs[0].delivery.data, body);
     assert_contract(
@@ -125,10 +167,16 @@ async fn stripe_event_keyed_by_event_id_and_timestamp_window_enforced() {
 
     for t in [now() - 400, now() + 400] {
         let stale = sign::stripe(support::STRIPE_SECRET, &body, t, hdrs());
-        assert_eq!(h.post("/hooks/stripe", &stale, body.clone()).await.status(), 401);
+        assert_eq!(
+            h.post("/hooks/stripe", &stale, body.clone()).await.status(),
+            401
+        );
     }
     let wrong = sign::stripe("whsec_wrong", &body, now(), hdrs());
-    assert_eq!(h.post("/hooks/stripe", &wrong, body.clone()).await.status(), 401);
+    assert_eq!(
+        h.post("/hooks/stripe", &wrong, body.clone()).await.status(),
+        401
+    );
     // A correctly signed body that is not JSON: 400, nothing queued.
     let junk = b"not json at all".to_vec();
     let signed = sign::stripe(support::STRIPE_SECRET, &junk, now(), hdrs());
@@ -141,8 +189,16 @@ async fn stripe_event_keyed_by_event_id_and_timestamp_window_enforced() {
 async fn slack_event_published_and_url_verification_answered_not_queued() {
     let h = Harness::start().await;
     let body = fixture("slack/app_mention.json");
-    let ok = sign::slack(support::SLACK_SECRET, &body, now(), fixture_headers("slack/app_mention.json"));
-    assert_eq!(h.post("/hooks/slack", &ok, body.clone()).await.status(), 200);
+    let ok = sign::slack(
+        support::SLACK_SECRET,
+        &body,
+        now(),
+        fixture_headers("slack/app_mention.json"),
+    );
+    assert_eq!(
+        h.post("/hooks/slack", &ok, body.clone()).await.status(),
+        200
+    );
     let msgs = h.take(1).await;
     assert_contract(
         &msgs[0],
@@ -164,11 +220,27 @@ async fn slack_event_published_and_url_verification_answered_not_queued() {
     assert_eq!(r.status(), 200);
     let v: serde_json::Value =
         serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
-    assert_eq!(v["challenge"], "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+    assert_eq!(
+        v["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
 
-    let stale = sign::slack(support::SLACK_SECRET, &body, now() - 301 - 60, fixture_headers("slack/app_mention.json"));
-    assert_eq!(h.post("/hooks/slack", &stale, body.clone()).await.status(), 401);
-    let future = sign::slack(support::SLACK_SECRET, &body, now() + 400, fixture_headers("slack/app_mention.json"));
+    let stale = sign::slack(
+        support::SLACK_SECRET,
+        &body,
+        now() - 301 - 60,
+        fixture_headers("slack/app_mention.json"),
+    );
+    assert_eq!(
+        h.post("/hooks/slack", &stale, body.clone()).await.status(),
+        401
+    );
+    let future = sign::slack(
+        support::SLACK_SECRET,
+        &body,
+        now() + 400,
+        fixture_headers("slack/app_mention.json"),
+    );
     assert_eq!(h.post("/hooks/slack", &future, body).await.status(), 401);
     h.assert_empty().await;
     h.finish().await;
@@ -178,8 +250,15 @@ async fn slack_event_published_and_url_verification_answered_not_queued() {
 async fn shopify_topic_becomes_routing_key() {
     let h = Harness::start().await;
     let body = fixture("shopify/orders_create.json");
-    let ok = sign::shopify(support::SHOPIFY_SECRET, &body, fixture_headers("shopify/orders_create.json"));
-    assert_eq!(h.post("/hooks/shopify", &ok, body.clone()).await.status(), 200);
+    let ok = sign::shopify(
+        support::SHOPIFY_SECRET,
+        &body,
+        fixture_headers("shopify/orders_create.json"),
+    );
+    assert_eq!(
+        h.post("/hooks/shopify", &ok, body.clone()).await.status(),
+        200
+    );
     let msgs = h.take(1).await;
     assert_eq!(msgs[0].delivery.data, body);
     assert_contract(
@@ -205,7 +284,10 @@ async fn standard_webhooks_and_svix_headers() {
     let body = fixture("standard_webhooks/invoice.created.json");
     let hdrs = || fixture_headers("standard_webhooks/invoice.created.json");
     let ok = sign::standard(support::STANDARD_SECRET, &body, now(), "webhook", hdrs());
-    assert_eq!(h.post("/hooks/standard", &ok, body.clone()).await.status(), 200);
+    assert_eq!(
+        h.post("/hooks/standard", &ok, body.clone()).await.status(),
+        200
+    );
     let msgs = h.take(1).await;
     assert_contract(
         &msgs[0],
@@ -216,12 +298,20 @@ async fn standard_webhooks_and_svix_headers() {
         "application/json",
     );
     let svix = sign::standard(support::STANDARD_SECRET, &body, now(), "svix", hdrs());
-    assert_eq!(h.post("/hooks/standard", &svix, body.clone()).await.status(), 200);
+    assert_eq!(
+        h.post("/hooks/standard", &svix, body.clone())
+            .await
+            .status(),
+        200
+    );
     assert_eq!(h.take(1).await[0].delivery.data, body);
 
     for t in [now() - 400, now() + 400] {
         let bad = sign::standard(support::STANDARD_SECRET, &body, t, "webhook", hdrs());
-        assert_eq!(h.post("/hooks/standard", &bad, body.clone()).await.status(), 401);
+        assert_eq!(
+            h.post("/hooks/standard", &bad, body.clone()).await.status(),
+            401
+        );
     }
     let wrong = sign::standard("whsec_d3Jvbmcta2V5", &body, now(), "webhook", hdrs());
     assert_eq!(h.post("/hooks/standard", &wrong, body).await.status(), 401);
@@ -235,7 +325,10 @@ async fn generic_hmac_route_uses_configured_headers() {
     let body = fixture("generic/order.json");
     let hdrs = || fixture_headers("generic/order.json");
     let ok = sign::generic(support::GENERIC_SECRET, &body, now(), hdrs());
-    assert_eq!(h.post("/hooks/generic", &ok, body.clone()).await.status(), 200);
+    assert_eq!(
+        h.post("/hooks/generic", &ok, body.clone()).await.status(),
+        200
+    );
     let msgs = h.take(1).await;
     assert_contract(
         &msgs[0],
@@ -246,7 +339,12 @@ async fn generic_hmac_route_uses_configured_headers() {
         "application/json",
     );
     let stale = sign::generic(support::GENERIC_SECRET, &body, now() - 1000, hdrs());
-    assert_eq!(h.post("/hooks/generic", &stale, body.clone()).await.status(), 401);
+    assert_eq!(
+        h.post("/hooks/generic", &stale, body.clone())
+            .await
+            .status(),
+        401
+    );
     let mut no_ts = ok.clone();
     no_ts.retain(|(k, _)| k != "X-Timestamp");
     assert_eq!(h.post("/hooks/generic", &no_ts, body).await.status(), 401);
@@ -258,9 +356,16 @@ async fn generic_hmac_route_uses_configured_headers() {
 async fn http_errors_404_405_413_and_http2() {
     let h = Harness::start().await;
     let body = fixture("github/push.json");
-    let signed = sign::github(support::GITHUB_SECRET, &body, fixture_headers("github/push.json"));
+    let signed = sign::github(
+        support::GITHUB_SECRET,
+        &body,
+        fixture_headers("github/push.json"),
+    );
 
-    assert_eq!(h.post("/hooks/nope", &signed, body.clone()).await.status(), 404);
+    assert_eq!(
+        h.post("/hooks/nope", &signed, body.clone()).await.status(),
+        404
+    );
     let r = h
         .client
         .get(format!("{}/hooks/github", h.base))
@@ -274,7 +379,10 @@ async fn http_errors_404_405_413_and_http2() {
     assert_eq!(r.status(), 413);
 
     // HTTP/2 negotiated by ALPN.
-    let mut req = h.client_h2.post(format!("{}/hooks/github", h.base)).body(body.clone());
+    let mut req = h
+        .client_h2
+        .post(format!("{}/hooks/github", h.base))
+        .body(body.clone());
     for (k, v) in &signed {
         req = req.header(k.as_str(), v.as_str());
     }

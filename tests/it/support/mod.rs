@@ -49,11 +49,7 @@ pub fn fixture(rel: &str) -> Vec<u8> {
 
 /// A fixture's sibling `.headers.json` as (name, value) pairs.
 pub fn fixture_headers(rel: &str) -> Vec<(String, String)> {
-    let rel = rel
-        .strip_suffix(".json")
-        .unwrap_or(rel)
-        .to_string()
-        + ".headers.json";
+    let rel = rel.strip_suffix(".json").unwrap_or(rel).to_string() + ".headers.json";
     let v: serde_json::Value = serde_json::from_slice(&fixture(&rel)).expect("headers json");
     v.as_object()
         .expect("headers object")
@@ -109,7 +105,10 @@ impl Harness {
         let id = unique();
         let exchange = format!("hookgate.test.{id}");
         let queue = format!("hookgate.test.{id}.q");
-        let amqp_url = opts.amqp_url.clone().unwrap_or_else(|| AMQP_URL.to_string());
+        let amqp_url = opts
+            .amqp_url
+            .clone()
+            .unwrap_or_else(|| AMQP_URL.to_string());
         let toml = format!(
             r#"
 [server]
@@ -265,8 +264,16 @@ event_header = "X-Event-Type"
     }
 
     /// POSTs `body` with `headers` to `path`.
-    pub async fn post(&self, path: &str, headers: &[(String, String)], body: Vec<u8>) -> reqwest::Response {
-        let mut req = self.client.post(format!("{}{}", self.base, path)).body(body);
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .body(body);
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
         }
@@ -276,7 +283,10 @@ event_header = "X-Event-Type"
     /// POSTs an Outbound Message the way Salesforce does.
     pub async fn post_om(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
         let headers = vec![
-            ("Content-Type".to_string(), "text/xml; charset=utf-8".to_string()),
+            (
+                "Content-Type".to_string(),
+                "text/xml; charset=utf-8".to_string(),
+            ),
             ("SOAPAction".to_string(), "\"\"".to_string()),
         ];
         self.post(path, &headers, body).await

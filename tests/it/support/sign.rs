@@ -41,7 +41,10 @@ pub fn stripe(secret: &str, body: &[u8], t: i64, mut headers: Headers) -> Header
 /// `X-Slack-Request-Timestamp` + `X-Slack-Signature: v0=<hex of HMAC("v0:{ts}:{body}")>`.
 pub fn slack(secret: &str, body: &[u8], ts: i64, mut headers: Headers) -> Headers {
     let t = ts.to_string();
-    let sig = hex::encode(hs256(secret.as_bytes(), &[b"v0:", t.as_bytes(), b":", body]));
+    let sig = hex::encode(hs256(
+        secret.as_bytes(),
+        &[b"v0:", t.as_bytes(), b":", body],
+    ));
     headers.push(h("X-Slack-Request-Timestamp", t));
     headers.push(h("X-Slack-Signature", format!("v0={sig}")));
     headers
@@ -49,7 +52,10 @@ pub fn slack(secret: &str, body: &[u8], ts: i64, mut headers: Headers) -> Header
 
 /// `X-Shopify-Hmac-Sha256: <base64>`.
 pub fn shopify(secret: &str, body: &[u8], mut headers: Headers) -> Headers {
-    headers.push(h("X-Shopify-Hmac-Sha256", b64(&hs256(secret.as_bytes(), &[body]))));
+    headers.push(h(
+        "X-Shopify-Hmac-Sha256",
+        b64(&hs256(secret.as_bytes(), &[body])),
+    ));
     headers
 }
 
@@ -68,7 +74,10 @@ pub fn standard(secret: &str, body: &[u8], ts: i64, prefix: &str, mut headers: H
         .expect("id header");
     headers.retain(|(k, _)| !k.eq_ignore_ascii_case("webhook-id"));
     let t = ts.to_string();
-    let sig = b64(&hs256(&key, &[id.as_bytes(), b".", t.as_bytes(), b".", body]));
+    let sig = b64(&hs256(
+        &key,
+        &[id.as_bytes(), b".", t.as_bytes(), b".", body],
+    ));
     headers.push(h(&format!("{prefix}-id"), id));
     headers.push(h(&format!("{prefix}-timestamp"), t));
     headers.push(h(&format!("{prefix}-signature"), format!("v1,{sig}")));
