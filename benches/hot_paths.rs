@@ -15,8 +15,12 @@ use hookgate::verify::Verifier;
 use http::{HeaderMap, HeaderValue};
 
 fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel))
-        .expect("fixture")
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(rel),
+    )
+    .expect("fixture")
 }
 
 fn route(kind: &str) -> Route {
@@ -47,7 +51,10 @@ kind = "{kind}"
 
 fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("om_parse");
-    for (name, file) in [("1", "salesforce/om_1.xml"), ("100", "salesforce/om_100.xml")] {
+    for (name, file) in [
+        ("1", "salesforce/om_1.xml"),
+        ("100", "salesforce/om_100.xml"),
+    ] {
         let body = fixture(file);
         g.throughput(Throughput::Bytes(body.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(name), &body, |b, body| {
@@ -67,12 +74,19 @@ fn verify_github(c: &mut Criterion) {
         mac.update(&body);
         let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         let mut headers = HeaderMap::new();
-        headers.insert("x-hub-signature-256", HeaderValue::from_str(&sig).expect("hdr"));
+        headers.insert(
+            "x-hub-signature-256",
+            HeaderValue::from_str(&sig).expect("hdr"),
+        );
         headers.insert("x-github-delivery", HeaderValue::from_static("d-1"));
         headers.insert("x-github-event", HeaderValue::from_static("push"));
         g.throughput(Throughput::Bytes(size as u64));
         g.bench_with_input(BenchmarkId::from_parameter(size), &body, |b, body| {
-            b.iter(|| verifier.verify(black_box(&headers), black_box(body), 0).expect("verify"))
+            b.iter(|| {
+                verifier
+                    .verify(black_box(&headers), black_box(body), 0)
+                    .expect("verify")
+            })
         });
     }
     g.finish();

@@ -20,7 +20,7 @@ use crate::telemetry::{admin, metrics::Metrics};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A listener could not bind; names the config key.
-    #[error("{key}: cannot listen on {addr}: {source}")]
+    #[error("{key}: cannot listen on {addr}")]
     Bind {
         /// `server.listen` or `admin.listen`.
         key: &'static str,

@@ -558,7 +558,8 @@ impl RouteConfig {
             }
             for (j, id) in self.org_ids.iter().enumerate() {
                 match crate::salesforce::id::to_18(id) {
-                    Some(full) if full[..3].eq_ignore_ascii_case("00D") => org_ids.push(full),
+                    // 15-character ids are case-sensitive: the prefix is exactly 00D.
+                    Some(full) if full.starts_with("00D") => org_ids.push(full),
                     _ => {
                         return Err(invalid(
                             &format!("org_ids[{j}]"),

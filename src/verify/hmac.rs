@@ -83,7 +83,12 @@ mod tests {
         let secrets = [Secret::new(b"old".to_vec()), Secret::new(b"new".to_vec())];
         let sig = tag(Algorithm::Sha256, b"new", &[b"body"]);
         assert_eq!(
-            matching_slot(Algorithm::Sha256, &secrets, &[b"body"], std::slice::from_ref(&sig)),
+            matching_slot(
+                Algorithm::Sha256,
+                &secrets,
+                &[b"body"],
+                std::slice::from_ref(&sig)
+            ),
             Some(1)
         );
         assert_eq!(

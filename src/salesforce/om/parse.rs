@@ -323,6 +323,8 @@ struct Reader<'a> {
     depth: usize,
     elements: usize,
     seen_root: bool,
+    /// No event read yet (the XML declaration may only come first).
+    first_event: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -339,6 +341,7 @@ impl<'a> Reader<'a> {
             depth: 0,
             elements: 0,
             seen_root: false,
+            first_event: true,
         }
     }
 
@@ -357,6 +360,7 @@ impl<'a> Reader<'a> {
     fn next(&mut self) -> Result<Ev, Error> {
         loop {
             let (res, event) = self.inner.read_resolved_event().map_err(Error::Xml)?;
+            let first = std::mem::replace(&mut self.first_event, false);
             let ns = Ns::of(&res);
             match event {
                 Event::Start(start) => {
@@ -453,7 +457,8 @@ impl<'a> Reader<'a> {
                 }
                 Event::Comment(_) => {}
                 Event::Decl(_) => {
-                    if self.seen_root {
+                    // Only as the very first thing in the document.
+                    if !first {
                         return Err(Error::ProcessingInstruction);
                     }
                 }
