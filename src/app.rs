@@ -12,8 +12,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::outbox::Outbox;
 use crate::publish::Publisher;
 use crate::server::{listener, Gateway};
+use crate::spool::Spool;
 use crate::telemetry::{admin, metrics::Metrics};
 
 /// A start-up failure.
@@ -32,6 +34,9 @@ pub enum Error {
     /// TLS set-up failed.
     #[error(transparent)]
     Tls(#[from] crate::tls::Error),
+    /// The spool could not be opened; names the key.
+    #[error("spool.path: {0}")]
+    Spool(#[from] crate::spool::Error),
 }
 
 /// A running gateway.
@@ -44,9 +49,12 @@ pub struct Running {
     pub publisher: Publisher,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
+    /// The spool, when enabled.
+    pub spool: Option<Spool>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     admin: JoinHandle<()>,
+    forwarder: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -57,6 +65,12 @@ impl Running {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.admin.await;
+        if let Some(f) = self.forwarder {
+            let _ = f.await;
+        }
+        if let Some(s) = &self.spool {
+            s.close();
+        }
         // Let the broker manager close its connection.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -103,8 +117,25 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());
+    let spool = if config.spool.enabled {
+        Some(Spool::open(&config.spool, metrics.clone())?)
+    } else {
+        None
+    };
     let publisher = Publisher::start(config.amqp.clone(), metrics.clone(), shutdown_rx.clone());
-    let gateway = Arc::new(Gateway::new(config, publisher.clone(), metrics.clone()));
+    let forwarder = spool.clone().map(|s| {
+        tokio::spawn(crate::spool::forward(
+            s,
+            publisher.clone(),
+            shutdown_rx.clone(),
+        ))
+    });
+    let outbox = Outbox::new(
+        publisher.clone(),
+        spool.clone(),
+        Duration::from_millis(config.spool.after_ms),
+    );
+    let gateway = Arc::new(Gateway::new(config, outbox.clone(), metrics.clone()));
     let settings = listener::Settings {
         header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
         shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
@@ -118,7 +149,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     ));
     let admin = tokio::spawn(admin::serve(
         admin_listener,
-        publisher.clone(),
+        outbox,
         metrics.clone(),
         shutdown_rx,
     ));
@@ -128,8 +159,10 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         admin_addr,
         publisher,
         metrics,
+        spool,
         shutdown,
         server,
         admin,
+        forwarder,
     })
 }

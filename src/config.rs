@@ -74,9 +74,46 @@ pub struct FileConfig {
     pub admin: AdminConfig,
     /// `[amqp]`: the broker connection and topology.
     pub amqp: AmqpConfig,
+    /// `[spool]`: the durable local outbox.
+    #[serde(default)]
+    pub spool: SpoolConfig,
     /// `[[routes]]`: one per endpoint path.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+}
+
+/// `[spool]`: where accepted messages go while the broker is down, slow or
+/// blocked (see `crate::spool`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// Use the spool (default true). Without it a broker outage is answered 503.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The redb file (created with its directory if missing).
+    #[serde(default = "default_spool_path")]
+    pub path: PathBuf,
+    /// Fast-path budget in ms: no confirm within it and the request is spooled.
+    #[serde(default = "default_after_ms")]
+    pub after_ms: u64,
+    /// Largest spool size in bytes (metadata + bodies); past it: 503.
+    #[serde(default = "default_spool_max_bytes")]
+    pub max_bytes: u64,
+    /// Most spooled messages; past it: 503.
+    #[serde(default = "default_spool_max_messages")]
+    pub max_messages: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            enabled: true,
+            path: default_spool_path(),
+            after_ms: default_after_ms(),
+            max_bytes: default_spool_max_bytes(),
+            max_messages: default_spool_max_messages(),
+        }
+    }
 }
 
 /// `[server]`.
@@ -295,6 +332,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[amqp]`, with the env override applied.
     pub amqp: AmqpConfig,
+    /// `[spool]`.
+    pub spool: SpoolConfig,
     /// Validated routes.
     pub routes: Vec<Route>,
 }
@@ -365,6 +404,7 @@ impl FileConfig {
             server,
             admin,
             mut amqp,
+            spool,
             routes,
         } = self;
 
@@ -453,6 +493,21 @@ impl FileConfig {
             }
         }
 
+        if spool.enabled {
+            positive(file, "spool.after_ms", spool.after_ms)?;
+            positive(file, "spool.max_bytes", spool.max_bytes)?;
+            positive(file, "spool.max_messages", spool.max_messages)?;
+            if spool.after_ms >= amqp.confirm_timeout_ms.max(1) * 10 {
+                return Err(invalid(
+                    "spool.after_ms".into(),
+                    "should be well below the senders' answer deadlines (e.g. 1000)".into(),
+                ));
+            }
+            if spool.path.as_os_str().is_empty() || spool.path.is_dir() {
+                return Err(invalid("spool.path".into(), "must be a file path".into()));
+            }
+        }
+
         if routes.is_empty() {
             return Err(invalid(
                 "routes".into(),
@@ -483,6 +538,7 @@ impl FileConfig {
             server,
             admin,
             amqp,
+            spool,
             routes: out,
         })
     }
@@ -712,6 +768,21 @@ fn default_channels() -> usize {
 }
 fn default_heartbeat_s() -> u16 {
     10
+}
+fn default_true() -> bool {
+    true
+}
+fn default_spool_path() -> PathBuf {
+    PathBuf::from("data/spool.redb")
+}
+fn default_after_ms() -> u64 {
+    1_000
+}
+fn default_spool_max_bytes() -> u64 {
+    1024 * 1024 * 1024
+}
+fn default_spool_max_messages() -> u64 {
+    1_000_000
 }
 fn default_bindings() -> Vec<String> {
     vec!["#".into()]

@@ -17,6 +17,8 @@
 //! - body: a webhook's bytes exactly as received; for an Outbound Message, one
 //!   JSON object per Notification (see [`notification`]).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
@@ -49,7 +51,7 @@ pub struct Message {
     /// When hookgate received the request.
     pub received_at: OffsetDateTime,
     /// String headers (`x-hookgate-*`, `cloudEvents:*`), in this order.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(Cow<'static, str>, String)>,
     /// The payload.
     pub body: Bytes,
 }
@@ -156,13 +158,13 @@ fn build(
 ) -> Message {
     let time = rfc3339(received_at);
     let headers = vec![
-        (ROUTE_HEADER, route.name.clone()),
-        (RECEIVED_AT_HEADER, time.clone()),
-        ("cloudEvents:specversion", "1.0".to_owned()),
-        ("cloudEvents:id", message_id.clone()),
-        ("cloudEvents:source", route.path.clone()),
-        ("cloudEvents:type", routing_key.clone()),
-        ("cloudEvents:time", time),
+        (Cow::Borrowed(ROUTE_HEADER), route.name.clone()),
+        (Cow::Borrowed(RECEIVED_AT_HEADER), time.clone()),
+        (Cow::Borrowed("cloudEvents:specversion"), "1.0".to_owned()),
+        (Cow::Borrowed("cloudEvents:id"), message_id.clone()),
+        (Cow::Borrowed("cloudEvents:source"), route.path.clone()),
+        (Cow::Borrowed("cloudEvents:type"), routing_key.clone()),
+        (Cow::Borrowed("cloudEvents:time"), time),
     ];
     Message {
         kind: routing_key.clone(),

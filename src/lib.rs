@@ -11,6 +11,8 @@
 //! - [`salesforce`]: Outbound Message parsing and SOAP replies; record ids.
 //! - [`envelope`]: the AMQP message contract (routing key, properties, headers).
 //! - [`publish`]: lapin connection manager, confirm channels, pipelined publish.
+//! - [`spool`]: the durable local outbox (redb) and its forwarder.
+//! - [`outbox`]: confirm fast path with the spool as fallback.
 //! - [`telemetry`]: logs, metrics, admin listener.
 //! - [`app`]: start-up and shutdown of the whole gateway.
 //! - [`secret`]: zeroized, redacted secret bytes.
@@ -18,10 +20,12 @@
 pub mod app;
 pub mod config;
 pub mod envelope;
+pub mod outbox;
 pub mod publish;
 pub mod salesforce;
 pub mod secret;
 pub mod server;
+pub mod spool;
 pub mod telemetry;
 pub mod tls;
 pub mod verify;

@@ -102,8 +102,22 @@ impl Publisher {
     /// messages may then be assumed (some may be queued: the sender's retry
     /// makes duplicates, never loss; consumers dedupe on `message_id`).
     pub async fn publish(&self, messages: &[Message]) -> Result<(), Error> {
+        let timeout = Duration::from_millis(self.inner.config.confirm_timeout_ms);
+        self.publish_within(messages, timeout).await
+    }
+
+    /// Like [`publish`](Self::publish) with an explicit deadline for all
+    /// confirms (the spool's `after_ms` fast-path budget).
+    ///
+    /// # Errors
+    /// As [`publish`](Self::publish).
+    pub async fn publish_within(
+        &self,
+        messages: &[Message],
+        timeout: Duration,
+    ) -> Result<(), Error> {
         let started = Instant::now();
-        let result = self.publish_inner(messages, started).await;
+        let result = self.publish_inner(messages, started + timeout).await;
         match &result {
             Ok(()) => {
                 self.inner
@@ -122,7 +136,7 @@ impl Publisher {
         result
     }
 
-    async fn publish_inner(&self, messages: &[Message], started: Instant) -> Result<(), Error> {
+    async fn publish_inner(&self, messages: &[Message], deadline: Instant) -> Result<(), Error> {
         let pool = self
             .inner
             .pool
@@ -133,9 +147,7 @@ impl Publisher {
         if self.inner.blocked.load(Ordering::Relaxed) {
             return Err(Error::Blocked);
         }
-        let deadline = tokio::time::Instant::from_std(
-            started + Duration::from_millis(self.inner.config.confirm_timeout_ms),
-        );
+        let deadline = tokio::time::Instant::from_std(deadline);
         let mut confirms = Vec::with_capacity(messages.len());
         for m in messages {
             let n = self.inner.next_channel.fetch_add(1, Ordering::Relaxed);
@@ -186,7 +198,7 @@ fn properties(m: &Message) -> BasicProperties {
     let mut headers = FieldTable::default();
     for (k, v) in &m.headers {
         headers.insert(
-            ShortString::from(*k),
+            ShortString::from(k.as_ref()),
             AMQPValue::LongString(LongString::from(v.as_str())),
         );
     }

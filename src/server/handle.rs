@@ -12,6 +12,7 @@ use super::respond::{Body, Outcome};
 use super::{Gateway, RouteEntry};
 use crate::config::RouteKind;
 use crate::envelope;
+use crate::outbox::Stored;
 use crate::salesforce::om;
 
 /// Handles one request. Never fails: every error is an [`Outcome`].
@@ -99,13 +100,17 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
         )]
     };
 
-    match gw.publisher.publish(&messages).await {
-        Ok(()) => {
+    match gw.outbox.store(&messages).await {
+        Ok(Stored::Confirmed) => {
             tracing::debug!(route = %route.name, messages = messages.len(), "confirmed");
             Outcome::Accepted
         }
+        Ok(Stored::Spooled) => {
+            tracing::debug!(route = %route.name, messages = messages.len(), "spooled");
+            Outcome::Spooled
+        }
         Err(e) => {
-            tracing::warn!(route = %route.name, error = %e, "publish not confirmed; answering 503");
+            tracing::warn!(route = %route.name, error = %e, "neither confirmed nor spooled; answering 503");
             Outcome::Unavailable
         }
     }

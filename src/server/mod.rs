@@ -4,8 +4,9 @@
 //! accept -> TLS handshake (deadline) -> hyper auto (h1/h2, header timeout)
 //!   -> layers: catch-panic, request-id, trace
 //!   -> handle: route by path -> method -> load shed -> body (cap, deadline)
-//!      -> verify | om::parse + org check -> envelope -> publish (confirms)
-//!   -> respond: 200 / Ack only after every confirm; else 4xx / 503 / SOAP fault
+//!      -> verify | om::parse + org check -> envelope -> outbox: publish (confirms)
+//!         or, broker down/slow/blocked, spool (fsync)
+//!   -> respond: 200 / Ack only once confirmed or spooled; else 4xx / 503 / SOAP fault
 //! ```
 
 pub mod handle;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, Route};
-use crate::publish::Publisher;
+use crate::outbox::Outbox;
 use crate::telemetry::metrics::Metrics;
 use crate::verify::Verifier;
 
@@ -36,8 +37,8 @@ pub struct RouteEntry {
 pub struct Gateway {
     /// Routes by exact path.
     pub routes: HashMap<String, Arc<RouteEntry>>,
-    /// The broker.
-    pub publisher: Publisher,
+    /// Broker publisher with the spool fallback.
+    pub outbox: Outbox,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Permits for concurrent requests (load shedding past it).
@@ -48,7 +49,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// Builds the shared state from a validated config.
-    pub fn new(config: &Config, publisher: Publisher, metrics: Arc<Metrics>) -> Self {
+    pub fn new(config: &Config, outbox: Outbox, metrics: Arc<Metrics>) -> Self {
         let routes = config
             .routes
             .iter()
@@ -64,7 +65,7 @@ impl Gateway {
             .collect();
         Gateway {
             routes,
-            publisher,
+            outbox,
             metrics,
             permits: Arc::new(Semaphore::new(config.server.max_concurrent_requests)),
             body_timeout: Duration::from_millis(config.server.request_timeout_ms),

@@ -23,6 +23,8 @@ pub type Body = Full<Bytes>;
 pub enum Outcome {
     /// Published and confirmed: 200.
     Accepted,
+    /// Written to the spool (fsynced), to be published later: 200.
+    Spooled,
     /// Handshake answered synchronously (Slack url_verification): 200 + body.
     Handshake(String),
     /// No route for the path: 404.
@@ -48,6 +50,7 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Accepted => "accepted",
+            Outcome::Spooled => "spooled",
             Outcome::Handshake(_) => "handshake",
             Outcome::NotFound => "not_found",
             Outcome::MethodNotAllowed => "method_not_allowed",
@@ -62,7 +65,7 @@ impl Outcome {
 
     fn status(&self) -> StatusCode {
         match self {
-            Outcome::Accepted | Outcome::Handshake(_) => StatusCode::OK,
+            Outcome::Accepted | Outcome::Spooled | Outcome::Handshake(_) => StatusCode::OK,
             Outcome::NotFound => StatusCode::NOT_FOUND,
             Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Outcome::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -75,7 +78,7 @@ impl Outcome {
 
     fn text(&self) -> &'static str {
         match self {
-            Outcome::Accepted => "{\"status\":\"accepted\"}\n",
+            Outcome::Accepted | Outcome::Spooled => "{\"status\":\"accepted\"}\n",
             Outcome::Handshake(_) => "",
             Outcome::NotFound => "{\"error\":\"not found\"}\n",
             Outcome::MethodNotAllowed => "{\"error\":\"method not allowed\"}\n",
@@ -115,7 +118,9 @@ impl Outcome {
     /// keep their status.
     pub fn soap(&self) -> Response<Body> {
         let (status, body) = match self {
-            Outcome::Accepted | Outcome::Handshake(_) => (StatusCode::OK, ack::ACK.to_owned()),
+            Outcome::Accepted | Outcome::Spooled | Outcome::Handshake(_) => {
+                (StatusCode::OK, ack::ACK.to_owned())
+            }
             Outcome::NotFound | Outcome::MethodNotAllowed => (
                 self.status(),
                 ack::fault(FaultCode::Client, self.fault_text()),
@@ -139,7 +144,7 @@ impl Outcome {
 
     fn fault_text(&self) -> &'static str {
         match self {
-            Outcome::Accepted | Outcome::Handshake(_) => "",
+            Outcome::Accepted | Outcome::Spooled | Outcome::Handshake(_) => "",
             Outcome::NotFound => "Not found",
             Outcome::MethodNotAllowed => "Method not allowed",
             Outcome::Unauthorized => "Unauthorized",

@@ -1,6 +1,6 @@
 //! The admin listener (plain HTTP, bind it to loopback or a private network):
-//! `GET /healthz` 200 while the process runs; `GET /readyz` 200 only while the
-//! broker connection is up and unblocked, else 503; `GET /metrics` the
+//! `GET /healthz` 200 while the process runs; `GET /readyz` 200 while the
+//! broker connection is up and unblocked or the spool can take messages, else 503; `GET /metrics` the
 //! OpenMetrics text of [`Metrics`].
 
 use std::convert::Infallible;
@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::metrics::Metrics;
-use crate::publish::{Publisher, Status};
+use crate::outbox::Outbox;
+use crate::publish::Status;
 
 /// Content type of `/metrics` (prometheus-client writes OpenMetrics text).
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -23,7 +24,7 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 /// Serves the admin endpoints until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
-    publisher: Publisher,
+    outbox: Outbox,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -44,12 +45,12 @@ pub async fn serve(
                 continue;
             }
         };
-        let publisher = publisher.clone();
+        let outbox = outbox.clone();
         let metrics = metrics.clone();
         let builder = builder.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
-                let resp = answer(&req, &publisher, &metrics);
+                let resp = answer(&req, &outbox, &metrics);
                 async move { Ok::<_, Infallible>(resp) }
             });
             let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
@@ -57,11 +58,16 @@ pub async fn serve(
     }
 }
 
-fn answer<B>(req: &Request<B>, publisher: &Publisher, metrics: &Metrics) -> Response<Full<Bytes>> {
+fn answer<B>(req: &Request<B>, outbox: &Outbox, metrics: &Metrics) -> Response<Full<Bytes>> {
     let (status, ctype, body) = match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        (&Method::GET, "/readyz") => match publisher.status() {
+        (&Method::GET, "/readyz") => match outbox.publisher().status() {
             Status::Connected => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
+            _ if outbox.ready() => (
+                StatusCode::OK,
+                "text/plain",
+                "ready (spooling: broker not available)\n".to_owned(),
+            ),
             Status::Blocked => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "text/plain",
@@ -73,7 +79,12 @@ fn answer<B>(req: &Request<B>, publisher: &Publisher, metrics: &Metrics) -> Resp
                 "broker disconnected\n".to_owned(),
             ),
         },
-        (&Method::GET, "/metrics") => (StatusCode::OK, METRICS_CONTENT_TYPE, metrics.encode()),
+        (&Method::GET, "/metrics") => {
+            if let Some(spool) = outbox.spool() {
+                metrics.spool_oldest_age.set(spool.oldest_age_seconds());
+            }
+            (StatusCode::OK, METRICS_CONTENT_TYPE, metrics.encode())
+        }
         (_, "/healthz" | "/readyz" | "/metrics") => (
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",

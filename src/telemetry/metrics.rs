@@ -5,7 +5,9 @@
 //! `confirm_latency_seconds` (histogram: publish start to last confirm, per
 //! request), `messages_published_total`, `publish_failures_total{reason}`,
 //! `broker_connected` (1/0), `broker_blocked` (1/0), `broker_connections_total`,
-//! `in_flight_requests`.
+//! `in_flight_requests`, `spool_messages`, `spool_bytes`,
+//! `spool_oldest_age_seconds`, `spool_writes_total`, `spool_forwarded_total`
+//! (its rate is the drain rate), `spool_full_total`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -73,6 +75,18 @@ pub struct Metrics {
     pub broker_connections: Counter,
     /// Requests being handled now.
     pub in_flight: Gauge,
+    /// Messages in the spool.
+    pub spool_messages: Gauge,
+    /// Bytes in the spool.
+    pub spool_bytes: Gauge,
+    /// Age of the oldest spool entry in seconds (set at scrape time).
+    pub spool_oldest_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Messages written to the spool.
+    pub spool_writes: Counter,
+    /// Spool entries confirmed by the broker and removed.
+    pub spool_forwarded: Counter,
+    /// Writes refused because the spool was full.
+    pub spool_full: Counter,
 }
 
 impl Metrics {
@@ -142,6 +156,38 @@ impl Metrics {
             "Requests being handled",
             in_flight.clone(),
         );
+        let spool_messages = Gauge::default();
+        registry.register(
+            "spool_messages",
+            "Messages in the spool",
+            spool_messages.clone(),
+        );
+        let spool_bytes = Gauge::default();
+        registry.register("spool_bytes", "Bytes in the spool", spool_bytes.clone());
+        let spool_oldest_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "spool_oldest_age_seconds",
+            "Age of the oldest spooled message",
+            spool_oldest_age.clone(),
+        );
+        let spool_writes = Counter::default();
+        registry.register(
+            "spool_writes",
+            "Messages written to the spool",
+            spool_writes.clone(),
+        );
+        let spool_forwarded = Counter::default();
+        registry.register(
+            "spool_forwarded",
+            "Spooled messages confirmed by the broker and removed",
+            spool_forwarded.clone(),
+        );
+        let spool_full = Counter::default();
+        registry.register(
+            "spool_full",
+            "Writes refused: spool full",
+            spool_full.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -154,6 +200,12 @@ impl Metrics {
             broker_blocked,
             broker_connections,
             in_flight,
+            spool_messages,
+            spool_bytes,
+            spool_oldest_age,
+            spool_writes,
+            spool_forwarded,
+            spool_full,
         }
     }
 

@@ -7,12 +7,13 @@ use hookgate::publish::Status;
 use crate::support::{self, fixture, fixture_headers, proxy::Proxy, sign, Harness, Options};
 
 #[tokio::test]
-async fn broker_unreachable_gives_503_and_server_fault_then_recovers() {
+async fn without_spool_broker_unreachable_gives_503_and_server_fault_then_recovers() {
     let target: SocketAddr = "127.0.0.1:5672".parse().unwrap();
     let proxy = Proxy::start(target).await;
     let h = Harness::start_with(Options {
         amqp_url: Some(format!("amqp://guest:guest@{}/%2f", proxy.addr)),
         confirm_timeout_ms: Some(2000),
+        no_spool: true,
         ..Options::default()
     })
     .await;
@@ -62,7 +63,7 @@ async fn broker_unreachable_gives_503_and_server_fault_then_recovers() {
 }
 
 #[tokio::test]
-async fn gateway_starts_without_broker_and_answers_503() {
+async fn without_spool_gateway_starts_without_broker_and_answers_503() {
     // Nothing listens on this port: connection refused.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -70,6 +71,7 @@ async fn gateway_starts_without_broker_and_answers_503() {
     let h = Harness::start_with(Options {
         amqp_url: Some(format!("amqp://guest:guest@127.0.0.1:{port}/%2f")),
         no_wait: true,
+        no_spool: true,
         ..Options::default()
     })
     .await;

@@ -99,7 +99,14 @@ async fn nil_absent_and_empty_fields_and_session_id_forwarding() {
     let body = fixture("salesforce/om_3_nil.xml");
     assert_ack(h.post_om("/salesforce/outbound", body.clone()).await).await;
     let msgs = h.take(3).await;
-    let vs: Vec<serde_json::Value> = msgs.iter().map(json).collect();
+    // Messages of one POST may interleave across publishing channels (Salesforce
+    // keeps no order either): look them up by Notification id.
+    let mut vs: Vec<serde_json::Value> = msgs.iter().map(json).collect();
+    vs.sort_by(|a, b| {
+        a["notification_id"]
+            .as_str()
+            .cmp(&b["notification_id"].as_str())
+    });
     let ids: Vec<&str> = vs
         .iter()
         .map(|v| v["notification_id"].as_str().unwrap())

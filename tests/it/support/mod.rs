@@ -72,6 +72,14 @@ pub struct Options {
     pub no_wait: bool,
     /// `confirm_timeout_ms` (default 5000).
     pub confirm_timeout_ms: Option<u64>,
+    /// Run without the spool (`[spool] enabled = false`).
+    pub no_spool: bool,
+    /// `spool.max_messages` (default 100000).
+    pub spool_max_messages: Option<u64>,
+    /// `spool.after_ms` (default 1000).
+    pub spool_after_ms: Option<u64>,
+    /// Spool file (default: in the harness's temp dir).
+    pub spool_path: Option<PathBuf>,
 }
 
 /// A running gateway with its TLS client and a queue bound to its exchange.
@@ -194,6 +202,17 @@ event_header = "X-Event-Type"
             standard = secret("standard", STANDARD_SECRET),
             generic = secret("generic", GENERIC_SECRET),
         );
+        let spool_path = opts
+            .spool_path
+            .clone()
+            .unwrap_or_else(|| dir.path().join("spool.redb"));
+        let toml = format!(
+            "{toml}\n[spool]\nenabled = {}\npath = \"{}\"\nmax_messages = {}\nafter_ms = {}\n",
+            !opts.no_spool,
+            spool_path.display(),
+            opts.spool_max_messages.unwrap_or(100_000),
+            opts.spool_after_ms.unwrap_or(1000),
+        );
         let config = Config::from_toml(&dir.path().join("hookgate.toml"), &toml)
             .unwrap_or_else(|e| panic!("test config: {e}"));
         let running = hookgate::app::start(&config).await.expect("start gateway");
@@ -290,6 +309,33 @@ event_header = "X-Event-Type"
             ("SOAPAction".to_string(), "\"\"".to_string()),
         ];
         self.post(path, &headers, body).await
+    }
+
+    /// Takes every message that arrives until `n` distinct `message_id`s were
+    /// seen (duplicates allowed), within the deadline; returns the ids with
+    /// how often each was seen.
+    pub async fn take_ids(&self, n: usize) -> std::collections::HashMap<String, usize> {
+        let mut seen = std::collections::HashMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while seen.len() < n {
+            match self.get().await {
+                Some(m) => {
+                    let id = m
+                        .delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default();
+                    *seen.entry(id).or_insert(0) += 1;
+                }
+                None if tokio::time::Instant::now() > deadline => {
+                    panic!("expected {n} distinct message ids, saw {}", seen.len())
+                }
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        seen
     }
 
     /// Takes exactly `n` messages from the test queue (waiting up to the

@@ -1,0 +1,96 @@
+//! Where an accepted request's messages go: the confirm fast path, with the
+//! spool as the fallback (issue: never lose an acked request).
+//!
+//! ```text
+//! broker up -> publish, wait up to spool.after_ms for every confirm -> Confirmed
+//!   no confirm in time / nack / channel error  \
+//! broker down or blocked                         -> spool.write (fsync) -> Spooled
+//! spool disabled -> publish with confirm_timeout_ms, any failure -> 503
+//! spool full, spool I/O error, unroutable (basic.return) -> 503
+//! ```
+//! A message confirmed late after being spooled is published twice (same
+//! `message_id`); consumers dedupe. Nothing answered 2xx is only in memory.
+
+use std::time::Duration;
+
+use crate::envelope::Message;
+use crate::publish::{self, Publisher, Status};
+use crate::spool::{self, Spool};
+
+/// Where the messages ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// The broker confirmed every message.
+    Confirmed,
+    /// Written to the spool (fsynced); the forwarder will publish them.
+    Spooled,
+}
+
+/// Why the messages could not be stored anywhere: answered 503.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not confirmed and no spool to fall back on, or unroutable.
+    #[error(transparent)]
+    Publish(#[from] publish::Error),
+    /// The spool refused (full) or failed.
+    #[error(transparent)]
+    Spool(#[from] spool::Error),
+}
+
+/// Publisher plus optional spool.
+#[derive(Clone)]
+pub struct Outbox {
+    publisher: Publisher,
+    spool: Option<Spool>,
+    after: Duration,
+}
+
+impl Outbox {
+    /// `after` is the fast-path budget (`spool.after_ms`).
+    pub fn new(publisher: Publisher, spool: Option<Spool>, after: Duration) -> Self {
+        Outbox {
+            publisher,
+            spool,
+            after,
+        }
+    }
+
+    /// Stores `messages` durably: confirmed by the broker or fsynced to the
+    /// spool.
+    ///
+    /// # Errors
+    /// [`Error`] when neither holds them; the caller answers 503.
+    pub async fn store(&self, messages: &[Message]) -> Result<Stored, Error> {
+        let Some(spool) = &self.spool else {
+            self.publisher.publish(messages).await?;
+            return Ok(Stored::Confirmed);
+        };
+        if self.publisher.status() == Status::Connected {
+            match self.publisher.publish_within(messages, self.after).await {
+                Ok(()) => return Ok(Stored::Confirmed),
+                // No queue is bound for this routing key: spooling would only
+                // return it again. A configuration problem: 503.
+                Err(e @ publish::Error::Returned(_)) => return Err(e.into()),
+                Err(e) => tracing::warn!(error = %e, "not confirmed in time; spooling"),
+            }
+        }
+        spool.write(messages).await?;
+        Ok(Stored::Spooled)
+    }
+
+    /// Ready to take messages: the broker is up, or the spool has room.
+    pub fn ready(&self) -> bool {
+        self.publisher.status() == Status::Connected
+            || self.spool.as_ref().is_some_and(Spool::can_accept)
+    }
+
+    /// The publisher.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// The spool, when enabled.
+    pub fn spool(&self) -> Option<&Spool> {
+        self.spool.as_ref()
+    }
+}

@@ -1,0 +1,110 @@
+//! The spool: a durable local outbox for when RabbitMQ is down, slow or
+//! blocked.
+//!
+//! Store: [redb](https://docs.rs/redb), an embedded, crash-safe (copy-on-write
+//! B-tree, checksummed commits) key-value store. Every commit uses
+//! `Durability::Immediate`: when `commit()` returns the data has been fsynced,
+//! so a request is answered 2xx only after its messages are on disk. Writers
+//! are grouped: one thread takes every write request queued at that moment and
+//! commits them in one transaction (one fsync), so an outage does not turn
+//! into one fsync per request (docs/reliability.md).
+//!
+//! Table `spool`: key `(spooled_at_ms, seq)` (oldest first), value
+//! `(meta, body)` where `meta` is the JSON of [`Meta`] (routing key,
+//! properties, headers) and `body` the payload bytes.
+//!
+//! The [`forward`] task drains the spool to RabbitMQ, oldest first, with
+//! publisher confirms, and deletes an entry only after its confirm; a crash
+//! between the two makes a duplicate (same `message_id`), never a loss.
+
+mod forward;
+mod store;
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use forward::{drain_once, forward};
+pub use store::{Spool, Status};
+
+use crate::envelope::Message;
+
+/// Why the spool could not take or give messages.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// `max_messages` or `max_bytes` would be exceeded: answered 503.
+    #[error("spool full")]
+    Full,
+    /// The spool file is held by another process (a running gateway).
+    #[error("spool file {0} is in use by another hookgate process")]
+    Locked(PathBuf),
+    /// The store failed (disk full, I/O error, corruption). The text is
+    /// redb's message.
+    #[error("spool store error: {0}")]
+    Store(String),
+    /// The writer thread is gone (shutting down).
+    #[error("spool is closed")]
+    Closed,
+}
+
+impl Error {
+    pub(crate) fn store(e: impl std::fmt::Display) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+/// Everything of a [`Message`] but its body, as stored (JSON).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Meta<'a> {
+    /// Topic routing key.
+    pub routing_key: Cow<'a, str>,
+    /// `message_id`.
+    pub message_id: Cow<'a, str>,
+    /// `content_type`.
+    pub content_type: Cow<'a, str>,
+    /// `type`.
+    pub kind: Cow<'a, str>,
+    /// Receive time, Unix nanoseconds.
+    pub received_at_ns: i64,
+    /// String headers, in order.
+    pub headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Meta<'a> {
+    /// The metadata of a message.
+    pub fn of(m: &'a Message) -> Self {
+        Meta {
+            routing_key: Cow::Borrowed(&m.routing_key),
+            message_id: Cow::Borrowed(&m.message_id),
+            content_type: Cow::Borrowed(&m.content_type),
+            kind: Cow::Borrowed(&m.kind),
+            received_at_ns: i64::try_from(m.received_at.unix_timestamp_nanos()).unwrap_or(0),
+            headers: m
+                .headers
+                .iter()
+                .map(|(k, v)| (Cow::Borrowed(k.as_ref()), Cow::Borrowed(v.as_str())))
+                .collect(),
+        }
+    }
+
+    /// Rebuilds the message with `body`.
+    pub fn into_message(self, body: Vec<u8>) -> Message {
+        Message {
+            routing_key: self.routing_key.into_owned(),
+            message_id: self.message_id.into_owned(),
+            content_type: self.content_type.into_owned(),
+            kind: self.kind.into_owned(),
+            received_at: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(
+                self.received_at_ns,
+            ))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            headers: self
+                .headers
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+                .collect(),
+            body: bytes::Bytes::from(body),
+        }
+    }
+}
