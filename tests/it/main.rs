@@ -5,5 +5,6 @@
 mod cli;
 mod resilience;
 mod salesforce;
+mod spool;
 mod support;
 mod webhooks;
