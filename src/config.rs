@@ -80,6 +80,13 @@ pub struct FileConfig {
     /// `[[routes]]`: one per endpoint path.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// The worker's sections (`hookgate worker` reads them; allowed here so
+    /// one file can serve both).
+    #[serde(default, rename = "worker")]
+    pub _worker: Option<serde::de::IgnoredAny>,
+    /// See `_worker`.
+    #[serde(default, rename = "salesforce")]
+    pub _salesforce: Option<serde::de::IgnoredAny>,
 }
 
 /// `[spool]`: where accepted messages go while the broker is down, slow or
@@ -406,6 +413,7 @@ impl FileConfig {
             mut amqp,
             spool,
             routes,
+            ..
         } = self;
 
         match (&server.tls, server.plaintext) {
@@ -698,7 +706,7 @@ impl RouteConfig {
 }
 
 /// Reads one secret; on error returns (sub-key, reason) without the value.
-fn resolve_secret(src: &SecretSource) -> Result<Vec<u8>, (&'static str, String)> {
+pub(crate) fn resolve_secret(src: &SecretSource) -> Result<Vec<u8>, (&'static str, String)> {
     match (&src.env, &src.file) {
         (Some(var), None) => match std::env::var_os(var) {
             Some(v) => Ok(v.into_encoded_bytes()),

@@ -29,3 +29,4 @@ pub mod spool;
 pub mod telemetry;
 pub mod tls;
 pub mod verify;
+pub mod worker;

@@ -2,6 +2,9 @@
 //!
 //! - `hookgate serve --config PATH`: run the gateway.
 //! - `hookgate check-config --config PATH`: validate, print routes; exit 2 on error.
+//! - `hookgate worker --config PATH`: run the Salesforce worker.
+//! - `hookgate dlq list|replay|purge --config PATH [--limit N]`: the
+//!   worker's dead-letter queue.
 //! - `hookgate spool status|drain --config PATH`: inspect or drain a stopped
 //!   gateway's spool.
 
@@ -13,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 use hookgate::config::Config;
 use hookgate::telemetry::tracing::{self as logs, LogFormat};
+use hookgate::worker::config::WorkerConfig;
 
 /// Exit code for usage and configuration errors.
 const EXIT_CONFIG: u8 = 2;
@@ -45,10 +49,49 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Run the worker: consume, call Salesforce, retry, dead-letter.
+    Worker {
+        /// Path of the TOML config file (`[amqp]`, `[worker]`, `[salesforce]`).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Operate the worker's dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Inspect or drain the spool of a stopped gateway.
     Spool {
         #[command(subcommand)]
         command: SpoolCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Count dead-lettered messages by reason and work queue.
+    List {
+        /// Path of the TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Look at most at this many messages.
+        #[arg(long, default_value_t = 10_000)]
+        limit: u64,
+    },
+    /// Move dead-lettered messages back to their work queues.
+    Replay {
+        /// Path of the TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Move at most this many messages.
+        #[arg(long, default_value_t = u64::MAX)]
+        limit: u64,
+    },
+    /// Delete every dead-lettered message.
+    Purge {
+        /// Path of the TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
@@ -95,6 +138,31 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
+        Command::Worker { config } => {
+            let config = match WorkerConfig::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            exit(runtime().and_then(|rt| rt.block_on(worker(config))))
+        }
+        Command::Dlq { command } => {
+            let path = match &command {
+                DlqCommand::List { config, .. }
+                | DlqCommand::Replay { config, .. }
+                | DlqCommand::Purge { config } => config.clone(),
+            };
+            let config = match WorkerConfig::load(&path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            exit(runtime().and_then(|rt| rt.block_on(dlq(config, command))))
+        }
         Command::Spool { command } => {
             let path = match &command {
                 SpoolCommand::Status { config } | SpoolCommand::Drain { config, .. } => config,
@@ -148,6 +216,64 @@ fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn worker(config: WorkerConfig) -> anyhow::Result<()> {
+    let file = config.file.clone();
+    let running = hookgate::worker::start(config)
+        .await
+        .with_context(|| format!("starting the worker from {}", file.display()))?;
+    wait_for_signal().await?;
+    tracing::info!("shutdown signal received; finishing open batches");
+    running.shutdown().await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn dlq(config: WorkerConfig, command: DlqCommand) -> anyhow::Result<()> {
+    use hookgate::worker::dlq;
+    let q = config.worker.dead_letter_queue.clone();
+    match command {
+        DlqCommand::List { limit, .. } => {
+            let l = dlq::list(&config, limit)
+                .await
+                .context("listing the dead-letter queue")?;
+            println!("{q}: {} messages looked at", l.total);
+            for ((reason, queue), n) in &l.by_reason {
+                println!("  {n:>8}  {reason:<40} from {queue}");
+            }
+        }
+        DlqCommand::Replay { limit, .. } => {
+            let n = dlq::replay(&config, limit, true)
+                .await
+                .context("replaying the dead-letter queue")?;
+            println!("replayed {n} messages from {q} to their work queues");
+        }
+        DlqCommand::Purge { .. } => {
+            let n = dlq::purge(&config)
+                .await
+                .context("purging the dead-letter queue")?;
+            println!("purged {n} messages from {q}");
+        }
+    }
+    Ok(())
 }
 
 fn spool(config: Config, command: SpoolCommand) -> anyhow::Result<()> {

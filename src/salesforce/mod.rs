@@ -5,3 +5,5 @@
 
 pub mod id;
 pub mod om;
+pub mod rest;
+pub mod sim;

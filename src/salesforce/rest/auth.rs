@@ -1,0 +1,226 @@
+//! OAuth 2.0 access tokens: the JWT bearer flow (RS256 assertion signed with
+//! the connected app's private key) and the client credentials flow.
+//!
+//! Salesforce issues no refresh token for either: a new token is requested
+//! when the current one is rejected with `INVALID_SESSION_ID`.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// JWT `grant_type` (RFC 7523).
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// Assertion lifetime: Salesforce accepts `exp` at most about 3 minutes ahead.
+pub const ASSERTION_TTL: Duration = Duration::from_secs(150);
+
+/// How to obtain tokens.
+#[derive(Clone)]
+pub enum Auth {
+    /// JWT bearer: `iss` = consumer key, `sub` = username, `aud` = audience.
+    JwtBearer {
+        /// Connected app consumer key.
+        consumer_key: String,
+        /// The integration user.
+        username: String,
+        /// `https://login.salesforce.com`, `https://test.salesforce.com` or a
+        /// community URL.
+        audience: String,
+        /// RS256 signing key (from the PEM private key).
+        key: EncodingKey,
+    },
+    /// Client credentials: runs as the connected app's configured user.
+    ClientCredentials {
+        /// Connected app consumer key (client_id).
+        client_id: String,
+        /// Consumer secret.
+        client_secret: Secret,
+    },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::JwtBearer {
+                consumer_key,
+                username,
+                audience,
+                ..
+            } => f
+                .debug_struct("JwtBearer")
+                .field("consumer_key", consumer_key)
+                .field("username", username)
+                .field("audience", audience)
+                .finish_non_exhaustive(),
+            Auth::ClientCredentials { client_id, .. } => f
+                .debug_struct("ClientCredentials")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// A token and where to use it.
+#[derive(Clone)]
+pub struct Token {
+    /// Bearer token.
+    pub access_token: Secret,
+    /// Base URL of the org's REST API.
+    pub instance_url: String,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("instance_url", &self.instance_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why no token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The private key PEM is not an RSA key.
+    #[error("private key is not a PEM RSA key")]
+    Key,
+    /// Signing the assertion failed.
+    #[error("cannot sign the JWT assertion: {0}")]
+    Sign(String),
+    /// The token endpoint could not be reached or timed out (retryable).
+    #[error("token endpoint unreachable: {0}")]
+    Transport(String),
+    /// The token endpoint refused (`invalid_grant`, `invalid_client`, ...):
+    /// a configuration problem.
+    #[error("token request refused: {error}: {description}")]
+    Refused {
+        /// OAuth `error`.
+        error: String,
+        /// OAuth `error_description`.
+        description: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+}
+
+#[derive(Deserialize)]
+struct TokenReply {
+    access_token: String,
+    instance_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OAuthError {
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl Auth {
+    /// Builds the JWT bearer flow from a PEM private key.
+    ///
+    /// # Errors
+    /// [`Error::Key`] when the PEM is not an RSA private key.
+    pub fn jwt_bearer(
+        consumer_key: String,
+        username: String,
+        audience: String,
+        private_key_pem: &[u8],
+    ) -> Result<Auth, Error> {
+        let key = EncodingKey::from_rsa_pem(private_key_pem).map_err(|_| Error::Key)?;
+        Ok(Auth::JwtBearer {
+            consumer_key,
+            username,
+            audience,
+            key,
+        })
+    }
+
+    /// Requests a token from `<login_url>/services/oauth2/token`.
+    /// `fallback_instance` is used when the reply has no `instance_url`.
+    ///
+    /// # Errors
+    /// [`Error`]: transport failures are retryable, refusals are not.
+    pub async fn token(
+        &self,
+        http: &reqwest::Client,
+        login_url: &str,
+        fallback_instance: &str,
+    ) -> Result<Token, Error> {
+        let url = format!("{}/services/oauth2/token", login_url.trim_end_matches('/'));
+        let form: Vec<(&str, String)> = match self {
+            Auth::JwtBearer {
+                consumer_key,
+                username,
+                audience,
+                key,
+            } => {
+                let exp = time::OffsetDateTime::now_utc().unix_timestamp()
+                    + ASSERTION_TTL.as_secs() as i64;
+                let claims = Claims {
+                    iss: consumer_key,
+                    sub: username,
+                    aud: audience,
+                    exp,
+                };
+                let assertion = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, key)
+                    .map_err(|e| Error::Sign(e.to_string()))?;
+                vec![
+                    ("grant_type", JWT_BEARER_GRANT.to_string()),
+                    ("assertion", assertion),
+                ]
+            }
+            Auth::ClientCredentials {
+                client_id,
+                client_secret,
+            } => vec![
+                ("grant_type", "client_credentials".to_string()),
+                ("client_id", client_id.clone()),
+                (
+                    "client_secret",
+                    String::from_utf8_lossy(client_secret.expose()).into_owned(),
+                ),
+            ],
+        };
+        let resp = http
+            .post(url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        if status.is_success() {
+            let reply: TokenReply = serde_json::from_slice(&bytes).map_err(|_| Error::Refused {
+                error: "invalid_response".into(),
+                description: "token reply is not the documented JSON".into(),
+            })?;
+            return Ok(Token {
+                access_token: Secret::new(reply.access_token.into_bytes()),
+                instance_url: reply
+                    .instance_url
+                    .unwrap_or_else(|| fallback_instance.to_string()),
+            });
+        }
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(Error::Transport(format!("HTTP {status}")));
+        }
+        let e: OAuthError = serde_json::from_slice(&bytes).unwrap_or(OAuthError {
+            error: None,
+            error_description: None,
+        });
+        Err(Error::Refused {
+            error: e.error.unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
+            description: e.error_description.unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,322 @@
+//! sObject Collections calls with token caching, one re-authentication on
+//! `INVALID_SESSION_ID`, and `Sforce-Limit-Info` tracking.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::RwLock;
+
+use super::auth::{Auth, Token};
+use super::ApiError;
+
+/// Response header with the org's rolling 24 h API usage.
+pub const LIMIT_INFO: &str = "sforce-limit-info";
+
+/// API usage from `Sforce-Limit-Info: api-usage=<used>/<limit>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Requests used in the rolling 24 h.
+    pub used: u64,
+    /// The org's daily allocation.
+    pub limit: u64,
+}
+
+impl Usage {
+    /// `used / limit` (0 when the limit is 0).
+    pub fn ratio(&self) -> f64 {
+        if self.limit == 0 {
+            0.0
+        } else {
+            self.used as f64 / self.limit as f64
+        }
+    }
+
+    /// Parses the header value, e.g. `api-usage=25/15000` (other
+    /// comma-separated items such as `per-app-api-usage=...` are skipped).
+    pub fn parse(header: &str) -> Option<Usage> {
+        header.split(',').find_map(|item| {
+            let v = item.trim().strip_prefix("api-usage=")?;
+            let (used, limit) = v.split_once('/')?;
+            Some(Usage {
+                used: used.trim().parse().ok()?,
+                limit: limit.trim().parse().ok()?,
+            })
+        })
+    }
+}
+
+/// One record's result, in request order.
+pub type RecordResult = Result<(), ApiError>;
+
+/// The result of a collections call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// HTTP 200: one result per record, in request order.
+    Records(Vec<RecordResult>),
+    /// The whole call failed (transport, 4xx/5xx with a top-level error).
+    Failed(ApiError),
+}
+
+/// Counters the client keeps (shared with the worker's metrics).
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// Data API calls made (token requests not included).
+    pub api_calls: Counter,
+    /// Token requests made.
+    pub token_requests: Counter,
+}
+
+/// A Salesforce REST client for one org.
+pub struct Client {
+    http: reqwest::Client,
+    auth: Auth,
+    login_url: String,
+    fallback_instance: String,
+    api_version: String,
+    token: RwLock<Option<Token>>,
+    usage: Mutex<Option<Usage>>,
+    counters: Counters,
+}
+
+#[derive(Deserialize)]
+struct RecordReply {
+    #[serde(default)]
+    success: bool,
+    #[serde(default)]
+    errors: Vec<RecordError>,
+}
+
+#[derive(Deserialize)]
+struct RecordError {
+    #[serde(rename = "statusCode", alias = "errorCode")]
+    status_code: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TopError {
+    #[serde(rename = "errorCode")]
+    error_code: Option<String>,
+    message: Option<String>,
+}
+
+impl Client {
+    /// A client; no request is made until the first call.
+    /// `timeout` bounds every request (connect + answer).
+    pub fn new(
+        auth: Auth,
+        login_url: String,
+        fallback_instance: String,
+        api_version: String,
+        timeout: Duration,
+        counters: Counters,
+    ) -> Result<Client, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .build()?;
+        Ok(Client {
+            http,
+            auth,
+            login_url,
+            fallback_instance,
+            api_version,
+            token: RwLock::new(None),
+            usage: Mutex::new(None),
+            counters,
+        })
+    }
+
+    /// The last `Sforce-Limit-Info` seen.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage.lock().ok().and_then(|u| *u)
+    }
+
+    /// `PATCH /services/data/vNN.N/composite/sobjects`: update records by Id.
+    /// Each record is `{"attributes":{"type":Obj},"id":...,<fields>}`.
+    pub async fn update(&self, records: &[Value]) -> Outcome {
+        let path = format!("/services/data/v{}/composite/sobjects", self.api_version);
+        self.collections(&path, records).await
+    }
+
+    /// `PATCH /services/data/vNN.N/composite/sobjects/{Obj}/{ExtField}`:
+    /// upsert records of one sObject type by external id.
+    pub async fn upsert(&self, sobject: &str, external_id_field: &str, records: &[Value]) -> Outcome {
+        let path = format!(
+            "/services/data/v{}/composite/sobjects/{sobject}/{external_id_field}",
+            self.api_version
+        );
+        self.collections(&path, records).await
+    }
+
+    async fn collections(&self, path: &str, records: &[Value]) -> Outcome {
+        let body = serde_json::json!({ "allOrNone": false, "records": records });
+        let mut reauthenticated = false;
+        loop {
+            let token = match self.current_token(false).await {
+                Ok(t) => t,
+                Err(e) => return Outcome::Failed(e),
+            };
+            let url = format!("{}{}", token.instance_url.trim_end_matches('/'), path);
+            self.counters.api_calls.inc();
+            let sent = self
+                .http
+                .patch(url)
+                .bearer_auth(String::from_utf8_lossy(token.access_token.expose()))
+                .json(&body)
+                .send()
+                .await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) => return Outcome::Failed(transport(&e)),
+            };
+            if let Some(u) = resp
+                .headers()
+                .get(LIMIT_INFO)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Usage::parse)
+            {
+                if let Ok(mut g) = self.usage.lock() {
+                    *g = Some(u);
+                }
+            }
+            let status = resp.status().as_u16();
+            let bytes = match resp.bytes().await {
+                Ok(b) => b,
+                Err(e) => return Outcome::Failed(transport(&e)),
+            };
+            if status == 200 {
+                return match serde_json::from_slice::<Vec<RecordReply>>(&bytes) {
+                    Ok(replies) if replies.len() == records.len() => {
+                        Outcome::Records(replies.into_iter().map(record_result).collect())
+                    }
+                    _ => Outcome::Failed(ApiError {
+                        code: "INVALID_RESPONSE".into(),
+                        message: "collections reply does not match the request".into(),
+                    }),
+                };
+            }
+            let err = top_error(status, &bytes);
+            if err.code == "INVALID_SESSION_ID" && !reauthenticated {
+                reauthenticated = true;
+                if let Err(e) = self.current_token(true).await {
+                    return Outcome::Failed(e);
+                }
+                continue;
+            }
+            return Outcome::Failed(err);
+        }
+    }
+
+    /// The cached token, or a new one when `refresh` or none is cached.
+    async fn current_token(&self, refresh: bool) -> Result<Token, ApiError> {
+        if !refresh {
+            if let Some(t) = self.token.read().await.as_ref() {
+                return Ok(t.clone());
+            }
+        }
+        let mut slot = self.token.write().await;
+        if !refresh {
+            if let Some(t) = slot.as_ref() {
+                return Ok(t.clone());
+            }
+        }
+        self.counters.token_requests.inc();
+        match self
+            .auth
+            .token(&self.http, &self.login_url, &self.fallback_instance)
+            .await
+        {
+            Ok(t) => {
+                *slot = Some(t.clone());
+                Ok(t)
+            }
+            Err(e) => {
+                *slot = None;
+                Err(ApiError {
+                    code: "AUTH".into(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+fn record_result(r: RecordReply) -> RecordResult {
+    if r.success {
+        return Ok(());
+    }
+    let first = r.errors.into_iter().next();
+    Err(ApiError {
+        code: first
+            .as_ref()
+            .and_then(|e| e.status_code.clone())
+            .unwrap_or_else(|| "UNKNOWN_ERROR".into()),
+        message: first.and_then(|e| e.message).unwrap_or_default(),
+    })
+}
+
+fn top_error(status: u16, body: &[u8]) -> ApiError {
+    let parsed: Option<Vec<TopError>> = serde_json::from_slice(body).ok();
+    let first = parsed.and_then(|v| v.into_iter().next());
+    match first {
+        Some(TopError {
+            error_code: Some(code),
+            message,
+        }) => ApiError {
+            code,
+            message: message.unwrap_or_default(),
+        },
+        _ => ApiError {
+            code: format!("HTTP_{status}"),
+            message: format!("HTTP {status}"),
+        },
+    }
+}
+
+fn transport(e: &reqwest::Error) -> ApiError {
+    ApiError {
+        code: if e.is_timeout() { "TIMEOUT" } else { "CONNECT" }.into(),
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_info_parses() {
+        assert_eq!(
+            Usage::parse("api-usage=25/15000"),
+            Some(Usage { used: 25, limit: 15000 })
+        );
+        assert_eq!(
+            Usage::parse("per-app-api-usage=2/250(appName=x), api-usage=9/10"),
+            Some(Usage { used: 9, limit: 10 })
+        );
+        assert_eq!(Usage::parse("nonsense"), None);
+        assert!((Usage { used: 9, limit: 10 }.ratio() - 0.9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn errors_classify() {
+        let e = top_error(403, br#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#);
+        assert_eq!(e.code, "REQUEST_LIMIT_EXCEEDED");
+        assert!(e.retryable());
+        let e = top_error(502, b"<html>bad gateway</html>");
+        assert_eq!(e.code, "HTTP_502");
+        assert!(e.retryable());
+        let r = record_result(RecordReply {
+            success: false,
+            errors: vec![RecordError {
+                status_code: Some("FIELD_CUSTOM_VALIDATION_EXCEPTION".into()),
+                message: Some("Amount must be positive".into()),
+            }],
+        });
+        assert!(!r.unwrap_err().retryable());
+    }
+}

@@ -1,0 +1,1 @@
+//! Salesforce REST API simulator (being written).

@@ -1,0 +1,175 @@
+//! AMQP side of the worker: topology, consumers, and the confirmed publishes
+//! that hand a message to a retry queue or the dead-letter queue.
+//!
+//! Topology, declared at every connection:
+//! - work queues (`[worker] queues`): used as they are when they exist (the
+//!   gateway's `[[amqp.queues]]` may have declared them), else declared
+//!   durable quorum queues;
+//! - the dead-letter queue: durable classic queue;
+//! - per work queue and delay: `<queue>.retry.<seconds>s`, durable, with
+//!   `x-message-ttl` = the delay and `x-dead-letter-exchange` "" +
+//!   `x-dead-letter-routing-key` = the work queue: a message published there
+//!   comes back to its work queue after the delay.
+
+use std::time::Duration;
+
+use lapin::message::Delivery;
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+
+use super::config::WorkerSection;
+
+/// Attempt number header (1 for the first delivery).
+pub const ATTEMPT_HEADER: &str = "x-hookgate-attempt";
+/// Dead-letter reason header: `<code>: <message>`.
+pub const ERROR_HEADER: &str = "x-hookgate-error";
+/// Work queue a dead-lettered message came from (for `dlq replay`).
+pub const QUEUE_HEADER: &str = "x-hookgate-queue";
+/// How long a retry/dead-letter publish may wait for its confirm.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Name of the retry queue of `queue` for a delay.
+pub fn retry_queue(queue: &str, delay_s: u64) -> String {
+    format!("{queue}.retry.{delay_s}s")
+}
+
+/// Declares work, retry and dead-letter queues.
+///
+/// # Errors
+/// The AMQP error (the session then reconnects).
+pub async fn declare(conn: &Connection, w: &WorkerSection) -> Result<(), lapin::Error> {
+    for q in &w.queues {
+        ensure_queue(conn, q, "quorum").await?;
+        for &d in &w.retry_delays_s {
+            let ch = conn.create_channel().await?;
+            let mut args = FieldTable::default();
+            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt((d * 1000) as i64));
+            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from("")));
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(LongString::from(q.as_str())),
+            );
+            ch.queue_declare(
+                ShortString::from(retry_queue(q, d)),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
+            .await?;
+            let _ = ch.close(200, ShortString::from("declared")).await;
+        }
+    }
+    ensure_queue(conn, &w.dead_letter_queue, "classic").await
+}
+
+/// Uses the queue if it exists (whatever its type), else declares it.
+async fn ensure_queue(conn: &Connection, name: &str, kind: &str) -> Result<(), lapin::Error> {
+    let ch = conn.create_channel().await?;
+    let passive = ch
+        .queue_declare(
+            ShortString::from(name),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    if passive.is_ok() {
+        let _ = ch.close(200, ShortString::from("exists")).await;
+        return Ok(());
+    }
+    // A failed passive declare closes the channel (404): use a new one.
+    let ch = conn.create_channel().await?;
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from(kind)));
+    ch.queue_declare(
+        ShortString::from(name),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    )
+    .await?;
+    let _ = ch.close(200, ShortString::from("declared")).await;
+    Ok(())
+}
+
+/// The attempt number of a delivery (1 when the header is absent).
+pub fn attempt(d: &Delivery) -> u32 {
+    let Some(h) = d.properties.headers().as_ref() else {
+        return 1;
+    };
+    match h.inner().get(ATTEMPT_HEADER) {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(1),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(1),
+        Some(AMQPValue::LongUInt(n)) => *n,
+        Some(AMQPValue::ShortInt(n)) => u32::try_from(*n).unwrap_or(1),
+        Some(AMQPValue::LongString(s)) => s.to_string().parse().unwrap_or(1),
+        _ => 1,
+    }
+    .max(1)
+}
+
+/// A string header of a delivery.
+pub fn header(d: &Delivery, name: &str) -> Option<String> {
+    match d.properties.headers().as_ref()?.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// Republishes a delivery (same body and properties) to `queue` through the
+/// default exchange with `set` headers added and `remove` headers dropped,
+/// and waits for the confirm.
+///
+/// # Errors
+/// The AMQP error, a nack or a return: the caller must not ack the original.
+pub async fn republish(
+    ch: &Channel,
+    d: &Delivery,
+    queue: &str,
+    set: &[(&str, AMQPValue)],
+    remove: &[&str],
+) -> Result<(), lapin::Error> {
+    let mut headers = d.properties.headers().clone().unwrap_or_default();
+    let mut inner = headers.inner().clone();
+    for r in remove {
+        inner.remove(*r);
+    }
+    for (k, v) in set {
+        inner.insert(ShortString::from(*k), v.clone());
+    }
+    headers = FieldTable::from(inner);
+    let props: BasicProperties = d.properties.clone().with_headers(headers).with_delivery_mode(2);
+    let confirm = ch
+        .basic_publish(
+            ShortString::from(""),
+            ShortString::from(queue),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            &d.data,
+            props,
+        )
+        .await?;
+    let failed = |what: &'static str| {
+        lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+            lapin::ChannelState::Error,
+            what,
+        ))
+    };
+    match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
+        Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+        Ok(Ok(Confirmation::Ack(Some(_)))) => Err(failed("republish returned: no such queue")),
+        Ok(Ok(_)) => Err(failed("republish nacked")),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(failed("republish confirm timed out")),
+    }
+}

@@ -1,0 +1,295 @@
+//! Idempotency: a store keyed by `message_id` that records done work.
+//!
+//! Two states per id: `pending` (claimed by a worker that is applying it,
+//! short TTL) and `done` (applied; kept `ttl_s`, default 48 h, longer than
+//! Salesforce's 24 h Outbound Message retry window). A worker claims an id
+//! before the Salesforce call, marks it done after success and releases the
+//! claim after a failure, so two workers sharing Redis never apply one message
+//! twice; a worker that dies holding a claim loses it after [`CLAIM_TTL`].
+//!
+//! Embedded store: a redb table (claims committed with `Durability::None`,
+//! done marks with `Durability::Immediate`). Redis: `SET key pending NX PX`,
+//! then `SET key done PX ttl`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+
+use super::config::{IdempotencyConfig, StoreKind};
+
+/// How long a claim holds without being marked done or released.
+pub const CLAIM_TTL: Duration = Duration::from_secs(600);
+/// Redis key prefix.
+pub const REDIS_PREFIX: &str = "hookgate:idem:";
+
+const TABLE: TableDefinition<&str, (u8, u64)> = TableDefinition::new("idempotency");
+const PENDING: u8 = 0;
+const DONE: u8 = 1;
+
+/// The answer to a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours: apply it, then [`Store::done`] or [`Store::release`].
+    Acquired,
+    /// Already applied: ack without a call.
+    Done,
+    /// Another worker holds it now: try again later.
+    InProgress,
+}
+
+/// A store failure (I/O, Redis unreachable): the message is retried later.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("idempotency store: {0}")]
+pub struct Error(String);
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error(e.to_string())
+}
+
+/// The idempotency store.
+#[derive(Clone)]
+pub enum Store {
+    /// redb file.
+    Embedded(Arc<Database>, Duration),
+    /// Redis, shared by a fleet.
+    Redis(redis::aio::ConnectionManager, Duration),
+}
+
+impl Store {
+    /// Opens the configured store.
+    ///
+    /// # Errors
+    /// [`Error`] when the file cannot be opened or Redis is unreachable.
+    pub async fn open(cfg: &IdempotencyConfig) -> Result<Store, Error> {
+        let ttl = Duration::from_secs(cfg.ttl_s);
+        match cfg.store {
+            StoreKind::Embedded => {
+                let path = cfg.path.clone();
+                let db = tokio::task::spawn_blocking(move || open_redb(&path))
+                    .await
+                    .map_err(err)??;
+                Ok(Store::Embedded(Arc::new(db), ttl))
+            }
+            StoreKind::Redis => {
+                let url = cfg.redis_url.clone().unwrap_or_default();
+                let client = redis::Client::open(url).map_err(err)?;
+                let conn = tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager())
+                    .await
+                    .map_err(|_| err("redis connection timed out"))?
+                    .map_err(err)?;
+                Ok(Store::Redis(conn, ttl))
+            }
+        }
+    }
+
+    /// Claims `id` for processing.
+    ///
+    /// # Errors
+    /// [`Error`] when the store fails.
+    pub async fn claim(&self, id: &str) -> Result<Claim, Error> {
+        match self {
+            Store::Embedded(db, _) => {
+                let db = db.clone();
+                let id = id.to_owned();
+                tokio::task::spawn_blocking(move || claim_redb(&db, &id))
+                    .await
+                    .map_err(err)?
+            }
+            Store::Redis(conn, _) => {
+                let mut conn = conn.clone();
+                let key = format!("{REDIS_PREFIX}{id}");
+                let set: Option<String> = redis::cmd("SET")
+                    .arg(&key)
+                    .arg("pending")
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(CLAIM_TTL.as_millis() as u64)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(err)?;
+                if set.is_some() {
+                    return Ok(Claim::Acquired);
+                }
+                let state: Option<String> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(err)?;
+                Ok(match state.as_deref() {
+                    Some("done") => Claim::Done,
+                    Some(_) => Claim::InProgress,
+                    // Expired between the two commands: try once more later.
+                    None => Claim::InProgress,
+                })
+            }
+        }
+    }
+
+    /// Marks `ids` done (durably) for the TTL.
+    ///
+    /// # Errors
+    /// [`Error`] when the store fails.
+    pub async fn done(&self, ids: Vec<String>) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Store::Embedded(db, ttl) => {
+                let db = db.clone();
+                let until = now_ms() + ttl.as_millis() as u64;
+                tokio::task::spawn_blocking(move || write_redb(&db, &ids, Some((DONE, until))))
+                    .await
+                    .map_err(err)?
+            }
+            Store::Redis(conn, ttl) => {
+                let mut conn = conn.clone();
+                let mut pipe = redis::pipe();
+                for id in &ids {
+                    pipe.cmd("SET")
+                        .arg(format!("{REDIS_PREFIX}{id}"))
+                        .arg("done")
+                        .arg("PX")
+                        .arg(ttl.as_millis() as u64)
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut conn).await.map_err(err)
+            }
+        }
+    }
+
+    /// Releases claims after a failure, so a retry can claim again.
+    ///
+    /// # Errors
+    /// [`Error`] when the store fails (the claim then expires by itself).
+    pub async fn release(&self, ids: Vec<String>) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Store::Embedded(db, _) => {
+                let db = db.clone();
+                tokio::task::spawn_blocking(move || write_redb(&db, &ids, None))
+                    .await
+                    .map_err(err)?
+            }
+            Store::Redis(conn, _) => {
+                let mut conn = conn.clone();
+                let mut cmd = redis::cmd("DEL");
+                for id in &ids {
+                    cmd.arg(format!("{REDIS_PREFIX}{id}"));
+                }
+                cmd.query_async::<()>(&mut conn).await.map_err(err)
+            }
+        }
+    }
+}
+
+fn open_redb(path: &Path) -> Result<Database, Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let db = Database::create(path).map_err(err)?;
+    let txn = db.begin_write().map_err(err)?;
+    txn.open_table(TABLE).map_err(err)?;
+    txn.commit().map_err(err)?;
+    Ok(db)
+}
+
+fn claim_redb(db: &Database, id: &str) -> Result<Claim, Error> {
+    let now = now_ms();
+    {
+        let read = db.begin_read().map_err(err)?;
+        let table = read.open_table(TABLE).map_err(err)?;
+        if let Some(v) = table.get(id).map_err(err)? {
+            let (state, until) = v.value();
+            if until > now {
+                return Ok(if state == DONE {
+                    Claim::Done
+                } else {
+                    Claim::InProgress
+                });
+            }
+        }
+    }
+    let mut txn = db.begin_write().map_err(err)?;
+    // A claim need not survive a crash: losing it only means a retry.
+    txn.set_durability(Durability::None).map_err(err)?;
+    let claim = {
+        let mut table = txn.open_table(TABLE).map_err(err)?;
+        let existing = table.get(id).map_err(err)?.map(|v| v.value());
+        match existing {
+            Some((DONE, until)) if until > now => Claim::Done,
+            Some((_, until)) if until > now => Claim::InProgress,
+            _ => {
+                table
+                    .insert(id, (PENDING, now + CLAIM_TTL.as_millis() as u64))
+                    .map_err(err)?;
+                Claim::Acquired
+            }
+        }
+    };
+    txn.commit().map_err(err)?;
+    Ok(claim)
+}
+
+/// Sets (`Some`) or removes (`None`) entries in one durable commit.
+fn write_redb(db: &Database, ids: &[String], value: Option<(u8, u64)>) -> Result<(), Error> {
+    let txn = db.begin_write().map_err(err)?;
+    {
+        let mut table = txn.open_table(TABLE).map_err(err)?;
+        for id in ids {
+            match value {
+                Some(v) => {
+                    table.insert(id.as_str(), v).map_err(err)?;
+                }
+                None => {
+                    table.remove(id.as_str()).map_err(err)?;
+                }
+            }
+        }
+        // Drop expired entries while we hold the write lock (bounded work).
+        let now = now_ms();
+        let expired: Vec<String> = table
+            .iter()
+            .map_err(err)?
+            .filter_map(|r| r.ok())
+            .filter(|(_, v)| v.value().1 <= now)
+            .take(1000)
+            .map(|(k, _)| k.value().to_owned())
+            .collect();
+        for k in expired {
+            table.remove(k.as_str()).map_err(err)?;
+        }
+    }
+    txn.commit().map_err(err)
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn embedded_claim_done_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = IdempotencyConfig {
+            store: StoreKind::Embedded,
+            path: dir.path().join("idem.redb"),
+            redis_url: None,
+            ttl_s: 172_800,
+        };
+        let s = Store::open(&cfg).await.unwrap();
+        assert_eq!(s.claim("a").await.unwrap(), Claim::Acquired);
+        assert_eq!(s.claim("a").await.unwrap(), Claim::InProgress);
+        s.release(vec!["a".into()]).await.unwrap();
+        assert_eq!(s.claim("a").await.unwrap(), Claim::Acquired);
+        s.done(vec!["a".into()]).await.unwrap();
+        assert_eq!(s.claim("a").await.unwrap(), Claim::Done);
+        assert_eq!(s.claim("b").await.unwrap(), Claim::Acquired);
+    }
+}

@@ -1,0 +1,116 @@
+//! The worker's metrics (prefix `hookgate_worker_`): `processed_total`,
+//! `duplicates_total`, `retried_total`, `dead_lettered_total{reason}`,
+//! `unmatched_total`, `api_calls_total`, `token_requests_total`,
+//! `records_per_call` (histogram), `batch_latency_seconds` (histogram),
+//! `api_usage_ratio` (gauge, from `Sforce-Limit-Info`), `paused` (1 while the
+//! API budget pauses consumption), `amqp_connected`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::salesforce::rest::client::Counters;
+
+/// `{reason}` of a dead-lettered message: the Salesforce error code,
+/// `unmatched`, `malformed`, `max_attempts`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Why.
+    pub reason: String,
+}
+
+/// Every worker metric.
+pub struct Metrics {
+    registry: Registry,
+    /// Messages applied in Salesforce and acked.
+    pub processed: Counter,
+    /// Messages acked without a call because they were already done.
+    pub duplicates: Counter,
+    /// Messages sent to a retry queue.
+    pub retried: Counter,
+    /// Messages dead-lettered, by reason.
+    pub dead_lettered: Family<ReasonLabels, Counter>,
+    /// Messages no action matched.
+    pub unmatched: Counter,
+    /// Salesforce calls (shared with the REST client).
+    pub sf: Counters,
+    /// Records per collections call.
+    pub records_per_call: Histogram,
+    /// Seconds from a batch's first message to its outcome.
+    pub batch_latency: Histogram,
+    /// Last `used/limit`.
+    pub api_usage_ratio: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// 1 while consumption is paused for the API budget.
+    pub paused: Gauge,
+    /// 1 while the AMQP connection is up.
+    pub amqp_connected: Gauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hookgate_worker");
+        let processed = Counter::default();
+        registry.register("processed", "Messages applied and acked", processed.clone());
+        let duplicates = Counter::default();
+        registry.register("duplicates", "Messages already done, acked without a call", duplicates.clone());
+        let retried = Counter::default();
+        registry.register("retried", "Messages sent to a retry queue", retried.clone());
+        let dead_lettered = Family::<ReasonLabels, Counter>::default();
+        registry.register("dead_lettered", "Messages dead-lettered, by reason", dead_lettered.clone());
+        let unmatched = Counter::default();
+        registry.register("unmatched", "Messages no action matched", unmatched.clone());
+        let sf = Counters::default();
+        registry.register("api_calls", "Salesforce data API calls", sf.api_calls.clone());
+        registry.register("token_requests", "Salesforce token requests", sf.token_requests.clone());
+        let records_per_call = Histogram::new([1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 200.0]);
+        registry.register("records_per_call", "Records per sObject Collections call", records_per_call.clone());
+        let batch_latency = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        registry.register("batch_latency_seconds", "From a batch's first message to its outcome", batch_latency.clone());
+        let api_usage_ratio = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register("api_usage_ratio", "Last Sforce-Limit-Info used/limit", api_usage_ratio.clone());
+        let paused = Gauge::default();
+        registry.register("paused", "1 while the API budget pauses consumption", paused.clone());
+        let amqp_connected = Gauge::default();
+        registry.register("amqp_connected", "1 while the AMQP connection is up", amqp_connected.clone());
+        Metrics {
+            registry,
+            processed,
+            duplicates,
+            retried,
+            dead_lettered,
+            unmatched,
+            sf,
+            records_per_call,
+            batch_latency,
+            api_usage_ratio,
+            paused,
+            amqp_connected,
+        }
+    }
+
+    /// Counts one dead-lettered message.
+    pub fn dead_letter(&self, reason: &str) {
+        self.dead_lettered
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,282 @@
+//! `hookgate worker`: consumes the queues the gateway fills and calls back
+//! into Salesforce's REST API, batched (sObject Collections, up to 200
+//! records per call), idempotent (a store keyed by `message_id`), retried
+//! through per-attempt delay queues and dead-lettered when it cannot succeed.
+//! See docs/workers.md.
+
+pub mod action;
+pub mod config;
+pub mod consume;
+pub mod dedupe;
+pub mod dlq;
+pub mod handle;
+pub mod metrics;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::BackoffBuilder as _;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use http::{Method, Response, StatusCode};
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::{FieldTable, LongString, ShortString};
+use lapin::{Connection, ConnectionProperties};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use self::action::Pattern;
+use self::config::WorkerConfig;
+use self::handle::{Batcher, Ctx, SessionError};
+use self::metrics::Metrics;
+use crate::salesforce::rest::Client;
+
+/// A start-up failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The admin listener could not bind.
+    #[error("worker.admin_listen: cannot listen on {0}")]
+    Bind(SocketAddr, #[source] std::io::Error),
+    /// The idempotency store could not be opened.
+    #[error("worker.idempotency: {0}")]
+    Store(#[from] dedupe::Error),
+    /// The HTTP client could not be built.
+    #[error("salesforce: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// A running worker.
+pub struct Running {
+    /// The admin listener's bound address.
+    pub admin_addr: SocketAddr,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    admin: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops consuming, flushes open batches (their messages are acked,
+    /// retried or dead-lettered) and closes the connection; unacked
+    /// deliveries return to their queues.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+        self.admin.abort();
+    }
+}
+
+/// Starts the worker in the background.
+///
+/// # Errors
+/// [`StartError`] for the admin listener, the idempotency store or the HTTP
+/// client; the broker connection is retried in the background.
+pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
+    crate::tls::install_crypto_provider();
+    let listener = TcpListener::bind(config.worker.admin_listen)
+        .await
+        .map_err(|e| StartError::Bind(config.worker.admin_listen, e))?;
+    let admin_addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(config.worker.admin_listen, e))?;
+    let metrics = Arc::new(Metrics::new());
+    let store = dedupe::Store::open(&config.worker.idempotency).await?;
+    let sf = &config.salesforce;
+    let client = Arc::new(Client::new(
+        config.auth.clone(),
+        sf.login_url.clone(),
+        sf.instance_url.clone(),
+        sf.api_version.clone(),
+        Duration::from_millis(sf.timeout_ms),
+        metrics.sf.clone(),
+    )?);
+    let actions = config
+        .worker
+        .actions
+        .iter()
+        .filter_map(|a| Pattern::parse(&a.pattern).map(|p| (p, a.clone())))
+        .collect();
+    let ctx = Arc::new(Ctx {
+        config,
+        actions,
+        store,
+        client,
+        metrics: metrics.clone(),
+    });
+    let (shutdown, rx) = watch::channel(false);
+    let admin = tokio::spawn(admin(listener, metrics.clone()));
+    let task = tokio::spawn(run(ctx, rx));
+    tracing::info!(%admin_addr, "hookgate worker started");
+    Ok(Running {
+        admin_addr,
+        metrics,
+        shutdown,
+        task,
+        admin,
+    })
+}
+
+/// Reconnect loop around [`session`].
+async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = new_backoff();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let mut batcher = Batcher::default();
+        let result = session(&ctx, &mut batcher, &mut shutdown).await;
+        ctx.metrics.amqp_connected.set(0);
+        // Claims of messages we held go back: they will be redelivered.
+        let _ = ctx.store.release(batcher.held_ids()).await;
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "worker session ended; reconnecting");
+                let delay = backoff.next().unwrap_or(Duration::from_secs(5));
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+fn new_backoff() -> backon::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// One connection: declare, consume, batch, until shutdown or failure.
+async fn session(
+    ctx: &Ctx,
+    batcher: &mut Batcher,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), SessionError> {
+    let w = &ctx.config.worker;
+    let mut uri: lapin::uri::AMQPUri = ctx
+        .config
+        .amqp
+        .url
+        .parse()
+        .map_err(|_| lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Error)))?;
+    if uri.query.heartbeat.is_none() {
+        uri.query.heartbeat = Some(ctx.config.amqp.heartbeat_s);
+    }
+    let conn = tokio::time::timeout(
+        Duration::from_secs(10),
+        Connection::connect_uri(
+            uri,
+            ConnectionProperties::default().with_connection_name(LongString::from("hookgate worker")),
+        ),
+    )
+    .await
+    .map_err(|_| lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Error)))??;
+    consume::declare(&conn, w).await?;
+    let publish = conn.create_channel().await?;
+    publish.confirm_select(ConfirmSelectOptions::default()).await?;
+    let consume_ch = conn.create_channel().await?;
+    consume_ch
+        .basic_qos(w.prefetch, BasicQosOptions::default())
+        .await?;
+    let mut streams = Vec::new();
+    let mut tags = Vec::new();
+    for (i, q) in w.queues.iter().enumerate() {
+        let tag = format!("hookgate-worker-{}-{i}", std::process::id());
+        let consumer = consume_ch
+            .basic_consume(
+                ShortString::from(q.as_str()),
+                ShortString::from(tag.as_str()),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tags.push(tag);
+        let queue: Arc<str> = Arc::from(q.as_str());
+        streams.push(consumer.map(move |d| (queue.clone(), d)).boxed());
+    }
+    let mut deliveries = futures_util::stream::select_all(streams);
+    ctx.metrics.amqp_connected.set(1);
+    tracing::info!(queues = ?w.queues, "worker consuming");
+    let linger = ctx.config.linger();
+    loop {
+        let deadline = batcher.next_deadline(linger);
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    for tag in &tags {
+                        let _ = consume_ch.basic_cancel(ShortString::from(tag.as_str()), BasicCancelOptions::default()).await;
+                    }
+                    batcher.flush_all(ctx, &publish).await?;
+                    let _ = conn.close(200, ShortString::from("worker shutdown")).await;
+                    return Ok(());
+                }
+            }
+            _ = sleep_until(deadline) => {
+                batcher.flush_due(ctx, &publish).await?;
+            }
+            item = deliveries.next() => match item {
+                Some((queue, Ok(delivery))) => {
+                    handle::handle(ctx, &publish, batcher, queue, delivery).await?;
+                }
+                Some((_, Err(e))) => return Err(e.into()),
+                None => {
+                    return Err(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+                        lapin::ConnectionState::Closed,
+                    ))
+                    .into())
+                }
+            },
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `/healthz`, `/readyz` (200 while consuming), `/metrics`.
+async fn admin(listener: TcpListener, metrics: Arc<Metrics>) {
+    let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let (status, body) = match (req.method(), req.uri().path()) {
+                    (&Method::GET, "/healthz") => (StatusCode::OK, "ok\n".to_owned()),
+                    (&Method::GET, "/readyz") => {
+                        if metrics.amqp_connected.get() == 1 {
+                            (StatusCode::OK, "ready\n".to_owned())
+                        } else {
+                            (StatusCode::SERVICE_UNAVAILABLE, "broker disconnected\n".to_owned())
+                        }
+                    }
+                    (&Method::GET, "/metrics") => (StatusCode::OK, metrics.encode()),
+                    _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
+                };
+                let mut resp = Response::new(Full::new(Bytes::from(body)));
+                *resp.status_mut() = status;
+                async move { Ok::<_, Infallible>(resp) }
+            });
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
