@@ -90,8 +90,14 @@ impl Write {
     /// The collections record: `{"attributes":{"type":Obj}, "id"?, fields...}`.
     pub fn record(&self) -> Value {
         let (sobject, id, fields) = match self {
-            Write::Update { sobject, id, fields } => (sobject, Some(id), fields),
-            Write::Upsert { sobject, fields, .. } => (sobject, None, fields),
+            Write::Update {
+                sobject,
+                id,
+                fields,
+            } => (sobject, Some(id), fields),
+            Write::Upsert {
+                sobject, fields, ..
+            } => (sobject, None, fields),
         };
         let mut m = Map::new();
         m.insert("attributes".into(), serde_json::json!({ "type": sobject }));
@@ -146,7 +152,9 @@ pub fn build(action: &ActionConfig, body: &[u8], ctx: &Context<'_>) -> Result<Wr
                 .pointer("/sobject/Id")
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
-                .ok_or(Error::Body("no sobject.Id (not an Outbound Message Notification)"))?;
+                .ok_or(Error::Body(
+                    "no sobject.Id (not an Outbound Message Notification)",
+                ))?;
             if sobject.is_empty() {
                 return Err(Error::Body("no sobject_type"));
             }
@@ -173,12 +181,13 @@ pub fn build(action: &ActionConfig, body: &[u8], ctx: &Context<'_>) -> Result<Wr
             let mut fields = Map::new();
             for (name, spec) in &action.fields {
                 let value = if spec.starts_with('/') {
-                    v.pointer(spec).cloned().filter(|x| !x.is_null()).ok_or_else(|| {
-                        Error::MissingPointer {
+                    v.pointer(spec)
+                        .cloned()
+                        .filter(|x| !x.is_null())
+                        .ok_or_else(|| Error::MissingPointer {
                             field: name.clone(),
                             pointer: spec.clone(),
-                        }
-                    })?
+                        })?
                 } else {
                     Value::String(spec.clone())
                 };
@@ -223,8 +232,12 @@ mod tests {
             pattern: "#".into(),
             kind,
             sobject: (kind == ActionKind::SalesforceUpsert).then(|| "Payment__c".into()),
-            external_id_field: (kind == ActionKind::SalesforceUpsert).then(|| "Stripe_Id__c".into()),
-            fields: fields.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            external_id_field: (kind == ActionKind::SalesforceUpsert)
+                .then(|| "Stripe_Id__c".into()),
+            fields: fields
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
         }
     }
 
@@ -233,14 +246,34 @@ mod tests {
         let body = br#"{"organization_id":"00D000000000001EAA","action_id":"04k","notification_id":"04lN","sobject_type":"Account","sobject":{"Id":"001A"}}"#;
         let a = action(
             ActionKind::SalesforceUpdate,
-            &[("Integration_Status__c", "Received"), ("Last_Synced__c", "{received_at}"), ("Note__c", "{notification_id}")],
+            &[
+                ("Integration_Status__c", "Received"),
+                ("Last_Synced__c", "{received_at}"),
+                ("Note__c", "{notification_id}"),
+            ],
         );
-        let w = build(&a, body, &Context { message_id: "04lN", received_at: "2026-01-01T00:00:00Z" }).unwrap();
+        let w = build(
+            &a,
+            body,
+            &Context {
+                message_id: "04lN",
+                received_at: "2026-01-01T00:00:00Z",
+            },
+        )
+        .unwrap();
         assert_eq!(
             w.record(),
             serde_json::json!({"attributes":{"type":"Account"},"id":"001A","Integration_Status__c":"Received","Last_Synced__c":"2026-01-01T00:00:00Z","Note__c":"04lN"})
         );
-        assert!(build(&a, br#"{"sobject":{}}"#, &Context { message_id: "x", received_at: "" }).is_err());
+        assert!(build(
+            &a,
+            br#"{"sobject":{}}"#,
+            &Context {
+                message_id: "x",
+                received_at: ""
+            }
+        )
+        .is_err());
     }
 
     #[test]
@@ -248,9 +281,16 @@ mod tests {
         let body = br#"{"id":"evt_1","data":{"object":{"id":"in_1","amount_paid":1200}}}"#;
         let a = action(
             ActionKind::SalesforceUpsert,
-            &[("Stripe_Id__c", "/data/object/id"), ("Amount__c", "/data/object/amount_paid"), ("Source__c", "stripe")],
+            &[
+                ("Stripe_Id__c", "/data/object/id"),
+                ("Amount__c", "/data/object/amount_paid"),
+                ("Source__c", "stripe"),
+            ],
         );
-        let ctx = Context { message_id: "evt_1", received_at: "" };
+        let ctx = Context {
+            message_id: "evt_1",
+            received_at: "",
+        };
         let w = build(&a, body, &ctx).unwrap();
         assert_eq!(w.record_key(), "Payment__c/Stripe_Id__c/in_1");
         assert_eq!(
@@ -260,8 +300,14 @@ mod tests {
         let missing = build(&a, br#"{"data":{"object":{"id":"in_1"}}}"#, &ctx).unwrap_err();
         assert_eq!(
             missing,
-            Error::MissingPointer { field: "Amount__c".into(), pointer: "/data/object/amount_paid".into() }
+            Error::MissingPointer {
+                field: "Amount__c".into(),
+                pointer: "/data/object/amount_paid".into()
+            }
         );
-        assert_eq!(build(&a, b"not json", &ctx).unwrap_err(), Error::Body("not JSON"));
+        assert_eq!(
+            build(&a, b"not json", &ctx).unwrap_err(),
+            Error::Body("not JSON")
+        );
     }
 }

@@ -245,29 +245,44 @@ impl WorkerConfig {
         if worker.queues.is_empty() {
             return Err(invalid("worker.queues", "at least one queue".into()));
         }
-        if worker.batch_size == 0 || worker.batch_size > crate::salesforce::rest::MAX_COLLECTION_RECORDS {
-            return Err(invalid("worker.batch_size", "1 to 200 (sObject Collections limit)".into()));
+        if worker.batch_size == 0
+            || worker.batch_size > crate::salesforce::rest::MAX_COLLECTION_RECORDS
+        {
+            return Err(invalid(
+                "worker.batch_size",
+                "1 to 200 (sObject Collections limit)".into(),
+            ));
         }
         if (worker.prefetch as usize) < 2 * worker.batch_size {
             return Err(invalid(
                 "worker.prefetch",
-                format!("must be at least 2 x batch_size ({}), or batches cannot fill", 2 * worker.batch_size),
+                format!(
+                    "must be at least 2 x batch_size ({}), or batches cannot fill",
+                    2 * worker.batch_size
+                ),
             ));
         }
         if worker.max_attempts == 0 {
             return Err(invalid("worker.max_attempts", "must be at least 1".into()));
         }
         if worker.retry_delays_s.is_empty() || worker.retry_delays_s.contains(&0) {
-            return Err(invalid("worker.retry_delays_s", "non-empty, every delay > 0".into()));
+            return Err(invalid(
+                "worker.retry_delays_s",
+                "non-empty, every delay > 0".into(),
+            ));
         }
-        if worker.dead_letter_queue.is_empty() || worker.queues.contains(&worker.dead_letter_queue) {
+        if worker.dead_letter_queue.is_empty() || worker.queues.contains(&worker.dead_letter_queue)
+        {
             return Err(invalid(
                 "worker.dead_letter_queue",
                 "must be set and differ from the work queues".into(),
             ));
         }
         if worker.idempotency.store == StoreKind::Redis && worker.idempotency.redis_url.is_none() {
-            return Err(invalid("worker.idempotency.redis_url", "required for store = \"redis\"".into()));
+            return Err(invalid(
+                "worker.idempotency.redis_url",
+                "required for store = \"redis\"".into(),
+            ));
         }
         if worker.idempotency.ttl_s < 24 * 3600 {
             return Err(invalid(
@@ -276,36 +291,59 @@ impl WorkerConfig {
             ));
         }
         if worker.actions.is_empty() {
-            return Err(invalid("worker.actions", "at least one [[worker.actions]]".into()));
+            return Err(invalid(
+                "worker.actions",
+                "at least one [[worker.actions]]".into(),
+            ));
         }
         for (i, a) in worker.actions.iter().enumerate() {
             let key = |k: &str| format!("worker.actions[{i}].{k}");
             if crate::worker::action::Pattern::parse(&a.pattern).is_none() {
-                return Err(invalid(&key("match"), "a topic pattern of words, * and #".into()));
+                return Err(invalid(
+                    &key("match"),
+                    "a topic pattern of words, * and #".into(),
+                ));
             }
             if a.fields.is_empty() {
                 return Err(invalid(&key("fields"), "at least one field".into()));
             }
             if a.kind == ActionKind::SalesforceUpsert {
                 let Some(sobject) = &a.sobject else {
-                    return Err(invalid(&key("sobject"), "required for salesforce_upsert".into()));
+                    return Err(invalid(
+                        &key("sobject"),
+                        "required for salesforce_upsert".into(),
+                    ));
                 };
                 if sobject.is_empty() {
                     return Err(invalid(&key("sobject"), "must not be empty".into()));
                 }
                 match &a.external_id_field {
-                    None => return Err(invalid(&key("external_id_field"), "required for salesforce_upsert".into())),
+                    None => {
+                        return Err(invalid(
+                            &key("external_id_field"),
+                            "required for salesforce_upsert".into(),
+                        ))
+                    }
                     Some(f) if !a.fields.contains_key(f) => {
-                        return Err(invalid(&key("external_id_field"), format!("{f} must be one of fields")))
+                        return Err(invalid(
+                            &key("external_id_field"),
+                            format!("{f} must be one of fields"),
+                        ))
                     }
                     _ => {}
                 }
             } else if a.external_id_field.is_some() {
-                return Err(invalid(&key("external_id_field"), "only for salesforce_upsert".into()));
+                return Err(invalid(
+                    &key("external_id_field"),
+                    "only for salesforce_upsert".into(),
+                ));
             }
         }
         if !(0.0..=1.0).contains(&salesforce.max_api_usage) || salesforce.max_api_usage == 0.0 {
-            return Err(invalid("salesforce.max_api_usage", "a ratio in (0, 1]".into()));
+            return Err(invalid(
+                "salesforce.max_api_usage",
+                "a ratio in (0, 1]".into(),
+            ));
         }
         let consumer_key = read_secret(&salesforce.consumer_key)
             .map_err(|(sub, r)| invalid(&format!("salesforce.consumer_key{sub}"), r))?;
@@ -313,14 +351,12 @@ impl WorkerConfig {
             .map_err(|_| invalid("salesforce.consumer_key", "not UTF-8".into()))?;
         let auth = match salesforce.auth {
             AuthKind::JwtBearer => {
-                let username = salesforce
-                    .username
-                    .clone()
-                    .ok_or_else(|| invalid("salesforce.username", "required for jwt_bearer".into()))?;
-                let key_src = salesforce
-                    .private_key
-                    .as_ref()
-                    .ok_or_else(|| invalid("salesforce.private_key", "required for jwt_bearer".into()))?;
+                let username = salesforce.username.clone().ok_or_else(|| {
+                    invalid("salesforce.username", "required for jwt_bearer".into())
+                })?;
+                let key_src = salesforce.private_key.as_ref().ok_or_else(|| {
+                    invalid("salesforce.private_key", "required for jwt_bearer".into())
+                })?;
                 let pem = read_secret(key_src)
                     .map_err(|(sub, r)| invalid(&format!("salesforce.private_key{sub}"), r))?;
                 Auth::jwt_bearer(
@@ -336,7 +372,10 @@ impl WorkerConfig {
             }
             AuthKind::ClientCredentials => {
                 let src = salesforce.client_secret.as_ref().ok_or_else(|| {
-                    invalid("salesforce.client_secret", "required for client_credentials".into())
+                    invalid(
+                        "salesforce.client_secret",
+                        "required for client_credentials".into(),
+                    )
                 })?;
                 let secret = read_secret(src)
                     .map_err(|(sub, r)| invalid(&format!("salesforce.client_secret{sub}"), r))?;

@@ -26,6 +26,9 @@ pub const ATTEMPT_HEADER: &str = "x-hookgate-attempt";
 pub const ERROR_HEADER: &str = "x-hookgate-error";
 /// Work queue a dead-lettered message came from (for `dlq replay`).
 pub const QUEUE_HEADER: &str = "x-hookgate-queue";
+/// The message's original routing key: retry and dead-letter queues are
+/// reached through the default exchange, which replaces it.
+pub const ROUTING_KEY_HEADER: &str = "x-hookgate-routing-key";
 /// How long a retry/dead-letter publish may wait for its confirm.
 pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -44,8 +47,14 @@ pub async fn declare(conn: &Connection, w: &WorkerSection) -> Result<(), lapin::
         for &d in &w.retry_delays_s {
             let ch = conn.create_channel().await?;
             let mut args = FieldTable::default();
-            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt((d * 1000) as i64));
-            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from("")));
+            args.insert(
+                "x-message-ttl".into(),
+                AMQPValue::LongLongInt((d * 1000) as i64),
+            );
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(LongString::from("")),
+            );
             args.insert(
                 "x-dead-letter-routing-key".into(),
                 AMQPValue::LongString(LongString::from(q.as_str())),
@@ -85,7 +94,10 @@ async fn ensure_queue(conn: &Connection, name: &str, kind: &str) -> Result<(), l
     // A failed passive declare closes the channel (404): use a new one.
     let ch = conn.create_channel().await?;
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from(kind)));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from(kind)),
+    );
     ch.queue_declare(
         ShortString::from(name),
         QueueDeclareOptions {
@@ -124,9 +136,15 @@ pub fn header(d: &Delivery, name: &str) -> Option<String> {
     }
 }
 
+/// The routing key the gateway published the message with.
+pub fn routing_key(d: &Delivery) -> String {
+    header(d, ROUTING_KEY_HEADER).unwrap_or_else(|| d.routing_key.to_string())
+}
+
 /// Republishes a delivery (same body and properties) to `queue` through the
 /// default exchange with `set` headers added and `remove` headers dropped,
-/// and waits for the confirm.
+/// and waits for the confirm. The original routing key is kept in
+/// [`ROUTING_KEY_HEADER`].
 ///
 /// # Errors
 /// The AMQP error, a nack or a return: the caller must not ack the original.
@@ -139,6 +157,10 @@ pub async fn republish(
 ) -> Result<(), lapin::Error> {
     let mut headers = d.properties.headers().clone().unwrap_or_default();
     let mut inner = headers.inner().clone();
+    inner.insert(
+        ShortString::from(ROUTING_KEY_HEADER),
+        AMQPValue::LongString(LongString::from(routing_key(d))),
+    );
     for r in remove {
         inner.remove(*r);
     }
@@ -146,7 +168,11 @@ pub async fn republish(
         inner.insert(ShortString::from(*k), v.clone());
     }
     headers = FieldTable::from(inner);
-    let props: BasicProperties = d.properties.clone().with_headers(headers).with_delivery_mode(2);
+    let props: BasicProperties = d
+        .properties
+        .clone()
+        .with_headers(headers)
+        .with_delivery_mode(2);
     let confirm = ch
         .basic_publish(
             ShortString::from(""),

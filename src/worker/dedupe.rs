@@ -20,7 +20,7 @@ use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, Tabl
 use super::config::{IdempotencyConfig, StoreKind};
 
 /// How long a claim holds without being marked done or released.
-pub const CLAIM_TTL: Duration = Duration::from_secs(600);
+pub const CLAIM_TTL: Duration = Duration::from_secs(120);
 /// Redis key prefix.
 pub const REDIS_PREFIX: &str = "hookgate:idem:";
 
@@ -75,10 +75,11 @@ impl Store {
             StoreKind::Redis => {
                 let url = cfg.redis_url.clone().unwrap_or_default();
                 let client = redis::Client::open(url).map_err(err)?;
-                let conn = tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager())
-                    .await
-                    .map_err(|_| err("redis connection timed out"))?
-                    .map_err(err)?;
+                let conn =
+                    tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager())
+                        .await
+                        .map_err(|_| err("redis connection timed out"))?
+                        .map_err(err)?;
                 Ok(Store::Redis(conn, ttl))
             }
         }
@@ -192,7 +193,21 @@ fn open_redb(path: &Path) -> Result<Database, Error> {
     }
     let db = Database::create(path).map_err(err)?;
     let txn = db.begin_write().map_err(err)?;
-    txn.open_table(TABLE).map_err(err)?;
+    {
+        // The file is this process's alone (redb locks it): a pending claim
+        // found now belongs to a worker that died; its messages come back.
+        let mut table = txn.open_table(TABLE).map_err(err)?;
+        let stale: Vec<String> = table
+            .iter()
+            .map_err(err)?
+            .filter_map(|r| r.ok())
+            .filter(|(_, v)| v.value().0 == PENDING)
+            .map(|(k, _)| k.value().to_owned())
+            .collect();
+        for k in stale {
+            table.remove(k.as_str()).map_err(err)?;
+        }
+    }
     txn.commit().map_err(err)?;
     Ok(db)
 }

@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, ConfirmSelectOptions, QueuePurgeOptions};
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicNackOptions, ConfirmSelectOptions, QueuePurgeOptions,
+};
 use lapin::types::{AMQPValue, ShortString};
 use lapin::{Connection, ConnectionProperties};
 
@@ -75,11 +77,17 @@ pub async fn list(config: &WorkerConfig, limit: u64) -> Result<Listing, lapin::E
 /// # Errors
 /// The AMQP error; messages already moved stay moved, the current one stays
 /// in the dead-letter queue.
-pub async fn replay(config: &WorkerConfig, limit: u64, progress: bool) -> Result<u64, lapin::Error> {
+pub async fn replay(
+    config: &WorkerConfig,
+    limit: u64,
+    progress: bool,
+) -> Result<u64, lapin::Error> {
     let conn = connect(config).await?;
     let get = conn.create_channel().await?;
     let publish = conn.create_channel().await?;
-    publish.confirm_select(ConfirmSelectOptions::default()).await?;
+    publish
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let bar = if progress {
         let b = ProgressBar::new(limit.min(1_000_000));
         b.set_style(

@@ -136,7 +136,7 @@ pub async fn handle(
     queue: Arc<str>,
     delivery: Delivery,
 ) -> Result<(), SessionError> {
-    let routing_key = delivery.routing_key.as_str().to_owned();
+    let routing_key = consume::routing_key(&delivery);
     let message_id = delivery
         .properties
         .message_id()
@@ -154,7 +154,8 @@ pub async fn handle(
         };
         return dead_letter(ctx, ch, &delivery, &queue, attempt, &reason, "unmatched").await;
     };
-    let received_at = consume::header(&delivery, crate::envelope::RECEIVED_AT_HEADER).unwrap_or_default();
+    let received_at =
+        consume::header(&delivery, crate::envelope::RECEIVED_AT_HEADER).unwrap_or_default();
     let write = match action::build(
         action,
         &delivery.data,
@@ -182,7 +183,14 @@ pub async fn handle(
             // Another worker is applying it now: look again after a delay,
             // without spending an attempt.
             let delay = ctx.config.worker.retry_delays_s[0];
-            consume::republish(ch, &delivery, &consume::retry_queue(&queue, delay), &[], &[]).await?;
+            consume::republish(
+                ch,
+                &delivery,
+                &consume::retry_queue(&queue, delay),
+                &[],
+                &[],
+            )
+            .await?;
             delivery.ack(BasicAckOptions::default()).await?;
             return Ok(());
         }
@@ -228,7 +236,11 @@ async fn respect_budget(ctx: &Ctx) {
     if let Some(u) = ctx.client.usage() {
         ctx.metrics.api_usage_ratio.set(u.ratio());
         if u.ratio() > max {
-            tracing::warn!(used = u.used, limit = u.limit, "API usage over max_api_usage: pausing consumption");
+            tracing::warn!(
+                used = u.used,
+                limit = u.limit,
+                "API usage over max_api_usage: pausing consumption"
+            );
             ctx.metrics.paused.set(1);
             tokio::time::sleep(Duration::from_secs(ctx.config.worker.budget_pause_s)).await;
             ctx.metrics.paused.set(0);
@@ -246,7 +258,11 @@ async fn flush(ctx: &Ctx, ch: &Channel, batch: Batch) -> Result<(), SessionError
             sobject,
             external_id_field,
             ..
-        } => ctx.client.upsert(sobject, external_id_field, &records).await,
+        } => {
+            ctx.client
+                .upsert(sobject, external_id_field, &records)
+                .await
+        }
     };
     if let Some(u) = ctx.client.usage() {
         ctx.metrics.api_usage_ratio.set(u.ratio());
@@ -296,7 +312,16 @@ async fn retry(ctx: &Ctx, ch: &Channel, p: &Pending, e: &ApiError) -> Result<(),
             code: e.code.clone(),
             message: format!("gave up after {} attempts: {}", p.attempt, e.message),
         };
-        return dead_letter(ctx, ch, &p.delivery, &p.queue, p.attempt, &reason, "max_attempts").await;
+        return dead_letter(
+            ctx,
+            ch,
+            &p.delivery,
+            &p.queue,
+            p.attempt,
+            &reason,
+            "max_attempts",
+        )
+        .await;
     }
     let idx = (p.attempt as usize - 1).min(w.retry_delays_s.len() - 1);
     let target = consume::retry_queue(&p.queue, w.retry_delays_s[idx]);
@@ -305,8 +330,14 @@ async fn retry(ctx: &Ctx, ch: &Channel, p: &Pending, e: &ApiError) -> Result<(),
         &p.delivery,
         &target,
         &[
-            (ATTEMPT_HEADER, AMQPValue::LongLongInt(i64::from(p.attempt) + 1)),
-            (ERROR_HEADER, AMQPValue::LongString(LongString::from(e.to_string()))),
+            (
+                ATTEMPT_HEADER,
+                AMQPValue::LongLongInt(i64::from(p.attempt) + 1),
+            ),
+            (
+                ERROR_HEADER,
+                AMQPValue::LongString(LongString::from(e.to_string())),
+            ),
         ],
         &[],
     )
@@ -325,13 +356,16 @@ async fn dead_letter(
     e: &ApiError,
     reason: &str,
 ) -> Result<(), SessionError> {
-    tracing::warn!(routing_key = %d.routing_key, error = %e, "dead-lettering");
+    tracing::warn!(routing_key = %consume::routing_key(d), error = %e, "dead-lettering");
     consume::republish(
         ch,
         d,
         &ctx.config.worker.dead_letter_queue,
         &[
-            (ERROR_HEADER, AMQPValue::LongString(LongString::from(e.to_string()))),
+            (
+                ERROR_HEADER,
+                AMQPValue::LongString(LongString::from(e.to_string())),
+            ),
             (QUEUE_HEADER, AMQPValue::LongString(LongString::from(queue))),
             (ATTEMPT_HEADER, AMQPValue::LongLongInt(i64::from(attempt))),
         ],

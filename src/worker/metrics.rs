@@ -56,26 +56,63 @@ impl Metrics {
         let processed = Counter::default();
         registry.register("processed", "Messages applied and acked", processed.clone());
         let duplicates = Counter::default();
-        registry.register("duplicates", "Messages already done, acked without a call", duplicates.clone());
+        registry.register(
+            "duplicates",
+            "Messages already done, acked without a call",
+            duplicates.clone(),
+        );
         let retried = Counter::default();
         registry.register("retried", "Messages sent to a retry queue", retried.clone());
         let dead_lettered = Family::<ReasonLabels, Counter>::default();
-        registry.register("dead_lettered", "Messages dead-lettered, by reason", dead_lettered.clone());
+        registry.register(
+            "dead_lettered",
+            "Messages dead-lettered, by reason",
+            dead_lettered.clone(),
+        );
         let unmatched = Counter::default();
         registry.register("unmatched", "Messages no action matched", unmatched.clone());
         let sf = Counters::default();
-        registry.register("api_calls", "Salesforce data API calls", sf.api_calls.clone());
-        registry.register("token_requests", "Salesforce token requests", sf.token_requests.clone());
-        let records_per_call = Histogram::new([1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 200.0]);
-        registry.register("records_per_call", "Records per sObject Collections call", records_per_call.clone());
+        registry.register(
+            "api_calls",
+            "Salesforce data API calls",
+            sf.api_calls.clone(),
+        );
+        registry.register(
+            "token_requests",
+            "Salesforce token requests",
+            sf.token_requests.clone(),
+        );
+        let records_per_call =
+            Histogram::new([1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 200.0]);
+        registry.register(
+            "records_per_call",
+            "Records per sObject Collections call",
+            records_per_call.clone(),
+        );
         let batch_latency = Histogram::new(exponential_buckets(0.005, 2.0, 14));
-        registry.register("batch_latency_seconds", "From a batch's first message to its outcome", batch_latency.clone());
+        registry.register(
+            "batch_latency_seconds",
+            "From a batch's first message to its outcome",
+            batch_latency.clone(),
+        );
         let api_usage_ratio = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register("api_usage_ratio", "Last Sforce-Limit-Info used/limit", api_usage_ratio.clone());
+        registry.register(
+            "api_usage_ratio",
+            "Last Sforce-Limit-Info used/limit",
+            api_usage_ratio.clone(),
+        );
         let paused = Gauge::default();
-        registry.register("paused", "1 while the API budget pauses consumption", paused.clone());
+        registry.register(
+            "paused",
+            "1 while the API budget pauses consumption",
+            paused.clone(),
+        );
         let amqp_connected = Gauge::default();
-        registry.register("amqp_connected", "1 while the AMQP connection is up", amqp_connected.clone());
+        registry.register(
+            "amqp_connected",
+            "1 while the AMQP connection is up",
+            amqp_connected.clone(),
+        );
         Metrics {
             registry,
             processed,

@@ -23,7 +23,9 @@ use futures_util::StreamExt as _;
 use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
+};
 use lapin::types::{FieldTable, LongString, ShortString};
 use lapin::{Connection, ConnectionProperties};
 use tokio::net::TcpListener;
@@ -67,6 +69,14 @@ impl Running {
     /// deliveries return to their queues.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+        self.admin.abort();
+    }
+
+    /// Stops at once, as a crash would: no flush, no acks; the broker
+    /// returns every unacked delivery to its queue.
+    pub async fn abort(self) {
+        self.task.abort();
         let _ = self.task.await;
         self.admin.abort();
     }
@@ -164,12 +174,11 @@ async fn session(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
     let w = &ctx.config.worker;
-    let mut uri: lapin::uri::AMQPUri = ctx
-        .config
-        .amqp
-        .url
-        .parse()
-        .map_err(|_| lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Error)))?;
+    let mut uri: lapin::uri::AMQPUri = ctx.config.amqp.url.parse().map_err(|_| {
+        lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+            lapin::ConnectionState::Error,
+        ))
+    })?;
     if uri.query.heartbeat.is_none() {
         uri.query.heartbeat = Some(ctx.config.amqp.heartbeat_s);
     }
@@ -177,14 +186,21 @@ async fn session(
         Duration::from_secs(10),
         Connection::connect_uri(
             uri,
-            ConnectionProperties::default().with_connection_name(LongString::from("hookgate worker")),
+            ConnectionProperties::default()
+                .with_connection_name(LongString::from("hookgate worker")),
         ),
     )
     .await
-    .map_err(|_| lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Error)))??;
+    .map_err(|_| {
+        lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+            lapin::ConnectionState::Error,
+        ))
+    })??;
     consume::declare(&conn, w).await?;
     let publish = conn.create_channel().await?;
-    publish.confirm_select(ConfirmSelectOptions::default()).await?;
+    publish
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let consume_ch = conn.create_channel().await?;
     consume_ch
         .basic_qos(w.prefetch, BasicQosOptions::default())
@@ -251,7 +267,9 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 /// `/healthz`, `/readyz` (200 while consuming), `/metrics`.
 async fn admin(listener: TcpListener, metrics: Arc<Metrics>) {
-    let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()));
+    let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(
+        TokioExecutor::new(),
+    ));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -259,23 +277,27 @@ async fn admin(listener: TcpListener, metrics: Arc<Metrics>) {
         let metrics = metrics.clone();
         let builder = builder.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let (status, body) = match (req.method(), req.uri().path()) {
-                    (&Method::GET, "/healthz") => (StatusCode::OK, "ok\n".to_owned()),
-                    (&Method::GET, "/readyz") => {
-                        if metrics.amqp_connected.get() == 1 {
-                            (StatusCode::OK, "ready\n".to_owned())
-                        } else {
-                            (StatusCode::SERVICE_UNAVAILABLE, "broker disconnected\n".to_owned())
+            let svc =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let (status, body) = match (req.method(), req.uri().path()) {
+                        (&Method::GET, "/healthz") => (StatusCode::OK, "ok\n".to_owned()),
+                        (&Method::GET, "/readyz") => {
+                            if metrics.amqp_connected.get() == 1 {
+                                (StatusCode::OK, "ready\n".to_owned())
+                            } else {
+                                (
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                    "broker disconnected\n".to_owned(),
+                                )
+                            }
                         }
-                    }
-                    (&Method::GET, "/metrics") => (StatusCode::OK, metrics.encode()),
-                    _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
-                };
-                let mut resp = Response::new(Full::new(Bytes::from(body)));
-                *resp.status_mut() = status;
-                async move { Ok::<_, Infallible>(resp) }
-            });
+                        (&Method::GET, "/metrics") => (StatusCode::OK, metrics.encode()),
+                        _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
+                    };
+                    let mut resp = Response::new(Full::new(Bytes::from(body)));
+                    *resp.status_mut() = status;
+                    async move { Ok::<_, Infallible>(resp) }
+                });
             let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
         });
     }

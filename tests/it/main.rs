@@ -8,3 +8,4 @@ mod salesforce;
 mod spool;
 mod support;
 mod webhooks;
+mod worker;

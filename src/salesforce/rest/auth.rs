@@ -219,7 +219,9 @@ impl Auth {
             error_description: None,
         });
         Err(Error::Refused {
-            error: e.error.unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
+            error: e
+                .error
+                .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
             description: e.error_description.unwrap_or_default(),
         })
     }

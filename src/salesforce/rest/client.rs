@@ -144,7 +144,12 @@ impl Client {
 
     /// `PATCH /services/data/vNN.N/composite/sobjects/{Obj}/{ExtField}`:
     /// upsert records of one sObject type by external id.
-    pub async fn upsert(&self, sobject: &str, external_id_field: &str, records: &[Value]) -> Outcome {
+    pub async fn upsert(
+        &self,
+        sobject: &str,
+        external_id_field: &str,
+        records: &[Value],
+    ) -> Outcome {
         let path = format!(
             "/services/data/v{}/composite/sobjects/{sobject}/{external_id_field}",
             self.api_version
@@ -292,7 +297,10 @@ mod tests {
     fn limit_info_parses() {
         assert_eq!(
             Usage::parse("api-usage=25/15000"),
-            Some(Usage { used: 25, limit: 15000 })
+            Some(Usage {
+                used: 25,
+                limit: 15000
+            })
         );
         assert_eq!(
             Usage::parse("per-app-api-usage=2/250(appName=x), api-usage=9/10"),

@@ -4,6 +4,7 @@
 
 pub mod proxy;
 pub mod sign;
+pub mod worker;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use hookgate::publish::Status;
 use lapin::message::BasicGetMessage;
 use lapin::options::{
     BasicGetOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -35,6 +37,15 @@ pub const GENERIC_SECRET: &str = "dev-generic-secret";
 /// The dev org, in its 15-character form (the config accepts both).
 pub const ORG_ID_15: &str = "00D000000000001";
 pub const ORG_ID_18: &str = "00D000000000001EAA";
+
+/// Test logs: set `RUST_LOG` (e.g. `hookgate=debug`) to see the gateway's and
+/// worker's logs in failing tests' output.
+pub fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
 
 /// The repository root (fixtures live below it).
 pub fn repo() -> PathBuf {
@@ -80,6 +91,12 @@ pub struct Options {
     pub spool_after_ms: Option<u64>,
     /// Spool file (default: in the harness's temp dir).
     pub spool_path: Option<PathBuf>,
+    /// Broker of the harness's own connection, where the test queue is
+    /// declared (default: the machine's broker, [`AMQP_URL`]).
+    pub test_amqp_url: Option<String>,
+    /// Declare the test queue durable, not exclusive, not auto-delete (it
+    /// survives a broker restart); [`Harness::finish`] deletes it.
+    pub durable_test_queue: bool,
 }
 
 /// A running gateway with its TLS client and a queue bound to its exchange.
@@ -93,6 +110,8 @@ pub struct Harness {
     pub queue: String,
     amqp: Connection,
     channel: Channel,
+    test_amqp_url: String,
+    durable_queue: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -102,6 +121,7 @@ impl Harness {
     }
 
     pub async fn start_with(opts: Options) -> Harness {
+        logs();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let (ca_pem, cert_path, key_path) = write_certs(dir.path());
@@ -220,7 +240,11 @@ event_header = "X-Event-Type"
         let admin = format!("http://{}", running.admin_addr);
 
         // Our own connection to the real broker, to read what was queued.
-        let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default())
+        let test_amqp_url = opts
+            .test_amqp_url
+            .clone()
+            .unwrap_or_else(|| AMQP_URL.to_string());
+        let amqp = Connection::connect(&test_amqp_url, ConnectionProperties::default())
             .await
             .expect("test broker connection");
         let channel = amqp.create_channel().await.expect("channel");
@@ -241,10 +265,17 @@ event_header = "X-Event-Type"
         channel
             .queue_declare(
                 ShortString::from(queue.as_str()),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
+                if opts.durable_test_queue {
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    }
+                } else {
+                    QueueDeclareOptions {
+                        exclusive: true,
+                        auto_delete: true,
+                        ..Default::default()
+                    }
                 },
                 FieldTable::default(),
             )
@@ -274,8 +305,46 @@ event_header = "X-Event-Type"
             queue,
             amqp,
             channel,
+            test_amqp_url,
+            durable_queue: opts.durable_test_queue,
             _dir: dir,
         }
+    }
+
+    /// The harness's own channel to the test broker.
+    pub fn amqp_channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// Replaces the harness's own broker connection and channel with fresh
+    /// ones (after the test broker was restarted), retrying until the
+    /// deadline.
+    pub async fn reconnect_amqp(&mut self) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let (amqp, channel) = loop {
+            let attempt = tokio::time::timeout(Duration::from_secs(5), async {
+                let c = Connection::connect(&self.test_amqp_url, ConnectionProperties::default())
+                    .await?;
+                let ch = c.create_channel().await?;
+                Ok::<_, lapin::Error>((c, ch))
+            })
+            .await;
+            match attempt {
+                Ok(Ok(pair)) => break pair,
+                Ok(Err(_)) | Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(Err(e)) => panic!("test broker reconnection: {e}"),
+                Err(_) => panic!("test broker reconnection timed out"),
+            }
+        };
+        let old = std::mem::replace(&mut self.amqp, amqp);
+        self.channel = channel;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            old.close(200, ShortString::from("reconnecting")),
+        )
+        .await;
     }
 
     pub fn running(&self) -> &Running {
@@ -393,10 +462,19 @@ event_header = "X-Event-Type"
     }
 
     /// Stops the gateway and deletes the exchange (the queue is exclusive
-    /// and goes with our connection).
+    /// and goes with our connection; a durable one is deleted).
     pub async fn finish(mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
+        }
+        if self.durable_queue {
+            let _ = self
+                .channel
+                .queue_delete(
+                    ShortString::from(self.queue.as_str()),
+                    QueueDeleteOptions::default(),
+                )
+                .await;
         }
         let _ = self
             .channel
@@ -441,7 +519,7 @@ pub fn unique() -> String {
 
 /// Writes a test CA and a server certificate for 127.0.0.1 signed by it;
 /// returns (CA PEM, chain path, key path).
-fn write_certs(dir: &Path) -> (String, PathBuf, PathBuf) {
+pub fn write_certs(dir: &Path) -> (String, PathBuf, PathBuf) {
     let ca_key = rcgen::KeyPair::generate().expect("ca key");
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -462,7 +540,7 @@ fn write_certs(dir: &Path) -> (String, PathBuf, PathBuf) {
 }
 
 /// A reqwest client that trusts only the test CA (real verification).
-fn client(ca_pem: &str, h2: bool) -> reqwest::Client {
+pub fn client(ca_pem: &str, h2: bool) -> reqwest::Client {
     use rustls::pki_types::pem::PemObject as _;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {

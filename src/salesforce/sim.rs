@@ -1,1 +1,0 @@
-//! Salesforce REST API simulator (being written).

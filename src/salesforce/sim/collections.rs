@@ -1,0 +1,248 @@
+//! sObject Collections: `PATCH composite/sobjects` (update) and
+//! `PATCH composite/sobjects/{Obj}/{ExtField}` (upsert).
+//!
+//! A malformed request (not JSON, no `records` list, more than 200 records,
+//! a record without `attributes.type`, more than 10 type chunks) is HTTP 400
+//! with a top-level `errorCode`. A well-formed one is HTTP 200 with one
+//! result per record in request order; a record's failure is
+//! `{"success":false,"errors":[{"statusCode","message","fields"}]}` (no `id`).
+//! All records are checked first, then applied: with `allOrNone` and any
+//! failure nothing is written and the valid records get
+//! `ALL_OR_NONE_OPERATION_ROLLED_BACK`.
+//!
+//! Duplicates in one call (decided here; Salesforce documents only the
+//! upsert case): every record of an upsert whose external id value occurs
+//! twice fails with `DUPLICATE_VALUE`; in an update the first record with an
+//! Id is applied and the later ones fail with `DUPLICATE_VALUE`.
+
+use std::collections::{HashMap, HashSet};
+
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use super::data::{body_value, json_error, not_found, token_name, Body};
+use super::record::{
+    external_value, get_field, is_identifier, take_field, Fields, Plan, RecordError,
+};
+use super::state::State;
+use super::Reply;
+
+/// Most records in one call.
+pub const MAX_RECORDS: usize = 200;
+/// Most runs of consecutive records of one type in an update call.
+const MAX_CHUNKS: usize = 10;
+
+/// A well-formed collections body.
+struct Batch {
+    all_or_none: bool,
+    /// `(attributes.type, fields without attributes)`.
+    records: Vec<(String, Fields)>,
+}
+
+pub(super) fn update(st: &mut State, json: Body) -> Reply {
+    let batch = match parse(json) {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let mut chunks = 0;
+    let mut last: Option<&str> = None;
+    for (t, _) in &batch.records {
+        if !last.is_some_and(|l| l.eq_ignore_ascii_case(t)) {
+            chunks += 1;
+            last = Some(t);
+        }
+    }
+    if chunks > MAX_CHUNKS {
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            "EXCEEDED_MAX_TYPES_LIMIT",
+            "Cannot have more than 10 chunks in a single operation. Please rearrange the data \
+             to reduce chunking.",
+        );
+    }
+    let mut seen = HashSet::new();
+    let outcomes = batch
+        .records
+        .into_iter()
+        .map(|(sobject, mut fields)| {
+            if !st.object_exists(&sobject) {
+                return Err(RecordError::invalid_type(&sobject));
+            }
+            let raw_id = match take_field(&mut fields, "Id") {
+                None | Some(Value::Null) => {
+                    return Err(RecordError::new(
+                        "MISSING_ARGUMENT",
+                        "Id not specified in an update call",
+                    ))
+                }
+                Some(Value::String(s)) => s,
+                Some(other) => return Err(RecordError::malformed_id(&sobject, &other.to_string())),
+            };
+            if let Some(id) = crate::salesforce::id::to_18(&raw_id) {
+                if !seen.insert(id.clone()) {
+                    return Err(RecordError::new(
+                        "DUPLICATE_VALUE",
+                        format!("Duplicate id in list: {id}"),
+                    ));
+                }
+            }
+            st.check_update(&sobject, &raw_id, &fields)
+        })
+        .collect();
+    finish(st, outcomes, batch.all_or_none, false)
+}
+
+pub(super) fn upsert(st: &mut State, sobject: &str, field: &str, json: Body) -> Reply {
+    if !st.object_exists(sobject) || !is_identifier(field) || field.eq_ignore_ascii_case("Id") {
+        return not_found();
+    }
+    let batch = match parse(json) {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let values: Vec<Option<String>> = batch
+        .records
+        .iter()
+        .map(|(_, f)| get_field(f, field).and_then(external_value))
+        .collect();
+    let mut occurrences: HashMap<String, usize> = HashMap::new();
+    for v in values.iter().flatten() {
+        *occurrences.entry(v.to_lowercase()).or_default() += 1;
+    }
+    let outcomes = batch
+        .records
+        .into_iter()
+        .zip(values)
+        .map(|((record_type, fields), value)| {
+            if !record_type.eq_ignore_ascii_case(sobject) {
+                return Err(RecordError::new(
+                    "INVALID_TYPE",
+                    format!(
+                        "Record type {record_type} does not match the type {sobject} of this \
+                         upsert"
+                    ),
+                ));
+            }
+            if get_field(&fields, "Id").is_some() {
+                return Err(RecordError::new(
+                    "INVALID_FIELD",
+                    format!("Id must not be set when upserting by external id field {field}"),
+                )
+                .on("Id"));
+            }
+            let Some(value) = value else {
+                return Err(
+                    RecordError::new("MISSING_ARGUMENT", format!("{field} not specified"))
+                        .on(field),
+                );
+            };
+            if occurrences.get(&value.to_lowercase()).copied().unwrap_or(0) > 1 {
+                return Err(RecordError::new(
+                    "DUPLICATE_VALUE",
+                    format!("Duplicate external id specified: {value}"),
+                )
+                .on(field));
+            }
+            st.check_upsert(sobject, field, &value, &fields)
+        })
+        .collect();
+    finish(st, outcomes, batch.all_or_none, true)
+}
+
+fn parse(json: Body) -> Result<Batch, Reply> {
+    let Value::Object(mut body) = body_value(json)? else {
+        return Err(json_error(
+            "Cannot deserialize instance of the collection request out of a non-object token",
+        ));
+    };
+    let all_or_none = match body.get("allOrNone") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(json_error(format!(
+                "Cannot deserialize value of type boolean (allOrNone) from {}",
+                token_name(other)
+            )))
+        }
+    };
+    let records = match body.remove("records") {
+        Some(Value::Array(records)) => records,
+        _ => return Err(json_error("records: a list of sObjects is required")),
+    };
+    if records.len() > MAX_RECORDS {
+        return Err(Reply::error(
+            StatusCode::BAD_REQUEST,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        ));
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for (index, record) in records.into_iter().enumerate() {
+        let Value::Object(mut fields) = record else {
+            return Err(json_error(format!(
+                "Cannot deserialize instance of SObject out of {} token (record {index})",
+                token_name(&record)
+            )));
+        };
+        let record_type = fields
+            .remove("attributes")
+            .and_then(|a| a.get("type").and_then(Value::as_str).map(str::to_owned));
+        let Some(record_type) = record_type else {
+            return Err(Reply::error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_TYPE",
+                format!("Record {index} has no attributes map with a type"),
+            ));
+        };
+        out.push((record_type, fields));
+    }
+    Ok(Batch {
+        all_or_none,
+        records: out,
+    })
+}
+
+/// Applies the valid records (unless `allOrNone` and one failed) and builds
+/// the results array.
+fn finish(
+    st: &mut State,
+    outcomes: Vec<Result<Plan, RecordError>>,
+    all_or_none: bool,
+    upsert: bool,
+) -> Reply {
+    let roll_back = all_or_none && outcomes.iter().any(Result::is_err);
+    let results: Vec<Value> = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Err(e) => failure(e, upsert),
+            Ok(_) if roll_back => failure(
+                RecordError::new(
+                    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "Record rolled back because not all records were valid and the request was \
+                     using AllOrNone header",
+                ),
+                upsert,
+            ),
+            Ok(plan) => {
+                let applied = st.apply(plan);
+                let mut result = json!({ "id": applied.id, "success": true, "errors": [] });
+                if upsert {
+                    result["created"] = Value::Bool(applied.created);
+                }
+                result
+            }
+        })
+        .collect();
+    Reply::json(StatusCode::OK, Value::Array(results))
+}
+
+fn failure(e: RecordError, upsert: bool) -> Value {
+    let mut result = json!({
+        "success": false,
+        "errors": [{ "statusCode": e.code, "message": e.message, "fields": e.fields }],
+    });
+    if upsert {
+        result["created"] = Value::Bool(false);
+    }
+    result
+}

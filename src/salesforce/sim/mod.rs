@@ -1,0 +1,477 @@
+//! A Salesforce REST API simulator: an HTTP server on loopback that behaves
+//! like an org as `../shared/docs/SALESFORCE.md` section 6 describes it, so
+//! the worker's tests (and the README demo) run without Salesforce.
+//!
+//! What it does, and what it refuses:
+//! - `POST /services/oauth2/token` (`oauth.rs`): the JWT bearer flow (RS256
+//!   only; signature against the configured certificate key, `iss`, `sub`,
+//!   `aud`, `exp` in the future and at most 5 minutes ahead) and the client
+//!   credentials flow (form fields or HTTP Basic). OAuth errors are HTTP 400
+//!   `{"error","error_description"}`. Tokens have no refresh token and die
+//!   after [`SimConfig::token_ttl`] or on [`Fault::ExpireTokens`].
+//! - `/services/data/vNN.N/...` (`data.rs`, `collections.rs`): PATCH by Id,
+//!   upsert by external id, sObject Collections update and upsert (at most
+//!   200 records, results in request order, `allOrNone`), GET by Id. Every
+//!   data response carries `Sforce-Limit-Info: api-usage=N/M`; errors are
+//!   `[{"message","errorCode"}]` at the top level and `statusCode` per
+//!   record.
+//! - Faults ([`Fault`]) are injected by the test and consumed in order; the
+//!   call log ([`Call`]), usage and per-record write counts let tests prove
+//!   how many API calls were spent and that each effect happened once.
+//!
+//! Usage counts every authenticated data call (failed ones too, and the
+//! refused ones over the limit), before the answer; a call without a live
+//! token is answered 401 and not counted (no org to charge).
+
+mod collections;
+mod data;
+mod oauth;
+mod record;
+mod rng;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use jsonwebtoken::DecodingKey;
+use serde_json::{Map, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use state::State;
+
+/// The default JWT audience (production and developer orgs).
+pub const DEFAULT_AUDIENCE: &str = "https://login.salesforce.com";
+/// The header that reports API usage on every data response.
+pub const LIMIT_INFO_HEADER: &str = "sforce-limit-info";
+/// The token endpoint.
+pub const TOKEN_PATH: &str = "/services/oauth2/token";
+/// Where the data endpoints live (`vNN.N/` follows).
+pub const DATA_PREFIX: &str = "/services/data/";
+/// Largest request body read (a full 200-record collection is far smaller).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+/// The simulated org and integration user (15-character forms).
+const ORG_ID: &str = "00D000000000062";
+const USER_ID: &str = "005000000000001";
+
+/// The simulated org's connected app and limits.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The connected app's consumer key: the JWT `iss` and the client
+    /// credentials `client_id`.
+    pub consumer_key: String,
+    /// The user the JWT `sub` must name.
+    pub username: String,
+    /// The certificate's RS256 public key (SPKI or PKCS#1 PEM), as uploaded
+    /// to a connected app. Empty: every JWT assertion is refused.
+    pub jwt_public_key_pem: String,
+    /// The client credentials flow's secret.
+    pub client_secret: String,
+    /// The JWT `aud` the org accepts.
+    pub audience: String,
+    /// Issued tokens are refused (401 `INVALID_SESSION_ID`) after this.
+    pub token_ttl: Duration,
+    /// The daily allocation: the denominator of `Sforce-Limit-Info`; above
+    /// it data calls get 403 `REQUEST_LIMIT_EXCEEDED`.
+    pub daily_limit: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            consumer_key: "3MVG9-test-consumer-key".to_owned(),
+            username: "integration@example.com".to_owned(),
+            jwt_public_key_pem: String::new(),
+            client_secret: "test-client-secret".to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            token_ttl: Duration::from_secs(2 * 3600),
+            daily_limit: 100_000,
+        }
+    }
+}
+
+/// A fault to inject. Counted faults are consumed by the next calls (or
+/// records) in order of arrival; `ServerError` and `RequestLimit` share one
+/// queue, so injecting both fails the next calls in that order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// The next `count` data calls: HTTP 503 `SERVER_UNAVAILABLE`.
+    ServerError { count: u32 },
+    /// The next `count` data calls: HTTP 403 `REQUEST_LIMIT_EXCEEDED`.
+    RequestLimit { count: u32 },
+    /// The next `count` records written: `UNABLE_TO_LOCK_ROW` (per record in
+    /// collections; HTTP 400 for a single-record call).
+    LockRow { count: u32 },
+    /// The next `count` data calls are answered after `delay` (the write is
+    /// done first, like a slow org that commits and answers late).
+    Slow { delay: Duration, count: u32 },
+    /// Every token issued so far becomes invalid now.
+    ExpireTokens,
+    /// From now on every write to the record whose Id (15 or 18 characters)
+    /// or external id value (case-insensitive) is `key` fails with
+    /// `status_code` (e.g. `FIELD_CUSTOM_VALIDATION_EXCEPTION`).
+    RejectRecord {
+        key: String,
+        status_code: String,
+        message: String,
+        fields: Vec<String>,
+    },
+    /// From now on each data call fails with 503 with probability `ratio`
+    /// (deterministic for a `seed`); replaces an earlier ratio, 0 turns it off.
+    TransientRatio { ratio: f64, seed: u64 },
+}
+
+/// One request the simulator answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    pub status: u16,
+    /// Records in the request: 1 for a single-record call, the length of
+    /// `records` for a collections call, 0 otherwise.
+    pub records: usize,
+    /// `true` for the token endpoint.
+    pub auth: bool,
+}
+
+/// What every request handler sees.
+struct Shared {
+    config: SimConfig,
+    url: String,
+    org_id: String,
+    user_id: String,
+    jwt_key: Option<DecodingKey>,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running simulator. Dropping it stops the server too; [`shutdown`]
+/// waits for that.
+///
+/// [`shutdown`]: Simulator::shutdown
+pub struct Simulator {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+// === impl Simulator ===
+
+impl Simulator {
+    /// Starts on `127.0.0.1` on a free port.
+    ///
+    /// # Errors
+    /// Binding failed, or `jwt_public_key_pem` is not an RSA public key.
+    pub async fn start(config: SimConfig) -> io::Result<Simulator> {
+        Simulator::start_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts on `addr`.
+    ///
+    /// # Errors
+    /// Binding failed, or `jwt_public_key_pem` is not an RSA public key.
+    pub async fn start_on(config: SimConfig, addr: SocketAddr) -> io::Result<Simulator> {
+        let jwt_key = match config.jwt_public_key_pem.trim() {
+            "" => None,
+            pem => Some(DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("jwt_public_key_pem: {e}"),
+                )
+            })?),
+        };
+        let listener = TcpListener::bind(addr).await?;
+        let mut local = listener.local_addr()?;
+        if local.ip().is_unspecified() {
+            local.set_ip(Ipv4Addr::LOCALHOST.into());
+        }
+        let shared = Arc::new(Shared {
+            config,
+            url: format!("http://{local}"),
+            org_id: crate::salesforce::id::to_18(ORG_ID).unwrap_or_else(|| ORG_ID.to_owned()),
+            user_id: crate::salesforce::id::to_18(USER_ID).unwrap_or_else(|| USER_ID.to_owned()),
+            jwt_key,
+            state: Mutex::new(State::new()),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, shared.clone(), stopped));
+        Ok(Simulator {
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: the login URL and the `instance_url` given
+    /// out with tokens.
+    pub fn url(&self) -> String {
+        self.shared.url.clone()
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.shared.state().inject(fault);
+    }
+
+    /// Sets the API requests used in the rolling 24 h.
+    pub fn set_usage(&self, used: u64) {
+        self.shared.state().usage = used;
+    }
+
+    pub fn usage(&self) -> u64 {
+        self.shared.state().usage
+    }
+
+    /// Adds (or replaces) a record. Updates by Id need one (else 404
+    /// `NOT_FOUND`); a custom object seen first here takes the key prefix of
+    /// `id`.
+    ///
+    /// # Panics
+    /// When `id` is not a 15- or 18-character id (a test bug).
+    pub fn seed(&self, sobject: &str, id: &str, fields: Map<String, Value>) {
+        self.shared.state().seed(sobject, id, fields);
+    }
+
+    /// Deletes a record: later writes to it fail with `ENTITY_IS_DELETED`.
+    /// `false` when there was no such record.
+    pub fn delete(&self, sobject: &str, id: &str) -> bool {
+        self.shared.state().delete(sobject, id)
+    }
+
+    /// A live record's fields (without `Id`); `id` may be 15 or 18
+    /// characters.
+    pub fn record(&self, sobject: &str, id: &str) -> Option<Map<String, Value>> {
+        self.shared.state().fields(sobject, id).cloned()
+    }
+
+    /// The live record whose `field` equals `value` (case-insensitive), with
+    /// its 18-character Id; the lowest Id if several match.
+    pub fn record_by_external_id(
+        &self,
+        sobject: &str,
+        field: &str,
+        value: &str,
+    ) -> Option<(String, Map<String, Value>)> {
+        let st = self.shared.state();
+        let id = st
+            .find_by_external_id(sobject, field, value)
+            .into_iter()
+            .next()?;
+        let fields = st.fields(sobject, &id)?.clone();
+        Some((id, fields))
+    }
+
+    /// How many successful writes touched that record.
+    pub fn writes(&self, sobject: &str, id: &str) -> u64 {
+        self.shared.state().writes(sobject, id)
+    }
+
+    /// Every request answered so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.state().calls.clone()
+    }
+
+    /// Data calls (not the token endpoint), failed ones included.
+    pub fn api_calls(&self) -> u64 {
+        self.shared.state().api_calls
+    }
+
+    /// Token endpoint calls, failed ones included.
+    pub fn token_requests(&self) -> u64 {
+        self.shared.state().token_requests
+    }
+
+    /// Stops accepting, closes every connection, and waits for the server
+    /// task.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+// === server ===
+
+/// Accepts until `stop` turns true (or its sender is gone), then aborts the
+/// open connections, so a stopped simulator is really unreachable.
+async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let mut connections = JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            a = listener.accept() => match a {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    // Out of file descriptors and the like: do not spin.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+                continue;
+            }
+        };
+        while connections.try_join_next().is_some() {}
+        let shared = shared.clone();
+        let builder = builder.clone();
+        connections.spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(&shared, req).await) }
+            });
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+    connections.shutdown().await;
+}
+
+/// An answer before it becomes a response.
+struct Reply {
+    status: StatusCode,
+    body: Option<Value>,
+    /// `Some` on data endpoints: the usage for `Sforce-Limit-Info`.
+    usage: Option<u64>,
+    records: usize,
+    /// Answer this late ([`Fault::Slow`]).
+    delay: Option<Duration>,
+}
+
+impl Reply {
+    fn json(status: StatusCode, body: Value) -> Reply {
+        Reply {
+            status,
+            body: Some(body),
+            usage: None,
+            records: 0,
+            delay: None,
+        }
+    }
+
+    fn empty(status: StatusCode) -> Reply {
+        Reply {
+            status,
+            body: None,
+            usage: None,
+            records: 0,
+            delay: None,
+        }
+    }
+
+    /// A top-level REST error: `[{"message","errorCode"}]`.
+    fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Reply {
+        let message: String = message.into();
+        Reply::json(
+            status,
+            serde_json::json!([{ "message": message, "errorCode": code }]),
+        )
+    }
+}
+
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let kind = if path == TOKEN_PATH {
+        Kind::Token
+    } else if path.starts_with(DATA_PREFIX) || path == DATA_PREFIX.trim_end_matches('/') {
+        Kind::Data
+    } else {
+        Kind::Other
+    };
+    let reply = match Limited::new(body, MAX_BODY).collect().await {
+        Err(_) => Reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "REQUEST_ENTITY_TOO_LARGE",
+            "The request body is too large or could not be read",
+        ),
+        Ok(body) => {
+            let body = body.to_bytes();
+            match kind {
+                Kind::Token => oauth::token(shared, &parts.method, &parts.headers, &body),
+                Kind::Data => data::handle(shared, &parts.method, &path, &parts.headers, &body),
+                Kind::Other => Reply::error(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    "The requested resource does not exist",
+                ),
+            }
+        }
+    };
+    {
+        let mut st = shared.state();
+        match kind {
+            Kind::Token => st.token_requests += 1,
+            Kind::Data => st.api_calls += 1,
+            Kind::Other => {}
+        }
+        st.calls.push(Call {
+            method: parts.method.to_string(),
+            path,
+            status: reply.status.as_u16(),
+            records: reply.records,
+            auth: matches!(kind, Kind::Token),
+        });
+    }
+    if let Some(delay) = reply.delay {
+        tokio::time::sleep(delay).await;
+    }
+    respond(reply, shared.config.daily_limit)
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Token,
+    Data,
+    Other,
+}
+
+fn respond(reply: Reply, daily_limit: u64) -> Response<Full<Bytes>> {
+    let body = reply
+        .body
+        .as_ref()
+        .map(|v| Bytes::from(v.to_string()))
+        .unwrap_or_default();
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = reply.status;
+    let headers = resp.headers_mut();
+    if reply.body.is_some() {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        );
+    }
+    if let Some(used) = reply.usage {
+        if let Ok(v) = HeaderValue::from_str(&format!("api-usage={used}/{daily_limit}")) {
+            headers.insert(LIMIT_INFO_HEADER, v);
+        }
+    }
+    resp
+}

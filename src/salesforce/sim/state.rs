@@ -1,0 +1,478 @@
+//! The simulator's mutable state: live tokens, API usage, pending faults,
+//! records and the call log. One `Mutex` guards all of it, so a request sees
+//! and changes a consistent org (a collections call is planned and applied
+//! under one lock, which is what makes `allOrNone` atomic).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::record::{
+    check_field_names, external_value, get_field, is_identifier, merge, Applied, Fields, Plan,
+    RecordError,
+};
+use super::rng::Rng;
+use super::{Call, Fault};
+use crate::salesforce::id;
+
+/// Key prefixes of the standard objects the simulator accepts. Any name
+/// ending in `__c` is a custom object (prefix assigned `a00`, `a01`, ...).
+const STANDARD_OBJECTS: &[(&str, &str)] = &[
+    ("Account", "001"),
+    ("Contact", "003"),
+    ("User", "005"),
+    ("Opportunity", "006"),
+    ("Lead", "00Q"),
+    ("Task", "00T"),
+    ("Event", "00U"),
+    ("Product2", "01t"),
+    ("Asset", "02i"),
+    ("Case", "500"),
+    ("Campaign", "701"),
+    ("Contract", "800"),
+    ("Order", "801"),
+];
+
+/// Digits of generated ids and tokens.
+pub(super) const BASE62: &[u8; 62] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Why a data call is refused before it is routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    ServerError,
+    RequestLimit,
+}
+
+pub(super) struct Record {
+    pub fields: Fields,
+    pub writes: u64,
+    pub deleted: bool,
+}
+
+struct Object {
+    /// The name as first seen (object names are case-insensitive).
+    name: String,
+    prefix: String,
+    records: HashMap<String, Record>,
+}
+
+struct Reject {
+    key: String,
+    error: RecordError,
+}
+
+/// Everything that changes while the simulator runs.
+pub(super) struct State {
+    /// Access token -> issue time.
+    tokens: HashMap<String, Instant>,
+    /// API requests in the (simulated) rolling 24 h.
+    pub usage: u64,
+    pub calls: Vec<Call>,
+    pub api_calls: u64,
+    pub token_requests: u64,
+    /// `ServerError`/`RequestLimit` faults with their remaining counts, in
+    /// order of arrival.
+    refusals: VecDeque<(Refusal, u32)>,
+    slow: VecDeque<(Duration, u32)>,
+    lock_rows: u64,
+    rejects: Vec<Reject>,
+    transient: Option<(f64, Rng)>,
+    /// Keyed by lower-case object name.
+    objects: HashMap<String, Object>,
+    custom_objects: usize,
+    next_id: u64,
+    /// For tokens only (never for faults: those must be reproducible).
+    pub rng: Rng,
+}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            tokens: HashMap::new(),
+            usage: 0,
+            calls: Vec::new(),
+            api_calls: 0,
+            token_requests: 0,
+            refusals: VecDeque::new(),
+            slow: VecDeque::new(),
+            lock_rows: 0,
+            rejects: Vec::new(),
+            transient: None,
+            objects: HashMap::new(),
+            custom_objects: 0,
+            next_id: 0,
+            rng: Rng::from_entropy(),
+        }
+    }
+
+    pub fn inject(&mut self, fault: Fault) {
+        match fault {
+            Fault::ServerError { count } if count > 0 => {
+                self.refusals.push_back((Refusal::ServerError, count))
+            }
+            Fault::RequestLimit { count } if count > 0 => {
+                self.refusals.push_back((Refusal::RequestLimit, count))
+            }
+            Fault::ServerError { .. } | Fault::RequestLimit { .. } => {}
+            Fault::LockRow { count } => self.lock_rows += u64::from(count),
+            Fault::Slow { delay, count } if count > 0 => self.slow.push_back((delay, count)),
+            Fault::Slow { .. } => {}
+            Fault::ExpireTokens => self.tokens.clear(),
+            Fault::RejectRecord {
+                key,
+                status_code,
+                message,
+                fields,
+            } => self.rejects.push(Reject {
+                key,
+                error: RecordError {
+                    code: status_code,
+                    message,
+                    fields,
+                },
+            }),
+            Fault::TransientRatio { ratio, seed } => {
+                self.transient = (ratio > 0.0).then(|| (ratio.min(1.0), Rng::new(seed)));
+            }
+        }
+    }
+
+    // === tokens ===
+
+    pub fn issue_token(&mut self, token: String) {
+        self.tokens.insert(token, Instant::now());
+    }
+
+    pub fn token_live(&self, token: &str, ttl: Duration) -> bool {
+        self.tokens
+            .get(token)
+            .is_some_and(|issued| issued.elapsed() < ttl)
+    }
+
+    // === faults ===
+
+    pub fn take_slow(&mut self) -> Option<Duration> {
+        let (delay, left) = self.slow.front_mut()?;
+        let delay = *delay;
+        *left -= 1;
+        if *left == 0 {
+            self.slow.pop_front();
+        }
+        Some(delay)
+    }
+
+    /// The next queued refusal, else a draw of the transient ratio.
+    pub fn take_refusal(&mut self) -> Option<Refusal> {
+        if let Some((kind, left)) = self.refusals.front_mut() {
+            let kind = *kind;
+            *left -= 1;
+            if *left == 0 {
+                self.refusals.pop_front();
+            }
+            return Some(kind);
+        }
+        let (ratio, rng) = self.transient.as_mut()?;
+        (rng.unit() < *ratio).then_some(Refusal::ServerError)
+    }
+
+    fn take_lock_row(&mut self) -> bool {
+        if self.lock_rows == 0 {
+            return false;
+        }
+        self.lock_rows -= 1;
+        true
+    }
+
+    /// The injected rejection of the record with this canonical `id` or
+    /// external id `value`.
+    fn rejection(&self, id: Option<&str>, value: Option<&str>) -> Option<RecordError> {
+        self.rejects.iter().find_map(|r| {
+            let by_id = id.is_some_and(|id| id::to_18(&r.key).as_deref() == Some(id));
+            let by_value = value.is_some_and(|v| v.eq_ignore_ascii_case(&r.key));
+            (by_id || by_value).then(|| r.error.clone())
+        })
+    }
+
+    // === records ===
+
+    /// Standard objects, `__c` custom objects, and any seeded object exist.
+    pub fn object_exists(&self, sobject: &str) -> bool {
+        is_identifier(sobject)
+            && (standard_prefix(sobject).is_some()
+                || ends_with_ignore_case(sobject, "__c")
+                || self.objects.contains_key(&sobject.to_ascii_lowercase()))
+    }
+
+    fn object_mut(&mut self, sobject: &str, seeded_prefix: Option<&str>) -> &mut Object {
+        let custom_objects = &mut self.custom_objects;
+        self.objects
+            .entry(sobject.to_ascii_lowercase())
+            .or_insert_with(|| {
+                let prefix = match (standard_prefix(sobject), seeded_prefix) {
+                    (Some(p), _) | (None, Some(p)) => p.to_owned(),
+                    (None, None) => {
+                        let n = *custom_objects;
+                        *custom_objects += 1;
+                        let hi = BASE62[(n / 62) % 62] as char;
+                        let lo = BASE62[n % 62] as char;
+                        format!("a{hi}{lo}")
+                    }
+                };
+                Object {
+                    name: sobject.to_owned(),
+                    prefix,
+                    records: HashMap::new(),
+                }
+            })
+    }
+
+    fn record(&self, sobject: &str, id: &str) -> Option<&Record> {
+        self.objects
+            .get(&sobject.to_ascii_lowercase())?
+            .records
+            .get(id)
+    }
+
+    pub fn seed(&mut self, sobject: &str, id: &str, fields: Fields) {
+        let id =
+            id::to_18(id).unwrap_or_else(|| panic!("seed: {id:?} is not a 15- or 18-character id"));
+        let object = self.object_mut(sobject, Some(&id[..3]));
+        object.records.insert(
+            id,
+            Record {
+                fields,
+                writes: 0,
+                deleted: false,
+            },
+        );
+    }
+
+    /// Marks a record deleted; `false` when there is none.
+    pub fn delete(&mut self, sobject: &str, id: &str) -> bool {
+        let Some(id) = id::to_18(id) else {
+            return false;
+        };
+        let key = sobject.to_ascii_lowercase();
+        match self
+            .objects
+            .get_mut(&key)
+            .and_then(|o| o.records.get_mut(&id))
+        {
+            Some(r) => {
+                r.deleted = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A live (not deleted) record's fields.
+    pub fn fields(&self, sobject: &str, id: &str) -> Option<&Fields> {
+        let id = id::to_18(id)?;
+        self.record(sobject, &id)
+            .filter(|r| !r.deleted)
+            .map(|r| &r.fields)
+    }
+
+    pub fn writes(&self, sobject: &str, id: &str) -> u64 {
+        id::to_18(id)
+            .and_then(|id| self.record(sobject, &id).map(|r| r.writes))
+            .unwrap_or(0)
+    }
+
+    /// Ids of live records whose `field` equals `value` (case-insensitive,
+    /// like a default external id field).
+    pub fn find_by_external_id(&self, sobject: &str, field: &str, value: &str) -> Vec<String> {
+        let Some(object) = self.objects.get(&sobject.to_ascii_lowercase()) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = object
+            .records
+            .iter()
+            .filter(|(_, r)| !r.deleted)
+            .filter(|(_, r)| {
+                get_field(&r.fields, field)
+                    .and_then(external_value)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(value))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Checks an update of record `raw_id` of `sobject` (the order of checks
+    /// decides which error a record with several problems gets).
+    pub fn check_update(
+        &mut self,
+        sobject: &str,
+        raw_id: &str,
+        fields: &Fields,
+    ) -> Result<Plan, RecordError> {
+        if !self.object_exists(sobject) {
+            return Err(RecordError::invalid_type(sobject));
+        }
+        let id = id::to_18(raw_id).ok_or_else(|| RecordError::malformed_id(sobject, raw_id))?;
+        let expected = self
+            .objects
+            .get(&sobject.to_ascii_lowercase())
+            .map(|o| o.prefix.as_str())
+            .or_else(|| standard_prefix(sobject));
+        if expected.is_some_and(|p| !id.starts_with(p)) {
+            return Err(RecordError::malformed_id(sobject, raw_id));
+        }
+        check_field_names(sobject, fields)?;
+        match self.record(sobject, &id) {
+            None => {
+                return Err(RecordError::new(
+                    "NOT_FOUND",
+                    "The requested resource does not exist",
+                ))
+            }
+            Some(r) if r.deleted => {
+                return Err(RecordError::new("ENTITY_IS_DELETED", "entity is deleted"))
+            }
+            Some(_) => {}
+        }
+        self.admit(Some(&id), None)?;
+        Ok(Plan::Update {
+            object: sobject.to_owned(),
+            id,
+            fields: fields.clone(),
+        })
+    }
+
+    /// Checks an upsert of `sobject` by `field` = `value`; `fields` may hold
+    /// the external id field itself (collections) or not (single record).
+    pub fn check_upsert(
+        &mut self,
+        sobject: &str,
+        field: &str,
+        value: &str,
+        fields: &Fields,
+    ) -> Result<Plan, RecordError> {
+        if !self.object_exists(sobject) {
+            return Err(RecordError::invalid_type(sobject));
+        }
+        check_field_names(sobject, fields)?;
+        let matches = self.find_by_external_id(sobject, field, value);
+        match matches.as_slice() {
+            [] => {
+                self.admit(None, Some(value))?;
+                let mut fields = fields.clone();
+                if get_field(&fields, field).is_none() {
+                    fields.insert(field.to_owned(), Value::String(value.to_owned()));
+                }
+                Ok(Plan::Create {
+                    object: sobject.to_owned(),
+                    fields,
+                })
+            }
+            [id] => {
+                self.admit(Some(id), Some(value))?;
+                Ok(Plan::Update {
+                    object: sobject.to_owned(),
+                    id: id.clone(),
+                    fields: fields.clone(),
+                })
+            }
+            many => Err(RecordError::new(
+                "DUPLICATE_EXTERNAL_ID",
+                format!(
+                    "{field}: more than one record found for external id field: [{}]",
+                    many.join(", ")
+                ),
+            )
+            .on(field)),
+        }
+    }
+
+    /// The last checks of a write that is otherwise valid: an injected
+    /// rejection, then a pending `UNABLE_TO_LOCK_ROW`.
+    fn admit(&mut self, id: Option<&str>, value: Option<&str>) -> Result<(), RecordError> {
+        if let Some(e) = self.rejection(id, value) {
+            return Err(e);
+        }
+        if self.take_lock_row() {
+            return Err(RecordError::new(
+                "UNABLE_TO_LOCK_ROW",
+                format!(
+                    "unable to obtain exclusive access to this record or 1 records: {}",
+                    id.unwrap_or("")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn apply(&mut self, plan: Plan) -> Applied {
+        match plan {
+            Plan::Update { object, id, fields } => {
+                if let Some(r) = self
+                    .objects
+                    .get_mut(&object.to_ascii_lowercase())
+                    .and_then(|o| o.records.get_mut(&id))
+                {
+                    merge(&mut r.fields, fields);
+                    r.writes += 1;
+                }
+                Applied { id, created: false }
+            }
+            Plan::Create { object, fields } => {
+                let id = loop {
+                    let prefix = self.object_mut(&object, None).prefix.clone();
+                    let id = self.new_id(&prefix);
+                    if self.record(&object, &id).is_none() {
+                        break id;
+                    }
+                };
+                self.object_mut(&object, None).records.insert(
+                    id.clone(),
+                    Record {
+                        fields,
+                        writes: 1,
+                        deleted: false,
+                    },
+                );
+                Applied { id, created: true }
+            }
+        }
+    }
+
+    /// An 18-character id: the prefix, then 12 base-62 digits of a scrambled
+    /// counter (mixed case, so clients must not mangle the case), then the
+    /// checksum.
+    fn new_id(&mut self, prefix: &str) -> String {
+        const SPACE: u64 = 62u64.pow(9);
+        self.next_id += 1;
+        // 1_000_003 is prime and coprime to 62: a bijection on 0..SPACE.
+        let mut n = (self.next_id % SPACE).wrapping_mul(1_000_003) % SPACE;
+        let mut digits = [b'0'; 12];
+        for d in digits[3..].iter_mut().rev() {
+            *d = BASE62[(n % 62) as usize];
+            n /= 62;
+        }
+        let mut id15 = prefix.to_owned();
+        id15.extend(digits.iter().map(|&b| b as char));
+        id::to_18(&id15).unwrap_or(id15)
+    }
+
+    pub fn object_name(&self, sobject: &str) -> String {
+        self.objects
+            .get(&sobject.to_ascii_lowercase())
+            .map_or_else(|| sobject.to_owned(), |o| o.name.clone())
+    }
+}
+
+fn standard_prefix(sobject: &str) -> Option<&'static str> {
+    STANDARD_OBJECTS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(sobject))
+        .map(|(_, p)| *p)
+}
+
+fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
+    s.len() > suffix.len() && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}

@@ -1,0 +1,320 @@
+//! Worker test support: the Salesforce simulator, a work queue bound to a
+//! gateway's exchange, and a worker configured against both.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hookgate::salesforce::sim::{SimConfig, Simulator};
+use hookgate::worker::config::WorkerConfig;
+use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Channel, Connection, ConnectionProperties};
+
+use super::{repo, unique, AMQP_URL};
+
+pub const CONSUMER_KEY: &str = "3MVG9-test-consumer-key";
+pub const USERNAME: &str = "integration@example.com";
+
+/// Knobs for [`WorkerEnv::start`].
+pub struct WorkerOpts {
+    pub redis: bool,
+    pub batch_linger_ms: u64,
+    pub max_attempts: u32,
+    pub budget_pause_s: u64,
+    pub daily_limit: u64,
+}
+
+impl Default for WorkerOpts {
+    fn default() -> Self {
+        WorkerOpts {
+            redis: false,
+            batch_linger_ms: 200,
+            max_attempts: 4,
+            budget_pause_s: 2,
+            daily_limit: 100_000,
+        }
+    }
+}
+
+pub struct WorkerEnv {
+    pub sim: Simulator,
+    pub work_queue: String,
+    pub dlq: String,
+    pub config_path: PathBuf,
+    pub config_text: String,
+    pub dir: tempfile::TempDir,
+    amqp: Connection,
+    pub channel: Channel,
+    redis: bool,
+}
+
+/// The simulator trusting the test key.
+pub async fn simulator(daily_limit: u64) -> Simulator {
+    let pem =
+        std::fs::read_to_string(repo().join("fixtures/salesforce/jwt/test-rsa.pub.pem")).unwrap();
+    Simulator::start(SimConfig {
+        consumer_key: CONSUMER_KEY.into(),
+        username: USERNAME.into(),
+        jwt_public_key_pem: pem,
+        daily_limit,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator")
+}
+
+impl WorkerEnv {
+    /// Declares a durable work queue bound (`#`) to `exchange` and writes a
+    /// worker config for it.
+    pub async fn start(exchange: &str, opts: WorkerOpts) -> WorkerEnv {
+        let sim = simulator(opts.daily_limit).await;
+        let dir = tempfile::tempdir().unwrap();
+        let id = unique();
+        let work_queue = format!("hookgate.test.{id}.work");
+        let dlq = format!("hookgate.test.{id}.dead");
+        let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = amqp.create_channel().await.unwrap();
+        channel
+            .queue_declare(
+                ShortString::from(work_queue.as_str()),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                ShortString::from(work_queue.as_str()),
+                ShortString::from(exchange),
+                ShortString::from("#"),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let key_file = dir.path().join("consumer_key");
+        std::fs::write(&key_file, CONSUMER_KEY).unwrap();
+        let idem = if opts.redis {
+            "store = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"".to_string()
+        } else {
+            format!(
+                "store = \"embedded\"\npath = \"{}\"",
+                dir.path().join("idem.redb").display()
+            )
+        };
+        let config_text = format!(
+            r#"
+[amqp]
+url = "{AMQP_URL}"
+exchange = "{exchange}"
+
+[worker]
+queues = ["{work_queue}"]
+prefetch = 400
+batch_linger_ms = {linger}
+max_attempts = {attempts}
+retry_delays_s = [1, 1, 2]
+dead_letter_queue = "{dlq}"
+admin_listen = "127.0.0.1:0"
+budget_pause_s = {pause}
+
+[worker.idempotency]
+{idem}
+
+[[worker.actions]]
+match = "salesforce.Account"
+kind = "salesforce_update"
+fields = {{ Integration_Status__c = "Received", Last_Synced__c = "{{received_at}}" }}
+
+[[worker.actions]]
+match = "stripe.invoice.*"
+kind = "salesforce_upsert"
+sobject = "Payment__c"
+external_id_field = "Stripe_Id__c"
+fields = {{ Stripe_Id__c = "/data/object/id", Amount__c = "/data/object/amount_paid" }}
+
+[salesforce]
+login_url = "{url}"
+instance_url = "{url}"
+api_version = "62.0"
+auth = "jwt_bearer"
+consumer_key = {{ file = "{key_file}" }}
+username = "{USERNAME}"
+private_key = {{ file = "{pem}" }}
+max_api_usage = 0.9
+"#,
+            linger = opts.batch_linger_ms,
+            attempts = opts.max_attempts,
+            pause = opts.budget_pause_s,
+            url = sim.url(),
+            key_file = key_file.display(),
+            pem = repo()
+                .join("fixtures/salesforce/jwt/test-rsa.key")
+                .display(),
+        );
+        let config_path = dir.path().join("worker.toml");
+        std::fs::write(&config_path, &config_text).unwrap();
+        WorkerEnv {
+            sim,
+            work_queue,
+            dlq,
+            config_path,
+            config_text,
+            dir,
+            amqp,
+            channel,
+            redis: opts.redis,
+        }
+    }
+
+    /// The validated config (admin port 0, so several workers can run).
+    pub fn config(&self) -> WorkerConfig {
+        WorkerConfig::from_toml(&self.config_path, &self.config_text).expect("worker config")
+    }
+
+    /// Starts a worker in-process.
+    pub async fn worker(&self) -> hookgate::worker::Running {
+        hookgate::worker::start(self.config())
+            .await
+            .expect("start worker")
+    }
+
+    /// Messages in a queue right now.
+    pub async fn depth(&self, queue: &str) -> u32 {
+        let ch = self.amqp.create_channel().await.unwrap();
+        let q = ch
+            .queue_declare(
+                ShortString::from(queue),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let _ = ch.close(200, ShortString::from("depth")).await;
+        q.message_count()
+    }
+
+    /// Takes every message of the dead-letter queue: (original routing key, x-hookgate-error).
+    pub async fn take_dead(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .channel
+            .basic_get(
+                ShortString::from(self.dlq.as_str()),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap()
+        {
+            let err = m
+                .delivery
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(|h| match h.inner().get("x-hookgate-error") {
+                    Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let key = m
+                .delivery
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(|h| match h.inner().get("x-hookgate-routing-key") {
+                    Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            out.push((key, err));
+        }
+        out
+    }
+
+    /// Deletes the queues this env made (work, retry, dead-letter) and
+    /// Redis keys when used.
+    pub async fn finish(self, ids: &[String]) {
+        let mut queues = vec![self.work_queue.clone(), self.dlq.clone()];
+        for d in [1u64, 2] {
+            queues.push(hookgate::worker::consume::retry_queue(&self.work_queue, d));
+        }
+        for q in queues {
+            let ch = self.amqp.create_channel().await.unwrap();
+            let _ = ch
+                .queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
+                .await;
+        }
+        if self.redis && !ids.is_empty() {
+            if let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") {
+                if let Ok(mut c) = client.get_multiplexed_async_connection().await {
+                    let mut cmd = redis::cmd("DEL");
+                    for id in ids {
+                        cmd.arg(format!("{}{id}", hookgate::worker::dedupe::REDIS_PREFIX));
+                    }
+                    let _ = cmd.query_async::<()>(&mut c).await;
+                }
+            }
+        }
+        let _ = self.amqp.close(200, ShortString::from("done")).await;
+        self.sim.shutdown().await;
+    }
+}
+
+/// 18-character test ids: prefix + 12 digits + the case checksum.
+pub fn sfid(prefix: &str, n: u64) -> String {
+    let id15 = format!("{prefix}{:012}", n % 1_000_000_000_000);
+    hookgate::salesforce::id::to_18(&id15).expect("valid id")
+}
+
+/// A base number unique to this test run.
+pub fn base() -> u64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64 % 1_000_000_000) * 1000
+        + u64::from(std::process::id() % 1000)
+}
+
+/// An Outbound Message with one Account Notification per (notification id,
+/// Account id), as Salesforce sends it.
+pub fn om_xml(org: &str, items: &[(String, String)]) -> Vec<u8> {
+    let mut s = String::from(concat!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+        r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">"#,
+        r#"<soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound">"#
+    ));
+    s.push_str(&format!(
+        "<OrganizationId>{org}</OrganizationId><ActionId>04kHs000000GmaBIAS</ActionId><SessionId xsi:nil=\"true\"/>\
+         <EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/62.0/00D000000000001</EnterpriseUrl>\
+         <PartnerUrl>https://example.my.salesforce.com/services/Soap/u/62.0/00D000000000001</PartnerUrl>"
+    ));
+    for (n, a) in items {
+        s.push_str(&format!(
+            "<Notification><Id>{n}</Id><sObject xsi:type=\"sf:Account\" xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\">\
+             <sf:Id>{a}</sf:Id><sf:Name>Account {a}</sf:Name></sObject></Notification>"
+        ));
+    }
+    s.push_str("</notifications></soapenv:Body></soapenv:Envelope>");
+    s.into_bytes()
+}
+
+/// Waits until `f` holds, up to `secs`.
+pub async fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A metric's value from OpenMetrics text (0 when absent).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
