@@ -3,6 +3,7 @@
 //! afterwards).
 
 mod cli;
+mod outage;
 mod resilience;
 mod salesforce;
 mod spool;

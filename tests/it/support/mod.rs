@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod gateway;
 pub mod proxy;
+pub mod rabbit;
 pub mod sign;
 pub mod worker;
 
@@ -485,6 +487,60 @@ event_header = "X-Event-Type"
             .await;
         let _ = self.amqp.close(200, ShortString::from("test done")).await;
     }
+}
+
+impl Drop for Harness {
+    /// A test that panicked before `finish`: delete its exchange (and durable
+    /// queue) anyway, so the shared broker does not collect test topology.
+    fn drop(&mut self) {
+        if self.running.is_some() {
+            let queues = if self.durable_queue {
+                vec![self.queue.clone()]
+            } else {
+                Vec::new()
+            };
+            cleanup(&self.test_amqp_url, vec![self.exchange.clone()], queues);
+        }
+    }
+}
+
+/// Deletes exchanges and queues from a fresh connection on a thread of its
+/// own (usable from `Drop`, inside or outside a runtime). Best effort,
+/// bounded to a few seconds.
+pub fn cleanup(url: &str, exchanges: Vec<String>, queues: Vec<String>) {
+    let url = url.to_string();
+    let t = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            let work = async {
+                let c = Connection::connect(&url, ConnectionProperties::default()).await?;
+                for q in &queues {
+                    let ch = c.create_channel().await?;
+                    let _ = ch
+                        .queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
+                        .await;
+                }
+                for e in &exchanges {
+                    let ch = c.create_channel().await?;
+                    let _ = ch
+                        .exchange_delete(
+                            ShortString::from(e.as_str()),
+                            ExchangeDeleteOptions::default(),
+                        )
+                        .await;
+                }
+                let _ = c.close(200, ShortString::from("cleanup")).await;
+                Ok::<(), lapin::Error>(())
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), work).await;
+        });
+    });
+    let _ = t.join();
 }
 
 async fn wait_status(running: &Running, status: Status) {

@@ -46,6 +46,7 @@ pub struct WorkerEnv {
     amqp: Connection,
     pub channel: Channel,
     redis: bool,
+    finished: bool,
 }
 
 /// The simulator trusting the test key.
@@ -169,6 +170,7 @@ max_api_usage = 0.9
             amqp,
             channel,
             redis: opts.redis,
+            finished: false,
         }
     }
 
@@ -241,12 +243,17 @@ max_api_usage = 0.9
 
     /// Deletes the queues this env made (work, retry, dead-letter) and
     /// Redis keys when used.
-    pub async fn finish(self, ids: &[String]) {
+    fn queues(&self) -> Vec<String> {
         let mut queues = vec![self.work_queue.clone(), self.dlq.clone()];
         for d in [1u64, 2] {
             queues.push(hookgate::worker::consume::retry_queue(&self.work_queue, d));
         }
-        for q in queues {
+        queues
+    }
+
+    pub async fn finish(mut self, ids: &[String]) {
+        self.finished = true;
+        for q in self.queues() {
             let ch = self.amqp.create_channel().await.unwrap();
             let _ = ch
                 .queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
@@ -264,7 +271,15 @@ max_api_usage = 0.9
             }
         }
         let _ = self.amqp.close(200, ShortString::from("done")).await;
-        self.sim.shutdown().await;
+    }
+}
+
+impl Drop for WorkerEnv {
+    /// A test that panicked before `finish`: delete its queues anyway.
+    fn drop(&mut self) {
+        if !self.finished {
+            super::cleanup(AMQP_URL, Vec::new(), self.queues());
+        }
     }
 }
 
