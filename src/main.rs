@@ -118,26 +118,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logs::init(cli.log_format);
     match cli.command {
-        Command::CheckConfig { config } => match Config::load(&config) {
-            Ok(c) => {
-                println!("{}: ok", c.file.display());
-                for r in &c.routes {
-                    println!(
-                        "  {:<28} {:<18} name={} max_body_bytes={} secrets={}",
-                        r.path,
-                        r.kind.as_str(),
-                        r.name,
-                        r.max_body_bytes,
-                        r.secrets.len()
-                    );
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(EXIT_CONFIG)
-            }
-        },
+        Command::CheckConfig { config } => check_config(&config),
         Command::Worker { config } => {
             let config = match WorkerConfig::load(&config) {
                 Ok(c) => c,
@@ -216,6 +197,63 @@ fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Validates the gateway part (`[server]`) and the worker part (`[worker]`)
+/// of a file, whichever it has, and prints what they declare.
+fn check_config(path: &std::path::Path) -> ExitCode {
+    let sections: Vec<String> = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    let has = |k: &str| sections.iter().any(|s| s == k);
+    let worker_only = has("worker") && !has("server");
+    if !worker_only {
+        match Config::load(path) {
+            Ok(c) => {
+                println!("{}: gateway ok", c.file.display());
+                for r in &c.routes {
+                    println!(
+                        "  {:<28} {:<18} name={} max_body_bytes={} secrets={}",
+                        r.path,
+                        r.kind.as_str(),
+                        r.name,
+                        r.max_body_bytes,
+                        r.secrets.len()
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
+    if has("worker") {
+        match WorkerConfig::load(path) {
+            Ok(c) => {
+                println!("{}: worker ok", c.file.display());
+                println!(
+                    "  queues {:?} -> dead letters to {}",
+                    c.worker.queues, c.worker.dead_letter_queue
+                );
+                for a in &c.worker.actions {
+                    println!(
+                        "  {:<28} {:?} {}",
+                        a.pattern,
+                        a.kind,
+                        a.sobject.as_deref().unwrap_or("(from the Notification)")
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

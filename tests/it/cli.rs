@@ -78,3 +78,33 @@ fn check_config_names_file_and_key_and_exits_2() {
         .expect("run hookgate");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn check_config_validates_the_worker_example() {
+    let out = hookgate()
+        .current_dir(repo())
+        .env("SF_CONSUMER_KEY", "3MVG9-test-consumer-key")
+        .args(["check-config", "--config", "config/worker.example.toml"])
+        .output()
+        .expect("run hookgate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("worker ok") && stdout.contains("stripe.invoice.*"),
+        "{stdout}"
+    );
+
+    let out = hookgate()
+        .current_dir(repo())
+        .env_remove("SF_CONSUMER_KEY")
+        .args(["check-config", "--config", "config/worker.example.toml"])
+        .output()
+        .expect("run hookgate");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("salesforce.consumer_key.env"), "{stderr}");
+}
