@@ -114,6 +114,7 @@ fn route_github_verified() -> (Route, hookgate::verify::Verified) {
         hookgate::verify::Verified {
             id: "7f5b3c2e-f7a1-11ef-8b4a-3c8a1d2e9f01".into(),
             event: Some("push".into()),
+            id_signed: false,
             secret_slot: 0,
             handshake: None,
         },

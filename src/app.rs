@@ -34,6 +34,9 @@ pub enum Error {
     /// TLS set-up failed.
     #[error(transparent)]
     Tls(#[from] crate::tls::Error),
+    /// The replay cache could not be opened.
+    #[error("dedupe: {0}")]
+    Replay(crate::dedupe::Error),
     /// The spool could not be opened; names the key.
     #[error("spool.path: {0}")]
     Spool(#[from] crate::spool::Error),
@@ -90,7 +93,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
                     "server.tls.self_signed = true: serving a throwaway self-signed certificate (dev only)"
                 );
             }
-            Some(crate::tls::server_config(t)?)
+            Some(Arc::new(crate::tls::TlsState::load(t)?))
         }
         _ => {
             tracing::warn!("server.plaintext = true: serving plain HTTP (only behind a TLS-terminating load balancer)");
@@ -135,16 +138,29 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         spool.clone(),
         Duration::from_millis(config.spool.after_ms),
     );
-    let gateway = Arc::new(Gateway::new(config, outbox.clone(), metrics.clone()));
-    let settings = listener::Settings {
-        header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
-        shutdown_grace: Duration::from_millis(config.server.shutdown_grace_ms),
+    let replay = if config.dedupe.enabled {
+        Some(
+            crate::dedupe::Cache::open(&config.dedupe)
+                .await
+                .map_err(Error::Replay)?,
+        )
+    } else {
+        None
     };
+    let gateway = Arc::new(Gateway::new(
+        config,
+        outbox.clone(),
+        metrics.clone(),
+        replay,
+    ));
+    if let Some(state) = &tls {
+        tokio::spawn(reload_tls(state.clone(), shutdown_rx.clone()));
+    }
     let server = tokio::spawn(listener::serve(
         listener,
         tls,
         gateway,
-        settings,
+        config.server.clone(),
         shutdown_rx.clone(),
     ));
     let admin = tokio::spawn(admin::serve(
@@ -165,4 +181,77 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         admin,
         forwarder,
     })
+}
+
+/// Reloads certificate, key and client CA on SIGHUP and when one of their
+/// files changes (watched with `notify`; editors and secret managers often
+/// replace files, so the parent directories are watched). New handshakes see
+/// the new certificate within about a second; a broken file keeps the old
+/// configuration serving and is logged.
+async fn reload_tls(state: Arc<crate::tls::TlsState>, mut shutdown: watch::Receiver<bool>) {
+    use notify::Watcher as _;
+    let files = state.files();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let watched = files.clone();
+    let mut watcher =
+        match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res {
+                let relevant = ev
+                    .paths
+                    .iter()
+                    .any(|p| watched.iter().any(|f| p.file_name() == f.file_name()));
+                if relevant {
+                    let _ = tx.send(());
+                }
+            }
+        }) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch certificate files; SIGHUP still reloads");
+                None
+            }
+        };
+    if let Some(w) = watcher.as_mut() {
+        let mut dirs: Vec<std::path::PathBuf> = files
+            .iter()
+            .map(|f| match f.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => std::path::PathBuf::from("."),
+            })
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        for d in dirs {
+            if let Err(e) = w.watch(&d, notify::RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory");
+            }
+        }
+    }
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot install the SIGHUP handler");
+            None
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => {}
+            Some(()) = rx.recv() => {
+                // Let a multi-file update (cert then key) settle.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                while rx.try_recv().is_ok() {}
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return; }
+                continue;
+            }
+        }
+        match state.reload() {
+            Ok(()) => tracing::info!("TLS configuration reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "TLS reload failed; the previous certificate keeps serving")
+            }
+        }
+    }
 }

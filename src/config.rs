@@ -23,8 +23,10 @@ use crate::verify::generic::{Algorithm, Encoding};
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 /// Default admin listener (`/healthz`, `/readyz`, `/metrics`).
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
-/// Default body cap in bytes (1 MiB), overridable per route.
+/// Default body cap of Salesforce routes in bytes (1 MiB), overridable.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default body cap of webhook routes in bytes (256 KiB), overridable.
+pub const DEFAULT_WEBHOOK_MAX_BODY_BYTES: usize = 256 * 1024;
 /// Default timestamp tolerance in seconds for schemes that sign a timestamp
 /// (Stripe, Slack, Standard Webhooks: 300 s in their documentation).
 pub const DEFAULT_TOLERANCE_S: u64 = 300;
@@ -77,6 +79,9 @@ pub struct FileConfig {
     /// `[spool]`: the durable local outbox.
     #[serde(default)]
     pub spool: SpoolConfig,
+    /// `[dedupe]`: the replay cache.
+    #[serde(default)]
+    pub dedupe: DedupeConfig,
     /// `[[routes]]`: one per endpoint path.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -130,9 +135,9 @@ pub struct ServerConfig {
     /// Socket address to listen on, e.g. `0.0.0.0:8443`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// Body cap in bytes for routes that do not set their own.
-    #[serde(default = "default_max_body_bytes")]
-    pub max_body_bytes: usize,
+    /// Body cap in bytes for routes that do not set their own; when unset,
+    /// 1 MiB for Salesforce routes and 256 KiB for webhook routes.
+    pub max_body_bytes: Option<usize>,
     /// Serve plain HTTP (behind a TLS-terminating load balancer only).
     /// Mutually exclusive with `[server.tls]`.
     #[serde(default)]
@@ -151,6 +156,35 @@ pub struct ServerConfig {
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish, in ms.
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
+    /// Longest pause between two body chunks, in ms (408 past it).
+    #[serde(default = "default_body_idle_timeout_ms")]
+    pub body_idle_timeout_ms: u64,
+    /// Time to receive the whole body, in ms (408 past it).
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// Time for the TLS handshake, in ms.
+    #[serde(default = "default_tls_handshake_timeout_ms")]
+    pub tls_handshake_timeout_ms: u64,
+    /// Header lines accepted per request (HTTP/1); more is 431.
+    #[serde(default = "default_max_headers")]
+    pub max_headers: usize,
+    /// Bytes of request head accepted (HTTP/1 buffer; HTTP/2 header list); more is 431.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Connections served at once; past it new connections are closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Connections per client IP; past it new ones from that IP are closed.
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// HTTP/2 concurrent streams per connection.
+    #[serde(default = "default_max_concurrent_streams")]
+    pub max_concurrent_streams: u32,
+    /// Peers (load balancers) allowed to state the client address, by
+    /// PROXY protocol v1/v2 header or `X-Forwarded-For`. Empty: the TCP peer
+    /// is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `[server.tls]`.
@@ -164,6 +198,10 @@ pub struct TlsConfig {
     /// Dev only: make a throwaway self-signed certificate at start (rcgen).
     #[serde(default)]
     pub self_signed: bool,
+    /// PEM bundle of CAs whose client certificates are verified (mutual
+    /// TLS). Clients without a certificate still connect; routes with
+    /// `client_cert` refuse them.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// `[admin]`.
@@ -284,6 +322,47 @@ pub struct SecretSource {
     pub env: Option<String>,
     /// Path of a file holding the secret (one trailing newline is trimmed).
     pub file: Option<PathBuf>,
+    /// RFC 3339 time after which the secret no longer verifies (rotation).
+    pub not_after: Option<String>,
+}
+
+/// `routes[].client_cert`: which verified client certificates a route
+/// accepts (any listed entry matches). Needs `[server.tls] client_ca`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertRule {
+    /// Subject distinguished names as RFC 4514 text, e.g.
+    /// `CN=proxy.salesforce.com,O=salesforce.com\, inc.,L=San Francisco,ST=California,C=US`
+    /// or just `CN=...` to match on the common name alone.
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    /// SHA-256 fingerprints of the DER certificate, hex (colons allowed).
+    #[serde(default)]
+    pub fingerprints_sha256: Vec<String>,
+}
+
+/// `[dedupe]`: the edge replay cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupeConfig {
+    /// Answer repeats 2xx without a second publish (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Embedded store file (redb), used when `redis_url` is not set.
+    #[serde(default = "default_dedupe_path")]
+    pub path: PathBuf,
+    /// Share the cache across a fleet of gateways.
+    pub redis_url: Option<String>,
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        DedupeConfig {
+            enabled: true,
+            path: default_dedupe_path(),
+            redis_url: None,
+        }
+    }
 }
 
 /// `[[routes]]`: one endpoint. Keys that do not belong to `kind` are errors.
@@ -326,6 +405,18 @@ pub struct RouteConfig {
     pub id_header: Option<String>,
     /// generic_hmac: header carrying the event name.
     pub event_header: Option<String>,
+    /// Client addresses allowed (IPv4 and IPv6 CIDRs); empty allows all.
+    #[serde(default)]
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// Verified client certificates accepted (mutual TLS).
+    pub client_cert: Option<ClientCertRule>,
+    /// The URL the sender posts to, as it sees it (for logs and URL-signing
+    /// schemes).
+    pub public_url: Option<String>,
+    /// How long a seen idempotency key is remembered for replay protection,
+    /// in seconds. Default: the timestamp tolerance for schemes that sign
+    /// one, 24 h for Salesforce, 72 h otherwise.
+    pub replay_ttl_s: Option<u64>,
 }
 
 /// A validated configuration with secrets resolved.
@@ -341,6 +432,8 @@ pub struct Config {
     pub amqp: AmqpConfig,
     /// `[spool]`.
     pub spool: SpoolConfig,
+    /// `[dedupe]`.
+    pub dedupe: DedupeConfig,
     /// Validated routes.
     pub routes: Vec<Route>,
 }
@@ -366,6 +459,23 @@ pub struct Route {
     pub forward_session_id: bool,
     /// The generic_hmac description, for that kind only.
     pub generic: Option<crate::verify::generic::Scheme>,
+    /// Allowed client networks (empty: all).
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// Accepted client certificates (mutual TLS), if required.
+    pub client_cert: Option<ClientCerts>,
+    /// The URL the sender posts to.
+    pub public_url: Option<String>,
+    /// How long seen idempotency keys are remembered.
+    pub replay_ttl: Duration,
+}
+
+/// A validated `client_cert` rule.
+#[derive(Debug, Clone, Default)]
+pub struct ClientCerts {
+    /// Subject DNs (RFC 4514 text) or `CN=...` alone.
+    pub subjects: Vec<String>,
+    /// SHA-256 fingerprints of accepted certificates (32 bytes each).
+    pub fingerprints: Vec<[u8; 32]>,
 }
 
 impl Config {
@@ -412,6 +522,7 @@ impl FileConfig {
             admin,
             mut amqp,
             spool,
+            dedupe,
             routes,
             ..
         } = self;
@@ -457,7 +568,50 @@ impl FileConfig {
             }
             (None, true) => {}
         }
-        positive(file, "server.max_body_bytes", server.max_body_bytes as u64)?;
+        if let Some(cap) = server.max_body_bytes {
+            positive(file, "server.max_body_bytes", cap as u64)?;
+        }
+        positive(
+            file,
+            "server.body_idle_timeout_ms",
+            server.body_idle_timeout_ms,
+        )?;
+        positive(file, "server.body_timeout_ms", server.body_timeout_ms)?;
+        positive(
+            file,
+            "server.tls_handshake_timeout_ms",
+            server.tls_handshake_timeout_ms,
+        )?;
+        positive(file, "server.max_headers", server.max_headers as u64)?;
+        positive(
+            file,
+            "server.max_connections",
+            server.max_connections as u64,
+        )?;
+        positive(
+            file,
+            "server.max_connections_per_ip",
+            server.max_connections_per_ip as u64,
+        )?;
+        positive(
+            file,
+            "server.max_concurrent_streams",
+            u64::from(server.max_concurrent_streams),
+        )?;
+        if server.max_header_bytes < 8192 {
+            return Err(invalid(
+                "server.max_header_bytes".into(),
+                "at least 8192 (hyper's smallest read buffer)".into(),
+            ));
+        }
+        if let Some(ca) = server.tls.as_ref().and_then(|t| t.client_ca.as_ref()) {
+            if !ca.is_file() {
+                return Err(invalid(
+                    "server.tls.client_ca".into(),
+                    format!("no such file: {}", ca.display()),
+                ));
+            }
+        }
         positive(
             file,
             "server.header_read_timeout_ms",
@@ -547,6 +701,7 @@ impl FileConfig {
             admin,
             amqp,
             spool,
+            dedupe,
             routes: out,
         })
     }
@@ -581,7 +736,13 @@ impl RouteConfig {
                 "must start with / and hold no query".into(),
             ));
         }
-        let max_body_bytes = self.max_body_bytes.unwrap_or(server.max_body_bytes);
+        let max_body_bytes = self.max_body_bytes.or(server.max_body_bytes).unwrap_or(
+            if self.kind == RouteKind::SalesforceOm {
+                DEFAULT_MAX_BODY_BYTES
+            } else {
+                DEFAULT_WEBHOOK_MAX_BODY_BYTES
+            },
+        );
         if max_body_bytes == 0 {
             return Err(invalid("max_body_bytes", "must be greater than 0".into()));
         }
@@ -648,6 +809,22 @@ impl RouteConfig {
             } else {
                 Secret::new(raw)
             };
+            let secret = match &src.not_after {
+                None => secret,
+                Some(t) => {
+                    let at = time::OffsetDateTime::parse(
+                        t,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map_err(|_| {
+                        invalid(
+                            &format!("{key}.not_after"),
+                            "an RFC 3339 time, e.g. 2027-01-01T00:00:00Z".into(),
+                        )
+                    })?;
+                    secret.with_not_after(at)
+                }
+            };
             if secret.is_empty() {
                 return Err(invalid(&key, "the secret is empty".into()));
             }
@@ -691,6 +868,63 @@ impl RouteConfig {
             None
         };
 
+        let client_cert = match &self.client_cert {
+            None => None,
+            Some(rule) => {
+                if server
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.client_ca.as_ref())
+                    .is_none()
+                {
+                    return Err(invalid(
+                        "client_cert",
+                        "needs [server.tls] client_ca (certificates are verified against it)"
+                            .into(),
+                    ));
+                }
+                if rule.subjects.is_empty() && rule.fingerprints_sha256.is_empty() {
+                    return Err(invalid(
+                        "client_cert",
+                        "list subjects or fingerprints_sha256".into(),
+                    ));
+                }
+                let mut fingerprints = Vec::new();
+                for (j, f) in rule.fingerprints_sha256.iter().enumerate() {
+                    let hexed: String = f.chars().filter(|c| *c != ':').collect();
+                    let bytes = hex::decode(&hexed)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(|| {
+                            invalid(
+                                &format!("client_cert.fingerprints_sha256[{j}]"),
+                                "64 hex digits (colons allowed)".into(),
+                            )
+                        })?;
+                    fingerprints.push(bytes);
+                }
+                Some(ClientCerts {
+                    subjects: rule.subjects.clone(),
+                    fingerprints,
+                })
+            }
+        };
+        if let Some(u) = &self.public_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(invalid("public_url", "an absolute http(s) URL".into()));
+            }
+        }
+        let replay_ttl = match self.replay_ttl_s {
+            Some(0) => return Err(invalid("replay_ttl_s", "must be greater than 0".into())),
+            Some(t) => Duration::from_secs(t),
+            None if kind.signs_timestamp() => Duration::from_secs(tolerance_s),
+            None if kind == RouteKind::GenericHmac && self.timestamp_header.is_some() => {
+                Duration::from_secs(tolerance_s)
+            }
+            None if kind == RouteKind::SalesforceOm => Duration::from_secs(24 * 3600),
+            None => Duration::from_secs(72 * 3600),
+        };
+
         Ok(Route {
             name,
             path: self.path,
@@ -701,6 +935,10 @@ impl RouteConfig {
             org_ids,
             forward_session_id: self.forward_session_id,
             generic,
+            allow_cidrs: self.allow_cidrs.clone(),
+            client_cert,
+            public_url: self.public_url.clone(),
+            replay_ttl,
         })
     }
 }
@@ -750,14 +988,38 @@ fn default_admin_listen() -> SocketAddr {
         .parse()
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9090)))
 }
-fn default_max_body_bytes() -> usize {
-    DEFAULT_MAX_BODY_BYTES
+fn default_body_idle_timeout_ms() -> u64 {
+    5_000
+}
+fn default_body_timeout_ms() -> u64 {
+    15_000
+}
+fn default_tls_handshake_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_headers() -> usize {
+    100
+}
+fn default_max_header_bytes() -> usize {
+    32 * 1024
+}
+fn default_max_connections() -> usize {
+    4096
+}
+fn default_max_connections_per_ip() -> usize {
+    64
+}
+fn default_max_concurrent_streams() -> u32 {
+    100
+}
+fn default_dedupe_path() -> PathBuf {
+    PathBuf::from("data/dedupe.redb")
 }
 fn default_header_read_timeout_ms() -> u64 {
     10_000
 }
 fn default_request_timeout_ms() -> u64 {
-    30_000
+    10_000
 }
 fn default_max_concurrent_requests() -> usize {
     1024

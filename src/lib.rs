@@ -15,10 +15,12 @@
 //! - [`outbox`]: confirm fast path with the spool as fallback.
 //! - [`telemetry`]: logs, metrics, admin listener.
 //! - [`app`]: start-up and shutdown of the whole gateway.
+//! - [`dedupe`]: the edge replay cache (embedded redb or Redis).
 //! - [`secret`]: zeroized, redacted secret bytes.
 
 pub mod app;
 pub mod config;
+pub mod dedupe;
 pub mod envelope;
 pub mod outbox;
 pub mod publish;

@@ -11,14 +11,15 @@ use secrecy::{ExposeSecret, SecretSlice};
 /// Prefix of Standard Webhooks secrets (`whsec_<base64 key>`).
 pub const STANDARD_WEBHOOKS_PREFIX: &str = "whsec_";
 
-/// One shared secret (an HMAC key). Cheap to clone (shared, not copied).
+/// One shared secret (an HMAC key), with an optional expiry. Cheap to clone
+/// (shared, not copied).
 #[derive(Clone)]
-pub struct Secret(Arc<SecretSlice<u8>>);
+pub struct Secret(Arc<SecretSlice<u8>>, Option<time::OffsetDateTime>);
 
 impl Secret {
     /// Wraps raw key bytes.
     pub fn new(bytes: Vec<u8>) -> Self {
-        Secret(Arc::new(SecretSlice::from(bytes)))
+        Secret(Arc::new(SecretSlice::from(bytes)), None)
     }
 
     /// Decodes a Standard Webhooks secret: `whsec_` followed by the base64
@@ -34,6 +35,16 @@ impl Secret {
             .decode(text)
             .map(Secret::new)
             .map_err(|_| "a Standard Webhooks secret is whsec_ followed by base64".to_string())
+    }
+
+    /// The same key, no longer valid after `at` (`not_after` in config).
+    pub fn with_not_after(self, at: time::OffsetDateTime) -> Self {
+        Secret(self.0, Some(at))
+    }
+
+    /// Whether the key may still verify at Unix time `now` (seconds).
+    pub fn valid_at(&self, now: i64) -> bool {
+        self.1.is_none_or(|t| now <= t.unix_timestamp())
     }
 
     /// The key bytes; use only to key a MAC.

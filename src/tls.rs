@@ -1,8 +1,11 @@
 //! rustls server configuration: TLS 1.2 and 1.3 only, ALPN `h2` and
 //! `http/1.1`, the ring crypto provider (one provider in the whole tree).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
 
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -31,6 +34,12 @@ pub enum Error {
     /// rustls refused the pair (key does not match, unsupported algorithm).
     #[error("TLS configuration rejected: {0}")]
     Rustls(#[from] rustls::Error),
+    /// The client CA bundle cannot be read or holds no usable CA.
+    #[error("{path}: no usable PEM CA certificate for client verification")]
+    ClientCa {
+        /// The file.
+        path: String,
+    },
     /// The self-signed certificate could not be made.
     #[error("self-signed certificate generation failed: {0}")]
     SelfSigned(#[from] rcgen::Error),
@@ -56,7 +65,11 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Error> {
         };
         (load_certs(cert)?, load_key(key)?)
     };
-    build(certs, key)
+    let client_ca = match &tls.client_ca {
+        Some(p) => Some(load_client_ca(p)?),
+        None => None,
+    };
+    build_with(certs, key, client_ca)
 }
 
 /// Builds a server config from a chain and key (TLS 1.2 + 1.3, ALPN set).
@@ -67,13 +80,155 @@ pub fn build(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<Arc<ServerConfig>, Error> {
+    build_with(certs, key, None)
+}
+
+/// As [`build`], asking clients for a certificate verified against
+/// `client_ca` when given (clients without one are still allowed at the TLS
+/// layer; routes with `client_cert` refuse them).
+///
+/// # Errors
+/// [`Error::Rustls`] when the key does not match or the CA is unusable.
+pub fn build_with(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_ca: Option<rustls::RootCertStore>,
+) -> Result<Arc<ServerConfig>, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let builder = match client_ca {
+        Some(roots) => {
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| Error::Rustls(rustls::Error::General(e.to_string())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key)?;
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// Reads a PEM bundle of client CAs.
+///
+/// # Errors
+/// [`Error::ClientCa`] when unreadable or without a usable CA.
+pub fn load_client_ca(path: &Path) -> Result<rustls::RootCertStore, Error> {
+    let err = || Error::ClientCa {
+        path: path.display().to_string(),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|_| err())? {
+        roots.add(cert.map_err(|_| err())?).map_err(|_| err())?;
+    }
+    if roots.is_empty() {
+        return Err(err());
+    }
+    Ok(roots)
+}
+
+/// The live TLS configuration, swapped atomically on reload: new handshakes
+/// use the new one, open connections keep theirs.
+pub struct TlsState {
+    current: ArcSwap<ServerConfig>,
+    source: TlsConfig,
+}
+
+impl TlsState {
+    /// Loads `[server.tls]`.
+    ///
+    /// # Errors
+    /// [`Error`] as [`server_config`].
+    pub fn load(tls: &TlsConfig) -> Result<TlsState, Error> {
+        Ok(TlsState {
+            current: ArcSwap::new(server_config(tls)?),
+            source: tls.clone(),
+        })
+    }
+
+    /// The configuration for the next handshake.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.current.load_full()
+    }
+
+    /// Re-reads certificate, key and client CA; on any error the old
+    /// configuration keeps serving. A self-signed config is not reloaded.
+    ///
+    /// # Errors
+    /// [`Error`] naming the file that failed.
+    pub fn reload(&self) -> Result<(), Error> {
+        if self.source.self_signed {
+            return Ok(());
+        }
+        let fresh = server_config(&self.source)?;
+        self.current.store(fresh);
+        Ok(())
+    }
+
+    /// The files to watch for changes.
+    pub fn files(&self) -> Vec<PathBuf> {
+        [&self.source.cert, &self.source.key, &self.source.client_ca]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+/// What the gateway knows of a verified client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// SHA-256 of the DER certificate.
+    pub fingerprint: [u8; 32],
+    /// Subject DN as RFC 4514 text (`CN=..., O=...`), empty if unparsable.
+    pub subject: String,
+    /// The subject's common names.
+    pub common_names: Vec<String>,
+}
+
+impl ClientCert {
+    /// Reads a certificate rustls already verified against the client CA.
+    pub fn from_der(der: &[u8]) -> ClientCert {
+        let fingerprint: [u8; 32] = Sha256::digest(der).into();
+        match x509_parser::parse_x509_certificate(der) {
+            Ok((_, cert)) => ClientCert {
+                fingerprint,
+                subject: cert.subject().to_string(),
+                common_names: cert
+                    .subject()
+                    .iter_common_name()
+                    .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
+                    .collect(),
+            },
+            Err(_) => ClientCert {
+                fingerprint,
+                subject: String::new(),
+                common_names: Vec::new(),
+            },
+        }
+    }
+
+    /// Whether this certificate matches a route's rule: a listed fingerprint,
+    /// a listed subject DN (spaces after commas ignored), or a listed `CN=x`
+    /// equal to one of its common names.
+    pub fn matches(&self, rule: &crate::config::ClientCerts) -> bool {
+        let norm = |s: &str| s.split(',').map(str::trim).collect::<Vec<_>>().join(",");
+        let subject = norm(&self.subject);
+        rule.fingerprints.iter().any(|f| f == &self.fingerprint)
+            || rule.subjects.iter().any(|s| {
+                let s = norm(s);
+                s == subject
+                    || s.strip_prefix("CN=")
+                        .filter(|cn| !cn.contains(','))
+                        .is_some_and(|cn| self.common_names.iter().any(|c| c == cn))
+            })
+    }
 }
 
 /// Reads a PEM certificate chain (leaf first).

@@ -214,7 +214,7 @@ tolerance_s = 120
     assert_eq!(c.server.listen, "127.0.0.1:18443".parse().unwrap());
     assert!(c.server.plaintext);
     assert!(c.server.tls.is_none());
-    assert_eq!(c.server.max_body_bytes, 2048);
+    assert_eq!(c.server.max_body_bytes, Some(2048));
     assert_eq!(c.server.header_read_timeout_ms, 1000);
     assert_eq!(c.server.request_timeout_ms, 2000);
     assert_eq!(c.server.max_concurrent_requests, 16);
@@ -373,12 +373,16 @@ fn defaults() {
         default_admin_listen(),
         DEFAULT_ADMIN_LISTEN.parse::<SocketAddr>().unwrap()
     );
-    assert_eq!(c.server.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    assert_eq!(c.server.max_body_bytes, None);
     assert_eq!(c.amqp.exchange, "hookgate");
     assert!(c.amqp.queues.is_empty());
     let r = &c.routes[0];
     assert_eq!(r.name, "github");
-    assert_eq!(r.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    // Webhook routes default to 256 KiB, Salesforce routes to 1 MiB.
+    assert_eq!(
+        r.max_body_bytes,
+        crate::config::DEFAULT_WEBHOOK_MAX_BODY_BYTES
+    );
     assert_eq!(r.tolerance, Duration::from_secs(DEFAULT_TOLERANCE_S));
 }
 

@@ -1,17 +1,19 @@
-//! The request flow: route, method, load shed, body, verify, publish, answer.
+//! The request flow: route, method, load shed, client address and
+//! certificate, body, verify, replay cache, store, answer.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{Method, Request, Response};
-use http_body_util::{BodyExt as _, Limited};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, Request, Response};
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use time::OffsetDateTime;
 
 use super::respond::{Body, Outcome};
-use super::{Gateway, RouteEntry};
+use super::{ConnInfo, Gateway, RouteEntry};
 use crate::config::RouteKind;
-use crate::envelope;
+use crate::envelope::{self, Message};
 use crate::outbox::Stored;
 use crate::salesforce::om;
 
@@ -44,16 +46,69 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
     }
 }
 
+/// The client address: the connection's (the TCP peer or what a trusted
+/// proxy's PROXY header said), or, when the peer is a trusted proxy, the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+/// `None` when a trusted proxy sent an unparsable `X-Forwarded-For`.
+pub fn client_ip(info: &ConnInfo, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    if !info.via_proxy {
+        return Some(info.client_ip);
+    }
+    let mut entries = Vec::new();
+    for v in headers.get_all("x-forwarded-for") {
+        let text = v.to_str().ok()?;
+        for item in text.split(',') {
+            entries.push(item.trim().parse::<IpAddr>().ok()?);
+        }
+    }
+    Some(
+        entries
+            .into_iter()
+            .rev()
+            .find(|ip| !super::listener::is_trusted(trusted, *ip))
+            .unwrap_or(info.client_ip),
+    )
+}
+
 async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Outcome {
     let route = &entry.route;
     let (parts, body) = req.into_parts();
+
+    // Who is connecting: address allowlist and client certificate, before
+    // reading the body.
+    let info = parts.extensions.get::<Arc<ConnInfo>>().cloned();
+    if !route.allow_cidrs.is_empty() {
+        let ip = info
+            .as_deref()
+            .and_then(|i| client_ip(i, &parts.headers, &gw.trusted_proxies));
+        if !ip.is_some_and(|ip| route.allow_cidrs.iter().any(|n| n.contains(&ip))) {
+            tracing::info!(route = %route.name, client = ?ip, "client address not allowed");
+            gw.metrics
+                .verification_failure(&route.name, "address_not_allowed");
+            return Outcome::Forbidden;
+        }
+    }
+    if let Some(rule) = &route.client_cert {
+        let ok = info
+            .as_deref()
+            .and_then(|i| i.client_cert.as_ref())
+            .is_some_and(|c| c.matches(rule));
+        if !ok {
+            tracing::info!(route = %route.name, "no matching client certificate");
+            gw.metrics
+                .verification_failure(&route.name, "client_certificate");
+            return Outcome::Forbidden;
+        }
+    }
+
     let body = match read_body(gw, route.max_body_bytes, &parts.headers, body).await {
         Ok(b) => b,
         Err(outcome) => return outcome,
     };
     let received_at = OffsetDateTime::now_utc();
 
-    let messages = if route.kind == RouteKind::SalesforceOm {
+    // (message, replay-cache key) pairs.
+    let candidates: Vec<(Message, String)> = if route.kind == RouteKind::SalesforceOm {
         let om = match om::parse(&body, om::Limits::default()) {
             Ok(om) => om,
             Err(e) => {
@@ -69,6 +124,13 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
             return Outcome::Unauthorized;
         }
         envelope::notifications(route, &om, received_at)
+            .into_iter()
+            .map(|m| {
+                // Nothing in an Outbound Message is signed: key on the content.
+                let k = crate::dedupe::key(&route.name, &m.message_id, false, &m.body);
+                (m, k)
+            })
+            .collect()
     } else {
         let now = received_at.unix_timestamp();
         let verified = match entry.verifier.verify(&parts.headers, &body, now) {
@@ -91,23 +153,58 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
             .headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        vec![envelope::webhook(
-            route,
-            &verified,
-            content_type,
-            body,
-            received_at,
+        // A body declared JSON must be JSON (UTF-8, well-formed, nesting within
+        // serde_json's limit) before it reaches consumers; checked only after
+        // the signature verified.
+        if content_type.is_some_and(|c| c.to_ascii_lowercase().contains("json")) && !is_json(&body)
+        {
+            tracing::info!(route = %route.name, "signed body declared JSON is not JSON");
+            gw.metrics
+                .verification_failure(&route.name, "malformed_body");
+            return Outcome::BadRequest;
+        }
+        let k = crate::dedupe::key(&route.name, &verified.id, verified.id_signed, &body);
+        vec![(
+            envelope::webhook(route, &verified, content_type, body, received_at),
+            k,
         )]
     };
 
-    match gw.outbox.store(&messages).await {
-        Ok(Stored::Confirmed) => {
-            tracing::debug!(route = %route.name, messages = messages.len(), "confirmed");
-            Outcome::Accepted
+    // Replay cache: drop what was seen within the route's TTL.
+    let mut fresh = Vec::with_capacity(candidates.len());
+    let mut keys = Vec::with_capacity(candidates.len());
+    for (m, k) in candidates {
+        let seen = match &gw.replay {
+            Some(cache) => cache.seen(&k).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "replay cache unavailable; treating as new");
+                false
+            }),
+            None => false,
+        };
+        if seen {
+            gw.metrics.duplicate(&route.name);
+        } else {
+            fresh.push(m);
+            keys.push(k);
         }
-        Ok(Stored::Spooled) => {
-            tracing::debug!(route = %route.name, messages = messages.len(), "spooled");
-            Outcome::Spooled
+    }
+    if fresh.is_empty() {
+        tracing::debug!(route = %route.name, "replay: every message seen before");
+        return Outcome::Duplicate;
+    }
+
+    match gw.outbox.store(&fresh).await {
+        Ok(stored) => {
+            if let Some(cache) = &gw.replay {
+                if let Err(e) = cache.record(&keys, route.replay_ttl).await {
+                    tracing::warn!(error = %e, "replay cache write failed");
+                }
+            }
+            tracing::debug!(route = %route.name, messages = fresh.len(), ?stored, "stored");
+            match stored {
+                Stored::Confirmed => Outcome::Accepted,
+                Stored::Spooled => Outcome::Spooled,
+            }
         }
         Err(e) => {
             tracing::warn!(route = %route.name, error = %e, "neither confirmed nor spooled; answering 503");
@@ -116,12 +213,19 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
     }
 }
 
-/// Reads the whole body under the route's cap and the body deadline.
+/// UTF-8 and well-formed JSON (serde_json, recursion limit 128).
+fn is_json(body: &[u8]) -> bool {
+    std::str::from_utf8(body).is_ok()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+}
+
+/// Reads the whole body under the route's cap, the idle timeout between
+/// chunks and the total body deadline.
 async fn read_body(
     gw: &Gateway,
     cap: usize,
-    headers: &http::HeaderMap,
-    body: Incoming,
+    headers: &HeaderMap,
+    mut body: Incoming,
 ) -> Result<Bytes, Outcome> {
     // Refuse early on a declared length over the cap.
     if let Some(len) = headers
@@ -133,18 +237,22 @@ async fn read_body(
             return Err(Outcome::TooLarge);
         }
     }
-    let collect = Limited::new(body, cap).collect();
-    match tokio::time::timeout(gw.body_timeout, collect).await {
-        Err(_) => Err(Outcome::Timeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Err(Outcome::TooLarge)
-            } else {
-                Err(Outcome::BadRequest)
+    let deadline = tokio::time::Instant::now() + gw.body_timeout;
+    let mut buf = BytesMut::new();
+    loop {
+        let idle = tokio::time::Instant::now() + gw.body_idle_timeout;
+        let frame = match tokio::time::timeout_at(deadline.min(idle), body.frame()).await {
+            Err(_) => return Err(Outcome::Timeout),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(Outcome::BadRequest),
+            Ok(Some(Ok(f))) => f,
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > cap {
+                return Err(Outcome::TooLarge);
             }
+            buf.extend_from_slice(&data);
         }
     }
+    Ok(buf.freeze())
 }

@@ -1,16 +1,18 @@
-//! Accept loop: TCP, TLS handshake under a deadline, hyper's HTTP/1.1 + HTTP/2
-//! server with header-read timeout and stream limits, graceful shutdown.
+//! Accept loop: TCP, connection caps (total and per client IP), the PROXY
+//! protocol from trusted load balancers, TLS handshake under a deadline,
+//! hyper's HTTP/1.1 + HTTP/2 server with header limits, graceful shutdown.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceBuilder;
@@ -19,53 +21,46 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use super::handle::handle;
-use super::Gateway;
+use super::{ConnInfo, Gateway};
+use crate::config::ServerConfig;
+use crate::tls::TlsState;
 
-/// TLS handshake deadline.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; past it new connections are closed at accept.
-pub const MAX_CONNECTIONS: usize = 4096;
-/// HTTP/1 header lines accepted.
-pub const MAX_HEADERS: usize = 100;
-/// HTTP/2 concurrent streams per connection.
-pub const MAX_CONCURRENT_STREAMS: u32 = 100;
-
-/// Listener settings taken from `[server]`.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Time to receive a request head.
-    pub header_read_timeout: Duration,
-    /// Time in-flight requests get to finish after shutdown starts.
-    pub shutdown_grace: Duration,
-}
+/// Longest PROXY protocol header read (v2 allows 16 + 65535; we need only
+/// addresses and refuse TLVs past this).
+const MAX_PROXY_HEADER: usize = 536;
 
 /// Serves until `shutdown` turns true, then stops accepting and waits up to
-/// `shutdown_grace` for open connections to finish their requests.
+/// `shutdown_grace_ms` for open connections to finish their requests.
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<Arc<TlsState>>,
     gateway: Arc<Gateway>,
-    settings: Settings,
+    server: ServerConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout)
-        .max_headers(MAX_HEADERS)
+        .header_read_timeout(Duration::from_millis(server.header_read_timeout_ms))
+        .max_headers(server.max_headers)
+        .max_buf_size(server.max_header_bytes)
         .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_concurrent_streams(server.max_concurrent_streams)
+        .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
+        // Rapid-reset (CVE-2023-44487) bounds.
         .max_pending_accept_reset_streams(Some(20))
         .max_local_error_reset_streams(Some(256))
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
-    let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
-    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = Arc::new(Semaphore::new(server.max_connections));
+    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let handshake_timeout = Duration::from_millis(server.tls_handshake_timeout_ms);
+    let server = Arc::new(server);
 
     loop {
         let accepted = tokio::select! {
@@ -85,47 +80,178 @@ pub async fn serve(
             }
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::warn!("connection limit reached; closing new connection");
+            gateway.metrics.connection_refused("max_connections");
+            continue;
+        };
+        let Some(ip_slot) = IpSlot::take(&per_ip, peer.ip(), server.max_connections_per_ip) else {
+            gateway.metrics.connection_refused("max_connections_per_ip");
             continue;
         };
         let _ = stream.set_nodelay(true);
         let builder = builder.clone();
         let gateway = gateway.clone();
-        let acceptor = acceptor.clone();
+        let tls = tls.clone();
+        let server = server.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
-            match acceptor {
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(tls)) => serve_conn(tls, peer, &builder, gateway, watcher).await,
+            let _ip_slot = ip_slot;
+            let mut stream = stream;
+            let via_proxy = is_trusted(&server.trusted_proxies, peer.ip());
+            let mut client_ip = peer.ip();
+            if via_proxy {
+                match tokio::time::timeout(handshake_timeout, read_proxy_header(&mut stream)).await
+                {
+                    Ok(Ok(Some(ip))) => client_ip = ip,
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "bad PROXY protocol header");
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+            let mut info = ConnInfo {
+                peer: peer.ip(),
+                client_ip,
+                via_proxy,
+                client_cert: None,
+            };
+            match tls {
+                Some(tls) => {
+                    let acceptor = TlsAcceptor::from(tls.current());
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => {
+                            info.client_cert = s
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map(|c| crate::tls::ClientCert::from_der(c.as_ref()));
+                            serve_conn(s, info, &builder, gateway, watcher).await
+                        }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => serve_conn(stream, peer, &builder, gateway, watcher).await,
+                None => serve_conn(stream, info, &builder, gateway, watcher).await,
             }
         });
     }
     drop(listener);
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
-        _ = tokio::time::sleep(settings.shutdown_grace) => {
+        _ = tokio::time::sleep(Duration::from_millis(server.shutdown_grace_ms)) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
 }
 
+/// Whether `ip` is one of the trusted proxies.
+pub fn is_trusted(trusted: &[ipnet::IpNet], ip: IpAddr) -> bool {
+    trusted.iter().any(|n| n.contains(&ip))
+}
+
+/// One connection's share of the per-IP cap; released on drop.
+struct IpSlot {
+    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl IpSlot {
+    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut m = map.lock().ok()?;
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            map: map.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.map.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Reads a PROXY protocol v1 or v2 header if the stream starts with one
+/// (parsed with the `ppp` crate); returns the client address it states
+/// (`None` for `UNKNOWN`/`LOCAL`, or when there is no header).
+async fn read_proxy_header(stream: &mut TcpStream) -> std::io::Result<Option<IpAddr>> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let mut head = [0u8; 16];
+    let n = stream.peek(&mut head).await?;
+    const V2_SIG: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+    if n >= 12 && &head[..12] == V2_SIG {
+        if n < 16 {
+            let mut full = [0u8; 16];
+            stream.read_exact(&mut full).await?;
+            head = full;
+        } else {
+            stream.read_exact(&mut head).await?;
+        }
+        let len = usize::from(u16::from_be_bytes([head[14], head[15]]));
+        if 16 + len > MAX_PROXY_HEADER {
+            return Err(bad("PROXY v2 header too long"));
+        }
+        let mut buf = head.to_vec();
+        buf.resize(16 + len, 0);
+        stream.read_exact(&mut buf[16..]).await?;
+        let header = ppp::v2::Header::try_from(buf.as_slice()).map_err(|_| bad("PROXY v2"))?;
+        return Ok(match header.addresses {
+            ppp::v2::Addresses::IPv4(a) => Some(IpAddr::V4(a.source_address)),
+            ppp::v2::Addresses::IPv6(a) => Some(IpAddr::V6(a.source_address)),
+            _ => None,
+        });
+    }
+    if n >= 6 && &head[..6] == b"PROXY " {
+        // v1: one text line of at most 107 bytes.
+        let mut line = Vec::with_capacity(108);
+        loop {
+            let mut b = [0u8; 1];
+            stream.read_exact(&mut b).await?;
+            line.push(b[0]);
+            if line.ends_with(b"\r\n") {
+                break;
+            }
+            if line.len() > 107 {
+                return Err(bad("PROXY v1 line too long"));
+            }
+        }
+        let text = std::str::from_utf8(&line).map_err(|_| bad("PROXY v1"))?;
+        let header = ppp::v1::Header::try_from(text).map_err(|_| bad("PROXY v1"))?;
+        return Ok(match header.addresses {
+            ppp::v1::Addresses::Tcp4(a) => Some(IpAddr::V4(a.source_address)),
+            ppp::v1::Addresses::Tcp6(a) => Some(IpAddr::V6(a.source_address)),
+            ppp::v1::Addresses::Unknown => None,
+        });
+    }
+    Ok(None)
+}
+
 async fn serve_conn<IO>(
     io: IO,
-    peer: SocketAddr,
+    info: ConnInfo,
     builder: &auto::Builder<TokioExecutor>,
     gateway: Arc<Gateway>,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let peer: SocketAddr = SocketAddr::new(info.peer, 0);
+    let info = Arc::new(info);
     // Layer order, outermost first:
     let service = ServiceBuilder::new()
         // A panic anywhere below becomes a fixed 500, never a dropped process.
@@ -135,8 +261,9 @@ async fn serve_conn<IO>(
         .layer(PropagateRequestIdLayer::x_request_id())
         // One span per request (method, path, request id); bodies never logged.
         .layer(TraceLayer::new_for_http())
-        .service_fn(move |req| {
+        .service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             let gateway = gateway.clone();
+            req.extensions_mut().insert(info.clone());
             async move { Ok::<_, Infallible>(handle(gateway, req).await) }
         });
     let service = hyper_util::service::TowerToHyperService::new(service);

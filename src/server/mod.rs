@@ -24,6 +24,20 @@ use crate::outbox::Outbox;
 use crate::telemetry::metrics::Metrics;
 use crate::verify::Verifier;
 
+/// What a connection tells every request on it (a request extension).
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The TCP peer.
+    pub peer: std::net::IpAddr,
+    /// The client: the peer, or the address a trusted proxy's PROXY
+    /// protocol header stated.
+    pub client_ip: std::net::IpAddr,
+    /// The peer is one of `[server] trusted_proxies`.
+    pub via_proxy: bool,
+    /// The client certificate rustls verified against `client_ca`, if any.
+    pub client_cert: Option<crate::tls::ClientCert>,
+}
+
 /// A route with its verifier, built once at start.
 #[derive(Debug)]
 pub struct RouteEntry {
@@ -43,13 +57,24 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// Permits for concurrent requests (load shedding past it).
     pub permits: Arc<Semaphore>,
-    /// Deadline for reading the body.
+    /// Deadline for reading the whole body.
     pub body_timeout: Duration,
+    /// Longest pause between body chunks.
+    pub body_idle_timeout: Duration,
+    /// `[server] trusted_proxies` (for `X-Forwarded-For`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The replay cache, when `[dedupe] enabled`.
+    pub replay: Option<crate::dedupe::Cache>,
 }
 
 impl Gateway {
     /// Builds the shared state from a validated config.
-    pub fn new(config: &Config, outbox: Outbox, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        config: &Config,
+        outbox: Outbox,
+        metrics: Arc<Metrics>,
+        replay: Option<crate::dedupe::Cache>,
+    ) -> Self {
         let routes = config
             .routes
             .iter()
@@ -68,7 +93,15 @@ impl Gateway {
             outbox,
             metrics,
             permits: Arc::new(Semaphore::new(config.server.max_concurrent_requests)),
-            body_timeout: Duration::from_millis(config.server.request_timeout_ms),
+            body_timeout: Duration::from_millis(
+                config
+                    .server
+                    .body_timeout_ms
+                    .min(config.server.request_timeout_ms),
+            ),
+            body_idle_timeout: Duration::from_millis(config.server.body_idle_timeout_ms),
+            trusted_proxies: config.server.trusted_proxies.clone(),
+            replay,
         }
     }
 }

@@ -27,6 +27,10 @@ pub enum Outcome {
     Spooled,
     /// Handshake answered synchronously (Slack url_verification): 200 + body.
     Handshake(String),
+    /// Seen before within the replay TTL: 200 (or Ack), not published again.
+    Duplicate,
+    /// Client address not allowed, or no matching client certificate: 403.
+    Forbidden,
     /// No route for the path: 404.
     NotFound,
     /// Not POST: 405 with `Allow: POST`.
@@ -51,6 +55,8 @@ impl Outcome {
         match self {
             Outcome::Accepted => "accepted",
             Outcome::Spooled => "spooled",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Forbidden => "forbidden",
             Outcome::Handshake(_) => "handshake",
             Outcome::NotFound => "not_found",
             Outcome::MethodNotAllowed => "method_not_allowed",
@@ -65,7 +71,10 @@ impl Outcome {
 
     fn status(&self) -> StatusCode {
         match self {
-            Outcome::Accepted | Outcome::Spooled | Outcome::Handshake(_) => StatusCode::OK,
+            Outcome::Accepted | Outcome::Spooled | Outcome::Duplicate | Outcome::Handshake(_) => {
+                StatusCode::OK
+            }
+            Outcome::Forbidden => StatusCode::FORBIDDEN,
             Outcome::NotFound => StatusCode::NOT_FOUND,
             Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Outcome::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -78,7 +87,10 @@ impl Outcome {
 
     fn text(&self) -> &'static str {
         match self {
-            Outcome::Accepted | Outcome::Spooled => "{\"status\":\"accepted\"}\n",
+            Outcome::Accepted | Outcome::Spooled | Outcome::Duplicate => {
+                "{\"status\":\"accepted\"}\n"
+            }
+            Outcome::Forbidden => "{\"error\":\"forbidden\"}\n",
             Outcome::Handshake(_) => "",
             Outcome::NotFound => "{\"error\":\"not found\"}\n",
             Outcome::MethodNotAllowed => "{\"error\":\"method not allowed\"}\n",
@@ -118,7 +130,7 @@ impl Outcome {
     /// keep their status.
     pub fn soap(&self) -> Response<Body> {
         let (status, body) = match self {
-            Outcome::Accepted | Outcome::Spooled | Outcome::Handshake(_) => {
+            Outcome::Accepted | Outcome::Spooled | Outcome::Duplicate | Outcome::Handshake(_) => {
                 (StatusCode::OK, ack::ACK.to_owned())
             }
             Outcome::NotFound | Outcome::MethodNotAllowed => (
@@ -144,7 +156,8 @@ impl Outcome {
 
     fn fault_text(&self) -> &'static str {
         match self {
-            Outcome::Accepted | Outcome::Spooled | Outcome::Handshake(_) => "",
+            Outcome::Accepted | Outcome::Spooled | Outcome::Duplicate | Outcome::Handshake(_) => "",
+            Outcome::Forbidden => "Forbidden",
             Outcome::NotFound => "Not found",
             Outcome::MethodNotAllowed => "Method not allowed",
             Outcome::Unauthorized => "Unauthorized",

@@ -75,6 +75,10 @@ pub struct Metrics {
     pub broker_connections: Counter,
     /// Requests being handled now.
     pub in_flight: Gauge,
+    /// Connections closed at accept, by reason.
+    pub connections_refused: Family<ReasonLabels, Counter>,
+    /// Repeats answered 2xx without a second publish (replay cache).
+    pub duplicates: Family<RequestLabels, Counter>,
     /// Messages in the spool.
     pub spool_messages: Gauge,
     /// Bytes in the spool.
@@ -156,6 +160,18 @@ impl Metrics {
             "Requests being handled",
             in_flight.clone(),
         );
+        let connections_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at accept, by reason",
+            connections_refused.clone(),
+        );
+        let duplicates = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "duplicates",
+            "Repeated deliveries answered without a second publish",
+            duplicates.clone(),
+        );
         let spool_messages = Gauge::default();
         registry.register(
             "spool_messages",
@@ -200,6 +216,8 @@ impl Metrics {
             broker_blocked,
             broker_connections,
             in_flight,
+            connections_refused,
+            duplicates,
             spool_messages,
             spool_bytes,
             spool_oldest_age,
@@ -235,6 +253,24 @@ impl Metrics {
             .get_or_create(&SlotLabels {
                 route: route.to_owned(),
                 slot: u32::try_from(slot).unwrap_or(u32::MAX),
+            })
+            .inc();
+    }
+
+    /// Counts a connection closed at accept (`max_connections`,
+    /// `max_connections_per_ip`).
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts a repeat answered without a second publish.
+    pub fn duplicate(&self, route: &str) {
+        self.duplicates
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                outcome: "duplicate",
             })
             .inc();
     }

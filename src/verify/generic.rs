@@ -11,7 +11,6 @@
 use base64::Engine as _;
 use http::HeaderName;
 
-use super::hmac::matching_slot;
 pub use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, parse_unix, Ctx, Error, Verified};
 
@@ -141,7 +140,8 @@ impl Scheme {
                 Part::Id => id.as_deref().ok_or(Error::MissingHeader("id"))?.as_bytes(),
             });
         }
-        let slot = matching_slot(self.algorithm, ctx.secrets, &parts, &[sig])
+        let slot = ctx
+            .matching_slot(self.algorithm, &parts, &[sig])
             .ok_or(Error::BadSignature)?;
         if let Some(ts) = ts_text {
             ctx.check_timestamp(parse_unix(ts, "timestamp")?)?;
@@ -154,6 +154,7 @@ impl Scheme {
                 .and_then(|h| ctx.headers.get(h))
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            id_signed: self.template.contains(&Part::Id) || self.id_header.is_none(),
             secret_slot: slot,
             handshake: None,
         })

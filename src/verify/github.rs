@@ -3,7 +3,7 @@
 //! Idempotency key `X-GitHub-Delivery`, event `X-GitHub-Event`; no signed
 //! timestamp (PROVIDERS.md, GitHub row).
 
-use super::hmac::{matching_slot, Algorithm};
+use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, Ctx, Error, Verified};
 
 /// Signature header.
@@ -19,7 +19,8 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
         .strip_prefix("sha256=")
         .ok_or(Error::MalformedHeader(SIGNATURE))?;
     let sig = hex::decode(hex_sig.trim()).map_err(|_| Error::MalformedHeader(SIGNATURE))?;
-    let slot = matching_slot(Algorithm::Sha256, ctx.secrets, &[ctx.body], &[sig])
+    let slot = ctx
+        .matching_slot(Algorithm::Sha256, &[ctx.body], &[sig])
         .ok_or(Error::BadSignature)?;
     Ok(Verified {
         id: ctx
@@ -27,6 +28,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
             .and_then(clean_id)
             .unwrap_or_else(|| body_hash_id(ctx.body)),
         event: ctx.opt_header(EVENT).map(str::to_owned),
+        id_signed: false,
         secret_slot: slot,
         handshake: None,
     })

@@ -46,8 +46,23 @@ pub fn matching_slot(
     parts: &[&[u8]],
     candidates: &[Vec<u8>],
 ) -> Option<usize> {
+    matching_slot_at(alg, secrets, parts, candidates, None)
+}
+
+/// [`matching_slot`] skipping secrets expired at Unix time `now` (their
+/// `not_after` has passed).
+pub fn matching_slot_at(
+    alg: Algorithm,
+    secrets: &[Secret],
+    parts: &[&[u8]],
+    candidates: &[Vec<u8>],
+    now: Option<i64>,
+) -> Option<usize> {
     let mut found = None;
     for (slot, secret) in secrets.iter().enumerate() {
+        if now.is_some_and(|n| !secret.valid_at(n)) {
+            continue;
+        }
         let expected = tag(alg, secret.expose(), parts);
         let mut hit = subtle::Choice::from(0u8);
         for c in candidates {

@@ -75,6 +75,9 @@ pub struct Verified {
     /// Event name as the provider gives it (`push`, `invoice.paid`,
     /// `orders/create`), `None` when the scheme has none.
     pub event: Option<String>,
+    /// Whether the signature covers `id` (the body holds it, or a signed
+    /// header): otherwise the replay cache keys on the body hash too.
+    pub id_signed: bool,
     /// Index of the secret that verified (0 = first listed).
     pub secret_slot: usize,
     /// A handshake to answer synchronously instead of publishing.
@@ -159,6 +162,17 @@ impl Ctx<'_> {
     /// An optional header as text; absent or non-ASCII is `None`.
     pub fn opt_header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The slot of the first unexpired secret whose HMAC over `parts`
+    /// matches a candidate (constant-time compares).
+    pub fn matching_slot(
+        &self,
+        alg: hmac::Algorithm,
+        parts: &[&[u8]],
+        candidates: &[Vec<u8>],
+    ) -> Option<usize> {
+        hmac::matching_slot_at(alg, self.secrets, parts, candidates, Some(self.now))
     }
 
     /// Checks a signed Unix timestamp (seconds) against the tolerance, both

@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 
-use super::hmac::{matching_slot, Algorithm};
+use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, Ctx, Error, Verified};
 
 /// Signature header.
@@ -20,7 +20,8 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
     let sig = base64::engine::general_purpose::STANDARD
         .decode(sig.trim())
         .map_err(|_| Error::MalformedHeader(SIGNATURE))?;
-    let slot = matching_slot(Algorithm::Sha256, ctx.secrets, &[ctx.body], &[sig])
+    let slot = ctx
+        .matching_slot(Algorithm::Sha256, &[ctx.body], &[sig])
         .ok_or(Error::BadSignature)?;
     Ok(Verified {
         id: ctx
@@ -28,6 +29,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
             .and_then(clean_id)
             .unwrap_or_else(|| body_hash_id(ctx.body)),
         event: ctx.opt_header(TOPIC).map(str::to_owned),
+        id_signed: false,
         secret_slot: slot,
         handshake: None,
     })

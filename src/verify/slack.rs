@@ -6,7 +6,7 @@
 //! `event.type` (the event name). Slash commands and interactivity send
 //! form-encoded bodies: those are keyed by body hash with no event name.
 
-use super::hmac::{matching_slot, Algorithm};
+use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, parse_unix, Ctx, Error, Handshake, Verified};
 
 /// Signature header.
@@ -25,13 +25,13 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
         .strip_prefix("v0=")
         .and_then(|h| hex::decode(h.trim()).ok())
         .ok_or(Error::MalformedHeader(SIGNATURE))?;
-    let slot = matching_slot(
-        Algorithm::Sha256,
-        ctx.secrets,
-        &[b"v0:", ts_text.as_bytes(), b":", ctx.body],
-        &[sig],
-    )
-    .ok_or(Error::BadSignature)?;
+    let slot = ctx
+        .matching_slot(
+            Algorithm::Sha256,
+            &[b"v0:", ts_text.as_bytes(), b":", ctx.body],
+            &[sig],
+        )
+        .ok_or(Error::BadSignature)?;
     ctx.check_timestamp(ts)?;
 
     let looks_json = ctx
@@ -43,6 +43,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
         return Ok(Verified {
             id: body_hash_id(ctx.body),
             event: None,
+            id_signed: true,
             secret_slot: slot,
             handshake: None,
         });
@@ -70,6 +71,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
         return Ok(Verified {
             id: body_hash_id(ctx.body),
             event: Some("url_verification".into()),
+            id_signed: true,
             secret_slot: slot,
             handshake: Some(Handshake::SlackChallenge(challenge)),
         });
@@ -81,6 +83,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
             .and_then(clean_id)
             .unwrap_or_else(|| body_hash_id(ctx.body)),
         event: env.event.and_then(|e| e.kind).or(env.kind),
+        id_signed: true,
         secret_slot: slot,
         handshake: None,
     })

@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 
-use super::hmac::{matching_slot, Algorithm};
+use super::hmac::Algorithm;
 use super::{clean_id, parse_unix, Ctx, Error, Verified};
 
 /// Message id header, and its Svix name.
@@ -41,13 +41,13 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
     if sigs.is_empty() {
         return Err(Error::MalformedHeader(SIGNATURE[0]));
     }
-    let slot = matching_slot(
-        Algorithm::Sha256,
-        ctx.secrets,
-        &[id.as_bytes(), b".", ts_text.as_bytes(), b".", ctx.body],
-        &sigs,
-    )
-    .ok_or(Error::BadSignature)?;
+    let slot = ctx
+        .matching_slot(
+            Algorithm::Sha256,
+            &[id.as_bytes(), b".", ts_text.as_bytes(), b".", ctx.body],
+            &sigs,
+        )
+        .ok_or(Error::BadSignature)?;
     ctx.check_timestamp(ts)?;
     // The payload's `type` names the event; a body that is not a JSON object
     // simply has none.
@@ -55,6 +55,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
     Ok(Verified {
         id,
         event,
+        id_signed: true,
         secret_slot: slot,
         handshake: None,
     })

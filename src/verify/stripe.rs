@@ -3,7 +3,7 @@
 //! `v0` is ignored. Idempotency key and event type are the Event's `id` and
 //! `type` in the body (PROVIDERS.md, Stripe row).
 
-use super::hmac::{matching_slot, Algorithm};
+use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, json_id_type, parse_unix, Ctx, Error, Verified};
 
 /// Signature header.
@@ -38,13 +38,9 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
         return Err(Error::MalformedHeader(SIGNATURE));
     }
     let ts = t.to_string();
-    let slot = matching_slot(
-        Algorithm::Sha256,
-        ctx.secrets,
-        &[ts.as_bytes(), b".", ctx.body],
-        &sigs,
-    )
-    .ok_or(Error::BadSignature)?;
+    let slot = ctx
+        .matching_slot(Algorithm::Sha256, &[ts.as_bytes(), b".", ctx.body], &sigs)
+        .ok_or(Error::BadSignature)?;
     ctx.check_timestamp(t)?;
     let (id, event) = json_id_type(ctx.body)?;
     Ok(Verified {
@@ -53,6 +49,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
             .and_then(clean_id)
             .unwrap_or_else(|| body_hash_id(ctx.body)),
         event,
+        id_signed: true,
         secret_slot: slot,
         handshake: None,
     })

@@ -120,6 +120,10 @@ fn route(kind: RouteKind, secrets: &[&[u8]], generic: Option<Scheme>) -> Route {
         org_ids: Vec::new(),
         forward_session_id: false,
         generic,
+        allow_cidrs: Vec::new(),
+        client_cert: None,
+        public_url: None,
+        replay_ttl: Duration::from_secs(300),
     }
 }
 
@@ -131,8 +135,17 @@ fn verified(id: &str, event: Option<&str>, slot: usize) -> Verified {
     Verified {
         id: id.to_string(),
         event: event.map(str::to_string),
+        id_signed: true,
         secret_slot: slot,
         handshake: None,
+    }
+}
+
+/// The same, for schemes whose id the signature does not cover.
+fn unsigned(v: Verified) -> Verified {
+    Verified {
+        id_signed: false,
+        ..v
     }
 }
 
@@ -153,7 +166,7 @@ fn github_push_verifies() {
     let h = github_headers(GITHUB_PUSH_HEADERS, GITHUB_SECRET, GITHUB_PUSH);
     assert_eq!(
         v.verify(&h, GITHUB_PUSH, NOW).unwrap(),
-        verified(GITHUB_DELIVERY, Some("push"), 0)
+        unsigned(verified(GITHUB_DELIVERY, Some("push"), 0))
     );
 }
 
@@ -163,7 +176,11 @@ fn github_ping_verifies() {
     let h = github_headers(GITHUB_PING_HEADERS, GITHUB_SECRET, GITHUB_PING);
     assert_eq!(
         v.verify(&h, GITHUB_PING, NOW).unwrap(),
-        verified("6a0e1f40-f7a1-11ef-9d3c-0b7e5a4c2d18", Some("ping"), 0)
+        unsigned(verified(
+            "6a0e1f40-f7a1-11ef-9d3c-0b7e5a4c2d18",
+            Some("ping"),
+            0
+        ))
     );
 }
 
@@ -276,7 +293,7 @@ fn github_without_delivery_falls_back_to_body_hash() {
     h.remove("x-github-event");
     assert_eq!(
         v.verify(&h, GITHUB_PUSH, NOW).unwrap(),
-        verified(&sha256_id(GITHUB_PUSH), None, 0)
+        unsigned(verified(&sha256_id(GITHUB_PUSH), None, 0))
     );
 }
 
@@ -499,6 +516,7 @@ fn slack_url_verification_is_a_handshake() {
         Verified {
             id: sha256_id(SLACK_URL_VERIFICATION),
             event: Some("url_verification".to_string()),
+            id_signed: true,
             secret_slot: 0,
             handshake: Some(Handshake::SlackChallenge(challenge)),
         }
@@ -667,11 +685,11 @@ fn shopify_verifies() {
     let h = shopify_headers(SHOPIFY_SECRET, SHOPIFY_BODY);
     assert_eq!(
         v.verify(&h, SHOPIFY_BODY, NOW).unwrap(),
-        verified(
+        unsigned(verified(
             "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
             Some("orders/create"),
             0
-        )
+        ))
     );
 }
 
@@ -715,7 +733,7 @@ fn shopify_rotation_and_missing_ids() {
     h.remove("x-shopify-topic");
     assert_eq!(
         v.verify(&h, SHOPIFY_BODY, NOW).unwrap(),
-        verified(&sha256_id(SHOPIFY_BODY), None, 1)
+        unsigned(verified(&sha256_id(SHOPIFY_BODY), None, 1))
     );
 }
 
@@ -973,7 +991,7 @@ fn generic_timestamp_template_verifies() {
     let h = generic_ts_headers(GENERIC_SECRET, NOW, GENERIC_BODY);
     assert_eq!(
         v.verify(&h, GENERIC_BODY, NOW).unwrap(),
-        verified(GENERIC_ID, Some("order.shipped"), 0)
+        unsigned(verified(GENERIC_ID, Some("order.shipped"), 0))
     );
 }
 

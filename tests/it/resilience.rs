@@ -18,12 +18,13 @@ async fn without_spool_broker_unreachable_gives_503_and_server_fault_then_recove
     })
     .await;
     let body = fixture("github/push.json");
+    // A fresh delivery id each time: a repeat would be answered from the
+    // replay cache, not by the broker.
     let signed = || {
-        sign::github(
-            support::GITHUB_SECRET,
-            &body,
-            fixture_headers("github/push.json"),
-        )
+        let mut headers = fixture_headers("github/push.json");
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("x-github-delivery"));
+        headers.push(("X-GitHub-Delivery".into(), support::unique()));
+        sign::github(support::GITHUB_SECRET, &body, headers)
     };
 
     assert_eq!(

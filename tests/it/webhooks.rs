@@ -297,14 +297,41 @@ async fn standard_webhooks_and_svix_headers() {
         "msg_2tXq9NfH0oZ3yW8kR5cV1bJ7aLp",
         "application/json",
     );
-    let svix = sign::standard(support::STANDARD_SECRET, &body, now(), "svix", hdrs());
+    // The same delivery again: answered 200, not published twice (replay cache).
+    assert_eq!(
+        h.post("/hooks/standard", &ok, body.clone()).await.status(),
+        200
+    );
+    h.assert_empty().await;
+    let (_, metrics) = h.admin_get("/metrics").await;
+    assert!(
+        metrics.contains(r#"hookgate_duplicates_total{route="standard",outcome="duplicate"} 1"#)
+    );
+    // The Svix header names, with another message id.
+    let mut svix_headers = hdrs();
+    for (k, v) in svix_headers.iter_mut() {
+        if k.eq_ignore_ascii_case("webhook-id") {
+            *k = "svix-id".into();
+            *v = "msg_svix_variant_1".into();
+        }
+    }
+    let svix = sign::standard(support::STANDARD_SECRET, &body, now(), "svix", svix_headers);
     assert_eq!(
         h.post("/hooks/standard", &svix, body.clone())
             .await
             .status(),
         200
     );
-    assert_eq!(h.take(1).await[0].delivery.data, body);
+    let m = h.take(1).await;
+    assert_eq!(m[0].delivery.data, body);
+    assert_eq!(
+        m[0].delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|s| s.as_str()),
+        Some("msg_svix_variant_1")
+    );
 
     for t in [now() - 400, now() + 400] {
         let bad = sign::standard(support::STANDARD_SECRET, &body, t, "webhook", hdrs());

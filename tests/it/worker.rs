@@ -9,7 +9,7 @@ use lapin::BasicProperties;
 use serde_json::json;
 
 use crate::support::worker::{base, eventually, om_xml, sfid, WorkerEnv, WorkerOpts};
-use crate::support::{self, fixture, fixture_headers, sign, Harness, ORG_ID_18};
+use crate::support::{self, fixture, fixture_headers, sign, Harness, Options, ORG_ID_18};
 
 /// Seeds `n` Accounts and posts them as Outbound Messages of `per_post`
 /// Notifications; returns (notification ids, account ids).
@@ -84,7 +84,12 @@ async fn thousand_notifications_cost_about_five_api_calls() {
 
 #[tokio::test]
 async fn duplicates_and_a_killed_worker_apply_each_effect_once() {
-    let h = Harness::start().await;
+    // Re-sends must reach the queue: no replay cache at the gateway.
+    let h = Harness::start_with(Options {
+        no_dedupe: true,
+        ..Options::default()
+    })
+    .await;
     let env = WorkerEnv::start(&h.exchange, WorkerOpts::default()).await;
     // Every Outbound Message delivered twice (Salesforce re-sends).
     let b = base();
@@ -187,7 +192,12 @@ async fn duplicates_and_a_killed_worker_apply_each_effect_once() {
 
 #[tokio::test]
 async fn two_workers_sharing_redis_never_double_apply() {
-    let h = Harness::start().await;
+    // Re-sends must reach the queue: no replay cache at the gateway.
+    let h = Harness::start_with(Options {
+        no_dedupe: true,
+        ..Options::default()
+    })
+    .await;
     let env = WorkerEnv::start(
         &h.exchange,
         WorkerOpts {
@@ -361,7 +371,12 @@ async fn permanent_errors_dead_letter_only_that_message_with_the_reason() {
 
 #[tokio::test]
 async fn stripe_event_upserts_payment_by_external_id() {
-    let h = Harness::start().await;
+    // Re-sends must reach the queue: no replay cache at the gateway.
+    let h = Harness::start_with(Options {
+        no_dedupe: true,
+        ..Options::default()
+    })
+    .await;
     let env = WorkerEnv::start(&h.exchange, WorkerOpts::default()).await;
     let body = fixture("stripe/invoice.paid.json");
     let headers = sign::stripe(

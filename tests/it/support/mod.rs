@@ -93,6 +93,9 @@ pub struct Options {
     pub spool_after_ms: Option<u64>,
     /// Spool file (default: in the harness's temp dir).
     pub spool_path: Option<PathBuf>,
+    /// Run without the replay cache (`[dedupe] enabled = false`), to let
+    /// duplicates through to the queue.
+    pub no_dedupe: bool,
     /// Broker of the harness's own connection, where the test queue is
     /// declared (default: the machine's broker, [`AMQP_URL`]).
     pub test_amqp_url: Option<String>,
@@ -229,11 +232,13 @@ event_header = "X-Event-Type"
             .clone()
             .unwrap_or_else(|| dir.path().join("spool.redb"));
         let toml = format!(
-            "{toml}\n[spool]\nenabled = {}\npath = \"{}\"\nmax_messages = {}\nafter_ms = {}\n",
+            "{toml}\n[spool]\nenabled = {}\npath = \"{}\"\nmax_messages = {}\nafter_ms = {}\n\n[dedupe]\nenabled = {}\npath = \"{}\"\n",
             !opts.no_spool,
             spool_path.display(),
             opts.spool_max_messages.unwrap_or(100_000),
             opts.spool_after_ms.unwrap_or(1000),
+            !opts.no_dedupe,
+            dir.path().join("dedupe.redb").display(),
         );
         let config = Config::from_toml(&dir.path().join("hookgate.toml"), &toml)
             .unwrap_or_else(|e| panic!("test config: {e}"));
