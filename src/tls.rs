@@ -112,6 +112,8 @@ pub fn build_with(
     };
     let mut config = builder.with_single_cert(certs, key)?;
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    // Our order (rustls': AEAD suites, strongest first), not the client's.
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 

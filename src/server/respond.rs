@@ -173,6 +173,14 @@ impl Outcome {
             http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         );
+        h.insert(
+            http::header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+        h.insert(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         if self.retry_after() {
             h.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
         }
