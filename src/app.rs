@@ -153,9 +153,12 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         metrics.clone(),
         replay,
     ));
-    if let Some(state) = &tls {
-        tokio::spawn(reload_tls(state.clone(), shutdown_rx.clone()));
-    }
+    tokio::spawn(reload(
+        config.file.clone(),
+        tls.clone(),
+        gateway.clone(),
+        shutdown_rx.clone(),
+    ));
     let server = tokio::spawn(listener::serve(
         listener,
         tls,
@@ -183,14 +186,22 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     })
 }
 
-/// Reloads certificate, key and client CA on SIGHUP and when one of their
-/// files changes (watched with `notify`; editors and secret managers often
-/// replace files, so the parent directories are watched). New handshakes see
-/// the new certificate within about a second; a broken file keeps the old
-/// configuration serving and is logged.
-async fn reload_tls(state: Arc<crate::tls::TlsState>, mut shutdown: watch::Receiver<bool>) {
+/// Reloads on SIGHUP: the routes (paths, secrets, allowlists, client
+/// certificate rules, re-read from the config file and validated first: a
+/// file that fails validation changes nothing) and the certificate, key and
+/// client CA. Certificate files are also watched with `notify` (editors and
+/// secret managers replace files, so the parent directories are watched): new
+/// handshakes see a new certificate within about a second; a broken file keeps
+/// the old configuration serving and is logged. Listen addresses, `[amqp]`
+/// and `[spool]` need a restart.
+async fn reload(
+    file: std::path::PathBuf,
+    tls: Option<Arc<crate::tls::TlsState>>,
+    gateway: Arc<Gateway>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     use notify::Watcher as _;
-    let files = state.files();
+    let files = tls.as_ref().map(|t| t.files()).unwrap_or_default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let watched = files.clone();
     let mut watcher =
@@ -235,22 +246,34 @@ async fn reload_tls(state: Arc<crate::tls::TlsState>, mut shutdown: watch::Recei
         }
     };
     loop {
-        tokio::select! {
-            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => {}
+        let signal = tokio::select! {
+            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => true,
             Some(()) = rx.recv() => {
                 // Let a multi-file update (cert then key) settle.
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 while rx.try_recv().is_ok() {}
+                false
             }
             _ = shutdown.changed() => {
                 if *shutdown.borrow() { return; }
                 continue;
             }
+        };
+        if signal {
+            match Config::load(&file) {
+                Ok(c) => {
+                    gateway.replace_routes(&c);
+                    tracing::info!(routes = c.routes.len(), "routes reloaded");
+                }
+                Err(e) => tracing::error!(error = %e, "config reload failed; routes unchanged"),
+            }
         }
-        match state.reload() {
-            Ok(()) => tracing::info!("TLS configuration reloaded"),
-            Err(e) => {
-                tracing::error!(error = %e, "TLS reload failed; the previous certificate keeps serving")
+        if let Some(state) = &tls {
+            match state.reload() {
+                Ok(()) => tracing::info!("TLS configuration reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload failed; the previous certificate keeps serving")
+                }
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::salesforce::om;
 
 /// Handles one request. Never fails: every error is an [`Outcome`].
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
-    let Some(entry) = gw.routes.get(req.uri().path()).cloned() else {
+    let Some(entry) = gw.routes.load().get(req.uri().path()).cloned() else {
         gw.metrics.request("none", Outcome::NotFound.label());
         return Outcome::NotFound.webhook();
     };

@@ -49,8 +49,8 @@ pub struct RouteEntry {
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
-    /// Routes by exact path.
-    pub routes: HashMap<String, Arc<RouteEntry>>,
+    /// Routes by exact path; swapped whole on reload (SIGHUP).
+    pub routes: arc_swap::ArcSwap<HashMap<String, Arc<RouteEntry>>>,
     /// Broker publisher with the spool fallback.
     pub outbox: Outbox,
     /// Metrics.
@@ -67,7 +67,31 @@ pub struct Gateway {
     pub replay: Option<crate::dedupe::Cache>,
 }
 
+/// Routes by path, with their verifiers.
+fn route_table(config: &Config) -> HashMap<String, Arc<RouteEntry>> {
+    config
+        .routes
+        .iter()
+        .map(|r| {
+            (
+                r.path.clone(),
+                Arc::new(RouteEntry {
+                    verifier: Verifier::new(r),
+                    route: r.clone(),
+                }),
+            )
+        })
+        .collect()
+}
+
 impl Gateway {
+    /// Replaces every route at once (routes, secrets, allowlists, client
+    /// certificate rules) from a config that already validated; requests in
+    /// flight finish with the routes they started with.
+    pub fn replace_routes(&self, config: &Config) {
+        self.routes.store(Arc::new(route_table(config)));
+    }
+
     /// Builds the shared state from a validated config.
     pub fn new(
         config: &Config,
@@ -75,19 +99,7 @@ impl Gateway {
         metrics: Arc<Metrics>,
         replay: Option<crate::dedupe::Cache>,
     ) -> Self {
-        let routes = config
-            .routes
-            .iter()
-            .map(|r| {
-                (
-                    r.path.clone(),
-                    Arc::new(RouteEntry {
-                        verifier: Verifier::new(r),
-                        route: r.clone(),
-                    }),
-                )
-            })
-            .collect();
+        let routes = arc_swap::ArcSwap::from_pointee(route_table(config));
         Gateway {
             routes,
             outbox,

@@ -4,6 +4,7 @@
 
 mod cli;
 mod outage;
+mod reload;
 mod resilience;
 mod salesforce;
 mod spool;

@@ -1,0 +1,169 @@
+//! SIGHUP reloads the routes atomically: a new route and a rotated secret
+//! take effect; a config that fails validation changes nothing.
+
+use std::time::{Duration, Instant};
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{Connection, ConnectionProperties};
+
+use crate::support::gateway::GatewayProcess;
+use crate::support::{self, fixture, fixture_headers, sign};
+
+fn config(dir: &std::path::Path, exchange: &str, with_new_route: bool, secret: &str) -> String {
+    let secret_file = dir.join(format!("{secret}.secret"));
+    std::fs::write(&secret_file, secret).unwrap();
+    let mut text = format!(
+        r#"
+[server]
+plaintext = true
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[amqp]
+url = "{}"
+exchange = "{exchange}"
+[spool]
+path = "{}"
+[dedupe]
+path = "{}"
+[[routes]]
+path = "/hooks/github"
+kind = "github"
+secrets = [{{ file = "{}" }}]
+"#,
+        support::AMQP_URL,
+        dir.join("spool.redb").display(),
+        dir.join("dedupe.redb").display(),
+        secret_file.display()
+    );
+    if with_new_route {
+        text.push_str(&format!(
+            "\n[[routes]]\nname = \"added\"\npath = \"/hooks/added\"\nkind = \"github\"\nsecrets = [{{ file = \"{}\" }}]\n",
+            secret_file.display()
+        ));
+    }
+    text
+}
+
+fn hup(pid: u32) {
+    let st = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+async fn status(client: &reqwest::Client, url: &str, secret: &str) -> u16 {
+    let body = fixture("github/push.json");
+    let mut headers = fixture_headers("github/push.json");
+    headers.retain(|(k, _)| !k.eq_ignore_ascii_case("x-github-delivery"));
+    headers.push(("X-GitHub-Delivery".into(), support::unique()));
+    let mut req = client.post(url).body(body.clone());
+    for (k, v) in sign::github(secret, &body, headers) {
+        req = req.header(k, v);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn sighup_reloads_routes_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = format!("hookgate.test.{}", support::unique());
+    // The exchange and a queue bound to it, so confirmed publishes are routable.
+    let amqp = Connection::connect(support::AMQP_URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = amqp.create_channel().await.unwrap();
+    ch.exchange_declare(
+        ShortString::from(exchange.as_str()),
+        lapin::ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let q = ch
+        .queue_declare(
+            ShortString::from(""),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    ch.queue_bind(
+        q.name().clone(),
+        ShortString::from(exchange.as_str()),
+        ShortString::from("#"),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+
+    let path = dir.path().join("hookgate.toml");
+    std::fs::write(&path, config(dir.path(), &exchange, false, "old-secret")).unwrap();
+    let mut gw = GatewayProcess::spawn(&path).await;
+    let base = format!("http://{}", gw.addr);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + support::DEADLINE;
+    while gw.metric("hookgate_broker_connected").await != 1.0 {
+        assert!(Instant::now() < deadline, "gateway never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status(&client, &format!("{base}/hooks/github"), "old-secret").await,
+        200
+    );
+    assert_eq!(
+        status(&client, &format!("{base}/hooks/added"), "old-secret").await,
+        404
+    );
+
+    // New route, rotated secret: SIGHUP.
+    std::fs::write(&path, config(dir.path(), &exchange, true, "new-secret")).unwrap();
+    hup(gw.pid());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status(&client, &format!("{base}/hooks/added"), "new-secret").await != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "route not reloaded:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status(&client, &format!("{base}/hooks/github"), "new-secret").await,
+        200
+    );
+    assert_eq!(
+        status(&client, &format!("{base}/hooks/github"), "old-secret").await,
+        401
+    );
+
+    // A config that fails validation changes nothing.
+    std::fs::write(&path, "[server]\nlisten = 42\n").unwrap();
+    hup(gw.pid());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gw.log().contains("config reload failed") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload error logged:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status(&client, &format!("{base}/hooks/added"), "new-secret").await,
+        200
+    );
+    assert!(gw.sigterm(Duration::from_secs(10)).await.success());
+    support::cleanup(support::AMQP_URL, vec![exchange], Vec::new());
+    let _ = amqp.close(200, ShortString::from("done")).await;
+}
