@@ -1,18 +1,35 @@
 //! Criterion micro-benchmarks of the per-request hot paths (no I/O).
 //!
 //! Run: `cargo bench --bench hot_paths`. Results and the machine they were
-//! measured on: docs/performance.md.
+//! measured on: docs/performance.md. Groups:
+//! - `om_parse/{1,100}`: an Outbound Message with 1 and 100 Notifications;
+//! - `verify_<kind>/{1024,65536}`: each signature verifier, on a signed 1 KiB
+//!   and 64 KiB JSON body (GitHub, Stripe, Slack, Shopify, Standard Webhooks,
+//!   generic HMAC), including header parsing and the constant-time compare;
+//! - `hmac_sha256/1024`: the bare HMAC-SHA256 over 1 KiB (`verify::hmac::tag`);
+//! - `envelope_notification`, `envelope_notifications_100`,
+//!   `envelope_webhook_1k`: building the AMQP message(s);
+//! - `dedupe_key_1k`: the replay-cache key of an unsigned-id delivery
+//!   (SHA-256 of the body).
 
 use std::hint::black_box;
 use std::path::Path;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, Mac};
 use hookgate::config::{Config, Route};
 use hookgate::salesforce::om;
 use hookgate::verify::Verifier;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// The HMAC key of every non-Standard-Webhooks route here.
+const SECRET: &[u8] = b"bench-secret";
+/// The Standard Webhooks key; the route's secret is `whsec_<base64 of it>`.
+const STANDARD_KEY: &[u8] = b"bench-standard-webhooks-key-0123";
+/// "Now" for the timestamped schemes, and the timestamp they sign.
+const NOW: i64 = 1_740_933_909;
 
 fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(
@@ -23,11 +40,25 @@ fn fixture(rel: &str) -> Vec<u8> {
     .expect("fixture")
 }
 
-fn route(kind: &str) -> Route {
+/// A validated route of `kind` with `extra` TOML keys.
+fn route_with(kind: &str, extra: &str) -> Route {
     let dir = std::env::temp_dir().join(format!("hookgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
-    let secret = dir.join("secret");
-    std::fs::write(&secret, "bench-secret").expect("secret");
+    let secret = dir.join(format!("secret-{kind}"));
+    let text = if kind == "standard_webhooks" {
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(STANDARD_KEY)
+        )
+    } else {
+        String::from_utf8(SECRET.to_vec()).expect("utf8")
+    };
+    std::fs::write(&secret, text).expect("secret");
+    let keys = if kind == "salesforce_om" {
+        r#"org_ids = ["00D000000000001EAA"]"#.to_string()
+    } else {
+        format!(r#"secrets = [{{ file = "{}" }}]"#, secret.display())
+    };
     let toml = format!(
         r#"
 [server]
@@ -37,16 +68,132 @@ url = "amqp://127.0.0.1:5672/%2f"
 [[routes]]
 path = "/r"
 kind = "{kind}"
+{keys}
 {extra}
-"#,
-        extra = if kind == "salesforce_om" {
-            r#"org_ids = ["00D000000000001EAA"]"#.to_string()
-        } else {
-            format!(r#"secrets = [{{ file = "{}" }}]"#, secret.display())
-        }
+"#
     );
     let cfg = Config::from_toml(Path::new("bench.toml"), &toml).expect("config");
     cfg.routes.into_iter().next().expect("route")
+}
+
+fn route(kind: &str) -> Route {
+    route_with(kind, "")
+}
+
+fn hmac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("key");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// A JSON object of exactly `size` bytes: `fields` then a padding member.
+fn json_body(fields: &str, size: usize) -> Vec<u8> {
+    let head = format!(r#"{{{fields},"pad":""#);
+    let mut body = head.into_bytes();
+    while body.len() + 2 < size {
+        body.push(b'x');
+    }
+    body.extend_from_slice(br#""}"#);
+    body
+}
+
+fn headers(pairs: &[(&str, String)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(
+            HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(v).expect("value"),
+        );
+    }
+    h
+}
+
+/// A signed request for each scheme: (route, headers, body).
+fn signed(kind: &str, size: usize) -> (Route, HeaderMap, Vec<u8>) {
+    let ts = NOW.to_string();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    match kind {
+        "github" => {
+            let body = json_body(r#""action":"opened""#, size);
+            let sig = format!("sha256={}", hex::encode(hmac256(SECRET, &[&body])));
+            let h = headers(&[
+                ("x-hub-signature-256", sig),
+                (
+                    "x-github-delivery",
+                    "7f5b3c2e-f7a1-11ef-8b4a-3c8a1d2e9f01".into(),
+                ),
+                ("x-github-event", "push".into()),
+            ]);
+            (route(kind), h, body)
+        }
+        "stripe" => {
+            let body = json_body(r#""id":"evt_1","type":"invoice.paid""#, size);
+            let sig = hex::encode(hmac256(SECRET, &[ts.as_bytes(), b".", &body]));
+            let h = headers(&[("stripe-signature", format!("t={ts},v1={sig}"))]);
+            (route(kind), h, body)
+        }
+        "slack" => {
+            let body = json_body(
+                r#""type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}"#,
+                size,
+            );
+            let sig = hex::encode(hmac256(SECRET, &[b"v0:", ts.as_bytes(), b":", &body]));
+            let h = headers(&[
+                ("x-slack-signature", format!("v0={sig}")),
+                ("x-slack-request-timestamp", ts.clone()),
+            ]);
+            (route(kind), h, body)
+        }
+        "shopify" => {
+            let body = json_body(r#""id":1"#, size);
+            let h = headers(&[
+                ("x-shopify-hmac-sha256", b64(&hmac256(SECRET, &[&body]))),
+                (
+                    "x-shopify-webhook-id",
+                    "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043".into(),
+                ),
+                ("x-shopify-topic", "orders/create".into()),
+            ]);
+            (route(kind), h, body)
+        }
+        "standard_webhooks" => {
+            let body = json_body(r#""type":"invoice.created""#, size);
+            let id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
+            let sig = b64(&hmac256(
+                STANDARD_KEY,
+                &[id.as_bytes(), b".", ts.as_bytes(), b".", &body],
+            ));
+            let h = headers(&[
+                ("webhook-id", id.into()),
+                ("webhook-timestamp", ts.clone()),
+                ("webhook-signature", format!("v1,{sig}")),
+            ]);
+            (route(kind), h, body)
+        }
+        "generic_hmac" => {
+            let body = json_body(r#""id":"ord_1""#, size);
+            let sig = hex::encode(hmac256(SECRET, &[ts.as_bytes(), b".", &body]));
+            let r = route_with(
+                kind,
+                r#"header = "X-Signature"
+prefix = "sha256="
+signed_payload = "{timestamp}.{body}"
+timestamp_header = "X-Timestamp"
+id_header = "X-Request-Id"
+event_header = "X-Event-Type""#,
+            );
+            let h = headers(&[
+                ("x-signature", format!("sha256={sig}")),
+                ("x-timestamp", ts.clone()),
+                ("x-request-id", "req-1".into()),
+                ("x-event-type", "order.created".into()),
+            ]);
+            (r, h, body)
+        }
+        other => panic!("no such kind {other}"),
+    }
 }
 
 fn parse(c: &mut Criterion) {
@@ -64,31 +211,45 @@ fn parse(c: &mut Criterion) {
     g.finish();
 }
 
-fn verify_github(c: &mut Criterion) {
-    let route = route("github");
-    let verifier = Verifier::new(&route);
-    let mut g = c.benchmark_group("verify_github");
-    for size in [1024usize, 64 * 1024] {
-        let body = vec![b'x'; size];
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"bench-secret").expect("key");
-        mac.update(&body);
-        let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-hub-signature-256",
-            HeaderValue::from_str(&sig).expect("hdr"),
-        );
-        headers.insert("x-github-delivery", HeaderValue::from_static("d-1"));
-        headers.insert("x-github-event", HeaderValue::from_static("push"));
-        g.throughput(Throughput::Bytes(size as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(size), &body, |b, body| {
-            b.iter(|| {
-                verifier
-                    .verify(black_box(&headers), black_box(body), 0)
-                    .expect("verify")
-            })
-        });
+fn verifiers(c: &mut Criterion) {
+    for kind in [
+        "github",
+        "stripe",
+        "slack",
+        "shopify",
+        "standard_webhooks",
+        "generic_hmac",
+    ] {
+        let mut g = c.benchmark_group(format!("verify_{kind}"));
+        for size in [1024usize, 64 * 1024] {
+            let (route, headers, body) = signed(kind, size);
+            let verifier = Verifier::new(&route);
+            verifier
+                .verify(&headers, &body, NOW)
+                .unwrap_or_else(|e| panic!("{kind} {size}: {e}"));
+            g.throughput(Throughput::Bytes(size as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(size), &body, |b, body| {
+                b.iter(|| {
+                    verifier
+                        .verify(black_box(&headers), black_box(body), NOW)
+                        .expect("verify")
+                })
+            });
+        }
+        g.finish();
     }
+    let mut g = c.benchmark_group("hmac_sha256");
+    let body = vec![b'x'; 1024];
+    g.throughput(Throughput::Bytes(1024));
+    g.bench_function("1024", |b| {
+        b.iter(|| {
+            hookgate::verify::hmac::tag(
+                hookgate::verify::hmac::Algorithm::Sha256,
+                black_box(SECRET),
+                &[black_box(&body)],
+            )
+        })
+    });
     g.finish();
 }
 
@@ -99,11 +260,26 @@ fn envelope(c: &mut Criterion) {
     c.bench_function("envelope_notification", |b| {
         b.iter(|| hookgate::envelope::notification(&route, &om, &om.notifications[0], now))
     });
+    let om100 = om::parse(&fixture("salesforce/om_100.xml"), om::Limits::default()).expect("parse");
+    c.bench_function("envelope_notifications_100", |b| {
+        b.iter(|| hookgate::envelope::notifications(&route, black_box(&om100), now))
+    });
     let gh = route_github_verified();
     c.bench_function("envelope_webhook_1k", |b| {
         let body = Bytes::from(vec![b'x'; 1024]);
         b.iter(|| {
             hookgate::envelope::webhook(&gh.0, &gh.1, Some("application/json"), body.clone(), now)
+        })
+    });
+    let body = vec![b'x'; 1024];
+    c.bench_function("dedupe_key_1k", |b| {
+        b.iter(|| {
+            hookgate::dedupe::key(
+                "github",
+                "7f5b3c2e-f7a1-11ef-8b4a-3c8a1d2e9f01",
+                false,
+                black_box(&body),
+            )
         })
     });
 }
@@ -121,5 +297,5 @@ fn route_github_verified() -> (Route, hookgate::verify::Verified) {
     )
 }
 
-criterion_group!(benches, parse, verify_github, envelope);
+criterion_group!(benches, parse, verifiers, envelope);
 criterion_main!(benches);

@@ -14,7 +14,9 @@ targets=("$@")
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for t in "${targets[@]}"; do
   echo "== $t (${secs}s)"
-  cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 2>&1 \
+  # Grow a working corpus (gitignored) from the seeds in fuzz/corpus/.
+  mkdir -p "fuzz/corpus-work/$t"
+  cargo +nightly fuzz run "$t" "fuzz/corpus-work/$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 2>&1 \
     | grep -E '^(#[0-9]+\s+DONE|Done|==[0-9]+==|SUMMARY|artifact_prefix|Test unit written)' || true
   if ls "fuzz/artifacts/$t"/crash-* >/dev/null 2>&1; then
     echo "crash found in $t: fuzz/artifacts/$t/"; exit 1

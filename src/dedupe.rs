@@ -31,6 +31,12 @@ pub const REDIS_PREFIX: &str = "hookgate:seen:";
 /// Most marks grouped into one commit.
 const MAX_GROUP: usize = 4096;
 
+/// (key, expires at ms) pairs and who waits for their commit.
+type Marks = (
+    Vec<(String, u64)>,
+    tokio::sync::oneshot::Sender<Result<(), Error>>,
+);
+
 /// A cache failure: the request is processed as new (fail open: a store
 /// outage must not refuse real deliveries; consumers dedupe on message_id).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -48,8 +54,8 @@ pub enum Cache {
     Embedded {
         /// The database.
         db: Arc<Database>,
-        /// Marks to write: (key, expires at ms).
-        writer: Arc<Mutex<mpsc::Sender<(String, u64)>>>,
+        /// Marks to write, with the channel that says they are committed.
+        writer: Arc<Mutex<mpsc::Sender<Marks>>>,
     },
     /// Redis.
     Redis(redis::aio::ConnectionManager),
@@ -127,11 +133,16 @@ impl Cache {
         let until = now_ms() + ttl.as_millis() as u64;
         match self {
             Cache::Embedded { writer, .. } => {
-                let tx = writer.lock().map_err(err)?;
-                for k in keys {
-                    tx.send((k.clone(), until)).map_err(err)?;
-                }
-                Ok(())
+                // Wait for the commit: a replay arriving right after our
+                // answer must find the key.
+                let (done, rx) = tokio::sync::oneshot::channel();
+                let marks = keys.iter().map(|k| (k.clone(), until)).collect();
+                writer
+                    .lock()
+                    .map_err(err)?
+                    .send((marks, done))
+                    .map_err(err)?;
+                rx.await.map_err(err)?
             }
             Cache::Redis(conn) => {
                 let mut conn = conn.clone();
@@ -161,7 +172,7 @@ fn open_redb(path: &Path) -> Result<Database, Error> {
     Ok(db)
 }
 
-fn writer(db: Arc<Database>, rx: mpsc::Receiver<(String, u64)>) {
+fn writer(db: Arc<Database>, rx: mpsc::Receiver<Marks>) {
     let mut commits = 0u64;
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
@@ -178,8 +189,10 @@ fn writer(db: Arc<Database>, rx: mpsc::Receiver<(String, u64)>) {
             txn.set_durability(Durability::None).map_err(err)?;
             {
                 let mut table = txn.open_table(TABLE).map_err(err)?;
-                for (k, until) in &group {
-                    table.insert(k.as_str(), until).map_err(err)?;
+                for (marks, _) in &group {
+                    for (k, until) in marks {
+                        table.insert(k.as_str(), until).map_err(err)?;
+                    }
                 }
                 // Expire a bounded number of old entries every 64 commits.
                 if commits % 64 == 0 {
@@ -199,8 +212,11 @@ fn writer(db: Arc<Database>, rx: mpsc::Receiver<(String, u64)>) {
             }
             txn.commit().map_err(err)
         })();
-        if let Err(e) = result {
+        if let Err(e) = &result {
             tracing::warn!(error = %e, "replay cache write failed");
+        }
+        for (_, done) in group {
+            let _ = done.send(result.clone());
         }
     }
 }
@@ -243,11 +259,8 @@ mod tests {
             .record(&["r|b".into()], Duration::from_millis(1))
             .await
             .unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !cache.seen("r|a").await.unwrap() {
-            assert!(std::time::Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        // Recorded means committed: seen at once.
+        assert!(cache.seen("r|a").await.unwrap());
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(!cache.seen("r|b").await.unwrap(), "expired");
     }

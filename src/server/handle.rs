@@ -213,10 +213,62 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
     }
 }
 
-/// UTF-8 and well-formed JSON (serde_json, recursion limit 128).
+/// UTF-8, well-formed JSON (serde_json, recursion limit 128) with no
+/// duplicate object key at any depth (consumers' parsers disagree on which
+/// duplicate wins).
 fn is_json(body: &[u8]) -> bool {
-    std::str::from_utf8(body).is_ok()
-        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+    std::str::from_utf8(body).is_ok() && serde_json::from_slice::<StrictJson>(body).is_ok()
+}
+
+/// Deserializes any JSON value, failing on a duplicate object key.
+struct StrictJson;
+
+impl<'de> serde::Deserialize<'de> for StrictJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = StrictJson;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_unit<E>(self) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<StrictJson, A::Error> {
+        while seq.next_element::<StrictJson>()?.is_some() {}
+        Ok(StrictJson)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StrictJson, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !keys.insert(k) {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            map.next_value::<StrictJson>()?;
+        }
+        Ok(StrictJson)
+    }
 }
 
 /// Reads the whole body under the route's cap, the idle timeout between

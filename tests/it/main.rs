@@ -2,7 +2,9 @@
 //! the machine's real RabbitMQ (unique exchange and queue per test, deleted
 //! afterwards).
 
+mod attacks;
 mod cli;
+mod hardening;
 mod outage;
 mod reload;
 mod resilience;

@@ -2,9 +2,12 @@
 
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod gateway;
+pub mod pki;
 pub mod proxy;
 pub mod rabbit;
+pub mod raw;
 pub mod sign;
 pub mod worker;
 
@@ -102,6 +105,18 @@ pub struct Options {
     /// Declare the test queue durable, not exclusive, not auto-delete (it
     /// survives a broker restart); [`Harness::finish`] deletes it.
     pub durable_test_queue: bool,
+    /// Extra TOML lines for `[server]` (e.g. `max_headers = 20`).
+    pub server_toml: Option<String>,
+    /// Extra TOML lines for `[server.tls]` (e.g. `client_ca = "PATH"`).
+    pub tls_toml: Option<String>,
+    /// Extra `[[routes]]` tables, appended after the standard routes.
+    pub routes_toml: Option<String>,
+    /// Serve this certificate chain and key (paths) instead of the harness's
+    /// own, and trust this CA PEM in the harness's clients.
+    pub tls_files: Option<(PathBuf, PathBuf, String)>,
+    /// `[dedupe] redis_url`: the replay cache in Redis instead of the
+    /// embedded file.
+    pub dedupe_redis_url: Option<String>,
 }
 
 /// A running gateway with its TLS client and a queue bound to its exchange.
@@ -117,6 +132,8 @@ pub struct Harness {
     channel: Channel,
     test_amqp_url: String,
     durable_queue: bool,
+    /// The CA PEM the harness's clients trust (the server certificate's issuer).
+    pub ca_pem: String,
     _dir: tempfile::TempDir,
 }
 
@@ -129,7 +146,10 @@ impl Harness {
         logs();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
-        let (ca_pem, cert_path, key_path) = write_certs(dir.path());
+        let (ca_pem, cert_path, key_path) = match opts.tls_files.clone() {
+            Some((cert, key, ca)) => (ca, cert, key),
+            None => write_certs(dir.path()),
+        };
         let secret = |name: &str, value: &str| {
             let p = dir.path().join(name);
             std::fs::write(&p, format!("{value}\n")).expect("write secret");
@@ -147,9 +167,11 @@ impl Harness {
 [server]
 listen = "127.0.0.1:0"
 request_timeout_ms = 5000
+{server_extra}
 [server.tls]
 cert = "{cert}"
 key = "{key}"
+{tls_extra}
 [admin]
 listen = "127.0.0.1:0"
 [amqp]
@@ -215,7 +237,12 @@ signed_payload = "{{timestamp}}.{{body}}"
 timestamp_header = "X-Timestamp"
 id_header = "X-Request-Id"
 event_header = "X-Event-Type"
+
+{routes_extra}
 "#,
+            server_extra = opts.server_toml.as_deref().unwrap_or(""),
+            tls_extra = opts.tls_toml.as_deref().unwrap_or(""),
+            routes_extra = opts.routes_toml.as_deref().unwrap_or(""),
             cert = cert_path.display(),
             key = key_path.display(),
             confirm = opts.confirm_timeout_ms.unwrap_or(5000),
@@ -240,6 +267,10 @@ event_header = "X-Event-Type"
             !opts.no_dedupe,
             dir.path().join("dedupe.redb").display(),
         );
+        let toml = match &opts.dedupe_redis_url {
+            Some(url) => format!("{toml}redis_url = \"{url}\"\n"),
+            None => toml,
+        };
         let config = Config::from_toml(&dir.path().join("hookgate.toml"), &toml)
             .unwrap_or_else(|e| panic!("test config: {e}"));
         let running = hookgate::app::start(&config).await.expect("start gateway");
@@ -314,8 +345,19 @@ event_header = "X-Event-Type"
             channel,
             test_amqp_url,
             durable_queue: opts.durable_test_queue,
+            ca_pem,
             _dir: dir,
         }
+    }
+
+    /// The harness's temporary directory (config, certificates, secrets).
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
+    /// The public listener's address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.running().addr
     }
 
     /// The harness's own channel to the test broker.
@@ -429,6 +471,23 @@ event_header = "X-Event-Type"
             }
         }
         self.assert_empty().await;
+        out
+    }
+
+    /// Takes every message the test queue holds now; returns their
+    /// `message_id`s in order.
+    pub async fn drain(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(m) = self.get().await {
+            out.push(
+                m.delivery
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+            );
+        }
         out
     }
 
@@ -624,4 +683,15 @@ pub fn client(ca_pem: &str, h2: bool) -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client")
+}
+
+/// The value of one series in a `/metrics` text, e.g.
+/// `hookgate_duplicates_total{route="github",outcome="duplicate"}`; `None`
+/// when the series is absent.
+pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    })
 }

@@ -1,0 +1,1083 @@
+//! Edge hardening (issue 5): replay cache, IP allowlists behind trusted
+//! proxies (X-Forwarded-For, PROXY protocol v1), mutual TLS route rules,
+//! secret expiry, header/body/connection bounds, TLS certificate hot reload
+//! and the HTTP/2 stream bound. Real TLS clients, the real broker.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::time::Instant;
+
+use crate::support::pki::Ca;
+use crate::support::{
+    self, capture, fixture, fixture_headers, metric_value, now, raw, sign, Harness, Options,
+    GITHUB_SECRET, ORG_ID_15,
+};
+
+const SOAP_ACK_MARK: &str = "<Ack>true</Ack>";
+/// The machine's Redis (the worker tests use it too).
+const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// GitHub push headers with `delivery` as `X-GitHub-Delivery`, signed.
+fn github_headers(secret: &str, delivery: &str, body: &[u8]) -> Vec<(String, String)> {
+    let headers = fixture_headers("github/push.json")
+        .into_iter()
+        .map(|(k, v)| {
+            if k.eq_ignore_ascii_case("X-GitHub-Delivery") {
+                (k, delivery.to_string())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    sign::github(secret, body, headers)
+}
+
+fn message_id(m: &lapin::message::BasicGetMessage) -> String {
+    m.delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+/// Writes `value` (plus a newline) to `dir/name`; returns the path for TOML.
+fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("{value}\n")).expect("secret file");
+    p.display().to_string()
+}
+
+async fn metrics(h: &Harness) -> String {
+    let (status, text) = h.admin_get("/metrics").await;
+    assert_eq!(status, 200);
+    text
+}
+
+fn om_headers() -> Vec<(String, String)> {
+    vec![
+        (
+            "Content-Type".to_string(),
+            "text/xml; charset=utf-8".to_string(),
+        ),
+        ("SOAPAction".to_string(), "\"\"".to_string()),
+    ]
+}
+
+// === Replay cache ===
+
+/// The replay cache semantics, on the Redis store (shared by a fleet), whose
+/// marks are written before the answer: deterministic. The embedded store
+/// races (see `replay_right_after_the_answer_is_not_published_again`).
+#[tokio::test]
+async fn replayed_deliveries_are_answered_but_published_once() {
+    let h = Harness::start_with(Options {
+        dedupe_redis_url: Some(REDIS_URL.into()),
+        ..Default::default()
+    })
+    .await;
+    let body = fixture("github/push.json");
+    let delivery = format!("replay-{}", support::unique());
+    let headers = github_headers(GITHUB_SECRET, &delivery, &body);
+
+    // The same signed delivery twice: 200 both, one message.
+    for _ in 0..2 {
+        let r = h.post("/hooks/github", &headers, body.clone()).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.expect("body"), "{\"status\":\"accepted\"}\n");
+    }
+    let msgs = h.take(1).await;
+    assert_eq!(message_id(&msgs[0]), delivery);
+    let m = metrics(&h).await;
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"hookgate_duplicates_total{route="github",outcome="duplicate"}"#
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"hookgate_requests_total{route="github",outcome="duplicate"}"#
+        ),
+        Some(1.0)
+    );
+
+    // GitHub does not sign the delivery id: the same id with another
+    // (validly signed) body is a different delivery and is published.
+    let body2 = String::from_utf8(body.clone())
+        .expect("utf8")
+        .replace("refs/heads/main", "refs/heads/release")
+        .into_bytes();
+    assert_ne!(body2, body);
+    let r = h
+        .post(
+            "/hooks/github",
+            &github_headers(GITHUB_SECRET, &delivery, &body2),
+            body2.clone(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let msgs = h.take(1).await;
+    assert_eq!(message_id(&msgs[0]), delivery);
+    assert_eq!(msgs[0].delivery.data, body2);
+
+    // Stripe signs the event id (in the body): an exact replay and a
+    // re-signed retry (new timestamp and signature) are one message.
+    // Ids are unique per run: Redis keeps the marks across runs.
+    let evt = format!("evt_replay_{}", support::unique().replace('-', "_"));
+    let event = format!(
+        r#"{{"id":"{evt}","object":"event","type":"invoice.paid","data":{{"object":{{"id":"in_1"}}}}}}"#
+    )
+    .into_bytes();
+    let ct = || {
+        vec![(
+            "Content-Type".to_string(),
+            "application/json; charset=utf-8".to_string(),
+        )]
+    };
+    let first = sign::stripe(support::STRIPE_SECRET, &event, now(), ct());
+    for headers in [
+        first.clone(),
+        first,
+        sign::stripe(support::STRIPE_SECRET, &event, now() - 1, ct()),
+    ] {
+        let r = h.post("/hooks/stripe", &headers, event.clone()).await;
+        assert_eq!(r.status(), 200);
+    }
+    let msgs = h.take(1).await;
+    assert_eq!(message_id(&msgs[0]), evt);
+    let m = metrics(&h).await;
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"hookgate_duplicates_total{route="stripe",outcome="duplicate"}"#
+        ),
+        Some(2.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"hookgate_duplicates_total{route="github",outcome="duplicate"}"#
+        ),
+        Some(1.0)
+    );
+    h.finish().await;
+}
+
+/// A replay sent right after the first delivery's 200 (sequential, not
+/// concurrent) is never published twice: 100 deliveries, each sent twice
+/// back to back, with the embedded store (the default).
+#[tokio::test]
+async fn replay_right_after_the_answer_is_not_published_again() {
+    let h = Harness::start().await;
+    let body = fixture("github/push.json");
+    let id = support::unique();
+    let n = 100;
+    for i in 0..n {
+        let headers = github_headers(GITHUB_SECRET, &format!("b2b-{i}-{id}"), &body);
+        for _ in 0..2 {
+            let r = h.post("/hooks/github", &headers, body.clone()).await;
+            assert_eq!(r.status(), 200);
+        }
+    }
+    let mut seen = h.take_ids(n).await;
+    // Every copy was confirmed before its 200: all are in the queue now.
+    for extra in h.drain().await {
+        *seen.entry(extra).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), n);
+    let twice: Vec<&String> = seen
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(k, _)| k)
+        .collect();
+    let m = metrics(&h).await;
+    assert!(
+        twice.is_empty(),
+        "{} of {n} replays published again; duplicates_total {:?}",
+        twice.len(),
+        metric_value(
+            &m,
+            r#"hookgate_duplicates_total{route="github",outcome="duplicate"}"#
+        )
+    );
+    h.finish().await;
+}
+
+// === IP allowlists and trusted proxies ===
+
+fn github_route(name: &str, path: &str, secret: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[routes]]
+name = "{name}"
+path = "{path}"
+kind = "github"
+secrets = [{{ file = "{secret}" }}]
+{extra}
+"#
+    )
+}
+
+#[tokio::test]
+async fn allow_cidrs_refuse_other_networks_with_a_bare_403() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gh = secret_file(dir.path(), "gh", GITHUB_SECRET);
+    let routes = github_route(
+        "only_ten",
+        "/hooks/only-ten",
+        &gh,
+        r#"allow_cidrs = ["10.0.0.0/8"]"#,
+    ) + &github_route(
+        "loopback",
+        "/hooks/loopback",
+        &gh,
+        r#"allow_cidrs = ["10.0.0.0/8", "::1/128", "127.0.0.0/8"]"#,
+    );
+    let h = Harness::start_with(Options {
+        routes_toml: Some(routes),
+        ..Default::default()
+    })
+    .await;
+    let body = fixture("github/push.json");
+    let id = support::unique();
+
+    let r = h
+        .post(
+            "/hooks/only-ten",
+            &github_headers(GITHUB_SECRET, &format!("ten-{id}"), &body),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.text().await.expect("body"),
+        "{\"error\":\"forbidden\"}\n",
+        "no detail in the body"
+    );
+    let r = h
+        .post(
+            "/hooks/loopback",
+            &github_headers(GITHUB_SECRET, &format!("lo-{id}"), &body),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let msgs = h.take(1).await;
+    assert_eq!(message_id(&msgs[0]), format!("lo-{id}"));
+    let m = metrics(&h).await;
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"hookgate_verification_failures_total{route="only_ten",reason="address_not_allowed"}"#
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    h.finish().await;
+}
+
+fn lb_route(gh: &str) -> String {
+    github_route(
+        "via_lb",
+        "/hooks/via-lb",
+        gh,
+        r#"allow_cidrs = ["203.0.113.0/24"]"#,
+    )
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_read_only_from_trusted_proxies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gh = secret_file(dir.path(), "gh", GITHUB_SECRET);
+    let body = fixture("github/push.json");
+    let id = support::unique();
+
+    let trusted = Harness::start_with(Options {
+        server_toml: Some(r#"trusted_proxies = ["127.0.0.1/32"]"#.into()),
+        routes_toml: Some(lb_route(&gh)),
+        ..Default::default()
+    })
+    .await;
+    let cases: [(&str, Option<&str>, u16); 6] = [
+        ("allowed", Some("203.0.113.7"), 200),
+        ("other", Some("198.51.100.1"), 403),
+        // A client-supplied entry left of the proxy's own is not trusted.
+        ("spoofed-left", Some("203.0.113.7, 198.51.100.1"), 403),
+        // Trusted hops on the right are skipped.
+        ("through-two-proxies", Some("203.0.113.8, 127.0.0.1"), 200),
+        ("unparsable", Some("not-an-ip"), 403),
+        ("no-header", None, 403),
+    ];
+    let mut published = Vec::new();
+    for (name, xff, want) in cases {
+        let delivery = format!("xff-{name}-{id}");
+        let mut headers = github_headers(GITHUB_SECRET, &delivery, &body);
+        if let Some(v) = xff {
+            headers.push(("X-Forwarded-For".into(), v.into()));
+        }
+        let r = trusted.post("/hooks/via-lb", &headers, body.clone()).await;
+        assert_eq!(r.status(), want, "{name}");
+        if want == 200 {
+            published.push(delivery);
+        }
+    }
+    let mut ids: Vec<String> = trusted
+        .take(published.len())
+        .await
+        .iter()
+        .map(message_id)
+        .collect();
+    ids.sort();
+    published.sort();
+    assert_eq!(ids, published);
+    trusted.finish().await;
+
+    // Without trusted_proxies the header is ignored: the peer (127.0.0.1)
+    // is the client.
+    let untrusted = Harness::start_with(Options {
+        routes_toml: Some(lb_route(&gh)),
+        ..Default::default()
+    })
+    .await;
+    let mut headers = github_headers(GITHUB_SECRET, &format!("xff-untrusted-{id}"), &body);
+    headers.push(("X-Forwarded-For".into(), "203.0.113.7".into()));
+    let r = untrusted
+        .post("/hooks/via-lb", &headers, body.clone())
+        .await;
+    assert_eq!(r.status(), 403);
+    untrusted.assert_empty().await;
+    untrusted.finish().await;
+}
+
+#[tokio::test]
+async fn proxy_protocol_v1_from_a_trusted_peer_names_the_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gh = secret_file(dir.path(), "gh", GITHUB_SECRET);
+    let body = fixture("github/push.json");
+    let id = support::unique();
+    let h = Harness::start_with(Options {
+        server_toml: Some(r#"trusted_proxies = ["127.0.0.1/32"]"#.into()),
+        routes_toml: Some(lb_route(&gh)),
+        ..Default::default()
+    })
+    .await;
+    let config = raw::tls_config(&h.ca_pem, &[b"http/1.1"], None);
+    for (client, want) in [("203.0.113.9", 200), ("198.51.100.9", 403)] {
+        let prefix = format!("PROXY TCP4 {client} 127.0.0.1 5555 443\r\n");
+        let mut conn = raw::connect_with(h.addr(), config.clone(), prefix.as_bytes())
+            .await
+            .expect("TLS after the PROXY header");
+        let delivery = format!("proxy-{client}-{id}");
+        let req = raw::post(
+            "/hooks/via-lb",
+            &github_headers(GITHUB_SECRET, &delivery, &body),
+            &body,
+        );
+        let reply = raw::roundtrip(&mut conn, &req)
+            .await
+            .expect("reply")
+            .expect("a response");
+        assert_eq!(reply.status, want, "PROXY header naming {client}");
+    }
+    let msgs = h.take(1).await;
+    assert_eq!(message_id(&msgs[0]), format!("proxy-203.0.113.9-{id}"));
+    h.finish().await;
+
+    // From a peer that is not a trusted proxy the same bytes are no PROXY
+    // header, just a broken TLS handshake.
+    let untrusted = Harness::start_with(Options {
+        routes_toml: Some(lb_route(&gh)),
+        ..Default::default()
+    })
+    .await;
+    let r = raw::connect_with(
+        untrusted.addr(),
+        raw::tls_config(&untrusted.ca_pem, &[b"http/1.1"], None),
+        b"PROXY TCP4 203.0.113.9 127.0.0.1 5555 443\r\n",
+    )
+    .await;
+    assert!(
+        r.is_err(),
+        "a PROXY header from an untrusted peer is refused"
+    );
+    untrusted.assert_empty().await;
+    untrusted.finish().await;
+}
+
+// === Mutual TLS ===
+
+/// The outcome of one Outbound Message POST with some client certificate.
+async fn post_om_with(client: &reqwest::Client, url: &str) -> Result<(u16, String), String> {
+    let r = client
+        .post(url)
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"\"")
+        .body(fixture("salesforce/om_1.xml"))
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let status = r.status().as_u16();
+    Ok((status, r.text().await.unwrap_or_default()))
+}
+
+#[tokio::test]
+async fn mutual_tls_routes_accept_only_listed_verified_certificates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client_ca = Ca::new("hookgate test client CA");
+    let other_ca = Ca::new("some other CA");
+    let a = client_ca.client("sf-client-a", false);
+    let b = client_ca.client("sf-client-b", false);
+    let c = client_ca.client("sf-client-c", false);
+    let foreign = other_ca.client("sf-client-a", false);
+    let expired = client_ca.client("sf-client-a", true);
+    let ca_path = client_ca.write(dir.path(), "client_ca.pem");
+    let gh = secret_file(dir.path(), "gh", GITHUB_SECRET);
+    let routes = format!(
+        r#"
+[[routes]]
+name = "sf_mtls"
+path = "/salesforce/mtls"
+kind = "salesforce_om"
+org_ids = ["{ORG_ID_15}"]
+client_cert = {{ subjects = ["CN=sf-client-a"], fingerprints_sha256 = ["{b_fp}"] }}
+
+[[routes]]
+name = "gh_mtls"
+path = "/hooks/mtls"
+kind = "github"
+secrets = [{{ file = "{gh}" }}]
+client_cert = {{ subjects = ["CN=sf-client-a"] }}
+"#,
+        b_fp = b.fingerprint_hex(),
+    );
+    let h = Harness::start_with(Options {
+        tls_toml: Some(format!("client_ca = \"{}\"", ca_path.display())),
+        routes_toml: Some(routes),
+        // om_1 is posted once per certificate.
+        no_dedupe: true,
+        ..Default::default()
+    })
+    .await;
+    let url = format!("{}/salesforce/mtls", h.base);
+    let with = |leaf: &support::pki::Leaf| {
+        raw::reqwest_client(&h.ca_pem, Some((&leaf.cert_pem, &leaf.key_pem)))
+    };
+
+    // a by subject, b by fingerprint: Ack.
+    for (name, leaf) in [("a (subject)", &a), ("b (fingerprint)", &b)] {
+        let (status, text) = post_om_with(&with(leaf), &url)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(status, 200, "{name}: {text}");
+        assert!(text.contains(SOAP_ACK_MARK), "{name}");
+    }
+    assert_eq!(h.take(2).await.len(), 2);
+
+    // No certificate, or a valid one not listed: SOAP fault (Client), no Ack.
+    for (name, client) in [
+        ("no certificate", raw::reqwest_client(&h.ca_pem, None)),
+        ("c (valid, not listed)", with(&c)),
+    ] {
+        let (status, text) = post_om_with(&client, &url)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(status, 500, "{name}");
+        assert!(
+            text.contains("<faultcode>soapenv:Client</faultcode>"),
+            "{name}: {text}"
+        );
+        assert!(!text.contains(SOAP_ACK_MARK), "{name}");
+    }
+    // Another CA's certificate with the listed subject, or an expired one
+    // from the right CA: refused (at the handshake or by the route).
+    for (name, leaf) in [("other CA", &foreign), ("expired", &expired)] {
+        match post_om_with(&with(leaf), &url).await {
+            Err(e) => println!(
+                "mTLS {name}: refused at TLS ({})",
+                e.lines().next().unwrap_or("")
+            ),
+            Ok((status, text)) => {
+                assert_ne!(status, 200, "{name}");
+                assert!(!text.contains(SOAP_ACK_MARK), "{name}");
+                println!("mTLS {name}: refused by the route ({status})");
+            }
+        }
+    }
+    h.assert_empty().await;
+
+    // A webhook route with client_cert: 403 without the certificate.
+    let body = fixture("github/push.json");
+    let id = support::unique();
+    let send = |client: reqwest::Client, delivery: String| {
+        let url = format!("{}/hooks/mtls", h.base);
+        let body = body.clone();
+        async move {
+            let mut req = client.post(url).body(body.clone());
+            for (k, v) in github_headers(GITHUB_SECRET, &delivery, &body) {
+                req = req.header(k, v);
+            }
+            req.send().await.expect("request")
+        }
+    };
+    let r = send(
+        raw::reqwest_client(&h.ca_pem, None),
+        format!("mtls-none-{id}"),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.text().await.expect("body"), "{\"error\":\"forbidden\"}\n");
+    let r = send(with(&b), format!("mtls-b-{id}")).await;
+    assert_eq!(r.status(), 403, "b is listed on the Salesforce route only");
+    let r = send(with(&a), format!("mtls-a-{id}")).await;
+    assert_eq!(r.status(), 200);
+    let msgs = h.take(1).await;
+    assert_eq!(message_id(&msgs[0]), format!("mtls-a-{id}"));
+
+    let m = metrics(&h).await;
+    assert!(
+        metric_value(
+            &m,
+            r#"hookgate_verification_failures_total{route="sf_mtls",reason="client_certificate"}"#
+        )
+        .is_some_and(|v| v >= 2.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"hookgate_verification_failures_total{route="gh_mtls",reason="client_certificate"}"#
+        ),
+        Some(2.0)
+    );
+    h.finish().await;
+}
+
+// === Secret expiry ===
+
+#[tokio::test]
+async fn expired_secrets_no_longer_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = "hookgate-old-secret-expired";
+    let new = "hookgate-new-secret-current";
+    let old_path = secret_file(dir.path(), "old", old);
+    let new_path = secret_file(dir.path(), "new", new);
+    let routes = format!(
+        r#"
+[[routes]]
+name = "expired_only"
+path = "/hooks/expired-only"
+kind = "github"
+secrets = [{{ file = "{old_path}", not_after = "2020-01-01T00:00:00Z" }}]
+
+[[routes]]
+name = "rotated"
+path = "/hooks/rotated"
+kind = "github"
+secrets = [{{ file = "{old_path}", not_after = "2020-01-01T00:00:00Z" }}, {{ file = "{new_path}", not_after = "2999-01-01T00:00:00Z" }}]
+"#
+    );
+    let h = Harness::start_with(Options {
+        routes_toml: Some(routes),
+        ..Default::default()
+    })
+    .await;
+    let body = fixture("github/push.json");
+    let id = support::unique();
+    let post = |path: &'static str, secret: &'static str, tag: &str| {
+        let headers = github_headers(secret, &format!("{tag}-{id}"), &body);
+        let h = &h;
+        let body = body.clone();
+        async move { h.post(path, &headers, body).await.status().as_u16() }
+    };
+    assert_eq!(post("/hooks/expired-only", old, "exp-old").await, 401);
+    assert_eq!(post("/hooks/rotated", old, "rot-old").await, 401);
+    assert_eq!(post("/hooks/rotated", new, "rot-new").await, 200);
+    let msgs = h.take(1).await;
+    assert_eq!(message_id(&msgs[0]), format!("rot-new-{id}"));
+    let m = metrics(&h).await;
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"hookgate_secret_matches_total{route="rotated",slot="1"}"#
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"hookgate_secret_matches_total{route="rotated",slot="0"}"#
+        ),
+        None
+    );
+    h.finish().await;
+}
+
+// === Bounds ===
+
+#[tokio::test]
+async fn header_bounds_answer_431() {
+    let h = Harness::start_with(Options {
+        server_toml: Some("max_headers = 20\nmax_header_bytes = 8192".into()),
+        ..Default::default()
+    })
+    .await;
+    let body = fixture("github/push.json");
+    let id = support::unique();
+    let base = |delivery: &str| github_headers(GITHUB_SECRET, delivery, &body);
+
+    // Under both bounds: served (12 headers in all, about 5 KiB).
+    let mut ok = base(&format!("hdr-ok-{id}"));
+    ok.push(("X-Padding".into(), "p".repeat(4096)));
+    let mut conn = raw::connect(h.addr(), &h.ca_pem).await;
+    let reply = raw::roundtrip(&mut conn, &raw::post("/hooks/github", &ok, &body))
+        .await
+        .expect("reply")
+        .expect("response");
+    assert_eq!(reply.status, 200);
+    assert_eq!(message_id(&h.take(1).await[0]), format!("hdr-ok-{id}"));
+
+    // 30 header lines (max 20): 431, connection closed.
+    let mut many = base(&format!("hdr-many-{id}"));
+    for i in 0..22 {
+        many.push((format!("X-Extra-{i}"), "1".into()));
+    }
+    // A head over 8 KiB in one header: 431.
+    let mut big = base(&format!("hdr-big-{id}"));
+    big.push(("X-Padding".into(), "p".repeat(10_000)));
+    for (name, headers) in [("too many headers", many), ("head too large", big)] {
+        let mut conn = raw::connect(h.addr(), &h.ca_pem).await;
+        let req = raw::post("/hooks/github", &headers, &body);
+        conn.write_all(&req).await.expect("write");
+        conn.flush().await.expect("flush");
+        let (out, closed) = raw::read_until_closed(&mut conn, Duration::from_secs(5)).await;
+        assert_eq!(raw::statuses(&out), [431], "{name}");
+        assert!(closed, "{name}: connection closed");
+        assert!(out.len() < 1024, "{name}: short answer");
+    }
+    h.assert_empty().await;
+    h.finish().await;
+}
+
+/// Sends a request head declaring `len` body bytes and `sent` bytes of it,
+/// then nothing; returns the reply and the time from the last byte sent.
+async fn stalled_body(
+    h: &Harness,
+    path: &str,
+    headers: &[(String, String)],
+) -> (raw::Reply, Duration) {
+    let mut conn = raw::connect(h.addr(), &h.ca_pem).await;
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Content-Length: 1000\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.expect("head");
+    conn.write_all(&[b'{'; 100]).await.expect("some body");
+    conn.flush().await.expect("flush");
+    let sent = Instant::now();
+    let reply = raw::read_reply(&mut conn, &mut Vec::new())
+        .await
+        .expect("reply")
+        .expect("a response");
+    (reply, sent.elapsed())
+}
+
+#[tokio::test]
+async fn slow_bodies_get_408_after_the_idle_or_total_deadline() {
+    let h = Harness::start_with(Options {
+        server_toml: Some("body_idle_timeout_ms = 300\nbody_timeout_ms = 1200".into()),
+        ..Default::default()
+    })
+    .await;
+    let gh = vec![("Content-Type".to_string(), "application/json".to_string())];
+
+    // Stalled after 100 of 1000 bytes: 408 once the body has been idle 300 ms.
+    let (reply, waited) = stalled_body(&h, "/hooks/github", &gh).await;
+    assert_eq!(reply.status, 408);
+    assert_eq!(reply.text(), "{\"error\":\"request timeout\"}\n");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(2000),
+        "408 after {waited:?}"
+    );
+    println!("idle body: 408 after {waited:?}");
+    // The Salesforce route answers a SOAP Server fault (Salesforce retries).
+    let (reply, waited) = stalled_body(&h, "/salesforce/outbound", &om_headers()).await;
+    assert_eq!(reply.status, 500);
+    assert!(reply
+        .text()
+        .contains("<faultcode>soapenv:Server</faultcode>"));
+    assert!(waited < Duration::from_millis(2000));
+
+    // Trickled one byte every 100 ms (never idle 300 ms): 408 at the total
+    // body deadline (1.2 s).
+    let mut conn = raw::connect(h.addr(), &h.ca_pem).await;
+    conn.write_all(b"POST /hooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .expect("head");
+    conn.flush().await.expect("flush");
+    let started = Instant::now();
+    let (mut rd, mut wr) = tokio::io::split(conn);
+    let trickle = async move {
+        for _ in 0..60 {
+            if wr.write_all(b" ").await.is_err() || wr.flush().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let read = async {
+        let r = raw::read_reply(&mut rd, &mut Vec::new()).await;
+        (r, started.elapsed())
+    };
+    let reply = tokio::select! {
+        (r, at) = read => (r, at),
+        _ = trickle => panic!("trickled 6 s without an answer"),
+    };
+    let (r, at) = reply;
+    assert_eq!(r.expect("reply").expect("response").status, 408);
+    assert!(
+        at >= Duration::from_millis(1000) && at < Duration::from_millis(3000),
+        "total body deadline hit after {at:?}"
+    );
+    println!("trickled body: 408 after {at:?}");
+    h.assert_empty().await;
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn per_ip_connection_cap_closes_the_extra_connection_at_once() {
+    let h = Harness::start_with(Options {
+        server_toml: Some("max_connections_per_ip = 4".into()),
+        ..Default::default()
+    })
+    .await;
+    let config = raw::tls_config(&h.ca_pem, &[b"http/1.1"], None);
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(
+            raw::connect_with(h.addr(), config.clone(), b"")
+                .await
+                .expect("one of the first four"),
+        );
+    }
+    // The fifth: closed right after accept, so the handshake fails fast.
+    let started = Instant::now();
+    let fifth = raw::connect_with(h.addr(), config.clone(), b"").await;
+    assert!(fifth.is_err(), "the fifth connection was served");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "closed at once, not after {:?}",
+        started.elapsed()
+    );
+
+    // The four still work.
+    let body = fixture("github/push.json");
+    let id = support::unique();
+    let mut want = Vec::new();
+    for (i, conn) in open.iter_mut().enumerate() {
+        let delivery = format!("cap-{i}-{id}");
+        let req = raw::post(
+            "/hooks/github",
+            &github_headers(GITHUB_SECRET, &delivery, &body),
+            &body,
+        );
+        let reply = raw::roundtrip(conn, &req)
+            .await
+            .expect("reply")
+            .expect("response");
+        assert_eq!(reply.status, 200, "connection {i}");
+        want.push(delivery);
+    }
+    let mut got: Vec<String> = h.take(4).await.iter().map(message_id).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let m = metrics(&h).await;
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"hookgate_connections_refused_total{reason="max_connections_per_ip"}"#
+        ),
+        Some(1.0),
+        "{m}"
+    );
+
+    // Closing one frees its slot (polled, with a deadline).
+    let mut gone = open.pop().expect("a connection");
+    let _ = gone.shutdown().await;
+    drop(gone);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match raw::connect_with(h.addr(), config.clone(), b"").await {
+            Ok(mut conn) => {
+                let delivery = format!("cap-again-{id}");
+                let req = raw::post(
+                    "/hooks/github",
+                    &github_headers(GITHUB_SECRET, &delivery, &body),
+                    &body,
+                );
+                let reply = raw::roundtrip(&mut conn, &req).await;
+                if let Ok(Some(r)) = reply {
+                    assert_eq!(r.status, 200);
+                    break;
+                }
+            }
+            Err(_) if Instant::now() < deadline => {}
+            Err(e) => panic!("slot never freed: {e}"),
+        }
+        assert!(Instant::now() < deadline, "slot never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(message_id(&h.take(1).await[0]), format!("cap-again-{id}"));
+    drop(open);
+    h.finish().await;
+}
+
+// === TLS hot reload ===
+
+/// Writes `data` to `path` through a temporary file and a rename (as
+/// secret managers and `mv` do).
+fn replace_file(path: &Path, data: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data).expect("write tmp");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+#[tokio::test]
+async fn tls_certificate_hot_reload_keeps_connections_and_survives_a_broken_file() {
+    // The reload task logs on this thread: the capture tells when a reload
+    // attempt happened.
+    let (logs, _guard) = capture::debug_logs();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_a = Ca::new("reload CA A");
+    let leaf_a = ca_a.server();
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    std::fs::write(&cert, leaf_a.chain_pem(&ca_a)).expect("cert");
+    std::fs::write(&key, &leaf_a.key_pem).expect("key");
+    let h = Harness::start_with(Options {
+        tls_files: Some((cert.clone(), key.clone(), ca_a.pem.clone())),
+        ..Default::default()
+    })
+    .await;
+    let trust_a = raw::tls_config(&ca_a.pem, &[b"http/1.1"], None);
+    let body = fixture("github/push.json");
+    let id = support::unique();
+    let request = |tag: &str| {
+        raw::post(
+            "/hooks/github",
+            &github_headers(GITHUB_SECRET, &format!("{tag}-{id}"), &body),
+            &body,
+        )
+    };
+
+    // A keep-alive HTTP/1.1 connection on certificate A.
+    let mut kept = raw::connect_with(h.addr(), trust_a.clone(), b"")
+        .await
+        .expect("handshake with A");
+    let r = raw::roundtrip(&mut kept, &request("before"))
+        .await
+        .expect("reply")
+        .expect("response");
+    assert_eq!(r.status, 200);
+    assert_ne!(r.header("connection"), Some("close"));
+
+    // Swap in certificate B (another CA): new handshakes trusting only B
+    // succeed within 2 s.
+    let ca_b = Ca::new("reload CA B");
+    let leaf_b = ca_b.server();
+    let trust_b = raw::tls_config(&ca_b.pem, &[b"http/1.1"], None);
+    let swapped = Instant::now();
+    replace_file(&key, &leaf_b.key_pem);
+    replace_file(&cert, &leaf_b.chain_pem(&ca_b));
+    let deadline = swapped + Duration::from_secs(2);
+    let mut on_b = loop {
+        match raw::connect_with(h.addr(), trust_b.clone(), b"").await {
+            Ok(c) => break c,
+            Err(e) if Instant::now() >= deadline => {
+                panic!("no handshake with B within 2 s: {e}\n{}", logs.text())
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    println!(
+        "TLS reload: new certificate served after {:?}",
+        swapped.elapsed()
+    );
+    let r = raw::roundtrip(&mut on_b, &request("on-b"))
+        .await
+        .expect("reply")
+        .expect("response");
+    assert_eq!(r.status, 200);
+    assert!(
+        raw::connect_with(h.addr(), trust_a.clone(), b"")
+            .await
+            .is_err(),
+        "new handshakes no longer get A"
+    );
+    // The connection opened on A keeps working.
+    let r = raw::roundtrip(&mut kept, &request("kept"))
+        .await
+        .expect("reply on the old connection")
+        .expect("response");
+    assert_eq!(r.status, 200);
+
+    // A broken certificate file: the reload fails (logged) and B keeps serving.
+    let failures = logs.count("TLS reload failed");
+    replace_file(
+        &cert,
+        "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n",
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while logs.count("TLS reload failed") == failures {
+        assert!(
+            Instant::now() < deadline,
+            "no reload attempt seen after the broken write:\n{}",
+            logs.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut still_b = raw::connect_with(h.addr(), trust_b.clone(), b"")
+        .await
+        .expect("B still served after a broken file");
+    let r = raw::roundtrip(&mut still_b, &request("after-broken"))
+        .await
+        .expect("reply")
+        .expect("response");
+    assert_eq!(r.status, 200);
+    let r = raw::roundtrip(&mut kept, &request("kept-2"))
+        .await
+        .expect("reply")
+        .expect("response");
+    assert_eq!(r.status, 200);
+
+    let mut got: Vec<String> = h.take(5).await.iter().map(message_id).collect();
+    got.sort();
+    let mut want: Vec<String> = ["before", "on-b", "kept", "after-broken", "kept-2"]
+        .iter()
+        .map(|t| format!("{t}-{id}"))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(logs.contains("TLS configuration reloaded"));
+    h.finish().await;
+}
+
+// === HTTP/2 stream bound ===
+
+/// One HTTP/2 frame header + payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// An HPACK header block (static-table indices, literals without Huffman)
+/// for a POST to `path` with a body still to come.
+fn h2_post_headers(path: &str) -> Vec<u8> {
+    let mut b = vec![0x83, 0x87]; // :method POST, :scheme https
+    b.push(0x04); // :path, literal without indexing, indexed name 4
+    b.push(path.len() as u8);
+    b.extend_from_slice(path.as_bytes());
+    b.push(0x01); // :authority
+    b.push(9);
+    b.extend_from_slice(b"127.0.0.1");
+    b
+}
+
+async fn read_h2_frame<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+) -> std::io::Result<(u8, u8, u32, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    r.read_exact(&mut head).await?;
+    let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).await?;
+    Ok((head[3], head[4], stream, payload))
+}
+
+#[tokio::test]
+async fn http2_streams_past_max_concurrent_streams_are_refused() {
+    let h = Harness::start_with(Options {
+        server_toml: Some("max_concurrent_streams = 3".into()),
+        ..Default::default()
+    })
+    .await;
+    let mut conn = raw::connect_with(h.addr(), raw::tls_config(&h.ca_pem, &[b"h2"], None), b"")
+        .await
+        .expect("h2 handshake");
+    assert_eq!(conn.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("preface");
+    conn.write_all(&h2_frame(0x4, 0, 0, &[]))
+        .await
+        .expect("settings");
+    conn.flush().await.expect("flush");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // The server's SETTINGS advertise the bound.
+    let advertised = loop {
+        let (kind, flags, _, payload) = tokio::time::timeout_at(deadline, read_h2_frame(&mut conn))
+            .await
+            .expect("server settings in time")
+            .expect("frame");
+        if kind == 0x4 && flags & 0x1 == 0 {
+            break payload
+                .chunks(6)
+                .find(|p| p.len() == 6 && u16::from_be_bytes([p[0], p[1]]) == 0x3)
+                .map(|p| u32::from_be_bytes([p[2], p[3], p[4], p[5]]));
+        }
+    };
+    assert_eq!(advertised, Some(3), "SETTINGS_MAX_CONCURRENT_STREAMS");
+    // Acknowledge them (they apply from then on), then open five streams
+    // whose bodies never come.
+    conn.write_all(&h2_frame(0x4, 0x1, 0, &[]))
+        .await
+        .expect("ack");
+    for stream in [1u32, 3, 5, 7, 9] {
+        conn.write_all(&h2_frame(
+            0x1,
+            0x4,
+            stream,
+            &h2_post_headers("/hooks/github"),
+        ))
+        .await
+        .expect("headers");
+    }
+    conn.flush().await.expect("flush");
+
+    // Streams 7 and 9 are refused (RST_STREAM REFUSED_STREAM); 1, 3, 5 are not.
+    let mut refused = Vec::new();
+    while refused.len() < 2 {
+        let frame = tokio::time::timeout_at(deadline, read_h2_frame(&mut conn)).await;
+        let (kind, _, stream, payload) = frame
+            .unwrap_or_else(|_| panic!("refusals in time; saw {refused:?}"))
+            .expect("frame");
+        match kind {
+            0x3 => {
+                let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                assert_eq!(code, 0x7, "REFUSED_STREAM for stream {stream}");
+                refused.push(stream);
+            }
+            0x7 => panic!("GOAWAY instead of refusing streams"),
+            _ => {}
+        }
+    }
+    refused.sort();
+    assert_eq!(refused, [7, 9]);
+    drop(conn);
+    h.assert_empty().await;
+    h.finish().await;
+}
