@@ -9,6 +9,7 @@ mod outage;
 mod reload;
 mod resilience;
 mod salesforce;
+mod slow_clients;
 mod spool;
 mod support;
 mod webhooks;
