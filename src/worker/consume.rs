@@ -45,7 +45,6 @@ pub async fn declare(conn: &Connection, w: &WorkerSection) -> Result<(), lapin::
     for q in &w.queues {
         ensure_queue(conn, q, "quorum").await?;
         for &d in &w.retry_delays_s {
-            let ch = conn.create_channel().await?;
             let mut args = FieldTable::default();
             args.insert(
                 "x-message-ttl".into(),
@@ -59,16 +58,7 @@ pub async fn declare(conn: &Connection, w: &WorkerSection) -> Result<(), lapin::
                 "x-dead-letter-routing-key".into(),
                 AMQPValue::LongString(LongString::from(q.as_str())),
             );
-            ch.queue_declare(
-                ShortString::from(retry_queue(q, d)),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                args,
-            )
-            .await?;
-            let _ = ch.close(200, ShortString::from("declared")).await;
+            declare_durable(conn, &retry_queue(q, d), args).await?;
         }
     }
     ensure_queue(conn, &w.dead_letter_queue, "classic").await
@@ -91,13 +81,23 @@ async fn ensure_queue(conn: &Connection, name: &str, kind: &str) -> Result<(), l
         let _ = ch.close(200, ShortString::from("exists")).await;
         return Ok(());
     }
-    // A failed passive declare closes the channel (404): use a new one.
-    let ch = conn.create_channel().await?;
+    // A failed passive declare closed that channel (404); declare_durable
+    // opens a new one.
     let mut args = FieldTable::default();
     args.insert(
         "x-queue-type".into(),
         AMQPValue::LongString(LongString::from(kind)),
     );
+    declare_durable(conn, name, args).await
+}
+
+/// Declares a durable queue with `args` on a channel of its own.
+async fn declare_durable(
+    conn: &Connection,
+    name: &str,
+    args: FieldTable,
+) -> Result<(), lapin::Error> {
+    let ch = conn.create_channel().await?;
     ch.queue_declare(
         ShortString::from(name),
         QueueDeclareOptions {

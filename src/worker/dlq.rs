@@ -28,6 +28,18 @@ pub struct Listing {
     pub by_reason: BTreeMap<(String, String), u64>,
 }
 
+/// The next dead-lettered message, unacked (`None` when the queue is empty).
+async fn next(
+    ch: &lapin::Channel,
+    config: &WorkerConfig,
+) -> Result<Option<lapin::message::BasicGetMessage>, lapin::Error> {
+    ch.basic_get(
+        ShortString::from(config.worker.dead_letter_queue.as_str()),
+        BasicGetOptions { no_ack: false },
+    )
+    .await
+}
+
 async fn connect(config: &WorkerConfig) -> Result<Connection, lapin::Error> {
     Connection::connect(&config.amqp.url, ConnectionProperties::default()).await
 }
@@ -43,13 +55,7 @@ pub async fn list(config: &WorkerConfig, limit: u64) -> Result<Listing, lapin::E
     let mut held = Vec::new();
     let mut out = Listing::default();
     while out.total < limit {
-        let Some(m) = ch
-            .basic_get(
-                ShortString::from(config.worker.dead_letter_queue.as_str()),
-                BasicGetOptions { no_ack: false },
-            )
-            .await?
-        else {
+        let Some(m) = next(&ch, config).await? else {
             break;
         };
         let reason = consume::header(&m.delivery, ERROR_HEADER)
@@ -100,13 +106,7 @@ pub async fn replay(
     };
     let mut moved = 0u64;
     while moved < limit {
-        let Some(m) = get
-            .basic_get(
-                ShortString::from(config.worker.dead_letter_queue.as_str()),
-                BasicGetOptions { no_ack: false },
-            )
-            .await?
-        else {
+        let Some(m) = next(&get, config).await? else {
             break;
         };
         let target = consume::header(&m.delivery, QUEUE_HEADER)
