@@ -42,6 +42,22 @@ pub enum Error {
     Spool(#[from] crate::spool::Error),
 }
 
+/// Accept queue length: bursts of new connections wait in the kernel
+/// instead of being dropped (the OS caps it at `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener with `SO_REUSEADDR` and the given accept backlog.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// A running gateway.
 pub struct Running {
     /// The public listener's bound address.
@@ -101,9 +117,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         }
     };
     let bind = |key: &'static str, addr: SocketAddr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind { key, addr, source })
+        listen(addr, LISTEN_BACKLOG).map_err(|source| Error::Bind { key, addr, source })
     };
     let listener = bind("server.listen", config.server.listen).await?;
     let admin_listener = bind("admin.listen", config.admin.listen).await?;
