@@ -136,7 +136,12 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
         let verified = match entry.verifier.verify(&parts.headers, &body, now) {
             Ok(v) => v,
             Err(e) => {
-                tracing::info!(route = %route.name, reason = e.reason(), "verification failed");
+                tracing::info!(
+                    route = %route.name,
+                    url = route.public_url.as_deref().unwrap_or(&route.path),
+                    reason = e.reason(),
+                    "verification failed"
+                );
                 gw.metrics.verification_failure(&route.name, e.reason());
                 return if e == crate::verify::Error::Body {
                     Outcome::BadRequest
