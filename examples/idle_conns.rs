@@ -5,8 +5,10 @@
 //! Each connection does a full TLS handshake (ALPN `http/1.1`), sends one
 //! small `GET` (answered 404, keep-alive) so that the connection has served a
 //! request, reads the answer, then stays open and silent. Once all are open
-//! it prints `open N failed M` and holds them for `--hold-s` seconds; at the
+//! it prints `open N failed M secs S` and holds them for `--hold-s` seconds; at the
 //! end it prints `still_open N` (connections the server had not closed).
+//! `--plaintext` does the same without TLS, against a gateway with
+//! `server.plaintext = true`, to tell what TLS costs per connection.
 //!
 //! ```sh
 //! cargo run --release --example idle_conns -- --addr 127.0.0.1:8443 \
@@ -36,8 +38,8 @@ struct Args {
     #[arg(long)]
     addr: SocketAddr,
     /// CA certificate (PEM) that signed the gateway's certificate.
-    #[arg(long)]
-    ca: PathBuf,
+    #[arg(long, required_unless_present = "plaintext")]
+    ca: Option<PathBuf>,
     /// Server name to verify.
     #[arg(long, default_value = "localhost")]
     server_name: String,
@@ -50,13 +52,43 @@ struct Args {
     /// How long to hold them once all are open, in seconds.
     #[arg(long, default_value_t = 10)]
     hold_s: u64,
+    /// Plain HTTP (a gateway with `server.plaintext = true`): separates what
+    /// TLS costs per connection from what HTTP and the task cost.
+    #[arg(long)]
+    plaintext: bool,
+}
+
+/// An open connection, TLS or not.
+enum Conn {
+    Tls(Box<TlsStream<TcpStream>>),
+    Plain(TcpStream),
+}
+
+impl Conn {
+    async fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        match self {
+            Conn::Tls(s) => {
+                s.write_all(b).await?;
+                s.flush().await
+            }
+            Conn::Plain(s) => s.write_all(b).await,
+        }
+    }
+
+    async fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Tls(s) => s.read(b).await,
+            Conn::Plain(s) => s.read(b).await,
+        }
+    }
 }
 
 fn connector(args: &Args) -> anyhow::Result<TlsConnector> {
     use rustls::pki_types::pem::PemObject as _;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(&args.ca).with_context(|| format!("reading {}", args.ca.display()))?;
+    let ca = args.ca.as_ref().context("--ca")?;
+    let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
         roots.add(cert.context("CA PEM")?).context("adding CA")?;
     }
@@ -69,18 +101,21 @@ fn connector(args: &Args) -> anyhow::Result<TlsConnector> {
     Ok(TlsConnector::from(Arc::new(tls)))
 }
 
-/// Connects, handshakes, does one request and returns the open stream.
+/// Connects, handshakes (unless `connector` is `None`), does one request and
+/// returns the open stream.
 async fn open(
     addr: SocketAddr,
-    connector: TlsConnector,
+    connector: Option<TlsConnector>,
     name: ServerName<'static>,
-) -> anyhow::Result<TlsStream<TcpStream>> {
+) -> anyhow::Result<Conn> {
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
-    let mut tls = connector.connect(name, tcp).await?;
+    let mut tls = match connector {
+        Some(c) => Conn::Tls(Box::new(c.connect(name, tcp).await?)),
+        None => Conn::Plain(tcp),
+    };
     tls.write_all(b"GET /bench-idle HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await?;
-    tls.flush().await?;
     // Read the head, then Content-Length bytes of body.
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -110,21 +145,25 @@ async fn open(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let connector = connector(&args)?;
+    let connector = if args.plaintext {
+        None
+    } else {
+        Some(connector(&args)?)
+    };
+    let started = std::time::Instant::now();
     let name = ServerName::try_from(args.server_name.clone()).context("server name")?;
-    let results: Vec<anyhow::Result<TlsStream<TcpStream>>> =
-        futures_util::stream::iter(0..args.count)
-            .map(|_| {
-                let (c, n) = (connector.clone(), name.clone());
-                async move {
-                    tokio::time::timeout(Duration::from_secs(20), open(args.addr, c, n))
-                        .await
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
-                }
-            })
-            .buffer_unordered(args.parallel.max(1))
-            .collect()
-            .await;
+    let results: Vec<anyhow::Result<Conn>> = futures_util::stream::iter(0..args.count)
+        .map(|_| {
+            let (c, n) = (connector.clone(), name.clone());
+            async move {
+                tokio::time::timeout(Duration::from_secs(20), open(args.addr, c, n))
+                    .await
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
+            }
+        })
+        .buffer_unordered(args.parallel.max(1))
+        .collect()
+        .await;
     let mut streams = Vec::with_capacity(args.count);
     let mut failed = 0usize;
     let mut first_error = None;
@@ -137,7 +176,12 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    println!("open {} failed {}", streams.len(), failed);
+    println!(
+        "open {} failed {} secs {:.1}",
+        streams.len(),
+        failed,
+        started.elapsed().as_secs_f64()
+    );
     if let Some(e) = first_error {
         println!("first_error {e}");
     }
