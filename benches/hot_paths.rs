@@ -42,7 +42,8 @@ fn fixture(rel: &str) -> Vec<u8> {
 
 /// A validated route of `kind` with `extra` TOML keys.
 fn route_with(kind: &str, extra: &str) -> Route {
-    let dir = std::env::temp_dir().join(format!("hookgate-bench-{}", std::process::id()));
+    // Under target/ (Cargo's scratch directory for benches), not /tmp.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hookgate-bench");
     std::fs::create_dir_all(&dir).expect("tmp");
     let secret = dir.join(format!("secret-{kind}"));
     let text = if kind == "standard_webhooks" {

@@ -216,10 +216,16 @@ if lg and lr:
     print(f"hookgate {grate:,.0f} req/s: ack p99 {g99:.2f} ms; raw publisher paced at {rrate:,.0f} msgs/s: "
           f"confirm p99 {r99:.2f} ms; difference of medians {g99 - r99:+.2f} ms, median of per-run "
           f"differences {fmt(d, 2)} ms (target <= +10 ms)\n")
+    for r in sorted(lg, key=lambda r: int(r["run"])):
+        raw = next((x for x in lr if x["run"] == r["run"]), {})
+        print(f"- run {r['run']} (load {r.get('load1')}): hookgate {float(r['req_per_s']):,.0f} req/s p99 {r['p99_ms']} ms "
+              f"(its own publish-to-confirm p99 <= {r.get('gw_confirm_p99_le_ms', '-')} ms), "
+              f"raw p99 {raw.get('p99_ms', '-')} ms")
+    print()
 om = [r for r in rows if r["kind"] == "om"]
 if om:
     print("## Outbound Messages (medians)\n")
-    print("| topology | Notifications/request | conns | Notifications/s | ratio to the best raw msgs/s (medians) | median of per-run ratios to raw N=256 (target >= 0.8 at 100) | p99 ms | queue = 2xx x K | runs |")
+    print("| topology | Notifications/request | conns | Notifications/s | ratio to the best raw msgs/s (medians) | median of per-run ratios to the run's best raw msgs/s (target >= 0.8 at 100) | p99 ms | queue = 2xx x K | runs |")
     print("|---|---|---|---|---|---|---|---|---|")
     for t in sorted({r["topo"] for r in om}):
         best = max((med("ceiling", None, "msgs_per_s", topo=t, n=n, rate_target="max")[0] or 0) for n in ns) if ns else 0
@@ -228,7 +234,14 @@ if om:
             p99, _ = med("om", None, "p99_ms", topo=t, notifications=k)
             ok = all(x.get("queue_matches_2xx") == "yes" for x in om if x["topo"] == t and x["notifications"] == k)
             conns = next((x["conns"] for x in om if x["topo"] == t), "-")
-            pr = per_run("om", "notif_per_s", "ceiling", "msgs_per_s", {"topo": t, "notifications": k}, {"topo": t, "n": "256", "rate_target": "max"})
+            prs = []
+            for run in sorted({r["run"] for r in om}):
+                a = [num(r["notif_per_s"]) for r in om if r["run"] == run and r["topo"] == t and r["notifications"] == k]
+                b = [num(r["msgs_per_s"]) for r in rows if r["kind"] == "ceiling" and r["run"] == run
+                     and r["topo"] == t and r.get("rate_target") == "max"]
+                if a and b and max(b):
+                    prs.append(a[0] / max(b))
+            pr = statistics.median(prs) if prs else None
             print(f"| {t} | {k} | {conns} | {fmt(v)} | {fmt(None if not best or v is None else v / best, 2)} | {fmt(pr, 2)} | {fmt(p99, 2)} | {'yes' if ok else 'NO'} | {c} |")
     print()
 sp = [r for r in rows if r["kind"] == "spool"]
@@ -251,14 +264,17 @@ if idle:
     print("## RSS with idle keep-alive TLS connections (medians)\n")
     print("| connections | baseline RSS MiB | RSS MiB held | target MiB | KiB per connection | open when sampled | still open after hold | runs |")
     print("|---|---|---|---|---|---|---|---|")
-    for cnum in sorted({r["connections"] for r in idle}, key=int):
-        b, c = med("idle", None, "baseline_rss_mib", connections=cnum)
-        h, _ = med("idle", None, "rss_mib", connections=cnum)
-        k, _ = med("idle", None, "kib_per_conn", connections=cnum)
-        o, _ = med("idle", None, "open_at_sample", connections=cnum)
-        s, _ = med("idle", None, "still_open", connections=cnum)
-        target = 64 if cnum == "1000" else 256
-        print(f"| {cnum} | {fmt(b, 0)} | {fmt(h, 0)} | {target} | {fmt(k, 0)} | {fmt(o, 0)} | {fmt(s, 0)} | {c} |")
+    for cnum, mode in sorted({(r["connections"], r.get("mode", "tls")) for r in idle}, key=lambda x: (int(x[0]), x[1] != "tls")):
+        sel = {"connections": cnum}
+        if any("mode" in r for r in idle):
+            sel["mode"] = mode
+        b, c = med("idle", None, "baseline_rss_mib", **sel)
+        h, _ = med("idle", None, "rss_mib", **sel)
+        k, _ = med("idle", None, "kib_per_conn", **sel)
+        o, _ = med("idle", None, "open_at_sample", **sel)
+        s, _ = med("idle", None, "still_open", **sel)
+        target = (64 if cnum == "1000" else 256) if mode == "tls" else "-"
+        print(f"| {cnum} {mode} | {fmt(b, 0)} | {fmt(h, 0)} | {target} | {fmt(k, 0)} | {fmt(o, 0)} | {fmt(s, 0)} | {c} |")
     print()
 print("load average (1 min) at the start of each measurement:",
       " ".join(sorted({r.get("load1", "?") for r in rows}, key=lambda x: float(x) if num(x) is not None else 0)))
@@ -655,6 +671,19 @@ outcome() {
     '$1 ~ /^hookgate_requests_total\{/ && index($1, r) && index($1, o) { s += $2 } END { print s + 0 }'
 }
 
+# confirm_p99: the upper bound (ms) of the hookgate_confirm_latency_seconds bucket holding the
+# 99th percentile (the gateway's own publish-to-confirm time, without HTTP/TLS/queueing).
+confirm_p99() {
+  metrics | awk '
+    /^hookgate_confirm_latency_seconds_bucket\{/ {
+      match($0, /le="[^"]+"/); le = substr($0, RSTART + 4, RLENGTH - 5); n++; les[n] = le; cnt[n] = $NF
+    }
+    END {
+      if (n == 0 || cnt[n] == 0) { print "-"; exit }
+      for (i = 1; i <= n; i++) if (cnt[i] >= 0.99 * cnt[n]) { print (les[i] == "+Inf" ? "inf" : les[i] * 1000); exit }
+    }'
+}
+
 # start_gateway CONFIG [wait_broker=1]
 start_gateway() {
   local cfg=$1 want_broker=${2:-1} i
@@ -739,12 +768,14 @@ gateway_webhooks() {
   WRK_PATH=/hooks/github
   line=$(run_wrk "$n" "$WORK/webhook.lua" /hooks/github "$WORK/body.json" "$SIG" "b$run-$n-$SEQ" "$DURATION" "$delay" "$events")
   accepted=$(outcome github accepted); spooled=$(outcome github spooled); dup=$(outcome github duplicate)
+  local cp99
+  cp99=$(confirm_p99)
   stop_gateway
   queued=$(drain_count)
   local ok match
   ok=$(field ok "$line")
   match=no; [[ $queued == "$ok" ]] && match=yes
-  emit "$kind run=$run n=$n topo=$topo delay_ms=$delay load1=$la ${line#wrk } gw_accepted=$accepted gw_spooled=$spooled gw_duplicate=$dup queued=$queued queue_matches_2xx=$match"
+  emit "$kind run=$run n=$n topo=$topo delay_ms=$delay load1=$la ${line#wrk } gw_accepted=$accepted gw_spooled=$spooled gw_duplicate=$dup gw_confirm_p99_le_ms=$cp99 queued=$queued queue_matches_2xx=$match"
   LAST_RATE=$(field req_per_s "$line")
 }
 
@@ -815,12 +846,13 @@ for ((run = 1; run <= RUNS; run++)); do
         tag=$(printf '04l%02d' $(((run * 7 + SEQ) % 100)))
         line=$(run_wrk "$OM_CONNS" "$WORK/om.lua" /salesforce/outbound "$WORK/om_$k.xml" "$tag" "$DURATION" 0)
         accepted=$(outcome salesforce accepted)
+        cp99=$(confirm_p99)
         stop_gateway
         queued=$(drain_count)
         ok=$(field ok "$line"); secs=$(field secs "$line")
         match=no; [[ $queued == $((ok * k)) ]] && match=yes
         nps=$(awk -v o="$ok" -v k="$k" -v s="$secs" 'BEGIN { printf "%.1f", o * k / s }')
-        emit "om run=$run notifications=$k conns=$OM_CONNS topo=$topo load1=$la notif_per_s=$nps ${line#wrk } gw_accepted=$accepted queued=$queued queue_matches_2xx=$match"
+        emit "om run=$run notifications=$k conns=$OM_CONNS topo=$topo load1=$la notif_per_s=$nps ${line#wrk } gw_accepted=$accepted gw_confirm_p99_le_ms=$cp99 queued=$queued queue_matches_2xx=$match"
       done
     done
   fi
@@ -844,20 +876,37 @@ for ((run = 1; run <= RUNS; run++)); do
   fi
 
   if has_step idle; then
-    for count in 1000 10000; do
+    # 1,000 and 10,000 over TLS, then 10,000 in plain HTTP (server.plaintext) to tell what
+    # TLS costs per connection.
+    for variant in 1000:tls 10000:tls 10000:plain; do
+      count=${variant%%:*} mode=${variant##*:}
       la=$(loadavg)
       # hyper's header_read_timeout also closes idle keep-alive connections (10 s by
       # default): raised here so that all of them are open when the RSS is read.
       EXTRA_SERVER="header_read_timeout_ms = 120000"
-      write_config "idle-$run-$count" "$AMQP_URL" "quorum:1"
+      write_config "idle-$run-$count-$mode" "$AMQP_URL" "quorum:1"
       EXTRA_SERVER=
+      if [[ $mode == plain ]]; then
+        # No TLS: drop the [server.tls] table, serve plain HTTP.
+        python3 - "$CFG" <<'PY'
+import re, sys
+p = sys.argv[1]
+t = open(p).read()
+t = re.sub(r"\[server\.tls\]\ncert = .*\nkey = .*\n", "", t)
+t = t.replace("[server]\n", "[server]\nplaintext = true\n", 1)
+open(p, "w").write(t)
+PY
+        "$BIN" check-config --config "$CFG" >/dev/null || die "plaintext config invalid"
+      fi
       start_gateway "$CFG"
       sleep 1
       base=$(($(rss_kib "$GATEWAY_PID" VmRSS) / 1024))
       fds0=$(ls "/proc/$GATEWAY_PID/fd" | wc -l)
-      idle_out=$WORK/idle-$run-$count.out
+      idle_out=$WORK/idle-$run-$count-$mode.out
       : >"$idle_out"
-      taskset -c "$CORE_LOAD" "$IDLE" --addr "127.0.0.1:$LISTEN_PORT" --ca "$WORK/certs/dev-ca.pem" \
+      local_tls=(--ca "$WORK/certs/dev-ca.pem")
+      [[ $mode == plain ]] && local_tls=(--plaintext)
+      taskset -c "$CORE_LOAD" "$IDLE" --addr "127.0.0.1:$LISTEN_PORT" "${local_tls[@]}" \
         --count "$count" --hold-s 8 >>"$idle_out" 2>&1 &
       CHILD_PID=$!
       for ((i = 0; i < 600; i++)); do grep -q '^open ' "$idle_out" && break; sleep 0.1; done
@@ -868,7 +917,7 @@ for ((run = 1; run <= RUNS; run++)); do
       CHILD_PID=
       stop_gateway
       queued=$(drain_count)
-      emit "idle run=$run connections=$count load1=$la baseline_rss_mib=$base rss_mib=$held open_at_sample=$conns_at_sample kib_per_conn=$(( (held - base) * 1024 / (conns_at_sample > 0 ? conns_at_sample : 1) )) $(grep -E '^(open|still_open)' "$idle_out" | tr '\n' ' ' | sed -E 's/open ([0-9]+) failed ([0-9]+) secs ([0-9.]+)/opened=\1 failed=\2 open_secs=\3/; s/still_open /still_open=/')"
+      emit "idle run=$run connections=$count mode=$mode load1=$la baseline_rss_mib=$base rss_mib=$held open_at_sample=$conns_at_sample kib_per_conn=$(( (held - base) * 1024 / (conns_at_sample > 0 ? conns_at_sample : 1) )) $(grep -E '^(open|still_open)' "$idle_out" | tr '\n' ' ' | sed -E 's/open ([0-9]+) failed ([0-9]+) secs ([0-9.]+)/opened=\1 failed=\2 open_secs=\3/; s/still_open /still_open=/')"
     done
   fi
 done
