@@ -70,6 +70,7 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// The spool, when enabled.
     pub spool: Option<Spool>,
+    replay: Option<crate::dedupe::Cache>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     admin: JoinHandle<()>,
@@ -89,6 +90,11 @@ impl Running {
         }
         if let Some(s) = &self.spool {
             s.close();
+        }
+        if let Some(r) = &self.replay {
+            if let Err(e) = r.close().await {
+                tracing::warn!(error = %e, "replay cache not closed cleanly");
+            }
         }
         // Let the broker manager close its connection.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -165,7 +171,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         config,
         outbox.clone(),
         metrics.clone(),
-        replay,
+        replay.clone(),
     ));
     tokio::spawn(reload(
         config.file.clone(),
@@ -193,6 +199,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         publisher,
         metrics,
         spool,
+        replay,
         shutdown,
         server,
         admin,

@@ -12,30 +12,54 @@
 //! spooled): a failed publish must stay retryable. Two identical requests in
 //! flight at once may both be published (a duplicate, never a loss).
 //!
-//! Stores: an embedded redb file (default; writes grouped by one thread,
-//! committed without fsync: losing the newest marks in a crash only lets a
-//! replay through to the consumers' own dedupe), or Redis (`[dedupe]
-//! redis_url`) shared by a fleet: `SET key 1 NX PX ttl`.
+//! Stores:
+//! - an embedded redb file (default). Lookups run inline on the request's
+//!   task (one read transaction per request, every key of it; a B-tree read
+//!   from redb's page cache, a few microseconds). [`Cache::record`] puts the
+//!   keys in an in-memory *pending* set at once, so a replay arriving right
+//!   after the answer is caught, and hands them to one writer thread that
+//!   groups them into commits without fsync: losing the newest marks in a
+//!   crash only lets a replay through to the consumers' own dedupe. Keys
+//!   leave the pending set once committed. Expired keys are removed through a
+//!   second table ordered by expiry time, a bounded number per commit, never
+//!   by scanning the whole table.
+//! - Redis (`[dedupe] redis_url`), shared by a fleet: one pipelined `EXISTS`
+//!   per request, `SET key 1 PX ttl` per key after the store.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
+    TableDefinition,
+};
 
 use crate::config::DedupeConfig;
 
-const TABLE: TableDefinition<&str, u64> = TableDefinition::new("seen");
+/// Key -> expiry (Unix ms).
+const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen");
+/// (expiry Unix ms, key) -> (): the expiry index.
+const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("seen_expiry");
 /// Redis key prefix.
 pub const REDIS_PREFIX: &str = "hookgate:seen:";
 /// Most marks grouped into one commit.
 const MAX_GROUP: usize = 4096;
+/// Most expired keys removed per commit.
+const MAX_EXPIRE: usize = 2048;
+/// How often an idle writer looks for expired keys.
+const IDLE_EXPIRY: Duration = Duration::from_secs(5);
+/// redb's page cache for the file (its default is 1 GiB, taken as the file
+/// is read): hot keys are the recent ones.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Longest time a committed mark waits for its fsync. redb keeps commits
+/// made without fsync only until the next durable one (and frees their pages
+/// only then), so the writer makes one at least this often while marks come.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 
-/// (key, expires at ms) pairs and who waits for their commit.
-type Marks = (
-    Vec<(String, u64)>,
-    tokio::sync::oneshot::Sender<Result<(), Error>>,
-);
+/// (key, expires at Unix ms) pairs to commit.
+type Marks = Vec<(String, u64)>;
 
 /// A cache failure: the request is processed as new (fail open: a store
 /// outage must not refuse real deliveries; consumers dedupe on message_id).
@@ -50,15 +74,18 @@ fn err(e: impl std::fmt::Display) -> Error {
 /// The replay cache.
 #[derive(Clone)]
 pub enum Cache {
-    /// redb file with a grouping writer thread.
-    Embedded {
-        /// The database.
-        db: Arc<Database>,
-        /// Marks to write, with the channel that says they are committed.
-        writer: Arc<Mutex<mpsc::Sender<Marks>>>,
-    },
+    /// redb file, pending set and grouping writer thread.
+    Embedded(Arc<Embedded>),
     /// Redis.
     Redis(redis::aio::ConnectionManager),
+}
+
+/// The embedded store's shared state.
+pub struct Embedded {
+    db: Arc<Database>,
+    /// Recorded, not yet committed: key -> expiry (Unix ms).
+    pending: Arc<Mutex<HashMap<String, u64>>>,
+    writer: mpsc::Sender<Cmd>,
 }
 
 impl Cache {
@@ -81,16 +108,18 @@ impl Cache {
             .await
             .map_err(err)??;
         let db = Arc::new(db);
+        let pending = Arc::new(Mutex::new(HashMap::new()));
         let (tx, rx) = mpsc::channel();
-        let wdb = db.clone();
+        let (wdb, wpending) = (db.clone(), pending.clone());
         std::thread::Builder::new()
             .name("hookgate-dedupe-writer".into())
-            .spawn(move || writer(wdb, rx))
+            .spawn(move || writer(wdb, &wpending, &rx))
             .map_err(err)?;
-        Ok(Cache::Embedded {
+        Ok(Cache::Embedded(Arc::new(Embedded {
             db,
-            writer: Arc::new(Mutex::new(tx)),
-        })
+            pending,
+            writer: tx,
+        })))
     }
 
     /// Whether `key` was recorded and has not expired.
@@ -98,51 +127,80 @@ impl Cache {
     /// # Errors
     /// [`Error`] when the store fails.
     pub async fn seen(&self, key: &str) -> Result<bool, Error> {
+        Ok(self.seen_all(&[key]).await?[0])
+    }
+
+    /// For each of `keys`, whether it was recorded and has not expired: one
+    /// read transaction (or one Redis round trip) for all of them.
+    ///
+    /// # Errors
+    /// [`Error`] when the store fails.
+    pub async fn seen_all<K: AsRef<str>>(&self, keys: &[K]) -> Result<Vec<bool>, Error> {
+        let now = now_ms();
         match self {
-            Cache::Embedded { db, .. } => {
-                let db = db.clone();
-                let key = key.to_owned();
-                tokio::task::spawn_blocking(move || {
-                    let txn = db.begin_read().map_err(err)?;
-                    let table = txn.open_table(TABLE).map_err(err)?;
-                    Ok(table
-                        .get(key.as_str())
-                        .map_err(err)?
-                        .is_some_and(|v| v.value() > now_ms()))
-                })
-                .await
-                .map_err(err)?
+            Cache::Embedded(e) => {
+                // The pending set first, then the file: a key leaves the set
+                // only after its commit, so one of the two has it.
+                let mut seen: Vec<bool> = {
+                    let pending = e.pending.lock().map_err(err)?;
+                    keys.iter()
+                        .map(|k| pending.get(k.as_ref()).is_some_and(|&u| u > now))
+                        .collect()
+                };
+                if seen.iter().all(|&s| s) {
+                    return Ok(seen);
+                }
+                let txn = e.db.begin_read().map_err(err)?;
+                let table = txn.open_table(SEEN).map_err(err)?;
+                for (k, s) in keys.iter().zip(seen.iter_mut()) {
+                    if !*s {
+                        *s = table
+                            .get(k.as_ref())
+                            .map_err(err)?
+                            .is_some_and(|v| v.value() > now);
+                    }
+                }
+                Ok(seen)
             }
             Cache::Redis(conn) => {
                 let mut conn = conn.clone();
-                let n: i64 = redis::cmd("EXISTS")
-                    .arg(format!("{REDIS_PREFIX}{key}"))
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(err)?;
-                Ok(n > 0)
+                let mut pipe = redis::pipe();
+                for k in keys {
+                    pipe.cmd("EXISTS")
+                        .arg(format!("{REDIS_PREFIX}{}", k.as_ref()));
+                }
+                let found: Vec<i64> = pipe.query_async(&mut conn).await.map_err(err)?;
+                Ok(found.into_iter().map(|n| n > 0).collect())
             }
         }
     }
 
-    /// Records `keys` for `ttl`.
+    /// Records `keys` for `ttl`. Embedded: the keys are seen by every later
+    /// lookup when this returns (the commit follows in the background).
+    /// Redis: when the `SET`s are acknowledged.
     ///
     /// # Errors
     /// [`Error`] when the store fails.
     pub async fn record(&self, keys: &[String], ttl: Duration) -> Result<(), Error> {
-        let until = now_ms() + ttl.as_millis() as u64;
+        let until = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         match self {
-            Cache::Embedded { writer, .. } => {
-                // Wait for the commit: a replay arriving right after our
-                // answer must find the key.
-                let (done, rx) = tokio::sync::oneshot::channel();
+            Cache::Embedded(e) => {
+                {
+                    let mut pending = e.pending.lock().map_err(err)?;
+                    for k in keys {
+                        pending.insert(k.clone(), until);
+                    }
+                }
                 let marks = keys.iter().map(|k| (k.clone(), until)).collect();
-                writer
-                    .lock()
-                    .map_err(err)?
-                    .send((marks, done))
-                    .map_err(err)?;
-                rx.await.map_err(err)?
+                if e.writer.send(Cmd::Mark(marks)).is_err() {
+                    // The writer is gone: nothing would ever take them out.
+                    let mut pending = e.pending.lock().map_err(err)?;
+                    for k in keys {
+                        pending.remove(k);
+                    }
+                    return Err(err("writer stopped"));
+                }
+                Ok(())
             }
             Cache::Redis(conn) => {
                 let mut conn = conn.clone();
@@ -159,66 +217,190 @@ impl Cache {
             }
         }
     }
+
+    /// Waits until every key recorded before this call is committed to the
+    /// file with fsync (embedded; Redis: at once).
+    ///
+    /// # Errors
+    /// [`Error`] when the commit failed or the writer stopped.
+    pub async fn sync(&self) -> Result<(), Error> {
+        self.ask(Cmd::Sync).await
+    }
+
+    /// Commits durably like [`Cache::sync`], then stops the writer and
+    /// closes the file once the last clone of this cache is dropped. Later
+    /// [`Cache::record`] calls fail. For shutdown.
+    ///
+    /// # Errors
+    /// [`Error`] when the commit failed or the writer had stopped.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.ask(Cmd::Close).await
+    }
+
+    async fn ask(
+        &self,
+        cmd: fn(tokio::sync::oneshot::Sender<Result<(), Error>>) -> Cmd,
+    ) -> Result<(), Error> {
+        let Cache::Embedded(e) = self else {
+            return Ok(());
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        e.writer.send(cmd(tx)).map_err(|_| err("writer stopped"))?;
+        rx.await.map_err(|_| err("writer stopped"))?
+    }
 }
 
 fn open_redb(path: &Path) -> Result<Database, Error> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let db = Database::create(path).map_err(err)?;
+    let db = Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .map_err(err)?;
     let txn = db.begin_write().map_err(err)?;
-    txn.open_table(TABLE).map_err(err)?;
+    {
+        let seen = txn.open_table(SEEN).map_err(err)?;
+        let mut expiry = txn.open_table(EXPIRY).map_err(err)?;
+        // A file written before the expiry index existed: index it once.
+        if expiry.is_empty().map_err(err)? && !seen.is_empty().map_err(err)? {
+            for row in seen.iter().map_err(err)? {
+                let (k, until) = row.map_err(err)?;
+                expiry.insert((until.value(), k.value()), ()).map_err(err)?;
+            }
+        }
+    }
     txn.commit().map_err(err)?;
     Ok(db)
 }
 
-fn writer(db: Arc<Database>, rx: mpsc::Receiver<Marks>) {
-    let mut commits = 0u64;
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(m) => group.push(m),
-                Err(_) => break,
-            }
-        }
-        commits += 1;
-        let result = (|| -> Result<(), Error> {
-            let mut txn = db.begin_write().map_err(err)?;
-            // Marks need no fsync: see the module documentation.
-            txn.set_durability(Durability::None).map_err(err)?;
-            {
-                let mut table = txn.open_table(TABLE).map_err(err)?;
-                for (marks, _) in &group {
-                    for (k, until) in marks {
-                        table.insert(k.as_str(), until).map_err(err)?;
+/// What the writer thread is asked to do.
+enum Cmd {
+    /// Commit these marks (no fsync).
+    Mark(Marks),
+    /// Commit durably everything sent before, then answer.
+    Sync(tokio::sync::oneshot::Sender<Result<(), Error>>),
+    /// Like `Sync`, then close the file and stop.
+    Close(tokio::sync::oneshot::Sender<Result<(), Error>>),
+}
+
+/// Commits marks in groups (without fsync, a durable commit at most
+/// [`SYNC_EVERY`] later) and removes expired keys; ends on [`Cmd::Close`] or
+/// when every [`Cache`] is dropped, after a durable commit.
+fn writer(db: Arc<Database>, pending: &Mutex<HashMap<String, u64>>, rx: &mpsc::Receiver<Cmd>) {
+    // When the oldest commit not yet fsynced was made.
+    let mut dirty_since: Option<Instant> = None;
+    loop {
+        let wait = dirty_since.map_or(IDLE_EXPIRY, |t| SYNC_EVERY.saturating_sub(t.elapsed()));
+        let first = match rx.recv_timeout(wait) {
+            Ok(c) => Some(c),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if dirty_since.is_some() {
+                    if let Err(e) = commit(&db, &[], Durability::Immediate) {
+                        tracing::warn!(error = %e, "replay cache final commit failed");
                     }
                 }
-                // Expire a bounded number of old entries every 64 commits.
-                if commits % 64 == 0 {
-                    let now = now_ms();
-                    let old: Vec<String> = table
-                        .iter()
-                        .map_err(err)?
-                        .filter_map(|r| r.ok())
-                        .filter(|(_, v)| v.value() <= now)
-                        .take(10_000)
-                        .map(|(k, _)| k.value().to_owned())
-                        .collect();
-                    for k in old {
-                        table.remove(k.as_str()).map_err(err)?;
-                    }
+                return;
+            }
+        };
+        let mut group: Vec<Marks> = Vec::new();
+        let mut waiters = Vec::new();
+        let mut close = false;
+        let mut next = first;
+        loop {
+            match next {
+                Some(Cmd::Mark(m)) => group.push(m),
+                Some(Cmd::Sync(w)) => waiters.push(w),
+                Some(Cmd::Close(w)) => {
+                    waiters.push(w);
+                    close = true;
+                    break;
+                }
+                None => break,
+            }
+            if group.len() >= MAX_GROUP {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        let durable = !waiters.is_empty() || dirty_since.is_some_and(|t| t.elapsed() >= SYNC_EVERY);
+        let result = commit(
+            &db,
+            &group,
+            if durable {
+                Durability::Immediate
+            } else {
+                Durability::None
+            },
+        );
+        match &result {
+            Ok(()) if durable => dirty_since = None,
+            Ok(()) => {
+                dirty_since.get_or_insert_with(Instant::now);
+            }
+            Err(e) => tracing::warn!(error = %e, "replay cache write failed"),
+        }
+        // Committed (or failed: then kept only until now, as a failed
+        // record is treated as never made).
+        if let Ok(mut p) = pending.lock() {
+            for (k, until) in group.iter().flatten() {
+                if p.get(k) == Some(until) {
+                    p.remove(k);
                 }
             }
-            txn.commit().map_err(err)
-        })();
-        if let Err(e) = &result {
-            tracing::warn!(error = %e, "replay cache write failed");
         }
-        for (_, done) in group {
-            let _ = done.send(result.clone());
+        if close {
+            drop(db);
+            for w in waiters {
+                let _ = w.send(result.clone());
+            }
+            return;
+        }
+        for w in waiters {
+            let _ = w.send(result.clone());
         }
     }
+}
+
+/// One write transaction: the group's marks, then up to [`MAX_EXPIRE`]
+/// expired keys.
+fn commit(db: &Database, group: &[Marks], durability: Durability) -> Result<(), Error> {
+    let mut txn = db.begin_write().map_err(err)?;
+    txn.set_durability(durability).map_err(err)?;
+    {
+        let mut seen = txn.open_table(SEEN).map_err(err)?;
+        let mut expiry = txn.open_table(EXPIRY).map_err(err)?;
+        for (k, until) in group.iter().flatten() {
+            if let Some(old) = seen.insert(k.as_str(), until).map_err(err)? {
+                let old = old.value();
+                if old != *until {
+                    expiry.remove((old, k.as_str())).map_err(err)?;
+                }
+            }
+            expiry.insert((*until, k.as_str()), ()).map_err(err)?;
+        }
+        let now = now_ms();
+        let due: Vec<(u64, String)> = expiry
+            .iter()
+            .map_err(err)?
+            .map_while(|row| {
+                let (k, _) = row.ok()?;
+                let (until, key) = k.value();
+                (until <= now).then(|| (until, key.to_owned()))
+            })
+            .take(MAX_EXPIRE)
+            .collect();
+        for (until, k) in &due {
+            expiry.remove((*until, k.as_str())).map_err(err)?;
+            // Only if not recorded again since with a later expiry.
+            let current = seen.get(k.as_str()).map_err(err)?.map(|v| v.value());
+            if current == Some(*until) {
+                seen.remove(k.as_str()).map_err(err)?;
+            }
+        }
+    }
+    txn.commit().map_err(err)
 }
 
 fn now_ms() -> u64 {
@@ -237,39 +419,4 @@ pub fn key(route: &str, id: &str, id_signed: bool, body: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn embedded_records_and_expires() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(&DedupeConfig {
-            enabled: true,
-            path: dir.path().join("seen.redb"),
-            redis_url: None,
-        })
-        .await
-        .unwrap();
-        assert!(!cache.seen("r|a").await.unwrap());
-        cache
-            .record(&["r|a".into()], Duration::from_secs(60))
-            .await
-            .unwrap();
-        cache
-            .record(&["r|b".into()], Duration::from_millis(1))
-            .await
-            .unwrap();
-        // Recorded means committed: seen at once.
-        assert!(cache.seen("r|a").await.unwrap());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        assert!(!cache.seen("r|b").await.unwrap(), "expired");
-    }
-
-    #[test]
-    fn unsigned_ids_include_the_body_hash() {
-        assert_eq!(key("stripe", "evt_1", true, b"x"), "stripe|evt_1");
-        let k = key("github", "d-1", false, b"x");
-        assert!(k.starts_with("github|d-1|") && k.len() == "github|d-1|".len() + 64);
-        assert_ne!(k, key("github", "d-1", false, b"y"));
-    }
-}
+mod tests;

@@ -175,17 +175,21 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
         )]
     };
 
-    // Replay cache: drop what was seen within the route's TTL.
+    // Replay cache: drop what was seen within the route's TTL (one lookup
+    // for every message of the request).
+    let seen = match &gw.replay {
+        Some(cache) => {
+            let keys: Vec<&str> = candidates.iter().map(|(_, k)| k.as_str()).collect();
+            cache.seen_all(&keys).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "replay cache unavailable; treating as new");
+                vec![false; keys.len()]
+            })
+        }
+        None => vec![false; candidates.len()],
+    };
     let mut fresh = Vec::with_capacity(candidates.len());
     let mut keys = Vec::with_capacity(candidates.len());
-    for (m, k) in candidates {
-        let seen = match &gw.replay {
-            Some(cache) => cache.seen(&k).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "replay cache unavailable; treating as new");
-                false
-            }),
-            None => false,
-        };
+    for ((m, k), seen) in candidates.into_iter().zip(seen) {
         if seen {
             gw.metrics.duplicate(&route.name);
         } else {

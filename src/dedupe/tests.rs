@@ -1,0 +1,116 @@
+use super::*;
+
+fn config(dir: &tempfile::TempDir) -> DedupeConfig {
+    DedupeConfig {
+        enabled: true,
+        path: dir.path().join("seen.redb"),
+        redis_url: None,
+    }
+}
+
+/// Rows in (seen, seen_expiry), read from the file.
+fn rows(cache: &Cache) -> (u64, u64) {
+    let Cache::Embedded(e) = cache else {
+        panic!("embedded")
+    };
+    let txn = e.db.begin_read().unwrap();
+    let seen = txn.open_table(SEEN).unwrap().len().unwrap();
+    let expiry = txn.open_table(EXPIRY).unwrap().len().unwrap();
+    (seen, expiry)
+}
+
+#[tokio::test]
+async fn embedded_records_and_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&config(&dir)).await.unwrap();
+    assert!(!cache.seen("r|a").await.unwrap());
+    cache
+        .record(&["r|a".into()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    cache
+        .record(&["r|b".into()], Duration::from_millis(1))
+        .await
+        .unwrap();
+    // Recorded means seen at once, before the commit.
+    assert!(cache.seen("r|a").await.unwrap());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(!cache.seen("r|b").await.unwrap(), "expired");
+    assert_eq!(
+        cache.seen_all(&["r|a", "r|b", "r|c"]).await.unwrap(),
+        [true, false, false]
+    );
+}
+
+#[tokio::test]
+async fn committed_marks_are_found_in_the_file_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&config(&dir)).await.unwrap();
+    let keys: Vec<String> = (0..500).map(|i| format!("r|{i}")).collect();
+    cache.record(&keys, Duration::from_secs(60)).await.unwrap();
+    cache.sync().await.unwrap();
+    let Cache::Embedded(e) = &cache else {
+        panic!("embedded")
+    };
+    assert!(
+        e.pending.lock().unwrap().is_empty(),
+        "committed keys leave the pending set"
+    );
+    assert_eq!(rows(&cache), (500, 500));
+    assert!(cache.seen_all(&keys).await.unwrap().iter().all(|&s| s));
+
+    cache.close().await.unwrap();
+    drop(cache);
+    let cache = Cache::open(&config(&dir)).await.unwrap();
+    assert!(cache.seen("r|0").await.unwrap() && cache.seen("r|499").await.unwrap());
+    assert!(!cache.seen("r|500").await.unwrap());
+}
+
+#[tokio::test]
+async fn expired_keys_are_removed_from_both_tables_and_a_later_record_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&config(&dir)).await.unwrap();
+    let short: Vec<String> = (0..100).map(|i| format!("r|s{i}")).collect();
+    cache
+        .record(&short, Duration::from_millis(1))
+        .await
+        .unwrap();
+    cache
+        .record(&["r|long".into()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    // Recorded again with a later expiry: the first expiry must not remove it.
+    cache
+        .record(&["r|s0".into()], Duration::from_millis(1))
+        .await
+        .unwrap();
+    cache.sync().await.unwrap();
+    cache
+        .record(&["r|s0".into()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    cache.sync().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The next commit removes what expired.
+    cache
+        .record(&["r|new".into()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    cache.sync().await.unwrap();
+    assert_eq!(rows(&cache), (3, 3), "r|s0, r|long, r|new");
+    assert_eq!(
+        cache
+            .seen_all(&["r|s0", "r|s1", "r|long", "r|new"])
+            .await
+            .unwrap(),
+        [true, false, true, true]
+    );
+}
+
+#[test]
+fn unsigned_ids_include_the_body_hash() {
+    assert_eq!(key("stripe", "evt_1", true, b"x"), "stripe|evt_1");
+    let k = key("github", "d-1", false, b"x");
+    assert!(k.starts_with("github|d-1|") && k.len() == "github|d-1|".len() + 64);
+    assert_ne!(k, key("github", "d-1", false, b"y"));
+}
