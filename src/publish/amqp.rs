@@ -148,11 +148,12 @@ impl Publisher {
             return Err(Error::Blocked);
         }
         let deadline = tokio::time::Instant::from_std(deadline);
-        let mut confirms = Vec::with_capacity(messages.len());
-        for m in messages {
+        // Every basic.publish of the request is written before any confirm
+        // is awaited (one flush for an Outbound Message's Notifications).
+        let publishes = messages.iter().map(|m| {
             let n = self.inner.next_channel.fetch_add(1, Ordering::Relaxed);
             let channel = &pool.channels[n % pool.channels.len()];
-            let publish = channel.basic_publish(
+            channel.basic_publish(
                 ShortString::from(self.inner.config.exchange.as_str()),
                 ShortString::from(m.routing_key.as_str()),
                 BasicPublishOptions {
@@ -161,14 +162,20 @@ impl Publisher {
                 },
                 &m.body,
                 properties(m),
-            );
-            match tokio::time::timeout_at(deadline, publish).await {
-                Err(_) => return Err(Error::Timeout),
-                Ok(Err(e)) => {
+            )
+        });
+        let published =
+            tokio::time::timeout_at(deadline, futures_util::future::join_all(publishes))
+                .await
+                .map_err(|_| Error::Timeout)?;
+        let mut confirms = Vec::with_capacity(messages.len());
+        for p in published {
+            match p {
+                Err(e) => {
                     self.inner.broken.notify_one();
                     return Err(Error::Channel(e));
                 }
-                Ok(Ok(confirm)) => confirms.push(confirm),
+                Ok(confirm) => confirms.push(confirm),
             }
         }
         let results = tokio::time::timeout_at(deadline, futures_util::future::join_all(confirms))
