@@ -17,8 +17,9 @@
 //!   task (one read transaction per request, every key of it; a B-tree read
 //!   from redb's page cache, a few microseconds). [`Cache::record`] puts the
 //!   keys in an in-memory *pending* set at once, so a replay arriving right
-//!   after the answer is caught, and hands them to one writer thread that
-//!   groups them into commits without fsync: losing the newest marks in a
+//!   after the answer is caught, and queues them for one writer thread that
+//!   wakes every [`TICK`] and commits what was queued in one transaction,
+//!   without fsync (a durable commit follows within [`SYNC_EVERY`]): losing the newest marks in a
 //!   crash only lets a replay through to the consumers' own dedupe. Keys
 //!   leave the pending set once committed. Expired keys are removed through a
 //!   second table ordered by expiry time, a bounded number per commit, never
@@ -28,6 +29,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,8 +46,10 @@ const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen");
 const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("seen_expiry");
 /// Redis key prefix.
 pub const REDIS_PREFIX: &str = "hookgate:seen:";
-/// Most marks grouped into one commit.
-const MAX_GROUP: usize = 4096;
+/// How often the writer commits what was recorded since its last commit.
+/// Nobody waits for it (lookups see the pending set), so it only trades the
+/// number of commits against the pending set's size.
+pub const TICK: Duration = Duration::from_millis(20);
 /// Most expired keys removed per commit.
 const MAX_EXPIRE: usize = 2048;
 /// How often an idle writer looks for expired keys.
@@ -58,8 +62,14 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// only then), so the writer makes one at least this often while marks come.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 
-/// (key, expires at Unix ms) pairs to commit.
-type Marks = Vec<(String, u64)>;
+/// Recorded keys not yet committed.
+#[derive(Default)]
+struct Pending {
+    /// Key -> expiry (Unix ms): what lookups check besides the file.
+    seen: HashMap<String, u64>,
+    /// (key, expiry) in record order: what the writer commits next.
+    queue: Vec<(String, u64)>,
+}
 
 /// A cache failure: the request is processed as new (fail open: a store
 /// outage must not refuse real deliveries; consumers dedupe on message_id).
@@ -83,9 +93,11 @@ pub enum Cache {
 /// The embedded store's shared state.
 pub struct Embedded {
     db: Arc<Database>,
-    /// Recorded, not yet committed: key -> expiry (Unix ms).
-    pending: Arc<Mutex<HashMap<String, u64>>>,
+    pending: Arc<Mutex<Pending>>,
+    /// Sync and close requests to the writer.
     writer: mpsc::Sender<Cmd>,
+    /// Set by the writer thread when it ends.
+    stopped: Arc<AtomicBool>,
 }
 
 impl Cache {
@@ -108,17 +120,22 @@ impl Cache {
             .await
             .map_err(err)??;
         let db = Arc::new(db);
-        let pending = Arc::new(Mutex::new(HashMap::new()));
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let stopped = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
-        let (wdb, wpending) = (db.clone(), pending.clone());
+        let (wdb, wpending, wstopped) = (db.clone(), pending.clone(), stopped.clone());
         std::thread::Builder::new()
             .name("hookgate-dedupe-writer".into())
-            .spawn(move || writer(wdb, &wpending, &rx))
+            .spawn(move || {
+                writer(wdb, &wpending, &rx);
+                wstopped.store(true, Ordering::Release);
+            })
             .map_err(err)?;
         Ok(Cache::Embedded(Arc::new(Embedded {
             db,
             pending,
             writer: tx,
+            stopped,
         })))
     }
 
@@ -144,7 +161,7 @@ impl Cache {
                 let mut seen: Vec<bool> = {
                     let pending = e.pending.lock().map_err(err)?;
                     keys.iter()
-                        .map(|k| pending.get(k.as_ref()).is_some_and(|&u| u > now))
+                        .map(|k| pending.seen.get(k.as_ref()).is_some_and(|&u| u > now))
                         .collect()
                 };
                 if seen.iter().all(|&s| s) {
@@ -185,20 +202,14 @@ impl Cache {
         let until = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         match self {
             Cache::Embedded(e) => {
-                {
-                    let mut pending = e.pending.lock().map_err(err)?;
-                    for k in keys {
-                        pending.insert(k.clone(), until);
-                    }
-                }
-                let marks = keys.iter().map(|k| (k.clone(), until)).collect();
-                if e.writer.send(Cmd::Mark(marks)).is_err() {
-                    // The writer is gone: nothing would ever take them out.
-                    let mut pending = e.pending.lock().map_err(err)?;
-                    for k in keys {
-                        pending.remove(k);
-                    }
+                if e.stopped.load(Ordering::Acquire) {
+                    // Nothing would ever commit them.
                     return Err(err("writer stopped"));
+                }
+                let mut pending = e.pending.lock().map_err(err)?;
+                for k in keys {
+                    pending.seen.insert(k.clone(), until);
+                    pending.queue.push((k.clone(), until));
                 }
                 Ok(())
             }
@@ -276,77 +287,76 @@ fn open_redb(path: &Path) -> Result<Database, Error> {
 
 /// What the writer thread is asked to do.
 enum Cmd {
-    /// Commit these marks (no fsync).
-    Mark(Marks),
-    /// Commit durably everything sent before, then answer.
+    /// Commit durably everything recorded before, then answer.
     Sync(tokio::sync::oneshot::Sender<Result<(), Error>>),
     /// Like `Sync`, then close the file and stop.
     Close(tokio::sync::oneshot::Sender<Result<(), Error>>),
 }
 
-/// Commits marks in groups (without fsync, a durable commit at most
-/// [`SYNC_EVERY`] later) and removes expired keys; ends on [`Cmd::Close`] or
-/// when every [`Cache`] is dropped, after a durable commit.
-fn writer(db: Arc<Database>, pending: &Mutex<HashMap<String, u64>>, rx: &mpsc::Receiver<Cmd>) {
+/// Every [`TICK`] commits what was recorded (without fsync; a durable commit
+/// at most [`SYNC_EVERY`] later) and removes expired keys; ends on
+/// [`Cmd::Close`] or when every [`Cache`] is dropped, after a durable commit.
+fn writer(db: Arc<Database>, pending: &Mutex<Pending>, rx: &mpsc::Receiver<Cmd>) {
     // When the oldest commit not yet fsynced was made.
     let mut dirty_since: Option<Instant> = None;
+    let mut last_commit = Instant::now();
     loop {
-        let wait = dirty_since.map_or(IDLE_EXPIRY, |t| SYNC_EVERY.saturating_sub(t.elapsed()));
-        let first = match rx.recv_timeout(wait) {
+        let mut waiters = Vec::new();
+        let mut close = false;
+        let mut next = match rx.recv_timeout(TICK) {
             Ok(c) => Some(c),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                if dirty_since.is_some() {
-                    if let Err(e) = commit(&db, &[], Durability::Immediate) {
-                        tracing::warn!(error = %e, "replay cache final commit failed");
-                    }
-                }
-                return;
+                close = true;
+                None
             }
         };
-        let mut group: Vec<Marks> = Vec::new();
-        let mut waiters = Vec::new();
-        let mut close = false;
-        let mut next = first;
-        loop {
-            match next {
-                Some(Cmd::Mark(m)) => group.push(m),
-                Some(Cmd::Sync(w)) => waiters.push(w),
-                Some(Cmd::Close(w)) => {
+        while let Some(cmd) = next {
+            match cmd {
+                Cmd::Sync(w) => waiters.push(w),
+                Cmd::Close(w) => {
                     waiters.push(w);
                     close = true;
-                    break;
                 }
-                None => break,
-            }
-            if group.len() >= MAX_GROUP {
-                break;
             }
             next = rx.try_recv().ok();
         }
-        let durable = !waiters.is_empty() || dirty_since.is_some_and(|t| t.elapsed() >= SYNC_EVERY);
-        let result = commit(
-            &db,
-            &group,
-            if durable {
-                Durability::Immediate
-            } else {
-                Durability::None
-            },
-        );
+        let group = match pending.lock() {
+            Ok(mut p) => std::mem::take(&mut p.queue),
+            Err(_) => Vec::new(),
+        };
+        let durable =
+            close || !waiters.is_empty() || dirty_since.is_some_and(|t| t.elapsed() >= SYNC_EVERY);
+        if group.is_empty() && !durable && last_commit.elapsed() < IDLE_EXPIRY {
+            continue;
+        }
+        let result = if group.is_empty() && close && dirty_since.is_none() {
+            Ok(())
+        } else {
+            commit(
+                &db,
+                &group,
+                if durable {
+                    Durability::Immediate
+                } else {
+                    Durability::None
+                },
+            )
+        };
+        last_commit = Instant::now();
         match &result {
             Ok(()) if durable => dirty_since = None,
             Ok(()) => {
-                dirty_since.get_or_insert_with(Instant::now);
+                dirty_since.get_or_insert(last_commit);
             }
             Err(e) => tracing::warn!(error = %e, "replay cache write failed"),
         }
         // Committed (or failed: then kept only until now, as a failed
         // record is treated as never made).
         if let Ok(mut p) = pending.lock() {
-            for (k, until) in group.iter().flatten() {
-                if p.get(k) == Some(until) {
-                    p.remove(k);
+            for (k, until) in &group {
+                if p.seen.get(k) == Some(until) {
+                    p.seen.remove(k);
                 }
             }
         }
@@ -365,13 +375,13 @@ fn writer(db: Arc<Database>, pending: &Mutex<HashMap<String, u64>>, rx: &mpsc::R
 
 /// One write transaction: the group's marks, then up to [`MAX_EXPIRE`]
 /// expired keys.
-fn commit(db: &Database, group: &[Marks], durability: Durability) -> Result<(), Error> {
+fn commit(db: &Database, group: &[(String, u64)], durability: Durability) -> Result<(), Error> {
     let mut txn = db.begin_write().map_err(err)?;
     txn.set_durability(durability).map_err(err)?;
     {
         let mut seen = txn.open_table(SEEN).map_err(err)?;
         let mut expiry = txn.open_table(EXPIRY).map_err(err)?;
-        for (k, until) in group.iter().flatten() {
+        for (k, until) in group {
             if let Some(old) = seen.insert(k.as_str(), until).map_err(err)? {
                 let old = old.value();
                 if old != *until {
