@@ -21,8 +21,8 @@ use hookgate::worker::config::WorkerConfig;
 /// mimalloc: the request path allocates per request in hyper, rustls, lapin
 /// and the handler; glibc malloc was ~8% of the gateway's CPU under load
 /// (docs/performance.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// #[global_allocator]
+// static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit code for usage and configuration errors.
 const EXIT_CONFIG: u8 = 2;

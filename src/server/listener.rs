@@ -128,13 +128,15 @@ pub async fn serve(
                                 .peer_certificates()
                                 .and_then(|c| c.first())
                                 .map(|c| crate::tls::ClientCert::from_der(c.as_ref()));
-                            serve_conn(s, info, &builder, gateway, watcher).await
+                            // Boxed: the task keeps room for the handshake or
+                            // the connection, not both (idle memory).
+                            Box::pin(serve_conn(s, info, &builder, gateway, watcher)).await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => serve_conn(stream, info, &builder, gateway, watcher).await,
+                None => Box::pin(serve_conn(stream, info, &builder, gateway, watcher)).await,
             }
         });
     }
@@ -264,7 +266,9 @@ async fn serve_conn<IO>(
         .service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             let gateway = gateway.clone();
             req.extensions_mut().insert(info.clone());
-            async move { Ok::<_, Infallible>(handle(gateway, req).await) }
+            // Boxed: hyper keeps a slot the size of this future for the
+            // whole connection; a box is allocated only while a request runs.
+            Box::pin(async move { Ok::<_, Infallible>(handle(gateway, req).await) })
         });
     let service = hyper_util::service::TowerToHyperService::new(service);
     let conn = builder.serve_connection(TokioIo::new(io), service);
