@@ -1,5 +1,6 @@
 //! SIGHUP reloads the routes atomically: a new route and a rotated secret
-//! take effect; a config that fails validation changes nothing.
+//! take effect; a config that fails validation changes nothing. The replay
+//! cache outlives a restart.
 
 use std::time::{Duration, Instant};
 
@@ -55,10 +56,15 @@ fn hup(pid: u32) {
 }
 
 async fn status(client: &reqwest::Client, url: &str, secret: &str) -> u16 {
+    post_delivery(client, url, secret, &support::unique()).await
+}
+
+/// Posts the GitHub push fixture signed with `secret` as delivery `id`.
+async fn post_delivery(client: &reqwest::Client, url: &str, secret: &str, id: &str) -> u16 {
     let body = fixture("github/push.json");
     let mut headers = fixture_headers("github/push.json");
     headers.retain(|(k, _)| !k.eq_ignore_ascii_case("x-github-delivery"));
-    headers.push(("X-GitHub-Delivery".into(), support::unique()));
+    headers.push(("X-GitHub-Delivery".into(), id.to_owned()));
     let mut req = client.post(url).body(body.clone());
     for (k, v) in sign::github(secret, &body, headers) {
         req = req.header(k, v);
@@ -66,17 +72,15 @@ async fn status(client: &reqwest::Client, url: &str, secret: &str) -> u16 {
     req.send().await.unwrap().status().as_u16()
 }
 
-#[tokio::test]
-async fn sighup_reloads_routes_atomically() {
-    let dir = tempfile::tempdir().unwrap();
-    let exchange = format!("hookgate.test.{}", support::unique());
-    // The exchange and a queue bound to it, so confirmed publishes are routable.
+/// A unique durable exchange with an exclusive queue bound to `#`, so
+/// confirmed publishes are routable: (connection, channel, queue name).
+async fn exchange_with_queue(exchange: &str) -> (Connection, lapin::Channel, ShortString) {
     let amqp = Connection::connect(support::AMQP_URL, ConnectionProperties::default())
         .await
         .unwrap();
     let ch = amqp.create_channel().await.unwrap();
     ch.exchange_declare(
-        ShortString::from(exchange.as_str()),
+        ShortString::from(exchange),
         lapin::ExchangeKind::Topic,
         ExchangeDeclareOptions {
             durable: true,
@@ -99,13 +103,22 @@ async fn sighup_reloads_routes_atomically() {
         .unwrap();
     ch.queue_bind(
         q.name().clone(),
-        ShortString::from(exchange.as_str()),
+        ShortString::from(exchange),
         ShortString::from("#"),
         QueueBindOptions::default(),
         FieldTable::default(),
     )
     .await
     .unwrap();
+    let name = q.name().clone();
+    (amqp, ch, name)
+}
+
+#[tokio::test]
+async fn sighup_reloads_routes_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = format!("hookgate.test.{}", support::unique());
+    let (amqp, _ch, _queue) = exchange_with_queue(&exchange).await;
 
     let path = dir.path().join("hookgate.toml");
     std::fs::write(&path, config(dir.path(), &exchange, false, "old-secret")).unwrap();
@@ -164,6 +177,77 @@ async fn sighup_reloads_routes_atomically() {
         200
     );
     assert!(gw.sigterm(Duration::from_secs(10)).await.success());
+    support::cleanup(support::AMQP_URL, vec![exchange], Vec::new());
+    let _ = amqp.close(200, ShortString::from("done")).await;
+}
+
+async fn wait_connected(gw: &GatewayProcess) {
+    let deadline = Instant::now() + support::DEADLINE;
+    while gw.metric("hookgate_broker_connected").await != 1.0 {
+        assert!(Instant::now() < deadline, "gateway never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Marks recorded before a graceful stop are on disk: the same delivery
+/// sent to the restarted gateway is answered 200 and not published again.
+#[tokio::test]
+async fn replay_cache_outlives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = format!("hookgate.test.{}", support::unique());
+    let (amqp, ch, queue) = exchange_with_queue(&exchange).await;
+    let path = dir.path().join("hookgate.toml");
+    std::fs::write(&path, config(dir.path(), &exchange, false, "s3cret")).unwrap();
+    let id = support::unique();
+
+    let mut first = GatewayProcess::spawn(&path).await;
+    // After spawn: it installs the rustls crypto provider reqwest needs.
+    let client = reqwest::Client::new();
+    wait_connected(&first).await;
+    let url = format!("http://{}/hooks/github", first.addr);
+    assert_eq!(post_delivery(&client, &url, "s3cret", &id).await, 200);
+    assert!(first.sigterm(Duration::from_secs(10)).await.success());
+
+    let mut second = GatewayProcess::spawn(&path).await;
+    wait_connected(&second).await;
+    let url = format!("http://{}/hooks/github", second.addr);
+    assert_eq!(post_delivery(&client, &url, "s3cret", &id).await, 200);
+    assert_eq!(
+        second
+            .metric(r#"hookgate_duplicates_total{route="github",outcome="duplicate"}"#)
+            .await,
+        1.0,
+        "{}",
+        second.log()
+    );
+    // A new delivery still goes through.
+    assert_eq!(
+        post_delivery(&client, &url, "s3cret", &support::unique()).await,
+        200
+    );
+    assert!(second.sigterm(Duration::from_secs(10)).await.success());
+
+    // Exactly two messages: the first delivery once, and the new one.
+    let mut ids = Vec::new();
+    while let Some(m) = ch
+        .basic_get(
+            queue.clone(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap()
+    {
+        ids.push(
+            m.delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        );
+    }
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0], id);
     support::cleanup(support::AMQP_URL, vec![exchange], Vec::new());
     let _ = amqp.close(200, ShortString::from("done")).await;
 }
