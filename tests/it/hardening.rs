@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::time::Instant;
 
+use crate::support::message_id;
 use crate::support::pki::Ca;
 use crate::support::{
     self, capture, fixture, fixture_headers, metric_value, now, raw, sign, Harness, Options,
@@ -32,15 +33,6 @@ fn github_headers(secret: &str, delivery: &str, body: &[u8]) -> Vec<(String, Str
         })
         .collect();
     sign::github(secret, body, headers)
-}
-
-fn message_id(m: &lapin::message::BasicGetMessage) -> String {
-    m.delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|s| s.to_string())
-        .unwrap_or_default()
 }
 
 /// Writes `value` (plus a newline) to `dir/name`; returns the path for TOML.

@@ -125,11 +125,7 @@ async fn sighup_reloads_routes_atomically() {
     let mut gw = GatewayProcess::spawn(&path).await;
     let base = format!("http://{}", gw.addr);
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + support::DEADLINE;
-    while gw.metric("hookgate_broker_connected").await != 1.0 {
-        assert!(Instant::now() < deadline, "gateway never connected");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_connected(&gw).await;
     assert_eq!(
         status(&client, &format!("{base}/hooks/github"), "old-secret").await,
         200
@@ -237,14 +233,7 @@ async fn replay_cache_outlives_a_restart() {
         .await
         .unwrap()
     {
-        ids.push(
-            m.delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-        );
+        ids.push(support::message_id(&m));
     }
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert_eq!(ids[0], id);

@@ -479,14 +479,7 @@ event_header = "X-Event-Type"
     pub async fn drain(&self) -> Vec<String> {
         let mut out = Vec::new();
         while let Some(m) = self.get().await {
-            out.push(
-                m.delivery
-                    .properties
-                    .message_id()
-                    .as_ref()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default(),
-            );
+            out.push(message_id(&m));
         }
         out
     }
@@ -694,4 +687,14 @@ pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
             .and_then(|rest| rest.strip_prefix(' '))
             .and_then(|v| v.trim().parse::<f64>().ok())
     })
+}
+
+/// A fetched message's `message_id` ("" when it has none).
+pub fn message_id(m: &lapin::message::BasicGetMessage) -> String {
+    m.delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|s| s.to_string())
+        .unwrap_or_default()
 }
