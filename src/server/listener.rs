@@ -94,8 +94,8 @@ pub async fn serve(
         let server = server.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _permit = permit;
-            let _ip_slot = ip_slot;
+            // Held until the connection ends (moved into its task).
+            let guards = (permit, ip_slot);
             let mut stream = stream;
             let via_proxy = is_trusted(&server.trusted_proxies, peer.ip());
             let mut client_ip = peer.ip();
@@ -128,15 +128,18 @@ pub async fn serve(
                                 .peer_certificates()
                                 .and_then(|c| c.first())
                                 .map(|c| crate::tls::ClientCert::from_der(c.as_ref()));
-                            // Boxed: the task keeps room for the handshake or
-                            // the connection, not both (idle memory).
-                            Box::pin(serve_conn(s, info, &builder, gateway, watcher)).await
+                            // A task of its own: this one, sized for the PROXY
+                            // header and handshake states, ends here (idle
+                            // memory per connection).
+                            tokio::spawn(serve_conn(s, info, builder, gateway, watcher, guards));
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => Box::pin(serve_conn(stream, info, &builder, gateway, watcher)).await,
+                None => {
+                    tokio::spawn(serve_conn(stream, info, builder, gateway, watcher, guards));
+                }
             }
         });
     }
@@ -243,15 +246,20 @@ async fn read_proxy_header(stream: &mut TcpStream) -> std::io::Result<Option<IpA
     Ok(None)
 }
 
-async fn serve_conn<IO>(
+/// Serves HTTP on one accepted (and, with TLS, handshaken) connection until
+/// it ends; `guards` (the connection-cap permits) are released then.
+async fn serve_conn<IO, G>(
     io: IO,
     info: ConnInfo,
-    builder: &auto::Builder<TokioExecutor>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
     gateway: Arc<Gateway>,
     watcher: hyper_util::server::graceful::Watcher,
+    guards: G,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    G: Send + 'static,
 {
+    let _guards = guards;
     let peer: SocketAddr = SocketAddr::new(info.peer, 0);
     let info = Arc::new(info);
     // Layer order, outermost first:
