@@ -38,24 +38,7 @@ pub async fn serve(
     server: ServerConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(server.header_read_timeout_ms))
-        .max_headers(server.max_headers)
-        .max_buf_size(server.max_header_bytes)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(server.max_concurrent_streams)
-        .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
-        // Rapid-reset (CVE-2023-44487) bounds.
-        .max_pending_accept_reset_streams(Some(20))
-        .max_local_error_reset_streams(Some(256))
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = Arc::new(builder);
+    let builders = Arc::new(Builders::new(&server));
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(server.max_connections));
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
@@ -88,7 +71,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let builder = builder.clone();
+        let builders = builders.clone();
         let gateway = gateway.clone();
         let tls = tls.clone();
         let server = server.clone();
@@ -128,18 +111,27 @@ pub async fn serve(
                                 .peer_certificates()
                                 .and_then(|c| c.first())
                                 .map(|c| crate::tls::ClientCert::from_der(c.as_ref()));
-                            // A task of its own: this one, sized for the PROXY
-                            // header and handshake states, ends here (idle
-                            // memory per connection).
-                            tokio::spawn(serve_conn(s, info, builder, gateway, watcher, guards));
+                            // HTTP/2 over TLS only by ALPN (RFC 9113 3.2).
+                            let proto = match s.get_ref().1.alpn_protocol() {
+                                Some(b"h2") => Proto::Http2,
+                                _ => Proto::Http1,
+                            };
+                            spawn_conn(s, proto, info, &builders, gateway, watcher, guards);
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => {
-                    tokio::spawn(serve_conn(stream, info, builder, gateway, watcher, guards));
-                }
+                // Plain HTTP: HTTP/1.1, or HTTP/2 with prior knowledge.
+                None => spawn_conn(
+                    stream,
+                    Proto::Auto,
+                    info,
+                    &builders,
+                    gateway,
+                    watcher,
+                    guards,
+                ),
             }
         });
     }
@@ -246,12 +238,68 @@ async fn read_proxy_header(stream: &mut TcpStream) -> std::io::Result<Option<IpA
     Ok(None)
 }
 
-/// Serves HTTP on one accepted (and, with TLS, handshaken) connection until
-/// it ends; `guards` (the connection-cap permits) are released then.
-async fn serve_conn<IO, G>(
+/// hyper's connection builders, configured alike from `[server]`.
+struct Builders {
+    /// HTTP/1.1 or HTTP/2 by the connection's preface (plain HTTP).
+    auto: auto::Builder<TokioExecutor>,
+    http1: hyper::server::conn::http1::Builder,
+    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new(server: &ServerConfig) -> Builders {
+        let mut auto = auto::Builder::new(TokioExecutor::new());
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        macro_rules! http1 {
+            ($b:expr) => {
+                $b.timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_millis(server.header_read_timeout_ms))
+                    .max_headers(server.max_headers)
+                    .max_buf_size(server.max_header_bytes)
+                    .keep_alive(true)
+            };
+        }
+        macro_rules! http2 {
+            ($b:expr) => {
+                $b.timer(TokioTimer::new())
+                    .max_concurrent_streams(server.max_concurrent_streams)
+                    .max_header_list_size(
+                        u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX),
+                    )
+                    // Rapid-reset (CVE-2023-44487) bounds.
+                    .max_pending_accept_reset_streams(Some(20))
+                    .max_local_error_reset_streams(Some(256))
+                    .keep_alive_interval(Some(Duration::from_secs(30)))
+            };
+        }
+        http1!(auto.http1());
+        http2!(auto.http2());
+        http1!(http1);
+        http2!(http2);
+        Builders { auto, http1, http2 }
+    }
+}
+
+/// Which HTTP a connection speaks.
+#[derive(Clone, Copy)]
+enum Proto {
+    /// Decided by the preface.
+    Auto,
+    Http1,
+    Http2,
+}
+
+/// Serves HTTP on one accepted (and, with TLS, handshaken) connection in a
+/// task of its own, sized for that protocol's connection only (the
+/// accepting task, sized for the PROXY header and TLS handshake, ends:
+/// idle memory per connection). `guards` (the connection-cap permits) are
+/// released when the connection ends.
+fn spawn_conn<IO, G>(
     io: IO,
+    proto: Proto,
     info: ConnInfo,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: &Builders,
     gateway: Arc<Gateway>,
     watcher: hyper_util::server::graceful::Watcher,
     guards: G,
@@ -259,7 +307,6 @@ async fn serve_conn<IO, G>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     G: Send + 'static,
 {
-    let _guards = guards;
     let peer: SocketAddr = SocketAddr::new(info.peer, 0);
     let info = Arc::new(info);
     // Layer order, outermost first:
@@ -279,8 +326,35 @@ async fn serve_conn<IO, G>(
             Box::pin(async move { Ok::<_, Infallible>(handle(gateway, req).await) })
         });
     let service = hyper_util::service::TowerToHyperService::new(service);
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
+    let io = TokioIo::new(io);
+    match proto {
+        Proto::Http1 => {
+            let conn = builders.http1.serve_connection(io, service);
+            tokio::spawn(watch(conn, watcher, peer, guards));
+        }
+        Proto::Http2 => {
+            let conn = builders.http2.serve_connection(io, service);
+            tokio::spawn(watch(conn, watcher, peer, guards));
+        }
+        Proto::Auto => {
+            let conn = builders.auto.serve_connection(io, service).into_owned();
+            tokio::spawn(watch(conn, watcher, peer, guards));
+        }
+    }
+}
+
+/// Drives `conn` to its end, shut down gracefully with the server.
+async fn watch<C, G>(
+    conn: C,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+    guards: G,
+) where
+    C: hyper_util::server::graceful::GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    let _guards = guards;
+    if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
