@@ -1073,3 +1073,32 @@ async fn http2_streams_past_max_concurrent_streams_are_refused() {
     h.assert_empty().await;
     h.finish().await;
 }
+
+/// HTTP/2 over TLS only by ALPN (RFC 9113 section 3.2): the HTTP/2 preface
+/// on a TLS connection that negotiated no protocol is read as HTTP/1.1 and
+/// refused (hyper closes without an answer, or answers an HTTP/1.1 error),
+/// never answered with HTTP/2 frames.
+#[tokio::test]
+async fn http2_preface_without_alpn_is_not_served_as_http2() {
+    let h = Harness::start().await;
+    let mut conn = raw::connect_with(h.addr(), raw::tls_config(&h.ca_pem, &[], None), b"")
+        .await
+        .expect("TLS handshake");
+    assert_eq!(conn.get_ref().1.alpn_protocol(), None);
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("preface");
+    conn.write_all(&h2_frame(0x4, 0, 0, &[]))
+        .await
+        .expect("settings");
+    conn.flush().await.expect("flush");
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut reply)).await;
+    assert!(read.is_ok(), "the connection was not closed in time");
+    assert!(
+        reply.is_empty() || reply.starts_with(b"HTTP/1.1 4") || reply.starts_with(b"HTTP/1.1 505"),
+        "expected a close or an HTTP/1.1 refusal, got {:?}",
+        String::from_utf8_lossy(&reply[..reply.len().min(64)])
+    );
+    h.assert_empty().await;
+}
