@@ -987,6 +987,17 @@ fn h2_post_headers(path: &str) -> Vec<u8> {
     b
 }
 
+/// Writes the HTTP/2 client preface and an empty SETTINGS frame.
+async fn write_h2_preface<W: tokio::io::AsyncWrite + Unpin>(conn: &mut W) {
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("preface");
+    conn.write_all(&h2_frame(0x4, 0, 0, &[]))
+        .await
+        .expect("settings");
+    conn.flush().await.expect("flush");
+}
+
 async fn read_h2_frame<R: tokio::io::AsyncRead + Unpin>(
     r: &mut R,
 ) -> std::io::Result<(u8, u8, u32, Vec<u8>)> {
@@ -1010,13 +1021,7 @@ async fn http2_streams_past_max_concurrent_streams_are_refused() {
         .await
         .expect("h2 handshake");
     assert_eq!(conn.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        .await
-        .expect("preface");
-    conn.write_all(&h2_frame(0x4, 0, 0, &[]))
-        .await
-        .expect("settings");
-    conn.flush().await.expect("flush");
+    write_h2_preface(&mut conn).await;
 
     let deadline = Instant::now() + Duration::from_secs(5);
     // The server's SETTINGS advertise the bound.
@@ -1085,13 +1090,7 @@ async fn http2_preface_without_alpn_is_not_served_as_http2() {
         .await
         .expect("TLS handshake");
     assert_eq!(conn.get_ref().1.alpn_protocol(), None);
-    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        .await
-        .expect("preface");
-    conn.write_all(&h2_frame(0x4, 0, 0, &[]))
-        .await
-        .expect("settings");
-    conn.flush().await.expect("flush");
+    write_h2_preface(&mut conn).await;
     let mut reply = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut reply)).await;
     assert!(read.is_ok(), "the connection was not closed in time");
