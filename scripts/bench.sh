@@ -37,7 +37,8 @@
 #      quorum:4": the gateway's queue topologies for webhooks/om/latency), OM_CONNS (8),
 #      STEPS ("ceiling webhooks latency om spool idle"), PROFILE (0; 1 = perf record the
 #      gateway during an extra webhooks N=64 run; PROFILE_DELAY_MS paces that run as the
-#      latency step does), CORE_BROKER/CORE_GATEWAY/CORE_LOAD,
+#      latency step does), CORE_BROKER/CORE_GATEWAY/CORE_LOAD, AMQP_CHANNELS (the gateway's
+#      amqp.channels; unset = its default),
 #      OUT (target/bench/<timestamp>), KEEP_WORK=1 (keep the temp dir), RABBITMQ_BIN_DIR
 #      (/usr/lib/rabbitmq/bin), DEDUPE (true; false turns the replay cache off: a diagnostic
 #      A/B only, results are quoted with it on), SUMMARIZE=DIR (only print the summary of
@@ -632,6 +633,7 @@ listen = "127.0.0.1:$ADMIN_PORT"
 [amqp]
 url = "$url"
 exchange = "$X_NAME"
+${AMQP_CHANNELS:+channels = $AMQP_CHANNELS}
 TOML
   for ((j = 0; j < count; j++)); do
     local q="hgbench.$$.$SEQ.q$j" bindings
