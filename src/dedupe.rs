@@ -60,7 +60,7 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Longest time a committed mark waits for its fsync. redb keeps commits
 /// made without fsync only until the next durable one (and frees their pages
 /// only then), so the writer makes one at least this often while marks come.
-const SYNC_EVERY: Duration = Duration::from_secs(1);
+pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// Recorded keys not yet committed.
 #[derive(Default)]
@@ -192,13 +192,14 @@ impl Cache {
         }
     }
 
-    /// Records `keys` for `ttl`. Embedded: the keys are seen by every later
-    /// lookup when this returns (the commit follows in the background).
-    /// Redis: when the `SET`s are acknowledged.
+    /// Records `keys` (cache keys from [`key`]) for `ttl`, taking them over.
+    /// Embedded: the keys are seen by every later lookup when this returns
+    /// (the commit follows in the background). Redis: when the `SET`s are
+    /// acknowledged.
     ///
     /// # Errors
     /// [`Error`] when the store fails.
-    pub async fn record(&self, keys: &[String], ttl: Duration) -> Result<(), Error> {
+    pub async fn record(&self, keys: Vec<String>, ttl: Duration) -> Result<(), Error> {
         let until = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         match self {
             Cache::Embedded(e) => {
@@ -209,7 +210,7 @@ impl Cache {
                 let mut pending = e.pending.lock().map_err(err)?;
                 for k in keys {
                     pending.seen.insert(k.clone(), until);
-                    pending.queue.push((k.clone(), until));
+                    pending.queue.push((k, until));
                 }
                 Ok(())
             }

@@ -25,11 +25,11 @@ async fn embedded_records_and_expires() {
     let cache = Cache::open(&config(&dir)).await.unwrap();
     assert!(!cache.seen("r|a").await.unwrap());
     cache
-        .record(&["r|a".into()], Duration::from_secs(60))
+        .record(vec!["r|a".into()], Duration::from_secs(60))
         .await
         .unwrap();
     cache
-        .record(&["r|b".into()], Duration::from_millis(1))
+        .record(vec!["r|b".into()], Duration::from_millis(1))
         .await
         .unwrap();
     // Recorded means seen at once, before the commit.
@@ -47,7 +47,10 @@ async fn committed_marks_are_found_in_the_file_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(&config(&dir)).await.unwrap();
     let keys: Vec<String> = (0..500).map(|i| format!("r|{i}")).collect();
-    cache.record(&keys, Duration::from_secs(60)).await.unwrap();
+    cache
+        .record(keys.clone(), Duration::from_secs(60))
+        .await
+        .unwrap();
     cache.sync().await.unwrap();
     let Cache::Embedded(e) = &cache else {
         panic!("embedded")
@@ -74,29 +77,26 @@ async fn expired_keys_are_removed_from_both_tables_and_a_later_record_is_kept() 
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(&config(&dir)).await.unwrap();
     let short: Vec<String> = (0..100).map(|i| format!("r|s{i}")).collect();
+    cache.record(short, Duration::from_millis(1)).await.unwrap();
     cache
-        .record(&short, Duration::from_millis(1))
-        .await
-        .unwrap();
-    cache
-        .record(&["r|long".into()], Duration::from_secs(60))
+        .record(vec!["r|long".into()], Duration::from_secs(60))
         .await
         .unwrap();
     // Recorded again with a later expiry: the first expiry must not remove it.
     cache
-        .record(&["r|s0".into()], Duration::from_millis(1))
+        .record(vec!["r|s0".into()], Duration::from_millis(1))
         .await
         .unwrap();
     cache.sync().await.unwrap();
     cache
-        .record(&["r|s0".into()], Duration::from_secs(60))
+        .record(vec!["r|s0".into()], Duration::from_secs(60))
         .await
         .unwrap();
     cache.sync().await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     // The next commit removes what expired.
     cache
-        .record(&["r|new".into()], Duration::from_secs(60))
+        .record(vec!["r|new".into()], Duration::from_secs(60))
         .await
         .unwrap();
     cache.sync().await.unwrap();

@@ -205,7 +205,7 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
     match gw.outbox.store(&fresh).await {
         Ok(stored) => {
             if let Some(cache) = &gw.replay {
-                if let Err(e) = cache.record(&keys, route.replay_ttl).await {
+                if let Err(e) = cache.record(keys, route.replay_ttl).await {
                     tracing::warn!(error = %e, "replay cache write failed");
                 }
             }
