@@ -83,25 +83,10 @@ NODE_DIR=$WORK/rabbit
 mkdir -p "$NODE_DIR"
 GATEWAY_PID= NODE_SCRIPT_PID= CHILD_PID=
 
-# --- process helpers (by PID only) ------------------------------------------------------
+# --- process helpers (by PID only) and the private node: scripts/lib/private-rabbit.sh ---
 
-wait_gone() { # wait_gone PID SECONDS
-  local pid=$1 limit=$2 i
-  for ((i = 0; i < limit * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    if [[ $(ps -o stat= -p "$pid" 2>/dev/null) == Z* ]]; then wait "$pid" 2>/dev/null || true; return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-
-beam_pid() {
-  local pid
-  pid=$(cat "$NODE_DIR/node.pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "beam.*$NODE_DIR" || return 1
-  echo "$pid"
-}
+# shellcheck source=lib/private-rabbit.sh
+source "$ROOT/scripts/lib/private-rabbit.sh"
 
 stop_gateway() {
   [[ -n $GATEWAY_PID ]] || return 0
@@ -314,48 +299,15 @@ BIN=$ROOT/target/release/hookgate
 CEILING=$ROOT/target/release/examples/confirm_ceiling
 IDLE=$ROOT/target/release/examples/idle_conns
 
-read -r AMQP_PORT DIST_PORT LISTEN_PORT ADMIN_PORT CLOSED_PORT < <(python3 - <<'PY'
-import socket
-held, ports = [], []
-while len(ports) < 5:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s)
-    p = s.getsockname()[1]
-    if not 35672 <= p <= 35692:
-        ports.append(p)
-print(*ports)
-PY
-)
+read -r AMQP_PORT DIST_PORT LISTEN_PORT ADMIN_PORT CLOSED_PORT < <(free_ports 5)
 AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
 
 # --- 2. private RabbitMQ node, pinned ---------------------------------------------------------
 NODE=hgbench-$$@localhost
-echo '[].' >"$NODE_DIR/enabled_plugins"
-echo '# private bench node' >"$NODE_DIR/rabbitmq.conf"
-: >"$NODE_DIR/rabbitmq-env.conf"
-(
-  for v in $(env | grep -oE '^(RABBITMQ|ERL)_[A-Za-z0-9_]*'); do unset "$v"; done
-  export HOME=$NODE_DIR RABBITMQ_NODENAME=$NODE RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
-    RABBITMQ_NODE_PORT=$AMQP_PORT RABBITMQ_DIST_PORT=$DIST_PORT RABBITMQ_BASE=$NODE_DIR \
-    RABBITMQ_MNESIA_BASE=$NODE_DIR/mnesia RABBITMQ_LOG_BASE=$NODE_DIR/log \
-    RABBITMQ_PID_FILE=$NODE_DIR/node.pid RABBITMQ_ENABLED_PLUGINS_FILE=$NODE_DIR/enabled_plugins \
-    RABBITMQ_CONFIG_FILE=$NODE_DIR/rabbitmq.conf RABBITMQ_ADVANCED_CONFIG_FILE=$NODE_DIR/advanced.config \
-    RABBITMQ_CONF_ENV_FILE=$NODE_DIR/rabbitmq-env.conf \
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}'
-  exec taskset -c "$CORE_BROKER" "$RABBITMQ_BIN_DIR/rabbitmq-server" </dev/null >>"$NODE_DIR/server.out" 2>&1
-) &
-NODE_SCRIPT_PID=$!
-ctl() {
-  env -i HOME="$NODE_DIR" PATH="$PATH" LANG=C.UTF-8 \
-    timeout 30 "$RABBITMQ_BIN_DIR/rabbitmqctl" -q -n "$NODE" "$@"
-}
+node_files "private bench node"
 log "starting private RabbitMQ node $NODE on 127.0.0.1:$AMQP_PORT, pinned to CPU $CORE_BROKER"
-t0=$SECONDS
-until [[ -s $NODE_DIR/node.pid ]] && ctl await_startup --timeout 20 >/dev/null 2>&1 &&
-  (exec 3<>"/dev/tcp/127.0.0.1/$AMQP_PORT") 2>/dev/null; do
-  kill -0 "$NODE_SCRIPT_PID" 2>/dev/null || { tail -20 "$NODE_DIR/server.out"; die "rabbitmq-server exited"; }
-  ((SECONDS - t0 < 120)) || die "node not up in 120 s"
-  sleep 0.5
-done
+start_node taskset -c "$CORE_BROKER"
+await_node 120
 BEAM=$(beam_pid) || die "no beam pid"
 log "node up, beam pid $BEAM (affinity $(taskset -pc "$BEAM" | awk '{print $NF}'))"
 

@@ -54,28 +54,9 @@ NODE_DIR=$WORK/rabbit
 mkdir -p "$NODE_DIR"
 LOADER_PID= GATEWAY_PID= NODE_SCRIPT_PID=
 
-# --- process helpers (by PID only) ------------------------------------------------------
-
-# wait_gone PID SECONDS: true once PID has exited (reaped if it is our child).
-wait_gone() {
-  local pid=$1 limit=$2 i
-  for ((i = 0; i < limit * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    # A child that exited stays a zombie until waited for: reap it if so.
-    if [[ $(ps -o stat= -p "$pid" 2>/dev/null) == Z* ]]; then wait "$pid" 2>/dev/null || true; return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-
-# beam_pid: the private node's Erlang VM pid, checked to be a beam for our data dir.
-beam_pid() {
-  local pid
-  pid=$(cat "$NODE_DIR/node.pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "beam.*$NODE_DIR" || return 1
-  echo "$pid"
-}
+# --- process helpers (by PID only) and the private node: scripts/lib/private-rabbit.sh ----
+# shellcheck source=lib/private-rabbit.sh
+source "$ROOT/scripts/lib/private-rabbit.sh"
 
 cleanup() {
   local rc=$?
@@ -107,64 +88,15 @@ LOADER=$ROOT/target/release/examples/outage_load
 COUNT=$ROOT/target/release/examples/count_ids
 [[ -x $RABBITMQ_BIN_DIR/rabbitmq-server ]] || die "no $RABBITMQ_BIN_DIR/rabbitmq-server (set RABBITMQ_BIN_DIR)"
 
-# Free loopback ports, avoiding 35672-35692 (rabbitmqctl's own distribution ports).
-read -r AMQP_PORT DIST_PORT LISTEN_PORT ADMIN_PORT < <(python3 - <<'PY'
-import socket
-held, ports = [], []
-while len(ports) < 4:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s)
-    p = s.getsockname()[1]
-    if not 35672 <= p <= 35692:
-        ports.append(p)
-print(*ports)
-PY
-)
+read -r AMQP_PORT DIST_PORT LISTEN_PORT ADMIN_PORT < <(free_ports 4)
 
 # --- 2. private RabbitMQ node ----------------------------------------------------------------
 NODE=hgoutage-$$@localhost
-echo '[].' >"$NODE_DIR/enabled_plugins"
-echo '# private outage-run node' >"$NODE_DIR/rabbitmq.conf"
-: >"$NODE_DIR/rabbitmq-env.conf"
-
-start_node() {
-  rm -f "$NODE_DIR/node.pid"
-  (
-    # Nothing RabbitMQ/Erlang-specific from the caller's environment.
-    for v in $(env | grep -oE '^(RABBITMQ|ERL)_[A-Za-z0-9_]*'); do unset "$v"; done
-    export HOME=$NODE_DIR RABBITMQ_NODENAME=$NODE RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
-      RABBITMQ_NODE_PORT=$AMQP_PORT RABBITMQ_DIST_PORT=$DIST_PORT RABBITMQ_BASE=$NODE_DIR \
-      RABBITMQ_MNESIA_BASE=$NODE_DIR/mnesia RABBITMQ_LOG_BASE=$NODE_DIR/log \
-      RABBITMQ_PID_FILE=$NODE_DIR/node.pid RABBITMQ_ENABLED_PLUGINS_FILE=$NODE_DIR/enabled_plugins \
-      RABBITMQ_CONFIG_FILE=$NODE_DIR/rabbitmq.conf RABBITMQ_ADVANCED_CONFIG_FILE=$NODE_DIR/advanced.config \
-      RABBITMQ_CONF_ENV_FILE=$NODE_DIR/rabbitmq-env.conf \
-      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}'
-    exec "$RABBITMQ_BIN_DIR/rabbitmq-server" </dev/null >>"$NODE_DIR/server.out" 2>&1
-  ) &
-  NODE_SCRIPT_PID=$!
-}
-
-ctl() {
-  env -i HOME="$NODE_DIR" PATH="$PATH" LANG=C.UTF-8 \
-    timeout 30 "$RABBITMQ_BIN_DIR/rabbitmqctl" -q -n "$NODE" "$@"
-}
-
-await_node() {
-  local t0=$SECONDS
-  while ((SECONDS - t0 < 90)); do
-    kill -0 "$NODE_SCRIPT_PID" 2>/dev/null || { tail -20 "$NODE_DIR/server.out"; die "rabbitmq-server exited while starting"; }
-    if [[ -s $NODE_DIR/node.pid ]] && ctl await_startup --timeout 20 >/dev/null 2>&1 &&
-      (exec 3<>"/dev/tcp/127.0.0.1/$AMQP_PORT") 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.25
-  done
-  tail -20 "$NODE_DIR/server.out"
-  die "node $NODE not up in 90 s"
-}
+node_files "private outage-run node"
 
 log "starting private RabbitMQ node $NODE on 127.0.0.1:$AMQP_PORT (dist $DIST_PORT), data in $NODE_DIR"
 start_node
-await_node
+await_node 90
 log "node up, beam pid $(beam_pid)"
 
 # --- 3. hookgate ---------------------------------------------------------------------------
@@ -254,7 +186,7 @@ log "hookgate restarted, pid $GATEWAY_PID, spool depth at start $(metric hookgat
 at "$RESTART_BROKER_AT"
 log "t=${RESTART_BROKER_AT}s restarting the broker node"
 start_node
-await_node
+await_node 90
 NODE_BACK=$(awk -v t0="$T0" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - t0 }')
 log "node back at t=${NODE_BACK}s, beam pid $(beam_pid)"
 
