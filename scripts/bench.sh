@@ -103,16 +103,8 @@ cleanup() {
   set +e
   [[ -n $CHILD_PID ]] && kill -TERM "$CHILD_PID" 2>/dev/null && wait_gone "$CHILD_PID" 5
   stop_gateway
-  local beam
-  if beam=$(beam_pid); then
-    kill -TERM "$beam"; wait_gone "$beam" 30 || kill -KILL "$beam"
-  fi
-  [[ -n $NODE_SCRIPT_PID ]] && wait_gone "$NODE_SCRIPT_PID" 10
-  if [[ ${KEEP_WORK:-} == 1 || $rc -ne 0 ]]; then
-    log "work dir kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
+  stop_node 30
+  remove_work $rc
   exit $rc
 }
 trap cleanup EXIT

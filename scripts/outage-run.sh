@@ -65,16 +65,8 @@ cleanup() {
   if [[ -n $GATEWAY_PID ]] && kill -0 "$GATEWAY_PID" 2>/dev/null; then
     kill -TERM "$GATEWAY_PID"; wait_gone "$GATEWAY_PID" 15 || kill -KILL "$GATEWAY_PID"
   fi
-  local beam
-  if beam=$(beam_pid); then
-    kill -TERM "$beam"; wait_gone "$beam" 20 || kill -KILL "$beam"
-  fi
-  [[ -n $NODE_SCRIPT_PID ]] && wait_gone "$NODE_SCRIPT_PID" 5
-  if [[ ${KEEP_WORK:-} == 1 || $rc -ne 0 ]]; then
-    log "work dir kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
+  stop_node 20
+  remove_work $rc
   exit $rc
 }
 trap cleanup EXIT

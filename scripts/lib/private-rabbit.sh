@@ -3,8 +3,8 @@
 # plugins) run as the current user from the Debian package's scripts, so the machine's
 # shared broker is never touched.
 #
-# The caller sets NODE_DIR (the node's data directory, existing), NODE (name@localhost),
-# AMQP_PORT, DIST_PORT, RABBITMQ_BIN_DIR, and defines log and die.
+# The caller sets WORK (its work directory), NODE_DIR (the node's data directory, existing),
+# NODE (name@localhost), AMQP_PORT, DIST_PORT, RABBITMQ_BIN_DIR, and defines log and die.
 
 # wait_gone PID SECONDS: true once PID has exited (reaped if it is our child).
 wait_gone() {
@@ -88,4 +88,25 @@ await_node() {
   done
   tail -20 "$NODE_DIR/server.out"
   die "node $NODE not up in $limit s"
+}
+
+# stop_node SECONDS: stops the private node (SIGTERM to its beam, SIGKILL after SECONDS)
+# and reaps the rabbitmq-server script.
+stop_node() {
+  local beam
+  if beam=$(beam_pid); then
+    kill -TERM "$beam"; wait_gone "$beam" "$1" || kill -KILL "$beam"
+  fi
+  [[ -n ${NODE_SCRIPT_PID:-} ]] && wait_gone "$NODE_SCRIPT_PID" 10
+  return 0
+}
+
+# remove_work RC: deletes the work directory WORK, or keeps it (and says so) when the run
+# failed (RC != 0) or KEEP_WORK=1.
+remove_work() {
+  if [[ ${KEEP_WORK:-} == 1 || $1 -ne 0 ]]; then
+    log "work dir kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
 }
