@@ -38,7 +38,8 @@
 #      STEPS ("ceiling webhooks latency om spool idle"), PROFILE (0; 1 = perf record the
 #      gateway during an extra webhooks N=64 run; PROFILE_DELAY_MS paces that run as the
 #      latency step does), CORE_BROKER/CORE_GATEWAY/CORE_LOAD, AMQP_CHANNELS (the gateway's
-#      amqp.channels; unset = its default),
+#      amqp.channels; unset = its default), GATEWAY_BIN (a hookgate binary to measure instead
+#      of the one built from this checkout: A/B runs),
 #      OUT (target/bench/<timestamp>), KEEP_WORK=1 (keep the temp dir), RABBITMQ_BIN_DIR
 #      (/usr/lib/rabbitmq/bin), DEDUPE (true; false turns the replay cache off: a diagnostic
 #      A/B only, results are quoted with it on), SUMMARIZE=DIR (only print the summary of
@@ -287,7 +288,7 @@ for t in taskset openssl curl python3; do command -v $t >/dev/null || die "$t is
 log "building (release): hookgate, examples confirm_ceiling and idle_conns"
 cargo build --release --locked --bin hookgate --example confirm_ceiling --example idle_conns 2>&1 |
   tail -3 | tee -a "$OUT/bench.log" >&2
-BIN=$ROOT/target/release/hookgate
+BIN=${GATEWAY_BIN:-$ROOT/target/release/hookgate}
 CEILING=$ROOT/target/release/examples/confirm_ceiling
 IDLE=$ROOT/target/release/examples/idle_conns
 

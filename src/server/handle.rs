@@ -270,13 +270,42 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StrictJson, A::Error> {
         let mut keys = std::collections::HashSet::new();
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
             if !keys.insert(k) {
                 return Err(serde::de::Error::custom("duplicate key"));
             }
             map.next_value::<StrictJson>()?;
         }
         Ok(StrictJson)
+    }
+}
+
+/// An object key, borrowed from the body unless it had escapes (serde's own
+/// `Cow<str>` always allocates).
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(std::borrow::Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+        Ok(Key(std::borrow::Cow::Owned(v)))
     }
 }
 
@@ -316,4 +345,26 @@ async fn read_body(
         }
     }
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json;
+
+    #[test]
+    fn json_check_refuses_duplicate_keys_also_when_escaped() {
+        assert!(is_json(br#"{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}"#));
+        assert!(
+            is_json(br#"{"\u0061b":1,"a":2}"#),
+            "escaped key, no duplicate"
+        );
+        assert!(!is_json(br#"{"a":1,"a":2}"#));
+        assert!(
+            !is_json(br#"{"a":1,"\u0061":2}"#),
+            "escape spells the same key"
+        );
+        assert!(!is_json(br#"{"x":{"k":1,"k":2}}"#), "nested duplicate");
+        assert!(!is_json(br#"{"a":1"#));
+        assert!(!is_json(b"{\"a\":\"\xff\"}"), "not UTF-8");
+    }
 }

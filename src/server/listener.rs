@@ -17,7 +17,9 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use super::handle::handle;
@@ -314,7 +316,7 @@ fn spawn_conn<IO, G>(
         // A panic anywhere below becomes a fixed 500, never a dropped process.
         .layer(CatchPanicLayer::custom(panic_response))
         // x-request-id: kept from the client or made, and echoed back.
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RequestIds))
         .layer(PropagateRequestIdLayer::x_request_id())
         // One span per request (method, path, request id); bodies never logged.
         .layer(TraceLayer::new_for_http())
@@ -340,6 +342,32 @@ fn spawn_conn<IO, G>(
             let conn = builders.auto.serve_connection(io, service).into_owned();
             tokio::spawn(watch(conn, watcher, peer, guards));
         }
+    }
+}
+
+/// Makes `x-request-id` values: 32 lowercase hex digits, a random 64-bit
+/// prefix drawn once per process followed by a 64-bit request counter.
+/// Unique within a process and (by the prefix) across restarts, without a
+/// `getrandom` system call per request as a UUIDv4 would make. Not secret: a
+/// request id only correlates logs.
+#[derive(Clone, Copy)]
+struct RequestIds;
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
+        static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        // std's RandomState keys come from the OS's random source.
+        let prefix = *PREFIX.get_or_init(|| {
+            std::hash::BuildHasher::hash_one(
+                &std::collections::hash_map::RandomState::new(),
+                std::process::id(),
+            )
+        });
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        http::HeaderValue::from_str(&format!("{prefix:016x}{n:016x}"))
+            .ok()
+            .map(RequestId::new)
     }
 }
 

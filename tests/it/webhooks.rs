@@ -39,6 +39,14 @@ fn assert_contract(
     assert_eq!(header(m, "cloudEvents:time"), Some(received));
 }
 
+fn request_id(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id on every answer")
+        .to_string()
+}
+
 #[tokio::test]
 async fn github_push_is_published_byte_for_byte_after_confirm() {
     let h = Harness::start().await;
@@ -51,6 +59,21 @@ async fn github_push_is_published_byte_for_byte_after_confirm() {
     let r = h.post("/hooks/github", &headers, body.clone()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.version(), http::Version::HTTP_11);
+    // Every answer carries an x-request-id: 32 lowercase hex digits, new per
+    // request; a client's own is echoed back unchanged.
+    let made = request_id(&r);
+    assert_eq!(made.len(), 32, "{made}");
+    assert!(
+        made.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{made}"
+    );
+    let again = h.post("/hooks/github", &[], Vec::new()).await;
+    assert_eq!(again.status(), 401);
+    assert_ne!(request_id(&again), made, "a new id per request");
+    let own = vec![("X-Request-Id".to_string(), "client-chosen-1".to_string())];
+    let echoed = h.post("/hooks/github", &own, Vec::new()).await;
+    assert_eq!(request_id(&echoed), "client-chosen-1");
     let msgs = h.take(1).await;
     assert_eq!(msgs[0].delivery.data, body, "body published byte for byte");
     assert_contract(
