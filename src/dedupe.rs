@@ -48,8 +48,10 @@ const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("seen_expi
 pub const REDIS_PREFIX: &str = "hookgate:seen:";
 /// How often the writer commits what was recorded since its last commit.
 /// Nobody waits for it (lookups see the pending set), so it only trades the
-/// number of commits against the pending set's size.
-pub const TICK: Duration = Duration::from_millis(20);
+/// number of commits against the pending set's size: at 10,000 marks/s a
+/// commit every 100 ms holds ~1,000 keys in the set, and costs a fifth of
+/// the commits (and branch-page copies) of the 20 ms it was before.
+pub const TICK: Duration = Duration::from_millis(100);
 /// Most expired keys removed per commit.
 const MAX_EXPIRE: usize = 2048;
 /// How often an idle writer looks for expired keys.

@@ -101,7 +101,12 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
         }
     }
 
-    let body = match read_body(gw, route.max_body_bytes, &parts.headers, body).await {
+    let limits = BodyLimits {
+        cap: route.max_body_bytes,
+        total: gw.body_timeout,
+        idle: gw.body_idle_timeout,
+    };
+    let body = match read_body(limits, &parts.headers, body).await {
         Ok(b) => b,
         Err(outcome) => return outcome,
     };
@@ -309,14 +314,29 @@ impl<'de> serde::de::Visitor<'de> for KeyVisitor {
     }
 }
 
-/// Reads the whole body under the route's cap, the idle timeout between
-/// chunks and the total body deadline.
-async fn read_body(
-    gw: &Gateway,
+/// The bounds [`read_body`] enforces.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimits {
+    /// Most body bytes (the route's `max_body_bytes`).
     cap: usize,
+    /// Longest time for the whole body.
+    total: std::time::Duration,
+    /// Longest time between two chunks.
+    idle: std::time::Duration,
+}
+
+/// Reads the whole body under the route's cap, the idle timeout between
+/// chunks and the total body deadline. A body that came in one data frame is
+/// returned as it came, without a copy.
+async fn read_body<B>(
+    limits: BodyLimits,
     headers: &HeaderMap,
-    mut body: Incoming,
-) -> Result<Bytes, Outcome> {
+    mut body: B,
+) -> Result<Bytes, Outcome>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let cap = limits.cap;
     // Refuse early on a declared length over the cap.
     if let Some(len) = headers
         .get(http::header::CONTENT_LENGTH)
@@ -327,10 +347,13 @@ async fn read_body(
             return Err(Outcome::TooLarge);
         }
     }
-    let deadline = tokio::time::Instant::now() + gw.body_timeout;
+    let deadline = tokio::time::Instant::now() + limits.total;
+    // The first data frame is kept as it came (no copy: a small body is
+    // usually one frame); a second one starts the copy into `buf`.
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
     loop {
-        let idle = tokio::time::Instant::now() + gw.body_idle_timeout;
+        let idle = tokio::time::Instant::now() + limits.idle;
         let frame = match tokio::time::timeout_at(deadline.min(idle), body.frame()).await {
             Err(_) => return Err(Outcome::Timeout),
             Ok(None) => break,
@@ -338,18 +361,90 @@ async fn read_body(
             Ok(Some(Ok(f))) => f,
         };
         if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > cap {
+            let held = first.as_ref().map_or(0, Bytes::len) + buf.len();
+            if held + data.len() > cap {
                 return Err(Outcome::TooLarge);
             }
-            buf.extend_from_slice(&data);
+            if data.is_empty() {
+                continue;
+            }
+            match first.take() {
+                None if buf.is_empty() => first = Some(data),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        buf.extend_from_slice(&earlier);
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
         }
     }
-    Ok(buf.freeze())
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_json;
+    use super::{is_json, read_body, BodyLimits, Outcome};
+    use bytes::Bytes;
+    use http_body_util::{BodyExt as _, StreamBody};
+    use hyper::body::Frame;
+    use std::time::Duration;
+
+    fn limits(cap: usize) -> BodyLimits {
+        BodyLimits {
+            cap,
+            total: Duration::from_secs(5),
+            idle: Duration::from_secs(5),
+        }
+    }
+
+    /// A body of the given data frames (plus trailers, which are ignored).
+    fn frames(parts: &[&'static [u8]]) -> impl hyper::body::Body<Data = Bytes> + Unpin {
+        let mut items: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = parts
+            .iter()
+            .map(|p| Ok(Frame::data(Bytes::from_static(p))))
+            .collect();
+        items.push(Ok(Frame::trailers(http::HeaderMap::new())));
+        StreamBody::new(futures_util::stream::iter(items)).boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn body_frames_are_joined_in_order_and_one_frame_is_not_copied() {
+        let h = http::HeaderMap::new();
+        let one: &'static [u8] = b"{\"a\":1}";
+        let got = read_body(limits(64), &h, frames(&[one])).await.unwrap();
+        assert_eq!(got, one);
+        assert_eq!(
+            got.as_ptr(),
+            one.as_ptr(),
+            "one frame: the same bytes, no copy"
+        );
+
+        let got = read_body(limits(64), &h, frames(&[b"{\"a\"", b"", b":", b"1}"]))
+            .await
+            .unwrap();
+        assert_eq!(got, &b"{\"a\":1}"[..]);
+        let got = read_body(limits(64), &h, frames(&[])).await.unwrap();
+        assert!(got.is_empty());
+    }
+
+    #[tokio::test]
+    async fn body_over_the_cap_is_refused_whether_in_one_frame_or_several() {
+        let h = http::HeaderMap::new();
+        let r = read_body(limits(4), &h, frames(&[b"12345"])).await;
+        assert!(matches!(r, Err(Outcome::TooLarge)));
+        let r = read_body(limits(4), &h, frames(&[b"12", b"34", b"5"])).await;
+        assert!(matches!(r, Err(Outcome::TooLarge)));
+        let r = read_body(limits(4), &h, frames(&[b"12", b"34"])).await;
+        assert_eq!(r.unwrap(), &b"1234"[..]);
+        let mut declared = http::HeaderMap::new();
+        declared.insert(http::header::CONTENT_LENGTH, "5".parse().unwrap());
+        let r = read_body(limits(4), &declared, frames(&[])).await;
+        assert!(
+            matches!(r, Err(Outcome::TooLarge)),
+            "declared length over the cap"
+        );
+    }
 
     #[test]
     fn json_check_refuses_duplicate_keys_also_when_escaped() {
