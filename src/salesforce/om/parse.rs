@@ -9,6 +9,7 @@
 //!
 //! Shape: `../shared/docs/SALESFORCE.md` section 1 and `wsdl/account_outbound.wsdl`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use quick_xml::events::Event;
@@ -308,10 +309,12 @@ struct Elem {
     xsi_type: Option<(Ns, String)>,
 }
 
-enum Ev {
+/// One event; text borrows from the body unless it had to be decoded (white
+/// space between elements costs no allocation).
+enum Ev<'a> {
     Start(Elem),
     End,
-    Text(String),
+    Text(Cow<'a, str>),
     Eof,
 }
 
@@ -357,7 +360,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn next(&mut self) -> Result<Ev, Error> {
+    fn next(&mut self) -> Result<Ev<'a>, Error> {
         loop {
             let (res, event) = self.inner.read_resolved_event().map_err(Error::Xml)?;
             let first = std::mem::replace(&mut self.first_event, false);
@@ -428,15 +431,13 @@ impl<'a> Reader<'a> {
                     if t.len() > self.limits.max_text_bytes {
                         return Err(Error::Limit("text"));
                     }
-                    let s = t.decode().map_err(|_| Error::Encoding)?;
-                    return Ok(Ev::Text(s.into_owned()));
+                    return Ok(Ev::Text(t.decode().map_err(|_| Error::Encoding)?));
                 }
                 Event::CData(t) => {
                     if t.len() > self.limits.max_text_bytes {
                         return Err(Error::Limit("text"));
                     }
-                    let s = t.decode().map_err(|_| Error::Encoding)?;
-                    return Ok(Ev::Text(s.into_owned()));
+                    return Ok(Ev::Text(t.decode().map_err(|_| Error::Encoding)?));
                 }
                 Event::GeneralRef(r) => {
                     let c = if r.is_char_ref() {
@@ -453,7 +454,7 @@ impl<'a> Reader<'a> {
                         }
                     };
                     let c = c.ok_or(Error::Entity)?;
-                    return Ok(Ev::Text(c.to_string()));
+                    return Ok(Ev::Text(Cow::Owned(c.to_string())));
                 }
                 Event::Comment(_) => {}
                 Event::Decl(_) => {
@@ -484,7 +485,11 @@ impl<'a> Reader<'a> {
                     if text.len() + t.len() > self.limits.max_text_bytes {
                         return Err(Error::Limit("text"));
                     }
-                    text.push_str(&t);
+                    if text.is_empty() {
+                        text = t.into_owned();
+                    } else {
+                        text.push_str(&t);
+                    }
                 }
                 Ev::End => break,
                 Ev::Start(_) => return Err(Error::Unexpected("field")),
