@@ -49,7 +49,18 @@ fn updated(env: &WorkerEnv, accounts: &[String]) -> usize {
 #[tokio::test]
 async fn thousand_notifications_cost_about_five_api_calls() {
     let h = Harness::start().await;
-    let env = WorkerEnv::start(&h.exchange, WorkerOpts::default()).await;
+    // All 1,000 are queued before the worker starts, so every batch can fill
+    // to 200; a linger longer than the default 200 ms keeps a loaded machine
+    // (slow debug-build consumption) from closing batches early: what is
+    // tested is the batching, not the linger.
+    let env = WorkerEnv::start(
+        &h.exchange,
+        WorkerOpts {
+            batch_linger_ms: 3000,
+            ..WorkerOpts::default()
+        },
+    )
+    .await;
     let (notes, accounts) = post_accounts(&h, &env, 1000, 100).await;
     let started = std::time::Instant::now();
     let w = env.worker().await;
