@@ -336,14 +336,13 @@ async fn read_body<B>(
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
 {
-    let cap = limits.cap;
     // Refuse early on a declared length over the cap.
     if let Some(len) = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
     {
-        if len > cap as u64 {
+        if len > limits.cap as u64 {
             return Err(Outcome::TooLarge);
         }
     }
@@ -362,21 +361,20 @@ where
         };
         if let Ok(data) = frame.into_data() {
             let held = first.as_ref().map_or(0, Bytes::len) + buf.len();
-            if held + data.len() > cap {
+            if held + data.len() > limits.cap {
                 return Err(Outcome::TooLarge);
             }
             if data.is_empty() {
                 continue;
             }
-            match first.take() {
-                None if buf.is_empty() => first = Some(data),
-                earlier => {
-                    if let Some(earlier) = earlier {
-                        buf.extend_from_slice(&earlier);
-                    }
-                    buf.extend_from_slice(&data);
-                }
+            if first.is_none() && buf.is_empty() {
+                first = Some(data);
+                continue;
             }
+            if let Some(earlier) = first.take() {
+                buf.extend_from_slice(&earlier);
+            }
+            buf.extend_from_slice(&data);
         }
     }
     Ok(first.unwrap_or_else(|| buf.freeze()))
