@@ -136,6 +136,24 @@ impl Publisher {
         result
     }
 
+    /// Publishes `messages` and reports each one's outcome, in order: `Ok`
+    /// when the broker confirmed it and did not return it. Used by the spool
+    /// forwarder, which deletes exactly the confirmed entries and counts a
+    /// failure against each of the others.
+    ///
+    /// The whole call is bounded by `timeout`; a message whose confirm did not
+    /// arrive in time is [`Error::Timeout`].
+    pub async fn publish_each(
+        &self,
+        messages: &[Message],
+        timeout: Duration,
+    ) -> Vec<Result<(), Error>> {
+        match self.publish_within(messages, timeout).await {
+            Ok(()) => messages.iter().map(|_| Ok(())).collect(),
+            Err(e) => messages.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
     async fn publish_inner(&self, messages: &[Message], deadline: Instant) -> Result<(), Error> {
         let pool = self
             .inner

@@ -14,7 +14,7 @@ pub use amqp::{Publisher, Status};
 
 /// Why a publish did not end in a confirm. Every variant is answered 503 +
 /// Retry-After (or a `soapenv:Server` fault): the sender retries.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// No broker connection right now (down, reconnecting, or not yet up).
     #[error("no broker connection")]
