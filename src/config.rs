@@ -32,6 +32,9 @@ pub const DEFAULT_WEBHOOK_MAX_BODY_BYTES: usize = 256 * 1024;
 pub const DEFAULT_TOLERANCE_S: u64 = 300;
 /// Environment variable that overrides `[amqp] url`.
 pub const AMQP_URL_ENV: &str = "HOOKGATE_AMQP_URL";
+/// Most channels `amqp.max_channels` may ask for (RabbitMQ's default
+/// `channel_max` is 2047 per connection).
+pub const MAX_AMQP_CHANNELS: usize = 2047;
 
 /// A configuration error: which file, which key, what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -237,12 +240,37 @@ pub struct AmqpConfig {
     /// on each; several channels spread the broker-side work).
     #[serde(default = "default_channels")]
     pub channels: usize,
+    /// Most channels open for publishing at once. Each request (or spool
+    /// forwarding round) leases one channel for its publishes and confirms, so
+    /// a `basic.return` is always attributed to the request that caused it;
+    /// a request waits for a free channel within its confirm deadline.
+    #[serde(default = "default_max_channels")]
+    pub max_channels: usize,
+    /// Durable queue that catches every message no binding routes: the
+    /// exchange is declared with an `alternate-exchange` (a fanout exchange of
+    /// the same name) bound to it. Default `<exchange>.unroutable`; `""`
+    /// declares no alternate exchange (unroutable messages are then refused
+    /// with 503).
+    #[serde(default)]
+    pub unroutable_queue: Option<String>,
     /// AMQP heartbeat in seconds.
     #[serde(default = "default_heartbeat_s")]
     pub heartbeat_s: u16,
     /// Durable queues declared and bound to the exchange at start.
     #[serde(default)]
     pub queues: Vec<QueueConfig>,
+}
+
+impl AmqpConfig {
+    /// The queue (and fanout alternate exchange) catching unroutable
+    /// messages, `None` when disabled (`unroutable_queue = ""`).
+    pub fn unroutable(&self) -> Option<String> {
+        match self.unroutable_queue.as_deref() {
+            None => Some(format!("{}.unroutable", self.exchange)),
+            Some("") => None,
+            Some(q) => Some(q.to_owned()),
+        }
+    }
 }
 
 /// `[[amqp.queues]]`.
@@ -639,6 +667,20 @@ impl FileConfig {
         }
         positive(file, "amqp.confirm_timeout_ms", amqp.confirm_timeout_ms)?;
         positive(file, "amqp.channels", amqp.channels as u64)?;
+        if amqp.max_channels < amqp.channels || amqp.max_channels > MAX_AMQP_CHANNELS {
+            return Err(invalid(
+                "amqp.max_channels".into(),
+                format!("must be between amqp.channels and {MAX_AMQP_CHANNELS}"),
+            ));
+        }
+        if let Some(q) = amqp.unroutable_queue.as_deref() {
+            if q.starts_with("amq.") || q.len() > 255 {
+                return Err(invalid(
+                    "amqp.unroutable_queue".into(),
+                    "must not start with amq. and be at most 255 bytes".into(),
+                ));
+            }
+        }
         let mut queue_names = HashSet::new();
         for (i, q) in amqp.queues.iter().enumerate() {
             if q.name.is_empty() || q.name.starts_with("amq.") {
@@ -1035,6 +1077,9 @@ fn default_confirm_timeout_ms() -> u64 {
 }
 fn default_channels() -> usize {
     4
+}
+fn default_max_channels() -> usize {
+    256
 }
 fn default_heartbeat_s() -> u16 {
     10

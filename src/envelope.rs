@@ -56,17 +56,35 @@ pub struct Message {
     pub body: Bytes,
 }
 
+/// Longest value of an AMQP short string (`message_id`, `content_type`,
+/// `type`, routing key), in bytes (AMQP 0-9-1, 4.2.5.3).
+pub const MAX_SHORT_STRING: usize = 255;
+
+/// A request value that AMQP cannot carry: answered 400 before anything is
+/// stored (a 256-byte `Content-Type` is legal HTTP, but would make the
+/// message unpublishable, in the spool too).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} is longer than {MAX_SHORT_STRING} bytes")]
+pub struct Error {
+    /// The message field: `message_id`, `content_type`, `type`, `routing_key`.
+    pub field: &'static str,
+}
+
 /// Builds the message for a verified webhook. `content_type` is the request's
 /// header (`application/octet-stream` when absent).
+///
+/// # Errors
+/// [`Error`] when the delivery id or the content type is longer than an
+/// AMQP short string holds.
 pub fn webhook(
     route: &Route,
     verified: &Verified,
     content_type: Option<&str>,
     body: Bytes,
     received_at: OffsetDateTime,
-) -> Message {
+) -> Result<Message, Error> {
     let routing_key = routing_key(&route.name, verified.event.as_deref());
-    build(
+    checked(build(
         route,
         verified.id.clone(),
         routing_key,
@@ -75,7 +93,22 @@ pub fn webhook(
             .to_owned(),
         body,
         received_at,
-    )
+    ))
+}
+
+/// `m` when every short-string field fits ([`MAX_SHORT_STRING`]).
+fn checked(m: Message) -> Result<Message, Error> {
+    for (field, value) in [
+        ("message_id", &m.message_id),
+        ("content_type", &m.content_type),
+        ("type", &m.kind),
+        ("routing_key", &m.routing_key),
+    ] {
+        if value.len() > MAX_SHORT_STRING {
+            return Err(Error { field });
+        }
+    }
+    Ok(m)
 }
 
 /// The JSON body of one Notification message:
@@ -104,11 +137,14 @@ pub struct NotificationBody<'a> {
 }
 
 /// Builds one message per Notification of an Outbound Message.
+///
+/// # Errors
+/// [`Error`] when a Notification Id is longer than an AMQP short string.
 pub fn notifications(
     route: &Route,
     om: &OutboundMessage,
     received_at: OffsetDateTime,
-) -> Vec<Message> {
+) -> Result<Vec<Message>, Error> {
     om.notifications
         .iter()
         .map(|n| notification(route, om, n, received_at))
@@ -116,12 +152,15 @@ pub fn notifications(
 }
 
 /// Builds the message for one Notification.
+///
+/// # Errors
+/// As [`notifications`].
 pub fn notification(
     route: &Route,
     om: &OutboundMessage,
     n: &Notification,
     received_at: OffsetDateTime,
-) -> Message {
+) -> Result<Message, Error> {
     let body = NotificationBody {
         organization_id: &om.organization_id,
         action_id: &om.action_id,
@@ -138,14 +177,14 @@ pub fn notification(
     };
     // Serialising strings and maps of strings cannot fail.
     let json = serde_json::to_vec(&body).unwrap_or_default();
-    build(
+    checked(build(
         route,
         n.id.clone(),
         routing_key(&route.name, Some(&n.sobject_type)),
         "application/json".to_owned(),
         Bytes::from(json),
         received_at,
-    )
+    ))
 }
 
 fn build(

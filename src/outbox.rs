@@ -6,7 +6,8 @@
 //!   no confirm in time / nack / channel error  \
 //! broker down or blocked                         -> spool.write (fsync) -> Spooled
 //! spool disabled -> publish with confirm_timeout_ms, any failure -> 503
-//! spool full, spool I/O error, unroutable (basic.return) -> 503
+//! spool full, spool I/O error, unroutable (basic.return: only without the
+//!   alternate exchange, see `amqp.unroutable_queue`) -> 503
 //! ```
 //! A message confirmed late after being spooled is published twice (same
 //! `message_id`); consumers dedupe. Nothing answered 2xx is only in memory.
@@ -70,7 +71,9 @@ impl Outbox {
                 Ok(()) => return Ok(Stored::Confirmed),
                 // No queue is bound for this routing key: spooling would only
                 // return it again. A configuration problem: 503.
-                Err(e @ publish::Error::Returned(_)) => return Err(e.into()),
+                Err(e @ (publish::Error::Returned(_) | publish::Error::Uncarriable(_))) => {
+                    return Err(e.into())
+                }
                 Err(e) => tracing::warn!(error = %e, "not confirmed in time; spooling"),
             }
         }

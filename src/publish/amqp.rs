@@ -1,7 +1,7 @@
 //! lapin connection manager and confirm-mode channel pool.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder as _;
@@ -11,8 +11,11 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Event};
-use tokio::sync::{watch, Notify};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Event,
+    PublisherConfirm,
+};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::Error;
 use crate::config::{AmqpConfig, QueueType};
@@ -36,17 +39,127 @@ pub enum Status {
     Disconnected,
 }
 
+/// One connection and its publishing channels.
+///
+/// Channels are leased: a request takes one channel for all its publishes
+/// and confirms and gives it back when every confirm has resolved. lapin
+/// attaches a `basic.return` to whichever confirm it resolves next on the
+/// channel (and RabbitMQ coalesces confirms with `multiple`), so on a shared
+/// channel a return could land on another request's confirm; on a leased
+/// channel every return belongs to the lease's own messages, and is matched
+/// to one of them by `message_id` and routing key.
 struct Pool {
     connection: Connection,
-    channels: Vec<Channel>,
+    /// Channels in confirm mode, not leased now.
+    idle: Mutex<Vec<Channel>>,
+    /// One permit per channel that may be leased (`amqp.max_channels`).
+    leases: Arc<Semaphore>,
+    /// Whether the exchange has the alternate exchange (false when it existed
+    /// without one: unroutable messages are then returned and refused).
+    alternate: bool,
 }
+
+impl Pool {
+    /// Takes a channel for one publish, waiting for a free one until
+    /// `deadline`; opens a new channel when none is idle.
+    async fn lease(self: &Arc<Self>, deadline: tokio::time::Instant) -> Result<Lease, Error> {
+        let permit = tokio::time::timeout_at(deadline, self.leases.clone().acquire_owned())
+            .await
+            .map_err(|_| Error::Timeout)?
+            .map_err(|_| Error::NotConnected)?;
+        let idle = self.idle.lock().ok().and_then(|mut idle| {
+            while let Some(ch) = idle.pop() {
+                if ch.status().connected() {
+                    return Some(ch);
+                }
+            }
+            None
+        });
+        let channel = match idle {
+            Some(ch) => ch,
+            None => tokio::time::timeout_at(deadline, open_confirm_channel(&self.connection))
+                .await
+                .map_err(|_| Error::Timeout)?
+                .map_err(Error::Channel)?,
+        };
+        Ok(Lease {
+            pool: self.clone(),
+            channel: Some(channel),
+            confirms: Vec::new(),
+            permit: Some(permit),
+        })
+    }
+}
+
+/// A channel leased to one publish. Dropped with confirms outstanding (the
+/// caller's deadline passed, or its request was cancelled), it hands them to
+/// a background task that awaits them for up to [`LATE_CONFIRM_LIMIT`]
+/// before the channel is reused, or closes the channel after that: lapin
+/// keeps an unresolved, dropped confirm until its channel closes, so a slow
+/// broker cannot grow memory past `max_channels` leases.
+struct Lease {
+    pool: Arc<Pool>,
+    channel: Option<Channel>,
+    /// The publishes' confirms, in publish order.
+    confirms: Vec<PublisherConfirm>,
+    /// Released when the channel is back in the pool (or closed).
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(channel) = self.channel.take() else {
+            return;
+        };
+        let confirms = std::mem::take(&mut self.confirms);
+        let pool = self.pool.clone();
+        if confirms.is_empty() {
+            give_back(&pool, channel);
+            return;
+        }
+        let permit = self.permit.take();
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let _permit = permit;
+            let done =
+                tokio::time::timeout(LATE_CONFIRM_LIMIT, futures_util::future::join_all(confirms))
+                    .await
+                    .is_ok();
+            if done {
+                give_back(&pool, channel);
+            } else {
+                // Closing the channel rejects its pending confirms in lapin.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    channel.close(200, ShortString::from("confirms overdue")),
+                )
+                .await;
+            }
+        });
+    }
+}
+
+/// Returns a healthy channel to the idle list.
+fn give_back(pool: &Pool, channel: Channel) {
+    if !channel.status().connected() {
+        return;
+    }
+    if let Ok(mut idle) = pool.idle.lock() {
+        idle.push(channel);
+    }
+}
+
+/// How long a dropped lease's confirms are awaited in the background before
+/// its channel is closed.
+const LATE_CONFIRM_LIMIT: Duration = Duration::from_secs(30);
 
 struct Inner {
     config: AmqpConfig,
     pool: RwLock<Option<Arc<Pool>>>,
-    next_channel: AtomicUsize,
     blocked: AtomicBool,
-    /// Woken when a publish saw a dead channel: reconnect now.
+    /// Woken when a publish saw a dead channel: check the connection now.
     broken: Notify,
     status: watch::Sender<Status>,
     metrics: Arc<Metrics>,
@@ -62,9 +175,10 @@ impl Publisher {
     /// Starts the connection manager in the background and returns at once:
     /// the gateway serves (answering 503) while the broker is away.
     ///
-    /// The manager declares the durable topic exchange and the configured
-    /// queues and bindings on every (re)connection, and stops when
-    /// `shutdown` turns true.
+    /// The manager declares the durable topic exchange (with its alternate
+    /// exchange and `unroutable` queue) and the configured queues and
+    /// bindings on every (re)connection, and stops when `shutdown` turns
+    /// true.
     pub fn start(
         config: AmqpConfig,
         metrics: Arc<Metrics>,
@@ -74,7 +188,6 @@ impl Publisher {
         let inner = Arc::new(Inner {
             config,
             pool: RwLock::new(None),
-            next_channel: AtomicUsize::new(0),
             blocked: AtomicBool::new(false),
             broken: Notify::new(),
             status,
@@ -87,6 +200,17 @@ impl Publisher {
     /// Current broker state.
     pub fn status(&self) -> Status {
         *self.inner.status.borrow()
+    }
+
+    /// Whether the current connection's exchange has the alternate exchange
+    /// that keeps unroutable messages (false while disconnected).
+    pub fn keeps_unroutable(&self) -> bool {
+        self.inner
+            .pool
+            .read()
+            .ok()
+            .and_then(|g| g.as_ref().map(|p| p.alternate))
+            .unwrap_or(false)
     }
 
     /// A receiver that sees every state change (tests wait on it).
@@ -110,51 +234,62 @@ impl Publisher {
     /// confirms (the spool's `after_ms` fast-path budget).
     ///
     /// # Errors
-    /// As [`publish`](Self::publish).
+    /// As [`publish`](Self::publish): the first message's error that was not
+    /// confirmed.
     pub async fn publish_within(
         &self,
         messages: &[Message],
         timeout: Duration,
     ) -> Result<(), Error> {
-        let started = Instant::now();
-        let result = self.publish_inner(messages, started + timeout).await;
-        match &result {
-            Ok(()) => {
-                self.inner
-                    .metrics
-                    .confirm_latency
-                    .observe(started.elapsed().as_secs_f64());
-                self.inner
-                    .metrics
-                    .messages_published
-                    .inc_by(messages.len() as u64);
-            }
-            Err(e) => {
-                self.inner.metrics.publish_failure(e.reason());
-            }
-        }
-        result
+        self.publish_each(messages, timeout)
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Publishes `messages` and reports each one's outcome, in order: `Ok`
-    /// when the broker confirmed it and did not return it. Used by the spool
-    /// forwarder, which deletes exactly the confirmed entries and counts a
-    /// failure against each of the others.
+    /// when the broker confirmed (acked) it and did not return it. Used by
+    /// the spool forwarder, which deletes exactly the confirmed entries and
+    /// counts a failure against each of the others.
     ///
-    /// The whole call is bounded by `timeout`; a message whose confirm did not
-    /// arrive in time is [`Error::Timeout`].
+    /// The whole call is bounded by `timeout` (waiting for a free channel
+    /// included); a message whose confirm did not arrive in time is
+    /// [`Error::Timeout`].
     pub async fn publish_each(
         &self,
         messages: &[Message],
         timeout: Duration,
     ) -> Vec<Result<(), Error>> {
-        match self.publish_within(messages, timeout).await {
-            Ok(()) => messages.iter().map(|_| Ok(())).collect(),
-            Err(e) => messages.iter().map(|_| Err(e.clone())).collect(),
+        let started = Instant::now();
+        let results = match self.publish_leased(messages, started + timeout).await {
+            Ok(results) => results,
+            Err(e) => vec![Err(e); messages.len()],
+        };
+        let confirmed = results.iter().filter(|r| r.is_ok()).count();
+        if confirmed > 0 {
+            self.inner
+                .metrics
+                .messages_published
+                .inc_by(confirmed as u64);
         }
+        match results.iter().find_map(|r| r.as_ref().err()) {
+            None => self
+                .inner
+                .metrics
+                .confirm_latency
+                .observe(started.elapsed().as_secs_f64()),
+            Some(e) => self.inner.metrics.publish_failure(e.reason()),
+        }
+        results
     }
 
-    async fn publish_inner(&self, messages: &[Message], deadline: Instant) -> Result<(), Error> {
+    /// Leases a channel, publishes every message on it, then awaits all
+    /// confirms under `deadline`. `Err` when nothing could be published.
+    async fn publish_leased(
+        &self,
+        messages: &[Message],
+        deadline: Instant,
+    ) -> Result<Vec<Result<(), Error>>, Error> {
         let pool = self
             .inner
             .pool
@@ -166,75 +301,137 @@ impl Publisher {
             return Err(Error::Blocked);
         }
         let deadline = tokio::time::Instant::from_std(deadline);
+        let mut lease = pool.lease(deadline).await?;
+        let Some(channel) = lease.channel.clone() else {
+            return Err(Error::NotConnected);
+        };
         // Every basic.publish of the request is written before any confirm
         // is awaited (one flush for an Outbound Message's Notifications).
-        let publishes = messages.iter().map(|m| {
-            let n = self.inner.next_channel.fetch_add(1, Ordering::Relaxed);
-            let channel = &pool.channels[n % pool.channels.len()];
-            channel.basic_publish(
-                ShortString::from(self.inner.config.exchange.as_str()),
-                ShortString::from(m.routing_key.as_str()),
+        let exchange = ShortString::from(self.inner.config.exchange.as_str());
+        let mut publishes = Vec::with_capacity(messages.len());
+        for m in messages {
+            let (routing_key, properties) = match carried(m) {
+                Ok(v) => v,
+                Err(e) => return Ok(vec![Err(e); messages.len()]),
+            };
+            publishes.push(channel.basic_publish(
+                exchange.clone(),
+                routing_key,
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
                 },
                 &m.body,
-                properties(m),
-            )
-        });
+                properties,
+            ));
+        }
         let published =
             tokio::time::timeout_at(deadline, futures_util::future::join_all(publishes))
                 .await
                 .map_err(|_| Error::Timeout)?;
-        let mut confirms = Vec::with_capacity(messages.len());
         for p in published {
             match p {
-                Err(e) => {
-                    self.inner.broken.notify_one();
-                    return Err(Error::Channel(e));
-                }
-                Ok(confirm) => confirms.push(confirm),
-            }
-        }
-        let results = tokio::time::timeout_at(deadline, futures_util::future::join_all(confirms))
-            .await
-            .map_err(|_| Error::Timeout)?;
-        for r in results {
-            match r {
-                Ok(Confirmation::Ack(None)) => {}
-                Ok(Confirmation::Ack(Some(returned))) => {
-                    return Err(Error::Returned(returned.reply_text.to_string()))
-                }
-                Ok(Confirmation::Nack(_)) => return Err(Error::Nack),
-                // Channels are put in confirm mode before use: cannot happen,
-                // and must not count as durable if it did.
-                Ok(Confirmation::NotRequested) => return Err(Error::Nack),
+                Ok(confirm) => lease.confirms.push(confirm),
                 Err(e) => {
                     self.inner.broken.notify_one();
                     return Err(Error::Channel(e));
                 }
             }
         }
-        Ok(())
+        let confirmations = tokio::time::timeout_at(
+            deadline,
+            futures_util::future::join_all(lease.confirms.iter_mut()),
+        )
+        .await
+        .map_err(|_| Error::Timeout)?;
+        // Every confirm resolved: the channel may go back to the pool.
+        lease.confirms.clear();
+        let results = attribute(messages, confirmations);
+        if results.iter().any(|r| matches!(r, Err(Error::Channel(_)))) {
+            self.inner.broken.notify_one();
+        }
+        Ok(results)
     }
 }
 
-fn properties(m: &Message) -> BasicProperties {
+/// Each message's outcome from its own confirm plus every `basic.return`
+/// seen on the lease, matched to its message by `message_id` and routing key
+/// (lapin may attach a return to any confirm of a coalesced ack). A return
+/// that matches no message fails them all: nothing may be answered 2xx on a
+/// guess.
+fn attribute(
+    messages: &[Message],
+    confirmations: Vec<lapin::Result<Confirmation>>,
+) -> Vec<Result<(), Error>> {
+    let mut returned = Vec::new();
+    let mut results: Vec<Result<(), Error>> = confirmations
+        .into_iter()
+        .map(|c| match c {
+            Ok(Confirmation::Ack(r)) => {
+                returned.extend(r);
+                Ok(())
+            }
+            Ok(Confirmation::Nack(r)) => {
+                returned.extend(r);
+                Err(Error::Nack)
+            }
+            // Channels are put in confirm mode before use: cannot happen,
+            // and must not count as durable if it did.
+            Ok(Confirmation::NotRequested) => Err(Error::Nack),
+            Err(e) => Err(Error::Channel(e)),
+        })
+        .collect();
+    for r in returned {
+        let text = r.reply_text.to_string();
+        let id = r
+            .delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(ShortString::as_str);
+        let key = r.delivery.routing_key.as_str();
+        let mut matched = false;
+        for (m, result) in messages.iter().zip(results.iter_mut()) {
+            if id == Some(m.message_id.as_str()) && key == m.routing_key {
+                *result = Err(Error::Returned(text.clone()));
+                matched = true;
+            }
+        }
+        if !matched {
+            for result in results.iter_mut().filter(|r| r.is_ok()) {
+                *result = Err(Error::Returned(text.clone()));
+            }
+        }
+    }
+    results
+}
+
+/// The routing key and properties of `m` as AMQP carries them.
+///
+/// # Errors
+/// [`Error::Uncarriable`] when a value does not fit an AMQP short string
+/// (255 bytes); [`crate::envelope`] keeps such values out of messages, so
+/// this only guards against a message built elsewhere (an old spool entry).
+fn carried(m: &Message) -> Result<(ShortString, BasicProperties), Error> {
+    let short = |field: &'static str, v: &str| {
+        ShortString::try_new(v).map_err(|_| Error::Uncarriable(field))
+    };
     let mut headers = FieldTable::default();
     for (k, v) in &m.headers {
         headers.insert(
-            ShortString::from(k.as_ref()),
+            short("header name", k)?,
             AMQPValue::LongString(LongString::from(v.as_str())),
         );
     }
-    BasicProperties::default()
+    let properties = BasicProperties::default()
         .with_delivery_mode(2)
-        .with_content_type(ShortString::from(m.content_type.as_str()))
-        .with_message_id(ShortString::from(m.message_id.as_str()))
+        .with_content_type(short("content_type", &m.content_type)?)
+        .with_message_id(short("message_id", &m.message_id)?)
         .with_timestamp(m.received_at.unix_timestamp().max(0) as u64)
-        .with_type(ShortString::from(m.kind.as_str()))
+        .with_type(short("type", &m.kind)?)
         .with_app_id(ShortString::from(APP_ID))
-        .with_headers(headers)
+        .with_headers(headers);
+    Ok((short("routing key", &m.routing_key)?, properties))
 }
 
 /// The connection manager loop: connect, serve until the connection dies,
@@ -272,6 +469,7 @@ async fn manage(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!("broker connected");
 
         let mut check = tokio::time::interval(Duration::from_secs(1));
+        let mut probe = None;
         loop {
             tokio::select! {
                 ev = events.next() => match ev {
@@ -297,6 +495,7 @@ async fn manage(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
                 }
                 _ = check.tick() => {
                     if !healthy(&pool) { break; }
+                    probe_unroutable(&inner, &pool, &mut probe).await;
                 }
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() { break; }
@@ -325,8 +524,42 @@ async fn manage(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
     set_status(&inner);
 }
 
+/// Reads the unroutable queue's depth into `hookgate_unroutable_messages`
+/// (a passive declare on a channel of its own, reopened when closed).
+async fn probe_unroutable(inner: &Inner, pool: &Pool, probe: &mut Option<Channel>) {
+    let Some(queue) = inner.config.unroutable().filter(|_| pool.alternate) else {
+        return;
+    };
+    if !probe.as_ref().is_some_and(|c| c.status().connected()) {
+        *probe = pool.connection.create_channel().await.ok();
+    }
+    let Some(channel) = probe.as_ref() else {
+        return;
+    };
+    let declared = tokio::time::timeout(
+        Duration::from_secs(2),
+        channel.queue_declare(
+            ShortString::from(queue.as_str()),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        ),
+    )
+    .await;
+    if let Ok(Ok(q)) = declared {
+        inner
+            .metrics
+            .unroutable_messages
+            .set(i64::from(q.message_count()));
+    }
+}
+
+/// A closed channel is dropped from the pool at its next lease; only the
+/// connection decides whether to reconnect.
 fn healthy(pool: &Pool) -> bool {
-    pool.connection.status().connected() && pool.channels.iter().all(|c| c.status().connected())
+    pool.connection.status().connected()
 }
 
 fn set_status(inner: &Inner) {
@@ -379,37 +612,141 @@ async fn connect(config: &AmqpConfig) -> Result<Pool, ConnectError> {
     let props =
         ConnectionProperties::default().with_connection_name(LongString::from("hookgate gateway"));
     let connection = Connection::connect_uri(uri, props).await?;
+    let alternate = declare_topology(&connection, config).await?;
+    let mut idle = Vec::with_capacity(config.max_channels);
+    for _ in 0..config.channels {
+        idle.push(open_confirm_channel(&connection).await?);
+    }
+    Ok(Pool {
+        connection,
+        idle: Mutex::new(idle),
+        leases: Arc::new(Semaphore::new(config.max_channels)),
+        alternate,
+    })
+}
 
-    let setup = connection.create_channel().await?;
-    setup
-        .exchange_declare(
-            ShortString::from(config.exchange.as_str()),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    for q in &config.queues {
-        let mut args = FieldTable::default();
-        let kind = match q.kind {
-            QueueType::Quorum => "quorum",
-            QueueType::Classic => "classic",
-        };
+/// A new channel in confirm mode.
+async fn open_confirm_channel(connection: &Connection) -> Result<Channel, lapin::Error> {
+    let ch = connection.create_channel().await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok(ch)
+}
+
+/// The exchange's arguments: `alternate-exchange` when an unroutable queue
+/// is configured. Whoever else declares the exchange (a consumer, a test)
+/// must pass the same arguments, or RabbitMQ refuses the declaration.
+pub fn exchange_arguments(config: &AmqpConfig) -> FieldTable {
+    let mut args = FieldTable::default();
+    if let Some(unroutable) = config.unroutable() {
         args.insert(
-            ShortString::from("x-queue-type"),
-            AMQPValue::LongString(LongString::from(kind)),
+            ShortString::from("alternate-exchange"),
+            AMQPValue::LongString(LongString::from(unroutable.as_str())),
         );
+    }
+    args
+}
+
+fn queue_arguments(kind: QueueType) -> FieldTable {
+    let mut args = FieldTable::default();
+    let kind = match kind {
+        QueueType::Quorum => "quorum",
+        QueueType::Classic => "classic",
+    };
+    args.insert(
+        ShortString::from("x-queue-type"),
+        AMQPValue::LongString(LongString::from(kind)),
+    );
+    args
+}
+
+fn durable_queue() -> QueueDeclareOptions {
+    QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    }
+}
+
+/// Declares the alternate exchange and its queue, the topic exchange, the
+/// configured queues and their bindings. Returns whether the exchange has
+/// the alternate exchange: an exchange that already exists with other
+/// arguments (made before hookgate declared one) keeps them, with an error
+/// logged that says how to add it (a policy), and unroutable messages are
+/// then refused (503) instead of kept.
+async fn declare_topology(
+    connection: &Connection,
+    config: &AmqpConfig,
+) -> Result<bool, lapin::Error> {
+    let setup = connection.create_channel().await?;
+    let durable_exchange = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    if let Some(unroutable) = config.unroutable() {
+        setup
+            .exchange_declare(
+                ShortString::from(unroutable.as_str()),
+                lapin::ExchangeKind::Fanout,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
+        setup
+            .queue_declare(
+                ShortString::from(unroutable.as_str()),
+                durable_queue(),
+                queue_arguments(QueueType::default()),
+            )
+            .await?;
+        setup
+            .queue_bind(
+                ShortString::from(unroutable.as_str()),
+                ShortString::from(unroutable.as_str()),
+                ShortString::from(""),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    let exchange = ShortString::from(config.exchange.as_str());
+    let declared = setup
+        .exchange_declare(
+            exchange.clone(),
+            lapin::ExchangeKind::Topic,
+            durable_exchange,
+            exchange_arguments(config),
+        )
+        .await;
+    let (setup, alternate) = match declared {
+        Ok(()) => (setup, config.unroutable().is_some()),
+        Err(e) if is_precondition_failed(&e) => {
+            tracing::error!(
+                exchange = %config.exchange,
+                "the exchange exists with other arguments (no alternate-exchange): unroutable messages will be refused with 503; add a policy with \"alternate-exchange\" or delete the exchange"
+            );
+            // The refused declaration closed the channel: check the
+            // exchange exists on a new one.
+            let setup = connection.create_channel().await?;
+            setup
+                .exchange_declare(
+                    exchange,
+                    lapin::ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        passive: true,
+                        ..durable_exchange
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+            (setup, false)
+        }
+        Err(e) => return Err(e),
+    };
+    for q in &config.queues {
         setup
             .queue_declare(
                 ShortString::from(q.name.as_str()),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                args,
+                durable_queue(),
+                queue_arguments(q.kind),
             )
             .await?;
         for b in &q.bindings {
@@ -425,15 +762,14 @@ async fn connect(config: &AmqpConfig) -> Result<Pool, ConnectError> {
         }
     }
     let _ = setup.close(200, ShortString::from("setup done")).await;
+    Ok(alternate)
+}
 
-    let mut channels = Vec::with_capacity(config.channels);
-    for _ in 0..config.channels {
-        let ch = connection.create_channel().await?;
-        ch.confirm_select(ConfirmSelectOptions::default()).await?;
-        channels.push(ch);
-    }
-    Ok(Pool {
-        connection,
-        channels,
-    })
+/// RabbitMQ's 406 PRECONDITION_FAILED (a redeclaration with other
+/// arguments).
+fn is_precondition_failed(e: &lapin::Error) -> bool {
+    matches!(
+        e.kind(),
+        lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == 406
+    )
 }

@@ -10,7 +10,7 @@
 
 mod amqp;
 
-pub use amqp::{Publisher, Status};
+pub use amqp::{exchange_arguments, Publisher, Status};
 
 /// Why a publish did not end in a confirm. Every variant is answered 503 +
 /// Retry-After (or a `soapenv:Server` fault): the sender retries.
@@ -31,6 +31,10 @@ pub enum Error {
     /// A mandatory message could not be routed to any queue (basic.return).
     #[error("message returned unroutable ({0})")]
     Returned(String),
+    /// A value of the message does not fit its AMQP field (a short string
+    /// holds 255 bytes); names the field.
+    #[error("{0} does not fit an AMQP short string")]
+    Uncarriable(&'static str),
     /// The channel or connection failed during the publish.
     #[error("AMQP channel error")]
     Channel(#[source] lapin::Error),
@@ -45,6 +49,7 @@ impl Error {
             Error::Timeout => "timeout",
             Error::Nack => "nack",
             Error::Returned(_) => "returned",
+            Error::Uncarriable(_) => "uncarriable",
             Error::Channel(_) => "channel",
         }
     }

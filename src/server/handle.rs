@@ -128,7 +128,11 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
             gw.metrics.verification_failure(&route.name, "wrong_org");
             return Outcome::Unauthorized;
         }
-        envelope::notifications(route, &om, received_at)
+        let messages = match envelope::notifications(route, &om, received_at) {
+            Ok(m) => m,
+            Err(e) => return uncarriable(&gw, &route.name, &e),
+        };
+        messages
             .into_iter()
             .map(|m| {
                 // Nothing in an Outbound Message is signed: key on the content.
@@ -174,10 +178,10 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
             return Outcome::BadRequest;
         }
         let k = crate::dedupe::key(&route.name, &verified.id, verified.id_signed, &body);
-        vec![(
-            envelope::webhook(route, &verified, content_type, body, received_at),
-            k,
-        )]
+        match envelope::webhook(route, &verified, content_type, body, received_at) {
+            Ok(m) => vec![(m, k)],
+            Err(e) => return uncarriable(&gw, &route.name, &e),
+        }
     };
 
     // Replay cache: drop what was seen within the route's TTL (one lookup
@@ -225,6 +229,14 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
             Outcome::Unavailable
         }
     }
+}
+
+/// A request whose id or content type AMQP cannot carry: 400, nothing
+/// stored.
+fn uncarriable(gw: &Gateway, route: &str, e: &envelope::Error) -> Outcome {
+    tracing::info!(route, error = %e, "request value too long for the message");
+    gw.metrics.verification_failure(route, "uncarriable");
+    Outcome::BadRequest
 }
 
 /// UTF-8, well-formed JSON (serde_json, recursion limit 128) with no

@@ -5,7 +5,7 @@
 //! `confirm_latency_seconds` (histogram: publish start to last confirm, per
 //! request), `messages_published_total`, `publish_failures_total{reason}`,
 //! `broker_connected` (1/0), `broker_blocked` (1/0), `broker_connections_total`,
-//! `in_flight_requests`, `spool_messages`, `spool_bytes`,
+//! `in_flight_requests`, `unroutable_messages`, `spool_messages`, `spool_bytes`,
 //! `spool_oldest_age_seconds`, `spool_writes_total`, `spool_forwarded_total`
 //! (its rate is the drain rate), `spool_full_total`.
 
@@ -75,6 +75,9 @@ pub struct Metrics {
     pub broker_connections: Counter,
     /// Requests being handled now.
     pub in_flight: Gauge,
+    /// Messages in the unroutable queue (behind the alternate exchange),
+    /// read every second while connected.
+    pub unroutable_messages: Gauge,
     /// Connections closed at accept, by reason.
     pub connections_refused: Family<ReasonLabels, Counter>,
     /// Repeats answered 2xx without a second publish (replay cache).
@@ -160,6 +163,12 @@ impl Metrics {
             "Requests being handled",
             in_flight.clone(),
         );
+        let unroutable_messages = Gauge::default();
+        registry.register(
+            "unroutable_messages",
+            "Messages no binding routed, kept in the unroutable queue",
+            unroutable_messages.clone(),
+        );
         let connections_refused = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "connections_refused",
@@ -216,6 +225,7 @@ impl Metrics {
             broker_blocked,
             broker_connections,
             in_flight,
+            unroutable_messages,
             connections_refused,
             duplicates,
             spool_messages,

@@ -4,6 +4,7 @@
 
 mod attacks;
 mod cli;
+mod durability;
 mod hardening;
 mod outage;
 mod reload;

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use futures_util::{FutureExt as _, StreamExt as _};
 use hookgate::publish::Status;
 use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ExchangeDeclareOptions,
-    ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -337,17 +336,7 @@ impl TestQueue {
             .await
             .expect("test broker connection");
         let ch = conn.create_channel().await.expect("channel");
-        ch.exchange_declare(
-            ShortString::from(exchange),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("exchange declare");
+        support::declare_exchange(&ch, exchange).await;
         let name = format!("{exchange}.q");
         ch.queue_declare(
             ShortString::from(name.as_str()),
@@ -379,14 +368,8 @@ impl TestQueue {
 
     /// Deletes the exchange; the exclusive queue goes with the connection.
     async fn finish(self) {
-        let _ = self
-            .ch
-            .exchange_delete(
-                ShortString::from(self.exchange.as_str()),
-                ExchangeDeleteOptions::default(),
-            )
-            .await;
         let _ = self.conn.close(200, ShortString::from("test done")).await;
+        support::cleanup(support::AMQP_URL, vec![self.exchange], Vec::new());
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Connection, ConnectionProperties};
 
@@ -79,17 +79,7 @@ async fn exchange_with_queue(exchange: &str) -> (Connection, lapin::Channel, Sho
         .await
         .unwrap();
     let ch = amqp.create_channel().await.unwrap();
-    ch.exchange_declare(
-        ShortString::from(exchange),
-        lapin::ExchangeKind::Topic,
-        ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    support::declare_exchange(&ch, exchange).await;
     let q = ch
         .queue_declare(
             ShortString::from(""),

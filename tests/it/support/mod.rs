@@ -117,6 +117,13 @@ pub struct Options {
     /// `[dedupe] redis_url`: the replay cache in Redis instead of the
     /// embedded file.
     pub dedupe_redis_url: Option<String>,
+    /// Extra TOML lines for `[amqp]`.
+    pub amqp_toml: Option<String>,
+    /// `amqp.unroutable_queue = ""`: the exchange without an alternate
+    /// exchange (declared so by the harness too).
+    pub no_alternate_exchange: bool,
+    /// Binding keys of the harness's test queue (default `["#"]`).
+    pub test_bindings: Option<Vec<String>>,
 }
 
 /// A running gateway with its TLS client and a queue bound to its exchange.
@@ -179,6 +186,7 @@ url = "{amqp_url}"
 exchange = "{exchange}"
 confirm_timeout_ms = {confirm}
 channels = 2
+{amqp_extra}
 
 [[routes]]
 name = "salesforce"
@@ -242,6 +250,15 @@ event_header = "X-Event-Type"
 "#,
             server_extra = opts.server_toml.as_deref().unwrap_or(""),
             tls_extra = opts.tls_toml.as_deref().unwrap_or(""),
+            amqp_extra = format!(
+                "{}\n{}",
+                opts.amqp_toml.as_deref().unwrap_or(""),
+                if opts.no_alternate_exchange {
+                    "unroutable_queue = \"\""
+                } else {
+                    ""
+                }
+            ),
             routes_extra = opts.routes_toml.as_deref().unwrap_or(""),
             cert = cert_path.display(),
             key = key_path.display(),
@@ -288,18 +305,7 @@ event_header = "X-Event-Type"
         let channel = amqp.create_channel().await.expect("channel");
         // Declare the exchange as the gateway does (idempotent), so the queue
         // can be bound even while the gateway's own connection is cut.
-        channel
-            .exchange_declare(
-                ShortString::from(exchange.as_str()),
-                lapin::ExchangeKind::Topic,
-                lapin::options::ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("exchange declare");
+        declare_exchange_with(&channel, &exchange, !opts.no_alternate_exchange).await;
         channel
             .queue_declare(
                 ShortString::from(queue.as_str()),
@@ -319,16 +325,22 @@ event_header = "X-Event-Type"
             )
             .await
             .expect("queue declare");
-        channel
-            .queue_bind(
-                ShortString::from(queue.as_str()),
-                ShortString::from(exchange.as_str()),
-                ShortString::from("#"),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("queue bind");
+        for binding in opts
+            .test_bindings
+            .clone()
+            .unwrap_or_else(|| vec!["#".into()])
+        {
+            channel
+                .queue_bind(
+                    ShortString::from(queue.as_str()),
+                    ShortString::from(exchange.as_str()),
+                    ShortString::from(binding.as_str()),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("queue bind");
+        }
 
         if !opts.no_wait {
             wait_status(&running, Status::Connected).await;
@@ -484,6 +496,21 @@ event_header = "X-Event-Type"
         out
     }
 
+    /// Takes every message `queue` holds now (any queue on the test
+    /// broker); returns their `message_id`s in order.
+    pub async fn drain_queue(&self, queue: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .channel
+            .basic_get(ShortString::from(queue), BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic_get")
+        {
+            out.push(message_id(&m));
+        }
+        out
+    }
+
     /// Asserts the test queue holds nothing.
     pub async fn assert_empty(&self) {
         if let Some(m) = self.get().await {
@@ -535,13 +562,23 @@ event_header = "X-Event-Type"
                 )
                 .await;
         }
+        let unroutable = format!("{}.unroutable", self.exchange);
         let _ = self
             .channel
-            .exchange_delete(
-                ShortString::from(self.exchange.as_str()),
-                ExchangeDeleteOptions::default(),
+            .queue_delete(
+                ShortString::from(unroutable.as_str()),
+                QueueDeleteOptions::default(),
             )
             .await;
+        for e in [&self.exchange, &unroutable] {
+            let _ = self
+                .channel
+                .exchange_delete(
+                    ShortString::from(e.as_str()),
+                    ExchangeDeleteOptions::default(),
+                )
+                .await;
+        }
         let _ = self.amqp.close(200, ShortString::from("test done")).await;
     }
 }
@@ -561,11 +598,49 @@ impl Drop for Harness {
     }
 }
 
+/// Declares `exchange` as the gateway does (durable topic, alternate
+/// exchange `<exchange>.unroutable`, the default `amqp.unroutable_queue`):
+/// idempotent beside the gateway's own declaration, which refuses other
+/// arguments.
+pub async fn declare_exchange(ch: &Channel, exchange: &str) {
+    declare_exchange_with(ch, exchange, true).await;
+}
+
+/// [`declare_exchange`], with or without the alternate exchange.
+pub async fn declare_exchange_with(ch: &Channel, exchange: &str, alternate: bool) {
+    let mut args = FieldTable::default();
+    if alternate {
+        args.insert(
+            ShortString::from("alternate-exchange"),
+            AMQPValue::LongString(format!("{exchange}.unroutable").into()),
+        );
+    }
+    ch.exchange_declare(
+        ShortString::from(exchange),
+        lapin::ExchangeKind::Topic,
+        lapin::options::ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    )
+    .await
+    .expect("exchange declare");
+}
+
 /// Deletes exchanges and queues from a fresh connection on a thread of its
 /// own (usable from `Drop`, inside or outside a runtime). Best effort,
 /// bounded to a few seconds.
+/// Each exchange's `<exchange>.unroutable` exchange and queue (the gateway's
+/// alternate exchange) go too.
 pub fn cleanup(url: &str, exchanges: Vec<String>, queues: Vec<String>) {
     let url = url.to_string();
+    let unroutable: Vec<String> = exchanges
+        .iter()
+        .map(|e| format!("{e}.unroutable"))
+        .collect();
+    let queues: Vec<String> = queues.into_iter().chain(unroutable.clone()).collect();
+    let exchanges: Vec<String> = exchanges.into_iter().chain(unroutable).collect();
     let t = std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -1,0 +1,193 @@
+//! Issue #12: every path where an acked message could be lost. Each test
+//! attacks one guarantee: "a 2xx means the payload sits in a queue".
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::support::{self, fixture, fixture_headers, sign, Harness, Options};
+
+/// A second github-kind route whose routing keys (`gh2.*`) nothing binds.
+const UNBOUND_ROUTE: &str = r#"
+[[routes]]
+name = "gh2"
+path = "/hooks/gh2"
+kind = "github"
+secrets = [{ file = "SECRET" }]
+"#;
+
+/// Senders per route and deliveries per sender.
+const SENDERS: usize = 8;
+const PER_SENDER: usize = 60;
+
+/// A GitHub push signed with the dev secret, delivery `id`.
+fn delivery(id: &str) -> (Vec<(String, String)>, Vec<u8>) {
+    let body = fixture("github/push.json");
+    let mut headers = fixture_headers("github/push.json");
+    headers.retain(|(k, _)| !k.eq_ignore_ascii_case("x-github-delivery"));
+    headers.push(("X-GitHub-Delivery".into(), id.to_owned()));
+    (sign::github(support::GITHUB_SECRET, &body, headers), body)
+}
+
+/// 8 keep-alive senders per route (`/hooks/github`, bound; `/hooks/gh2`,
+/// unbound), all at once; returns (path, id, status) of every delivery.
+async fn race_two_routes(h: &Arc<Harness>) -> Vec<(&'static str, String, u16)> {
+    let run = support::unique();
+    let mut tasks = Vec::new();
+    for path in ["/hooks/github", "/hooks/gh2"] {
+        for s in 0..SENDERS {
+            let h = h.clone();
+            let run = run.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::with_capacity(PER_SENDER);
+                for i in 0..PER_SENDER {
+                    let id = format!("{run}-{}-{s}-{i}", &path[7..]);
+                    let (headers, body) = delivery(&id);
+                    let status = h.post(path, &headers, body).await.status().as_u16();
+                    out.push((path, id, status));
+                }
+                out
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("sender task"));
+    }
+    all
+}
+
+fn unbound_route(h_dir: &std::path::Path) -> String {
+    let secret = h_dir.join("gh2.secret");
+    std::fs::write(&secret, support::GITHUB_SECRET).expect("secret");
+    UNBOUND_ROUTE.replace("SECRET", &secret.display().to_string())
+}
+
+/// Reproduction 1 of #12, with the alternate exchange (the default): every
+/// delivery is answered 200, and each sits in exactly the queue it belongs
+/// to: the bound route's in the test queue, the unbound route's in
+/// `<exchange>.unroutable`. On 4397e5c, returns landed on other requests'
+/// confirms: unbound deliveries answered 200 were in no queue, and bound
+/// ones were refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unroutable_deliveries_under_concurrency_are_kept_not_lost() {
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let h = Arc::new(
+        Harness::start_with(Options {
+            routes_toml: Some(unbound_route(secrets.path())),
+            test_bindings: Some(vec!["github.#".into()]),
+            ..Options::default()
+        })
+        .await,
+    );
+    let answers = race_two_routes(&h).await;
+    let refused: Vec<_> = answers.iter().filter(|a| a.2 != 200).collect();
+    assert!(refused.is_empty(), "refused: {refused:?}");
+
+    let want = |p: &str| -> HashSet<String> {
+        answers
+            .iter()
+            .filter(|a| a.0 == p)
+            .map(|a| a.1.clone())
+            .collect()
+    };
+    let queued: HashSet<String> = h.take_ids(SENDERS * PER_SENDER).await.into_keys().collect();
+    assert_eq!(queued, want("/hooks/github"));
+    h.assert_empty().await;
+    let unroutable_queue = format!("{}.unroutable", h.exchange);
+    let mut unroutable = HashSet::new();
+    let deadline = tokio::time::Instant::now() + support::DEADLINE;
+    while unroutable.len() < SENDERS * PER_SENDER && tokio::time::Instant::now() < deadline {
+        unroutable.extend(h.drain_queue(&unroutable_queue).await);
+    }
+    assert_eq!(unroutable, want("/hooks/gh2"));
+
+    // The operator sees them: the gauge reads the queue's depth (the queue
+    // is empty again now that the test took them).
+    assert!(h.running().publisher.keeps_unroutable());
+    let h = Arc::into_inner(h).expect("no sender holds the harness");
+    h.finish().await;
+}
+
+/// The same race without an alternate exchange (`unroutable_queue = ""`):
+/// every unbound delivery is refused (503, a `basic.return`), every bound
+/// one accepted and queued; the answer does not depend on what else was in
+/// flight on the channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_alternate_exchange_returns_refuse_exactly_the_unroutable() {
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let h = Arc::new(
+        Harness::start_with(Options {
+            routes_toml: Some(unbound_route(secrets.path())),
+            test_bindings: Some(vec!["github.#".into()]),
+            no_alternate_exchange: true,
+            ..Options::default()
+        })
+        .await,
+    );
+    assert!(!h.running().publisher.keeps_unroutable());
+    let answers = race_two_routes(&h).await;
+    let wrong: Vec<_> = answers
+        .iter()
+        .filter(|(p, _, status)| (*p == "/hooks/github") != (*status == 200))
+        .collect();
+    assert!(wrong.is_empty(), "{} wrong answers: {wrong:?}", wrong.len());
+    let accepted: HashSet<String> = answers
+        .iter()
+        .filter(|a| a.2 == 200)
+        .map(|a| a.1.clone())
+        .collect();
+    let queued: HashSet<String> = h.take_ids(accepted.len()).await.into_keys().collect();
+    assert_eq!(queued, accepted);
+    h.assert_empty().await;
+    // Nothing refused was spooled either (a return would only repeat).
+    let spool = h.running().spool.clone().expect("spool enabled");
+    assert_eq!(spool.status().messages, 0);
+    let h = Arc::into_inner(h).expect("no sender holds the harness");
+    h.finish().await;
+}
+
+/// Reproduction 2 of #12: a 320-byte `Content-Type` (legal HTTP, and no
+/// scheme signs it) is answered 400 and stored nowhere, with the broker up
+/// and with it unreachable (the spool path); the deliveries around it go
+/// through. On 4397e5c it was answered 200 and spooled, then panicked the
+/// forwarder (`ShortString exceeds maximum length`) and jammed the spool.
+#[tokio::test]
+async fn oversized_content_type_is_refused_before_anything_is_stored() {
+    let h = Harness::start().await;
+    let run = support::unique();
+    let long_type = format!("application/json; x={}", "a".repeat(300));
+    let mut statuses = Vec::new();
+    for (i, ct) in [None, Some(long_type.as_str()), None]
+        .into_iter()
+        .enumerate()
+    {
+        let (mut headers, body) = delivery(&format!("{run}-{i}"));
+        if let Some(ct) = ct {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+            headers.push(("Content-Type".into(), ct.to_owned()));
+        }
+        statuses.push(
+            h.post("/hooks/github", &headers, body)
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [200, 400, 200]);
+    let ids: HashSet<String> = h.take_ids(2).await.into_keys().collect();
+    assert_eq!(ids, HashSet::from([format!("{run}-0"), format!("{run}-2")]));
+    h.assert_empty().await;
+
+    // A 300-byte delivery id is no message_id: the body's hash stands in
+    // (verify::clean_id), so it is carried.
+    let (headers, body) = delivery(&"d".repeat(300));
+    assert_eq!(h.post("/hooks/github", &headers, body).await.status(), 200);
+    let ids: Vec<String> = h.take_ids(1).await.into_keys().collect();
+    assert!(
+        ids[0].starts_with("sha256:") && ids[0].len() <= 255,
+        "{ids:?}"
+    );
+    let spool = h.running().spool.clone().expect("spool enabled");
+    assert_eq!(spool.status().messages, 0);
+    h.finish().await;
+}
