@@ -130,7 +130,7 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
         }
         let messages = match envelope::notifications(route, &om, received_at) {
             Ok(m) => m,
-            Err(e) => return uncarriable(&gw, &route.name, &e),
+            Err(e) => return uncarriable(gw, &route.name, &e),
         };
         messages
             .into_iter()
@@ -180,7 +180,7 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
         let k = crate::dedupe::key(&route.name, &verified.id, verified.id_signed, &body);
         match envelope::webhook(route, &verified, content_type, body, received_at) {
             Ok(m) => vec![(m, k)],
-            Err(e) => return uncarriable(&gw, &route.name, &e),
+            Err(e) => return uncarriable(gw, &route.name, &e),
         }
     };
 
