@@ -169,6 +169,15 @@ impl Harness {
             .amqp_url
             .clone()
             .unwrap_or_else(|| AMQP_URL.to_string());
+        let amqp_extra = format!(
+            "{}\n{}",
+            opts.amqp_toml.as_deref().unwrap_or(""),
+            if opts.no_alternate_exchange {
+                "unroutable_queue = \"\""
+            } else {
+                ""
+            }
+        );
         let toml = format!(
             r#"
 [server]
@@ -250,15 +259,7 @@ event_header = "X-Event-Type"
 "#,
             server_extra = opts.server_toml.as_deref().unwrap_or(""),
             tls_extra = opts.tls_toml.as_deref().unwrap_or(""),
-            amqp_extra = format!(
-                "{}\n{}",
-                opts.amqp_toml.as_deref().unwrap_or(""),
-                if opts.no_alternate_exchange {
-                    "unroutable_queue = \"\""
-                } else {
-                    ""
-                }
-            ),
+            amqp_extra = amqp_extra,
             routes_extra = opts.routes_toml.as_deref().unwrap_or(""),
             cert = cert_path.display(),
             key = key_path.display(),
