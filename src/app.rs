@@ -40,6 +40,14 @@ pub enum Error {
     /// The spool could not be opened; names the key.
     #[error("spool.path: {0}")]
     Spool(#[from] crate::spool::Error),
+    /// `spool.enabled = false` while the spool file holds messages.
+    #[error("spool.enabled: false, but {} holds {messages} accepted messages; enable the spool so they are forwarded, or run `hookgate spool drain` first", path.display())]
+    SpoolLeftBehind {
+        /// `spool.path`.
+        path: std::path::PathBuf,
+        /// Messages in it.
+        messages: u64,
+    },
 }
 
 /// Accept queue length: bursts of new connections wait in the kernel
@@ -71,20 +79,33 @@ pub struct Running {
     /// The spool, when enabled.
     pub spool: Option<Spool>,
     replay: Option<crate::dedupe::Cache>,
+    /// Stops the listeners, the admin server and the reload task.
     shutdown: watch::Sender<bool>,
+    /// Stops the spool forwarder and the broker connection, after the
+    /// listeners drained and the spool was forwarded.
+    broker_shutdown: watch::Sender<bool>,
+    /// `server.shutdown_grace_ms`, also the budget for forwarding the spool.
+    grace: Duration,
     server: JoinHandle<()>,
     admin: JoinHandle<()>,
     forwarder: Option<JoinHandle<()>>,
 }
 
 impl Running {
-    /// Starts shutdown: stop accepting, let in-flight requests finish within
-    /// `[server] shutdown_grace_ms`, close the broker connection. Returns when
-    /// done.
+    /// Shuts down in order, so that nothing accepted is left behind: stop
+    /// accepting and let in-flight requests finish (within
+    /// `server.shutdown_grace_ms`; the broker stays connected, so they are
+    /// confirmed, not spooled), then let the forwarder empty the spool while
+    /// the broker is up (within another `shutdown_grace_ms`), log what stays
+    /// spooled, and only then close the broker connection. Returns when done.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.admin.await;
+        if let Some(spool) = &self.spool {
+            forward_before_exit(spool, &self.publisher, self.grace).await;
+        }
+        let _ = self.broker_shutdown.send(true);
         if let Some(f) = self.forwarder {
             let _ = f.await;
         }
@@ -98,6 +119,48 @@ impl Running {
         }
         // Let the broker manager close its connection.
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// With the spool disabled, a spool file that still holds messages (accepted
+/// by an earlier run) would be forgotten: refuse to start instead.
+fn refuse_left_behind(config: &Config, metrics: &Arc<Metrics>) -> Result<(), Error> {
+    if !config.spool.path.is_file() {
+        return Ok(());
+    }
+    let spool = Spool::open(&config.spool, metrics.clone())?;
+    let messages = spool.status().messages;
+    spool.close();
+    if messages > 0 {
+        return Err(Error::SpoolLeftBehind {
+            path: config.spool.path.clone(),
+            messages,
+        });
+    }
+    Ok(())
+}
+
+/// Waits (up to `grace`) for the forwarder to empty the spool while the
+/// broker is connected; logs what is left for the next start.
+async fn forward_before_exit(spool: &Spool, publisher: &Publisher, grace: Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut waited = false;
+    while spool.status().messages > 0
+        && publisher.status() == crate::publish::Status::Connected
+        && tokio::time::Instant::now() < deadline
+    {
+        waited = true;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = spool.status().messages;
+    if left > 0 {
+        tracing::warn!(
+            messages = left,
+            path = %spool.path().display(),
+            "shutting down with messages in the spool; the next start forwards them (or `hookgate spool drain`)"
+        );
+    } else if waited {
+        tracing::info!("spool forwarded before shutdown");
     }
 }
 
@@ -139,18 +202,24 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     })?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let (broker_shutdown, broker_shutdown_rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());
     let spool = if config.spool.enabled {
         Some(Spool::open(&config.spool, metrics.clone())?)
     } else {
+        refuse_left_behind(config, &metrics)?;
         None
     };
-    let publisher = Publisher::start(config.amqp.clone(), metrics.clone(), shutdown_rx.clone());
+    let publisher = Publisher::start(
+        config.amqp.clone(),
+        metrics.clone(),
+        broker_shutdown_rx.clone(),
+    );
     let forwarder = spool.clone().map(|s| {
         tokio::spawn(crate::spool::forward(
             s,
             publisher.clone(),
-            shutdown_rx.clone(),
+            broker_shutdown_rx.clone(),
         ))
     });
     let outbox = Outbox::new(
@@ -201,6 +270,8 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         spool,
         replay,
         shutdown,
+        broker_shutdown,
+        grace: Duration::from_millis(config.server.shutdown_grace_ms),
         server,
         admin,
         forwarder,

@@ -191,3 +191,122 @@ async fn oversized_content_type_is_refused_before_anything_is_stored() {
     assert_eq!(spool.status().messages, 0);
     h.finish().await;
 }
+
+/// A request still arriving when shutdown starts is confirmed by the broker
+/// (the broker connection closes only after the listeners drained), not left
+/// in the spool. On 4397e5c the broker connection closed at once: the
+/// request was spooled, answered 200, and the forwarder had already stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_request_at_shutdown_is_confirmed_not_left_spooled() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let mut h = Harness::start().await;
+    let spool = h.running().spool.clone().expect("spool enabled");
+    let addr = h.addr();
+    let id = format!("shutdown-{}", support::unique());
+    let (headers, body) = delivery(&id);
+    let request = support::raw::post("/hooks/github", &headers, &body);
+    let split = request.len() - body.len() / 2;
+    let mut conn = support::raw::connect(addr, &h.ca_pem).await;
+    conn.write_all(&request[..split]).await.expect("write head");
+    conn.flush().await.expect("flush");
+    // The handler runs (head parsed, body half read) before shutdown starts.
+    let metrics = h.running().metrics.clone();
+    let deadline = tokio::time::Instant::now() + support::DEADLINE;
+    while metrics.in_flight.get() < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "request not in flight"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    let finish_request = async {
+        // Shutdown has begun once the listener refuses new connections.
+        let deadline = tokio::time::Instant::now() + support::DEADLINE;
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            assert!(tokio::time::Instant::now() < deadline, "still accepting");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        conn.write_all(&request[split..]).await.expect("write rest");
+        conn.flush().await.expect("flush");
+        let mut buf = Vec::new();
+        support::raw::read_reply(&mut conn, &mut buf)
+            .await
+            .expect("read reply")
+            .expect("a reply")
+    };
+    let ((), reply) = tokio::join!(h.stop_gateway(), finish_request);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let ids: Vec<String> = h.take_ids(1).await.into_keys().collect();
+    assert_eq!(ids, [id]);
+    assert_eq!(spool.status().messages, 0, "left in the spool");
+    h.finish().await;
+}
+
+/// `spool.enabled = false` with a spool file that still holds accepted
+/// messages refuses to start, naming the key and the file. On 4397e5c the
+/// gateway started and the messages were never forwarded.
+#[tokio::test]
+async fn spool_disabled_with_a_non_empty_spool_file_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool_path = dir.path().join("left.redb");
+    let secret = dir.path().join("generic.secret");
+    std::fs::write(&secret, support::GENERIC_SECRET).expect("secret");
+    let config = |enabled: bool| {
+        let toml = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+plaintext = true
+[admin]
+listen = "127.0.0.1:0"
+[amqp]
+url = "amqp://guest:guest@127.0.0.1:1/%2f"
+[spool]
+enabled = {enabled}
+path = "{}"
+[dedupe]
+enabled = false
+[[routes]]
+name = "generic"
+path = "/hooks/generic"
+kind = "generic_hmac"
+secrets = [{{ file = "{}" }}]
+header = "X-Signature"
+"#,
+            spool_path.display(),
+            secret.display()
+        );
+        hookgate::config::Config::from_toml(&dir.path().join("hookgate.toml"), &toml)
+            .unwrap_or_else(|e| panic!("test config: {e}"))
+    };
+    // An earlier run with the spool on, broker unreachable: one accepted
+    // message spooled.
+    let metrics = std::sync::Arc::new(hookgate::telemetry::metrics::Metrics::new());
+    let on = config(true);
+    let spool = hookgate::spool::Spool::open(&on.spool, metrics).expect("open spool");
+    let (_, body) = delivery("left-behind");
+    let message = hookgate::envelope::Message {
+        routing_key: "generic.event".into(),
+        message_id: "left-behind".into(),
+        content_type: "application/json".into(),
+        kind: "generic.event".into(),
+        received_at: time::OffsetDateTime::now_utc(),
+        headers: Vec::new(),
+        body: body.into(),
+    };
+    spool.write(&[message]).await.expect("spool write");
+    spool.close();
+    drop(spool);
+
+    let err = match hookgate::app::start(&config(false)).await {
+        Ok(_) => panic!("started with 1 message left in a disabled spool"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.starts_with("spool.enabled"), "{err}");
+    assert!(
+        err.contains("left.redb") && err.contains("1 accepted"),
+        "{err}"
+    );
+}

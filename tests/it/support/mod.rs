@@ -139,6 +139,8 @@ pub struct Harness {
     channel: Channel,
     test_amqp_url: String,
     durable_queue: bool,
+    /// `finish` ran (Drop need not clean up).
+    finished: bool,
     /// The CA PEM the harness's clients trust (the server certificate's issuer).
     pub ca_pem: String,
     _dir: tempfile::TempDir,
@@ -358,6 +360,7 @@ event_header = "X-Event-Type"
             channel,
             test_amqp_url,
             durable_queue: opts.durable_test_queue,
+            finished: false,
             ca_pem,
             _dir: dir,
         }
@@ -548,9 +551,19 @@ event_header = "X-Event-Type"
         (r.status().as_u16(), r.text().await.unwrap_or_default())
     }
 
+    /// Shuts the gateway down (as SIGTERM does) and keeps the harness's own
+    /// broker connection, to read what was queued; [`Harness::finish`] still
+    /// cleans up. [`Harness::running`] panics after this.
+    pub async fn stop_gateway(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
     /// Stops the gateway and deletes the exchange (the queue is exclusive
     /// and goes with our connection; a durable one is deleted).
     pub async fn finish(mut self) {
+        self.finished = true;
         if let Some(r) = self.running.take() {
             r.shutdown().await;
         }
@@ -588,7 +601,7 @@ impl Drop for Harness {
     /// A test that panicked before `finish`: delete its exchange (and durable
     /// queue) anyway, so the shared broker does not collect test topology.
     fn drop(&mut self) {
-        if self.running.is_some() {
+        if !self.finished {
             let queues = if self.durable_queue {
                 vec![self.queue.clone()]
             } else {
