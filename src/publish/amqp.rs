@@ -15,6 +15,7 @@ use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Event,
     PublisherConfirm,
 };
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::Error;
@@ -52,6 +53,11 @@ struct Pool {
     connection: Connection,
     /// Channels in confirm mode, not leased now.
     idle: Mutex<Vec<Channel>>,
+    /// How long a dropped lease's confirms are awaited in the background
+    /// (`amqp.confirm_timeout_ms`) before its channel is closed.
+    late_confirm_limit: Duration,
+    /// Channels leased now (`hookgate_publish_channels_leased`).
+    leased: Gauge,
     /// One permit per channel that may be leased (`amqp.max_channels`).
     leases: Arc<Semaphore>,
     /// Whether the exchange has the alternate exchange (false when it existed
@@ -86,14 +92,14 @@ impl Pool {
             pool: self.clone(),
             channel: Some(channel),
             confirms: Vec::new(),
-            permit: Some(permit),
+            permit: Some(Slot::new(permit, self.leased.clone())),
         })
     }
 }
 
 /// A channel leased to one publish. Dropped with confirms outstanding (the
 /// caller's deadline passed, or its request was cancelled), it hands them to
-/// a background task that awaits them for up to [`LATE_CONFIRM_LIMIT`]
+/// a background task that awaits them for up to `amqp.confirm_timeout_ms`
 /// before the channel is reused, or closes the channel after that: lapin
 /// keeps an unresolved, dropped confirm until its channel closes, so a slow
 /// broker cannot grow memory past `max_channels` leases.
@@ -103,7 +109,7 @@ struct Lease {
     /// The publishes' confirms, in publish order.
     confirms: Vec<PublisherConfirm>,
     /// Released when the channel is back in the pool (or closed).
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<Slot>,
 }
 
 impl Drop for Lease {
@@ -123,10 +129,12 @@ impl Drop for Lease {
         };
         rt.spawn(async move {
             let _permit = permit;
-            let done =
-                tokio::time::timeout(LATE_CONFIRM_LIMIT, futures_util::future::join_all(confirms))
-                    .await
-                    .is_ok();
+            let done = tokio::time::timeout(
+                pool.late_confirm_limit,
+                futures_util::future::join_all(confirms),
+            )
+            .await
+            .is_ok();
             if done {
                 give_back(&pool, channel);
             } else {
@@ -151,9 +159,27 @@ fn give_back(pool: &Pool, channel: Channel) {
     }
 }
 
-/// How long a dropped lease's confirms are awaited in the background before
-/// its channel is closed.
-const LATE_CONFIRM_LIMIT: Duration = Duration::from_secs(30);
+/// A lease's permit, counted in the leased-channels gauge while held.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    leased: Gauge,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, leased: Gauge) -> Self {
+        leased.inc();
+        Slot {
+            _permit: permit,
+            leased,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.leased.dec();
+    }
+}
 
 struct Inner {
     config: AmqpConfig,
@@ -442,7 +468,11 @@ async fn manage(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             break;
         }
-        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&inner.config)).await;
+        let attempt = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            connect(&inner.config, inner.metrics.publish_channels_leased.clone()),
+        )
+        .await;
         let pool = match attempt {
             Ok(Ok(pool)) => Arc::new(pool),
             Ok(Err(e)) => {
@@ -603,7 +633,7 @@ enum ConnectError {
 }
 
 /// One connection attempt: connect, declare topology, open confirm channels.
-async fn connect(config: &AmqpConfig) -> Result<Pool, ConnectError> {
+async fn connect(config: &AmqpConfig, leased: Gauge) -> Result<Pool, ConnectError> {
     // Validated at config load; kept as an error rather than a panic.
     let mut uri: lapin::uri::AMQPUri = config.url.parse().map_err(ConnectError::Uri)?;
     if uri.query.heartbeat.is_none() {
@@ -621,6 +651,8 @@ async fn connect(config: &AmqpConfig) -> Result<Pool, ConnectError> {
         connection,
         idle: Mutex::new(idle),
         leases: Arc::new(Semaphore::new(config.max_channels)),
+        late_confirm_limit: Duration::from_millis(config.confirm_timeout_ms),
+        leased,
         alternate,
     })
 }

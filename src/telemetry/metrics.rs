@@ -5,7 +5,8 @@
 //! `confirm_latency_seconds` (histogram: publish start to last confirm, per
 //! request), `messages_published_total`, `publish_failures_total{reason}`,
 //! `broker_connected` (1/0), `broker_blocked` (1/0), `broker_connections_total`,
-//! `in_flight_requests`, `unroutable_messages`, `spool_messages`, `spool_bytes`,
+//! `in_flight_requests`, `publish_channels_leased`, `unroutable_messages`,
+//! `spool_messages`, `spool_bytes`,
 //! `spool_oldest_age_seconds`, `spool_writes_total`, `spool_forwarded_total`
 //! (its rate is the drain rate), `spool_full_total`.
 
@@ -75,6 +76,10 @@ pub struct Metrics {
     pub broker_connections: Counter,
     /// Requests being handled now.
     pub in_flight: Gauge,
+    /// Publishing channels leased now (at most `amqp.max_channels`; a lease
+    /// whose confirms are overdue holds its channel until they arrive or
+    /// `confirm_timeout_ms` passes).
+    pub publish_channels_leased: Gauge,
     /// Messages in the unroutable queue (behind the alternate exchange),
     /// read every second while connected.
     pub unroutable_messages: Gauge,
@@ -163,6 +168,12 @@ impl Metrics {
             "Requests being handled",
             in_flight.clone(),
         );
+        let publish_channels_leased = Gauge::default();
+        registry.register(
+            "publish_channels_leased",
+            "Publishing channels leased to a request or awaiting late confirms",
+            publish_channels_leased.clone(),
+        );
         let unroutable_messages = Gauge::default();
         registry.register(
             "unroutable_messages",
@@ -225,6 +236,7 @@ impl Metrics {
             broker_blocked,
             broker_connections,
             in_flight,
+            publish_channels_leased,
             unroutable_messages,
             connections_refused,
             duplicates,

@@ -310,3 +310,72 @@ header = "X-Signature"
         "{err}"
     );
 }
+
+/// A connected broker that stops confirming (a blackholed connection) holds
+/// at most `amqp.max_channels` publishing channels: requests past them wait
+/// for a lease only up to `spool.after_ms`, then spool; a lease whose
+/// confirms are overdue gives its channel up after `confirm_timeout_ms`. On
+/// 4397e5c every unresolved confirm of a timed-out publish stayed in lapin
+/// until the channel closed, one per message, for as long as the connection
+/// lived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_broker_holds_a_bounded_number_of_channels() {
+    use std::time::Duration;
+    let proxy = support::proxy::Proxy::start("127.0.0.1:5672".parse().expect("addr")).await;
+    let h = Arc::new(
+        Harness::start_with(Options {
+            amqp_url: Some(format!("amqp://guest:guest@{}/%2f", proxy.addr)),
+            amqp_toml: Some("max_channels = 4".into()),
+            confirm_timeout_ms: Some(1500),
+            spool_after_ms: Some(200),
+            ..Options::default()
+        })
+        .await,
+    );
+    let leased = h.running().metrics.publish_channels_leased.clone();
+    proxy.blackhole();
+    let run = support::unique();
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for s in 0..10 {
+        let h = h.clone();
+        let run = run.clone();
+        let sent = sent.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..3 {
+                let id = format!("{run}-stall-{s}-{i}");
+                let (headers, body) = delivery(&id);
+                let status = h.post("/hooks/github", &headers, body).await.status();
+                assert_eq!(status, 200, "{id}");
+                sent.lock().expect("lock").push(id);
+            }
+        }));
+    }
+    let mut most = 0;
+    while tasks.iter().any(|t| !t.is_finished()) {
+        most = most.max(leased.get());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for t in tasks {
+        t.await.expect("sender");
+    }
+    assert!(most <= 4, "{most} channels leased at once");
+    // Overdue leases let go within confirm_timeout_ms (+ the 2 s close).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while leased.get() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} still leased",
+            leased.get()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Everything answered 200 was spooled and reaches the queue.
+    proxy.restore();
+    let sent = sent.lock().expect("lock").clone();
+    let queued = h.take_ids(sent.len()).await;
+    assert_eq!(queued.len(), sent.len());
+    assert!(sent.iter().all(|id| queued.contains_key(id)));
+    let h = Arc::into_inner(h).expect("no sender holds the harness");
+    h.finish().await;
+}
