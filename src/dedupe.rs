@@ -2,11 +2,13 @@
 //!
 //! A request whose key was seen within the route's `replay_ttl` is answered
 //! 2xx (or `Ack`) without a second publish and counted
-//! (`hookgate_duplicates_total`). Keys are `<route>|<idempotency key>`; when
-//! the scheme does not sign the id (GitHub's delivery header, Shopify's
-//! webhook id, Salesforce's Notification Id, a generic `id_header` outside
-//! the signed payload) the SHA-256 of the body is part of the key, so a
-//! forged id cannot suppress a real delivery.
+//! (`hookgate_duplicates_total`). Keys are the messages'
+//! [`crate::envelope::idempotency_key`]s (`<route>|<id>`; when the scheme does
+//! not sign the id (GitHub's delivery header, Shopify's webhook id,
+//! Salesforce's Notification Id, a generic `id_header` outside the signed
+//! payload) the SHA-256 of the body is part of the key, so a forged id cannot
+//! suppress a real delivery). The worker's idempotency store uses the same
+//! keys (carried in `x-hookgate-idempotency-key`).
 //!
 //! A key is recorded only after its messages are durable (confirmed or
 //! spooled): a failed publish must stay retryable. Two identical requests in
@@ -194,7 +196,8 @@ impl Cache {
         }
     }
 
-    /// Records `keys` (cache keys from [`key`]) for `ttl`, taking them over.
+    /// Records `keys` (from [`crate::envelope::idempotency_key`]) for `ttl`,
+    /// taking them over.
     /// Embedded: the keys are seen by every later lookup when this returns
     /// (the commit follows in the background). Redis: when the `SET`s are
     /// acknowledged.
@@ -418,17 +421,6 @@ fn commit(db: &Database, group: &[(String, u64)], durability: Durability) -> Res
 
 fn now_ms() -> u64 {
     u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
-
-/// The cache key of a delivery: `<route>|<id>`, plus `|<sha256 of body>`
-/// when the id is not covered by the signature.
-pub fn key(route: &str, id: &str, id_signed: bool, body: &[u8]) -> String {
-    if id_signed {
-        format!("{route}|{id}")
-    } else {
-        use sha2::Digest as _;
-        format!("{route}|{id}|{}", hex::encode(sha2::Sha256::digest(body)))
-    }
 }
 
 #[cfg(test)]

@@ -109,11 +109,3 @@ async fn expired_keys_are_removed_from_both_tables_and_a_later_record_is_kept() 
         [true, false, true, true]
     );
 }
-
-#[test]
-fn unsigned_ids_include_the_body_hash() {
-    assert_eq!(key("stripe", "evt_1", true, b"x"), "stripe|evt_1");
-    let k = key("github", "d-1", false, b"x");
-    assert!(k.starts_with("github|d-1|") && k.len() == "github|d-1|".len() + 64);
-    assert_ne!(k, key("github", "d-1", false, b"y"));
-}

@@ -131,8 +131,7 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
         envelope::notifications(route, &om, received_at)
             .into_iter()
             .map(|m| {
-                // Nothing in an Outbound Message is signed: key on the content.
-                let k = crate::dedupe::key(&route.name, &m.message_id, false, &m.body);
+                let k = m.idempotency_key().to_owned();
                 (m, k)
             })
             .collect()
@@ -173,11 +172,9 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
                 .verification_failure(&route.name, "malformed_body");
             return Outcome::BadRequest;
         }
-        let k = crate::dedupe::key(&route.name, &verified.id, verified.id_signed, &body);
-        vec![(
-            envelope::webhook(route, &verified, content_type, body, received_at),
-            k,
-        )]
+        let m = envelope::webhook(route, &verified, content_type, body, received_at);
+        let k = m.idempotency_key().to_owned();
+        vec![(m, k)]
     };
 
     // Replay cache: drop what was seen within the route's TTL (one lookup
