@@ -31,10 +31,9 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
         match gw.permits.clone().try_acquire_owned() {
             Err(_) => Outcome::Overloaded,
             Ok(_permit) => {
-                gw.metrics.in_flight.inc();
-                let outcome = process(&gw, &entry, req).await;
-                gw.metrics.in_flight.dec();
-                outcome
+                // Dropped with this future too (client gone, panic).
+                let _in_flight = gw.metrics.in_flight_request();
+                process(&gw, &entry, req).await
             }
         }
     };
