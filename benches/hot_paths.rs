@@ -275,7 +275,7 @@ fn envelope(c: &mut Criterion) {
     let body = vec![b'x'; 1024];
     c.bench_function("dedupe_key_1k", |b| {
         b.iter(|| {
-            hookgate::dedupe::key(
+            hookgate::envelope::idempotency_key(
                 "github",
                 "7f5b3c2e-f7a1-11ef-8b4a-3c8a1d2e9f01",
                 false,

@@ -2,11 +2,13 @@
 //!
 //! A request whose key was seen within the route's `replay_ttl` is answered
 //! 2xx (or `Ack`) without a second publish and counted
-//! (`hookgate_duplicates_total`). Keys are `<route>|<idempotency key>`; when
-//! the scheme does not sign the id (GitHub's delivery header, Shopify's
-//! webhook id, Salesforce's Notification Id, a generic `id_header` outside
-//! the signed payload) the SHA-256 of the body is part of the key, so a
-//! forged id cannot suppress a real delivery.
+//! (`hookgate_duplicates_total`). Keys are the messages'
+//! [`crate::envelope::idempotency_key`]s (`<route>|<id>`; when the scheme does
+//! not sign the id (GitHub's delivery header, Shopify's webhook id,
+//! Salesforce's Notification Id, a generic `id_header` outside the signed
+//! payload) the SHA-256 of the body is part of the key, so a forged id cannot
+//! suppress a real delivery). The worker's idempotency store uses the same
+//! keys (carried in `x-hookgate-idempotency-key`).
 //!
 //! A key is recorded only after its messages are durable (confirmed or
 //! spooled): a failed publish must stay retryable. Two identical requests in
@@ -24,13 +26,16 @@
 //!   leave the pending set once committed. Expired keys are removed through a
 //!   second table ordered by expiry time, a bounded number per commit, never
 //!   by scanning the whole table.
+//!   If the writer ends (closed, or a panic: logged as an error) the pending
+//!   set is emptied, records fail, [`Cache::ready`] turns false and lookups
+//!   read only the file, so the set cannot grow without its writer.
 //! - Redis (`[dedupe] redis_url`), shared by a fleet: one pipelined `EXISTS`
 //!   per request, `SET key 1 PX ttl` per key after the store.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redb::{
@@ -98,7 +103,8 @@ pub struct Embedded {
     pending: Arc<Mutex<Pending>>,
     /// Sync and close requests to the writer.
     writer: mpsc::Sender<Cmd>,
-    /// Set by the writer thread when it ends.
+    /// Set when the writer thread ends (returns or panics), under the
+    /// `pending` lock.
     stopped: Arc<AtomicBool>,
 }
 
@@ -129,8 +135,12 @@ impl Cache {
         std::thread::Builder::new()
             .name("hookgate-dedupe-writer".into())
             .spawn(move || {
+                // Dropped however the writer ends, a panic included.
+                let _end = WriterEnd {
+                    pending: wpending.clone(),
+                    stopped: wstopped,
+                };
                 writer(wdb, &wpending, &rx);
-                wstopped.store(true, Ordering::Release);
             })
             .map_err(err)?;
         Ok(Cache::Embedded(Arc::new(Embedded {
@@ -194,7 +204,8 @@ impl Cache {
         }
     }
 
-    /// Records `keys` (cache keys from [`key`]) for `ttl`, taking them over.
+    /// Records `keys` (from [`crate::envelope::idempotency_key`]) for `ttl`,
+    /// taking them over.
     /// Embedded: the keys are seen by every later lookup when this returns
     /// (the commit follows in the background). Redis: when the `SET`s are
     /// acknowledged.
@@ -205,11 +216,13 @@ impl Cache {
         let until = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         match self {
             Cache::Embedded(e) => {
+                let mut pending = e.pending.lock().map_err(err)?;
+                // Checked under the lock [`WriterEnd`] clears the set with:
+                // nothing is added after that.
                 if e.stopped.load(Ordering::Acquire) {
                     // Nothing would ever commit them.
                     return Err(err("writer stopped"));
                 }
-                let mut pending = e.pending.lock().map_err(err)?;
                 for k in keys {
                     pending.seen.insert(k.clone(), until);
                     pending.queue.push((k, until));
@@ -229,6 +242,17 @@ impl Cache {
                 }
                 pipe.query_async::<()>(&mut conn).await.map_err(err)
             }
+        }
+    }
+
+    /// Whether marks are being recorded: false once the embedded store's
+    /// writer thread has ended (closed, or died: an error was logged, records
+    /// fail and lookups read only the file). Redis: true (failures show per
+    /// call).
+    pub fn ready(&self) -> bool {
+        match self {
+            Cache::Embedded(e) => !e.stopped.load(Ordering::Acquire),
+            Cache::Redis(_) => true,
         }
     }
 
@@ -288,12 +312,41 @@ fn open_redb(path: &Path) -> Result<Database, Error> {
     Ok(db)
 }
 
+/// Marks the writer's end, normal or by panic: sets `stopped` and empties the
+/// pending set, as nothing will commit or remove its keys any more (it would
+/// grow with every record; lookups then read only the file).
+struct WriterEnd {
+    pending: Arc<Mutex<Pending>>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Drop for WriterEnd {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                "replay cache writer died: marks are no longer recorded (replays reach \
+                 the consumers' dedupe); restart the gateway"
+            );
+        }
+        // A panic while the set was locked poisoned it: the set is replaced
+        // whole, so its state does not matter.
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        self.stopped.store(true, Ordering::Release);
+        *pending = Pending::default();
+        drop(pending);
+        self.pending.clear_poison();
+    }
+}
+
 /// What the writer thread is asked to do.
 enum Cmd {
     /// Commit durably everything recorded before, then answer.
     Sync(tokio::sync::oneshot::Sender<Result<(), Error>>),
     /// Like `Sync`, then close the file and stop.
     Close(tokio::sync::oneshot::Sender<Result<(), Error>>),
+    /// Panics the writer thread (tests of its death).
+    #[cfg(test)]
+    Panic,
 }
 
 /// Every [`TICK`] commits what was recorded (without fsync; a durable commit
@@ -321,6 +374,8 @@ fn writer(db: Arc<Database>, pending: &Mutex<Pending>, rx: &mpsc::Receiver<Cmd>)
                     waiters.push(w);
                     close = true;
                 }
+                #[cfg(test)]
+                Cmd::Panic => panic!("replay cache writer: test-induced panic"),
             }
             next = rx.try_recv().ok();
         }
@@ -418,17 +473,6 @@ fn commit(db: &Database, group: &[(String, u64)], durability: Durability) -> Res
 
 fn now_ms() -> u64 {
     u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
-
-/// The cache key of a delivery: `<route>|<id>`, plus `|<sha256 of body>`
-/// when the id is not covered by the signature.
-pub fn key(route: &str, id: &str, id_signed: bool, body: &[u8]) -> String {
-    if id_signed {
-        format!("{route}|{id}")
-    } else {
-        use sha2::Digest as _;
-        format!("{route}|{id}|{}", hex::encode(sha2::Sha256::digest(body)))
-    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,18 @@
 //!   key, `timestamp` (Unix seconds), `type` = the routing key, `app_id`
 //!   `hookgate`, `content_type` (as received for webhooks,
 //!   `application/json` for Notifications).
-//! - headers: `x-hookgate-route`, `x-hookgate-received-at` (RFC 3339), and the
-//!   CloudEvents AMQP binding's binary-mode attributes `cloudEvents:specversion`
-//!   (`1.0`), `cloudEvents:id`, `cloudEvents:source` (the route path),
+//! - headers: `x-hookgate-route`, `x-hookgate-received-at` (RFC 3339),
+//!   `x-hookgate-idempotency-key` (see below), and the CloudEvents AMQP
+//!   binding's binary-mode attributes `cloudEvents:specversion` (`1.0`),
+//!   `cloudEvents:id`, `cloudEvents:source` (the route path),
 //!   `cloudEvents:type`, `cloudEvents:time`.
+//! - `x-hookgate-idempotency-key` = [`idempotency_key`]: `<route>|<id>`, plus
+//!   `|<hex SHA-256 of the body>` when the scheme does not sign the id. It is
+//!   the gateway's replay-cache key and the worker's idempotency key, so a
+//!   `message_id` reused on another route (counters, `sha256:` fallbacks) or
+//!   forged on an unsigned scheme never suppresses a real effect. Consumers of
+//!   messages without it (published before it existed) use `<route>|<id>`
+//!   from `x-hookgate-route`, and the bare `message_id` without that either.
 //! - body: a webhook's bytes exactly as received; for an Outbound Message, one
 //!   JSON object per Notification (see [`notification`]).
 
@@ -34,6 +42,8 @@ pub const APP_ID: &str = "hookgate";
 pub const ROUTE_HEADER: &str = "x-hookgate-route";
 /// Header with the receive time, RFC 3339.
 pub const RECEIVED_AT_HEADER: &str = "x-hookgate-received-at";
+/// Header with the message's idempotency key ([`idempotency_key`]).
+pub const IDEMPOTENCY_KEY_HEADER: &str = "x-hookgate-idempotency-key";
 /// Longest routing key AMQP allows (shortstr).
 pub const MAX_ROUTING_KEY: usize = 255;
 
@@ -70,6 +80,30 @@ pub struct Error {
     pub field: &'static str,
 }
 
+impl Message {
+    /// The idempotency key ([`IDEMPOTENCY_KEY_HEADER`]; every builder here
+    /// sets it): what the replay cache records and the worker claims.
+    pub fn idempotency_key(&self) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == IDEMPOTENCY_KEY_HEADER)
+            .map_or(self.message_id.as_str(), |(_, v)| v.as_str())
+    }
+}
+
+/// The idempotency key of a delivery: `<route>|<id>`, plus `|<hex SHA-256 of
+/// body>` when the id is not covered by the signature (a forged id then
+/// cannot suppress a real delivery). The one definition the gateway's replay
+/// cache and the worker's idempotency store share.
+pub fn idempotency_key(route: &str, id: &str, id_signed: bool, body: &[u8]) -> String {
+    if id_signed {
+        format!("{route}|{id}")
+    } else {
+        use sha2::Digest as _;
+        format!("{route}|{id}|{}", hex::encode(sha2::Sha256::digest(body)))
+    }
+}
+
 /// Builds the message for a verified webhook. `content_type` is the request's
 /// header (`application/octet-stream` when absent).
 ///
@@ -84,9 +118,11 @@ pub fn webhook(
     received_at: OffsetDateTime,
 ) -> Result<Message, Error> {
     let routing_key = routing_key(&route.name, verified.event.as_deref());
+    let key = idempotency_key(&route.name, &verified.id, verified.id_signed, &body);
     checked(build(
         route,
         verified.id.clone(),
+        key,
         routing_key,
         content_type
             .unwrap_or("application/octet-stream")
@@ -177,9 +213,12 @@ pub fn notification(
     };
     // Serialising strings and maps of strings cannot fail.
     let json = serde_json::to_vec(&body).unwrap_or_default();
+    // Nothing in an Outbound Message is signed: key on the content too.
+    let key = idempotency_key(&route.name, &n.id, false, &json);
     checked(build(
         route,
         n.id.clone(),
+        key,
         routing_key(&route.name, Some(&n.sobject_type)),
         "application/json".to_owned(),
         Bytes::from(json),
@@ -190,6 +229,7 @@ pub fn notification(
 fn build(
     route: &Route,
     message_id: String,
+    key: String,
     routing_key: String,
     content_type: String,
     body: Bytes,
@@ -199,6 +239,7 @@ fn build(
     let headers = vec![
         (Cow::Borrowed(ROUTE_HEADER), route.name.clone()),
         (Cow::Borrowed(RECEIVED_AT_HEADER), time.clone()),
+        (Cow::Borrowed(IDEMPOTENCY_KEY_HEADER), key),
         (Cow::Borrowed("cloudEvents:specversion"), "1.0".to_owned()),
         (Cow::Borrowed("cloudEvents:id"), message_id.clone()),
         (Cow::Borrowed("cloudEvents:source"), route.path.clone()),
@@ -266,5 +307,16 @@ mod tests {
             routing_key("x", Some(&"y".repeat(400))).len(),
             MAX_ROUTING_KEY
         );
+    }
+
+    #[test]
+    fn unsigned_ids_include_the_body_hash() {
+        assert_eq!(
+            idempotency_key("stripe", "evt_1", true, b"x"),
+            "stripe|evt_1"
+        );
+        let k = idempotency_key("github", "d-1", false, b"x");
+        assert!(k.starts_with("github|d-1|") && k.len() == "github|d-1|".len() + 64);
+        assert_ne!(k, idempotency_key("github", "d-1", false, b"y"));
     }
 }

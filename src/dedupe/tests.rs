@@ -110,10 +110,44 @@ async fn expired_keys_are_removed_from_both_tables_and_a_later_record_is_kept() 
     );
 }
 
-#[test]
-fn unsigned_ids_include_the_body_hash() {
-    assert_eq!(key("stripe", "evt_1", true, b"x"), "stripe|evt_1");
-    let k = key("github", "d-1", false, b"x");
-    assert!(k.starts_with("github|d-1|") && k.len() == "github|d-1|".len() + 64);
-    assert_ne!(k, key("github", "d-1", false, b"y"));
+#[tokio::test]
+async fn a_dead_writer_leaves_the_pending_set_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&config(&dir)).await.unwrap();
+    cache
+        .record(vec!["r|before".into()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    let Cache::Embedded(e) = &cache else {
+        panic!("embedded")
+    };
+    assert!(cache.ready());
+    e.writer.send(Cmd::Panic).unwrap();
+    // Dead once it no longer answers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cache.sync().await.is_ok() || cache.ready() {
+        assert!(Instant::now() < deadline, "the writer did not die");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut refused = 0;
+    for i in 0..10_000 {
+        if cache
+            .record(vec![format!("r|{i}")], Duration::from_secs(60))
+            .await
+            .is_err()
+        {
+            refused += 1;
+        }
+    }
+    {
+        let p = e.pending.lock().unwrap();
+        assert_eq!(
+            (p.seen.len(), p.queue.len()),
+            (0, 0),
+            "pending set with a dead writer"
+        );
+    }
+    assert_eq!(refused, 10_000, "records refused once the writer is dead");
+    // Lookups still answer, from the file.
+    assert!(!cache.seen("r|1").await.unwrap());
 }

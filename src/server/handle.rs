@@ -31,10 +31,9 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
         match gw.permits.clone().try_acquire_owned() {
             Err(_) => Outcome::Overloaded,
             Ok(_permit) => {
-                gw.metrics.in_flight.inc();
-                let outcome = process(&gw, &entry, req).await;
-                gw.metrics.in_flight.dec();
-                outcome
+                // Dropped with this future too (client gone, panic).
+                let _in_flight = gw.metrics.in_flight_request();
+                process(&gw, &entry, req).await
             }
         }
     };
@@ -135,8 +134,7 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
         messages
             .into_iter()
             .map(|m| {
-                // Nothing in an Outbound Message is signed: key on the content.
-                let k = crate::dedupe::key(&route.name, &m.message_id, false, &m.body);
+                let k = m.idempotency_key().to_owned();
                 (m, k)
             })
             .collect()
@@ -177,9 +175,11 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
                 .verification_failure(&route.name, "malformed_body");
             return Outcome::BadRequest;
         }
-        let k = crate::dedupe::key(&route.name, &verified.id, verified.id_signed, &body);
         match envelope::webhook(route, &verified, content_type, body, received_at) {
-            Ok(m) => vec![(m, k)],
+            Ok(m) => {
+                let k = m.idempotency_key().to_owned();
+                vec![(m, k)]
+            }
             Err(e) => return uncarriable(gw, &route.name, &e),
         }
     };

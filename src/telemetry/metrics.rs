@@ -249,6 +249,13 @@ impl Metrics {
         }
     }
 
+    /// Counts a request in `in_flight_requests` until the returned guard is
+    /// dropped.
+    pub fn in_flight_request(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
     /// Counts one finished request.
     pub fn request(&self, route: &str, outcome: &'static str) {
         self.requests
@@ -321,8 +328,43 @@ impl Metrics {
     }
 }
 
+/// One request counted in `in_flight_requests`, from
+/// [`Metrics::in_flight_request`] until dropped: when the request ends, when
+/// hyper drops it (client gone while it waited for the broker, stream reset)
+/// and when it panics (unwinding), so the gauge cannot leak.
+#[must_use = "the request counts as in flight only while this is held"]
+pub struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+
+    #[test]
+    fn in_flight_guard_decrements_on_drop_and_on_unwind() {
+        let m = Metrics::new();
+        let a = m.in_flight_request();
+        let b = m.in_flight_request();
+        assert_eq!(m.in_flight.get(), 2);
+        drop(a);
+        assert_eq!(m.in_flight.get(), 1);
+        drop(b);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _g = m.in_flight_request();
+            panic!("handler panicked");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(m.in_flight.get(), 0);
     }
 }

@@ -136,6 +136,33 @@ pub fn header(d: &Delivery, name: &str) -> Option<String> {
     }
 }
 
+/// The key the idempotency store claims for a delivery: the gateway's
+/// [`IDEMPOTENCY_KEY_HEADER`] (also its replay-cache key); for a message
+/// published before that header existed, `<route>|<message_id>` from
+/// [`ROUTE_HEADER`]; for one without either (not from hookgate), the bare
+/// `message_id`, as keys were before routes were part of them.
+///
+/// [`IDEMPOTENCY_KEY_HEADER`]: crate::envelope::IDEMPOTENCY_KEY_HEADER
+/// [`ROUTE_HEADER`]: crate::envelope::ROUTE_HEADER
+pub fn idempotency_key(d: &Delivery, message_id: &str) -> String {
+    key_from(
+        header(d, crate::envelope::IDEMPOTENCY_KEY_HEADER),
+        header(d, crate::envelope::ROUTE_HEADER),
+        message_id,
+    )
+}
+
+/// [`idempotency_key`] from the two header values.
+fn key_from(key: Option<String>, route: Option<String>, message_id: &str) -> String {
+    match (key.filter(|k| !k.is_empty()), route) {
+        (Some(key), _) => key,
+        // Signed or not is unknown here: the id alone, as the gateway keys
+        // a signed one.
+        (None, Some(route)) => crate::envelope::idempotency_key(&route, message_id, true, &[]),
+        (None, None) => message_id.to_owned(),
+    }
+}
+
 /// The routing key the gateway published the message with.
 pub fn routing_key(d: &Delivery) -> String {
     header(d, ROUTING_KEY_HEADER).unwrap_or_else(|| d.routing_key.to_string())
@@ -197,5 +224,22 @@ pub async fn republish(
         Ok(Ok(_)) => Err(failed("republish nacked")),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(failed("republish confirm timed out")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_from;
+
+    #[test]
+    fn idempotency_key_header_then_route_then_bare_id() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            key_from(some("github|d-1|ab12"), some("github"), "d-1"),
+            "github|d-1|ab12"
+        );
+        assert_eq!(key_from(None, some("github"), "d-1"), "github|d-1");
+        assert_eq!(key_from(some(""), some("github"), "d-1"), "github|d-1");
+        assert_eq!(key_from(None, None, "d-1"), "d-1");
     }
 }

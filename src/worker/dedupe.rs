@@ -1,15 +1,17 @@
-//! Idempotency: a store keyed by `message_id` that records done work.
+//! Idempotency: a store keyed by the messages' idempotency keys
+//! ([`super::consume::idempotency_key`]: the gateway's replay-cache key,
+//! `<route>|<id>[|<body hash>]`) that records done work.
 //!
-//! Two states per id: `pending` (claimed by a worker that is applying it,
+//! Two states per key: `pending` (claimed by a worker that is applying it,
 //! short TTL) and `done` (applied; kept `ttl_s`, default 48 h, longer than
-//! Salesforce's 24 h Outbound Message retry window). A worker claims an id
+//! Salesforce's 24 h Outbound Message retry window). A worker claims a key
 //! before the Salesforce call, marks it done after success and releases the
 //! claim after a failure, so two workers sharing Redis never apply one message
 //! twice; a worker that dies holding a claim loses it after [`CLAIM_TTL`].
 //!
 //! Embedded store: a redb table (claims committed with `Durability::None`,
 //! done marks with `Durability::Immediate`). Redis: `SET key pending NX PX`,
-//! then `SET key done PX ttl`.
+//! then `SET key done PX ttl`, keys prefixed [`REDIS_PREFIX`].
 
 use std::path::Path;
 use std::sync::Arc;

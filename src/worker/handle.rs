@@ -3,7 +3,8 @@
 //! ```text
 //! delivery -> action match (none: dead-letter "unmatched")
 //!          -> build write (bad body / missing pointer: dead-letter at once)
-//!          -> claim message_id (done: ack as duplicate; in progress: retry later)
+//!          -> claim its idempotency key (done: ack as duplicate; in progress:
+//!             retry later)
 //!          -> batch by (operation, sObject); flush at batch_size or batch_linger_ms
 //! flush    -> one sObject Collections call -> per record:
 //!             ok: mark done, ack | retryable: retry queue (attempt+1) or, past
@@ -58,7 +59,8 @@ pub enum SessionError {
 pub struct Pending {
     delivery: Delivery,
     queue: Arc<str>,
-    message_id: String,
+    /// What the idempotency store claimed ([`consume::idempotency_key`]).
+    key: String,
     attempt: u32,
     write: Write,
 }
@@ -84,11 +86,11 @@ impl Batcher {
             .min()
     }
 
-    /// Message ids held (to release their claims when a session ends).
+    /// Idempotency keys held (to release their claims when a session ends).
     pub fn held_ids(&self) -> Vec<String> {
         self.batches
             .values()
-            .flat_map(|b| b.items.iter().map(|p| p.message_id.clone()))
+            .flat_map(|b| b.items.iter().map(|p| p.key.clone()))
             .collect()
     }
 
@@ -173,7 +175,8 @@ pub async fn handle(
             return dead_letter(ctx, ch, &delivery, &queue, attempt, &reason, "malformed").await;
         }
     };
-    match ctx.store.claim(&message_id).await? {
+    let key = consume::idempotency_key(&delivery, &message_id);
+    match ctx.store.claim(&key).await? {
         Claim::Done => {
             ctx.metrics.duplicates.inc();
             delivery.ack(BasicAckOptions::default()).await?;
@@ -196,33 +199,36 @@ pub async fn handle(
         }
         Claim::Acquired => {}
     }
-    let key = write.batch_key();
+    let batch_key = write.batch_key();
     let record = write.record_key();
     // Two writes to one record never share a call: flush the open batch first.
     if batcher
         .batches
-        .get(&key)
+        .get(&batch_key)
         .is_some_and(|b| b.records.contains(&record))
     {
-        if let Some(b) = batcher.batches.remove(&key) {
+        if let Some(b) = batcher.batches.remove(&batch_key) {
             flush(ctx, ch, b).await?;
         }
     }
-    let batch = batcher.batches.entry(key.clone()).or_insert_with(|| Batch {
-        started: Instant::now(),
-        items: Vec::new(),
-        records: HashSet::new(),
-    });
+    let batch = batcher
+        .batches
+        .entry(batch_key.clone())
+        .or_insert_with(|| Batch {
+            started: Instant::now(),
+            items: Vec::new(),
+            records: HashSet::new(),
+        });
     batch.records.insert(record);
     batch.items.push(Pending {
         delivery,
         queue,
-        message_id,
+        key,
         attempt,
         write,
     });
     if batch.items.len() >= ctx.config.worker.batch_size {
-        if let Some(b) = batcher.batches.remove(&key) {
+        if let Some(b) = batcher.batches.remove(&batch_key) {
             flush(ctx, ch, b).await?;
         }
     }
@@ -283,14 +289,14 @@ async fn flush(ctx: &Ctx, ch: &Channel, batch: Batch) -> Result<(), SessionError
         }
     }
     ctx.store
-        .done(done.iter().map(|p| p.message_id.clone()).collect())
+        .done(done.iter().map(|p| p.key.clone()).collect())
         .await?;
     for p in &done {
         p.delivery.ack(BasicAckOptions::default()).await?;
     }
     ctx.metrics.processed.inc_by(done.len() as u64);
     ctx.store
-        .release(failed.iter().map(|(p, _)| p.message_id.clone()).collect())
+        .release(failed.iter().map(|(p, _)| p.key.clone()).collect())
         .await?;
     for (p, e) in failed {
         if e.retryable() {

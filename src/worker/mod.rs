@@ -1,6 +1,7 @@
 //! `hookgate worker`: consumes the queues the gateway fills and calls back
 //! into Salesforce's REST API, batched (sObject Collections, up to 200
-//! records per call), idempotent (a store keyed by `message_id`), retried
+//! records per call), idempotent (a store keyed like the gateway's replay
+//! cache: route, id and, for unsigned ids, the body hash), retried
 //! through per-attempt delay queues and dead-lettered when it cannot succeed.
 //! See docs/workers.md.
 

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::support::message_id;
 use crate::support::pki::Ca;
+use crate::support::proxy::Proxy;
 use crate::support::{
     self, capture, fixture, fixture_headers, metric_value, now, raw, sign, Harness, Options,
     GITHUB_SECRET, ORG_ID_15,
@@ -680,6 +681,96 @@ async fn stalled_body(
         .expect("reply")
         .expect("a response");
     (reply, sent.elapsed())
+}
+
+/// Polls `/metrics` until `hookgate_in_flight_requests` is `want`, up to 10 s.
+async fn wait_in_flight(h: &Harness, want: f64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = metrics(h).await;
+        let got = metric_value(&text, "hookgate_in_flight_requests");
+        if got == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: in_flight_requests {got:?}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Requests whose clients vanish leave the in-flight gauge: one dropped by
+/// hyper while it waits for the broker's confirm (HTTP/1.1 connection
+/// closed; HTTP/2 stream reset), and ones whose body read fails (connection
+/// closed or stream reset mid-body).
+#[tokio::test]
+async fn in_flight_gauge_returns_to_zero_after_clients_vanish() {
+    let proxy = Proxy::start("127.0.0.1:5672".parse().expect("addr")).await;
+    let h = Harness::start_with(Options {
+        amqp_url: Some(format!("amqp://guest:guest@{}/%2f", proxy.addr)),
+        // A stalled broker holds the request in publish for 30 s.
+        confirm_timeout_ms: Some(30_000),
+        no_spool: true,
+        server_toml: Some("body_idle_timeout_ms = 30000\nbody_timeout_ms = 30000".into()),
+        ..Default::default()
+    })
+    .await;
+    wait_in_flight(&h, 0.0, "at start").await;
+    proxy.blackhole();
+    let body = fixture("github/push.json");
+
+    // HTTP/1.1: the whole request, then the connection closes while the
+    // gateway waits for the confirm.
+    let headers = github_headers(GITHUB_SECRET, &support::unique(), &body);
+    let mut conn = raw::connect(h.addr(), &h.ca_pem).await;
+    conn.write_all(&raw::post("/hooks/github", &headers, &body))
+        .await
+        .expect("request");
+    conn.flush().await.expect("flush");
+    wait_in_flight(&h, 1.0, "HTTP/1.1 waiting for the broker").await;
+    drop(conn);
+    wait_in_flight(&h, 0.0, "HTTP/1.1 client gone while publishing").await;
+
+    // HTTP/2: a whole Outbound Message (nothing to sign) on stream 1, then
+    // RST_STREAM CANCEL while the gateway waits for the confirm.
+    let mut conn = raw::connect_with(h.addr(), raw::tls_config(&h.ca_pem, &[b"h2"], None), b"")
+        .await
+        .expect("h2 handshake");
+    write_h2_preface(&mut conn).await;
+    conn.write_all(&h2_frame(
+        0x1,
+        0x4,
+        1,
+        &h2_post_headers("/salesforce/outbound"),
+    ))
+    .await
+    .expect("headers");
+    conn.write_all(&h2_frame(0x0, 0x1, 1, &fixture("salesforce/om_1.xml")))
+        .await
+        .expect("data");
+    conn.flush().await.expect("flush");
+    wait_in_flight(&h, 1.0, "HTTP/2 request running").await;
+    conn.write_all(&h2_frame(0x3, 0, 1, &0x8u32.to_be_bytes()))
+        .await
+        .expect("reset");
+    conn.flush().await.expect("flush");
+    wait_in_flight(&h, 0.0, "HTTP/2 stream reset").await;
+    drop(conn);
+
+    // Mid-body: head and 100 of 1000 bytes, then the connection closes.
+    let mut conn = raw::connect(h.addr(), &h.ca_pem).await;
+    conn.write_all(b"POST /hooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .expect("head");
+    conn.write_all(&[b' '; 100]).await.expect("some body");
+    conn.flush().await.expect("flush");
+    wait_in_flight(&h, 1.0, "HTTP/1.1 body being read").await;
+    drop(conn);
+    wait_in_flight(&h, 0.0, "HTTP/1.1 client gone mid-body").await;
+
+    proxy.restore();
+    h.finish().await;
 }
 
 #[tokio::test]

@@ -57,6 +57,16 @@ async fn one_notification_becomes_one_json_message() {
         Some("04lHs000000oLkOIAU")
     );
     assert_eq!(header(m, "x-hookgate-route").as_deref(), Some("salesforce"));
+    // Notification Ids are not signed: the body's hash is part of the key.
+    assert_eq!(
+        header(m, "x-hookgate-idempotency-key"),
+        Some(hookgate::envelope::idempotency_key(
+            "salesforce",
+            "04lHs000000oLkOIAU",
+            false,
+            &m.delivery.data
+        ))
+    );
     let v = json(m);
     assert_eq!(v["organization_id"], ORG_ID_18);
     assert_eq!(v["action_id"], "04kHs000000GmaBIAS");

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hookgate::salesforce::sim::Fault;
 use lapin::options::BasicPublishOptions;
-use lapin::types::ShortString;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use serde_json::json;
 
@@ -523,6 +523,81 @@ async fn dlq_list_replay_purge_commands() {
     let purge = run(&["dlq", "purge"]);
     assert!(purge.contains("purged 3"), "{purge}");
     assert_eq!(env.depth(&env.dlq).await, 0);
+    env.finish(&[]).await;
+    h.finish().await;
+}
+
+/// The worker keys idempotency the way the gateway's replay cache does
+/// (route + id): one Notification Id arriving on two routes (two orgs' Id
+/// sequences, or a forged Id guessed from another route) is two effects,
+/// and neither suppresses the other.
+#[tokio::test]
+async fn one_message_id_on_two_routes_applies_both() {
+    let h = Harness::start().await;
+    let env = WorkerEnv::start(
+        &h.exchange,
+        WorkerOpts {
+            batch_linger_ms: 50,
+            ..WorkerOpts::default()
+        },
+    )
+    .await;
+    let b = base();
+    let id = sfid("04l", b);
+    let accounts = [sfid("001", b), sfid("001", b + 1)];
+    for a in &accounts {
+        env.sim.seed("Account", a, serde_json::Map::new());
+    }
+    // As the gateway publishes them (src/envelope.rs), from two routes.
+    for (route, account) in [
+        ("salesforce", &accounts[0]),
+        ("salesforce_eu", &accounts[1]),
+    ] {
+        let body = json!({
+            "organization_id": ORG_ID_18,
+            "action_id": "04kHs000000GmaBIAS",
+            "notification_id": id,
+            "sobject_type": "Account",
+            "sobject": { "Id": account },
+            "enterprise_url": null,
+            "partner_url": null,
+        })
+        .to_string();
+        let mut headers = FieldTable::default();
+        headers.insert(
+            ShortString::from(hookgate::envelope::ROUTE_HEADER),
+            AMQPValue::LongString(LongString::from(route)),
+        );
+        env.channel
+            .basic_publish(
+                ShortString::from(h.exchange.as_str()),
+                ShortString::from("salesforce.Account"),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                BasicProperties::default()
+                    .with_message_id(ShortString::from(id.as_str()))
+                    .with_headers(headers),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let w = env.worker().await;
+    eventually(30, "both messages settled", || {
+        w.metrics.processed.get() + w.metrics.duplicates.get() == 2
+    })
+    .await;
+    let duplicates = w.metrics.duplicates.get();
+    w.shutdown().await;
+    for (route, a) in ["salesforce", "salesforce_eu"].iter().zip(&accounts) {
+        assert_eq!(
+            env.sim.writes("Account", a),
+            1,
+            "{a} (route {route}) written once"
+        );
+    }
+    assert_eq!(duplicates, 0, "neither was acked as a duplicate");
     env.finish(&[]).await;
     h.finish().await;
 }

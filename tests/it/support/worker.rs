@@ -262,11 +262,24 @@ max_api_usage = 0.9
         if self.redis && !ids.is_empty() {
             if let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") {
                 if let Ok(mut c) = client.get_multiplexed_async_connection().await {
-                    let mut cmd = redis::cmd("DEL");
-                    for id in ids {
-                        cmd.arg(format!("{}{id}", hookgate::worker::dedupe::REDIS_PREFIX));
+                    // Keys are `<prefix><route>|<id>[|<body hash>]`: delete
+                    // those naming one of our (run-unique) ids.
+                    use redis::AsyncCommands as _;
+                    let prefix = hookgate::worker::dedupe::REDIS_PREFIX;
+                    let ids: std::collections::HashSet<&str> =
+                        ids.iter().map(String::as_str).collect();
+                    let mut ours = Vec::new();
+                    if let Ok(mut keys) = c.scan_match::<_, String>(format!("{prefix}*")).await {
+                        while let Some(Ok(k)) = keys.next_item().await {
+                            let rest = k.strip_prefix(prefix).unwrap_or_default();
+                            if rest.split('|').any(|part| ids.contains(part)) {
+                                ours.push(k);
+                            }
+                        }
                     }
-                    let _ = cmd.query_async::<()>(&mut c).await;
+                    if !ours.is_empty() {
+                        let _ = redis::cmd("DEL").arg(&ours).query_async::<()>(&mut c).await;
+                    }
                 }
             }
         }
