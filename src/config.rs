@@ -117,6 +117,11 @@ pub struct SpoolConfig {
     /// Most spooled messages; past it: 503.
     #[serde(default = "default_spool_max_messages")]
     pub max_messages: u64,
+    /// Failed forwarding attempts the broker blamed on an entry (nack,
+    /// returned) before it moves to the quarantine table, where the
+    /// forwarder no longer retries it (`hookgate spool quarantine`).
+    #[serde(default = "default_quarantine_after")]
+    pub quarantine_after: u64,
 }
 
 impl Default for SpoolConfig {
@@ -127,6 +132,7 @@ impl Default for SpoolConfig {
             after_ms: default_after_ms(),
             max_bytes: default_spool_max_bytes(),
             max_messages: default_spool_max_messages(),
+            quarantine_after: default_quarantine_after(),
         }
     }
 }
@@ -701,6 +707,7 @@ impl FileConfig {
             positive(file, "spool.after_ms", spool.after_ms)?;
             positive(file, "spool.max_bytes", spool.max_bytes)?;
             positive(file, "spool.max_messages", spool.max_messages)?;
+            positive(file, "spool.quarantine_after", spool.quarantine_after)?;
             if spool.after_ms >= amqp.confirm_timeout_ms.max(1) * 10 {
                 return Err(invalid(
                     "spool.after_ms".into(),
@@ -1098,6 +1105,9 @@ fn default_spool_max_bytes() -> u64 {
 }
 fn default_spool_max_messages() -> u64 {
     1_000_000
+}
+fn default_quarantine_after() -> u64 {
+    5
 }
 fn default_bindings() -> Vec<String> {
     vec!["#".into()]

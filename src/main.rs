@@ -7,12 +7,14 @@
 //!   worker's dead-letter queue.
 //! - `hookgate spool status|drain --config PATH`: inspect or drain a stopped
 //!   gateway's spool.
+//! - `hookgate spool quarantine list|requeue|purge --config PATH`: the
+//!   entries the broker refused `spool.quarantine_after` times.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use hookgate::config::Config;
 use hookgate::telemetry::tracing::{self as logs, LogFormat};
@@ -132,6 +134,83 @@ enum SpoolCommand {
         #[arg(long, default_value_t = 30)]
         connect_timeout_s: u64,
     },
+    /// Entries the broker refused `spool.quarantine_after` times.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// One line per entry: key, message_id, routing_key, attempts, last
+    /// error, size.
+    List {
+        /// Path of the TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// One JSON object per line instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move entries back to the spool (attempts reset), in one transaction.
+    Requeue {
+        /// Path of the TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(flatten)]
+        select: Select,
+    },
+    /// Delete entries, in one transaction.
+    Purge {
+        /// Path of the TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(flatten)]
+        select: Select,
+    },
+}
+
+/// Which quarantined entries: `--all` or keys, one of them required.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct Select {
+    /// Every quarantined entry.
+    #[arg(long)]
+    all: bool,
+    /// Keys as `quarantine list` prints them (SPOOLED_AT_MS-SEQ).
+    #[arg(value_name = "KEY")]
+    keys: Vec<String>,
+}
+
+impl SpoolCommand {
+    fn config(&self) -> &std::path::Path {
+        match self {
+            SpoolCommand::Status { config }
+            | SpoolCommand::Drain { config, .. }
+            | SpoolCommand::Quarantine {
+                command:
+                    QuarantineCommand::List { config, .. }
+                    | QuarantineCommand::Requeue { config, .. }
+                    | QuarantineCommand::Purge { config, .. },
+            } => config,
+        }
+    }
+}
+
+impl Select {
+    fn selection(&self) -> anyhow::Result<hookgate::spool::Selection> {
+        use hookgate::spool::{parse_key, Selection};
+        if self.all {
+            return Ok(Selection::All);
+        }
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| parse_key(k))
+            .collect::<Result<_, _>>()?;
+        Ok(Selection::Keys(keys))
+    }
 }
 
 fn main() -> ExitCode {
@@ -166,10 +245,7 @@ fn main() -> ExitCode {
             exit(runtime().and_then(|rt| rt.block_on(dlq(config, command))))
         }
         Command::Spool { command } => {
-            let path = match &command {
-                SpoolCommand::Status { config } | SpoolCommand::Drain { config, .. } => config,
-            };
-            let config = match Config::load(path) {
+            let config = match Config::load(command.config()) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -348,7 +424,7 @@ fn spool(config: Config, command: SpoolCommand) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let spool = Spool::open(&config.spool, metrics.clone())
         .with_context(|| format!("opening {}", config.spool.path.display()))?;
-    match command {
+    let result = match command {
         SpoolCommand::Status { .. } => {
             let s = spool.status();
             println!("path: {}", spool.path().display());
@@ -358,38 +434,65 @@ fn spool(config: Config, command: SpoolCommand) -> anyhow::Result<()> {
                 Some(age) => println!("oldest_age_s: {:.3}", age.as_secs_f64()),
                 None => println!("oldest_age_s: -"),
             }
-            spool.close();
+            println!("quarantined: {}", s.quarantined);
+            println!("quarantined_bytes: {}", s.quarantined_bytes);
             Ok(())
         }
         SpoolCommand::Drain {
             connect_timeout_s, ..
-        } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the tokio runtime")?;
-            rt.block_on(async move {
-                let (stop, stop_rx) = tokio::sync::watch::channel(false);
-                let publisher =
-                    hookgate::publish::Publisher::start(config.amqp.clone(), metrics, stop_rx);
-                let before = spool.status().messages;
-                let result = hookgate::spool::drain_once(
-                    &spool,
-                    &publisher,
-                    Duration::from_secs(connect_timeout_s),
-                )
-                .await;
-                let _ = stop.send(true);
-                spool.close();
-                let n = result.context("draining the spool")?;
-                println!(
-                    "forwarded {n} of {before} spooled messages; {} left",
-                    spool.status().messages
-                );
-                Ok(())
-            })
+        } => runtime()?.block_on(async {
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            let publisher =
+                hookgate::publish::Publisher::start(config.amqp.clone(), metrics, stop_rx);
+            let before = spool.status().messages;
+            let result = hookgate::spool::drain_once(
+                &spool,
+                &publisher,
+                Duration::from_secs(connect_timeout_s),
+            )
+            .await;
+            let _ = stop.send(true);
+            let d = result.context("draining the spool")?;
+            let s = spool.status();
+            println!(
+                "forwarded {} of {before} spooled messages; {} quarantined; {} left",
+                d.forwarded, d.quarantined, s.messages
+            );
+            Ok(())
+        }),
+        SpoolCommand::Quarantine { command } => quarantine(&spool, command),
+    };
+    spool.close();
+    result
+}
+
+fn quarantine(spool: &hookgate::spool::Spool, command: QuarantineCommand) -> anyhow::Result<()> {
+    match command {
+        QuarantineCommand::List { json, .. } => {
+            for q in spool.quarantined().context("reading the quarantine")? {
+                if json {
+                    println!("{}", serde_json::to_string(&q)?);
+                } else {
+                    println!("{q}");
+                }
+            }
+        }
+        QuarantineCommand::Requeue { select, .. } => {
+            let selection = select.selection()?;
+            let n = runtime()?
+                .block_on(spool.requeue(selection))
+                .context("requeueing")?;
+            println!("requeued {n} entries to the spool");
+        }
+        QuarantineCommand::Purge { select, .. } => {
+            let selection = select.selection()?;
+            let n = runtime()?
+                .block_on(spool.purge(selection))
+                .context("purging")?;
+            println!("purged {n} entries from the quarantine");
         }
     }
+    Ok(())
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -1087,6 +1087,21 @@ fn amqp_values_checked() {
     assert!(matches!(e, Error::Parse { .. }), "{e:?}");
 }
 
+// === [spool] ===
+
+#[test]
+fn spool_values_checked() {
+    let dir = TempDir::new("spool-values");
+    let route = github_route(&dir, "");
+    for k in ["after_ms", "max_bytes", "max_messages", "quarantine_after"] {
+        let key = invalid_key(&format!("{route}\n[spool]\n{k} = 0\n"));
+        assert_eq!(key, format!("spool.{k}"));
+    }
+    assert_eq!(load_ok(&route).spool.quarantine_after, 5);
+    let c = load_ok(&format!("{route}\n[spool]\nquarantine_after = 2\n"));
+    assert_eq!(c.spool.quarantine_after, 2);
+}
+
 // === Display ===
 
 #[test]

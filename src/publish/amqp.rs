@@ -244,6 +244,11 @@ impl Publisher {
         self.inner.status.subscribe()
     }
 
+    /// `confirm_timeout_ms`: the deadline [`publish`](Self::publish) uses.
+    pub fn confirm_timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.config.confirm_timeout_ms)
+    }
+
     /// Publishes `messages` (persistent, mandatory) and waits until the broker
     /// confirmed every one, within `confirm_timeout_ms` from the call.
     ///
@@ -252,8 +257,7 @@ impl Publisher {
     /// messages may then be assumed (some may be queued: the sender's retry
     /// makes duplicates, never loss; consumers dedupe on `message_id`).
     pub async fn publish(&self, messages: &[Message]) -> Result<(), Error> {
-        let timeout = Duration::from_millis(self.inner.config.confirm_timeout_ms);
-        self.publish_within(messages, timeout).await
+        self.publish_within(messages, self.confirm_timeout()).await
     }
 
     /// Like [`publish`](Self::publish) with an explicit deadline for all

@@ -1,119 +1,314 @@
-//! Draining the spool to RabbitMQ: oldest first, confirm, then delete.
+//! Draining the spool to RabbitMQ: oldest first, one outcome per entry.
+//!
+//! ```text
+//! round: publish the oldest BATCH with confirms, then in one commit:
+//!   confirmed                    -> delete the entry
+//!   Nack, Returned               -> the broker refused this message: one failed
+//!                                   attempt against it; the quarantine_after-th
+//!                                   moves it to the quarantine
+//!   NotConnected, Blocked,
+//!   Channel, Timeout             -> the connection's trouble: kept, not counted
+//! loop:
+//!   nothing committed to read    -> wait for a commit (writes counted, not committed)
+//!   a round with any failure     -> back off: jittered exponential, 0.5 s .. 30 s
+//!   a clean round                -> the next one at once, backoff reset
+//! ```
+//! Only a refusal the broker states about one message counts against it. A
+//! timeout covers the whole round (a dying connection times out every
+//! message of it), and a channel error closes the channel for every message
+//! on it: counting those would quarantine healthy entries during an outage.
+//! The cost: an entry that kills its channel every time (e.g. larger than
+//! the broker's `max_message_size`) is retried with backoff, not
+//! quarantined. A refusal can also be passing (a queue at `x-max-length`
+//! with `reject-publish` nacks until consumers catch up): the backoff spaces
+//! the attempts, so `quarantine_after` = 5 takes at least ~7 s of refusals,
+//! and a quarantined entry can be requeued.
 
+use std::future::Future;
 use std::time::Duration;
 
+use backon::BackoffBuilder as _;
 use tokio::sync::watch;
 
-use super::{Error, Spool};
-use crate::publish::{Publisher, Status};
+use super::{Error, Key, Spool};
+use crate::envelope::Message;
+use crate::publish::{self, Publisher, Status};
 
-/// Entries published per round (all confirmed before any is deleted).
+/// Entries published per round.
 pub const BATCH: usize = 256;
-/// Pause after a failed round.
-const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// Longest wait for a write while the spool looks empty, and between broker
+/// status checks while disconnected.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// Shortest and longest pause after a round with failures (jittered).
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
-/// Runs until `shutdown` turns true: whenever the spool holds entries and the
-/// broker connection is up, publishes the oldest [`BATCH`] with confirms and
-/// deletes them once confirmed.
-pub async fn forward(spool: Spool, publisher: Publisher, mut shutdown: watch::Receiver<bool>) {
-    let mut broker = publisher.watch_status();
+/// Where the forwarder publishes: the broker [`Publisher`] (a fake in unit
+/// tests).
+pub trait Sink: Send + Sync + 'static {
+    /// Broker state now.
+    fn status(&self) -> Status;
+    /// A receiver that sees every broker state change.
+    fn watch_status(&self) -> watch::Receiver<Status>;
+    /// Deadline for one round's confirms.
+    fn confirm_timeout(&self) -> Duration;
+    /// Publishes `messages` with confirms; one outcome per message, in order.
+    fn publish_each(
+        &self,
+        messages: &[Message],
+        timeout: Duration,
+    ) -> impl Future<Output = Vec<Result<(), publish::Error>>> + Send;
+}
+
+impl Sink for Publisher {
+    fn status(&self) -> Status {
+        Publisher::status(self)
+    }
+    fn watch_status(&self) -> watch::Receiver<Status> {
+        Publisher::watch_status(self)
+    }
+    fn confirm_timeout(&self) -> Duration {
+        Publisher::confirm_timeout(self)
+    }
+    fn publish_each(
+        &self,
+        messages: &[Message],
+        timeout: Duration,
+    ) -> impl Future<Output = Vec<Result<(), publish::Error>>> + Send {
+        Publisher::publish_each(self, messages, timeout)
+    }
+}
+
+/// Whether a failure counts against the entry (the table in the module
+/// doc). Exhaustive, so a new variant needs a decision.
+fn entry_fault(e: &publish::Error) -> bool {
+    match e {
+        publish::Error::Nack | publish::Error::Returned(_) => true,
+        publish::Error::NotConnected
+        | publish::Error::Blocked
+        | publish::Error::Timeout
+        | publish::Error::Channel(_) => false,
+    }
+}
+
+/// One round's outcomes by what happens to each entry (indexes).
+#[derive(Debug, Default)]
+struct Sorted<'a> {
+    /// Confirmed: delete.
+    confirmed: Vec<usize>,
+    /// Refused: count a failed attempt.
+    refused: Vec<(usize, &'a publish::Error)>,
+    /// Neither (connection trouble, or no outcome reported): keep as is.
+    held: usize,
+    /// The first failure, for logs and `hookgate spool drain`.
+    first_error: Option<&'a publish::Error>,
+}
+
+/// Sorts the outcomes of a round of `n` entries; an entry without an
+/// outcome is held.
+fn sort(outcomes: &[Result<(), publish::Error>], n: usize) -> Sorted<'_> {
+    let mut s = Sorted {
+        held: n.saturating_sub(outcomes.len()),
+        ..Sorted::default()
+    };
+    for (i, outcome) in outcomes.iter().take(n).enumerate() {
+        match outcome {
+            Ok(()) => s.confirmed.push(i),
+            Err(e) => {
+                s.first_error.get_or_insert(e);
+                if entry_fault(e) {
+                    s.refused.push((i, e));
+                } else {
+                    s.held += 1;
+                }
+            }
+        }
+    }
+    s
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone)]
+pub struct Round {
+    /// Entries published.
+    pub published: usize,
+    /// Confirmed and deleted.
+    pub forwarded: u64,
+    /// Refused by the broker: a failed attempt counted against each.
+    pub refused: usize,
+    /// Of those, moved to the quarantine.
+    pub quarantined: u64,
+    /// Neither confirmed nor refused (connection trouble): kept, not counted.
+    pub held: usize,
+    /// The first failure.
+    pub error: Option<publish::Error>,
+}
+
+/// Why a forwarding round or a drain stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    /// Reading or settling failed.
+    #[error(transparent)]
+    Spool(#[from] Error),
+    /// The broker connection failed (not an entry's fault).
+    #[error(transparent)]
+    Publish(#[from] publish::Error),
+}
+
+/// One round: publish the oldest [`BATCH`] entries, then in one commit
+/// delete the confirmed ones and count a failed attempt against each
+/// refused one (quarantining at `spool.quarantine_after`).
+///
+/// # Errors
+/// [`Error`] when reading or the commit failed (nothing changed; the
+/// confirmed entries are published again: duplicates, not loss).
+pub async fn round<S: Sink>(spool: &Spool, sink: &S) -> Result<Round, Error> {
+    let batch = spool.oldest(BATCH).await?;
+    if batch.is_empty() {
+        return Ok(Round::default());
+    }
+    let (keys, messages): (Vec<Key>, Vec<Message>) = batch.into_iter().unzip();
+    let outcomes = sink.publish_each(&messages, sink.confirm_timeout()).await;
+    let sorted = sort(&outcomes, keys.len());
+    let confirmed = sorted.confirmed.iter().map(|&i| keys[i]).collect();
+    let refused = sorted
+        .refused
+        .iter()
+        .map(|&(i, e)| (keys[i], e.to_string()))
+        .collect();
+    let moved = spool.settle(confirmed, refused).await?;
+    Ok(Round {
+        published: keys.len(),
+        forwarded: moved.forwarded,
+        refused: sorted.refused.len(),
+        quarantined: moved.quarantined,
+        held: sorted.held,
+        error: sorted.first_error.cloned(),
+    })
+}
+
+/// Runs until `shutdown` turns true: whenever the spool holds entries and
+/// the broker connection is up, forwards rounds (see the module doc).
+pub async fn forward<S: Sink>(spool: Spool, sink: S, mut shutdown: watch::Receiver<bool>) {
+    let mut broker = sink.watch_status();
+    let mut backoff = new_backoff();
     loop {
         if *shutdown.borrow() {
             return;
         }
         if spool.status().messages == 0 {
             tokio::select! {
-                _ = spool.wait_written(Duration::from_secs(1)) => {}
+                _ = spool.wait_written(IDLE_WAIT) => {}
                 _ = shutdown.changed() => {}
             }
             continue;
         }
-        if publisher.status() != Status::Connected {
+        if sink.status() != Status::Connected {
             tokio::select! {
                 _ = broker.changed() => {}
-                _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                _ = tokio::time::sleep(IDLE_WAIT) => {}
                 _ = shutdown.changed() => {}
             }
             continue;
         }
-        match round(&spool, &publisher).await {
-            Ok(n) => {
-                if n > 0 {
-                    tracing::debug!(forwarded = n, "spool entries confirmed and removed");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "spool forwarding failed; retrying");
+        let pause = match round(&spool, &sink).await {
+            // Counted but not committed yet: nothing to read until a commit.
+            Ok(r) if r.published == 0 => {
                 tokio::select! {
-                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                    _ = spool.wait_written(IDLE_WAIT) => {}
                     _ = shutdown.changed() => {}
                 }
+                continue;
             }
+            Ok(r) if r.error.is_none() => {
+                tracing::debug!(
+                    forwarded = r.forwarded,
+                    "spool entries confirmed and removed"
+                );
+                backoff = new_backoff();
+                continue;
+            }
+            Ok(r) => {
+                let error = r.error.as_ref().map(ToString::to_string);
+                tracing::warn!(
+                    forwarded = r.forwarded,
+                    refused = r.refused,
+                    quarantined = r.quarantined,
+                    held = r.held,
+                    error,
+                    "spool round not fully confirmed; backing off"
+                );
+                backoff.next().unwrap_or(BACKOFF_MAX)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "spool round failed; backing off");
+                backoff.next().unwrap_or(BACKOFF_MAX)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.changed() => {}
         }
     }
 }
 
-/// Why a forwarding round stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RoundError {
-    /// Reading or deleting failed.
-    #[error(transparent)]
-    Spool(#[from] Error),
-    /// The broker did not confirm.
-    #[error(transparent)]
-    Publish(#[from] crate::publish::Error),
+/// What [`drain_once`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Confirmed and deleted.
+    pub forwarded: u64,
+    /// Moved to the quarantine.
+    pub quarantined: u64,
 }
 
-/// One round: publish up to [`BATCH`] oldest entries, delete on confirm.
-/// Returns how many were forwarded.
+/// Drains the whole spool once (for `hookgate spool drain`, with no other
+/// writer): waits up to `connect_timeout` for the broker, then forwards
+/// rounds until the spool is empty. Refused entries are retried with
+/// backoff until they are quarantined.
 ///
 /// # Errors
-/// [`RoundError`]; nothing is deleted unless every message of the round was
-/// confirmed.
-pub async fn round(spool: &Spool, publisher: &Publisher) -> Result<usize, RoundError> {
-    let batch = spool.oldest(BATCH).await?;
-    if batch.is_empty() {
-        return Ok(0);
-    }
-    let mut keys = Vec::with_capacity(batch.len());
-    let mut bytes = 0u64;
-    let mut messages = Vec::with_capacity(batch.len());
-    for (k, size, m) in batch {
-        keys.push(k);
-        bytes += size;
-        messages.push(m);
-    }
-    publisher.publish(&messages).await?;
-    let n = keys.len();
-    spool.remove(keys, bytes).await?;
-    Ok(n)
-}
-
-/// Drains the whole spool once (for `hookgate spool drain`): waits up to
-/// `connect_timeout` for the broker, then forwards rounds until empty.
-/// Returns the number of entries forwarded.
-///
-/// # Errors
-/// [`RoundError`] on the first failed round; a broker that does not come up
-/// in time is [`crate::publish::Error::NotConnected`].
-pub async fn drain_once(
+/// [`RoundError::Publish`] at the first round with connection trouble (a
+/// broker that does not come up in time is
+/// [`publish::Error::NotConnected`]), [`RoundError::Spool`] when the spool
+/// failed.
+pub async fn drain_once<S: Sink>(
     spool: &Spool,
-    publisher: &Publisher,
+    sink: &S,
     connect_timeout: Duration,
-) -> Result<u64, RoundError> {
-    let mut rx = publisher.watch_status();
+) -> Result<Drained, RoundError> {
+    let mut rx = sink.watch_status();
     if tokio::time::timeout(connect_timeout, rx.wait_for(|s| *s == Status::Connected))
         .await
         .is_err()
     {
-        return Err(crate::publish::Error::NotConnected.into());
+        return Err(publish::Error::NotConnected.into());
     }
-    let mut total = 0u64;
+    let mut total = Drained::default();
+    let mut backoff = new_backoff();
     loop {
-        let n = round(spool, publisher).await?;
-        if n == 0 {
+        let r = round(spool, sink).await?;
+        total.forwarded += r.forwarded;
+        total.quarantined += r.quarantined;
+        if r.published == 0 {
             return Ok(total);
         }
-        total += n as u64;
+        if r.held > 0 {
+            return Err(r.error.unwrap_or(publish::Error::NotConnected).into());
+        }
+        if r.refused > 0 {
+            tokio::time::sleep(backoff.next().unwrap_or(BACKOFF_MAX)).await;
+        }
     }
 }
+
+fn new_backoff() -> backon::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(BACKOFF_MIN)
+        .with_max_delay(BACKOFF_MAX)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+#[cfg(test)]
+mod tests;

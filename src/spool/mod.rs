@@ -9,24 +9,40 @@
 //! commits them in one transaction (one fsync), so an outage does not turn
 //! into one fsync per request (docs/reliability.md).
 //!
-//! Table `spool`: key `(spooled_at_ms, seq)` (oldest first), value
-//! `(meta, body)` where `meta` is the JSON of [`Meta`] (routing key,
-//! properties, headers) and `body` the payload bytes.
+//! Tables, all keyed `(spooled_at_ms, seq)` (oldest first):
+//! - `spool`: `(meta, body)` where `meta` is the JSON of [`Meta`] (routing
+//!   key, properties, headers) and `body` the payload bytes;
+//! - `attempts`: `(failed attempts, last error)` of spooled entries the
+//!   broker refused at least once;
+//! - `quarantine`: `(meta, body, verdict JSON)`: entries refused
+//!   `spool.quarantine_after` times. The gateway never deletes them; the
+//!   operator requeues or purges them ([`quarantine`]).
 //!
 //! The [`forward`] task drains the spool to RabbitMQ, oldest first, with
-//! publisher confirms, and deletes an entry only after its confirm; a crash
-//! between the two makes a duplicate (same `message_id`), never a loss.
+//! publisher confirms, and deletes exactly the confirmed entries; a crash
+//! between a confirm and the delete makes a duplicate (same `message_id`),
+//! never a loss. A failure the broker blames on an entry counts against it;
+//! a failure of the connection does not (see `forward.rs`).
 
 mod forward;
+mod ledger;
+mod quarantine;
 mod store;
+mod writer;
 
 use std::borrow::Cow;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use forward::{drain_once, forward};
+pub use forward::{drain_once, forward, round, Drained, Round, RoundError, Sink, BATCH};
+pub use ledger::Moved;
+pub use quarantine::{format_key, parse_key, Quarantined};
 pub use store::{Spool, Status};
+pub use writer::Selection;
+
+/// A spooled entry's key: `(spooled_at_ms, seq)`.
+pub type Key = (u64, u64);
 
 use crate::envelope::Message;
 
@@ -46,6 +62,12 @@ pub enum Error {
     /// The writer thread is gone (shutting down).
     #[error("spool is closed")]
     Closed,
+    /// A key given to a quarantine command is not in the quarantine.
+    #[error("{0} is not in the quarantine")]
+    NotQuarantined(String),
+    /// Text that is not a spool key (`SPOOLED_AT_MS-SEQ`).
+    #[error("not a spool key (expected SPOOLED_AT_MS-SEQ): {0:?}")]
+    Key(String),
 }
 
 impl Error {
@@ -108,3 +130,6 @@ impl<'a> Meta<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,74 +1,48 @@
-//! redb-backed storage with group commit and capacity accounting.
+//! The spool handle: open, write, read the oldest entries, settle a
+//! forwarding round. Writes go through the writer thread (`writer.rs`);
+//! capacity through the ledger (`ledger.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use redb::{
-    Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
-    TableDefinition,
-};
-use tokio::sync::{oneshot, Notify};
+use redb::{Database, ReadableDatabase as _, ReadableTable as _};
+use tokio::sync::oneshot;
 
-use super::{Error, Meta};
+use super::ledger::{Ledger, Moved, Usage};
+use super::writer::{self, Op, WriteReq, QUARANTINE, SPOOL};
+use super::{Error, Key, Meta};
 use crate::config::SpoolConfig;
 use crate::envelope::Message;
 use crate::telemetry::metrics::Metrics;
 
-/// A stored row: `(meta JSON, body)`.
-type Row = (&'static [u8], &'static [u8]);
-/// `(spooled_at_ms, seq)` -> `(meta JSON, body)`.
-const TABLE: TableDefinition<Key, Row> = TableDefinition::new("spool");
-/// Most write requests grouped into one commit.
-const MAX_GROUP: usize = 4096;
 /// redb's page cache for the spool file (its default, 1 GiB, grew the
 /// gateway to 200-250 MiB RSS in 15 s of spooling): the forwarder reads the
 /// oldest entries, written moments ago or read once after a restart.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-/// A spooled entry's key: `(spooled_at_ms, seq)`.
-pub type Key = (u64, u64);
-
 /// Depth, size and age, for `hookgate spool status` and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
-    /// Entries in the spool.
+    /// Entries waiting to be forwarded (writes not yet committed included).
     pub messages: u64,
-    /// Bytes of metadata and bodies.
+    /// Their bytes of metadata and bodies.
     pub bytes: u64,
     /// Age of the oldest entry, if any.
     pub oldest_age: Option<Duration>,
-}
-
-enum Op {
-    Insert(Vec<(Key, Vec<u8>, bytes::Bytes)>),
-    Remove(Vec<Key>),
-}
-
-struct WriteReq {
-    op: Op,
-    done: oneshot::Sender<Result<(), Error>>,
-}
-
-#[derive(Default)]
-struct Usage {
-    messages: u64,
-    bytes: u64,
+    /// Entries in the quarantine (not forwarded any more).
+    pub quarantined: u64,
+    /// Their bytes (counted toward `max_bytes`).
+    pub quarantined_bytes: u64,
 }
 
 struct Inner {
     db: Arc<Database>,
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<WriteReq>>>,
-    usage: Mutex<Usage>,
-    /// Sizes of entries by key are not kept in memory; removal passes them.
-    max_messages: u64,
-    max_bytes: u64,
+    ledger: Arc<Ledger>,
     next_seq: AtomicU64,
-    /// Wakes the forwarder when something was written.
-    written: Notify,
-    metrics: Arc<Metrics>,
 }
 
 /// The durable outbox. Cheap to clone.
@@ -95,32 +69,42 @@ impl Spool {
                 redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(config.path.clone()),
                 other => Error::store(other),
             })?;
+        Spool::with_database(db, config, metrics)
+    }
+
+    /// [`open`](Self::open) on a database already opened (on any redb
+    /// storage backend).
+    pub(super) fn with_database(
+        db: Database,
+        config: &SpoolConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Spool, Error> {
         let db = Arc::new(db);
-        let (messages, bytes, last_seq) = scan(&db)?;
+        writer::create_tables(&db)?;
+        let (usage, last_seq) = scan(&db)?;
+        let ledger = Ledger::new(usage, config.max_messages, config.max_bytes, metrics);
         let (tx, rx) = mpsc::channel::<WriteReq>();
-        let writer_db = db.clone();
+        let (writer_db, writer_ledger) = (db.clone(), ledger.clone());
+        let quarantine_after = config.quarantine_after;
         std::thread::Builder::new()
             .name("hookgate-spool-writer".into())
-            .spawn(move || writer(writer_db, rx))
+            .spawn(move || writer::run(writer_db, rx, writer_ledger, quarantine_after))
             .map_err(Error::store)?;
-        let spool = Spool {
+        if usage.spool.n > 0 {
+            tracing::warn!(messages = usage.spool.n, bytes = usage.spool.bytes, path = %config.path.display(), "spool holds messages from a previous run; draining when the broker is up");
+        }
+        if usage.quarantine.n > 0 {
+            tracing::warn!(quarantined = usage.quarantine.n, path = %config.path.display(), "spool quarantine holds entries the broker refused; see `hookgate spool quarantine list`");
+        }
+        Ok(Spool {
             inner: Arc::new(Inner {
                 db,
                 path: config.path.clone(),
                 writer: Mutex::new(Some(tx)),
-                usage: Mutex::new(Usage { messages, bytes }),
-                max_messages: config.max_messages,
-                max_bytes: config.max_bytes,
+                ledger,
                 next_seq: AtomicU64::new(last_seq.wrapping_add(1)),
-                written: Notify::new(),
-                metrics,
             }),
-        };
-        spool.publish_gauges();
-        if messages > 0 {
-            tracing::warn!(messages, bytes, path = %config.path.display(), "spool holds messages from a previous run; draining when the broker is up");
-        }
-        Ok(spool)
+        })
     }
 
     /// The spool file.
@@ -129,7 +113,9 @@ impl Spool {
     }
 
     /// Writes `messages` durably (fsynced) and returns once committed.
-    /// Concurrent calls are grouped into one commit.
+    /// Concurrent calls are grouped into one commit. Dropping the returned
+    /// future does not stop a write already queued; its capacity stays
+    /// counted only if the commit succeeds.
     ///
     /// # Errors
     /// [`Error::Full`] past `max_messages`/`max_bytes` (nothing written),
@@ -144,74 +130,54 @@ impl Spool {
             let seq = self.inner.next_seq.fetch_add(1, Ordering::Relaxed);
             entries.push(((now_ms, seq), meta, m.body.clone()));
         }
-        let n = entries.len() as u64;
-        self.reserve(n, bytes)?;
-        let result = self.submit(Op::Insert(entries)).await;
-        match &result {
-            Ok(()) => {
-                self.inner.metrics.spool_writes.inc_by(n);
-                self.inner.written.notify_one();
-            }
-            Err(_) => self.release(n, bytes),
-        }
-        self.publish_gauges();
-        result
+        let reservation = self.inner.ledger.reserve(entries.len() as u64, bytes)?;
+        self.submit(Op::Insert(entries, reservation))
+            .await
+            .map(|_| ())
     }
 
     /// Whether a write of one small message would be admitted now.
     pub fn can_accept(&self) -> bool {
-        self.inner
-            .usage
-            .lock()
-            .map(|u| u.messages < self.inner.max_messages && u.bytes < self.inner.max_bytes)
-            .unwrap_or(false)
+        self.inner.ledger.can_accept()
     }
 
-    /// Depth, size and oldest age.
+    /// Depth, size, oldest age and quarantine.
     pub fn status(&self) -> Status {
-        let (messages, bytes) = self
-            .inner
-            .usage
-            .lock()
-            .map(|u| (u.messages, u.bytes))
-            .unwrap_or((0, 0));
+        let Usage { spool, quarantine } = self.inner.ledger.usage();
         let oldest_age = self
             .oldest_key()
             .ok()
             .flatten()
             .map(|(ms, _)| Duration::from_millis(now_ms().saturating_sub(ms)));
         Status {
-            messages,
-            bytes,
+            messages: spool.n,
+            bytes: spool.bytes,
             oldest_age,
+            quarantined: quarantine.n,
+            quarantined_bytes: quarantine.bytes,
         }
     }
 
-    /// Waits until something is written (or `timeout` passes).
+    /// Waits until a write is committed (or `timeout` passes).
     pub(crate) async fn wait_written(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.inner.written.notified()).await;
+        let _ = tokio::time::timeout(timeout, self.inner.ledger.written()).await;
     }
 
-    /// The oldest `limit` entries, oldest first.
+    /// The oldest `limit` committed entries, oldest first.
     ///
     /// # Errors
     /// [`Error::Store`] on read or decode failure.
-    pub(crate) async fn oldest(&self, limit: usize) -> Result<Vec<(Key, u64, Message)>, Error> {
+    pub(crate) async fn oldest(&self, limit: usize) -> Result<Vec<(Key, Message)>, Error> {
         let db = self.inner.db.clone();
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(Error::store)?;
-            let table = match txn.open_table(TABLE) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(Error::store(e)),
-            };
+            let table = txn.open_table(SPOOL).map_err(Error::store)?;
             let mut out = Vec::new();
             for row in table.iter().map_err(Error::store)?.take(limit) {
                 let (k, v) = row.map_err(Error::store)?;
                 let (meta, body) = v.value();
-                let size = (meta.len() + body.len()) as u64;
                 let meta: Meta<'_> = serde_json::from_slice(meta).map_err(Error::store)?;
-                out.push((k.value(), size, meta.into_message(body.to_vec())));
+                out.push((k.value(), meta.into_message(body.to_vec())));
             }
             Ok(out)
         })
@@ -219,17 +185,19 @@ impl Spool {
         .map_err(Error::store)?
     }
 
-    /// Deletes entries (after their confirms); `bytes` is their total size.
+    /// Records a forwarding round in one commit: deletes `confirmed`,
+    /// counts a failed attempt against each of `failed` (key, error text),
+    /// and moves those that reached `quarantine_after` to the quarantine.
     ///
     /// # Errors
-    /// [`Error::Store`]/[`Error::Closed`] when the commit failed.
-    pub(crate) async fn remove(&self, keys: Vec<Key>, bytes: u64) -> Result<(), Error> {
-        let n = keys.len() as u64;
-        self.submit(Op::Remove(keys)).await?;
-        self.release(n, bytes);
-        self.inner.metrics.spool_forwarded.inc_by(n);
-        self.publish_gauges();
-        Ok(())
+    /// [`Error::Store`]/[`Error::Closed`] when the commit failed (nothing
+    /// changed).
+    pub(crate) async fn settle(
+        &self,
+        confirmed: Vec<Key>,
+        failed: Vec<(Key, String)>,
+    ) -> Result<Moved, Error> {
+        self.submit(Op::Settle { confirmed, failed }).await
     }
 
     /// Stops the writer thread once pending writes are committed.
@@ -239,7 +207,7 @@ impl Spool {
         }
     }
 
-    async fn submit(&self, op: Op) -> Result<(), Error> {
+    pub(super) async fn submit(&self, op: Op) -> Result<Moved, Error> {
         let (done, rx) = oneshot::channel();
         {
             let w = self.inner.writer.lock().map_err(|_| Error::Closed)?;
@@ -249,46 +217,15 @@ impl Spool {
         rx.await.map_err(|_| Error::Closed)?
     }
 
-    fn reserve(&self, n: u64, bytes: u64) -> Result<(), Error> {
-        let mut u = self.inner.usage.lock().map_err(|_| Error::Closed)?;
-        if u.messages + n > self.inner.max_messages || u.bytes + bytes > self.inner.max_bytes {
-            self.inner.metrics.spool_full.inc();
-            return Err(Error::Full);
-        }
-        u.messages += n;
-        u.bytes += bytes;
-        Ok(())
-    }
-
-    fn release(&self, n: u64, bytes: u64) {
-        if let Ok(mut u) = self.inner.usage.lock() {
-            u.messages = u.messages.saturating_sub(n);
-            u.bytes = u.bytes.saturating_sub(bytes);
-        }
+    pub(super) fn db(&self) -> &Database {
+        &self.inner.db
     }
 
     fn oldest_key(&self) -> Result<Option<Key>, Error> {
         let txn = self.inner.db.begin_read().map_err(Error::store)?;
-        let table = match txn.open_table(TABLE) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(Error::store(e)),
-        };
+        let table = txn.open_table(SPOOL).map_err(Error::store)?;
         let first = table.first().map_err(Error::store)?;
         Ok(first.map(|(k, _)| k.value()))
-    }
-
-    fn publish_gauges(&self) {
-        if let Ok(u) = self.inner.usage.lock() {
-            self.inner
-                .metrics
-                .spool_messages
-                .set(i64::try_from(u.messages).unwrap_or(i64::MAX));
-            self.inner
-                .metrics
-                .spool_bytes
-                .set(i64::try_from(u.bytes).unwrap_or(i64::MAX));
-        }
     }
 
     /// Seconds since the oldest entry was spooled (0 when empty), for the
@@ -301,69 +238,30 @@ impl Spool {
     }
 }
 
-/// Counts entries and bytes and finds the highest sequence number.
-fn scan(db: &Database) -> Result<(u64, u64, u64), Error> {
-    // Make sure the table exists so readers never see it missing.
-    let txn = db.begin_write().map_err(Error::store)?;
-    txn.open_table(TABLE).map_err(Error::store)?;
-    txn.commit().map_err(Error::store)?;
-
+/// Counts entries and bytes of the spool and the quarantine and finds the
+/// highest sequence number in either (a requeued entry keeps its key).
+fn scan(db: &Database) -> Result<(Usage, u64), Error> {
     let txn = db.begin_read().map_err(Error::store)?;
-    let table = txn.open_table(TABLE).map_err(Error::store)?;
-    let messages = table.len().map_err(Error::store)?;
-    let mut bytes = 0u64;
+    let mut usage = Usage::default();
     let mut last_seq = 0u64;
-    for row in table.iter().map_err(Error::store)? {
+    let spool = txn.open_table(SPOOL).map_err(Error::store)?;
+    for row in spool.iter().map_err(Error::store)? {
         let (k, v) = row.map_err(Error::store)?;
         let (meta, body) = v.value();
-        bytes += (meta.len() + body.len()) as u64;
+        usage.spool.add((meta.len() + body.len()) as u64);
         last_seq = last_seq.max(k.value().1);
     }
-    Ok((messages, bytes, last_seq))
-}
-
-/// The writer thread: group every queued request into one commit.
-fn writer(db: Arc<Database>, rx: mpsc::Receiver<WriteReq>) {
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(req) => group.push(req),
-                Err(_) => break,
-            }
-        }
-        let result = commit(&db, &group);
-        for req in group {
-            let _ = req.done.send(result.clone());
-        }
+    let quarantine = txn.open_table(QUARANTINE).map_err(Error::store)?;
+    for row in quarantine.iter().map_err(Error::store)? {
+        let (k, v) = row.map_err(Error::store)?;
+        let (meta, body, _) = v.value();
+        usage.quarantine.add((meta.len() + body.len()) as u64);
+        last_seq = last_seq.max(k.value().1);
     }
+    Ok((usage, last_seq))
 }
 
-fn commit(db: &Database, group: &[WriteReq]) -> Result<(), Error> {
-    let txn = db.begin_write().map_err(Error::store)?;
-    {
-        let mut table = txn.open_table(TABLE).map_err(Error::store)?;
-        for req in group {
-            match &req.op {
-                Op::Insert(entries) => {
-                    for (key, meta, body) in entries {
-                        table
-                            .insert(key, (meta.as_slice(), body.as_ref()))
-                            .map_err(Error::store)?;
-                    }
-                }
-                Op::Remove(keys) => {
-                    for key in keys {
-                        table.remove(key).map_err(Error::store)?;
-                    }
-                }
-            }
-        }
-    }
-    // Durability::Immediate is redb's default: commit() returns after fsync.
-    txn.commit().map_err(Error::store)
-}
-
-fn now_ms() -> u64 {
+/// Now, Unix milliseconds.
+pub(super) fn now_ms() -> u64 {
     u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }

@@ -8,7 +8,8 @@
 //! `in_flight_requests`, `publish_channels_leased`, `unroutable_messages`,
 //! `spool_messages`, `spool_bytes`,
 //! `spool_oldest_age_seconds`, `spool_writes_total`, `spool_forwarded_total`
-//! (its rate is the drain rate), `spool_full_total`.
+//! (its rate is the drain rate), `spool_full_total`, `spool_quarantined`,
+//! `spool_quarantined_bytes`, `spool_quarantined_entries_total`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -99,6 +100,13 @@ pub struct Metrics {
     pub spool_forwarded: Counter,
     /// Writes refused because the spool was full.
     pub spool_full: Counter,
+    /// Entries in the spool's quarantine (refused by the broker
+    /// `spool.quarantine_after` times; kept until requeued or purged).
+    pub spool_quarantined: Gauge,
+    /// Bytes in the quarantine (they count toward `spool.max_bytes`).
+    pub spool_quarantined_bytes: Gauge,
+    /// Entries moved from the spool to the quarantine.
+    pub spool_quarantined_entries: Counter,
 }
 
 impl Metrics {
@@ -224,6 +232,24 @@ impl Metrics {
             "Writes refused: spool full",
             spool_full.clone(),
         );
+        let spool_quarantined = Gauge::default();
+        registry.register(
+            "spool_quarantined",
+            "Spool entries in the quarantine, no longer forwarded",
+            spool_quarantined.clone(),
+        );
+        let spool_quarantined_bytes = Gauge::default();
+        registry.register(
+            "spool_quarantined_bytes",
+            "Bytes in the spool's quarantine",
+            spool_quarantined_bytes.clone(),
+        );
+        let spool_quarantined_entries = Counter::default();
+        registry.register(
+            "spool_quarantined_entries",
+            "Spool entries moved to the quarantine after repeated refusals",
+            spool_quarantined_entries.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -246,6 +272,9 @@ impl Metrics {
             spool_writes,
             spool_forwarded,
             spool_full,
+            spool_quarantined,
+            spool_quarantined_bytes,
+            spool_quarantined_entries,
         }
     }
 

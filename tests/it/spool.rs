@@ -11,15 +11,26 @@ use hookgate::publish::Status;
 
 use crate::support::{self, fixture, fixture_headers, proxy::Proxy, sign, Harness, Options};
 
+mod quarantine;
+
 const BROKER: &str = "127.0.0.1:5672";
 
 /// A GitHub push signed with a fresh delivery id; returns (id, headers, body).
 fn delivery(n: usize) -> (String, Vec<(String, String)>, Vec<u8>) {
+    delivery_of(n, "push")
+}
+
+/// A GitHub delivery of `event` (routing key `github.<event>`), signed, with
+/// a fresh delivery id; returns (id, headers, body).
+fn delivery_of(n: usize, event: &str) -> (String, Vec<(String, String)>, Vec<u8>) {
     let body = fixture("github/push.json");
     let id = format!("spool-test-{}-{n}", support::unique());
     let mut headers = fixture_headers("github/push.json");
-    headers.retain(|(k, _)| !k.eq_ignore_ascii_case("x-github-delivery"));
+    headers.retain(|(k, _)| {
+        !k.eq_ignore_ascii_case("x-github-delivery") && !k.eq_ignore_ascii_case("x-github-event")
+    });
     headers.push(("X-GitHub-Delivery".into(), id.clone()));
+    headers.push(("X-GitHub-Event".into(), event.into()));
     (
         id,
         sign::github(support::GITHUB_SECRET, &body, headers),
@@ -203,11 +214,13 @@ async fn full_spool_answers_503_and_keeps_what_it_accepted() {
     h.finish().await;
 }
 
-/// A config file for the binary, sharing a spool file and an exchange.
+/// A config file for the binary, sharing a spool file and an exchange;
+/// `spool_extra` is added to its `[spool]` table.
 fn cli_config(
     dir: &std::path::Path,
     exchange: &str,
     spool: &std::path::Path,
+    spool_extra: &str,
 ) -> std::path::PathBuf {
     let secret = dir.join("gh.secret");
     std::fs::write(&secret, support::GITHUB_SECRET).unwrap();
@@ -226,6 +239,7 @@ url = "{}"
 exchange = "{exchange}"
 [spool]
 path = "{}"
+{spool_extra}
 [[routes]]
 path = "/hooks/github"
 kind = "github"
@@ -242,6 +256,12 @@ secrets = [{{ file = "{}" }}]
 
 /// Spools 3 deliveries with the broker unreachable, then stops the gateway.
 async fn spool_three(spool_path: &std::path::Path) -> Vec<String> {
+    spool_deliveries(spool_path, 3, "push").await
+}
+
+/// Spools `n` deliveries of `event` with the broker unreachable, then stops
+/// the gateway; returns their ids.
+async fn spool_deliveries(spool_path: &std::path::Path, n: usize, event: &str) -> Vec<String> {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
@@ -253,8 +273,8 @@ async fn spool_three(spool_path: &std::path::Path) -> Vec<String> {
     })
     .await;
     let mut ids = Vec::new();
-    for n in 0..3 {
-        let (id, headers, body) = delivery(n);
+    for i in 0..n {
+        let (id, headers, body) = delivery_of(i, event);
         assert_eq!(h.post("/hooks/github", &headers, body).await.status(), 200);
         ids.push(id);
     }
@@ -294,7 +314,7 @@ async fn spool_status_and_drain_commands() {
         ..Options::default()
     })
     .await;
-    let cfg = cli_config(dir.path(), &h.exchange, &spool_path);
+    let cfg = cli_config(dir.path(), &h.exchange, &spool_path, "");
     let bin = env!("CARGO_BIN_EXE_hookgate");
     let out = std::process::Command::new(bin)
         .args(["spool", "status", "--config"])

@@ -96,6 +96,8 @@ pub struct Options {
     pub spool_after_ms: Option<u64>,
     /// Spool file (default: in the harness's temp dir).
     pub spool_path: Option<PathBuf>,
+    /// `spool.quarantine_after` (default 5).
+    pub spool_quarantine_after: Option<u64>,
     /// Run without the replay cache (`[dedupe] enabled = false`), to let
     /// duplicates through to the queue.
     pub no_dedupe: bool,
@@ -279,11 +281,12 @@ event_header = "X-Event-Type"
             .clone()
             .unwrap_or_else(|| dir.path().join("spool.redb"));
         let toml = format!(
-            "{toml}\n[spool]\nenabled = {}\npath = \"{}\"\nmax_messages = {}\nafter_ms = {}\n\n[dedupe]\nenabled = {}\npath = \"{}\"\n",
+            "{toml}\n[spool]\nenabled = {}\npath = \"{}\"\nmax_messages = {}\nafter_ms = {}\nquarantine_after = {}\n\n[dedupe]\nenabled = {}\npath = \"{}\"\n",
             !opts.no_spool,
             spool_path.display(),
             opts.spool_max_messages.unwrap_or(100_000),
             opts.spool_after_ms.unwrap_or(1000),
+            opts.spool_quarantine_after.unwrap_or(5),
             !opts.no_dedupe,
             dir.path().join("dedupe.redb").display(),
         );

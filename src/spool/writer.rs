@@ -1,0 +1,241 @@
+//! The tables and the one writer thread: every queued request goes into one
+//! transaction and one commit (one fsync).
+
+use std::sync::{mpsc, Arc};
+
+use redb::{Database, ReadableTable as _, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::ledger::{Ledger, Moved, Reservation};
+use super::{Error, Key};
+
+/// A stored spool row: `(meta JSON, body)`.
+pub(super) type Row = (&'static [u8], &'static [u8]);
+/// `(spooled_at_ms, seq)` -> `(meta JSON, body)`: waiting to be forwarded.
+pub(super) const SPOOL: TableDefinition<Key, Row> = TableDefinition::new("spool");
+/// Spool key -> `(failed attempts, last error)`, for entries the broker
+/// refused at least once. Deleted with the entry.
+pub(super) const ATTEMPTS: TableDefinition<Key, (u64, &str)> = TableDefinition::new("attempts");
+/// A stored quarantine row: `(meta JSON, body, Verdict JSON)`.
+pub(super) type QuarantineRow = (&'static [u8], &'static [u8], &'static [u8]);
+/// Spool key (kept) -> [`QuarantineRow`]: refused `quarantine_after` times.
+/// Only `hookgate spool quarantine` deletes.
+pub(super) const QUARANTINE: TableDefinition<Key, QuarantineRow> =
+    TableDefinition::new("quarantine");
+/// Most write requests grouped into one commit.
+const MAX_GROUP: usize = 4096;
+
+/// Why an entry is in the quarantine (JSON, so fields can be added).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Verdict {
+    /// Failed attempts counted against it.
+    pub(super) attempts: u64,
+    /// The last failure, as the publisher described it.
+    pub(super) last_error: String,
+    /// When it was moved, Unix milliseconds.
+    pub(super) quarantined_at_ms: u64,
+}
+
+/// Which quarantined entries an operation takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every quarantined entry.
+    All,
+    /// These keys (each checked to be in the quarantine first).
+    Keys(Vec<Key>),
+}
+
+pub(super) enum Op {
+    /// New entries, with the capacity counted for them.
+    Insert(Vec<(Key, Vec<u8>, bytes::Bytes)>, Reservation),
+    /// One forwarding round's result: delete `confirmed`; count a failed
+    /// attempt against each of `failed` (key, error text) and quarantine
+    /// those at `quarantine_after`.
+    Settle {
+        confirmed: Vec<Key>,
+        failed: Vec<(Key, String)>,
+    },
+    /// Quarantine -> spool, attempts reset.
+    Requeue(Selection),
+    /// Delete from the quarantine.
+    Purge(Selection),
+}
+
+pub(super) struct WriteReq {
+    pub(super) op: Op,
+    pub(super) done: oneshot::Sender<Result<Moved, Error>>,
+}
+
+/// Creates missing tables, so readers never see one missing.
+pub(super) fn create_tables(db: &Database) -> Result<(), Error> {
+    let txn = db.begin_write().map_err(Error::store)?;
+    txn.open_table(SPOOL).map_err(Error::store)?;
+    txn.open_table(ATTEMPTS).map_err(Error::store)?;
+    txn.open_table(QUARANTINE).map_err(Error::store)?;
+    txn.commit().map_err(Error::store)
+}
+
+/// The writer thread: group every queued request into one commit, then
+/// settle each request's accounting by the commit's outcome.
+pub(super) fn run(
+    db: Arc<Database>,
+    rx: mpsc::Receiver<WriteReq>,
+    ledger: Arc<Ledger>,
+    quarantine_after: u64,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(req) => group.push(req),
+                Err(_) => break,
+            }
+        }
+        match commit(&db, &group, quarantine_after) {
+            Ok(moved) => {
+                for (req, m) in group.into_iter().zip(moved) {
+                    if let Op::Insert(_, reservation) = req.op {
+                        reservation.keep();
+                    }
+                    ledger.apply(&m);
+                    let _ = req.done.send(Ok(m));
+                }
+            }
+            // Dropping the requests releases their reservations.
+            Err(e) => {
+                for req in group {
+                    let _ = req.done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the whole group; the movements of each request.
+fn commit(db: &Database, group: &[WriteReq], quarantine_after: u64) -> Result<Vec<Moved>, Error> {
+    let txn = db.begin_write().map_err(Error::store)?;
+    let mut moved = Vec::with_capacity(group.len());
+    {
+        let mut t = Tables {
+            spool: txn.open_table(SPOOL).map_err(Error::store)?,
+            attempts: txn.open_table(ATTEMPTS).map_err(Error::store)?,
+            quarantine: txn.open_table(QUARANTINE).map_err(Error::store)?,
+        };
+        for req in group {
+            let m = match &req.op {
+                Op::Insert(entries, _) => t.insert(entries)?,
+                Op::Settle { confirmed, failed } => {
+                    t.settle(confirmed, failed, quarantine_after)?
+                }
+                Op::Requeue(selection) => t.requeue(selection)?,
+                Op::Purge(selection) => t.purge(selection)?,
+            };
+            moved.push(m);
+        }
+    }
+    // Durability::Immediate is redb's default: commit() returns after fsync.
+    txn.commit().map_err(Error::store)?;
+    Ok(moved)
+}
+
+struct Tables<'t> {
+    spool: redb::Table<'t, Key, Row>,
+    attempts: redb::Table<'t, Key, (u64, &'static str)>,
+    quarantine: redb::Table<'t, Key, QuarantineRow>,
+}
+
+impl Tables<'_> {
+    fn insert(&mut self, entries: &[(Key, Vec<u8>, bytes::Bytes)]) -> Result<Moved, Error> {
+        for (key, meta, body) in entries {
+            self.spool
+                .insert(key, (meta.as_slice(), body.as_ref()))
+                .map_err(Error::store)?;
+        }
+        Ok(Moved::default())
+    }
+
+    fn settle(
+        &mut self,
+        confirmed: &[Key],
+        failed: &[(Key, String)],
+        quarantine_after: u64,
+    ) -> Result<Moved, Error> {
+        let mut m = Moved::default();
+        for key in confirmed {
+            if let Some(row) = self.spool.remove(key).map_err(Error::store)? {
+                let (meta, body) = row.value();
+                m.forward((meta.len() + body.len()) as u64);
+            }
+            self.attempts.remove(key).map_err(Error::store)?;
+        }
+        for (key, error) in failed {
+            let before = self
+                .attempts
+                .get(key)
+                .map_err(Error::store)?
+                .map_or(0, |v| v.value().0);
+            let attempts = before + 1;
+            if attempts < quarantine_after {
+                self.attempts
+                    .insert(key, (attempts, error.as_str()))
+                    .map_err(Error::store)?;
+                continue;
+            }
+            self.attempts.remove(key).map_err(Error::store)?;
+            let Some(row) = self.spool.remove(key).map_err(Error::store)? else {
+                continue;
+            };
+            let (meta, body) = row.value();
+            let verdict = serde_json::to_vec(&Verdict {
+                attempts,
+                last_error: error.clone(),
+                quarantined_at_ms: super::store::now_ms(),
+            })
+            .map_err(Error::store)?;
+            self.quarantine
+                .insert(key, (meta, body, verdict.as_slice()))
+                .map_err(Error::store)?;
+            m.quarantine((meta.len() + body.len()) as u64);
+        }
+        Ok(m)
+    }
+
+    fn requeue(&mut self, selection: &Selection) -> Result<Moved, Error> {
+        let mut m = Moved::default();
+        for key in self.selected(selection)? {
+            let Some(row) = self.quarantine.remove(&key).map_err(Error::store)? else {
+                continue;
+            };
+            let (meta, body, _) = row.value();
+            self.spool
+                .insert(&key, (meta, body))
+                .map_err(Error::store)?;
+            m.requeue((meta.len() + body.len()) as u64);
+        }
+        Ok(m)
+    }
+
+    fn purge(&mut self, selection: &Selection) -> Result<Moved, Error> {
+        let mut m = Moved::default();
+        for key in self.selected(selection)? {
+            if let Some(row) = self.quarantine.remove(&key).map_err(Error::store)? {
+                let (meta, body, _) = row.value();
+                m.purge((meta.len() + body.len()) as u64);
+            }
+        }
+        Ok(m)
+    }
+
+    fn selected(&self, selection: &Selection) -> Result<Vec<Key>, Error> {
+        match selection {
+            Selection::Keys(keys) => Ok(keys.clone()),
+            Selection::All => self
+                .quarantine
+                .iter()
+                .map_err(Error::store)?
+                .map(|row| row.map(|(k, _)| k.value()).map_err(Error::store))
+                .collect(),
+        }
+    }
+}
