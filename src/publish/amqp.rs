@@ -338,22 +338,28 @@ impl Publisher {
         // Every basic.publish of the request is written before any confirm
         // is awaited (one flush for an Outbound Message's Notifications).
         let exchange = ShortString::from(self.inner.config.exchange.as_str());
+        // A message AMQP cannot carry fails alone; the others are published.
+        let mut results: Vec<Result<(), Error>> = Vec::with_capacity(messages.len());
+        let mut sent = Vec::with_capacity(messages.len());
         let mut publishes = Vec::with_capacity(messages.len());
-        for m in messages {
-            let (routing_key, properties) = match carried(m) {
-                Ok(v) => v,
-                Err(e) => return Ok(vec![Err(e); messages.len()]),
-            };
-            publishes.push(channel.basic_publish(
-                exchange.clone(),
-                routing_key,
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &m.body,
-                properties,
-            ));
+        for (i, m) in messages.iter().enumerate() {
+            match carried(m) {
+                Ok((routing_key, properties)) => {
+                    results.push(Ok(()));
+                    sent.push(i);
+                    publishes.push(channel.basic_publish(
+                        exchange.clone(),
+                        routing_key,
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..BasicPublishOptions::default()
+                        },
+                        &m.body,
+                        properties,
+                    ));
+                }
+                Err(e) => results.push(Err(e)),
+            }
         }
         let published =
             tokio::time::timeout_at(deadline, futures_util::future::join_all(publishes))
@@ -376,7 +382,10 @@ impl Publisher {
         .map_err(|_| Error::Timeout)?;
         // Every confirm resolved: the channel may go back to the pool.
         lease.confirms.clear();
-        let results = attribute(messages, confirmations);
+        let sent_messages: Vec<&Message> = sent.iter().map(|&i| &messages[i]).collect();
+        for (i, r) in sent.iter().zip(attribute(&sent_messages, confirmations)) {
+            results[*i] = r;
+        }
         if results.iter().any(|r| matches!(r, Err(Error::Channel(_)))) {
             self.inner.broken.notify_one();
         }
@@ -390,7 +399,7 @@ impl Publisher {
 /// that matches no message fails them all: nothing may be answered 2xx on a
 /// guess.
 fn attribute(
-    messages: &[Message],
+    messages: &[&Message],
     confirmations: Vec<lapin::Result<Confirmation>>,
 ) -> Vec<Result<(), Error>> {
     let mut returned = Vec::new();

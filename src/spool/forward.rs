@@ -83,7 +83,7 @@ impl Sink for Publisher {
 /// doc). Exhaustive, so a new variant needs a decision.
 fn entry_fault(e: &publish::Error) -> bool {
     match e {
-        publish::Error::Nack | publish::Error::Returned(_) => true,
+        publish::Error::Nack | publish::Error::Returned(_) | publish::Error::Uncarriable(_) => true,
         publish::Error::NotConnected
         | publish::Error::Blocked
         | publish::Error::Timeout

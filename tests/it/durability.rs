@@ -379,3 +379,60 @@ async fn stalled_broker_holds_a_bounded_number_of_channels() {
     let h = Arc::into_inner(h).expect("no sender holds the harness");
     h.finish().await;
 }
+
+/// Reproductions 2 and 3 of #12 on the forwarding side: a spool written by
+/// an older gateway holds an entry AMQP cannot carry (a 320-byte
+/// `content_type`) between two good ones. Forwarding neither panics nor
+/// jams: both good entries reach the queue, the bad one alone ends in the
+/// quarantine. On 4397e5c the forwarder panicked in amq-protocol-types and
+/// nothing behind the entry was ever forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncarriable_spooled_entry_is_quarantined_alone() {
+    let h = Harness::start_with(Options {
+        spool_quarantine_after: Some(2),
+        ..Options::default()
+    })
+    .await;
+    let spool = h.running().spool.clone().expect("spool enabled");
+    let run = support::unique();
+    let message = |id: &str, content_type: String| hookgate::envelope::Message {
+        routing_key: "github.push".into(),
+        message_id: id.into(),
+        content_type,
+        kind: "github.push".into(),
+        received_at: time::OffsetDateTime::now_utc(),
+        headers: Vec::new(),
+        body: bytes::Bytes::from_static(b"{}"),
+    };
+    let good = |i: usize| message(&format!("{run}-good-{i}"), "application/json".into());
+    let bad = message(
+        &format!("{run}-bad"),
+        format!("application/json; x={}", "a".repeat(300)),
+    );
+    spool
+        .write(&[good(1), bad, good(2)])
+        .await
+        .expect("spool write");
+
+    let ids: HashSet<String> = h.take_ids(2).await.into_keys().collect();
+    assert_eq!(
+        ids,
+        HashSet::from([format!("{run}-good-1"), format!("{run}-good-2")])
+    );
+    let deadline = tokio::time::Instant::now() + support::DEADLINE;
+    loop {
+        let q = spool.quarantined().expect("quarantine");
+        if q.len() == 1 {
+            assert_eq!(q[0].message_id, format!("{run}-bad"));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not quarantined: {q:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(spool.status().messages, 0);
+    h.assert_empty().await;
+    h.finish().await;
+}
