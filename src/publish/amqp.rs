@@ -527,8 +527,10 @@ async fn manage(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
                         set_status(&inner);
                     }
                     Some(Event::Error(e)) => {
+                        // A connection-level error: the connection is gone
+                        // (its status may still read connected for a moment).
                         tracing::warn!(error = %e, "broker connection error");
-                        if !healthy(&pool) { break; }
+                        break;
                     }
                     Some(_) => {}
                     None => break,
@@ -538,7 +540,15 @@ async fn manage(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
                 }
                 _ = check.tick() => {
                     if !healthy(&pool) { break; }
-                    probe_unroutable(&inner, &pool, &mut probe).await;
+                    // Bounded: a connection dying under the probe must not
+                    // stall this loop (its channel open would never answer).
+                    let probed = tokio::time::timeout(
+                        Duration::from_millis(500),
+                        probe_unroutable(&inner, &pool, &mut probe),
+                    );
+                    if probed.await.is_err() {
+                        probe = None;
+                    }
                 }
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() { break; }
@@ -579,19 +589,17 @@ async fn probe_unroutable(inner: &Inner, pool: &Pool, probe: &mut Option<Channel
     let Some(channel) = probe.as_ref() else {
         return;
     };
-    let declared = tokio::time::timeout(
-        Duration::from_secs(2),
-        channel.queue_declare(
+    let declared = channel
+        .queue_declare(
             ShortString::from(queue.as_str()),
             QueueDeclareOptions {
                 passive: true,
                 ..QueueDeclareOptions::default()
             },
             FieldTable::default(),
-        ),
-    )
-    .await;
-    if let Ok(Ok(q)) = declared {
+        )
+        .await;
+    if let Ok(q) = declared {
         inner
             .metrics
             .unroutable_messages

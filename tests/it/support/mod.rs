@@ -296,11 +296,9 @@ event_header = "X-Event-Type"
         };
         let config = Config::from_toml(&dir.path().join("hookgate.toml"), &toml)
             .unwrap_or_else(|e| panic!("test config: {e}"));
-        let running = hookgate::app::start(&config).await.expect("start gateway");
-        let base = format!("https://127.0.0.1:{}", running.addr.port());
-        let admin = format!("http://{}", running.admin_addr);
-
-        // Our own connection to the real broker, to read what was queued.
+        // Our own connection to the real broker, to read what was queued; the
+        // test queue is bound before the gateway starts, so nothing it forwards
+        // at start-up (a spool left behind) lands in the unroutable queue.
         let test_amqp_url = opts
             .test_amqp_url
             .clone()
@@ -347,6 +345,10 @@ event_header = "X-Event-Type"
                 .await
                 .expect("queue bind");
         }
+
+        let running = hookgate::app::start(&config).await.expect("start gateway");
+        let base = format!("https://127.0.0.1:{}", running.addr.port());
+        let admin = format!("http://{}", running.admin_addr);
 
         if !opts.no_wait {
             wait_status(&running, Status::Connected).await;
