@@ -41,6 +41,8 @@ struct Inner {
     db: Arc<Database>,
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<WriteReq>>>,
+    /// The writer thread, joined by [`Spool::close`].
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     ledger: Arc<Ledger>,
     next_seq: AtomicU64,
 }
@@ -86,7 +88,7 @@ impl Spool {
         let (tx, rx) = mpsc::channel::<WriteReq>();
         let (writer_db, writer_ledger) = (db.clone(), ledger.clone());
         let quarantine_after = config.quarantine_after;
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("hookgate-spool-writer".into())
             .spawn(move || writer::run(writer_db, rx, writer_ledger, quarantine_after))
             .map_err(Error::store)?;
@@ -101,6 +103,7 @@ impl Spool {
                 db,
                 path: config.path.clone(),
                 writer: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
                 ledger,
                 next_seq: AtomicU64::new(last_seq.wrapping_add(1)),
             }),
@@ -200,10 +203,18 @@ impl Spool {
         self.submit(Op::Settle { confirmed, failed }).await
     }
 
-    /// Stops the writer thread once pending writes are committed.
+    /// Stops the writer thread once pending writes are committed, and
+    /// waits for it: when this returns, the writer's handle on the file is
+    /// gone (the file closes with the last clone of this `Spool`).
     pub fn close(&self) {
         if let Ok(mut w) = self.inner.writer.lock() {
             w.take();
+        }
+        let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            if t.join().is_err() {
+                tracing::error!("spool writer thread panicked");
+            }
         }
     }
 
