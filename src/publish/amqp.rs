@@ -93,6 +93,8 @@ impl Pool {
             channel: Some(channel),
             confirms: Vec::new(),
             permit: Some(Slot::new(permit, self.leased.clone())),
+            published: 0,
+            settled: true,
         })
     }
 }
@@ -110,6 +112,11 @@ struct Lease {
     confirms: Vec<PublisherConfirm>,
     /// Released when the channel is back in the pool (or closed).
     permit: Option<Slot>,
+    /// Publishes started on the channel in this lease.
+    published: usize,
+    /// Every publish of the lease was written and its confirm resolved (or
+    /// nothing was published): the channel may be reused at once.
+    settled: bool,
 }
 
 impl Drop for Lease {
@@ -119,7 +126,7 @@ impl Drop for Lease {
         };
         let confirms = std::mem::take(&mut self.confirms);
         let pool = self.pool.clone();
-        if confirms.is_empty() {
+        if self.settled {
             give_back(&pool, channel);
             return;
         }
@@ -127,6 +134,9 @@ impl Drop for Lease {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        // A publish whose write was cut short (no confirm future came back)
+        // may still be acked or returned on this channel: never reuse it.
+        let whole = confirms.len() == self.published;
         rt.spawn(async move {
             let _permit = permit;
             let done = tokio::time::timeout(
@@ -135,7 +145,7 @@ impl Drop for Lease {
             )
             .await
             .is_ok();
-            if done {
+            if done && whole {
                 give_back(&pool, channel);
             } else {
                 // Closing the channel rejects its pending confirms in lapin.
@@ -361,6 +371,8 @@ impl Publisher {
                 Err(e) => results.push(Err(e)),
             }
         }
+        lease.published = publishes.len();
+        lease.settled = publishes.is_empty();
         let published =
             tokio::time::timeout_at(deadline, futures_util::future::join_all(publishes))
                 .await
@@ -382,6 +394,7 @@ impl Publisher {
         .map_err(|_| Error::Timeout)?;
         // Every confirm resolved: the channel may go back to the pool.
         lease.confirms.clear();
+        lease.settled = true;
         let sent_messages: Vec<&Message> = sent.iter().map(|&i| &messages[i]).collect();
         for (i, r) in sent.iter().zip(attribute(&sent_messages, confirmations)) {
             results[*i] = r;
