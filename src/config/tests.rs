@@ -871,6 +871,29 @@ fn generic_timestamp_placeholder_needs_timestamp_header() {
     assert_eq!(key, "routes[0].timestamp_header");
 }
 
+/// A timestamp header the signature does not cover decides freshness on
+/// its own: once the replay TTL has passed, a captured request with a fresh
+/// header would verify again. The route must sign `{timestamp}`.
+#[test]
+fn generic_timestamp_header_outside_the_signed_payload_refused() {
+    let dir = TempDir::new("generic-unsigned-ts");
+    for extra in [
+        "header = \"X-Sig\"\ntimestamp_header = \"X-Ts\"",
+        "header = \"X-Sig\"\nsigned_payload = \"{body}\"\ntimestamp_header = \"X-Ts\"",
+        "header = \"X-Sig\"\nsigned_payload = \"{id}.{body}\"\nid_header = \"X-Id\"\ntimestamp_header = \"X-Ts\"",
+    ] {
+        let (key, reason, shown) = invalid(&generic_route(&dir, extra));
+        assert_eq!(key, "routes[0].signed_payload", "{extra}");
+        assert!(reason.contains("{timestamp}"), "{reason}");
+        assert!(shown.starts_with(&format!("{FILE}: routes[0].signed_payload: ")));
+    }
+    // Signed: accepted.
+    load_ok(&generic_route(
+        &dir,
+        "header = \"X-Sig\"\nsigned_payload = \"{timestamp}.{body}\"\ntimestamp_header = \"X-Ts\"",
+    ));
+}
+
 #[test]
 fn generic_description_errors_name_their_key() {
     let dir = TempDir::new("generic-keys");
