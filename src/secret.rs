@@ -11,6 +11,35 @@ use secrecy::{ExposeSecret, SecretSlice};
 /// Prefix of Standard Webhooks secrets (`whsec_<base64 key>`).
 pub const STANDARD_WEBHOOKS_PREFIX: &str = "whsec_";
 
+/// What `Debug` and logs show in place of a secret.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// A connection URL (AMQP, Redis) fit for logs and `Debug`: the password
+/// replaced by [`REDACTED`], the rest as written so an operator still sees
+/// which host and user are meant. Text that is not a URL with an authority
+/// (`scheme://...`) is redacted whole: a mistyped URL can still hold the
+/// password.
+pub fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return format!("{REDACTED} (not a URL)");
+    };
+    if parsed.cannot_be_a_base() {
+        return format!("{REDACTED} (not a scheme://host URL)");
+    }
+    if parsed.password().is_none() {
+        return url.to_owned();
+    }
+    let user = parsed.username().to_owned();
+    if parsed.set_password(None).is_err() {
+        return REDACTED.to_owned();
+    }
+    let Some((scheme, rest)) = parsed.as_str().split_once("://") else {
+        return REDACTED.to_owned();
+    };
+    let host_on = rest.strip_prefix(&format!("{user}@")).unwrap_or(rest);
+    format!("{scheme}://{user}:{REDACTED}@{host_on}")
+}
+
 /// One shared secret (an HMAC key), with an optional expiry. Cheap to clone
 /// (shared, not copied).
 #[derive(Clone)]
@@ -72,6 +101,29 @@ mod tests {
     fn debug_redacts() {
         let s = Secret::new(b"hunter2".to_vec());
         assert_eq!(format!("{s:?}"), "Secret([REDACTED])");
+    }
+
+    #[test]
+    fn urls_lose_their_password_only() {
+        for (url, shown) in [
+            (
+                "amqp://hookgate:s3cret@broker:5672/%2f",
+                "amqp://hookgate:[REDACTED]@broker:5672/%2f",
+            ),
+            (
+                "redis://:s3cret@cache:6379/0",
+                "redis://:[REDACTED]@cache:6379/0",
+            ),
+            ("amqp://127.0.0.1:5672/%2f", "amqp://127.0.0.1:5672/%2f"),
+            ("redis://user@cache", "redis://user@cache"),
+            (
+                "amqp:user:s3cret@host",
+                "[REDACTED] (not a scheme://host URL)",
+            ),
+            ("amqp://user:s3cret@host:port", "[REDACTED] (not a URL)"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
     }
 
     #[test]
