@@ -392,7 +392,8 @@ pub struct SecretSource {
 pub struct ClientCertRule {
     /// Subject distinguished names as RFC 4514 text, e.g.
     /// `CN=proxy.salesforce.com,O=salesforce.com\, inc.,L=San Francisco,ST=California,C=US`
-    /// or just `CN=...` to match on the common name alone.
+    /// (commas inside values escaped; RFC 4514 or certificate order; values
+    /// compared exactly), or just `CN=...` to match on the common name alone.
     #[serde(default)]
     pub subjects: Vec<String>,
     /// SHA-256 fingerprints of the DER certificate, hex (colons allowed).
@@ -547,8 +548,9 @@ pub struct Route {
 /// A validated `client_cert` rule.
 #[derive(Debug, Clone, Default)]
 pub struct ClientCerts {
-    /// Subject DNs (RFC 4514 text) or `CN=...` alone.
-    pub subjects: Vec<String>,
+    /// Subject DNs, or `CN=...` alone (matches any certificate with that
+    /// common name).
+    pub subjects: Vec<crate::tls::Dn>,
     /// SHA-256 fingerprints of accepted certificates (32 bytes each).
     pub fingerprints: Vec<[u8; 32]>,
 }
@@ -992,8 +994,18 @@ impl RouteConfig {
                         })?;
                     fingerprints.push(bytes);
                 }
+                let mut subjects = Vec::with_capacity(rule.subjects.len());
+                for (j, s) in rule.subjects.iter().enumerate() {
+                    let dn = crate::tls::Dn::parse(s).map_err(|e| {
+                        invalid(
+                            &format!("client_cert.subjects[{j}]"),
+                            format!("not an RFC 4514 distinguished name: {e}"),
+                        )
+                    })?;
+                    subjects.push(dn);
+                }
                 Some(ClientCerts {
-                    subjects: rule.subjects.clone(),
+                    subjects,
                     fingerprints,
                 })
             }

@@ -1047,6 +1047,42 @@ fn tls_self_signed() {
     assert_eq!(key, "server.tls.self_signed");
 }
 
+/// `[server.tls]` with a client CA and one github route whose `client_cert`
+/// lists `subjects` (TOML array text).
+fn mtls_route(dir: &TempDir, subjects: &str) -> String {
+    let s = dir.file("gh", b"x");
+    let ca = dir.file("ca.pem", b"ca");
+    format!(
+        "[server]\n[server.tls]\nself_signed = true\nclient_ca = {ca}\n\n{AMQP}\n[[routes]]\npath = \"/gh\"\nkind = \"github\"\nsecrets = [{{ file = {s} }}]\nclient_cert = {{ subjects = {subjects} }}\n"
+    )
+}
+
+#[test]
+fn client_cert_subjects_are_parsed_as_rfc_4514() {
+    let dir = TempDir::new("mtls-subjects");
+    let c = load_ok(&mtls_route(
+        &dir,
+        r#"['CN=proxy.salesforce.com,O=salesforce.com\, inc.,L=San Francisco,ST=California,C=US', "CN=sf-client-a"]"#,
+    ));
+    let rule = c.routes[0].client_cert.as_ref().unwrap();
+    assert_eq!(rule.subjects.len(), 2);
+    assert_eq!(rule.subjects[1].common_name_only(), Some("sf-client-a"));
+    for (subjects, key) in [
+        (
+            r#"["CN=a", "O=salesforce.com, inc."]"#,
+            "routes[0].client_cert.subjects[1]",
+        ),
+        (r#"["XX=a"]"#, "routes[0].client_cert.subjects[0]"),
+        (r#"["CN=a;O=b"]"#, "routes[0].client_cert.subjects[0]"),
+        (r#"[""]"#, "routes[0].client_cert.subjects[0]"),
+    ] {
+        let (k, reason, shown) = invalid(&mtls_route(&dir, subjects));
+        assert_eq!(k, key, "{subjects}");
+        assert!(reason.contains("RFC 4514"), "{reason}");
+        assert!(shown.starts_with(&format!("{FILE}: {key}: ")), "{shown}");
+    }
+}
+
 #[test]
 fn zero_server_values_refused() {
     let dir = TempDir::new("server-zero");
