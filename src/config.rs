@@ -898,7 +898,7 @@ impl RouteConfig {
             let secret = if kind == RouteKind::StandardWebhooks {
                 Secret::standard_webhooks(&raw).map_err(|reason| invalid(&key, reason))?
             } else {
-                Secret::new(raw)
+                Secret::from_slice(&raw)
             };
             let secret = match &src.not_after {
                 None => secret,
@@ -1070,14 +1070,18 @@ pub(crate) fn amqp_url_problem(url: &str) -> Option<String> {
     Some(format!("not an AMQP URI: {reason}"))
 }
 
-/// Reads one secret; on error returns (sub-key, reason) without the value.
-pub(crate) fn resolve_secret(src: &SecretSource) -> Result<Vec<u8>, (&'static str, String)> {
+/// Reads one secret into a buffer zeroized on drop (the caller copies what
+/// it keeps into a [`Secret`]); on error returns (sub-key, reason) without
+/// the value.
+pub(crate) fn resolve_secret(
+    src: &SecretSource,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, (&'static str, String)> {
     match (&src.env, &src.file) {
         (Some(var), None) => match std::env::var_os(var) {
-            Some(v) => Ok(v.into_encoded_bytes()),
+            Some(v) => Ok(zeroize::Zeroizing::new(v.into_encoded_bytes())),
             None => Err((".env", format!("environment variable {var} is not set"))),
         },
-        (None, Some(path)) => match std::fs::read(path) {
+        (None, Some(path)) => match std::fs::read(path).map(zeroize::Zeroizing::new) {
             Ok(mut bytes) => {
                 if bytes.last() == Some(&b'\n') {
                     bytes.pop();

@@ -364,7 +364,8 @@ impl WorkerConfig {
         }
         let consumer_key = read_secret(&salesforce.consumer_key)
             .map_err(|(sub, r)| invalid(&format!("salesforce.consumer_key{sub}"), r))?;
-        let consumer_key = String::from_utf8(consumer_key)
+        // The consumer key is the OAuth client id, not a secret.
+        let consumer_key = String::from_utf8(consumer_key.to_vec())
             .map_err(|_| invalid("salesforce.consumer_key", "not UTF-8".into()))?;
         let auth = match salesforce.auth {
             AuthKind::JwtBearer => {
@@ -396,9 +397,13 @@ impl WorkerConfig {
                 })?;
                 let secret = read_secret(src)
                     .map_err(|(sub, r)| invalid(&format!("salesforce.client_secret{sub}"), r))?;
+                // It is sent as form text.
+                if std::str::from_utf8(&secret).is_err() {
+                    return Err(invalid("salesforce.client_secret", "not UTF-8".into()));
+                }
                 Auth::ClientCredentials {
                     client_id: consumer_key,
-                    client_secret: Secret::new(secret),
+                    client_secret: Secret::from_slice(&secret),
                 }
             }
         };
@@ -417,7 +422,7 @@ impl WorkerConfig {
     }
 }
 
-fn read_secret(src: &SecretSource) -> Result<Vec<u8>, (&'static str, String)> {
+fn read_secret(src: &SecretSource) -> Result<zeroize::Zeroizing<Vec<u8>>, (&'static str, String)> {
     crate::config::resolve_secret(src)
 }
 
