@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::secret::Secret;
+use crate::secret::{redact_url, Secret};
 use crate::verify::generic::{Algorithm, Encoding};
 
 /// Default TLS/plain listener for webhooks and Outbound Messages.
@@ -230,8 +230,8 @@ impl Default for AdminConfig {
     }
 }
 
-/// `[amqp]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[amqp]`. `Debug` shows the URL without its password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpConfig {
     /// AMQP 0-9-1 URI; the `HOOKGATE_AMQP_URL` environment variable overrides it.
@@ -265,6 +265,31 @@ pub struct AmqpConfig {
     /// Durable queues declared and bound to the exchange at start.
     #[serde(default)]
     pub queues: Vec<QueueConfig>,
+}
+
+impl std::fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let AmqpConfig {
+            url,
+            exchange,
+            confirm_timeout_ms,
+            channels,
+            max_channels,
+            unroutable_queue,
+            heartbeat_s,
+            queues,
+        } = self;
+        f.debug_struct("AmqpConfig")
+            .field("url", &redact_url(url))
+            .field("exchange", exchange)
+            .field("confirm_timeout_ms", confirm_timeout_ms)
+            .field("channels", channels)
+            .field("max_channels", max_channels)
+            .field("unroutable_queue", unroutable_queue)
+            .field("heartbeat_s", heartbeat_s)
+            .field("queues", queues)
+            .finish()
+    }
 }
 
 impl AmqpConfig {
@@ -367,7 +392,8 @@ pub struct SecretSource {
 pub struct ClientCertRule {
     /// Subject distinguished names as RFC 4514 text, e.g.
     /// `CN=proxy.salesforce.com,O=salesforce.com\, inc.,L=San Francisco,ST=California,C=US`
-    /// or just `CN=...` to match on the common name alone.
+    /// (commas inside values escaped; RFC 4514 or certificate order; values
+    /// compared exactly), or just `CN=...` to match on the common name alone.
     #[serde(default)]
     pub subjects: Vec<String>,
     /// SHA-256 fingerprints of the DER certificate, hex (colons allowed).
@@ -375,8 +401,9 @@ pub struct ClientCertRule {
     pub fingerprints_sha256: Vec<String>,
 }
 
-/// `[dedupe]`: the edge replay cache.
-#[derive(Debug, Clone, Deserialize)]
+/// `[dedupe]`: the edge replay cache. `Debug` shows the Redis URL without
+/// its password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DedupeConfig {
     /// Answer repeats 2xx without a second publish (default true).
@@ -387,6 +414,21 @@ pub struct DedupeConfig {
     pub path: PathBuf,
     /// Share the cache across a fleet of gateways.
     pub redis_url: Option<String>,
+}
+
+impl std::fmt::Debug for DedupeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let DedupeConfig {
+            enabled,
+            path,
+            redis_url,
+        } = self;
+        f.debug_struct("DedupeConfig")
+            .field("enabled", enabled)
+            .field("path", path)
+            .field("redis_url", &redis_url.as_deref().map(redact_url))
+            .finish()
+    }
 }
 
 impl Default for DedupeConfig {
@@ -506,8 +548,9 @@ pub struct Route {
 /// A validated `client_cert` rule.
 #[derive(Debug, Clone, Default)]
 pub struct ClientCerts {
-    /// Subject DNs (RFC 4514 text) or `CN=...` alone.
-    pub subjects: Vec<String>,
+    /// Subject DNs, or `CN=...` alone (matches any certificate with that
+    /// common name).
+    pub subjects: Vec<crate::tls::Dn>,
     /// SHA-256 fingerprints of accepted certificates (32 bytes each).
     pub fingerprints: Vec<[u8; 32]>,
 }
@@ -661,9 +704,8 @@ impl FileConfig {
         if let Ok(url) = std::env::var(AMQP_URL_ENV) {
             amqp.url = url;
         }
-        if let Err(e) = amqp.url.parse::<lapin::uri::AMQPUri>() {
-            // The URI may hold a password: say what is wrong, not the value.
-            return Err(invalid("amqp.url".into(), format!("not an AMQP URI ({e})")));
+        if let Some(reason) = amqp_url_problem(&amqp.url) {
+            return Err(invalid("amqp.url".into(), reason));
         }
         if amqp.exchange.is_empty() {
             return Err(invalid(
@@ -856,7 +898,7 @@ impl RouteConfig {
             let secret = if kind == RouteKind::StandardWebhooks {
                 Secret::standard_webhooks(&raw).map_err(|reason| invalid(&key, reason))?
             } else {
-                Secret::new(raw)
+                Secret::from_slice(&raw)
             };
             let secret = match &src.not_after {
                 None => secret,
@@ -952,8 +994,18 @@ impl RouteConfig {
                         })?;
                     fingerprints.push(bytes);
                 }
+                let mut subjects = Vec::with_capacity(rule.subjects.len());
+                for (j, s) in rule.subjects.iter().enumerate() {
+                    let dn = crate::tls::Dn::parse(s).map_err(|e| {
+                        invalid(
+                            &format!("client_cert.subjects[{j}]"),
+                            format!("not an RFC 4514 distinguished name: {e}"),
+                        )
+                    })?;
+                    subjects.push(dn);
+                }
                 Some(ClientCerts {
-                    subjects: rule.subjects.clone(),
+                    subjects,
                     fingerprints,
                 })
             }
@@ -992,14 +1044,44 @@ impl RouteConfig {
     }
 }
 
-/// Reads one secret; on error returns (sub-key, reason) without the value.
-pub(crate) fn resolve_secret(src: &SecretSource) -> Result<Vec<u8>, (&'static str, String)> {
+/// Why `url` is not a usable AMQP URI, in words that never quote it: the
+/// URI may hold a password, and amq-protocol-uri's own messages can repeat
+/// the whole URL (`Invalid URL: '<url>'`). `None` when it parses.
+pub(crate) fn amqp_url_problem(url: &str) -> Option<String> {
+    let amqp_error = url.parse::<lapin::uri::AMQPUri>().err()?;
+    let reason = match url::Url::parse(url) {
+        // url's messages are fixed texts ("invalid port number").
+        Err(e) => format!("not a URL ({e})"),
+        Ok(u) if u.cannot_be_a_base() => {
+            "not of the form amqp://user:password@host:port/vhost".to_owned()
+        }
+        Ok(u) if !matches!(u.scheme(), "amqp" | "amqps") => {
+            "the scheme must be amqp or amqps".to_owned()
+        }
+        Ok(u) => {
+            let password = u.password().unwrap_or_default();
+            if amqp_error.contains(url) || (!password.is_empty() && amqp_error.contains(password)) {
+                "not a valid AMQP URI".to_owned()
+            } else {
+                amqp_error
+            }
+        }
+    };
+    Some(format!("not an AMQP URI: {reason}"))
+}
+
+/// Reads one secret into a buffer zeroized on drop (the caller copies what
+/// it keeps into a [`Secret`]); on error returns (sub-key, reason) without
+/// the value.
+pub(crate) fn resolve_secret(
+    src: &SecretSource,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, (&'static str, String)> {
     match (&src.env, &src.file) {
         (Some(var), None) => match std::env::var_os(var) {
-            Some(v) => Ok(v.into_encoded_bytes()),
+            Some(v) => Ok(zeroize::Zeroizing::new(v.into_encoded_bytes())),
             None => Err((".env", format!("environment variable {var} is not set"))),
         },
-        (None, Some(path)) => match std::fs::read(path) {
+        (None, Some(path)) => match std::fs::read(path).map(zeroize::Zeroizing::new) {
             Ok(mut bytes) => {
                 if bytes.last() == Some(&b'\n') {
                     bytes.pop();

@@ -17,6 +17,11 @@
 //! - [`app`]: start-up and shutdown of the whole gateway.
 //! - [`dedupe`]: the edge replay cache (embedded redb or Redis).
 //! - [`secret`]: zeroized, redacted secret bytes.
+//!
+//! No `unsafe` here: the one system call that needs it (`prctl`, turning
+//! transparent huge pages off) and the global allocator live in the binary.
+
+#![forbid(unsafe_code)]
 
 pub mod app;
 pub mod config;
@@ -32,3 +37,18 @@ pub mod telemetry;
 pub mod tls;
 pub mod verify;
 pub mod worker;
+
+#[cfg(test)]
+mod tests {
+    /// The library holds no `unsafe` code; the one system call that needs it
+    /// (`prctl`) lives in the binary. The attribute makes the compiler refuse
+    /// any other; this keeps the attribute from being dropped.
+    #[test]
+    fn library_forbids_unsafe_code() {
+        let lib = include_str!("lib.rs");
+        assert!(
+            lib.lines().any(|l| l.trim() == "#![forbid(unsafe_code)]"),
+            "src/lib.rs must start with #![forbid(unsafe_code)]"
+        );
+    }
+}

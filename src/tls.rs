@@ -13,6 +13,10 @@ use rustls::ServerConfig;
 
 use crate::config::TlsConfig;
 
+pub mod dn;
+
+pub use dn::Dn;
+
 /// ALPN protocols offered, most preferred first.
 pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
@@ -188,8 +192,9 @@ impl TlsState {
 pub struct ClientCert {
     /// SHA-256 of the DER certificate.
     pub fingerprint: [u8; 32],
-    /// Subject DN as RFC 4514 text (`CN=..., O=...`), empty if unparsable.
-    pub subject: String,
+    /// Subject DN, RDNs in certificate order; empty if unparsable (then no
+    /// subject rule matches).
+    pub subject: Dn,
     /// The subject's common names.
     pub common_names: Vec<String>,
 }
@@ -201,7 +206,7 @@ impl ClientCert {
         match x509_parser::parse_x509_certificate(der) {
             Ok((_, cert)) => ClientCert {
                 fingerprint,
-                subject: cert.subject().to_string(),
+                subject: Dn::from_x509(cert.subject()),
                 common_names: cert
                     .subject()
                     .iter_common_name()
@@ -210,25 +215,21 @@ impl ClientCert {
             },
             Err(_) => ClientCert {
                 fingerprint,
-                subject: String::new(),
+                subject: Dn::default(),
                 common_names: Vec::new(),
             },
         }
     }
 
-    /// Whether this certificate matches a route's rule: a listed fingerprint,
-    /// a listed subject DN (spaces after commas ignored), or a listed `CN=x`
-    /// equal to one of its common names.
+    /// Whether this certificate matches a route's rule: a listed
+    /// fingerprint, a listed subject DN equal attribute by attribute (in RFC
+    /// 4514 or certificate order), or a listed `CN=x` alone equal to one of
+    /// its common names.
     pub fn matches(&self, rule: &crate::config::ClientCerts) -> bool {
-        let norm = |s: &str| s.split(',').map(str::trim).collect::<Vec<_>>().join(",");
-        let subject = norm(&self.subject);
         rule.fingerprints.iter().any(|f| f == &self.fingerprint)
-            || rule.subjects.iter().any(|s| {
-                let s = norm(s);
-                s == subject
-                    || s.strip_prefix("CN=")
-                        .filter(|cn| !cn.contains(','))
-                        .is_some_and(|cn| self.common_names.iter().any(|c| c == cn))
+            || rule.subjects.iter().any(|dn| match dn.common_name_only() {
+                Some(cn) => self.common_names.iter().any(|c| c == cn),
+                None => dn.matches(&self.subject),
             })
     }
 }
@@ -275,3 +276,6 @@ pub fn self_signed(
     })?;
     Ok((vec![cert.der().clone()], key))
 }
+
+#[cfg(test)]
+mod tests;

@@ -871,6 +871,29 @@ fn generic_timestamp_placeholder_needs_timestamp_header() {
     assert_eq!(key, "routes[0].timestamp_header");
 }
 
+/// A timestamp header the signature does not cover decides freshness on
+/// its own: once the replay TTL has passed, a captured request with a fresh
+/// header would verify again. The route must sign `{timestamp}`.
+#[test]
+fn generic_timestamp_header_outside_the_signed_payload_refused() {
+    let dir = TempDir::new("generic-unsigned-ts");
+    for extra in [
+        "header = \"X-Sig\"\ntimestamp_header = \"X-Ts\"",
+        "header = \"X-Sig\"\nsigned_payload = \"{body}\"\ntimestamp_header = \"X-Ts\"",
+        "header = \"X-Sig\"\nsigned_payload = \"{id}.{body}\"\nid_header = \"X-Id\"\ntimestamp_header = \"X-Ts\"",
+    ] {
+        let (key, reason, shown) = invalid(&generic_route(&dir, extra));
+        assert_eq!(key, "routes[0].signed_payload", "{extra}");
+        assert!(reason.contains("{timestamp}"), "{reason}");
+        assert!(shown.starts_with(&format!("{FILE}: routes[0].signed_payload: ")));
+    }
+    // Signed: accepted.
+    load_ok(&generic_route(
+        &dir,
+        "header = \"X-Sig\"\nsigned_payload = \"{timestamp}.{body}\"\ntimestamp_header = \"X-Ts\"",
+    ));
+}
+
 #[test]
 fn generic_description_errors_name_their_key() {
     let dir = TempDir::new("generic-keys");
@@ -1024,6 +1047,42 @@ fn tls_self_signed() {
     assert_eq!(key, "server.tls.self_signed");
 }
 
+/// `[server.tls]` with a client CA and one github route whose `client_cert`
+/// lists `subjects` (TOML array text).
+fn mtls_route(dir: &TempDir, subjects: &str) -> String {
+    let s = dir.file("gh", b"x");
+    let ca = dir.file("ca.pem", b"ca");
+    format!(
+        "[server]\n[server.tls]\nself_signed = true\nclient_ca = {ca}\n\n{AMQP}\n[[routes]]\npath = \"/gh\"\nkind = \"github\"\nsecrets = [{{ file = {s} }}]\nclient_cert = {{ subjects = {subjects} }}\n"
+    )
+}
+
+#[test]
+fn client_cert_subjects_are_parsed_as_rfc_4514() {
+    let dir = TempDir::new("mtls-subjects");
+    let c = load_ok(&mtls_route(
+        &dir,
+        r#"['CN=proxy.salesforce.com,O=salesforce.com\, inc.,L=San Francisco,ST=California,C=US', "CN=sf-client-a"]"#,
+    ));
+    let rule = c.routes[0].client_cert.as_ref().unwrap();
+    assert_eq!(rule.subjects.len(), 2);
+    assert_eq!(rule.subjects[1].common_name_only(), Some("sf-client-a"));
+    for (subjects, key) in [
+        (
+            r#"["CN=a", "O=salesforce.com, inc."]"#,
+            "routes[0].client_cert.subjects[1]",
+        ),
+        (r#"["XX=a"]"#, "routes[0].client_cert.subjects[0]"),
+        (r#"["CN=a;O=b"]"#, "routes[0].client_cert.subjects[0]"),
+        (r#"[""]"#, "routes[0].client_cert.subjects[0]"),
+    ] {
+        let (k, reason, shown) = invalid(&mtls_route(&dir, subjects));
+        assert_eq!(k, key, "{subjects}");
+        assert!(reason.contains("RFC 4514"), "{reason}");
+        assert!(shown.starts_with(&format!("{FILE}: {key}: ")), "{shown}");
+    }
+}
+
 #[test]
 fn zero_server_values_refused() {
     let dir = TempDir::new("server-zero");
@@ -1056,6 +1115,56 @@ fn amqp_url_invalid_without_quoting_it() {
     let (key, _, shown) = invalid(&with_amqp(&dir, "url = \"http://user:hunter2@host/\""));
     assert_eq!(key, "amqp.url");
     assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+/// amq-protocol-uri's own messages can hold the whole URL (`Invalid URL:
+/// '<url>'`), password included: the error names the key and never the
+/// password.
+#[test]
+fn amqp_url_errors_never_show_the_password() {
+    if std::env::var_os(AMQP_URL_ENV).is_some() {
+        return;
+    }
+    let dir = TempDir::new("amqp-url-redact");
+    for url in [
+        "amqp://user:s3cret@host:notaport/%2f",
+        "amqp:user:s3cret@host:5672/%2f",
+        "amqp://user:s3cret@host/%2f?heartbeat=soon",
+        "amqps://user:s3cret@[::1/%2f",
+        "amqp://user:s3cret%ff@host/%2f",
+        "ftp://user:s3cret@host/%2f",
+    ] {
+        let (key, reason, shown) = invalid(&with_amqp(&dir, &format!("url = \"{url}\"")));
+        assert_eq!(key, "amqp.url", "{url}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!reason.is_empty());
+    }
+}
+
+/// `Debug` of the loaded config (used in logs and panics) shows where the
+/// broker and Redis are, never their passwords.
+#[test]
+fn config_debug_redacts_url_passwords() {
+    if std::env::var_os(AMQP_URL_ENV).is_some() {
+        return;
+    }
+    let dir = TempDir::new("debug-urls");
+    let text = with_amqp(
+        &dir,
+        "url = \"amqp://hookgate:s3cret-amqp@broker.internal:5672/%2f\"",
+    )
+        + "\n[dedupe]\nredis_url = \"redis://default:s3cret-redis@cache.internal:6379/0\"\n";
+    let c = load_ok(&text);
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("broker.internal"), "{shown}");
+    assert!(shown.contains("cache.internal"), "{shown}");
+    // The value itself is untouched: it is what connects.
+    assert!(c.amqp.url.contains("s3cret-amqp"));
+    assert_eq!(
+        c.dedupe.redis_url.as_deref(),
+        Some("redis://default:s3cret-redis@cache.internal:6379/0")
+    );
 }
 
 #[test]

@@ -660,8 +660,10 @@ async fn wait_backoff(
 /// Why one connection attempt failed.
 #[derive(Debug, thiserror::Error)]
 enum ConnectError {
-    #[error("invalid AMQP URI: {0}")]
-    Uri(String),
+    /// Checked at config load; the parser's message can quote the URL,
+    /// password included, so none is kept.
+    #[error("amqp.url is not an AMQP URI")]
+    Uri,
     #[error(transparent)]
     Amqp(#[from] lapin::Error),
 }
@@ -669,7 +671,7 @@ enum ConnectError {
 /// One connection attempt: connect, declare topology, open confirm channels.
 async fn connect(config: &AmqpConfig, leased: Gauge) -> Result<Pool, ConnectError> {
     // Validated at config load; kept as an error rather than a panic.
-    let mut uri: lapin::uri::AMQPUri = config.url.parse().map_err(ConnectError::Uri)?;
+    let mut uri: lapin::uri::AMQPUri = config.url.parse().map_err(|_| ConnectError::Uri)?;
     if uri.query.heartbeat.is_none() {
         uri.query.heartbeat = Some(config.heartbeat_s);
     }

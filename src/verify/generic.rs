@@ -6,7 +6,8 @@
 //! | sha1), `encoding` (hex | base64), `prefix` (text before the signature),
 //! `signed_payload` (template over `{body}`, `{timestamp}`, `{id}`; default
 //! `{body}`), `timestamp_header` (Unix seconds; checked against
-//! `tolerance_s`), `id_header` (idempotency key), `event_header`.
+//! `tolerance_s`; the template must then sign `{timestamp}`), `id_header`
+//! (idempotency key), `event_header`.
 
 use base64::Engine as _;
 use http::HeaderName;
@@ -51,8 +52,9 @@ impl Scheme {
     ///
     /// # Errors
     /// `(key, reason)` for the first bad key: an invalid header name, an
-    /// unknown placeholder, `{body}` missing from the template, or a
-    /// placeholder whose header is not configured.
+    /// unknown placeholder, `{body}` missing from the template, a
+    /// placeholder whose header is not configured, or a `timestamp_header`
+    /// the template does not sign.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         header: &str,
@@ -81,7 +83,7 @@ impl Scheme {
         if template.contains(&Part::Id) && id_header.is_none() {
             return Err(("id_header", "required when signed_payload uses {id}".into()));
         }
-        Ok(Scheme {
+        let scheme = Scheme {
             header: name("header", header)?,
             algorithm,
             encoding,
@@ -92,7 +94,17 @@ impl Scheme {
                 .transpose()?,
             id_header: id_header.map(|h| name("id_header", h)).transpose()?,
             event_header: event_header.map(|h| name("event_header", h)).transpose()?,
-        })
+        };
+        // An unsigned timestamp would decide freshness alone: once the replay
+        // cache forgot a delivery, a captured one with a fresh header would
+        // verify again.
+        if scheme.timestamp_header.is_some() && !scheme.template.contains(&Part::Timestamp) {
+            return Err((
+                "signed_payload",
+                "must contain {timestamp} when timestamp_header is set (an unsigned timestamp proves nothing)".into(),
+            ));
+        }
+        Ok(scheme)
     }
 
     pub(crate) fn verify(&self, ctx: &Ctx<'_>) -> Result<Verified, Error> {

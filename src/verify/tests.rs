@@ -1207,6 +1207,19 @@ fn generic_scheme_rejects_bad_descriptions() {
         Err("timestamp_header")
     );
     assert_eq!(new("X-Sig", "{body}", None, None), Ok(()));
+    // A timestamp header outside the signature decides freshness alone.
+    assert_eq!(
+        new("X-Sig", "{body}", Some("X-Ts"), None),
+        Err("signed_payload")
+    );
+    assert_eq!(
+        new("X-Sig", "{id}:{body}", Some("X-Ts"), Some("X-Id")),
+        Err("signed_payload")
+    );
+    assert_eq!(
+        new("X-Sig", "{timestamp}:{body}", Some("X-Ts"), None),
+        Ok(())
+    );
 }
 
 // === the rest of mod.rs ===

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{AmqpConfig, Error, SecretSource, AMQP_URL_ENV};
 use crate::salesforce::rest::Auth;
-use crate::secret::Secret;
+use crate::secret::{redact_url, Secret};
 
 /// Default worker admin listener.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
@@ -74,8 +74,8 @@ pub struct WorkerSection {
     pub actions: Vec<ActionConfig>,
 }
 
-/// `[worker.idempotency]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[worker.idempotency]`. `Debug` shows the Redis URL without its password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdempotencyConfig {
     /// `embedded` (redb file) or `redis` (shared by a fleet of workers).
@@ -90,6 +90,23 @@ pub struct IdempotencyConfig {
     /// longer than Salesforce's 24 h Outbound Message retry window).
     #[serde(default = "default_ttl")]
     pub ttl_s: u64,
+}
+
+impl std::fmt::Debug for IdempotencyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let IdempotencyConfig {
+            store,
+            path,
+            redis_url,
+            ttl_s,
+        } = self;
+        f.debug_struct("IdempotencyConfig")
+            .field("store", store)
+            .field("path", path)
+            .field("redis_url", &redis_url.as_deref().map(redact_url))
+            .field("ttl_s", ttl_s)
+            .finish()
+    }
 }
 
 impl Default for IdempotencyConfig {
@@ -239,8 +256,8 @@ impl WorkerConfig {
         if let Ok(url) = std::env::var(AMQP_URL_ENV) {
             amqp.url = url;
         }
-        if amqp.url.parse::<lapin::uri::AMQPUri>().is_err() {
-            return Err(invalid("amqp.url", "not an AMQP URI".into()));
+        if let Some(reason) = crate::config::amqp_url_problem(&amqp.url) {
+            return Err(invalid("amqp.url", reason));
         }
         if worker.queues.is_empty() {
             return Err(invalid("worker.queues", "at least one queue".into()));
@@ -347,7 +364,8 @@ impl WorkerConfig {
         }
         let consumer_key = read_secret(&salesforce.consumer_key)
             .map_err(|(sub, r)| invalid(&format!("salesforce.consumer_key{sub}"), r))?;
-        let consumer_key = String::from_utf8(consumer_key)
+        // The consumer key is the OAuth client id, not a secret.
+        let consumer_key = String::from_utf8(consumer_key.to_vec())
             .map_err(|_| invalid("salesforce.consumer_key", "not UTF-8".into()))?;
         let auth = match salesforce.auth {
             AuthKind::JwtBearer => {
@@ -379,9 +397,13 @@ impl WorkerConfig {
                 })?;
                 let secret = read_secret(src)
                     .map_err(|(sub, r)| invalid(&format!("salesforce.client_secret{sub}"), r))?;
+                // It is sent as form text.
+                if std::str::from_utf8(&secret).is_err() {
+                    return Err(invalid("salesforce.client_secret", "not UTF-8".into()));
+                }
                 Auth::ClientCredentials {
                     client_id: consumer_key,
-                    client_secret: Secret::new(secret),
+                    client_secret: Secret::from_slice(&secret),
                 }
             }
         };
@@ -400,7 +422,7 @@ impl WorkerConfig {
     }
 }
 
-fn read_secret(src: &SecretSource) -> Result<Vec<u8>, (&'static str, String)> {
+fn read_secret(src: &SecretSource) -> Result<zeroize::Zeroizing<Vec<u8>>, (&'static str, String)> {
     crate::config::resolve_secret(src)
 }
 
@@ -445,3 +467,6 @@ fn default_max_usage() -> f64 {
 fn default_sf_timeout() -> u64 {
     30_000
 }
+
+#[cfg(test)]
+mod tests;

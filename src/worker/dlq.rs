@@ -41,7 +41,15 @@ async fn next(
 }
 
 async fn connect(config: &WorkerConfig) -> Result<Connection, lapin::Error> {
-    Connection::connect(&config.amqp.url, ConnectionProperties::default()).await
+    // Parsed here rather than by `Connection::connect`, whose error would
+    // quote the URL, password included (it was checked at config load).
+    let uri: lapin::uri::AMQPUri = config.amqp.url.parse().map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "amqp.url is not an AMQP URI",
+        )
+    })?;
+    Connection::connect_uri(uri, ConnectionProperties::default()).await
 }
 
 /// Counts dead-lettered messages by reason (up to `limit`), leaving them in

@@ -175,9 +175,11 @@ async fn session(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
     let w = &ctx.config.worker;
+    // Checked at config load; the parser's message would quote the URL.
     let mut uri: lapin::uri::AMQPUri = ctx.config.amqp.url.parse().map_err(|_| {
-        lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
-            lapin::ConnectionState::Error,
+        lapin::Error::from(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "amqp.url is not an AMQP URI",
         ))
     })?;
     if uri.query.heartbeat.is_none() {

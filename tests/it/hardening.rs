@@ -552,6 +552,81 @@ client_cert = {{ subjects = ["CN=sf-client-a"] }}
     h.finish().await;
 }
 
+/// The subject Salesforce's client certificate carries, certificate order.
+const SALESFORCE_SUBJECT: [(rcgen::DnType, &str); 5] = [
+    (rcgen::DnType::CountryName, "US"),
+    (rcgen::DnType::StateOrProvinceName, "California"),
+    (rcgen::DnType::LocalityName, "San Francisco"),
+    (rcgen::DnType::OrganizationName, "salesforce.com, inc."),
+    (rcgen::DnType::CommonName, "proxy.salesforce.com"),
+];
+
+/// Full-subject rules compare distinguished names attribute by attribute:
+/// an escaped comma inside `O`, RFC 4514 order or certificate order, and
+/// one differing attribute refuses the certificate.
+#[tokio::test]
+async fn mutual_tls_full_subject_rules_compare_distinguished_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client_ca = Ca::new("hookgate test client CA");
+    let sf = client_ca.client_with_subject(&SALESFORCE_SUBJECT, false);
+    let mut oakland = SALESFORCE_SUBJECT;
+    oakland[2].1 = "Oakland";
+    let oakland = client_ca.client_with_subject(&oakland, false);
+    let mut no_dot = SALESFORCE_SUBJECT;
+    no_dot[3].1 = "salesforce.com, inc";
+    let no_dot = client_ca.client_with_subject(&no_dot, false);
+    let ca_path = client_ca.write(dir.path(), "client_ca.pem");
+    let gh = secret_file(dir.path(), "gh", GITHUB_SECRET);
+    let routes = format!(
+        r#"
+[[routes]]
+name = "gh_rfc4514"
+path = "/hooks/rfc4514"
+kind = "github"
+secrets = [{{ file = "{gh}" }}]
+client_cert = {{ subjects = ['CN=proxy.salesforce.com,O=salesforce.com\, inc.,L=San Francisco,ST=California,C=US'] }}
+
+[[routes]]
+name = "gh_cert_order"
+path = "/hooks/cert-order"
+kind = "github"
+secrets = [{{ file = "{gh}" }}]
+client_cert = {{ subjects = ['C=US, ST=California, L=San Francisco, O=salesforce.com\, inc., CN=proxy.salesforce.com'] }}
+"#
+    );
+    let h = Harness::start_with(Options {
+        tls_toml: Some(format!("client_ca = \"{}\"", ca_path.display())),
+        routes_toml: Some(routes),
+        ..Default::default()
+    })
+    .await;
+    let body = fixture("github/push.json");
+    let id = support::unique();
+    let send = |leaf: &support::pki::Leaf, path: &str, delivery: String| {
+        let client = raw::reqwest_client(&h.ca_pem, Some((&leaf.cert_pem, &leaf.key_pem)));
+        let url = format!("{}{path}", h.base);
+        let body = body.clone();
+        async move {
+            let mut req = client.post(url).body(body.clone());
+            for (k, v) in github_headers(GITHUB_SECRET, &delivery, &body) {
+                req = req.header(k, v);
+            }
+            req.send().await.expect("request").status().as_u16()
+        }
+    };
+    for path in ["/hooks/rfc4514", "/hooks/cert-order"] {
+        let status = send(&sf, path, format!("dn-sf-{id}{path}")).await;
+        assert_eq!(status, 200, "{path}: the listed subject");
+        for (name, leaf) in [("L=Oakland", &oakland), ("O without the dot", &no_dot)] {
+            let status = send(leaf, path, format!("dn-other-{id}{path}")).await;
+            assert_eq!(status, 403, "{path}: {name}");
+        }
+    }
+    assert_eq!(h.take(2).await.len(), 2);
+    h.assert_empty().await;
+    h.finish().await;
+}
+
 // === Secret expiry ===
 
 #[tokio::test]

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::{Deserialize, Serialize};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize};
+use zeroize::Zeroizing;
 
 use crate::secret::Secret;
 
@@ -65,8 +67,8 @@ impl std::fmt::Debug for Auth {
 /// A token and where to use it.
 #[derive(Clone)]
 pub struct Token {
-    /// Bearer token.
-    pub access_token: Secret,
+    /// Bearer token: zeroized on drop, not printed.
+    pub access_token: SecretString,
     /// Base URL of the org's REST API.
     pub instance_url: String,
 }
@@ -88,6 +90,9 @@ pub enum Error {
     /// Signing the assertion failed.
     #[error("cannot sign the JWT assertion: {0}")]
     Sign(String),
+    /// The client secret is not text (checked at config load).
+    #[error("client secret is not UTF-8")]
+    SecretText,
     /// The token endpoint could not be reached or timed out (retryable).
     #[error("token endpoint unreachable: {0}")]
     Transport(String),
@@ -112,8 +117,14 @@ struct Claims<'a> {
 
 #[derive(Deserialize)]
 struct TokenReply {
-    access_token: String,
+    /// Zeroized on drop, also when a later field fails to parse.
+    #[serde(deserialize_with = "zeroizing")]
+    access_token: Zeroizing<String>,
     instance_url: Option<String>,
+}
+
+fn zeroizing<'de, D: Deserializer<'de>>(d: D) -> Result<Zeroizing<String>, D::Error> {
+    String::deserialize(d).map(Zeroizing::new)
 }
 
 #[derive(Deserialize)]
@@ -154,7 +165,9 @@ impl Auth {
         fallback_instance: &str,
     ) -> Result<Token, Error> {
         let url = format!("{}/services/oauth2/token", login_url.trim_end_matches('/'));
-        let form: Vec<(&str, String)> = match self {
+        // The assertion is a credential for its lifetime: zeroized on drop.
+        let assertion: Zeroizing<String>;
+        let form: Vec<(&str, &str)> = match self {
             Auth::JwtBearer {
                 consumer_key,
                 username,
@@ -169,22 +182,24 @@ impl Auth {
                     aud: audience,
                     exp,
                 };
-                let assertion = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, key)
-                    .map_err(|e| Error::Sign(e.to_string()))?;
+                assertion = Zeroizing::new(
+                    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, key)
+                        .map_err(|e| Error::Sign(e.to_string()))?,
+                );
                 vec![
-                    ("grant_type", JWT_BEARER_GRANT.to_string()),
-                    ("assertion", assertion),
+                    ("grant_type", JWT_BEARER_GRANT),
+                    ("assertion", assertion.as_str()),
                 ]
             }
             Auth::ClientCredentials {
                 client_id,
                 client_secret,
             } => vec![
-                ("grant_type", "client_credentials".to_string()),
-                ("client_id", client_id.clone()),
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id.as_str()),
                 (
                     "client_secret",
-                    String::from_utf8_lossy(client_secret.expose()).into_owned(),
+                    std::str::from_utf8(client_secret.expose()).map_err(|_| Error::SecretText)?,
                 ),
             ],
         };
@@ -195,17 +210,19 @@ impl Auth {
             .await
             .map_err(|e| Error::Transport(e.without_url().to_string()))?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        // The reply holds the token: our copy of it is zeroized on drop.
+        let bytes = Zeroizing::new(Vec::from(
+            resp.bytes()
+                .await
+                .map_err(|e| Error::Transport(e.without_url().to_string()))?,
+        ));
         if status.is_success() {
             let reply: TokenReply = serde_json::from_slice(&bytes).map_err(|_| Error::Refused {
                 error: "invalid_response".into(),
                 description: "token reply is not the documented JSON".into(),
             })?;
             return Ok(Token {
-                access_token: Secret::new(reply.access_token.into_bytes()),
+                access_token: SecretString::from(reply.access_token.as_str()),
                 instance_url: reply
                     .instance_url
                     .unwrap_or_else(|| fallback_instance.to_string()),
@@ -224,5 +241,36 @@ impl Auth {
                 .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
             description: e.error_description.unwrap_or_default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+
+    #[test]
+    fn debug_prints_no_token_or_secret() {
+        let reply: TokenReply = serde_json::from_slice(
+            br#"{"access_token":"00Dxx!s3cret-token","instance_url":"https://org.example.test"}"#,
+        )
+        .unwrap();
+        let token = Token {
+            access_token: SecretString::from(reply.access_token.as_str()),
+            instance_url: reply.instance_url.unwrap_or_default(),
+        };
+        assert_eq!(token.access_token.expose_secret(), "00Dxx!s3cret-token");
+        let shown = format!("{token:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("org.example.test"), "{shown}");
+
+        let auth = Auth::ClientCredentials {
+            client_id: "consumer-key".into(),
+            client_secret: Secret::from_slice(b"s3cret-client"),
+        };
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("consumer-key"), "{shown}");
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::RwLock;
@@ -170,7 +171,7 @@ impl Client {
             let sent = self
                 .http
                 .patch(url)
-                .bearer_auth(String::from_utf8_lossy(token.access_token.expose()))
+                .bearer_auth(token.access_token.expose_secret())
                 .json(&body)
                 .send()
                 .await;

@@ -60,12 +60,18 @@ impl Ca {
     /// A client certificate with subject `CN=<cn>`; `expired` makes one whose
     /// validity ended yesterday.
     pub fn client(&self, cn: &str, expired: bool) -> Leaf {
+        self.client_with_subject(&[(rcgen::DnType::CommonName, cn)], expired)
+    }
+
+    /// A client certificate whose subject holds `attrs`, in this order
+    /// (certificate order: most significant first, e.g. `C` before `CN`).
+    pub fn client_with_subject(&self, attrs: &[(rcgen::DnType, &str)], expired: bool) -> Leaf {
         let key = rcgen::KeyPair::generate().expect("client key");
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
+        for (kind, value) in attrs {
+            params.distinguished_name.push(kind.clone(), *value);
+        }
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
         if expired {
             let now = time::OffsetDateTime::now_utc();

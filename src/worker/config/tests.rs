@@ -1,0 +1,134 @@
+//! Tests for the worker's config: what its errors and `Debug` show.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+
+const FILE: &str = "worker.toml";
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "hookgate-worker-config-tests-{}-{tag}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    /// Writes `contents` to `name`; returns the path for TOML.
+    fn file(&self, name: &str, contents: &[u8]) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A worker file with `amqp_url`, Redis idempotency at `redis_url`, and the
+/// `[salesforce]` auth lines `auth`.
+fn text(amqp_url: &str, redis_url: &str, auth: &str) -> String {
+    format!(
+        r#"
+[amqp]
+url = "{amqp_url}"
+
+[worker]
+queues = ["work"]
+
+[worker.idempotency]
+store = "redis"
+redis_url = "{redis_url}"
+
+[[worker.actions]]
+match = "salesforce.#"
+kind = "salesforce_update"
+fields = {{ Synced__c = "true" }}
+
+[salesforce]
+login_url = "https://login.example.test"
+instance_url = "https://org.example.test"
+{auth}
+"#
+    )
+}
+
+fn load(text: &str) -> Result<WorkerConfig, Error> {
+    WorkerConfig::from_toml(Path::new(FILE), text)
+}
+
+#[test]
+fn debug_shows_no_password_secret_or_key() {
+    if std::env::var_os(AMQP_URL_ENV).is_some() {
+        return;
+    }
+    let dir = TempDir::new("debug");
+    let ck = dir.file("ck", b"consumer-key-1");
+    let cs = dir.file("cs", b"s3cret-client\n");
+    let c = load(&text(
+        "amqp://worker:s3cret-amqp@broker.internal:5672/%2f",
+        "redis://default:s3cret-redis@cache.internal:6379/0",
+        &format!(
+            "auth = \"client_credentials\"\nconsumer_key = {{ file = \"{ck}\" }}\nclient_secret = {{ file = \"{cs}\" }}"
+        ),
+    ))
+    .unwrap();
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("broker.internal"), "{shown}");
+    assert!(shown.contains("cache.internal"), "{shown}");
+
+    let pem_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/salesforce/jwt/test-rsa.key"
+    );
+    let pem = std::fs::read_to_string(pem_path).unwrap();
+    let c = load(&text(
+        "amqp://127.0.0.1:5672/%2f",
+        "redis://127.0.0.1:6379",
+        &format!(
+            "auth = \"jwt_bearer\"\nconsumer_key = {{ file = \"{ck}\" }}\nusername = \"u@example.test\"\nprivate_key = {{ file = \"{pem_path}\" }}"
+        ),
+    ))
+    .unwrap();
+    let shown = format!("{c:?}");
+    let key_line = pem.lines().nth(1).unwrap();
+    assert!(!shown.contains(key_line), "{shown}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+}
+
+#[test]
+fn bad_amqp_url_is_named_without_its_password() {
+    if std::env::var_os(AMQP_URL_ENV).is_some() {
+        return;
+    }
+    let dir = TempDir::new("amqp");
+    let ck = dir.file("ck", b"consumer-key-1");
+    let cs = dir.file("cs", b"x");
+    for url in [
+        "amqp://user:s3cret@host:notaport/%2f",
+        "amqp:user:s3cret@host:5672/%2f",
+    ] {
+        let e = load(&text(
+            url,
+            "redis://127.0.0.1:6379",
+            &format!(
+                "auth = \"client_credentials\"\nconsumer_key = {{ file = \"{ck}\" }}\nclient_secret = {{ file = \"{cs}\" }}"
+            ),
+        ))
+        .unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.starts_with("worker.toml: amqp.url: "), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+}
