@@ -61,6 +61,10 @@ pub struct Gateway {
     pub body_timeout: Duration,
     /// Longest pause between body chunks.
     pub body_idle_timeout: Duration,
+    /// Deadline of a whole request, from its head to the message stored.
+    pub request_timeout: Duration,
+    /// Bounds of the lingering close after an early answer.
+    pub linger: handle::Linger,
     /// `[server] trusted_proxies` (for `X-Forwarded-For`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The replay cache, when `[dedupe] enabled`.
@@ -112,6 +116,11 @@ impl Gateway {
                     .min(config.server.request_timeout_ms),
             ),
             body_idle_timeout: Duration::from_millis(config.server.body_idle_timeout_ms),
+            request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+            linger: handle::Linger {
+                time: Duration::from_millis(config.server.linger_timeout_ms),
+                bytes: config.server.linger_max_bytes,
+            },
             trusted_proxies: config.server.trusted_proxies.clone(),
             replay,
         }
