@@ -1,7 +1,8 @@
 //! The public listener: accept, TLS, HTTP/1.1 and HTTP/2, the request flow.
 //!
 //! ```text
-//! accept -> TLS handshake (deadline) -> hyper auto (h1/h2, header timeout)
+//! accept -> TLS handshake (deadline) -> HTTP/1: framing scan (CL+TE, TE lists,
+//!   repeated Content-Length: 400) -> hyper auto (h1/h2, header timeout)
 //!   -> layers: catch-panic, request-id, trace
 //!   -> handle: route by path -> method -> load shed -> body (cap, deadline)
 //!      -> verify | om::parse + org check -> envelope -> outbox: publish (confirms)
@@ -9,6 +10,7 @@
 //!   -> respond: 200 / Ack only once confirmed or spooled; else 4xx / 503 / SOAP fault
 //! ```
 
+pub mod framing;
 pub mod handle;
 pub mod listener;
 pub mod respond;

@@ -13,7 +13,9 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::time::Instant;
 
 use crate::support::proxy::Proxy;
-use crate::support::{self, fixture, fixture_headers, raw, sign, Harness, Options, GITHUB_SECRET};
+use crate::support::{
+    self, fixture, fixture_headers, message_id, raw, sign, Harness, Options, GITHUB_SECRET,
+};
 
 /// Signed GitHub push headers for `body`, delivery id `delivery`.
 fn github_headers(delivery: &str, body: &[u8]) -> Vec<(String, String)> {
@@ -241,6 +243,192 @@ async fn lingering_drain_is_bounded_in_time_and_bytes() {
     );
     h.assert_empty().await;
     h.finish().await;
+}
+
+// === Ambiguous framing, on both listeners ===
+
+/// `body` in chunked coding, in one chunk.
+fn chunked(body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:x}\r\n", body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\r\n0\r\n\r\n");
+    out
+}
+
+/// Writes `bytes` on a fresh connection (TLS, or TCP for a plaintext
+/// harness) and reads until the gateway closes it: (statuses, closed).
+async fn exchange(h: &Harness, plaintext: bool, bytes: &[u8]) -> (Vec<u16>, bool) {
+    let out = if plaintext {
+        let mut conn = tokio::net::TcpStream::connect(h.addr())
+            .await
+            .expect("connect");
+        conn.write_all(bytes).await.expect("write");
+        conn.flush().await.expect("flush");
+        raw::read_until_closed(&mut conn, Duration::from_secs(5)).await
+    } else {
+        let mut conn = raw::connect(h.addr(), &h.ca_pem).await;
+        conn.write_all(bytes).await.expect("write");
+        conn.flush().await.expect("flush");
+        raw::read_until_closed(&mut conn, Duration::from_secs(5)).await
+    };
+    (raw::statuses(&out.0), out.1)
+}
+
+/// How a case puts the body on the wire.
+type Encode = fn(&[u8]) -> Vec<u8>;
+
+/// A valid signed delivery `id` framed by `framing` (header lines) around
+/// `body_bytes(payload)`.
+fn framed(id: &str, framing: &[&str], encode: Encode) -> Vec<u8> {
+    let body = fixture("github/push.json");
+    let wire = encode(&body);
+    let lines: Vec<String> = framing
+        .iter()
+        .map(|l| l.replace("{len}", &wire.len().to_string()))
+        .collect();
+    let mut out = head("POST", "/hooks/github", &github_headers(id, &body), &lines);
+    out.extend_from_slice(&wire);
+    out
+}
+
+async fn ambiguous_framing_is_refused(plaintext: bool) {
+    let h = Harness::start_with(Options {
+        plaintext,
+        ..Default::default()
+    })
+    .await;
+    let id = support::unique();
+    let listener = if plaintext { "plaintext" } else { "TLS" };
+    let same = |b: &[u8]| b.to_vec();
+    let refused: [(&str, &[&str], Encode); 7] = [
+        (
+            "CL+TE",
+            &["Content-Length: {len}", "Transfer-Encoding: chunked"],
+            chunked,
+        ),
+        (
+            "TE+CL",
+            &["Transfer-Encoding: chunked", "Content-Length: {len}"],
+            chunked,
+        ),
+        (
+            "TE gzip, chunked",
+            &["Transfer-Encoding: gzip, chunked"],
+            chunked,
+        ),
+        (
+            "TE twice",
+            &["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"],
+            chunked,
+        ),
+        ("TE identity", &["Transfer-Encoding: identity"], same),
+        (
+            "two equal Content-Length",
+            &["Content-Length: {len}", "Content-Length: {len}"],
+            same,
+        ),
+        (
+            "two different Content-Length",
+            &["Content-Length: {len}", "Content-Length: 1"],
+            same,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (i, (name, framing, encode)) in refused.iter().enumerate() {
+        let req = framed(&format!("refused-{id}-{i}"), framing, *encode);
+        let (codes, closed) = exchange(&h, plaintext, &req).await;
+        if codes != [400] || !closed {
+            failures.push(format!(
+                "{listener} {name}: statuses {codes:?}, closed {closed}"
+            ));
+        }
+    }
+
+    // Accepted: chunked alone (any case), and Content-Length alone; then a
+    // chunked request followed on the same connection by CL+TE: the first
+    // served, the second refused (the scanner follows chunked framing).
+    let ok_chunked = framed(
+        &format!("ok-{id}-1"),
+        &["Transfer-Encoding: Chunked"],
+        chunked,
+    );
+    let ok_length = framed(&format!("ok-{id}-2"), &["Content-Length: {len}"], same);
+    for (name, req) in [("chunked", &ok_chunked), ("length", &ok_length)] {
+        let mut req = req.clone();
+        // Ask for the close so the exchange ends.
+        let at = req
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("head end");
+        req.splice(at + 2..at + 2, b"Connection: close\r\n".iter().copied());
+        let (codes, closed) = exchange(&h, plaintext, &req).await;
+        if codes != [200] || !closed {
+            failures.push(format!(
+                "{listener} {name}: statuses {codes:?}, closed {closed}"
+            ));
+        }
+    }
+    let mut pipelined = framed(
+        &format!("ok-{id}-3"),
+        &["Transfer-Encoding: chunked"],
+        chunked,
+    );
+    pipelined.extend_from_slice(&framed(
+        &format!("refused-{id}-pipelined"),
+        &["Content-Length: {len}", "Transfer-Encoding: chunked"],
+        chunked,
+    ));
+    let (codes, closed) = exchange(&h, plaintext, &pipelined).await;
+    if codes != [200, 400] || !closed {
+        failures.push(format!(
+            "{listener} chunked then CL+TE: statuses {codes:?}, closed {closed}"
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let mut want = vec![
+        format!("ok-{id}-1"),
+        format!("ok-{id}-2"),
+        format!("ok-{id}-3"),
+    ];
+
+    // The plaintext listener still serves HTTP/2 with prior knowledge (its
+    // preface is no HTTP/1 head and passes the scan untouched).
+    if plaintext {
+        let client = reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .timeout(raw::IO_DEADLINE)
+            .build()
+            .expect("h2c client");
+        let body = fixture("github/push.json");
+        let mut req = client
+            .post(format!("{}/hooks/github", h.base))
+            .body(body.clone());
+        for (k, v) in github_headers(&format!("ok-{id}-4"), &body) {
+            req = req.header(k, v);
+        }
+        let r = req.send().await.expect("h2c request");
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.status(), 200);
+        want.push(format!("ok-{id}-4"));
+    }
+
+    let mut got: Vec<String> = h.take(want.len()).await.iter().map(message_id).collect();
+    got.sort();
+    assert_eq!(
+        got, want,
+        "{listener}: only the accepted requests were queued"
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn ambiguous_framing_is_refused_over_tls() {
+    ambiguous_framing_is_refused(false).await;
+}
+
+#[tokio::test]
+async fn ambiguous_framing_is_refused_over_plaintext() {
+    ambiguous_framing_is_refused(true).await;
 }
 
 // === The whole-request deadline ===
