@@ -156,9 +156,24 @@ pub struct ServerConfig {
     /// Time allowed to receive the request head, in ms (slowloris bound).
     #[serde(default = "default_header_read_timeout_ms")]
     pub header_read_timeout_ms: u64,
-    /// Time allowed for a whole request (head, body, publish, answer), in ms.
+    /// Time allowed for a whole request, in ms, from its head to the
+    /// message held by the broker or the spool: body read, verification,
+    /// replay-cache lookup and store. A body not received in time gets 408;
+    /// past the deadline after the body arrived, 503 + Retry-After (a SOAP
+    /// Server fault on Salesforce routes), so the sender retries.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// After an answer given before the request body was read to its end
+    /// (413, 403, 404, 405, 408, 503 ...), how long, in ms, the rest of the
+    /// body is read and discarded before the HTTP/1 connection closes
+    /// (lingering close): a sender that uploads its whole body before
+    /// reading then sees the status instead of a connection reset.
+    #[serde(default = "default_linger_timeout_ms")]
+    pub linger_timeout_ms: u64,
+    /// Most body bytes read and discarded during that lingering close; a
+    /// sender past it is cut.
+    #[serde(default = "default_linger_max_bytes")]
+    pub linger_max_bytes: u64,
     /// Requests handled at once; past it new requests get 503 + Retry-After.
     #[serde(default = "default_max_concurrent_requests")]
     pub max_concurrent_requests: usize,
@@ -1151,6 +1166,12 @@ fn default_header_read_timeout_ms() -> u64 {
 }
 fn default_request_timeout_ms() -> u64 {
     10_000
+}
+fn default_linger_timeout_ms() -> u64 {
+    5_000
+}
+fn default_linger_max_bytes() -> u64 {
+    4 * 1024 * 1024
 }
 fn default_max_concurrent_requests() -> usize {
     1024

@@ -3,46 +3,142 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, Request, Response};
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Response, Version};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
-use super::respond::{Body, Outcome};
+use super::respond::{self, Body, Outcome};
 use super::{ConnInfo, Gateway, RouteEntry};
 use crate::config::RouteKind;
 use crate::envelope::{self, Message};
 use crate::outbox::Stored;
 use crate::salesforce::om;
 
+/// Bounds of the lingering close (`server.linger_timeout_ms`,
+/// `server.linger_max_bytes`).
+#[derive(Debug, Clone, Copy)]
+pub struct Linger {
+    /// Longest time the rest of a body is read and discarded.
+    pub time: Duration,
+    /// Most bytes read and discarded.
+    pub bytes: u64,
+}
+
+/// A request body and how far the handler got with it.
+struct Inbound<B> {
+    body: B,
+    /// The handler asked for body data at least once (for a client that
+    /// sent `Expect: 100-continue`, only then did hyper invite the body).
+    polled: bool,
+    /// Read to its end.
+    done: bool,
+}
+
 /// Handles one request. Never fails: every error is an [`Outcome`].
+///
+/// The request deadline (`server.request_timeout_ms`) runs from here to the
+/// message stored. An HTTP/1 answer given before the body was read to its
+/// end closes the connection after a bounded drain of the rest (see
+/// [`linger`]).
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
-    let Some(entry) = gw.routes.load().get(req.uri().path()).cloned() else {
-        gw.metrics.request("none", Outcome::NotFound.label());
-        return Outcome::NotFound.webhook();
+    let deadline = Instant::now() + gw.request_timeout;
+    let (parts, body) = req.into_parts();
+    let mut inbound = Inbound {
+        body,
+        polled: false,
+        done: false,
     };
-    let route = &entry.route;
-    let soap = route.kind == RouteKind::SalesforceOm;
-    let outcome = if req.method() != Method::POST {
-        Outcome::MethodNotAllowed
-    } else {
-        match gw.permits.clone().try_acquire_owned() {
-            Err(_) => Outcome::Overloaded,
-            Ok(_permit) => {
-                // Dropped with this future too (client gone, panic).
-                let _in_flight = gw.metrics.in_flight_request();
-                process(&gw, &entry, req).await
-            }
+    let entry = gw.routes.load().get(parts.uri.path()).cloned();
+    let (name, soap, outcome) = match &entry {
+        None => ("none", false, Outcome::NotFound),
+        Some(entry) => {
+            let route = &entry.route;
+            let outcome = if parts.method != Method::POST {
+                Outcome::MethodNotAllowed
+            } else {
+                match gw.permits.clone().try_acquire_owned() {
+                    Err(_) => Outcome::Overloaded,
+                    Ok(_permit) => {
+                        // Dropped with this future too (client gone, panic).
+                        let _in_flight = gw.metrics.in_flight_request();
+                        process(&gw, entry, &parts, &mut inbound, deadline).await
+                    }
+                }
+            };
+            (
+                route.name.as_str(),
+                route.kind == RouteKind::SalesforceOm,
+                outcome,
+            )
         }
     };
-    gw.metrics.request(&route.name, outcome.label());
-    if soap {
+    gw.metrics.request(name, outcome.label());
+    let mut resp = if soap {
         outcome.soap()
     } else {
         outcome.webhook()
+    };
+    let unread = !inbound.done && !hyper::body::Body::is_end_stream(&inbound.body);
+    let invited = inbound.polled || !expects_continue(&parts.headers);
+    if unread && parts.version <= Version::HTTP_11 {
+        respond::close_connection(&mut resp);
+        if invited {
+            linger(inbound.body, gw.linger);
+        }
     }
+    resp
+}
+
+/// The request asked to be invited before sending its body.
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Lingering close (as nginx's `lingering_close`): reads and discards the
+/// rest of an HTTP/1 body the answer did not need, for at most
+/// `bounds.time` and `bounds.bytes`, in a task of its own, so the answer is
+/// written at once. hyper keeps the connection open while the body is
+/// wanted and closes it (the answer says `Connection: close`) once the body
+/// ended: the sender, which may upload everything before it reads, finds
+/// the status instead of a reset caused by closing a socket with unread
+/// data. Past a bound the body is dropped and the connection closes (a
+/// reset then is the sender's own doing).
+fn linger<B>(mut body: B, bounds: Linger)
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin + Send + 'static,
+{
+    if bounds.time.is_zero() || bounds.bytes == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let until = Instant::now() + bounds.time;
+        let mut left = bounds.bytes;
+        loop {
+            match tokio::time::timeout_at(until, body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if n >= left {
+                        tracing::debug!("lingering close: byte bound reached");
+                        return;
+                    }
+                    left -= n;
+                }
+                Ok(Some(Err(_)) | None) => return,
+                Err(_) => {
+                    tracing::debug!("lingering close: time bound reached");
+                    return;
+                }
+            }
+        }
+    });
 }
 
 /// The client address: the connection's (the TCP peer or what a trusted
@@ -69,9 +165,19 @@ pub fn client_ip(info: &ConnInfo, headers: &HeaderMap, trusted: &[ipnet::IpNet])
     )
 }
 
-async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Outcome {
+/// Admits the client, reads the body, then delivers it within the request
+/// deadline.
+async fn process<B>(
+    gw: &Gateway,
+    entry: &RouteEntry,
+    parts: &Parts,
+    inbound: &mut Inbound<B>,
+    deadline: Instant,
+) -> Outcome
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
     let route = &entry.route;
-    let (parts, body) = req.into_parts();
 
     // Who is connecting: address allowlist and client certificate, before
     // reading the body.
@@ -102,14 +208,89 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
 
     let limits = BodyLimits {
         cap: route.max_body_bytes,
-        total: gw.body_timeout,
+        total: gw
+            .body_timeout
+            .min(deadline.saturating_duration_since(Instant::now())),
         idle: gw.body_idle_timeout,
     };
-    let body = match read_body(limits, &parts.headers, body).await {
+    let body = match read_body(limits, &parts.headers, inbound).await {
         Ok(b) => b,
         Err(outcome) => return outcome,
     };
     let received_at = OffsetDateTime::now_utc();
+    deliver(gw, entry, parts, body, received_at, deadline).await
+}
+
+/// The body arrived: verify or parse it, drop what the replay cache saw,
+/// and store the rest, all before `deadline`. Past it, 503 + Retry-After
+/// (the sender retries; a store that still completes makes a duplicate,
+/// never a loss). Once stored, the answer is 2xx whatever the replay cache
+/// then does.
+async fn deliver(
+    gw: &Gateway,
+    entry: &RouteEntry,
+    parts: &Parts,
+    body: Bytes,
+    received_at: OffsetDateTime,
+    deadline: Instant,
+) -> Outcome {
+    let route = &entry.route;
+    let (fresh, keys) = match tokio::time::timeout_at(
+        deadline,
+        messages(gw, entry, parts, body, received_at),
+    )
+    .await
+    {
+        Ok(Ok(m)) => m,
+        Ok(Err(outcome)) => return outcome,
+        Err(_) => return past_deadline(&route.name, "verify"),
+    };
+    let stored = match tokio::time::timeout_at(deadline, gw.outbox.store(&fresh)).await {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(e)) => {
+            tracing::warn!(route = %route.name, error = %e, "neither confirmed nor spooled; answering 503");
+            return Outcome::Unavailable;
+        }
+        Err(_) => return past_deadline(&route.name, "store"),
+    };
+    if let Some(cache) = &gw.replay {
+        // Bounded by what is left of the deadline; the message is stored,
+        // so running out only costs the replay mark.
+        match tokio::time::timeout_at(deadline, cache.record(keys, route.replay_ttl)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "replay cache write failed"),
+            Err(_) => {
+                tracing::warn!(route = %route.name, "replay cache write past the request deadline")
+            }
+        }
+    }
+    tracing::debug!(route = %route.name, messages = fresh.len(), ?stored, "stored");
+    match stored {
+        Stored::Confirmed => Outcome::Accepted,
+        Stored::Spooled => Outcome::Spooled,
+    }
+}
+
+/// The request deadline passed after the body arrived, in `step`.
+fn past_deadline(route: &str, step: &'static str) -> Outcome {
+    tracing::warn!(
+        route,
+        step,
+        "request deadline passed before the message was stored; answering 503"
+    );
+    Outcome::Deadline
+}
+
+/// The messages a received body carries that the replay cache has not seen,
+/// with their replay-cache keys; or the answer when there are none to store.
+async fn messages(
+    gw: &Gateway,
+    entry: &RouteEntry,
+    parts: &Parts,
+    body: Bytes,
+    received_at: OffsetDateTime,
+) -> Result<(Vec<Message>, Vec<String>), Outcome> {
+    let route = &entry.route;
 
     // (message, replay-cache key) pairs.
     let candidates: Vec<(Message, String)> = if route.kind == RouteKind::SalesforceOm {
@@ -119,17 +300,17 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
                 tracing::info!(route = %route.name, error = %e, "Outbound Message rejected");
                 gw.metrics
                     .verification_failure(&route.name, "malformed_message");
-                return Outcome::BadRequest;
+                return Err(Outcome::BadRequest);
             }
         };
         if !route.org_ids.contains(&om.organization_id) {
             tracing::warn!(route = %route.name, "Outbound Message from an Organization ID not in org_ids");
             gw.metrics.verification_failure(&route.name, "wrong_org");
-            return Outcome::Unauthorized;
+            return Err(Outcome::Unauthorized);
         }
         let messages = match envelope::notifications(route, &om, received_at) {
             Ok(m) => m,
-            Err(e) => return uncarriable(gw, &route.name, &e),
+            Err(e) => return Err(uncarriable(gw, &route.name, &e)),
         };
         messages
             .into_iter()
@@ -150,16 +331,16 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
                     "verification failed"
                 );
                 gw.metrics.verification_failure(&route.name, e.reason());
-                return if e == crate::verify::Error::Body {
+                return Err(if e == crate::verify::Error::Body {
                     Outcome::BadRequest
                 } else {
                     Outcome::Unauthorized
-                };
+                });
             }
         };
         gw.metrics.secret_match(&route.name, verified.secret_slot);
         if let Some(crate::verify::Handshake::SlackChallenge(c)) = verified.handshake {
-            return Outcome::Handshake(c);
+            return Err(Outcome::Handshake(c));
         }
         let content_type = parts
             .headers
@@ -173,14 +354,14 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
             tracing::info!(route = %route.name, "signed body declared JSON is not JSON");
             gw.metrics
                 .verification_failure(&route.name, "malformed_body");
-            return Outcome::BadRequest;
+            return Err(Outcome::BadRequest);
         }
         match envelope::webhook(route, &verified, content_type, body, received_at) {
             Ok(m) => {
                 let k = m.idempotency_key().to_owned();
                 vec![(m, k)]
             }
-            Err(e) => return uncarriable(gw, &route.name, &e),
+            Err(e) => return Err(uncarriable(gw, &route.name, &e)),
         }
     };
 
@@ -208,27 +389,10 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
     }
     if fresh.is_empty() {
         tracing::debug!(route = %route.name, "replay: every message seen before");
-        return Outcome::Duplicate;
+        return Err(Outcome::Duplicate);
     }
 
-    match gw.outbox.store(&fresh).await {
-        Ok(stored) => {
-            if let Some(cache) = &gw.replay {
-                if let Err(e) = cache.record(keys, route.replay_ttl).await {
-                    tracing::warn!(error = %e, "replay cache write failed");
-                }
-            }
-            tracing::debug!(route = %route.name, messages = fresh.len(), ?stored, "stored");
-            match stored {
-                Stored::Confirmed => Outcome::Accepted,
-                Stored::Spooled => Outcome::Spooled,
-            }
-        }
-        Err(e) => {
-            tracing::warn!(route = %route.name, error = %e, "neither confirmed nor spooled; answering 503");
-            Outcome::Unavailable
-        }
-    }
+    Ok((fresh, keys))
 }
 
 /// A request whose id or content type AMQP cannot carry: 400, nothing
@@ -343,7 +507,7 @@ struct BodyLimits {
 async fn read_body<B>(
     limits: BodyLimits,
     headers: &HeaderMap,
-    mut body: B,
+    inbound: &mut Inbound<B>,
 ) -> Result<Bytes, Outcome>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
@@ -363,8 +527,10 @@ where
     // usually one frame); a second one starts the copy into `buf`.
     let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
+    let body = &mut inbound.body;
     loop {
         let idle = tokio::time::Instant::now() + limits.idle;
+        inbound.polled = true;
         let frame = match tokio::time::timeout_at(deadline.min(idle), body.frame()).await {
             Err(_) => return Err(Outcome::Timeout),
             Ok(None) => break,
@@ -389,12 +555,13 @@ where
             buf.extend_from_slice(&data);
         }
     }
+    inbound.done = true;
     Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{is_json, read_body, BodyLimits, Outcome};
+    use super::{is_json, read_body, BodyLimits, Inbound, Outcome};
     use bytes::Bytes;
     use http_body_util::{BodyExt as _, StreamBody};
     use hyper::body::Frame;
@@ -409,20 +576,26 @@ mod tests {
     }
 
     /// A body of the given data frames (plus trailers, which are ignored).
-    fn frames(parts: &[&'static [u8]]) -> impl hyper::body::Body<Data = Bytes> + Unpin {
+    fn frames(parts: &[&'static [u8]]) -> Inbound<impl hyper::body::Body<Data = Bytes> + Unpin> {
         let mut items: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = parts
             .iter()
             .map(|p| Ok(Frame::data(Bytes::from_static(p))))
             .collect();
         items.push(Ok(Frame::trailers(http::HeaderMap::new())));
-        StreamBody::new(futures_util::stream::iter(items)).boxed_unsync()
+        Inbound {
+            body: StreamBody::new(futures_util::stream::iter(items)).boxed_unsync(),
+            polled: false,
+            done: false,
+        }
     }
 
     #[tokio::test]
     async fn body_frames_are_joined_in_order_and_one_frame_is_not_copied() {
         let h = http::HeaderMap::new();
         let one: &'static [u8] = b"{\"a\":1}";
-        let got = read_body(limits(64), &h, frames(&[one])).await.unwrap();
+        let got = read_body(limits(64), &h, &mut frames(&[one]))
+            .await
+            .unwrap();
         assert_eq!(got, one);
         assert_eq!(
             got.as_ptr(),
@@ -430,26 +603,26 @@ mod tests {
             "one frame: the same bytes, no copy"
         );
 
-        let got = read_body(limits(64), &h, frames(&[b"{\"a\"", b"", b":", b"1}"]))
+        let got = read_body(limits(64), &h, &mut frames(&[b"{\"a\"", b"", b":", b"1}"]))
             .await
             .unwrap();
         assert_eq!(got, &b"{\"a\":1}"[..]);
-        let got = read_body(limits(64), &h, frames(&[])).await.unwrap();
+        let got = read_body(limits(64), &h, &mut frames(&[])).await.unwrap();
         assert!(got.is_empty());
     }
 
     #[tokio::test]
     async fn body_over_the_cap_is_refused_whether_in_one_frame_or_several() {
         let h = http::HeaderMap::new();
-        let r = read_body(limits(4), &h, frames(&[b"12345"])).await;
+        let r = read_body(limits(4), &h, &mut frames(&[b"12345"])).await;
         assert!(matches!(r, Err(Outcome::TooLarge)));
-        let r = read_body(limits(4), &h, frames(&[b"12", b"34", b"5"])).await;
+        let r = read_body(limits(4), &h, &mut frames(&[b"12", b"34", b"5"])).await;
         assert!(matches!(r, Err(Outcome::TooLarge)));
-        let r = read_body(limits(4), &h, frames(&[b"12", b"34"])).await;
+        let r = read_body(limits(4), &h, &mut frames(&[b"12", b"34"])).await;
         assert_eq!(r.unwrap(), &b"1234"[..]);
         let mut declared = http::HeaderMap::new();
         declared.insert(http::header::CONTENT_LENGTH, "5".parse().unwrap());
-        let r = read_body(limits(4), &declared, frames(&[])).await;
+        let r = read_body(limits(4), &declared, &mut frames(&[])).await;
         assert!(
             matches!(r, Err(Outcome::TooLarge)),
             "declared length over the cap"

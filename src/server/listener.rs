@@ -22,6 +22,7 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+use super::framing::Framed;
 use super::handle::handle;
 use super::{ConnInfo, Gateway};
 use crate::config::ServerConfig;
@@ -246,6 +247,9 @@ struct Builders {
     auto: auto::Builder<TokioExecutor>,
     http1: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+    /// hyper's HTTP/1 head bounds, for the framing scan.
+    max_head: usize,
+    max_headers: usize,
 }
 
 impl Builders {
@@ -279,7 +283,13 @@ impl Builders {
         http2!(auto.http2());
         http1!(http1);
         http2!(http2);
-        Builders { auto, http1, http2 }
+        Builders {
+            auto,
+            http1,
+            http2,
+            max_head: server.max_header_bytes,
+            max_headers: server.max_headers,
+        }
     }
 }
 
@@ -311,6 +321,7 @@ fn spawn_conn<IO, G>(
 {
     let peer: SocketAddr = SocketAddr::new(info.peer, 0);
     let info = Arc::new(info);
+    let metrics = gateway.metrics.clone();
     // Layer order, outermost first:
     let service = ServiceBuilder::new()
         // A panic anywhere below becomes a fixed 500, never a dropped process.
@@ -328,18 +339,25 @@ fn spawn_conn<IO, G>(
             Box::pin(async move { Ok::<_, Infallible>(handle(gateway, req).await) })
         });
     let service = hyper_util::service::TowerToHyperService::new(service);
-    let io = TokioIo::new(io);
+    // HTTP/1 request heads are scanned for ambiguous framing before hyper
+    // reads them (see `framing`); HTTP/2 frames its bodies itself.
+    let framed = |io| Framed::new(io, builders.max_head, builders.max_headers, metrics);
     match proto {
         Proto::Http1 => {
-            let conn = builders.http1.serve_connection(io, service);
+            let conn = builders
+                .http1
+                .serve_connection(TokioIo::new(framed(io)), service);
             tokio::spawn(watch(conn, watcher, peer, guards));
         }
         Proto::Http2 => {
-            let conn = builders.http2.serve_connection(io, service);
+            let conn = builders.http2.serve_connection(TokioIo::new(io), service);
             tokio::spawn(watch(conn, watcher, peer, guards));
         }
         Proto::Auto => {
-            let conn = builders.auto.serve_connection(io, service).into_owned();
+            let conn = builders
+                .auto
+                .serve_connection(TokioIo::new(framed(io)), service)
+                .into_owned();
             tokio::spawn(watch(conn, watcher, peer, guards));
         }
     }

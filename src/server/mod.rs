@@ -1,7 +1,8 @@
 //! The public listener: accept, TLS, HTTP/1.1 and HTTP/2, the request flow.
 //!
 //! ```text
-//! accept -> TLS handshake (deadline) -> hyper auto (h1/h2, header timeout)
+//! accept -> TLS handshake (deadline) -> HTTP/1: framing scan (CL+TE, TE lists,
+//!   repeated Content-Length: 400) -> hyper auto (h1/h2, header timeout)
 //!   -> layers: catch-panic, request-id, trace
 //!   -> handle: route by path -> method -> load shed -> body (cap, deadline)
 //!      -> verify | om::parse + org check -> envelope -> outbox: publish (confirms)
@@ -9,6 +10,7 @@
 //!   -> respond: 200 / Ack only once confirmed or spooled; else 4xx / 503 / SOAP fault
 //! ```
 
+pub mod framing;
 pub mod handle;
 pub mod listener;
 pub mod respond;
@@ -61,6 +63,10 @@ pub struct Gateway {
     pub body_timeout: Duration,
     /// Longest pause between body chunks.
     pub body_idle_timeout: Duration,
+    /// Deadline of a whole request, from its head to the message stored.
+    pub request_timeout: Duration,
+    /// Bounds of the lingering close after an early answer.
+    pub linger: handle::Linger,
     /// `[server] trusted_proxies` (for `X-Forwarded-For`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The replay cache, when `[dedupe] enabled`.
@@ -112,6 +118,11 @@ impl Gateway {
                     .min(config.server.request_timeout_ms),
             ),
             body_idle_timeout: Duration::from_millis(config.server.body_idle_timeout_ms),
+            request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+            linger: handle::Linger {
+                time: Duration::from_millis(config.server.linger_timeout_ms),
+                bytes: config.server.linger_max_bytes,
+            },
             trusted_proxies: config.server.trusted_proxies.clone(),
             replay,
         }

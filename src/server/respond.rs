@@ -47,6 +47,10 @@ pub enum Outcome {
     Overloaded,
     /// Broker down, blocked, or no confirm: 503 + Retry-After.
     Unavailable,
+    /// The request deadline passed after the body arrived, before the
+    /// message was stored: 503 + Retry-After (not 408: the sender did its
+    /// part and must retry).
+    Deadline,
 }
 
 impl Outcome {
@@ -66,6 +70,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::Overloaded => "overloaded",
             Outcome::Unavailable => "unavailable",
+            Outcome::Deadline => "deadline",
         }
     }
 
@@ -81,7 +86,9 @@ impl Outcome {
             Outcome::BadRequest => StatusCode::BAD_REQUEST,
             Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Outcome::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Outcome::Overloaded | Outcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -98,14 +105,17 @@ impl Outcome {
             Outcome::BadRequest => "{\"error\":\"bad request\"}\n",
             Outcome::TooLarge => "{\"error\":\"payload too large\"}\n",
             Outcome::Timeout => "{\"error\":\"request timeout\"}\n",
-            Outcome::Overloaded | Outcome::Unavailable => {
+            Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline => {
                 "{\"error\":\"temporarily unavailable\"}\n"
             }
         }
     }
 
     fn retry_after(&self) -> bool {
-        matches!(self, Outcome::Overloaded | Outcome::Unavailable)
+        matches!(
+            self,
+            Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline
+        )
     }
 
     /// The JSON answer for webhook routes (and unknown paths).
@@ -137,7 +147,7 @@ impl Outcome {
                 self.status(),
                 ack::fault(FaultCode::Client, self.fault_text()),
             ),
-            Outcome::Overloaded | Outcome::Unavailable | Outcome::Timeout => (
+            Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline | Outcome::Timeout => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ack::fault(FaultCode::Server, self.fault_text()),
             ),
@@ -164,7 +174,9 @@ impl Outcome {
             Outcome::BadRequest => "Malformed Outbound Message",
             Outcome::TooLarge => "Message too large",
             Outcome::Timeout => "Request timeout",
-            Outcome::Overloaded | Outcome::Unavailable => "Temporarily unavailable, retry later",
+            Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline => {
+                "Temporarily unavailable, retry later"
+            }
         }
     }
 
@@ -188,4 +200,12 @@ impl Outcome {
             h.insert(ALLOW, HeaderValue::from_static("POST"));
         }
     }
+}
+
+/// Marks an HTTP/1 answer as the connection's last (`Connection: close`):
+/// the request body was not read to its end, so the connection cannot carry
+/// another request.
+pub fn close_connection(resp: &mut Response<Body>) {
+    resp.headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
 }

@@ -5,6 +5,7 @@
 mod attacks;
 mod cli;
 mod durability;
+mod edge;
 mod hardening;
 mod outage;
 mod reload;

@@ -126,6 +126,11 @@ pub struct Options {
     pub no_alternate_exchange: bool,
     /// Binding keys of the harness's test queue (default `["#"]`).
     pub test_bindings: Option<Vec<String>>,
+    /// Serve plain HTTP (`server.plaintext = true`, no `[server.tls]`), as
+    /// behind a TLS-terminating load balancer; `base` is `http://`.
+    pub plaintext: bool,
+    /// `server.request_timeout_ms` (default 5000).
+    pub request_timeout_ms: Option<u64>,
 }
 
 /// A running gateway with its TLS client and a queue bound to its exchange.
@@ -186,12 +191,9 @@ impl Harness {
             r#"
 [server]
 listen = "127.0.0.1:0"
-request_timeout_ms = 5000
+request_timeout_ms = {request_timeout}
 {server_extra}
-[server.tls]
-cert = "{cert}"
-key = "{key}"
-{tls_extra}
+{tls_section}
 [admin]
 listen = "127.0.0.1:0"
 [amqp]
@@ -262,11 +264,19 @@ event_header = "X-Event-Type"
 {routes_extra}
 "#,
             server_extra = opts.server_toml.as_deref().unwrap_or(""),
-            tls_extra = opts.tls_toml.as_deref().unwrap_or(""),
+            request_timeout = opts.request_timeout_ms.unwrap_or(5000),
+            tls_section = if opts.plaintext {
+                "plaintext = true".to_string()
+            } else {
+                format!(
+                    "[server.tls]\ncert = \"{}\"\nkey = \"{}\"\n{}",
+                    cert_path.display(),
+                    key_path.display(),
+                    opts.tls_toml.as_deref().unwrap_or("")
+                )
+            },
             amqp_extra = amqp_extra,
             routes_extra = opts.routes_toml.as_deref().unwrap_or(""),
-            cert = cert_path.display(),
-            key = key_path.display(),
             confirm = opts.confirm_timeout_ms.unwrap_or(5000),
             gh = secret("github", GITHUB_SECRET),
             gh_old = secret("github_old", GITHUB_OLD_SECRET),
@@ -347,7 +357,8 @@ event_header = "X-Event-Type"
         }
 
         let running = hookgate::app::start(&config).await.expect("start gateway");
-        let base = format!("https://127.0.0.1:{}", running.addr.port());
+        let scheme = if opts.plaintext { "http" } else { "https" };
+        let base = format!("{scheme}://127.0.0.1:{}", running.addr.port());
         let admin = format!("http://{}", running.admin_addr);
 
         if !opts.no_wait {
