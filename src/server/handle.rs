@@ -1,7 +1,6 @@
 //! The request flow: route, method, load shed, client address and
 //! certificate, body, verify, replay cache, store, answer.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -45,30 +44,6 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
     }
 }
 
-/// The client address: the connection's (the TCP peer or what a trusted
-/// proxy's PROXY header said), or, when the peer is a trusted proxy, the
-/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
-/// `None` when a trusted proxy sent an unparsable `X-Forwarded-For`.
-pub fn client_ip(info: &ConnInfo, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
-    if !info.via_proxy {
-        return Some(info.client_ip);
-    }
-    let mut entries = Vec::new();
-    for v in headers.get_all("x-forwarded-for") {
-        let text = v.to_str().ok()?;
-        for item in text.split(',') {
-            entries.push(item.trim().parse::<IpAddr>().ok()?);
-        }
-    }
-    Some(
-        entries
-            .into_iter()
-            .rev()
-            .find(|ip| !super::listener::is_trusted(trusted, *ip))
-            .unwrap_or(info.client_ip),
-    )
-}
-
 async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Outcome {
     let route = &entry.route;
     let (parts, body) = req.into_parts();
@@ -79,7 +54,7 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
     if !route.allow_cidrs.is_empty() {
         let ip = info
             .as_deref()
-            .and_then(|i| client_ip(i, &parts.headers, &gw.trusted_proxies));
+            .and_then(|i| i.client(&parts.headers, &gw.trusted_proxies));
         if !ip.is_some_and(|ip| route.allow_cidrs.iter().any(|n| n.contains(&ip))) {
             tracing::info!(route = %route.name, client = ?ip, "client address not allowed");
             gw.metrics

@@ -11,8 +11,8 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceBuilder;
@@ -23,13 +23,10 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 
 use super::handle::handle;
+use super::proxy::{self, is_trusted, Proxied};
 use super::{ConnInfo, Gateway};
 use crate::config::ServerConfig;
 use crate::tls::TlsState;
-
-/// Longest PROXY protocol header read (v2 allows 16 + 65535; we need only
-/// addresses and refuse TLVs past this).
-const MAX_PROXY_HEADER: usize = 536;
 
 /// Serves until `shutdown` turns true, then stops accepting and waits up to
 /// `shutdown_grace_ms` for open connections to finish their requests.
@@ -82,13 +79,11 @@ pub async fn serve(
             // Held until the connection ends (moved into its task).
             let guards = (permit, ip_slot);
             let mut stream = stream;
-            let via_proxy = is_trusted(&server.trusted_proxies, peer.ip());
-            let mut client_ip = peer.ip();
-            if via_proxy {
-                match tokio::time::timeout(handshake_timeout, read_proxy_header(&mut stream)).await
+            let mut proxied = Proxied::No;
+            if is_trusted(&server.trusted_proxies, peer.ip()) {
+                match tokio::time::timeout(handshake_timeout, proxy::read_header(&mut stream)).await
                 {
-                    Ok(Ok(Some(ip))) => client_ip = ip,
-                    Ok(Ok(None)) => {}
+                    Ok(Ok(p)) => proxied = p,
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "bad PROXY protocol header");
                         return;
@@ -98,8 +93,7 @@ pub async fn serve(
             }
             let mut info = ConnInfo {
                 peer: peer.ip(),
-                client_ip,
-                via_proxy,
+                proxied,
                 client_cert: None,
             };
             match tls {
@@ -146,11 +140,6 @@ pub async fn serve(
     }
 }
 
-/// Whether `ip` is one of the trusted proxies.
-pub fn is_trusted(trusted: &[ipnet::IpNet], ip: IpAddr) -> bool {
-    trusted.iter().any(|n| n.contains(&ip))
-}
-
 /// One connection's share of the per-IP cap; released on drop.
 struct IpSlot {
     map: Arc<Mutex<HashMap<IpAddr, usize>>>,
@@ -183,61 +172,6 @@ impl Drop for IpSlot {
             }
         }
     }
-}
-
-/// Reads a PROXY protocol v1 or v2 header if the stream starts with one
-/// (parsed with the `ppp` crate); returns the client address it states
-/// (`None` for `UNKNOWN`/`LOCAL`, or when there is no header).
-async fn read_proxy_header(stream: &mut TcpStream) -> std::io::Result<Option<IpAddr>> {
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
-    let mut head = [0u8; 16];
-    let n = stream.peek(&mut head).await?;
-    const V2_SIG: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
-    if n >= 12 && &head[..12] == V2_SIG {
-        if n < 16 {
-            let mut full = [0u8; 16];
-            stream.read_exact(&mut full).await?;
-            head = full;
-        } else {
-            stream.read_exact(&mut head).await?;
-        }
-        let len = usize::from(u16::from_be_bytes([head[14], head[15]]));
-        if 16 + len > MAX_PROXY_HEADER {
-            return Err(bad("PROXY v2 header too long"));
-        }
-        let mut buf = head.to_vec();
-        buf.resize(16 + len, 0);
-        stream.read_exact(&mut buf[16..]).await?;
-        let header = ppp::v2::Header::try_from(buf.as_slice()).map_err(|_| bad("PROXY v2"))?;
-        return Ok(match header.addresses {
-            ppp::v2::Addresses::IPv4(a) => Some(IpAddr::V4(a.source_address)),
-            ppp::v2::Addresses::IPv6(a) => Some(IpAddr::V6(a.source_address)),
-            _ => None,
-        });
-    }
-    if n >= 6 && &head[..6] == b"PROXY " {
-        // v1: one text line of at most 107 bytes.
-        let mut line = Vec::with_capacity(108);
-        loop {
-            let mut b = [0u8; 1];
-            stream.read_exact(&mut b).await?;
-            line.push(b[0]);
-            if line.ends_with(b"\r\n") {
-                break;
-            }
-            if line.len() > 107 {
-                return Err(bad("PROXY v1 line too long"));
-            }
-        }
-        let text = std::str::from_utf8(&line).map_err(|_| bad("PROXY v1"))?;
-        let header = ppp::v1::Header::try_from(text).map_err(|_| bad("PROXY v1"))?;
-        return Ok(match header.addresses {
-            ppp::v1::Addresses::Tcp4(a) => Some(IpAddr::V4(a.source_address)),
-            ppp::v1::Addresses::Tcp6(a) => Some(IpAddr::V6(a.source_address)),
-            ppp::v1::Addresses::Unknown => None,
-        });
-    }
-    Ok(None)
 }
 
 /// hyper's connection builders, configured alike from `[server]`.

@@ -11,6 +11,7 @@
 
 pub mod handle;
 pub mod listener;
+pub mod proxy;
 pub mod respond;
 
 use std::collections::HashMap;
@@ -29,14 +30,31 @@ use crate::verify::Verifier;
 pub struct ConnInfo {
     /// The TCP peer.
     pub peer: std::net::IpAddr,
-    /// The client: the peer, or the address a trusted proxy's PROXY
-    /// protocol header stated.
-    pub client_ip: std::net::IpAddr,
-    /// The peer is one of `[server] trusted_proxies`.
-    pub via_proxy: bool,
+    /// What the peer's PROXY protocol header said (read only from
+    /// `[server] trusted_proxies`).
+    pub proxied: proxy::Proxied,
     /// The client certificate rustls verified against `client_ca`, if any.
     pub client_cert: Option<crate::tls::ClientCert>,
 }
+
+impl ConnInfo {
+    /// The client's address for a request on this connection with
+    /// `headers` (see [`proxy::client_addr`]: the one rule).
+    pub fn client(
+        &self,
+        headers: &http::HeaderMap,
+        trusted: &[ipnet::IpNet],
+    ) -> Option<std::net::IpAddr> {
+        let forwarded = headers
+            .get_all(X_FORWARDED_FOR)
+            .into_iter()
+            .map(http::HeaderValue::as_bytes);
+        proxy::client_addr(self.peer, trusted, self.proxied, forwarded)
+    }
+}
+
+/// The header an L7 load balancer appends the client's address to.
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// A route with its verifier, built once at start.
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 
 mod attacks;
 mod cli;
+mod connections;
 mod durability;
 mod hardening;
 mod outage;
