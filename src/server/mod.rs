@@ -13,6 +13,7 @@ pub mod handle;
 pub mod listener;
 pub mod proxy;
 pub mod respond;
+pub mod slots;
 
 use std::collections::HashMap;
 use std::sync::Arc;
