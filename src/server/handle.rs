@@ -1,6 +1,7 @@
 //! The request flow: route, method, load shed, client address and
 //! certificate, body, verify, replay cache, store, answer.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -48,19 +49,18 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
     let route = &entry.route;
     let (parts, body) = req.into_parts();
 
-    // Who is connecting: address allowlist and client certificate, before
-    // reading the body.
+    // Who is connecting: address allowlist, client certificate and rate
+    // limit, before reading the body.
     let info = parts.extensions.get::<Arc<ConnInfo>>().cloned();
-    if !route.allow_cidrs.is_empty() {
-        let ip = info
-            .as_deref()
-            .and_then(|i| i.client(&parts.headers, &gw.trusted_proxies));
-        if !ip.is_some_and(|ip| route.allow_cidrs.iter().any(|n| n.contains(&ip))) {
-            tracing::info!(route = %route.name, client = ?ip, "client address not allowed");
-            gw.metrics
-                .verification_failure(&route.name, "address_not_allowed");
-            return Outcome::Forbidden;
-        }
+    let ip = info
+        .as_deref()
+        .and_then(|i| i.client(&parts.headers, &gw.trusted_proxies));
+    let allowed = |ip: IpAddr| route.allow_cidrs.iter().any(|n| n.contains(&ip));
+    if !route.allow_cidrs.is_empty() && !ip.is_some_and(allowed) {
+        tracing::info!(route = %route.name, client = ?ip, "client address not allowed");
+        gw.metrics
+            .verification_failure(&route.name, "address_not_allowed");
+        return Outcome::Forbidden;
     }
     if let Some(rule) = &route.client_cert {
         let ok = info
@@ -72,6 +72,19 @@ async fn process(gw: &Gateway, entry: &RouteEntry, req: Request<Incoming>) -> Ou
             gw.metrics
                 .verification_failure(&route.name, "client_certificate");
             return Outcome::Forbidden;
+        }
+    }
+
+    // After the allowlist and certificate: others cannot spend the route's
+    // budget. Without a client address (a trusted L7 balancer's unparsable
+    // X-Forwarded-For) the peer's bucket is charged.
+    if let Some(limiter) = &entry.limiter {
+        let key = ip
+            .or(info.as_deref().map(|i| i.peer))
+            .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        if let Err(wait) = limiter.check(key) {
+            tracing::debug!(route = %route.name, client = %key, ?wait, "rate limited");
+            return Outcome::RateLimited(super::limit::retry_after_secs(wait));
         }
     }
 

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod handle;
+pub mod limit;
 pub mod listener;
 pub mod proxy;
 pub mod respond;
@@ -64,6 +65,8 @@ pub struct RouteEntry {
     pub route: Route,
     /// Its verifier (unused for `salesforce_om`).
     pub verifier: Verifier,
+    /// Its rate limiter, when `rate_limit` is set.
+    pub limiter: Option<Arc<limit::Limiter>>,
 }
 
 /// Everything a request needs, shared by all connections.
@@ -86,17 +89,35 @@ pub struct Gateway {
     pub replay: Option<crate::dedupe::Cache>,
 }
 
-/// Routes by path, with their verifiers.
-fn route_table(config: &Config) -> HashMap<String, Arc<RouteEntry>> {
+/// Routes by path, with their verifiers and rate limiters. A route of
+/// `previous` (the table a reload replaces) with the same name and the same
+/// `rate_limit` keeps its limiter, buckets and all: a reload neither resets
+/// a limited sender's budget nor charges it twice. A new or changed limit
+/// starts with full buckets.
+fn route_table(
+    config: &Config,
+    previous: Option<&HashMap<String, Arc<RouteEntry>>>,
+) -> HashMap<String, Arc<RouteEntry>> {
+    let kept = |name: &str, want: crate::config::RateLimit| {
+        previous?
+            .values()
+            .filter(|e| e.route.name == name)
+            .find_map(|e| e.limiter.clone())
+            .filter(|l| l.config() == want)
+    };
     config
         .routes
         .iter()
         .map(|r| {
+            let limiter = r.rate_limit.map(|want| {
+                kept(&r.name, want).unwrap_or_else(|| Arc::new(limit::Limiter::new(want)))
+            });
             (
                 r.path.clone(),
                 Arc::new(RouteEntry {
                     verifier: Verifier::new(r),
                     route: r.clone(),
+                    limiter,
                 }),
             )
         })
@@ -105,10 +126,13 @@ fn route_table(config: &Config) -> HashMap<String, Arc<RouteEntry>> {
 
 impl Gateway {
     /// Replaces every route at once (routes, secrets, allowlists, client
-    /// certificate rules) from a config that already validated; requests in
-    /// flight finish with the routes they started with.
+    /// certificate rules, rate limits) from a config that already
+    /// validated; requests in flight finish with the routes they started
+    /// with. Rate-limit buckets of unchanged limits carry over.
     pub fn replace_routes(&self, config: &Config) {
-        self.routes.store(Arc::new(route_table(config)));
+        let previous = self.routes.load();
+        self.routes
+            .store(Arc::new(route_table(config, Some(&previous))));
     }
 
     /// Builds the shared state from a validated config.
@@ -118,7 +142,7 @@ impl Gateway {
         metrics: Arc<Metrics>,
         replay: Option<crate::dedupe::Cache>,
     ) -> Self {
-        let routes = arc_swap::ArcSwap::from_pointee(route_table(config));
+        let routes = arc_swap::ArcSwap::from_pointee(route_table(config, None));
         Gateway {
             routes,
             outbox,
@@ -136,3 +160,6 @@ impl Gateway {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -45,6 +45,10 @@ pub enum Outcome {
     Timeout,
     /// Too many concurrent requests: 503 + Retry-After.
     Overloaded,
+    /// Past the route's `rate_limit`: 429 + `Retry-After` with the seconds
+    /// until a request is admitted again (a SOAP Server fault on Outbound
+    /// Message routes, which Salesforce retries).
+    RateLimited(u64),
     /// Broker down, blocked, or no confirm: 503 + Retry-After.
     Unavailable,
 }
@@ -65,6 +69,7 @@ impl Outcome {
             Outcome::TooLarge => "too_large",
             Outcome::Timeout => "timeout",
             Outcome::Overloaded => "overloaded",
+            Outcome::RateLimited(_) => "rate_limited",
             Outcome::Unavailable => "unavailable",
         }
     }
@@ -82,6 +87,7 @@ impl Outcome {
             Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Outcome::Timeout => StatusCode::REQUEST_TIMEOUT,
             Outcome::Overloaded | Outcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -101,11 +107,18 @@ impl Outcome {
             Outcome::Overloaded | Outcome::Unavailable => {
                 "{\"error\":\"temporarily unavailable\"}\n"
             }
+            Outcome::RateLimited(_) => "{\"error\":\"too many requests\"}\n",
         }
     }
 
-    fn retry_after(&self) -> bool {
-        matches!(self, Outcome::Overloaded | Outcome::Unavailable)
+    fn retry_after(&self) -> Option<HeaderValue> {
+        match self {
+            Outcome::Overloaded | Outcome::Unavailable => {
+                Some(HeaderValue::from_static(RETRY_AFTER_S))
+            }
+            Outcome::RateLimited(secs) => Some(HeaderValue::from(*secs)),
+            _ => None,
+        }
     }
 
     /// The JSON answer for webhook routes (and unknown paths).
@@ -137,7 +150,10 @@ impl Outcome {
                 self.status(),
                 ack::fault(FaultCode::Client, self.fault_text()),
             ),
-            Outcome::Overloaded | Outcome::Unavailable | Outcome::Timeout => (
+            Outcome::Overloaded
+            | Outcome::Unavailable
+            | Outcome::Timeout
+            | Outcome::RateLimited(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ack::fault(FaultCode::Server, self.fault_text()),
             ),
@@ -165,6 +181,7 @@ impl Outcome {
             Outcome::TooLarge => "Message too large",
             Outcome::Timeout => "Request timeout",
             Outcome::Overloaded | Outcome::Unavailable => "Temporarily unavailable, retry later",
+            Outcome::RateLimited(_) => "Rate limited, retry later",
         }
     }
 
@@ -181,8 +198,8 @@ impl Outcome {
             http::header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
-        if self.retry_after() {
-            h.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
+        if let Some(after) = self.retry_after() {
+            h.insert(RETRY_AFTER, after);
         }
         if *self == Outcome::MethodNotAllowed {
             h.insert(ALLOW, HeaderValue::from_static("POST"));

@@ -8,6 +8,7 @@ mod connections;
 mod durability;
 mod hardening;
 mod outage;
+mod rate_limit;
 mod reload;
 mod resilience;
 mod salesforce;
