@@ -384,7 +384,13 @@ where
     };
     let result = tokio::select! {
         r = &mut served => r,
-        () = stopping => tokio::join!(graceful.shutdown(), served).1,
+        () = stopping => {
+            // Its sender gone, the watcher calls `graceful_shutdown` (not
+            // `shutdown()`: that waits for the watcher, held by `served`
+            // until this function returns).
+            drop(graceful);
+            served.await
+        }
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
