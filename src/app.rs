@@ -279,7 +279,8 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
 }
 
 /// Reloads on SIGHUP: the routes (paths, secrets, allowlists, client
-/// certificate rules, re-read from the config file and validated first: a
+/// certificate rules, rate limits, whose buckets carry over while a route's
+/// limit is unchanged; re-read from the config file and validated first: a
 /// file that fails validation changes nothing) and the certificate, key and
 /// client CA. Certificate files are also watched with `notify` (editors and
 /// secret managers replace files, so the parent directories are watched): new

@@ -508,6 +508,35 @@ pub struct RouteConfig {
     /// in seconds. Default: the timestamp tolerance for schemes that sign
     /// one, 24 h for Salesforce, 72 h otherwise.
     pub replay_ttl_s: Option<u64>,
+    /// Requests admitted per second, for the route or per client.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+/// `routes[].rate_limit = { per_second = N, burst = M }`: a token bucket
+/// (GCRA) refilled at `per_second` holding at most `burst`; past it the
+/// route answers 429 (a SOAP Server fault for `salesforce_om`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained rate: requests admitted per second.
+    pub per_second: u32,
+    /// Requests admitted at once after a quiet period (the bucket's size).
+    pub burst: u32,
+    /// One bucket per client address (IPv6 by /64) instead of one for the
+    /// whole route.
+    #[serde(default)]
+    pub per_client: bool,
+}
+
+/// A validated rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests admitted per second.
+    pub per_second: std::num::NonZeroU32,
+    /// The bucket's size.
+    pub burst: std::num::NonZeroU32,
+    /// A bucket per client address.
+    pub per_client: bool,
 }
 
 /// A validated configuration with secrets resolved.
@@ -558,6 +587,8 @@ pub struct Route {
     pub public_url: Option<String>,
     /// How long seen idempotency keys are remembered.
     pub replay_ttl: Duration,
+    /// Requests admitted per second, if limited.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A validated `client_cert` rule.
@@ -1041,6 +1072,25 @@ impl RouteConfig {
             None => Duration::from_secs(72 * 3600),
         };
 
+        let rate_limit = match self.rate_limit {
+            None => None,
+            Some(r) => {
+                let positive = |key: &str, v: u32| {
+                    std::num::NonZeroU32::new(v).ok_or_else(|| {
+                        invalid(
+                            &format!("rate_limit.{key}"),
+                            "must be greater than 0".into(),
+                        )
+                    })
+                };
+                Some(RateLimit {
+                    per_second: positive("per_second", r.per_second)?,
+                    burst: positive("burst", r.burst)?,
+                    per_client: r.per_client,
+                })
+            }
+        };
+
         Ok(Route {
             name,
             path: self.path,
@@ -1055,6 +1105,7 @@ impl RouteConfig {
             client_cert,
             public_url: self.public_url.clone(),
             replay_ttl,
+            rate_limit,
         })
     }
 }

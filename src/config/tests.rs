@@ -1232,3 +1232,63 @@ fn every_error_display_starts_with_the_file() {
         }
     }
 }
+
+// === rate_limit ===
+
+#[test]
+fn rate_limit_is_validated_and_kept() {
+    let dir = TempDir::new("rate-limit");
+    let c = load_ok(&github_route(
+        &dir,
+        "rate_limit = { per_second = 5, burst = 20, per_client = true }",
+    ));
+    let r = c.routes[0].rate_limit.expect("a rate limit");
+    assert_eq!(
+        (r.per_second.get(), r.burst.get(), r.per_client),
+        (5, 20, true)
+    );
+    let c = load_ok(&github_route(
+        &dir,
+        "rate_limit = { per_second = 1, burst = 1 }",
+    ));
+    assert!(!c.routes[0].rate_limit.expect("a rate limit").per_client);
+    assert!(load_ok(&github_route(&dir, "")).routes[0]
+        .rate_limit
+        .is_none());
+    let c = load_ok(&sf_route(
+        "[\"00D000000000001\"]",
+        "rate_limit = { per_second = 2, burst = 4 }",
+    ));
+    assert!(c.routes[0].rate_limit.is_some(), "Salesforce routes too");
+
+    let (key, reason, shown) = invalid(&github_route(
+        &dir,
+        "rate_limit = { per_second = 0, burst = 3 }",
+    ));
+    assert_eq!(key, "routes[0].rate_limit.per_second");
+    assert_eq!(reason, "must be greater than 0");
+    assert!(shown.starts_with(FILE), "{shown}");
+    assert_eq!(
+        invalid_key(&github_route(
+            &dir,
+            "rate_limit = { per_second = 3, burst = 0 }"
+        )),
+        "routes[0].rate_limit.burst"
+    );
+    for bad in [
+        "rate_limit = { per_second = -1, burst = 3 }",
+        "rate_limit = { per_second = 1 }",
+        "rate_limit = { per_second = 1, burst = 1, per_ip = true }",
+    ] {
+        match load(&github_route(&dir, bad)) {
+            Err(Error::Parse { file, message }) => {
+                assert_eq!(file, Path::new(FILE));
+                assert!(
+                    message.contains("rate_limit") || message.contains("per_"),
+                    "{message}"
+                );
+            }
+            other => panic!("{bad}: expected a parse error, got {other:?}"),
+        }
+    }
+}

@@ -141,30 +141,6 @@ where
     });
 }
 
-/// The client address: the connection's (the TCP peer or what a trusted
-/// proxy's PROXY header said), or, when the peer is a trusted proxy, the
-/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
-/// `None` when a trusted proxy sent an unparsable `X-Forwarded-For`.
-pub fn client_ip(info: &ConnInfo, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
-    if !info.via_proxy {
-        return Some(info.client_ip);
-    }
-    let mut entries = Vec::new();
-    for v in headers.get_all("x-forwarded-for") {
-        let text = v.to_str().ok()?;
-        for item in text.split(',') {
-            entries.push(item.trim().parse::<IpAddr>().ok()?);
-        }
-    }
-    Some(
-        entries
-            .into_iter()
-            .rev()
-            .find(|ip| !super::listener::is_trusted(trusted, *ip))
-            .unwrap_or(info.client_ip),
-    )
-}
-
 /// Admits the client, reads the body, then delivers it within the request
 /// deadline.
 async fn process<B>(
@@ -179,19 +155,18 @@ where
 {
     let route = &entry.route;
 
-    // Who is connecting: address allowlist and client certificate, before
-    // reading the body.
+    // Who is connecting: address allowlist, client certificate and rate
+    // limit, before reading the body.
     let info = parts.extensions.get::<Arc<ConnInfo>>().cloned();
-    if !route.allow_cidrs.is_empty() {
-        let ip = info
-            .as_deref()
-            .and_then(|i| client_ip(i, &parts.headers, &gw.trusted_proxies));
-        if !ip.is_some_and(|ip| route.allow_cidrs.iter().any(|n| n.contains(&ip))) {
-            tracing::info!(route = %route.name, client = ?ip, "client address not allowed");
-            gw.metrics
-                .verification_failure(&route.name, "address_not_allowed");
-            return Outcome::Forbidden;
-        }
+    let ip = info
+        .as_deref()
+        .and_then(|i| i.client(&parts.headers, &gw.trusted_proxies));
+    let allowed = |ip: IpAddr| route.allow_cidrs.iter().any(|n| n.contains(&ip));
+    if !route.allow_cidrs.is_empty() && !ip.is_some_and(allowed) {
+        tracing::info!(route = %route.name, client = ?ip, "client address not allowed");
+        gw.metrics
+            .verification_failure(&route.name, "address_not_allowed");
+        return Outcome::Forbidden;
     }
     if let Some(rule) = &route.client_cert {
         let ok = info
@@ -203,6 +178,19 @@ where
             gw.metrics
                 .verification_failure(&route.name, "client_certificate");
             return Outcome::Forbidden;
+        }
+    }
+
+    // After the allowlist and certificate: others cannot spend the route's
+    // budget. Without a client address (a trusted L7 balancer's unparsable
+    // X-Forwarded-For) the peer's bucket is charged.
+    if let Some(limiter) = &entry.limiter {
+        let key = ip
+            .or(info.as_deref().map(|i| i.peer))
+            .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        if let Err(wait) = limiter.check(key) {
+            tracing::debug!(route = %route.name, client = %key, ?wait, "rate limited");
+            return Outcome::RateLimited(super::limit::retry_after_secs(wait));
         }
     }
 

@@ -2,16 +2,15 @@
 //! protocol from trusted load balancers, TLS handshake under a deadline,
 //! hyper's HTTP/1.1 + HTTP/2 server with header limits, graceful shutdown.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
+use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -24,13 +23,11 @@ use tower_http::trace::TraceLayer;
 
 use super::framing::Framed;
 use super::handle::handle;
+use super::proxy::{self, is_trusted, Proxied};
+use super::slots::{self, Slot, Slots};
 use super::{ConnInfo, Gateway};
 use crate::config::ServerConfig;
 use crate::tls::TlsState;
-
-/// Longest PROXY protocol header read (v2 allows 16 + 65535; we need only
-/// addresses and refuse TLVs past this).
-const MAX_PROXY_HEADER: usize = 536;
 
 /// Serves until `shutdown` turns true, then stops accepting and waits up to
 /// `shutdown_grace_ms` for open connections to finish their requests.
@@ -42,17 +39,20 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let builders = Arc::new(Builders::new(&server));
-    let graceful = GracefulShutdown::new();
+    // Every connection task holds a receiver; `closed()` resolves when the
+    // last one ended.
+    let (live, live_rx) = watch::channel(());
     let connections = Arc::new(Semaphore::new(server.max_connections));
-    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let slots = Arc::new(Slots::new(server.max_connections_per_ip));
     let handshake_timeout = Duration::from_millis(server.tls_handshake_timeout_ms);
     let server = Arc::new(server);
 
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { break; }
+            r = shutdown.changed() => {
+                // A dropped sender can never say "go on" again.
+                if r.is_err() || *shutdown.borrow() { break; }
                 continue;
             }
         };
@@ -69,27 +69,35 @@ pub async fn serve(
             gateway.metrics.connection_refused("max_connections");
             continue;
         };
-        let Some(ip_slot) = IpSlot::take(&per_ip, peer.ip(), server.max_connections_per_ip) else {
-            gateway.metrics.connection_refused("max_connections_per_ip");
-            continue;
+        // A peer that is no trusted proxy is the client: its slot is taken
+        // at once, and refused before a byte is read. A trusted proxy's
+        // client is known once its PROXY header is read.
+        let behind_proxy = is_trusted(&server.trusted_proxies, peer.ip());
+        let early_slot = if behind_proxy {
+            None
+        } else {
+            match take_slot(&slots, &gateway, peer.ip()) {
+                Some(slot) => Some(slot),
+                None => continue,
+            }
         };
         let _ = stream.set_nodelay(true);
         let builders = builders.clone();
         let gateway = gateway.clone();
         let tls = tls.clone();
         let server = server.clone();
-        let watcher = graceful.watcher();
+        let slots = slots.clone();
+        let stop = Stop {
+            shutdown: shutdown.clone(),
+            _live: live_rx.clone(),
+        };
         tokio::spawn(async move {
-            // Held until the connection ends (moved into its task).
-            let guards = (permit, ip_slot);
             let mut stream = stream;
-            let via_proxy = is_trusted(&server.trusted_proxies, peer.ip());
-            let mut client_ip = peer.ip();
-            if via_proxy {
-                match tokio::time::timeout(handshake_timeout, read_proxy_header(&mut stream)).await
+            let mut proxied = Proxied::No;
+            if behind_proxy {
+                match tokio::time::timeout(handshake_timeout, proxy::read_header(&mut stream)).await
                 {
-                    Ok(Ok(Some(ip))) => client_ip = ip,
-                    Ok(Ok(None)) => {}
+                    Ok(Ok(p)) => proxied = p,
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "bad PROXY protocol header");
                         return;
@@ -97,148 +105,117 @@ pub async fn serve(
                     Err(_) => return,
                 }
             }
-            let mut info = ConnInfo {
-                peer: peer.ip(),
-                client_ip,
-                via_proxy,
-                client_cert: None,
-            };
-            match tls {
-                Some(tls) => {
-                    let acceptor = TlsAcceptor::from(tls.current());
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => {
-                            info.client_cert = s
-                                .get_ref()
-                                .1
-                                .peer_certificates()
-                                .and_then(|c| c.first())
-                                .map(|c| crate::tls::ClientCert::from_der(c.as_ref()));
-                            // HTTP/2 over TLS only by ALPN (RFC 9113 3.2).
-                            let proto = match s.get_ref().1.alpn_protocol() {
-                                Some(b"h2") => Proto::Http2,
-                                _ => Proto::Http1,
-                            };
-                            spawn_conn(s, proto, info, &builders, gateway, watcher, guards);
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            let slot = match early_slot {
+                Some(slot) => slot,
+                None => {
+                    // Connection-level: no request headers yet.
+                    let client = proxy::client_addr(
+                        peer.ip(),
+                        &server.trusted_proxies,
+                        proxied,
+                        std::iter::empty(),
+                    )
+                    .unwrap_or(peer.ip());
+                    match take_slot(&slots, &gateway, client) {
+                        Some(slot) => slot,
+                        None => return,
                     }
                 }
-                // Plain HTTP: HTTP/1.1, or HTTP/2 with prior knowledge.
-                None => spawn_conn(
-                    stream,
-                    Proto::Auto,
-                    info,
-                    &builders,
-                    gateway,
-                    watcher,
-                    guards,
-                ),
-            }
+            };
+            let conn = Conn {
+                info: ConnInfo {
+                    peer: peer.ip(),
+                    proxied,
+                    client_cert: None,
+                },
+                state: slot.conn(),
+                stop,
+                // Held until the connection ends (moved into its task).
+                guards: (permit, slot),
+            };
+            serve_tls_or_plain(stream, tls, handshake_timeout, conn, &builders, gateway).await;
         });
     }
     drop(listener);
+    drop(live_rx);
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = live.closed() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(Duration::from_millis(server.shutdown_grace_ms)) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
 }
 
-/// Whether `ip` is one of the trusted proxies.
-pub fn is_trusted(trusted: &[ipnet::IpNet], ip: IpAddr) -> bool {
-    trusted.iter().any(|n| n.contains(&ip))
-}
-
-/// One connection's share of the per-IP cap; released on drop.
-struct IpSlot {
-    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
-}
-
-impl IpSlot {
-    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, max: usize) -> Option<IpSlot> {
-        let mut m = map.lock().ok()?;
-        let n = m.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
+/// Takes a per-client connection slot for `client`, counting what happened.
+fn take_slot(slots: &Arc<Slots>, gateway: &Gateway, client: IpAddr) -> Option<Slot> {
+    match slots.take(client) {
+        Some(taken) => {
+            if taken.closed_idle {
+                gateway.metrics.idle_connection_closed();
+            }
+            Some(taken.slot)
         }
-        *n += 1;
-        Some(IpSlot {
-            map: map.clone(),
-            ip,
-        })
+        None => {
+            gateway.metrics.connection_refused("max_connections_per_ip");
+            None
+        }
     }
 }
 
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        if let Ok(mut m) = self.map.lock() {
-            if let Some(n) = m.get_mut(&self.ip) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&self.ip);
+/// What ends a connection early: server shutdown, or its slot handed to a
+/// newer connection of the same client.
+struct Stop {
+    /// Turns true on server shutdown.
+    shutdown: watch::Receiver<bool>,
+    /// Counted by `serve` while it waits for connections to end.
+    _live: watch::Receiver<()>,
+}
+
+/// An accepted connection on its way to hyper.
+struct Conn<G> {
+    info: ConnInfo,
+    /// As the per-client cap sees it (requests in progress, told to close).
+    state: Arc<slots::Conn>,
+    stop: Stop,
+    /// The connection-cap permit and slot, released when it ends.
+    guards: G,
+}
+
+/// The TLS handshake under its deadline (or plain HTTP), then hyper.
+async fn serve_tls_or_plain<G: Send + 'static>(
+    stream: TcpStream,
+    tls: Option<Arc<TlsState>>,
+    handshake_timeout: Duration,
+    mut conn: Conn<G>,
+    builders: &Builders,
+    gateway: Arc<Gateway>,
+) {
+    let peer = conn.info.peer;
+    match tls {
+        Some(tls) => {
+            let acceptor = TlsAcceptor::from(tls.current());
+            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => {
+                    conn.info.client_cert = s
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| crate::tls::ClientCert::from_der(c.as_ref()));
+                    // HTTP/2 over TLS only by ALPN (RFC 9113 3.2).
+                    let proto = match s.get_ref().1.alpn_protocol() {
+                        Some(b"h2") => Proto::Http2,
+                        _ => Proto::Http1,
+                    };
+                    spawn_conn(s, proto, conn, builders, gateway);
                 }
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         }
+        // Plain HTTP: HTTP/1.1, or HTTP/2 with prior knowledge.
+        None => spawn_conn(stream, Proto::Auto, conn, builders, gateway),
     }
-}
-
-/// Reads a PROXY protocol v1 or v2 header if the stream starts with one
-/// (parsed with the `ppp` crate); returns the client address it states
-/// (`None` for `UNKNOWN`/`LOCAL`, or when there is no header).
-async fn read_proxy_header(stream: &mut TcpStream) -> std::io::Result<Option<IpAddr>> {
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
-    let mut head = [0u8; 16];
-    let n = stream.peek(&mut head).await?;
-    const V2_SIG: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
-    if n >= 12 && &head[..12] == V2_SIG {
-        if n < 16 {
-            let mut full = [0u8; 16];
-            stream.read_exact(&mut full).await?;
-            head = full;
-        } else {
-            stream.read_exact(&mut head).await?;
-        }
-        let len = usize::from(u16::from_be_bytes([head[14], head[15]]));
-        if 16 + len > MAX_PROXY_HEADER {
-            return Err(bad("PROXY v2 header too long"));
-        }
-        let mut buf = head.to_vec();
-        buf.resize(16 + len, 0);
-        stream.read_exact(&mut buf[16..]).await?;
-        let header = ppp::v2::Header::try_from(buf.as_slice()).map_err(|_| bad("PROXY v2"))?;
-        return Ok(match header.addresses {
-            ppp::v2::Addresses::IPv4(a) => Some(IpAddr::V4(a.source_address)),
-            ppp::v2::Addresses::IPv6(a) => Some(IpAddr::V6(a.source_address)),
-            _ => None,
-        });
-    }
-    if n >= 6 && &head[..6] == b"PROXY " {
-        // v1: one text line of at most 107 bytes.
-        let mut line = Vec::with_capacity(108);
-        loop {
-            let mut b = [0u8; 1];
-            stream.read_exact(&mut b).await?;
-            line.push(b[0]);
-            if line.ends_with(b"\r\n") {
-                break;
-            }
-            if line.len() > 107 {
-                return Err(bad("PROXY v1 line too long"));
-            }
-        }
-        let text = std::str::from_utf8(&line).map_err(|_| bad("PROXY v1"))?;
-        let header = ppp::v1::Header::try_from(text).map_err(|_| bad("PROXY v1"))?;
-        return Ok(match header.addresses {
-            ppp::v1::Addresses::Tcp4(a) => Some(IpAddr::V4(a.source_address)),
-            ppp::v1::Addresses::Tcp6(a) => Some(IpAddr::V6(a.source_address)),
-            ppp::v1::Addresses::Unknown => None,
-        });
-    }
-    Ok(None)
 }
 
 /// hyper's connection builders, configured alike from `[server]`.
@@ -305,23 +282,28 @@ enum Proto {
 /// Serves HTTP on one accepted (and, with TLS, handshaken) connection in a
 /// task of its own, sized for that protocol's connection only (the
 /// accepting task, sized for the PROXY header and TLS handshake, ends:
-/// idle memory per connection). `guards` (the connection-cap permits) are
-/// released when the connection ends.
+/// idle memory per connection). Its guards (the connection-cap permit and
+/// slot) are released when the connection ends.
 fn spawn_conn<IO, G>(
     io: IO,
     proto: Proto,
-    info: ConnInfo,
+    conn: Conn<G>,
     builders: &Builders,
     gateway: Arc<Gateway>,
-    watcher: hyper_util::server::graceful::Watcher,
-    guards: G,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     G: Send + 'static,
 {
+    let Conn {
+        info,
+        state,
+        stop,
+        guards,
+    } = conn;
     let peer: SocketAddr = SocketAddr::new(info.peer, 0);
     let info = Arc::new(info);
     let metrics = gateway.metrics.clone();
+    let requests = state.clone();
     // Layer order, outermost first:
     let service = ServiceBuilder::new()
         // A panic anywhere below becomes a fixed 500, never a dropped process.
@@ -334,9 +316,15 @@ fn spawn_conn<IO, G>(
         .service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             let gateway = gateway.clone();
             req.extensions_mut().insert(info.clone());
+            // In progress until the handler's future ends (or is dropped):
+            // a busy connection is never closed to make room.
+            let busy = requests.request();
             // Boxed: hyper keeps a slot the size of this future for the
             // whole connection; a box is allocated only while a request runs.
-            Box::pin(async move { Ok::<_, Infallible>(handle(gateway, req).await) })
+            Box::pin(async move {
+                let _busy = busy;
+                Ok::<_, Infallible>(handle(gateway, req).await)
+            })
         });
     let service = hyper_util::service::TowerToHyperService::new(service);
     // HTTP/1 request heads are scanned for ambiguous framing before hyper
@@ -344,21 +332,21 @@ fn spawn_conn<IO, G>(
     let framed = |io| Framed::new(io, builders.max_head, builders.max_headers, metrics);
     match proto {
         Proto::Http1 => {
-            let conn = builders
+            let c = builders
                 .http1
                 .serve_connection(TokioIo::new(framed(io)), service);
-            tokio::spawn(watch(conn, watcher, peer, guards));
+            tokio::spawn(watch(c, state, stop, peer, guards));
         }
         Proto::Http2 => {
-            let conn = builders.http2.serve_connection(TokioIo::new(io), service);
-            tokio::spawn(watch(conn, watcher, peer, guards));
+            let c = builders.http2.serve_connection(TokioIo::new(io), service);
+            tokio::spawn(watch(c, state, stop, peer, guards));
         }
         Proto::Auto => {
-            let conn = builders
+            let c = builders
                 .auto
                 .serve_connection(TokioIo::new(framed(io)), service)
                 .into_owned();
-            tokio::spawn(watch(conn, watcher, peer, guards));
+            tokio::spawn(watch(c, state, stop, peer, guards));
         }
     }
 }
@@ -389,18 +377,40 @@ impl MakeRequestId for RequestIds {
     }
 }
 
-/// Drives `conn` to its end, shut down gracefully with the server.
-async fn watch<C, G>(
-    conn: C,
-    watcher: hyper_util::server::graceful::Watcher,
-    peer: SocketAddr,
-    guards: G,
-) where
-    C: hyper_util::server::graceful::GracefulConnection,
+/// Drives `conn` to its end; on server shutdown, or when its slot went to a
+/// newer connection, shuts it down gracefully (requests in progress finish,
+/// an idle HTTP/1.1 connection closes at once, HTTP/2 sends GOAWAY).
+async fn watch<C, G>(conn: C, state: Arc<slots::Conn>, stop: Stop, peer: SocketAddr, guards: G)
+where
+    C: GracefulConnection,
     C::Error: std::fmt::Display,
 {
     let _guards = guards;
-    if let Err(e) = watcher.watch(conn).await {
+    let Stop {
+        mut shutdown,
+        _live,
+    } = stop;
+    let graceful = GracefulShutdown::new();
+    let served = graceful.watch(conn);
+    tokio::pin!(served);
+    let stopping = async {
+        tokio::select! {
+            // A dropped sender: the server is gone too.
+            _ = shutdown.wait_for(|s| *s) => {}
+            () = state.closing() => tracing::debug!(%peer, "idle connection closed for a newer one"),
+        }
+    };
+    let result = tokio::select! {
+        r = &mut served => r,
+        () = stopping => {
+            // Its sender gone, the watcher calls `graceful_shutdown` (not
+            // `shutdown()`: that waits for the watcher, held by `served`
+            // until this function returns).
+            drop(graceful);
+            served.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

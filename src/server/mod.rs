@@ -12,8 +12,11 @@
 
 pub mod framing;
 pub mod handle;
+pub mod limit;
 pub mod listener;
+pub mod proxy;
 pub mod respond;
+pub mod slots;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,14 +34,31 @@ use crate::verify::Verifier;
 pub struct ConnInfo {
     /// The TCP peer.
     pub peer: std::net::IpAddr,
-    /// The client: the peer, or the address a trusted proxy's PROXY
-    /// protocol header stated.
-    pub client_ip: std::net::IpAddr,
-    /// The peer is one of `[server] trusted_proxies`.
-    pub via_proxy: bool,
+    /// What the peer's PROXY protocol header said (read only from
+    /// `[server] trusted_proxies`).
+    pub proxied: proxy::Proxied,
     /// The client certificate rustls verified against `client_ca`, if any.
     pub client_cert: Option<crate::tls::ClientCert>,
 }
+
+impl ConnInfo {
+    /// The client's address for a request on this connection with
+    /// `headers` (see [`proxy::client_addr`]: the one rule).
+    pub fn client(
+        &self,
+        headers: &http::HeaderMap,
+        trusted: &[ipnet::IpNet],
+    ) -> Option<std::net::IpAddr> {
+        let forwarded = headers
+            .get_all(X_FORWARDED_FOR)
+            .into_iter()
+            .map(http::HeaderValue::as_bytes);
+        proxy::client_addr(self.peer, trusted, self.proxied, forwarded)
+    }
+}
+
+/// The header an L7 load balancer appends the client's address to.
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// A route with its verifier, built once at start.
 #[derive(Debug)]
@@ -47,6 +67,8 @@ pub struct RouteEntry {
     pub route: Route,
     /// Its verifier (unused for `salesforce_om`).
     pub verifier: Verifier,
+    /// Its rate limiter, when `rate_limit` is set.
+    pub limiter: Option<Arc<limit::Limiter>>,
 }
 
 /// Everything a request needs, shared by all connections.
@@ -73,17 +95,35 @@ pub struct Gateway {
     pub replay: Option<crate::dedupe::Cache>,
 }
 
-/// Routes by path, with their verifiers.
-fn route_table(config: &Config) -> HashMap<String, Arc<RouteEntry>> {
+/// Routes by path, with their verifiers and rate limiters. A route of
+/// `previous` (the table a reload replaces) with the same name and the same
+/// `rate_limit` keeps its limiter, buckets and all: a reload neither resets
+/// a limited sender's budget nor charges it twice. A new or changed limit
+/// starts with full buckets.
+fn route_table(
+    config: &Config,
+    previous: Option<&HashMap<String, Arc<RouteEntry>>>,
+) -> HashMap<String, Arc<RouteEntry>> {
+    let kept = |name: &str, want: crate::config::RateLimit| {
+        previous?
+            .values()
+            .filter(|e| e.route.name == name)
+            .find_map(|e| e.limiter.clone())
+            .filter(|l| l.config() == want)
+    };
     config
         .routes
         .iter()
         .map(|r| {
+            let limiter = r.rate_limit.map(|want| {
+                kept(&r.name, want).unwrap_or_else(|| Arc::new(limit::Limiter::new(want)))
+            });
             (
                 r.path.clone(),
                 Arc::new(RouteEntry {
                     verifier: Verifier::new(r),
                     route: r.clone(),
+                    limiter,
                 }),
             )
         })
@@ -92,10 +132,13 @@ fn route_table(config: &Config) -> HashMap<String, Arc<RouteEntry>> {
 
 impl Gateway {
     /// Replaces every route at once (routes, secrets, allowlists, client
-    /// certificate rules) from a config that already validated; requests in
-    /// flight finish with the routes they started with.
+    /// certificate rules, rate limits) from a config that already
+    /// validated; requests in flight finish with the routes they started
+    /// with. Rate-limit buckets of unchanged limits carry over.
     pub fn replace_routes(&self, config: &Config) {
-        self.routes.store(Arc::new(route_table(config)));
+        let previous = self.routes.load();
+        self.routes
+            .store(Arc::new(route_table(config, Some(&previous))));
     }
 
     /// Builds the shared state from a validated config.
@@ -105,7 +148,7 @@ impl Gateway {
         metrics: Arc<Metrics>,
         replay: Option<crate::dedupe::Cache>,
     ) -> Self {
-        let routes = arc_swap::ArcSwap::from_pointee(route_table(config));
+        let routes = arc_swap::ArcSwap::from_pointee(route_table(config, None));
         Gateway {
             routes,
             outbox,
@@ -128,3 +171,6 @@ impl Gateway {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

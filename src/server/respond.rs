@@ -45,6 +45,10 @@ pub enum Outcome {
     Timeout,
     /// Too many concurrent requests: 503 + Retry-After.
     Overloaded,
+    /// Past the route's `rate_limit`: 429 + `Retry-After` with the seconds
+    /// until a request is admitted again (a SOAP Server fault on Outbound
+    /// Message routes, which Salesforce retries).
+    RateLimited(u64),
     /// Broker down, blocked, or no confirm: 503 + Retry-After.
     Unavailable,
     /// The request deadline passed after the body arrived, before the
@@ -69,6 +73,7 @@ impl Outcome {
             Outcome::TooLarge => "too_large",
             Outcome::Timeout => "timeout",
             Outcome::Overloaded => "overloaded",
+            Outcome::RateLimited(_) => "rate_limited",
             Outcome::Unavailable => "unavailable",
             Outcome::Deadline => "deadline",
         }
@@ -89,6 +94,7 @@ impl Outcome {
             Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Outcome::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -108,14 +114,18 @@ impl Outcome {
             Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline => {
                 "{\"error\":\"temporarily unavailable\"}\n"
             }
+            Outcome::RateLimited(_) => "{\"error\":\"too many requests\"}\n",
         }
     }
 
-    fn retry_after(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline
-        )
+    fn retry_after(&self) -> Option<HeaderValue> {
+        match self {
+            Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline => {
+                Some(HeaderValue::from_static(RETRY_AFTER_S))
+            }
+            Outcome::RateLimited(secs) => Some(HeaderValue::from(*secs)),
+            _ => None,
+        }
     }
 
     /// The JSON answer for webhook routes (and unknown paths).
@@ -147,7 +157,11 @@ impl Outcome {
                 self.status(),
                 ack::fault(FaultCode::Client, self.fault_text()),
             ),
-            Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline | Outcome::Timeout => (
+            Outcome::Overloaded
+            | Outcome::Unavailable
+            | Outcome::Deadline
+            | Outcome::Timeout
+            | Outcome::RateLimited(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ack::fault(FaultCode::Server, self.fault_text()),
             ),
@@ -177,6 +191,7 @@ impl Outcome {
             Outcome::Overloaded | Outcome::Unavailable | Outcome::Deadline => {
                 "Temporarily unavailable, retry later"
             }
+            Outcome::RateLimited(_) => "Rate limited, retry later",
         }
     }
 
@@ -193,8 +208,8 @@ impl Outcome {
             http::header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
-        if self.retry_after() {
-            h.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
+        if let Some(after) = self.retry_after() {
+            h.insert(RETRY_AFTER, after);
         }
         if *self == Outcome::MethodNotAllowed {
             h.insert(ALLOW, HeaderValue::from_static("POST"));

@@ -86,6 +86,9 @@ pub struct Metrics {
     pub unroutable_messages: Gauge,
     /// Connections closed at accept, by reason.
     pub connections_refused: Family<ReasonLabels, Counter>,
+    /// Idle keep-alive connections closed to give their per-client slot
+    /// to a newer connection of the same client.
+    pub idle_connections_closed: Counter,
     /// Repeats answered 2xx without a second publish (replay cache).
     pub duplicates: Family<RequestLabels, Counter>,
     /// Messages in the spool.
@@ -194,6 +197,12 @@ impl Metrics {
             "Connections closed at accept, by reason",
             connections_refused.clone(),
         );
+        let idle_connections_closed = Counter::default();
+        registry.register(
+            "idle_connections_closed",
+            "Idle keep-alive connections closed to make room for a newer one of the same client",
+            idle_connections_closed.clone(),
+        );
         let duplicates = Family::<RequestLabels, Counter>::default();
         registry.register(
             "duplicates",
@@ -265,6 +274,7 @@ impl Metrics {
             publish_channels_leased,
             unroutable_messages,
             connections_refused,
+            idle_connections_closed,
             duplicates,
             spool_messages,
             spool_bytes,
@@ -321,6 +331,12 @@ impl Metrics {
         self.connections_refused
             .get_or_create(&ReasonLabels { reason })
             .inc();
+    }
+
+    /// Counts an idle connection closed for a newer one at the per-client
+    /// cap.
+    pub fn idle_connection_closed(&self) {
+        self.idle_connections_closed.inc();
     }
 
     /// Counts a repeat answered without a second publish.

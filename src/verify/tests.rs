@@ -124,6 +124,7 @@ fn route(kind: RouteKind, secrets: &[&[u8]], generic: Option<Scheme>) -> Route {
         client_cert: None,
         public_url: None,
         replay_ttl: Duration::from_secs(300),
+        rate_limit: None,
     }
 }
 

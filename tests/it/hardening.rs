@@ -22,7 +22,7 @@ const SOAP_ACK_MARK: &str = "<Ack>true</Ack>";
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// GitHub push headers with `delivery` as `X-GitHub-Delivery`, signed.
-fn github_headers(secret: &str, delivery: &str, body: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn github_headers(secret: &str, delivery: &str, body: &[u8]) -> Vec<(String, String)> {
     let headers = fixture_headers("github/push.json")
         .into_iter()
         .map(|(k, v)| {
@@ -37,19 +37,19 @@ fn github_headers(secret: &str, delivery: &str, body: &[u8]) -> Vec<(String, Str
 }
 
 /// Writes `value` (plus a newline) to `dir/name`; returns the path for TOML.
-fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+pub(crate) fn secret_file(dir: &Path, name: &str, value: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, format!("{value}\n")).expect("secret file");
     p.display().to_string()
 }
 
-async fn metrics(h: &Harness) -> String {
+pub(crate) async fn metrics(h: &Harness) -> String {
     let (status, text) = h.admin_get("/metrics").await;
     assert_eq!(status, 200);
     text
 }
 
-fn om_headers() -> Vec<(String, String)> {
+pub(crate) fn om_headers() -> Vec<(String, String)> {
     vec![
         (
             "Content-Type".to_string(),
@@ -205,7 +205,7 @@ async fn replay_right_after_the_answer_is_not_published_again() {
 
 // === IP allowlists and trusted proxies ===
 
-fn github_route(name: &str, path: &str, secret: &str, extra: &str) -> String {
+pub(crate) fn github_route(name: &str, path: &str, secret: &str, extra: &str) -> String {
     format!(
         r#"
 [[routes]]
@@ -759,7 +759,7 @@ async fn stalled_body(
 }
 
 /// Polls `/metrics` until `hookgate_in_flight_requests` is `want`, up to 10 s.
-async fn wait_in_flight(h: &Harness, want: f64, what: &str) {
+pub(crate) async fn wait_in_flight(h: &Harness, want: f64, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = metrics(h).await;

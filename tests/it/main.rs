@@ -4,10 +4,12 @@
 
 mod attacks;
 mod cli;
+mod connections;
 mod durability;
 mod edge;
 mod hardening;
 mod outage;
+mod rate_limit;
 mod reload;
 mod resilience;
 mod salesforce;
