@@ -10,6 +10,9 @@
 //! quarantined: spool -> quarantine (total bytes unchanged)
 //! requeued:   quarantine -> spool
 //! purged:     quarantine -= entry
+//! file reopened after an I/O error: recounted from the file, plus the
+//!   reservations still travelling (a commit that reported failure may
+//!   have reached the disk all the same)
 //! ```
 //! Quarantined entries count toward `max_bytes` (they stay on disk, and the
 //! disk stays bounded) but not toward `max_messages`, which bounds the
@@ -83,6 +86,8 @@ impl Moved {
 pub(super) struct Usage {
     pub(super) spool: Count,
     pub(super) quarantine: Count,
+    /// Of `spool`, reserved and not committed yet.
+    pub(super) reserved: Count,
 }
 
 /// Shared by the spool handle and the writer thread.
@@ -143,6 +148,8 @@ impl Ledger {
         }
         u.spool.n += n;
         u.spool.bytes += bytes;
+        u.reserved.n += n;
+        u.reserved.bytes += bytes;
         drop(u);
         self.publish_gauges();
         Ok(Reservation {
@@ -169,6 +176,28 @@ impl Ledger {
             self.written.notify_one();
         }
         self.publish_gauges();
+    }
+
+    /// Replaces the counts by `found` in the file (after a reopen), plus
+    /// the reservations not committed yet.
+    pub(super) fn reset(&self, found: Usage) {
+        if let Ok(mut u) = self.usage.lock() {
+            let reserved = u.reserved;
+            *u = Usage {
+                spool: Count {
+                    n: found.spool.n + reserved.n,
+                    bytes: found.spool.bytes + reserved.bytes,
+                },
+                quarantine: found.quarantine,
+                reserved,
+            };
+        }
+        self.publish_gauges();
+    }
+
+    /// Sets the `spool_healthy` gauge.
+    pub(super) fn set_healthy(&self, healthy: bool) {
+        self.metrics.spool_healthy.set(i64::from(healthy));
     }
 
     /// Waits for the next committed write (a permit stored by a commit that
@@ -205,6 +234,10 @@ impl Reservation {
     /// wake the forwarder.
     pub(super) fn keep(mut self) {
         self.kept = true;
+        if let Ok(mut u) = self.ledger.usage.lock() {
+            u.reserved.n = u.reserved.n.saturating_sub(self.count.n);
+            u.reserved.bytes = u.reserved.bytes.saturating_sub(self.count.bytes);
+        }
         self.ledger.metrics.spool_writes.inc_by(self.count.n);
         self.ledger.written.notify_one();
     }
@@ -218,6 +251,8 @@ impl Drop for Reservation {
         if let Ok(mut u) = self.ledger.usage.lock() {
             u.spool.n = u.spool.n.saturating_sub(self.count.n);
             u.spool.bytes = u.spool.bytes.saturating_sub(self.count.bytes);
+            u.reserved.n = u.reserved.n.saturating_sub(self.count.n);
+            u.reserved.bytes = u.reserved.bytes.saturating_sub(self.count.bytes);
         }
         self.ledger.publish_gauges();
     }

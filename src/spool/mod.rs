@@ -59,6 +59,10 @@ pub enum Error {
     /// redb's message.
     #[error("spool store error: {0}")]
     Store(String),
+    /// The spool file failed (an I/O error, e.g. a full disk) and is being
+    /// reopened: nothing can be read or written until it is. Answered 503.
+    #[error("spool file is being reopened after an I/O error")]
+    Recovering,
     /// The writer thread is gone (shutting down).
     #[error("spool is closed")]
     Closed,

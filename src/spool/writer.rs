@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use super::ledger::{Ledger, Moved, Reservation};
 use super::{Error, Key};
+use crate::store::Handle;
 
 /// A stored spool row: `(meta JSON, body)`.
 pub(super) type Row = (&'static [u8], &'static [u8]);
@@ -77,9 +78,11 @@ pub(super) fn create_tables(db: &Database) -> Result<(), Error> {
 }
 
 /// The writer thread: group every queued request into one commit, then
-/// settle each request's accounting by the commit's outcome.
+/// settle each request's accounting by the commit's outcome. A commit that
+/// failed because the file latched an I/O error fails its group, then the
+/// file is reopened ([`recover`]).
 pub(super) fn run(
-    db: Arc<Database>,
+    store: Arc<Handle>,
     rx: mpsc::Receiver<WriteReq>,
     ledger: Arc<Ledger>,
     quarantine_after: u64,
@@ -92,6 +95,11 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
+        let Some(db) = store.get() else {
+            // Only this thread takes the database out, and puts it back.
+            fail(group, &Error::Recovering);
+            continue;
+        };
         match commit(&db, &group, quarantine_after) {
             Ok(moved) => {
                 for (req, m) in group.into_iter().zip(moved) {
@@ -102,14 +110,71 @@ pub(super) fn run(
                     let _ = req.done.send(Ok(m));
                 }
             }
-            // Dropping the requests releases their reservations.
             Err(e) => {
-                for req in group {
-                    let _ = req.done.send(Err(e.clone()));
+                let failed = Handle::failed(&db);
+                drop(db);
+                if failed {
+                    // Before the answers: a sender told 503 sees /readyz
+                    // fail too.
+                    mark_failed(&store, &ledger, &e);
+                }
+                fail(group, &e);
+                if failed && !recover(&store, &rx, &ledger) {
+                    return;
                 }
             }
         }
     }
+}
+
+/// Answers every request of `group` with `e`; dropping them releases their
+/// reservations.
+fn fail(group: Vec<WriteReq>, e: &Error) {
+    for req in group {
+        let _ = req.done.send(Err(e.clone()));
+    }
+}
+
+/// Refuses writes from now on ([`Spool::can_accept`] false, gauge 0), and
+/// logs the change once.
+///
+/// [`Spool::can_accept`]: super::Spool::can_accept
+fn mark_failed(store: &Handle, ledger: &Ledger, cause: &Error) {
+    if store.fail() {
+        tracing::error!(error = %cause, "spool file failed: refusing writes (503) and reopening it");
+    }
+    ledger.set_healthy(false);
+}
+
+/// Reopens the file after an I/O error (see `crate::store`), failing the
+/// requests that arrive meanwhile, then recounts the ledger from the file.
+/// Returns false when the spool was closed meanwhile.
+fn recover(store: &Handle, rx: &mpsc::Receiver<WriteReq>, ledger: &Ledger) -> bool {
+    loop {
+        let reopened = store.reopen(|| loop {
+            match rx.try_recv() {
+                Ok(req) => fail(vec![req], &Error::Recovering),
+                Err(mpsc::TryRecvError::Empty) => return true,
+                Err(mpsc::TryRecvError::Disconnected) => return false,
+            }
+        });
+        if !reopened {
+            return false;
+        }
+        let recount = store.get().ok_or(Error::Recovering).and_then(|db| {
+            create_tables(&db)?;
+            super::store::scan(&db)
+        });
+        match recount {
+            Ok((usage, _)) => break ledger.reset(usage),
+            // The file failed again at once: reopen again.
+            Err(e) => tracing::debug!(error = %e, "spool reopened but not readable; again"),
+        }
+    }
+    store.recovered();
+    ledger.set_healthy(true);
+    tracing::warn!("spool file reopened: accepting writes again");
+    true
 }
 
 /// One transaction for the whole group; the movements of each request.
