@@ -111,7 +111,13 @@ pub struct SpoolConfig {
     /// Fast-path budget in ms: no confirm within it and the request is spooled.
     #[serde(default = "default_after_ms")]
     pub after_ms: u64,
-    /// Largest spool size in bytes (metadata + bodies); past it: 503.
+    /// Disk budget of the spool file in bytes: a write is answered 503 while
+    /// the file's size on disk is at or over it, or when the entries
+    /// (metadata + bodies, quarantine included) would exceed it. The file is
+    /// larger than its entries (pages, copy-on-write, free space; about 3x
+    /// for 3 KB bodies) and is measured after each commit, so it can pass
+    /// the budget by one commit's growth. A drained file is compacted. At
+    /// least [`MIN_SPOOL_MAX_BYTES`] (a new redb file takes about 1 MiB).
     #[serde(default = "default_spool_max_bytes")]
     pub max_bytes: u64,
     /// Most spooled messages; past it: 503.
@@ -706,6 +712,12 @@ impl FileConfig {
         if spool.enabled {
             positive(file, "spool.after_ms", spool.after_ms)?;
             positive(file, "spool.max_bytes", spool.max_bytes)?;
+            if spool.max_bytes < MIN_SPOOL_MAX_BYTES {
+                return Err(invalid(
+                    "spool.max_bytes".into(),
+                    format!("must be at least {MIN_SPOOL_MAX_BYTES} (a new spool file takes about 1 MiB)"),
+                ));
+            }
             positive(file, "spool.max_messages", spool.max_messages)?;
             positive(file, "spool.quarantine_after", spool.quarantine_after)?;
             if spool.after_ms >= amqp.confirm_timeout_ms.max(1) * 10 {
@@ -1100,6 +1112,9 @@ fn default_spool_path() -> PathBuf {
 fn default_after_ms() -> u64 {
     1_000
 }
+/// Smallest `spool.max_bytes`: an empty redb file takes about 1 MiB.
+pub const MIN_SPOOL_MAX_BYTES: u64 = 4 << 20;
+
 fn default_spool_max_bytes() -> u64 {
     1024 * 1024 * 1024
 }

@@ -115,6 +115,31 @@ impl Handle {
         self.healthy.swap(false, Ordering::AcqRel)
     }
 
+    /// Runs `f` on the database alone (redb's `compact` needs it so): takes
+    /// it out (readers get `None` meanwhile), waits up to `wait` until every
+    /// clone is dropped, runs `f` and puts it back. `None` (nothing run) if
+    /// a clone outlived `wait`, or the database is out already.
+    pub fn exclusive<R>(&self, wait: Duration, f: impl FnOnce(&mut Database) -> R) -> Option<R> {
+        let mut shared = self.db.swap(None)?;
+        let deadline = std::time::Instant::now() + wait;
+        let mut db = loop {
+            match Arc::try_unwrap(shared) {
+                Ok(db) => break db,
+                Err(still_shared) if std::time::Instant::now() < deadline => {
+                    shared = still_shared;
+                    std::thread::sleep(POLL);
+                }
+                Err(still_shared) => {
+                    self.db.store(Some(still_shared));
+                    return None;
+                }
+            }
+        };
+        let result = f(&mut db);
+        self.db.store(Some(Arc::new(db)));
+        Some(result)
+    }
+
     /// Marks the file healthy again, once the caller checked the reopened
     /// database.
     pub fn recovered(&self) {

@@ -1097,6 +1097,8 @@ fn spool_values_checked() {
         let key = invalid_key(&format!("{route}\n[spool]\n{k} = 0\n"));
         assert_eq!(key, format!("spool.{k}"));
     }
+    let key = invalid_key(&format!("{route}\n[spool]\nmax_bytes = 1048576\n"));
+    assert_eq!(key, "spool.max_bytes", "below a new redb file's size");
     assert_eq!(load_ok(&route).spool.quarantine_after, 5);
     let c = load_ok(&format!("{route}\n[spool]\nquarantine_after = 2\n"));
     assert_eq!(c.spool.quarantine_after, 2);

@@ -63,6 +63,10 @@ pub enum Error {
     /// reopened: nothing can be read or written until it is. Answered 503.
     #[error("spool file is being reopened after an I/O error")]
     Recovering,
+    /// The drained spool file is being compacted (for milliseconds): read
+    /// again later.
+    #[error("spool file is being compacted")]
+    Compacting,
     /// The writer thread is gone (shutting down).
     #[error("spool is closed")]
     Closed,

@@ -91,12 +91,13 @@ impl Spool {
             scan(&db)?
         };
         let ledger = Ledger::new(usage, config.max_messages, config.max_bytes, metrics);
+        ledger.set_file_bytes(crate::store::file_len(&config.path));
         let (tx, rx) = mpsc::channel::<WriteReq>();
         let (writer_db, writer_ledger) = (db.clone(), ledger.clone());
-        let quarantine_after = config.quarantine_after;
+        let (quarantine_after, path) = (config.quarantine_after, config.path.clone());
         let thread = std::thread::Builder::new()
             .name("hookgate-spool-writer".into())
-            .spawn(move || writer::run(writer_db, rx, writer_ledger, quarantine_after))
+            .spawn(move || writer::run(writer_db, &path, rx, writer_ledger, quarantine_after))
             .map_err(Error::store)?;
         if usage.spool.n > 0 {
             tracing::warn!(messages = usage.spool.n, bytes = usage.spool.bytes, path = %config.path.display(), "spool holds messages from a previous run; draining when the broker is up");
@@ -183,7 +184,7 @@ impl Spool {
     ///
     /// # Errors
     /// [`Error::Store`] on read or decode failure, [`Error::Recovering`]
-    /// while the file is reopened.
+    /// while the file is reopened, [`Error::Compacting`].
     pub(crate) async fn oldest(&self, limit: usize) -> Result<Vec<(Key, Message)>, Error> {
         let db = self.db()?;
         tokio::task::spawn_blocking(move || {
@@ -246,9 +247,14 @@ impl Spool {
     /// every clone).
     ///
     /// # Errors
-    /// [`Error::Recovering`] while the file is reopened.
+    /// [`Error::Recovering`] while the file is reopened,
+    /// [`Error::Compacting`] while it is compacted.
     pub(super) fn db(&self) -> Result<Arc<Database>, Error> {
-        self.inner.db.get().ok_or(Error::Recovering)
+        match self.inner.db.get() {
+            Some(db) => Ok(db),
+            None if self.inner.db.healthy() => Err(Error::Compacting),
+            None => Err(Error::Recovering),
+        }
     }
 
     fn oldest_key(&self) -> Result<Option<Key>, Error> {

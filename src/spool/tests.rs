@@ -502,3 +502,60 @@ async fn not_ready_while_the_spool_file_is_failed() {
     assert_eq!(ids(&spool).await, ["c"]);
     spool.close();
 }
+
+/// A message with a body of `len` bytes.
+fn sized(id: &str, len: usize) -> Message {
+    Message {
+        body: bytes::Bytes::from(vec![b'x'; len]),
+        ..message(id, "x.y")
+    }
+}
+
+#[tokio::test]
+async fn max_bytes_counts_the_file_not_only_the_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SpoolConfig {
+        path: dir.path().join("spool.redb"),
+        max_bytes: 2 << 20,
+        max_messages: 1_000_000,
+        ..config(5)
+    };
+    let spool = Spool::open(&config, Arc::new(Metrics::new())).unwrap();
+    let file = || std::fs::metadata(&config.path).unwrap().len();
+    let body = 3000;
+    let mut largest = 0;
+    let mut full = None;
+    for i in 0..2000 {
+        match spool.write(&[sized(&format!("m{i:05}"), body)]).await {
+            Ok(()) => largest = largest.max(file()),
+            Err(Error::Full) => {
+                full = Some(i);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let full = full.expect("writes were refused");
+    assert!(full > 0);
+    // One commit's worth: the entry, and the pages copied on its way.
+    let commit = 64 * 1024;
+    assert!(
+        largest <= config.max_bytes + commit,
+        "file grew to {largest} bytes, max_bytes {}",
+        config.max_bytes
+    );
+    assert!(
+        spool.status().bytes < config.max_bytes,
+        "refused before the entries alone reached max_bytes"
+    );
+    assert!(!spool.can_accept());
+
+    // Drained: the file gives its space back and takes writes again.
+    let all = keys(&spool).await;
+    assert!(all.len() < BATCH);
+    spool.settle(all, vec![]).await.unwrap();
+    wait_until("the drained file to take writes", || spool.can_accept()).await;
+    assert!(file() < config.max_bytes / 2, "compacted: {} bytes", file());
+    spool.write(&[sized("again", body)]).await.unwrap();
+    spool.close();
+}
