@@ -393,6 +393,15 @@ pub struct DedupeConfig {
     pub path: PathBuf,
     /// Share the cache across a fleet of gateways.
     pub redis_url: Option<String>,
+    /// Disk budget of the embedded file in bytes (it shares the data
+    /// directory with the spool). While the file is at or over it, every
+    /// commit removes as many marks as it adds, earliest expiry first
+    /// (counted in `hookgate_replay_cache_evicted_total`): a replay cache
+    /// that forgets early lets a replay through to the consumers' dedupe; one
+    /// that fills the disk stops the spool. At least
+    /// [`MIN_DEDUPE_MAX_BYTES`].
+    #[serde(default = "default_dedupe_max_bytes")]
+    pub max_bytes: u64,
 }
 
 impl Default for DedupeConfig {
@@ -401,6 +410,7 @@ impl Default for DedupeConfig {
             enabled: true,
             path: default_dedupe_path(),
             redis_url: None,
+            max_bytes: default_dedupe_max_bytes(),
         }
     }
 }
@@ -729,6 +739,13 @@ impl FileConfig {
             if spool.path.as_os_str().is_empty() || spool.path.is_dir() {
                 return Err(invalid("spool.path".into(), "must be a file path".into()));
             }
+        }
+
+        if dedupe.enabled && dedupe.redis_url.is_none() && dedupe.max_bytes < MIN_DEDUPE_MAX_BYTES {
+            return Err(invalid(
+                "dedupe.max_bytes".into(),
+                format!("must be at least {MIN_DEDUPE_MAX_BYTES} (a new file takes about 1 MiB)"),
+            ));
         }
 
         if routes.is_empty() {
@@ -1075,6 +1092,11 @@ fn default_max_concurrent_streams() -> u32 {
 }
 fn default_dedupe_path() -> PathBuf {
     PathBuf::from("data/dedupe.redb")
+}
+/// Smallest `dedupe.max_bytes`: an empty redb file takes about 1 MiB.
+pub const MIN_DEDUPE_MAX_BYTES: u64 = 4 << 20;
+fn default_dedupe_max_bytes() -> u64 {
+    256 << 20
 }
 fn default_header_read_timeout_ms() -> u64 {
     10_000

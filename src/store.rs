@@ -201,3 +201,6 @@ impl Handle {
 pub fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
+
+#[cfg(test)]
+pub(crate) mod testing;
