@@ -26,6 +26,12 @@
 //!   leave the pending set once committed. Expired keys are removed through a
 //!   second table ordered by expiry time, a bounded number per commit, never
 //!   by scanning the whole table.
+//!   The file is bounded by `dedupe.max_bytes`: while it is at or over it,
+//!   each commit also removes as many marks as it adds, earliest expiry
+//!   first (the expiry index's first rows). After an I/O error (disk full)
+//!   the writer reopens the file (`crate::store`); meanwhile lookups and
+//!   records fail and requests are processed as new (fail open), and
+//!   records are not kept in the pending set.
 //!   If the writer ends (closed, or a panic: logged as an error) the pending
 //!   set is emptied, records fail, [`Cache::ready`] turns false and lookups
 //!   read only the file, so the set cannot grow without its writer.

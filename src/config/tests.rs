@@ -1104,6 +1104,17 @@ fn spool_values_checked() {
     assert_eq!(c.spool.quarantine_after, 2);
 }
 
+#[test]
+fn dedupe_max_bytes_checked() {
+    let dir = TempDir::new("dedupe-max-bytes");
+    let route = github_route(&dir, "");
+    assert_eq!(load_ok(&route).dedupe.max_bytes, 256 << 20);
+    let key = invalid_key(&format!("{route}\n[dedupe]\nmax_bytes = 1048576\n"));
+    assert_eq!(key, "dedupe.max_bytes");
+    let c = load_ok(&format!("{route}\n[dedupe]\nmax_bytes = 8388608\n"));
+    assert_eq!(c.dedupe.max_bytes, 8 << 20);
+}
+
 // === Display ===
 
 #[test]

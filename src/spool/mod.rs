@@ -18,6 +18,12 @@
 //!   `spool.quarantine_after` times. The gateway never deletes them; the
 //!   operator requeues or purges them ([`quarantine`]).
 //!
+//! A commit that fails with an I/O error (disk full) fails its requests
+//! (503), and the writer reopens the file (`crate::store`); writes are
+//! refused and [`Spool::can_accept`] is false until it did. `max_bytes`
+//! bounds the file on disk (`ledger.rs`); a drained file is compacted
+//! (`writer.rs`).
+//!
 //! The [`forward`] task drains the spool to RabbitMQ, oldest first, with
 //! publisher confirms, and deletes exactly the confirmed entries; a crash
 //! between a confirm and the delete makes a duplicate (same `message_id`),
