@@ -229,7 +229,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     );
     let replay = if config.dedupe.enabled {
         Some(
-            crate::dedupe::Cache::open(&config.dedupe)
+            crate::dedupe::Cache::open(&config.dedupe, metrics.clone())
                 .await
                 .map_err(Error::Replay)?,
         )

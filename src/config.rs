@@ -111,7 +111,13 @@ pub struct SpoolConfig {
     /// Fast-path budget in ms: no confirm within it and the request is spooled.
     #[serde(default = "default_after_ms")]
     pub after_ms: u64,
-    /// Largest spool size in bytes (metadata + bodies); past it: 503.
+    /// Disk budget of the spool file in bytes: a write is answered 503 while
+    /// the file's size on disk is at or over it, or when the entries
+    /// (metadata + bodies, quarantine included) would exceed it. The file is
+    /// larger than its entries (pages, copy-on-write, free space; about 3x
+    /// for 3 KB bodies) and is measured after each commit, so it can pass
+    /// the budget by one commit's growth. A drained file is compacted. At
+    /// least [`MIN_SPOOL_MAX_BYTES`] (a new redb file takes about 1 MiB).
     #[serde(default = "default_spool_max_bytes")]
     pub max_bytes: u64,
     /// Most spooled messages; past it: 503.
@@ -429,6 +435,15 @@ pub struct DedupeConfig {
     pub path: PathBuf,
     /// Share the cache across a fleet of gateways.
     pub redis_url: Option<String>,
+    /// Disk budget of the embedded file in bytes (it shares the data
+    /// directory with the spool). While the file is at or over it, every
+    /// commit removes as many marks as it adds, earliest expiry first
+    /// (counted in `hookgate_replay_cache_evicted_total`): a replay cache
+    /// that forgets early lets a replay through to the consumers' dedupe; one
+    /// that fills the disk stops the spool. At least
+    /// [`MIN_DEDUPE_MAX_BYTES`].
+    #[serde(default = "default_dedupe_max_bytes")]
+    pub max_bytes: u64,
 }
 
 impl std::fmt::Debug for DedupeConfig {
@@ -452,6 +467,7 @@ impl Default for DedupeConfig {
             enabled: true,
             path: default_dedupe_path(),
             redis_url: None,
+            max_bytes: default_dedupe_max_bytes(),
         }
     }
 }
@@ -794,6 +810,12 @@ impl FileConfig {
         if spool.enabled {
             positive(file, "spool.after_ms", spool.after_ms)?;
             positive(file, "spool.max_bytes", spool.max_bytes)?;
+            if spool.max_bytes < MIN_SPOOL_MAX_BYTES {
+                return Err(invalid(
+                    "spool.max_bytes".into(),
+                    format!("must be at least {MIN_SPOOL_MAX_BYTES} (a new spool file takes about 1 MiB)"),
+                ));
+            }
             positive(file, "spool.max_messages", spool.max_messages)?;
             positive(file, "spool.quarantine_after", spool.quarantine_after)?;
             if spool.after_ms >= amqp.confirm_timeout_ms.max(1) * 10 {
@@ -805,6 +827,13 @@ impl FileConfig {
             if spool.path.as_os_str().is_empty() || spool.path.is_dir() {
                 return Err(invalid("spool.path".into(), "must be a file path".into()));
             }
+        }
+
+        if dedupe.enabled && dedupe.redis_url.is_none() && dedupe.max_bytes < MIN_DEDUPE_MAX_BYTES {
+            return Err(invalid(
+                "dedupe.max_bytes".into(),
+                format!("must be at least {MIN_DEDUPE_MAX_BYTES} (a new file takes about 1 MiB)"),
+            ));
         }
 
         if routes.is_empty() {
@@ -1212,6 +1241,11 @@ fn default_max_concurrent_streams() -> u32 {
 fn default_dedupe_path() -> PathBuf {
     PathBuf::from("data/dedupe.redb")
 }
+/// Smallest `dedupe.max_bytes`: an empty redb file takes about 1 MiB.
+pub const MIN_DEDUPE_MAX_BYTES: u64 = 4 << 20;
+fn default_dedupe_max_bytes() -> u64 {
+    256 << 20
+}
 fn default_header_read_timeout_ms() -> u64 {
     10_000
 }
@@ -1254,6 +1288,9 @@ fn default_spool_path() -> PathBuf {
 fn default_after_ms() -> u64 {
     1_000
 }
+/// Smallest `spool.max_bytes`: an empty redb file takes about 1 MiB.
+pub const MIN_SPOOL_MAX_BYTES: u64 = 4 << 20;
+
 fn default_spool_max_bytes() -> u64 {
     1024 * 1024 * 1024
 }

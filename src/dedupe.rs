@@ -26,6 +26,12 @@
 //!   leave the pending set once committed. Expired keys are removed through a
 //!   second table ordered by expiry time, a bounded number per commit, never
 //!   by scanning the whole table.
+//!   The file is bounded by `dedupe.max_bytes`: while it is at or over it,
+//!   each commit also removes as many marks as it adds, earliest expiry
+//!   first (the expiry index's first rows). After an I/O error (disk full)
+//!   the writer reopens the file (`crate::store`); meanwhile lookups and
+//!   records fail and requests are processed as new (fail open), and
+//!   records are not kept in the pending set.
 //!   If the writer ends (closed, or a panic: logged as an error) the pending
 //!   set is emptied, records fail, [`Cache::ready`] turns false and lookups
 //!   read only the file, so the set cannot grow without its writer.
@@ -33,7 +39,7 @@
 //!   per request, `SET key 1 PX ttl` per key after the store.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -44,11 +50,15 @@ use redb::{
 };
 
 use crate::config::DedupeConfig;
+use crate::store::{file_len, Handle};
+use crate::telemetry::metrics::Metrics;
 
 /// Key -> expiry (Unix ms).
 const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen");
 /// (expiry Unix ms, key) -> (): the expiry index.
 const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("seen_expiry");
+/// The error of a lookup or record while the file is reopened.
+const REOPENING: &str = "file is being reopened after an I/O error";
 /// Redis key prefix.
 pub const REDIS_PREFIX: &str = "hookgate:seen:";
 /// How often the writer commits what was recorded since its last commit.
@@ -99,7 +109,8 @@ pub enum Cache {
 
 /// The embedded store's shared state.
 pub struct Embedded {
-    db: Arc<Database>,
+    /// The file, reopened by the writer after an I/O error.
+    db: Arc<Handle>,
     pending: Arc<Mutex<Pending>>,
     /// Sync and close requests to the writer.
     writer: mpsc::Sender<Cmd>,
@@ -113,7 +124,7 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error`] when the file cannot be opened or Redis is unreachable.
-    pub async fn open(cfg: &DedupeConfig) -> Result<Cache, Error> {
+    pub async fn open(cfg: &DedupeConfig, metrics: Arc<Metrics>) -> Result<Cache, Error> {
         if let Some(url) = &cfg.redis_url {
             let client = redis::Client::open(url.as_str()).map_err(err)?;
             let conn =
@@ -123,15 +134,33 @@ impl Cache {
                     .map_err(err)?;
             return Ok(Cache::Redis(conn));
         }
-        let path = cfg.path.clone();
-        let db = tokio::task::spawn_blocking(move || open_redb(&path))
+        Cache::open_embedded(crate::store::file(&cfg.path, CACHE_BYTES), cfg, metrics).await
+    }
+
+    /// The embedded store through `open` (a test injects a storage
+    /// backend); it opens `cfg.path` every time it is called.
+    ///
+    /// # Errors
+    /// [`Error`] when the file cannot be opened.
+    pub async fn open_embedded(
+        open: crate::store::Open,
+        cfg: &DedupeConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Cache, Error> {
+        let db = tokio::task::spawn_blocking(move || open_redb(open))
             .await
             .map_err(err)??;
         let db = Arc::new(db);
         let pending = Arc::new(Mutex::new(Pending::default()));
         let stopped = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
-        let (wdb, wpending, wstopped) = (db.clone(), pending.clone(), stopped.clone());
+        let (wpending, wstopped) = (pending.clone(), stopped.clone());
+        let w = Writer {
+            store: db.clone(),
+            path: cfg.path.clone(),
+            max_bytes: cfg.max_bytes,
+            metrics,
+        };
         std::thread::Builder::new()
             .name("hookgate-dedupe-writer".into())
             .spawn(move || {
@@ -140,7 +169,7 @@ impl Cache {
                     pending: wpending.clone(),
                     stopped: wstopped,
                 };
-                writer(wdb, &wpending, &rx);
+                w.run(&wpending, &rx);
             })
             .map_err(err)?;
         Ok(Cache::Embedded(Arc::new(Embedded {
@@ -179,7 +208,8 @@ impl Cache {
                 if seen.iter().all(|&s| s) {
                     return Ok(seen);
                 }
-                let txn = e.db.begin_read().map_err(err)?;
+                let db = e.db.get().ok_or_else(|| err(REOPENING))?;
+                let txn = db.begin_read().map_err(err)?;
                 let table = txn.open_table(SEEN).map_err(err)?;
                 for (k, s) in keys.iter().zip(seen.iter_mut()) {
                     if !*s {
@@ -223,6 +253,11 @@ impl Cache {
                     // Nothing would ever commit them.
                     return Err(err("writer stopped"));
                 }
+                if !e.db.healthy() {
+                    // Not kept in memory either: the set stays bounded
+                    // while the disk stays full.
+                    return Err(err(REOPENING));
+                }
                 for k in keys {
                     pending.seen.insert(k.clone(), until);
                     pending.queue.push((k, until));
@@ -247,11 +282,11 @@ impl Cache {
 
     /// Whether marks are being recorded: false once the embedded store's
     /// writer thread has ended (closed, or died: an error was logged, records
-    /// fail and lookups read only the file). Redis: true (failures show per
-    /// call).
+    /// fail and lookups read only the file), and while its file is reopened
+    /// after an I/O error. Redis: true (failures show per call).
     pub fn ready(&self) -> bool {
         match self {
-            Cache::Embedded(e) => !e.stopped.load(Ordering::Acquire),
+            Cache::Embedded(e) => !e.stopped.load(Ordering::Acquire) && e.db.healthy(),
             Cache::Redis(_) => true,
         }
     }
@@ -288,19 +323,22 @@ impl Cache {
     }
 }
 
-fn open_redb(path: &Path) -> Result<Database, Error> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let db = Database::builder()
-        .set_cache_size(CACHE_BYTES)
-        .create(path)
-        .map_err(err)?;
+/// Opens the file and indexes it (see [`index`]).
+fn open_redb(open: crate::store::Open) -> Result<Handle, Error> {
+    let db = Handle::open(open).map_err(err)?;
+    let current = db.get().ok_or_else(|| err(REOPENING))?;
+    index(&current)?;
+    drop(current);
+    Ok(db)
+}
+
+/// Creates the tables; a file written before the expiry index existed is
+/// indexed once.
+fn index(db: &Database) -> Result<(), Error> {
     let txn = db.begin_write().map_err(err)?;
     {
         let seen = txn.open_table(SEEN).map_err(err)?;
         let mut expiry = txn.open_table(EXPIRY).map_err(err)?;
-        // A file written before the expiry index existed: index it once.
         if expiry.is_empty().map_err(err)? && !seen.is_empty().map_err(err)? {
             for row in seen.iter().map_err(err)? {
                 let (k, until) = row.map_err(err)?;
@@ -308,8 +346,7 @@ fn open_redb(path: &Path) -> Result<Database, Error> {
             }
         }
     }
-    txn.commit().map_err(err)?;
-    Ok(db)
+    txn.commit().map_err(err)
 }
 
 /// Marks the writer's end, normal or by panic: sets `stopped` and empties the
@@ -349,93 +386,179 @@ enum Cmd {
     Panic,
 }
 
-/// Every [`TICK`] commits what was recorded (without fsync; a durable commit
-/// at most [`SYNC_EVERY`] later) and removes expired keys; ends on
-/// [`Cmd::Close`] or when every [`Cache`] is dropped, after a durable commit.
-fn writer(db: Arc<Database>, pending: &Mutex<Pending>, rx: &mpsc::Receiver<Cmd>) {
-    // When the oldest commit not yet fsynced was made.
-    let mut dirty_since: Option<Instant> = None;
-    let mut last_commit = Instant::now();
-    loop {
-        let mut waiters = Vec::new();
-        let mut close = false;
-        let mut next = match rx.recv_timeout(TICK) {
-            Ok(c) => Some(c),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                close = true;
-                None
-            }
-        };
-        while let Some(cmd) = next {
-            match cmd {
-                Cmd::Sync(w) => waiters.push(w),
-                Cmd::Close(w) => {
-                    waiters.push(w);
+/// The writer thread's state.
+struct Writer {
+    store: Arc<Handle>,
+    /// The file, measured after each commit against `max_bytes`.
+    path: PathBuf,
+    max_bytes: u64,
+    metrics: Arc<Metrics>,
+}
+
+impl Writer {
+    /// Every [`TICK`] commits what was recorded (without fsync; a durable
+    /// commit at most [`SYNC_EVERY`] later) and removes expired keys, and
+    /// while the file is at `max_bytes`, as many of the earliest-expiring
+    /// marks as it adds; ends on [`Cmd::Close`] or when every [`Cache`] is
+    /// dropped, after a durable commit. After an I/O error it reopens the
+    /// file ([`Writer::recover`]).
+    fn run(self, pending: &Mutex<Pending>, rx: &mpsc::Receiver<Cmd>) {
+        // When the oldest commit not yet fsynced was made.
+        let mut dirty_since: Option<Instant> = None;
+        let mut last_commit = Instant::now();
+        loop {
+            let mut waiters = Vec::new();
+            let mut close = false;
+            let mut next = match rx.recv_timeout(TICK) {
+                Ok(c) => Some(c),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
                     close = true;
+                    None
                 }
-                #[cfg(test)]
-                Cmd::Panic => panic!("replay cache writer: test-induced panic"),
+            };
+            while let Some(cmd) = next {
+                match cmd {
+                    Cmd::Sync(w) => waiters.push(w),
+                    Cmd::Close(w) => {
+                        waiters.push(w);
+                        close = true;
+                    }
+                    #[cfg(test)]
+                    Cmd::Panic => panic!("replay cache writer: test-induced panic"),
+                }
+                next = rx.try_recv().ok();
             }
-            next = rx.try_recv().ok();
-        }
-        let group = match pending.lock() {
-            Ok(mut p) => std::mem::take(&mut p.queue),
-            Err(_) => Vec::new(),
-        };
-        let durable =
-            close || !waiters.is_empty() || dirty_since.is_some_and(|t| t.elapsed() >= SYNC_EVERY);
-        if group.is_empty() && !durable && last_commit.elapsed() < IDLE_EXPIRY {
-            continue;
-        }
-        let result = if group.is_empty() && close && dirty_since.is_none() {
-            Ok(())
-        } else {
-            commit(
-                &db,
-                &group,
-                if durable {
+            let group = match pending.lock() {
+                Ok(mut p) => std::mem::take(&mut p.queue),
+                Err(_) => Vec::new(),
+            };
+            let durable = close
+                || !waiters.is_empty()
+                || dirty_since.is_some_and(|t| t.elapsed() >= SYNC_EVERY);
+            if group.is_empty() && !durable && last_commit.elapsed() < IDLE_EXPIRY {
+                continue;
+            }
+            let mut failed = false;
+            let result = if group.is_empty() && close && dirty_since.is_none() {
+                Ok(())
+            } else if let Some(db) = self.store.get() {
+                let durability = if durable {
                     Durability::Immediate
                 } else {
                     Durability::None
-                },
-            )
-        };
-        last_commit = Instant::now();
-        match &result {
-            Ok(()) if durable => dirty_since = None,
-            Ok(()) => {
-                dirty_since.get_or_insert(last_commit);
+                };
+                let over = file_len(&self.path) >= self.max_bytes;
+                let result = commit(&db, &group, durability, over);
+                failed = result.is_err() && Handle::failed(&db);
+                result.map(|evicted| {
+                    self.metrics.replay_cache_evicted.inc_by(evicted);
+                })
+            } else {
+                Err(err(REOPENING))
+            };
+            last_commit = Instant::now();
+            match &result {
+                Ok(()) if durable => dirty_since = None,
+                Ok(()) => {
+                    dirty_since.get_or_insert(last_commit);
+                }
+                Err(e) => tracing::warn!(error = %e, "replay cache write failed"),
             }
-            Err(e) => tracing::warn!(error = %e, "replay cache write failed"),
-        }
-        // Committed (or failed: then kept only until now, as a failed
-        // record is treated as never made).
-        if let Ok(mut p) = pending.lock() {
-            for (k, until) in &group {
-                if p.seen.get(k) == Some(until) {
-                    p.seen.remove(k);
+            // Committed (or failed: then kept only until now, as a failed
+            // record is treated as never made).
+            if let Ok(mut p) = pending.lock() {
+                for (k, until) in &group {
+                    if p.seen.get(k) == Some(until) {
+                        p.seen.remove(k);
+                    }
                 }
             }
-        }
-        if close {
-            drop(db);
+            if close {
+                // Before the answer: the file closes with the last clone
+                // of the cache, and a reopen right after must find it free.
+                drop(self);
+                for w in waiters {
+                    let _ = w.send(result.clone());
+                }
+                return;
+            }
             for w in waiters {
                 let _ = w.send(result.clone());
             }
-            return;
+            if failed {
+                // A commit not made durable is rolled back by the reopen.
+                dirty_since = None;
+                if !self.recover(rx, &result) {
+                    return;
+                }
+            }
         }
-        for w in waiters {
-            let _ = w.send(result.clone());
+    }
+
+    /// Reopens the file after an I/O error (see `crate::store`): lookups
+    /// miss and records fail meanwhile (requests are processed as new).
+    /// Returns false when the cache was closed meanwhile.
+    fn recover(&self, rx: &mpsc::Receiver<Cmd>, cause: &Result<(), Error>) -> bool {
+        if self.store.fail() {
+            let error = cause.as_ref().err().map(ToString::to_string);
+            tracing::error!(
+                error,
+                "replay cache file failed: replays are not caught until it is reopened"
+            );
         }
+        self.metrics.replay_cache_healthy.set(0);
+        loop {
+            let reopened = self.store.reopen(|| loop {
+                match rx.try_recv() {
+                    Ok(Cmd::Sync(w)) => {
+                        let _ = w.send(Err(err(REOPENING)));
+                    }
+                    Ok(Cmd::Close(w)) => {
+                        let _ = w.send(Err(err(REOPENING)));
+                        return false;
+                    }
+                    #[cfg(test)]
+                    Ok(Cmd::Panic) => {}
+                    Err(mpsc::TryRecvError::Empty) => return true,
+                    Err(mpsc::TryRecvError::Disconnected) => return false,
+                }
+            });
+            if !reopened {
+                return false;
+            }
+            match self
+                .store
+                .get()
+                .ok_or_else(|| err(REOPENING))
+                .and_then(|db| index(&db))
+            {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "replay cache reopened but not writable; again")
+                }
+            }
+        }
+        self.store.recovered();
+        self.metrics.replay_cache_healthy.set(1);
+        tracing::warn!("replay cache file reopened: recording marks again");
+        true
     }
 }
 
 /// One write transaction: the group's marks, then up to [`MAX_EXPIRE`]
-/// expired keys.
-fn commit(db: &Database, group: &[(String, u64)], durability: Durability) -> Result<(), Error> {
+/// expired keys, then, when the file is `over` its budget, as many of the
+/// earliest-expiring marks as the group adds. Returns how many were evicted
+/// so.
+fn commit(
+    db: &Database,
+    group: &[(String, u64)],
+    durability: Durability,
+    over: bool,
+) -> Result<u64, Error> {
     let mut txn = db.begin_write().map_err(err)?;
     txn.set_durability(durability).map_err(err)?;
+    let mut evicted = 0;
     {
         let mut seen = txn.open_table(SEEN).map_err(err)?;
         let mut expiry = txn.open_table(EXPIRY).map_err(err)?;
@@ -467,8 +590,36 @@ fn commit(db: &Database, group: &[(String, u64)], durability: Durability) -> Res
                 seen.remove(k.as_str()).map_err(err)?;
             }
         }
+        if over {
+            evicted = evict(&mut seen, &mut expiry, group.len())?;
+        }
     }
-    txn.commit().map_err(err)
+    txn.commit().map_err(err)?;
+    Ok(evicted)
+}
+
+/// Removes the `n` marks that expire first (the expiry index's first
+/// rows); returns how many.
+fn evict(
+    seen: &mut redb::Table<'_, &'static str, u64>,
+    expiry: &mut redb::Table<'_, (u64, &'static str), ()>,
+    n: usize,
+) -> Result<u64, Error> {
+    let first: Vec<(u64, String)> = expiry
+        .iter()
+        .map_err(err)?
+        .take(n)
+        .map(|row| {
+            let (k, _) = row.map_err(err)?;
+            let (until, key) = k.value();
+            Ok((until, key.to_owned()))
+        })
+        .collect::<Result<_, Error>>()?;
+    for (until, k) in &first {
+        expiry.remove((*until, k.as_str())).map_err(err)?;
+        seen.remove(k.as_str()).map_err(err)?;
+    }
+    Ok(first.len() as u64)
 }
 
 fn now_ms() -> u64 {

@@ -13,6 +13,8 @@
 //! - [`publish`]: lapin connection manager, confirm channels, pipelined publish.
 //! - [`spool`]: the durable local outbox (redb) and its forwarder.
 //! - [`outbox`]: confirm fast path with the spool as fallback.
+//! - [`store`]: redb helpers of the spool and the replay cache (open,
+//!   reopen after an I/O error).
 //! - [`telemetry`]: logs, metrics, admin listener.
 //! - [`app`]: start-up and shutdown of the whole gateway.
 //! - [`dedupe`]: the edge replay cache (embedded redb or Redis).
@@ -33,6 +35,7 @@ pub mod salesforce;
 pub mod secret;
 pub mod server;
 pub mod spool;
+pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod verify;

@@ -5,6 +5,7 @@ fn config(dir: &tempfile::TempDir) -> DedupeConfig {
         enabled: true,
         path: dir.path().join("seen.redb"),
         redis_url: None,
+        max_bytes: 256 << 20,
     }
 }
 
@@ -13,7 +14,7 @@ fn rows(cache: &Cache) -> (u64, u64) {
     let Cache::Embedded(e) = cache else {
         panic!("embedded")
     };
-    let txn = e.db.begin_read().unwrap();
+    let txn = e.db.get().unwrap().begin_read().unwrap();
     let seen = txn.open_table(SEEN).unwrap().len().unwrap();
     let expiry = txn.open_table(EXPIRY).unwrap().len().unwrap();
     (seen, expiry)
@@ -22,7 +23,9 @@ fn rows(cache: &Cache) -> (u64, u64) {
 #[tokio::test]
 async fn embedded_records_and_expires() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::open(&config(&dir)).await.unwrap();
+    let cache = Cache::open(&config(&dir), Arc::new(Metrics::new()))
+        .await
+        .unwrap();
     assert!(!cache.seen("r|a").await.unwrap());
     cache
         .record(vec!["r|a".into()], Duration::from_secs(60))
@@ -45,7 +48,9 @@ async fn embedded_records_and_expires() {
 #[tokio::test]
 async fn committed_marks_are_found_in_the_file_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::open(&config(&dir)).await.unwrap();
+    let cache = Cache::open(&config(&dir), Arc::new(Metrics::new()))
+        .await
+        .unwrap();
     let keys: Vec<String> = (0..500).map(|i| format!("r|{i}")).collect();
     cache
         .record(keys.clone(), Duration::from_secs(60))
@@ -67,7 +72,9 @@ async fn committed_marks_are_found_in_the_file_and_survive_a_restart() {
 
     cache.close().await.unwrap();
     drop(cache);
-    let cache = Cache::open(&config(&dir)).await.unwrap();
+    let cache = Cache::open(&config(&dir), Arc::new(Metrics::new()))
+        .await
+        .unwrap();
     assert!(cache.seen("r|0").await.unwrap() && cache.seen("r|499").await.unwrap());
     assert!(!cache.seen("r|500").await.unwrap());
 }
@@ -75,7 +82,9 @@ async fn committed_marks_are_found_in_the_file_and_survive_a_restart() {
 #[tokio::test]
 async fn expired_keys_are_removed_from_both_tables_and_a_later_record_is_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::open(&config(&dir)).await.unwrap();
+    let cache = Cache::open(&config(&dir), Arc::new(Metrics::new()))
+        .await
+        .unwrap();
     let short: Vec<String> = (0..100).map(|i| format!("r|s{i}")).collect();
     cache.record(short, Duration::from_millis(1)).await.unwrap();
     cache
@@ -113,7 +122,9 @@ async fn expired_keys_are_removed_from_both_tables_and_a_later_record_is_kept() 
 #[tokio::test]
 async fn a_dead_writer_leaves_the_pending_set_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::open(&config(&dir)).await.unwrap();
+    let cache = Cache::open(&config(&dir), Arc::new(Metrics::new()))
+        .await
+        .unwrap();
     cache
         .record(vec!["r|before".into()], Duration::from_secs(60))
         .await
@@ -150,4 +161,91 @@ async fn a_dead_writer_leaves_the_pending_set_bounded() {
     assert_eq!(refused, 10_000, "records refused once the writer is dead");
     // Lookups still answer, from the file.
     assert!(!cache.seen("r|1").await.unwrap());
+}
+
+/// The size of the cache's file.
+fn file_len(cfg: &DedupeConfig) -> u64 {
+    std::fs::metadata(&cfg.path).unwrap().len()
+}
+
+#[tokio::test]
+async fn the_file_stays_within_max_bytes_forgetting_the_earliest_expiry_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = DedupeConfig {
+        max_bytes: 4 << 20,
+        ..config(&dir)
+    };
+    let metrics = Arc::new(Metrics::new());
+    let cache = Cache::open(&cfg, metrics.clone()).await.unwrap();
+    let key = |round: u64, i: u64| format!("github|{round:03}-{i:04}-{}", "d".repeat(40));
+    let mut largest = 0;
+    let rounds = 60;
+    for round in 0..rounds {
+        let keys = (0..1000).map(|i| key(round, i)).collect();
+        // Later rounds expire later: the first rounds go first.
+        let ttl = Duration::from_secs(3600 + round);
+        cache.record(keys, ttl).await.unwrap();
+        cache.sync().await.unwrap();
+        largest = largest.max(file_len(&cfg));
+    }
+    // One commit's worth over: its marks and the pages copied on the way.
+    let slack = 1 << 20;
+    assert!(
+        largest <= cfg.max_bytes + slack,
+        "file grew to {largest} bytes, max_bytes {}",
+        cfg.max_bytes
+    );
+    assert!(metrics.replay_cache_evicted.get() > 0);
+    let last = rounds - 1;
+    assert!(
+        cache.seen(&key(last, 999)).await.unwrap(),
+        "the newest kept"
+    );
+    assert!(cache.seen(&key(last, 0)).await.unwrap());
+    assert!(
+        !cache.seen(&key(0, 0)).await.unwrap(),
+        "the earliest forgotten"
+    );
+    cache.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_cache_reopens_its_file_after_an_io_error_and_never_fails_a_request() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir);
+    let fail = Arc::new(AtomicBool::new(false));
+    let open = crate::store::testing::flaky_file(cfg.path.clone(), fail.clone());
+    let metrics = Arc::new(Metrics::new());
+    let cache = Cache::open_embedded(open, &cfg, metrics.clone())
+        .await
+        .unwrap();
+    let ttl = Duration::from_secs(60);
+    cache.record(vec!["r|a".into()], ttl).await.unwrap();
+    cache.sync().await.unwrap();
+
+    fail.store(true, Ordering::SeqCst);
+    cache.record(vec!["r|b".into()], ttl).await.unwrap();
+    assert!(cache.sync().await.is_err(), "the commit failed");
+    assert!(!cache.ready());
+    assert_eq!(metrics.replay_cache_healthy.get(), 0);
+    // Fail open: the request is processed as new.
+    assert!(!cache.seen("r|a").await.unwrap_or(false));
+    assert!(cache.record(vec!["r|c".into()], ttl).await.is_err());
+
+    fail.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cache.ready() {
+        assert!(Instant::now() < deadline, "the cache did not recover");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(metrics.replay_cache_healthy.get(), 1);
+    cache.record(vec!["r|d".into()], ttl).await.unwrap();
+    cache.sync().await.unwrap();
+    assert_eq!(
+        cache.seen_all(&["r|a", "r|b", "r|c", "r|d"]).await.unwrap(),
+        [true, false, false, true]
+    );
+    cache.close().await.unwrap();
 }

@@ -42,6 +42,8 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// Shortest and longest pause after a round with failures (jittered).
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Pause while the writer compacts the file.
+const COMPACT_PAUSE: Duration = Duration::from_millis(20);
 
 /// Where the forwarder publishes: the broker [`Publisher`] (a fake in unit
 /// tests).
@@ -240,6 +242,8 @@ pub async fn forward<S: Sink>(spool: Spool, sink: S, mut shutdown: watch::Receiv
                 );
                 backoff.next().unwrap_or(BACKOFF_MAX)
             }
+            // The writer compacts the drained file: a moment, not a failure.
+            Err(Error::Compacting) => COMPACT_PAUSE,
             Err(e) => {
                 tracing::warn!(error = %e, "spool round failed; backing off");
                 backoff.next().unwrap_or(BACKOFF_MAX)

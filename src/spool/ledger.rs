@@ -10,11 +10,19 @@
 //! quarantined: spool -> quarantine (total bytes unchanged)
 //! requeued:   quarantine -> spool
 //! purged:     quarantine -= entry
+//! file reopened after an I/O error: recounted from the file, plus the
+//!   reservations still travelling (a commit that reported failure may
+//!   have reached the disk all the same)
 //! ```
+//! `max_bytes` bounds the file on disk: a write is refused while the file
+//! is at or over it (the file holds free pages and copies beyond the
+//! entries), or when the entries would exceed it. The file is measured after
+//! every commit, so it can pass `max_bytes` by one commit's growth.
 //! Quarantined entries count toward `max_bytes` (they stay on disk, and the
 //! disk stays bounded) but not toward `max_messages`, which bounds the
 //! backlog the forwarder still has to drain.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -83,6 +91,8 @@ impl Moved {
 pub(super) struct Usage {
     pub(super) spool: Count,
     pub(super) quarantine: Count,
+    /// Of `spool`, reserved and not committed yet.
+    pub(super) reserved: Count,
 }
 
 /// Shared by the spool handle and the writer thread.
@@ -90,6 +100,9 @@ pub(super) struct Ledger {
     usage: Mutex<Usage>,
     max_messages: u64,
     max_bytes: u64,
+    /// Size of the spool file after the last commit (0 for a database not
+    /// in a file).
+    file_bytes: AtomicU64,
     /// Wakes the forwarder when a write was committed.
     written: Notify,
     metrics: Arc<Metrics>,
@@ -106,6 +119,7 @@ impl Ledger {
             usage: Mutex::new(usage),
             max_messages,
             max_bytes,
+            file_bytes: AtomicU64::new(0),
             written: Notify::new(),
             metrics,
         });
@@ -117,10 +131,32 @@ impl Ledger {
         self.usage.lock().map(|u| *u).unwrap_or_default()
     }
 
-    /// Whether `n` more entries of `bytes` fit.
+    /// Whether `n` more entries of `bytes` fit: within `max_messages`, and
+    /// both the entries and the file (which also holds free pages, and
+    /// grows ahead of what it holds) within `max_bytes`.
     fn fits(&self, u: &Usage, n: u64, bytes: u64) -> bool {
         u.spool.n + n <= self.max_messages
             && u.spool.bytes + u.quarantine.bytes + bytes <= self.max_bytes
+            && self.file_bytes.load(Ordering::Acquire) < self.max_bytes
+    }
+
+    /// Whether the file should be compacted now: the spool is empty (no
+    /// write in flight either: compacting copies only the quarantine), the
+    /// file is at half of `max_bytes` or more, and it at least doubled
+    /// since `compacted` (its size after the last compaction; a large
+    /// quarantine that keeps it big is not copied again and again).
+    pub(super) fn should_compact(&self, compacted: u64) -> bool {
+        let file = self.file_bytes.load(Ordering::Acquire);
+        let u = self.usage();
+        u.spool.n == 0 && file >= self.max_bytes / 2 && file > compacted.saturating_mul(2)
+    }
+
+    /// Records the file's size (after a commit or an open).
+    pub(super) fn set_file_bytes(&self, bytes: u64) {
+        self.file_bytes.store(bytes, Ordering::Release);
+        self.metrics
+            .spool_file_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// Whether one small message would be admitted now.
@@ -143,6 +179,8 @@ impl Ledger {
         }
         u.spool.n += n;
         u.spool.bytes += bytes;
+        u.reserved.n += n;
+        u.reserved.bytes += bytes;
         drop(u);
         self.publish_gauges();
         Ok(Reservation {
@@ -169,6 +207,28 @@ impl Ledger {
             self.written.notify_one();
         }
         self.publish_gauges();
+    }
+
+    /// Replaces the counts by `found` in the file (after a reopen), plus
+    /// the reservations not committed yet.
+    pub(super) fn reset(&self, found: Usage) {
+        if let Ok(mut u) = self.usage.lock() {
+            let reserved = u.reserved;
+            *u = Usage {
+                spool: Count {
+                    n: found.spool.n + reserved.n,
+                    bytes: found.spool.bytes + reserved.bytes,
+                },
+                quarantine: found.quarantine,
+                reserved,
+            };
+        }
+        self.publish_gauges();
+    }
+
+    /// Sets the `spool_healthy` gauge.
+    pub(super) fn set_healthy(&self, healthy: bool) {
+        self.metrics.spool_healthy.set(i64::from(healthy));
     }
 
     /// Waits for the next committed write (a permit stored by a commit that
@@ -205,6 +265,10 @@ impl Reservation {
     /// wake the forwarder.
     pub(super) fn keep(mut self) {
         self.kept = true;
+        if let Ok(mut u) = self.ledger.usage.lock() {
+            u.reserved.n = u.reserved.n.saturating_sub(self.count.n);
+            u.reserved.bytes = u.reserved.bytes.saturating_sub(self.count.bytes);
+        }
         self.ledger.metrics.spool_writes.inc_by(self.count.n);
         self.ledger.written.notify_one();
     }
@@ -218,6 +282,8 @@ impl Drop for Reservation {
         if let Ok(mut u) = self.ledger.usage.lock() {
             u.spool.n = u.spool.n.saturating_sub(self.count.n);
             u.spool.bytes = u.spool.bytes.saturating_sub(self.count.bytes);
+            u.reserved.n = u.reserved.n.saturating_sub(self.count.n);
+            u.reserved.bytes = u.reserved.bytes.saturating_sub(self.count.bytes);
         }
         self.ledger.publish_gauges();
     }

@@ -18,6 +18,12 @@
 //!   `spool.quarantine_after` times. The gateway never deletes them; the
 //!   operator requeues or purges them ([`quarantine`]).
 //!
+//! A commit that fails with an I/O error (disk full) fails its requests
+//! (503), and the writer reopens the file (`crate::store`); writes are
+//! refused and [`Spool::can_accept`] is false until it did. `max_bytes`
+//! bounds the file on disk (`ledger.rs`); a drained file is compacted
+//! (`writer.rs`).
+//!
 //! The [`forward`] task drains the spool to RabbitMQ, oldest first, with
 //! publisher confirms, and deletes exactly the confirmed entries; a crash
 //! between a confirm and the delete makes a duplicate (same `message_id`),
@@ -59,6 +65,14 @@ pub enum Error {
     /// redb's message.
     #[error("spool store error: {0}")]
     Store(String),
+    /// The spool file failed (an I/O error, e.g. a full disk) and is being
+    /// reopened: nothing can be read or written until it is. Answered 503.
+    #[error("spool file is being reopened after an I/O error")]
+    Recovering,
+    /// The drained spool file is being compacted (for milliseconds): read
+    /// again later.
+    #[error("spool file is being compacted")]
+    Compacting,
     /// The writer thread is gone (shutting down).
     #[error("spool is closed")]
     Closed,

@@ -74,7 +74,7 @@ impl Spool {
     /// # Errors
     /// [`Error::Store`] on read or decode failure.
     pub fn quarantined(&self) -> Result<Vec<Quarantined>, Error> {
-        let txn = self.db().begin_read().map_err(Error::store)?;
+        let txn = self.db()?.begin_read().map_err(Error::store)?;
         let table = txn.open_table(QUARANTINE).map_err(Error::store)?;
         let mut out = Vec::new();
         for row in table.iter().map_err(Error::store)? {
@@ -123,7 +123,7 @@ impl Spool {
         let Selection::Keys(keys) = selection else {
             return Ok(());
         };
-        let txn = self.db().begin_read().map_err(Error::store)?;
+        let txn = self.db()?.begin_read().map_err(Error::store)?;
         let table = txn.open_table(QUARANTINE).map_err(Error::store)?;
         for key in keys {
             if table.get(key).map_err(Error::store)?.is_none() {

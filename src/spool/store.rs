@@ -15,6 +15,7 @@ use super::writer::{self, Op, WriteReq, QUARANTINE, SPOOL};
 use super::{Error, Key, Meta};
 use crate::config::SpoolConfig;
 use crate::envelope::Message;
+use crate::store::Handle;
 use crate::telemetry::metrics::Metrics;
 
 /// redb's page cache for the spool file (its default, 1 GiB, grew the
@@ -38,7 +39,8 @@ pub struct Status {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    /// The database, reopened by the writer thread after an I/O error.
+    db: Arc<Handle>,
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<WriteReq>>>,
     /// The writer thread, joined by [`Spool::close`].
@@ -61,36 +63,41 @@ impl Spool {
     /// [`Error::Locked`] when another process holds the file,
     /// [`Error::Store`] for I/O or format errors.
     pub fn open(config: &SpoolConfig, metrics: Arc<Metrics>) -> Result<Spool, Error> {
-        if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(Error::store)?;
-        }
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(&config.path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(config.path.clone()),
-                other => Error::store(other),
-            })?;
-        Spool::with_database(db, config, metrics)
+        Spool::open_with(
+            crate::store::file(&config.path, CACHE_BYTES),
+            config,
+            metrics,
+        )
     }
 
-    /// [`open`](Self::open) on a database already opened (on any redb
-    /// storage backend).
-    pub(super) fn with_database(
-        db: Database,
+    /// [`open`](Self::open) through `open` (a test injects a storage
+    /// backend); it opens `config.path` every time it is called.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(
+        open: crate::store::Open,
         config: &SpoolConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Spool, Error> {
+        let db = Handle::open(open).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(config.path.clone()),
+            other => Error::store(other),
+        })?;
         let db = Arc::new(db);
-        writer::create_tables(&db)?;
-        let (usage, last_seq) = scan(&db)?;
+        let (usage, last_seq) = {
+            let db = db.get().ok_or(Error::Recovering)?;
+            writer::create_tables(&db)?;
+            scan(&db)?
+        };
         let ledger = Ledger::new(usage, config.max_messages, config.max_bytes, metrics);
+        ledger.set_file_bytes(crate::store::file_len(&config.path));
         let (tx, rx) = mpsc::channel::<WriteReq>();
         let (writer_db, writer_ledger) = (db.clone(), ledger.clone());
-        let quarantine_after = config.quarantine_after;
+        let (quarantine_after, path) = (config.quarantine_after, config.path.clone());
         let thread = std::thread::Builder::new()
             .name("hookgate-spool-writer".into())
-            .spawn(move || writer::run(writer_db, rx, writer_ledger, quarantine_after))
+            .spawn(move || writer::run(writer_db, &path, rx, writer_ledger, quarantine_after))
             .map_err(Error::store)?;
         if usage.spool.n > 0 {
             tracing::warn!(messages = usage.spool.n, bytes = usage.spool.bytes, path = %config.path.display(), "spool holds messages from a previous run; draining when the broker is up");
@@ -122,8 +129,12 @@ impl Spool {
     ///
     /// # Errors
     /// [`Error::Full`] past `max_messages`/`max_bytes` (nothing written),
-    /// [`Error::Store`]/[`Error::Closed`] when the commit failed.
+    /// [`Error::Store`]/[`Error::Closed`] when the commit failed,
+    /// [`Error::Recovering`] while the file is reopened after an I/O error.
     pub async fn write(&self, messages: &[Message]) -> Result<(), Error> {
+        if !self.inner.db.healthy() {
+            return Err(Error::Recovering);
+        }
         let now_ms = now_ms();
         let mut entries = Vec::with_capacity(messages.len());
         let mut bytes = 0u64;
@@ -139,14 +150,17 @@ impl Spool {
             .map(|_| ())
     }
 
-    /// Whether a write of one small message would be admitted now.
+    /// Whether a write of one small message would be admitted now: the
+    /// file is healthy (not failed, not being reopened) and has room.
     pub fn can_accept(&self) -> bool {
-        self.inner.ledger.can_accept()
+        self.inner.db.healthy() && self.inner.ledger.can_accept()
     }
 
     /// Depth, size, oldest age and quarantine.
     pub fn status(&self) -> Status {
-        let Usage { spool, quarantine } = self.inner.ledger.usage();
+        let Usage {
+            spool, quarantine, ..
+        } = self.inner.ledger.usage();
         let oldest_age = self
             .oldest_key()
             .ok()
@@ -169,9 +183,10 @@ impl Spool {
     /// The oldest `limit` committed entries, oldest first.
     ///
     /// # Errors
-    /// [`Error::Store`] on read or decode failure.
+    /// [`Error::Store`] on read or decode failure, [`Error::Recovering`]
+    /// while the file is reopened, [`Error::Compacting`].
     pub(crate) async fn oldest(&self, limit: usize) -> Result<Vec<(Key, Message)>, Error> {
-        let db = self.inner.db.clone();
+        let db = self.db()?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(Error::store)?;
             let table = txn.open_table(SPOOL).map_err(Error::store)?;
@@ -228,12 +243,22 @@ impl Spool {
         rx.await.map_err(|_| Error::Closed)?
     }
 
-    pub(super) fn db(&self) -> &Database {
-        &self.inner.db
+    /// The database for one transaction; drop it soon (a reopen waits for
+    /// every clone).
+    ///
+    /// # Errors
+    /// [`Error::Recovering`] while the file is reopened,
+    /// [`Error::Compacting`] while it is compacted.
+    pub(super) fn db(&self) -> Result<Arc<Database>, Error> {
+        match self.inner.db.get() {
+            Some(db) => Ok(db),
+            None if self.inner.db.healthy() => Err(Error::Compacting),
+            None => Err(Error::Recovering),
+        }
     }
 
     fn oldest_key(&self) -> Result<Option<Key>, Error> {
-        let txn = self.inner.db.begin_read().map_err(Error::store)?;
+        let txn = self.db()?.begin_read().map_err(Error::store)?;
         let table = txn.open_table(SPOOL).map_err(Error::store)?;
         let first = table.first().map_err(Error::store)?;
         Ok(first.map(|(k, _)| k.value()))
@@ -251,7 +276,7 @@ impl Spool {
 
 /// Counts entries and bytes of the spool and the quarantine and finds the
 /// highest sequence number in either (a requeued entry keeps its key).
-fn scan(db: &Database) -> Result<(Usage, u64), Error> {
+pub(super) fn scan(db: &Database) -> Result<(Usage, u64), Error> {
     let txn = db.begin_read().map_err(Error::store)?;
     let mut usage = Usage::default();
     let mut last_seq = 0u64;

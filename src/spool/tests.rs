@@ -2,16 +2,16 @@
 //! request future is dropped. On redb's in-memory backend (wrapped to fail
 //! on demand) or a temporary file; no broker.
 
-use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redb::backends::InMemoryBackend;
-use redb::{Database, StorageBackend};
+use redb::Database;
 
 use super::*;
 use crate::config::SpoolConfig;
+use crate::store::testing::{flaky_file, Flaky, Memory};
+use crate::store::Open;
 use crate::telemetry::metrics::Metrics;
 
 /// A message with a 10-byte body; `id`s of one length give equal sizes.
@@ -35,52 +35,36 @@ pub(super) fn config(quarantine_after: u64) -> SpoolConfig {
     }
 }
 
-/// redb's in-memory backend whose writes and syncs fail while `fail` is set.
-#[derive(Debug, Default)]
-pub(super) struct Flaky {
-    inner: InMemoryBackend,
-    fail: Arc<AtomicBool>,
-}
-
-impl Flaky {
-    fn check(&self) -> Result<(), io::Error> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(io::Error::other("injected I/O error"));
-        }
-        Ok(())
-    }
-}
-
-impl StorageBackend for Flaky {
-    fn len(&self) -> Result<u64, io::Error> {
-        self.inner.len()
-    }
-    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
-        self.inner.read(offset, out)
-    }
-    fn set_len(&self, len: u64) -> Result<(), io::Error> {
-        self.check()?;
-        self.inner.set_len(len)
-    }
-    fn sync_data(&self) -> Result<(), io::Error> {
-        self.check()?;
-        self.inner.sync_data()
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
-        self.check()?;
-        self.inner.write(offset, data)
-    }
+/// A spool on a real file in `dir` through [`flaky_file`]; returns its
+/// failure switch.
+pub(super) fn open_flaky_file(
+    dir: &tempfile::TempDir,
+    quarantine_after: u64,
+) -> (Spool, Arc<Metrics>, Arc<AtomicBool>) {
+    let config = SpoolConfig {
+        path: dir.path().join("spool.redb"),
+        ..config(quarantine_after)
+    };
+    let fail = Arc::new(AtomicBool::new(false));
+    let metrics = Arc::new(Metrics::new());
+    let open = flaky_file(config.path.clone(), fail.clone());
+    let spool = Spool::open_with(open, &config, metrics.clone()).expect("spool");
+    (spool, metrics, fail)
 }
 
 /// A spool on a [`Flaky`] in-memory database; returns its failure switch.
 pub(super) fn open_memory(config: &SpoolConfig) -> (Spool, Arc<Metrics>, Arc<AtomicBool>) {
-    let backend = Flaky::default();
-    let fail = backend.fail.clone();
-    let db = Database::builder()
-        .create_with_backend(backend)
-        .expect("in-memory db");
+    let memory = Memory::default();
+    let fail = Arc::new(AtomicBool::new(false));
+    let switch = fail.clone();
+    let open: Open = Arc::new(move || {
+        Database::builder().create_with_backend(Flaky {
+            inner: memory.clone(),
+            fail: switch.clone(),
+        })
+    });
     let metrics = Arc::new(Metrics::new());
-    let spool = Spool::with_database(db, config, metrics.clone()).expect("spool");
+    let spool = Spool::open_with(open, config, metrics.clone()).expect("spool");
     (spool, metrics, fail)
 }
 
@@ -284,7 +268,7 @@ fn keys_as_text() {
 /// `begin_write` with the request it took; returns once `spool.write` has
 /// counted its capacity and the future is dropped.
 async fn cancel_a_queued_write(spool: &Spool) -> redb::WriteTransaction {
-    let lock = spool.db().begin_write().unwrap();
+    let lock = spool.db().unwrap().begin_write().unwrap();
     let s = spool.clone();
     let task = tokio::spawn(async move { s.write(&[message("a", "x.y")]).await });
     wait_until("the write to be counted", || spool.status().messages == 1).await;
@@ -316,4 +300,155 @@ async fn dropped_write_that_commits_is_counted_and_forwardable() {
     wait_until("the commit", || metrics.spool_writes.get() == 1).await;
     assert_eq!(spool.status().messages, 1);
     assert_eq!(keys(&spool).await.len(), 1);
+}
+
+/// The message ids of the oldest entries (what the forwarder reads).
+async fn ids(spool: &Spool) -> Vec<String> {
+    let oldest = spool.oldest(BATCH).await.expect("oldest");
+    oldest.into_iter().map(|(_, m)| m.message_id).collect()
+}
+
+/// Writes `id` until it is accepted (the spool recovered) or 10 s passed.
+async fn write_until_accepted(spool: &Spool, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match spool.write(&[message(id, "x.y")]).await {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                tracing::debug!(error = %e, "not yet");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("the spool did not recover: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_spool_reopens_its_file_after_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _, fail) = open_flaky_file(&dir, 5);
+    spool.write(&[message("a", "x.y")]).await.unwrap();
+
+    fail.store(true, Ordering::SeqCst);
+    let e = spool.write(&[message("b", "x.y")]).await;
+    assert!(e.is_err(), "a failed commit is an error (503): {e:?}");
+    fail.store(false, Ordering::SeqCst);
+
+    write_until_accepted(&spool, "c").await;
+    assert_eq!(ids(&spool).await, ["a", "c"], "b was never acked");
+    assert_eq!(spool.status().messages, 2);
+    let [a, c] = keys(&spool).await[..] else {
+        panic!("two entries")
+    };
+    let m = spool.settle(vec![a, c], vec![]).await.unwrap();
+    assert_eq!(m.forwarded, 2, "the forwarder deletes on the reopened file");
+    spool.write(&[message("d", "x.y")]).await.unwrap();
+    spool.close();
+    drop(spool);
+
+    let config = SpoolConfig {
+        path: dir.path().join("spool.redb"),
+        ..config(5)
+    };
+    let spool = Spool::open(&config, Arc::new(Metrics::new())).unwrap();
+    assert_eq!(ids(&spool).await, ["d"]);
+    spool.close();
+}
+
+/// A publisher that never connects (nothing listens on port 1).
+fn disconnected_publisher(metrics: Arc<Metrics>) -> crate::publish::Publisher {
+    let config: crate::config::AmqpConfig =
+        toml::from_str(r#"url = "amqp://guest:guest@127.0.0.1:1/%2f""#).unwrap();
+    let (_, stop) = tokio::sync::watch::channel(true);
+    crate::publish::Publisher::start(config, metrics, stop)
+}
+
+#[tokio::test]
+async fn not_ready_while_the_spool_file_is_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, metrics, fail) = open_flaky_file(&dir, 5);
+    let outbox = crate::outbox::Outbox::new(
+        disconnected_publisher(metrics.clone()),
+        Some(spool.clone()),
+        Duration::from_millis(10),
+    );
+    assert!(outbox.ready(), "broker down, spool has room");
+    assert_eq!(metrics.spool_healthy.get(), 1);
+
+    fail.store(true, Ordering::SeqCst);
+    let e = outbox.store(&[message("b", "x.y")]).await;
+    assert!(e.is_err(), "{e:?}");
+    assert!(!spool.can_accept(), "a failed file cannot take writes");
+    assert!(!outbox.ready(), "/readyz answers 503 with the broker down");
+    assert_eq!(metrics.spool_healthy.get(), 0);
+    assert!(spool.oldest(BATCH).await.is_err(), "readers get an error");
+    let e = spool.write(&[message("c", "x.y")]).await;
+    assert!(
+        matches!(e, Err(Error::Recovering)),
+        "refused at once: {e:?}"
+    );
+
+    fail.store(false, Ordering::SeqCst);
+    wait_until("the spool to recover", || outbox.ready()).await;
+    assert_eq!(metrics.spool_healthy.get(), 1);
+    spool.write(&[message("c", "x.y")]).await.unwrap();
+    assert_eq!(ids(&spool).await, ["c"]);
+    spool.close();
+}
+
+/// A message with a body of `len` bytes.
+fn sized(id: &str, len: usize) -> Message {
+    Message {
+        body: bytes::Bytes::from(vec![b'x'; len]),
+        ..message(id, "x.y")
+    }
+}
+
+#[tokio::test]
+async fn max_bytes_counts_the_file_not_only_the_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SpoolConfig {
+        path: dir.path().join("spool.redb"),
+        max_bytes: 2 << 20,
+        max_messages: 1_000_000,
+        ..config(5)
+    };
+    let spool = Spool::open(&config, Arc::new(Metrics::new())).unwrap();
+    let file = || std::fs::metadata(&config.path).unwrap().len();
+    let body = 3000;
+    let mut largest = 0;
+    let mut full = None;
+    for i in 0..2000 {
+        match spool.write(&[sized(&format!("m{i:05}"), body)]).await {
+            Ok(()) => largest = largest.max(file()),
+            Err(Error::Full) => {
+                full = Some(i);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let full = full.expect("writes were refused");
+    assert!(full > 0);
+    // One commit's worth: the entry, and the pages copied on its way.
+    let commit = 64 * 1024;
+    assert!(
+        largest <= config.max_bytes + commit,
+        "file grew to {largest} bytes, max_bytes {}",
+        config.max_bytes
+    );
+    assert!(
+        spool.status().bytes < config.max_bytes,
+        "refused before the entries alone reached max_bytes"
+    );
+    assert!(!spool.can_accept());
+
+    // Drained: the file gives its space back and takes writes again.
+    let all = keys(&spool).await;
+    assert!(all.len() < BATCH);
+    spool.settle(all, vec![]).await.unwrap();
+    wait_until("the drained file to take writes", || spool.can_accept()).await;
+    assert!(file() < config.max_bytes / 2, "compacted: {} bytes", file());
+    spool.write(&[sized("again", body)]).await.unwrap();
+    spool.close();
 }

@@ -1,7 +1,9 @@
 //! The tables and the one writer thread: every queued request goes into one
 //! transaction and one commit (one fsync).
 
+use std::path::Path;
 use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use redb::{Database, ReadableTable as _, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -9,6 +11,7 @@ use tokio::sync::oneshot;
 
 use super::ledger::{Ledger, Moved, Reservation};
 use super::{Error, Key};
+use crate::store::{file_len, Handle};
 
 /// A stored spool row: `(meta JSON, body)`.
 pub(super) type Row = (&'static [u8], &'static [u8]);
@@ -23,6 +26,9 @@ pub(super) type QuarantineRow = (&'static [u8], &'static [u8], &'static [u8]);
 /// Only `hookgate spool quarantine` deletes.
 pub(super) const QUARANTINE: TableDefinition<Key, QuarantineRow> =
     TableDefinition::new("quarantine");
+/// Longest wait for readers to let go of the database before a compaction
+/// (skipped then, tried again after a later commit).
+const COMPACT_WAIT: Duration = Duration::from_millis(200);
 /// Most write requests grouped into one commit.
 const MAX_GROUP: usize = 4096;
 
@@ -77,13 +83,18 @@ pub(super) fn create_tables(db: &Database) -> Result<(), Error> {
 }
 
 /// The writer thread: group every queued request into one commit, then
-/// settle each request's accounting by the commit's outcome.
+/// settle each request's accounting by the commit's outcome. A commit that
+/// failed because the file latched an I/O error fails its group, then the
+/// file is reopened ([`recover`]).
 pub(super) fn run(
-    db: Arc<Database>,
+    store: Arc<Handle>,
+    path: &Path,
     rx: mpsc::Receiver<WriteReq>,
     ledger: Arc<Ledger>,
     quarantine_after: u64,
 ) {
+    // The file's size after the last compaction.
+    let mut compacted = 0;
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -92,7 +103,17 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        match commit(&db, &group, quarantine_after) {
+        let Some(db) = store.get() else {
+            // Only this thread takes the database out, and puts it back.
+            fail(group, &Error::Recovering);
+            continue;
+        };
+        let result = commit(&db, &group, quarantine_after);
+        let failed = result.is_err() && Handle::failed(&db);
+        // A compaction or a reopen waits for every clone.
+        drop(db);
+        ledger.set_file_bytes(file_len(path));
+        match result {
             Ok(moved) => {
                 for (req, m) in group.into_iter().zip(moved) {
                     if let Op::Insert(_, reservation) = req.op {
@@ -101,15 +122,96 @@ pub(super) fn run(
                     ledger.apply(&m);
                     let _ = req.done.send(Ok(m));
                 }
+                if ledger.should_compact(compacted) {
+                    compacted = compact(&store, path, &ledger);
+                }
             }
-            // Dropping the requests releases their reservations.
             Err(e) => {
-                for req in group {
-                    let _ = req.done.send(Err(e.clone()));
+                if failed {
+                    // Before the answers: a sender told 503 sees /readyz
+                    // fail too.
+                    mark_failed(&store, &ledger, &e);
+                }
+                fail(group, &e);
+                if failed && !recover(&store, path, &rx, &ledger) {
+                    return;
                 }
             }
         }
     }
+}
+
+/// Gives the free pages of a drained file back to the OS (redb only trims
+/// free pages at the end of the file, a step per commit): a file left over
+/// `max_bytes` by an outage would otherwise refuse every write although
+/// the spool is empty. Copies what is left (the quarantine) into the lowest
+/// pages; readers get [`Error::Recovering`] meanwhile. Returns the size
+/// after.
+fn compact(store: &Handle, path: &Path, ledger: &Ledger) -> u64 {
+    let before = file_len(path);
+    let outcome = store.exclusive(COMPACT_WAIT, |db| {
+        while db.compact()? {}
+        Ok::<_, redb::CompactionError>(())
+    });
+    let after = file_len(path);
+    ledger.set_file_bytes(after);
+    match outcome {
+        Some(Ok(())) => tracing::info!(before, after, "spool drained: file compacted"),
+        Some(Err(e)) => tracing::warn!(error = %e, before, after, "spool compaction failed"),
+        None => tracing::debug!("spool compaction skipped: readers held the file"),
+    }
+    after
+}
+
+/// Answers every request of `group` with `e`; dropping them releases their
+/// reservations.
+fn fail(group: Vec<WriteReq>, e: &Error) {
+    for req in group {
+        let _ = req.done.send(Err(e.clone()));
+    }
+}
+
+/// Refuses writes from now on ([`Spool::can_accept`] false, gauge 0), and
+/// logs the change once.
+///
+/// [`Spool::can_accept`]: super::Spool::can_accept
+fn mark_failed(store: &Handle, ledger: &Ledger, cause: &Error) {
+    if store.fail() {
+        tracing::error!(error = %cause, "spool file failed: refusing writes (503) and reopening it");
+    }
+    ledger.set_healthy(false);
+}
+
+/// Reopens the file after an I/O error (see `crate::store`), failing the
+/// requests that arrive meanwhile, then recounts the ledger from the file.
+/// Returns false when the spool was closed meanwhile.
+fn recover(store: &Handle, path: &Path, rx: &mpsc::Receiver<WriteReq>, ledger: &Ledger) -> bool {
+    loop {
+        let reopened = store.reopen(|| loop {
+            match rx.try_recv() {
+                Ok(req) => fail(vec![req], &Error::Recovering),
+                Err(mpsc::TryRecvError::Empty) => return true,
+                Err(mpsc::TryRecvError::Disconnected) => return false,
+            }
+        });
+        if !reopened {
+            return false;
+        }
+        let recount = store.get().ok_or(Error::Recovering).and_then(|db| {
+            create_tables(&db)?;
+            super::store::scan(&db)
+        });
+        match recount {
+            Ok((usage, _)) => break ledger.reset(usage),
+            // The file failed again at once: reopen again.
+            Err(e) => tracing::debug!(error = %e, "spool reopened but not readable; again"),
+        }
+    }
+    ledger.set_file_bytes(file_len(path));
+    store.recovered();
+    ledger.set_healthy(true);
+    tracing::warn!("spool file reopened: accepting writes again");
+    true
 }
 
 /// One transaction for the whole group; the movements of each request.

@@ -1,7 +1,8 @@
 //! The admin listener (plain HTTP, bind it to loopback or a private network):
 //! `GET /healthz` 200 while the process runs; `GET /readyz` 200 while the
-//! broker connection is up and unblocked or the spool can take messages, else 503; `GET /metrics` the
-//! OpenMetrics text of [`Metrics`].
+//! broker connection is up and unblocked or the spool can take messages (its
+//! file healthy, not being reopened after an I/O error, and not full), else
+//! 503; `GET /metrics` the OpenMetrics text of [`Metrics`].
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -9,7 +9,11 @@
 //! `spool_messages`, `spool_bytes`,
 //! `spool_oldest_age_seconds`, `spool_writes_total`, `spool_forwarded_total`
 //! (its rate is the drain rate), `spool_full_total`, `spool_quarantined`,
-//! `spool_quarantined_bytes`, `spool_quarantined_entries_total`.
+//! `spool_quarantined_bytes`, `spool_quarantined_entries_total`,
+//! `spool_healthy` (1/0: 0 while the spool file failed and is reopened),
+//! `spool_file_bytes`, `replay_cache_healthy` (1/0),
+//! `replay_cache_evicted_total` (marks dropped early to keep
+//! `dedupe.max_bytes`).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -110,6 +114,17 @@ pub struct Metrics {
     pub spool_quarantined_bytes: Gauge,
     /// Entries moved from the spool to the quarantine.
     pub spool_quarantined_entries: Counter,
+    /// 1 while the spool file can be written, 0 from an I/O error until it
+    /// was reopened (writes are refused meanwhile).
+    pub spool_healthy: Gauge,
+    /// Size of the spool file (what `spool.max_bytes` is checked against).
+    pub spool_file_bytes: Gauge,
+    /// 1 while the replay cache's file can be written, 0 from an I/O error
+    /// until it was reopened (lookups miss meanwhile).
+    pub replay_cache_healthy: Gauge,
+    /// Replay-cache marks removed before their expiry because the file
+    /// reached `dedupe.max_bytes` (earliest expiry first).
+    pub replay_cache_evicted: Counter,
 }
 
 impl Metrics {
@@ -259,6 +274,32 @@ impl Metrics {
             "Spool entries moved to the quarantine after repeated refusals",
             spool_quarantined_entries.clone(),
         );
+        let spool_healthy = Gauge::default();
+        registry.register(
+            "spool_healthy",
+            "1 while the spool file can be written, 0 while it is reopened after an I/O error",
+            spool_healthy.clone(),
+        );
+        spool_healthy.set(1);
+        let spool_file_bytes = Gauge::default();
+        registry.register(
+            "spool_file_bytes",
+            "Size of the spool file, checked against spool.max_bytes",
+            spool_file_bytes.clone(),
+        );
+        let replay_cache_healthy = Gauge::default();
+        registry.register(
+            "replay_cache_healthy",
+            "1 while the replay cache file can be written, 0 while it is reopened after an I/O error",
+            replay_cache_healthy.clone(),
+        );
+        replay_cache_healthy.set(1);
+        let replay_cache_evicted = Counter::default();
+        registry.register(
+            "replay_cache_evicted",
+            "Replay cache marks removed before expiry to keep dedupe.max_bytes",
+            replay_cache_evicted.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -285,6 +326,10 @@ impl Metrics {
             spool_quarantined,
             spool_quarantined_bytes,
             spool_quarantined_entries,
+            spool_healthy,
+            spool_file_bytes,
+            replay_cache_healthy,
+            replay_cache_evicted,
         }
     }
 

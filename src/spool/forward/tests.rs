@@ -155,7 +155,7 @@ async fn forwarder_waits_for_a_commit_instead_of_spinning() {
     let (spool, _, _) = open_memory(&config(5));
     // A write counted but not committed: the writer thread waits for the
     // database lock this test holds.
-    let lock = spool.db().begin_write().unwrap();
+    let lock = spool.db().unwrap().begin_write().unwrap();
     let writer = spool.clone();
     let write = tokio::spawn(async move { writer.write(&[message("g1", "github.push")]).await });
     let deadline = Instant::now() + Duration::from_secs(5);
