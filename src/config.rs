@@ -452,11 +452,13 @@ impl std::fmt::Debug for DedupeConfig {
             enabled,
             path,
             redis_url,
+            max_bytes,
         } = self;
         f.debug_struct("DedupeConfig")
             .field("enabled", enabled)
             .field("path", path)
             .field("redis_url", &redis_url.as_deref().map(redact_url))
+            .field("max_bytes", max_bytes)
             .finish()
     }
 }
