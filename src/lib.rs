@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+mod backoff;
 pub mod config;
 pub mod dedupe;
 pub mod envelope;

@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use backon::BackoffBuilder as _;
 use redb::{Database, DatabaseError, StorageError, TransactionError};
 
 /// Opens (or creates) a database: the same file every time it is called.
@@ -168,12 +167,7 @@ impl Handle {
                 std::thread::sleep(POLL);
             }
         }
-        let mut backoff = backon::ExponentialBuilder::default()
-            .with_min_delay(REOPEN_MIN)
-            .with_max_delay(REOPEN_MAX)
-            .with_jitter()
-            .without_max_times()
-            .build();
+        let mut backoff = crate::backoff::jittered(REOPEN_MIN, REOPEN_MAX);
         loop {
             match (self.open)() {
                 Ok(db) => {

@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use backon::BackoffBuilder as _;
 use futures_util::StreamExt as _;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
@@ -489,7 +488,7 @@ fn carried(m: &Message) -> Result<(ShortString, BasicProperties), Error> {
 /// The connection manager loop: connect, serve until the connection dies,
 /// back off, reconnect. Ends on shutdown, closing the connection.
 async fn manage(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = new_backoff();
+    let mut backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
     loop {
         if *shutdown.borrow() {
             break;
@@ -512,7 +511,7 @@ async fn manage(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
                 continue;
             }
         };
-        backoff = new_backoff();
+        backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
         let mut events = pool.connection.events_listener();
         inner
             .blocked
@@ -635,15 +634,6 @@ fn set_status(inner: &Inner) {
     };
     inner.metrics.set_broker_status(status);
     inner.status.send_replace(status);
-}
-
-fn new_backoff() -> backon::ExponentialBackoff {
-    backon::ExponentialBuilder::default()
-        .with_min_delay(BACKOFF_MIN)
-        .with_max_delay(BACKOFF_MAX)
-        .with_jitter()
-        .without_max_times()
-        .build()
 }
 
 async fn wait_backoff(

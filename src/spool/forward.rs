@@ -27,7 +27,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backon::BackoffBuilder as _;
 use tokio::sync::watch;
 
 use super::{Error, Key, Spool};
@@ -193,7 +192,7 @@ pub async fn round<S: Sink>(spool: &Spool, sink: &S) -> Result<Round, Error> {
 /// the broker connection is up, forwards rounds (see the module doc).
 pub async fn forward<S: Sink>(spool: Spool, sink: S, mut shutdown: watch::Receiver<bool>) {
     let mut broker = sink.watch_status();
-    let mut backoff = new_backoff();
+    let mut backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
     loop {
         if *shutdown.borrow() {
             return;
@@ -227,7 +226,7 @@ pub async fn forward<S: Sink>(spool: Spool, sink: S, mut shutdown: watch::Receiv
                     forwarded = r.forwarded,
                     "spool entries confirmed and removed"
                 );
-                backoff = new_backoff();
+                backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
                 continue;
             }
             Ok(r) => {
@@ -288,7 +287,7 @@ pub async fn drain_once<S: Sink>(
         return Err(publish::Error::NotConnected.into());
     }
     let mut total = Drained::default();
-    let mut backoff = new_backoff();
+    let mut backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
     loop {
         let r = round(spool, sink).await?;
         total.forwarded += r.forwarded;
@@ -303,15 +302,6 @@ pub async fn drain_once<S: Sink>(
             tokio::time::sleep(backoff.next().unwrap_or(BACKOFF_MAX)).await;
         }
     }
-}
-
-fn new_backoff() -> backon::ExponentialBackoff {
-    backon::ExponentialBuilder::default()
-        .with_min_delay(BACKOFF_MIN)
-        .with_max_delay(BACKOFF_MAX)
-        .with_jitter()
-        .without_max_times()
-        .build()
 }
 
 #[cfg(test)]

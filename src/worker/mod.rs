@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::BackoffBuilder as _;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use http::{Method, Response, StatusCode};
@@ -135,7 +134,7 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
 
 /// Reconnect loop around [`session`].
 async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = new_backoff();
+    let mut backoff = crate::backoff::jittered(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         if *shutdown.borrow() {
             return;
@@ -157,15 +156,6 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
             }
         }
     }
-}
-
-fn new_backoff() -> backon::ExponentialBackoff {
-    backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times()
-        .build()
 }
 
 /// One connection: declare, consume, batch, until shutdown or failure.
