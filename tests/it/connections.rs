@@ -121,15 +121,7 @@ async fn proxy_header_outranks_a_client_written_x_forwarded_for() {
             published.push(delivery);
         }
     }
-    let mut ids: Vec<String> = h
-        .take(published.len())
-        .await
-        .iter()
-        .map(message_id)
-        .collect();
-    ids.sort();
-    published.sort();
-    assert_eq!(ids, published);
+    h.assert_holds_exactly(&published).await;
     h.finish().await;
 }
 
@@ -300,15 +292,7 @@ async fn per_ip_cap_closes_the_longest_idle_connection_never_a_busy_one() {
         Some(1.0),
         "{m}"
     );
-    let mut ids: Vec<String> = h
-        .take(published.len())
-        .await
-        .iter()
-        .map(message_id)
-        .collect();
-    ids.sort();
-    published.sort();
-    assert_eq!(ids, published);
+    h.assert_holds_exactly(&published).await;
 
     // Every connection's task ended, the closed one's too: with the clients
     // gone, shutdown does not wait out the grace period (10 s).

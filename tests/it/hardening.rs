@@ -321,15 +321,7 @@ async fn x_forwarded_for_is_read_only_from_trusted_proxies() {
             published.push(delivery);
         }
     }
-    let mut ids: Vec<String> = trusted
-        .take(published.len())
-        .await
-        .iter()
-        .map(message_id)
-        .collect();
-    ids.sort();
-    published.sort();
-    assert_eq!(ids, published);
+    trusted.assert_holds_exactly(&published).await;
     trusted.finish().await;
 
     // Without trusted_proxies the header is ignored: the peer (127.0.0.1)
@@ -954,10 +946,7 @@ async fn per_ip_connection_cap_closes_the_extra_connection_at_once() {
         assert_eq!(reply.status, 200, "connection {i}");
         want.push(delivery);
     }
-    let mut got: Vec<String> = h.take(4).await.iter().map(message_id).collect();
-    got.sort();
-    want.sort();
-    assert_eq!(got, want);
+    h.assert_holds_exactly(&want).await;
     let m = metrics(&h).await;
     assert_eq!(
         metric_value(
@@ -1117,14 +1106,11 @@ async fn tls_certificate_hot_reload_keeps_connections_and_survives_a_broken_file
         .expect("response");
     assert_eq!(r.status, 200);
 
-    let mut got: Vec<String> = h.take(5).await.iter().map(message_id).collect();
-    got.sort();
-    let mut want: Vec<String> = ["before", "on-b", "kept", "after-broken", "kept-2"]
+    let want: Vec<String> = ["before", "on-b", "kept", "after-broken", "kept-2"]
         .iter()
         .map(|t| format!("{t}-{id}"))
         .collect();
-    want.sort();
-    assert_eq!(got, want);
+    h.assert_holds_exactly(&want).await;
     assert!(logs.contains("TLS configuration reloaded"));
     h.finish().await;
 }

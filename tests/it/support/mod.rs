@@ -506,6 +506,16 @@ event_header = "X-Event-Type"
         out
     }
 
+    /// Asserts the test queue holds exactly the messages with these ids (in
+    /// any order, waiting up to the deadline for them), and nothing more.
+    pub async fn assert_holds_exactly<S: AsRef<str>>(&self, ids: &[S]) {
+        let mut got: Vec<String> = self.take(ids.len()).await.iter().map(message_id).collect();
+        let mut want: Vec<String> = ids.iter().map(|i| i.as_ref().to_owned()).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "message ids in the test queue");
+    }
+
     /// Takes every message the test queue holds now; returns their
     /// `message_id`s in order.
     pub async fn drain(&self) -> Vec<String> {
