@@ -169,7 +169,10 @@ impl Handle {
         }
         let mut backoff = crate::backoff::jittered(REOPEN_MIN, REOPEN_MAX);
         loop {
-            match (self.open)() {
+            let opened = (self.open)()
+                .map_err(redb::Error::from)
+                .and_then(|db| writable(&db).map(|()| db));
+            match opened {
                 Ok(db) => {
                     self.db.store(Some(Arc::new(db)));
                     return true;
@@ -188,6 +191,14 @@ impl Handle {
             }
         }
     }
+}
+
+/// Whether a commit reaches the disk now: an empty durable commit (it writes
+/// and fsyncs the header). An open alone only reads, so a disk still full
+/// would pass it and fail the next real commit.
+fn writable(db: &Database) -> Result<(), redb::Error> {
+    db.begin_write()?.commit()?;
+    Ok(())
 }
 
 /// The size of the file at `path` (0 when it cannot be read: an in-memory

@@ -228,7 +228,18 @@ async fn the_cache_reopens_its_file_after_an_io_error_and_never_fails_a_request(
     fail.store(true, Ordering::SeqCst);
     cache.record(vec!["r|b".into()], ttl).await.unwrap();
     assert!(cache.sync().await.is_err(), "the commit failed");
-    assert!(!cache.ready());
+    // Not ready from the failure on, and not while the disk still fails
+    // (a reopen proves it can commit before it counts as recovered).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cache.ready() {
+        assert!(
+            Instant::now() < deadline,
+            "still ready after a failed commit"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!cache.ready(), "recovered while writes still fail");
     assert_eq!(metrics.replay_cache_healthy.get(), 0);
     // Fail open: the request is processed as new.
     assert!(!cache.seen("r|a").await.unwrap_or(false));
