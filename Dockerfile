@@ -5,6 +5,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
+# Workspace members must be present for cargo to load the workspace; the
+# simulator (crates/sfsim) is not compiled by this build.
+COPY crates ./crates
 RUN cargo build --release --locked --bin hookgate
 
 FROM debian:bookworm-slim

@@ -6,4 +6,3 @@
 pub mod id;
 pub mod om;
 pub mod rest;
-pub mod sim;

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use hookgate::salesforce::sim::Fault;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use serde_json::json;
+use sfsim::Fault;
 
 use crate::support::worker::{base, eventually, om_xml, sfid, WorkerEnv, WorkerOpts};
 use crate::support::{self, fixture, fixture_headers, sign, Harness, Options, ORG_ID_18};

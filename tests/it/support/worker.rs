@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hookgate::salesforce::sim::{SimConfig, Simulator};
 use hookgate::worker::config::WorkerConfig;
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties};
+use sfsim::{SimConfig, Simulator};
 
 use super::{repo, unique, AMQP_URL};
 

@@ -1,7 +1,7 @@
 //! Runs the Salesforce REST API simulator until Ctrl-C, for the README demo
 //! and for trying the worker by hand.
 //!
-//! `cargo run --example sfsim -- [PORT]` (default 0: a free port). It trusts
+//! `cargo run -p sfsim -- [PORT]` (default 0: a free port). It trusts
 //! `fixtures/salesforce/jwt/test-rsa.pub.pem` for the JWT bearer flow (sign
 //! assertions with `fixtures/salesforce/jwt/test-rsa.key`); `SFSIM_JWT_PUB`
 //! names another public key and `SFSIM_DAILY_LIMIT` sets the daily limit.
@@ -10,7 +10,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use anyhow::Context as _;
-use hookgate::salesforce::sim::{SimConfig, Simulator};
+use sfsim::{SimConfig, Simulator};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let key_path = std::env::var("SFSIM_JWT_PUB").unwrap_or_else(|_| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/salesforce/jwt/test-rsa.pub.pem"
+            "/../../fixtures/salesforce/jwt/test-rsa.pub.pem"
         )
         .into()
     });

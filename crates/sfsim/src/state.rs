@@ -14,7 +14,7 @@ use super::record::{
 };
 use super::rng::Rng;
 use super::{Call, Fault};
-use crate::salesforce::id;
+use crate::id;
 
 /// Key prefixes of the standard objects the simulator accepts. Any name
 /// ending in `__c` is a custom object (prefix assigned `a00`, `a01`, ...).

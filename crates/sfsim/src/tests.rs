@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::oauth::JWT_BEARER_GRANT;
 use super::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/salesforce/jwt");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/salesforce/jwt");
 const ACCOUNT: &str = "001000000000001";
 const ACCOUNT_2: &str = "001000000000002";
 const ACCOUNT_3: &str = "001000000000003";
@@ -367,7 +367,7 @@ async fn update_by_id() {
     );
     assert_eq!(sim.writes("Account", ACCOUNT), 1);
     // The 18-character form (any case) names the same record.
-    let id18 = crate::salesforce::id::to_18(ACCOUNT).expect("id");
+    let id18 = crate::id::to_18(ACCOUNT).expect("id");
     let r = patch(
         &sim,
         &token,
@@ -447,7 +447,7 @@ async fn get_by_id() {
         .expect("get");
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.expect("json");
-    let id18 = crate::salesforce::id::to_18(ACCOUNT).expect("id");
+    let id18 = crate::id::to_18(ACCOUNT).expect("id");
     assert_eq!(body["Id"], id18.as_str());
     assert_eq!(body["Name"], "Acme");
     assert_eq!(body["attributes"]["type"], "Account");
@@ -466,10 +466,7 @@ async fn upsert_creates_then_updates() {
     assert_eq!(body["errors"], json!([]));
     let id = body["id"].as_str().expect("id").to_owned();
     assert_eq!(id.len(), 18);
-    assert_eq!(
-        crate::salesforce::id::to_18(&id[..15]).as_deref(),
-        Some(id.as_str())
-    );
+    assert_eq!(crate::id::to_18(&id[..15]).as_deref(), Some(id.as_str()));
     let (found, rec) = sim
         .record_by_external_id("Payment__c", "Stripe_Id__c", "in_123")
         .expect("created");
@@ -554,7 +551,7 @@ async fn collections_update_with_a_rejected_record() {
     assert_eq!(r.status(), 200);
     assert_eq!(limit_info(&r), "api-usage=1/100000");
     let results: Value = r.json().await.expect("json");
-    let id = |raw: &str| crate::salesforce::id::to_18(raw).expect("id");
+    let id = |raw: &str| crate::id::to_18(raw).expect("id");
     assert_eq!(
         results,
         json!([

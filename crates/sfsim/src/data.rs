@@ -203,7 +203,7 @@ fn get_one(st: &State, version: &str, sobject: &str, id: &str) -> Reply {
     if !st.object_exists(sobject) {
         return not_found();
     }
-    let Some(canonical) = crate::salesforce::id::to_18(id) else {
+    let Some(canonical) = crate::id::to_18(id) else {
         return no_such_external_id(id);
     };
     let Some(fields) = st.fields(sobject, &canonical) else {
@@ -227,7 +227,7 @@ fn update_one(st: &mut State, sobject: &str, id: &str, fields: &Fields) -> Reply
     if !st.object_exists(sobject) {
         return not_found();
     }
-    if crate::salesforce::id::to_18(id).is_none() {
+    if crate::id::to_18(id).is_none() {
         return no_such_external_id(id);
     }
     if get_field(fields, "Id").is_some() {

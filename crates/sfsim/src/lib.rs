@@ -25,6 +25,7 @@
 
 mod collections;
 mod data;
+mod id;
 mod oauth;
 mod record;
 mod rng;
@@ -206,8 +207,8 @@ impl Simulator {
         let shared = Arc::new(Shared {
             config,
             url: format!("http://{local}"),
-            org_id: crate::salesforce::id::to_18(ORG_ID).unwrap_or_else(|| ORG_ID.to_owned()),
-            user_id: crate::salesforce::id::to_18(USER_ID).unwrap_or_else(|| USER_ID.to_owned()),
+            org_id: crate::id::to_18(ORG_ID).unwrap_or_else(|| ORG_ID.to_owned()),
+            user_id: crate::id::to_18(USER_ID).unwrap_or_else(|| USER_ID.to_owned()),
             jwt_key,
             state: Mutex::new(State::new()),
         });

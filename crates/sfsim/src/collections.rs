@@ -78,7 +78,7 @@ pub(super) fn update(st: &mut State, json: Body) -> Reply {
                 Some(Value::String(s)) => s,
                 Some(other) => return Err(RecordError::malformed_id(&sobject, &other.to_string())),
             };
-            if let Some(id) = crate::salesforce::id::to_18(&raw_id) {
+            if let Some(id) = crate::id::to_18(&raw_id) {
                 if !seen.insert(id.clone()) {
                     return Err(RecordError::new(
                         "DUPLICATE_VALUE",
