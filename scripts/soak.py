@@ -76,7 +76,7 @@ def plan(args):
             hold = min(hold / 3, 3)
             print(f"{t:.1f} proxy_reset - {hold:.1f}")
         elif kind == "broker_kill":
-            hold = rng.uniform(3, 20)
+            hold = min(rng.uniform(3, 20), max(end - t, 3))
             print(f"{t:.1f} broker_kill - {hold:.1f}")
         else:
             print(f"{t:.1f} quiet - {hold:.1f}")
