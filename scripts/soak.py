@@ -46,7 +46,7 @@ def plan(args):
     end = args.duration - 5
     gw_at = rng.uniform(0.3, 0.6) * args.duration
     gw_done = False
-    deck, first = [], True
+    deck, first, last_end = [], True, 0.0
     t = rng.uniform(args.min_gap, args.max_gap)
     while t < end:
         if not gw_done and t >= gw_at:
@@ -59,9 +59,11 @@ def plan(args):
             rng.shuffle(deck)
             if first:
                 # A short run still kills the broker: pop() deals from the end, so move the
-                # broker kill into the last three places (the first three faults).
+                # broker kill into the last three places (the first three faults), and under
+                # 60 s to the last place (the first fault).
                 i = deck.index("broker_kill")
-                deck[i], deck[-1 - i % 3] = deck[-1 - i % 3], deck[i]
+                j = -1 if args.duration < 60 else -1 - i % 3
+                deck[i], deck[j] = deck[j], deck[i]
                 first = False
         kind = deck.pop()
         hold = min(rng.uniform(1, args.max_hold), max(end - t, 1))
@@ -80,9 +82,10 @@ def plan(args):
             print(f"{t:.1f} broker_kill - {hold:.1f}")
         else:
             print(f"{t:.1f} quiet - {hold:.1f}")
-        t += hold + rng.uniform(args.min_gap, args.max_gap)
-    if not gw_done:
-        print(f"{min(gw_at, end):.1f} gateway_kill - 0")
+        last_end = t + hold
+        t = last_end + rng.uniform(args.min_gap, args.max_gap)
+    if not gw_done:  # the last fault ran past gw_at: right after it, if before the end
+        print(f"{min(max(gw_at, last_end), end - 1):.1f} gateway_kill - 0")
 
 
 # === proxy =====================================================================
@@ -338,9 +341,12 @@ async def load_main(args):
             except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError,
                     ssl.SSLError) as e:
                 result = "err:" + type(e).__name__
-            if result.startswith("err:") and writer is not None:
-                writer.transport.abort()
-                writer = None
+            if result.startswith("err:"):
+                if writer is not None:
+                    writer.transport.abort()
+                    writer = None
+                # The gateway is restarting or gone: do not burn the next ids on refusals.
+                await asyncio.sleep(0.2)
             counts[result] += 1
             out.write(f"{seq}\t{(start - t0) * 1000:.0f}\t{soak_id}\t{route}\t{event}\t{flags}\t"
                       f"{result}\t{(time.monotonic() - start) * 1000:.1f}\t{sent_id}\t{hash_id}\n")
@@ -359,27 +365,34 @@ async def load_main(args):
 
 def dump(args):
     """Consumes (auto-ack) every message of each queue; writes queue, soak_id (from the
-    body), message_id, content_type length."""
+    body), message_id, content_type length. A queue that cannot be read is reported and
+    skipped (own connection per queue); the exit status is then 2."""
     import pika  # only here: the venv soak.sh makes
 
-    conn = pika.BlockingConnection(pika.URLParameters(args.url))
-    ch = conn.channel()
-    ch.basic_qos(prefetch_count=1000)
+    failed = []
     with open(args.out, "w") as out:
         for queue in args.queues:
             n = 0
-            for method, props, body in ch.consume(queue, auto_ack=True, inactivity_timeout=args.idle):
-                if method is None:
-                    break
-                try:
-                    soak_id = json.loads(body).get("soak_id", "-")
-                except (ValueError, AttributeError):
-                    soak_id = "-"
-                out.write(f"{queue}\t{soak_id}\t{props.message_id or '-'}\t{len(props.content_type or '')}\n")
-                n += 1
-            ch.cancel()
-            print(f"queue {queue} {n}")
-    conn.close()
+            try:
+                conn = pika.BlockingConnection(pika.URLParameters(args.url))
+                ch = conn.channel()
+                ch.basic_qos(prefetch_count=1000)
+                for method, props, body in ch.consume(queue, auto_ack=True, inactivity_timeout=args.idle):
+                    if method is None:
+                        break
+                    try:
+                        soak_id = json.loads(body).get("soak_id", "-")
+                    except (ValueError, AttributeError):
+                        soak_id = "-"
+                    out.write(f"{queue}\t{soak_id}\t{props.message_id or '-'}\t{len(props.content_type or '')}\n")
+                    n += 1
+                ch.cancel()
+                conn.close()
+                print(f"queue {queue} {n}")
+            except Exception as e:  # pika raises many types; the queue is reported, not hidden
+                failed.append(queue)
+                print(f"queue {queue} {n} UNREADABLE: {type(e).__name__}: {e}")
+    return 2 if failed else 0
 
 
 # === report ====================================================================
@@ -445,6 +458,8 @@ def report(args):
         ("left in the spool at the end", args.spool_left),
         ("LOST (2xx, found nowhere; must be 0)", len(lost)),
     ]
+    if args.unreadable:
+        rows.append(("UNREADABLE queues (lost is an upper bound)", args.unreadable))
     print()
     print(f"=== soak summary (seed {args.seed}) ===")
     for k, v in rows:
@@ -461,7 +476,7 @@ def report(args):
         print(f"lost ids ({len(shown)} of {len(lines)} shown{f'; all in {args.lost_out}' if args.lost_out else ''}):")
         for line in shown:
             print("  " + line)
-    return 1 if lost else 0
+    return 1 if lost or args.unreadable else 0
 
 
 # === main ======================================================================
@@ -510,6 +525,7 @@ def main():
     s.add_argument("--unroutable-queue", default="hookgate.unroutable")
     s.add_argument("--spool-left", default="?")
     s.add_argument("--lost-out", help="write every lost id here")
+    s.add_argument("--unreadable", default="", help="queues that could not be read")
     s.add_argument("--show-lost", type=int, default=100, help="lost ids printed")
     args = p.parse_args()
     if args.cmd == "plan":
@@ -519,7 +535,7 @@ def main():
     elif args.cmd == "load":
         asyncio.run(load_main(args))
     elif args.cmd == "dump":
-        dump(args)
+        sys.exit(dump(args))
     else:
         sys.exit(report(args))
 
