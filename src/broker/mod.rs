@@ -1,12 +1,12 @@
 //! RabbitMQ: the one connection manager and the one publisher-confirm wait.
 //!
-//! - [`connect`]: opens the AMQP connection (URI, heartbeat, connection
-//!   name), declares a [`Topology`](connect::Topology) on it, keeps it up
-//!   (jittered exponential backoff from [`crate::backoff`]), follows
+//! - `connect`: opens the AMQP connection (URI, heartbeat, connection
+//!   name), declares a `Topology` on it, keeps it up
+//!   (jittered exponential backoff from `crate::backoff`), follows
 //!   `connection.blocked` and reports a [`Status`]. The gateway declares its
 //!   exchange, alternate exchange and queues; the worker its work, retry and
 //!   dead-letter queues.
-//! - [`publish`]: [`Publisher`], publishing with publisher confirms, with
+//! - `publish`: [`Publisher`], publishing with publisher confirms, with
 //!   one outcome per message (`basic.return` matched to its message), on a
 //!   channel leased from the connection's `pool` for each publish. Used by the
 //!   gateway's requests, the spool forwarder, the worker's retry and
