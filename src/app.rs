@@ -11,9 +11,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::broker::Publisher;
 use crate::config::Config;
 use crate::outbox::Outbox;
-use crate::publish::Publisher;
 use crate::server::{listener, Gateway};
 use crate::spool::Spool;
 use crate::telemetry::{admin, metrics::Metrics};
@@ -146,7 +146,7 @@ async fn forward_before_exit(spool: &Spool, publisher: &Publisher, grace: Durati
     let deadline = tokio::time::Instant::now() + grace;
     let mut waited = false;
     while spool.status().messages > 0
-        && publisher.status() == crate::publish::Status::Connected
+        && publisher.status() == crate::broker::Status::Connected
         && tokio::time::Instant::now() < deadline
     {
         waited = true;

@@ -1,6 +1,6 @@
 //! The one retry schedule: jittered exponential backoff (the `backon`
-//! crate), with no limit on attempts. Used by the broker connection, the
-//! spool forwarder, the stores' reopen and the worker's reconnect.
+//! crate), with no limit on attempts. Used by the broker connection (the
+//! gateway's and the worker's), the spool forwarder and the stores' reopen.
 
 use std::time::Duration;
 

@@ -10,7 +10,9 @@
 //!   Webhooks, generic HMAC); only it makes a [`verify::Verified`].
 //! - [`salesforce`]: Outbound Message parsing and SOAP replies; record ids.
 //! - [`envelope`]: the AMQP message contract (routing key, properties, headers).
-//! - [`publish`]: lapin connection manager, confirm channels, pipelined publish.
+//! - [`broker`]: RabbitMQ: the one connection manager (connect, topology,
+//!   backoff, blocked) and the one publisher-confirm wait (leased channels,
+//!   per-message outcomes), for the gateway, the forwarder and the worker.
 //! - [`spool`]: the durable local outbox (redb) and its forwarder.
 //! - [`outbox`]: confirm fast path with the spool as fallback.
 //! - [`store`]: redb helpers of the spool and the replay cache (open,
@@ -27,11 +29,11 @@
 
 pub mod app;
 mod backoff;
+pub mod broker;
 pub mod config;
 pub mod dedupe;
 pub mod envelope;
 pub mod outbox;
-pub mod publish;
 pub mod salesforce;
 pub mod secret;
 pub mod server;

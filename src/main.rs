@@ -443,7 +443,7 @@ fn spool(config: Config, command: SpoolCommand) -> anyhow::Result<()> {
         } => runtime()?.block_on(async {
             let (stop, stop_rx) = tokio::sync::watch::channel(false);
             let publisher =
-                hookgate::publish::Publisher::start(config.amqp.clone(), metrics, stop_rx);
+                hookgate::broker::Publisher::start(config.amqp.clone(), metrics, stop_rx);
             let before = spool.status().messages;
             let result = hookgate::spool::drain_once(
                 &spool,

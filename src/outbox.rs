@@ -14,8 +14,8 @@
 
 use std::time::Duration;
 
+use crate::broker::{self, Publisher, Status};
 use crate::envelope::Message;
-use crate::publish::{self, Publisher, Status};
 use crate::spool::{self, Spool};
 
 /// Where the messages ended up.
@@ -32,7 +32,7 @@ pub enum Stored {
 pub enum Error {
     /// Not confirmed and no spool to fall back on, or unroutable.
     #[error(transparent)]
-    Publish(#[from] publish::Error),
+    Publish(#[from] broker::Error),
     /// The spool refused (full) or failed.
     #[error(transparent)]
     Spool(#[from] spool::Error),
@@ -71,7 +71,7 @@ impl Outbox {
                 Ok(()) => return Ok(Stored::Confirmed),
                 // No queue is bound for this routing key: spooling would only
                 // return it again. A configuration problem: 503.
-                Err(e @ (publish::Error::Returned(_) | publish::Error::Uncarriable(_))) => {
+                Err(e @ (broker::Error::Returned(_) | broker::Error::Uncarriable(_))) => {
                     return Err(e.into())
                 }
                 Err(e) => tracing::warn!(error = %e, "not confirmed in time; spooling"),

@@ -30,8 +30,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{Error, Key, Spool};
+use crate::broker::{self, Publisher, Status};
 use crate::envelope::Message;
-use crate::publish::{self, Publisher, Status};
 
 /// Entries published per round.
 pub const BATCH: usize = 256;
@@ -58,7 +58,7 @@ pub trait Sink: Send + Sync + 'static {
         &self,
         messages: &[Message],
         timeout: Duration,
-    ) -> impl Future<Output = Vec<Result<(), publish::Error>>> + Send;
+    ) -> impl Future<Output = Vec<Result<(), broker::Error>>> + Send;
 }
 
 impl Sink for Publisher {
@@ -75,20 +75,20 @@ impl Sink for Publisher {
         &self,
         messages: &[Message],
         timeout: Duration,
-    ) -> impl Future<Output = Vec<Result<(), publish::Error>>> + Send {
+    ) -> impl Future<Output = Vec<Result<(), broker::Error>>> + Send {
         Publisher::publish_each(self, messages, timeout)
     }
 }
 
 /// Whether a failure counts against the entry (the table in the module
 /// doc). Exhaustive, so a new variant needs a decision.
-fn entry_fault(e: &publish::Error) -> bool {
+fn entry_fault(e: &broker::Error) -> bool {
     match e {
-        publish::Error::Nack | publish::Error::Returned(_) | publish::Error::Uncarriable(_) => true,
-        publish::Error::NotConnected
-        | publish::Error::Blocked
-        | publish::Error::Timeout
-        | publish::Error::Channel(_) => false,
+        broker::Error::Nack | broker::Error::Returned(_) | broker::Error::Uncarriable(_) => true,
+        broker::Error::NotConnected
+        | broker::Error::Blocked
+        | broker::Error::Timeout
+        | broker::Error::Channel(_) => false,
     }
 }
 
@@ -98,16 +98,16 @@ struct Sorted<'a> {
     /// Confirmed: delete.
     confirmed: Vec<usize>,
     /// Refused: count a failed attempt.
-    refused: Vec<(usize, &'a publish::Error)>,
+    refused: Vec<(usize, &'a broker::Error)>,
     /// Neither (connection trouble, or no outcome reported): keep as is.
     held: usize,
     /// The first failure, for logs and `hookgate spool drain`.
-    first_error: Option<&'a publish::Error>,
+    first_error: Option<&'a broker::Error>,
 }
 
 /// Sorts the outcomes of a round of `n` entries; an entry without an
 /// outcome is held.
-fn sort(outcomes: &[Result<(), publish::Error>], n: usize) -> Sorted<'_> {
+fn sort(outcomes: &[Result<(), broker::Error>], n: usize) -> Sorted<'_> {
     let mut s = Sorted {
         held: n.saturating_sub(outcomes.len()),
         ..Sorted::default()
@@ -142,7 +142,7 @@ pub struct Round {
     /// Neither confirmed nor refused (connection trouble): kept, not counted.
     pub held: usize,
     /// The first failure.
-    pub error: Option<publish::Error>,
+    pub error: Option<broker::Error>,
 }
 
 /// Why a forwarding round or a drain stopped.
@@ -153,7 +153,7 @@ pub enum RoundError {
     Spool(#[from] Error),
     /// The broker connection failed (not an entry's fault).
     #[error(transparent)]
-    Publish(#[from] publish::Error),
+    Publish(#[from] broker::Error),
 }
 
 /// One round: publish the oldest [`BATCH`] entries, then in one commit
@@ -272,7 +272,7 @@ pub struct Drained {
 /// # Errors
 /// [`RoundError::Publish`] at the first round with connection trouble (a
 /// broker that does not come up in time is
-/// [`publish::Error::NotConnected`]), [`RoundError::Spool`] when the spool
+/// [`broker::Error::NotConnected`]), [`RoundError::Spool`] when the spool
 /// failed.
 pub async fn drain_once<S: Sink>(
     spool: &Spool,
@@ -284,7 +284,7 @@ pub async fn drain_once<S: Sink>(
         .await
         .is_err()
     {
-        return Err(publish::Error::NotConnected.into());
+        return Err(broker::Error::NotConnected.into());
     }
     let mut total = Drained::default();
     let mut backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
@@ -296,7 +296,7 @@ pub async fn drain_once<S: Sink>(
             return Ok(total);
         }
         if r.held > 0 {
-            return Err(r.error.unwrap_or(publish::Error::NotConnected).into());
+            return Err(r.error.unwrap_or(broker::Error::NotConnected).into());
         }
         if r.refused > 0 {
             tokio::time::sleep(backoff.next().unwrap_or(BACKOFF_MAX)).await;

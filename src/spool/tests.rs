@@ -356,11 +356,11 @@ async fn the_spool_reopens_its_file_after_an_io_error() {
 }
 
 /// A publisher that never connects (nothing listens on port 1).
-fn disconnected_publisher(metrics: Arc<Metrics>) -> crate::publish::Publisher {
+fn disconnected_publisher(metrics: Arc<Metrics>) -> crate::broker::Publisher {
     let config: crate::config::AmqpConfig =
         toml::from_str(r#"url = "amqp://guest:guest@127.0.0.1:1/%2f""#).unwrap();
     let (_, stop) = tokio::sync::watch::channel(true);
-    crate::publish::Publisher::start(config, metrics, stop)
+    crate::broker::Publisher::start(config, metrics, stop)
 }
 
 #[tokio::test]

@@ -15,6 +15,8 @@
 //! `replay_cache_evicted_total` (marks dropped early to keep
 //! `dedupe.max_bytes`).
 
+use std::time::Duration;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -22,7 +24,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::publish::Status;
+use crate::broker::{Observe, Status};
 
 /// `{route, outcome}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -54,7 +56,7 @@ pub struct SlotLabels {
 /// `{reason}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
-    /// Why (see [`publish::Error::reason`](crate::publish::Error::reason)).
+    /// Why (see [`broker::Error::reason`](crate::broker::Error::reason)).
     pub reason: &'static str,
 }
 
@@ -401,14 +403,6 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the broker gauges.
-    pub fn set_broker_status(&self, status: Status) {
-        self.broker_connected
-            .set(i64::from(status != Status::Disconnected));
-        self.broker_blocked
-            .set(i64::from(status == Status::Blocked));
-    }
-
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -428,6 +422,34 @@ pub struct InFlight<'a>(&'a Gauge);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// The broker connection and publishes, as the gateway reports them.
+impl Observe for Metrics {
+    fn connected(&self) {
+        self.broker_connections.inc();
+    }
+    fn status(&self, status: Status) {
+        self.broker_connected
+            .set(i64::from(status != Status::Disconnected));
+        self.broker_blocked
+            .set(i64::from(status == Status::Blocked));
+    }
+    fn confirmed(&self, n: u64) {
+        self.messages_published.inc_by(n);
+    }
+    fn confirm_latency(&self, latency: Duration) {
+        self.confirm_latency.observe(latency.as_secs_f64());
+    }
+    fn failed(&self, reason: &'static str) {
+        self.publish_failure(reason);
+    }
+    fn leased(&self, delta: i64) {
+        self.publish_channels_leased.inc_by(delta);
+    }
+    fn unroutable(&self, depth: u32) {
+        self.unroutable_messages.set(i64::from(depth));
     }
 }
 

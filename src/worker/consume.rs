@@ -1,7 +1,8 @@
-//! AMQP side of the worker: topology, consumers, and the confirmed publishes
-//! that hand a message to a retry queue or the dead-letter queue.
+//! AMQP side of the worker: topology, delivery headers, and the confirmed
+//! publishes (through [`crate::broker::Publisher`]) that hand a message to a
+//! retry queue or the dead-letter queue.
 //!
-//! Topology, declared at every connection:
+//! Topology ([`Queues`]), declared at every connection:
 //! - work queues (`[worker] queues`): used as they are when they exist (the
 //!   gateway's `[[amqp.queues]]` may have declared them), else declared
 //!   durable quorum queues;
@@ -13,12 +14,17 @@
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use lapin::message::Delivery;
-use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Connection};
 
 use super::config::WorkerSection;
+use crate::broker::connect::{Declared, Topology};
+use crate::broker::publish::Outgoing;
+use crate::broker::{self, Publisher};
+use crate::config::AmqpConfig;
 
 /// Attempt number header (1 for the first delivery).
 pub const ATTEMPT_HEADER: &str = "x-hookgate-attempt";
@@ -37,11 +43,24 @@ pub fn retry_queue(queue: &str, delay_s: u64) -> String {
     format!("{queue}.retry.{delay_s}s")
 }
 
+/// The worker's topology: its work, retry and dead-letter queues.
+pub(crate) struct Queues(pub(crate) WorkerSection);
+
+impl Topology for Queues {
+    fn declare<'a>(
+        &'a self,
+        connection: &'a Connection,
+        _: &'a AmqpConfig,
+    ) -> BoxFuture<'a, Result<Declared, lapin::Error>> {
+        Box::pin(async move {
+            declare(connection, &self.0).await?;
+            Ok(Declared::default())
+        })
+    }
+}
+
 /// Declares work, retry and dead-letter queues.
-///
-/// # Errors
-/// The AMQP error (the session then reconnects).
-pub async fn declare(conn: &Connection, w: &WorkerSection) -> Result<(), lapin::Error> {
+async fn declare(conn: &Connection, w: &WorkerSection) -> Result<(), lapin::Error> {
     for q in &w.queues {
         ensure_queue(conn, q, "quorum").await?;
         for &d in &w.retry_delays_s {
@@ -170,18 +189,19 @@ pub fn routing_key(d: &Delivery) -> String {
 
 /// Republishes a delivery (same body and properties) to `queue` through the
 /// default exchange with `set` headers added and `remove` headers dropped,
-/// and waits for the confirm. The original routing key is kept in
-/// [`ROUTING_KEY_HEADER`].
+/// and waits for the confirm (up to [`CONFIRM_TIMEOUT`]). The original
+/// routing key is kept in [`ROUTING_KEY_HEADER`].
 ///
 /// # Errors
-/// The AMQP error, a nack or a return: the caller must not ack the original.
-pub async fn republish(
-    ch: &Channel,
+/// [`broker::Error`]: not confirmed (a nack, a return, no confirm in time,
+/// a channel error); the caller must not ack the original.
+pub(crate) async fn republish(
+    publisher: &Publisher,
     d: &Delivery,
     queue: &str,
     set: &[(&str, AMQPValue)],
     remove: &[&str],
-) -> Result<(), lapin::Error> {
+) -> Result<(), broker::Error> {
     let mut headers = d.properties.headers().clone().unwrap_or_default();
     let mut inner = headers.inner().clone();
     inner.insert(
@@ -195,36 +215,22 @@ pub async fn republish(
         inner.insert(ShortString::from(*k), v.clone());
     }
     headers = FieldTable::from(inner);
-    let props: BasicProperties = d
+    let properties: BasicProperties = d
         .properties
         .clone()
         .with_headers(headers)
         .with_delivery_mode(2);
-    let confirm = ch
-        .basic_publish(
-            ShortString::from(""),
-            ShortString::from(queue),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            &d.data,
-            props,
-        )
-        .await?;
-    let failed = |what: &'static str| {
-        lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
-            lapin::ChannelState::Error,
-            what,
-        ))
+    let out = Outgoing {
+        exchange: ShortString::from(""),
+        routing_key: ShortString::from(queue),
+        properties,
+        body: &d.data,
     };
-    match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
-        Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-        Ok(Ok(Confirmation::Ack(Some(_)))) => Err(failed("republish returned: no such queue")),
-        Ok(Ok(_)) => Err(failed("republish nacked")),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(failed("republish confirm timed out")),
-    }
+    publisher
+        .send_each(vec![Ok(out)], CONFIRM_TIMEOUT)
+        .await
+        .pop()
+        .unwrap_or(Err(broker::Error::NotConnected))
 }
 
 #[cfg(test)]

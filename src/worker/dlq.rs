@@ -8,16 +8,31 @@
 //! - purge: deletes every message of the dead-letter queue.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicNackOptions, ConfirmSelectOptions, QueuePurgeOptions,
-};
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueuePurgeOptions};
 use lapin::types::{AMQPValue, ShortString};
-use lapin::{Connection, ConnectionProperties};
 
 use super::config::WorkerConfig;
 use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
+use crate::broker::connect::{Link, Live};
+use crate::broker::{self, ConnectError, Publisher};
+
+/// Why a `dlq` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No broker connection.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// An AMQP operation failed (get, ack, nack, purge).
+    #[error(transparent)]
+    Amqp(#[from] lapin::Error),
+    /// A replayed message was not confirmed (it stays in the dead-letter
+    /// queue).
+    #[error(transparent)]
+    Publish(#[from] broker::Error),
+}
 
 /// What `list` found.
 #[derive(Debug, Default)]
@@ -40,26 +55,21 @@ async fn next(
     .await
 }
 
-async fn connect(config: &WorkerConfig) -> Result<Connection, lapin::Error> {
-    // Parsed here rather than by `Connection::connect`, whose error would
-    // quote the URL, password included (it was checked at config load).
-    let uri: lapin::uri::AMQPUri = config.amqp.url.parse().map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "amqp.url is not an AMQP URI",
-        )
-    })?;
-    Connection::connect_uri(uri, ConnectionProperties::default()).await
+/// One connection for one command (no topology: the worker declared it).
+async fn connect(config: &WorkerConfig) -> Result<(Link, Arc<Live>), Error> {
+    let link = Link::open(config.amqp.clone(), "hookgate dlq", Arc::new(())).await?;
+    let live = link.live().ok_or(broker::Error::NotConnected)?;
+    Ok((link, live))
 }
 
 /// Counts dead-lettered messages by reason (up to `limit`), leaving them in
 /// the queue.
 ///
 /// # Errors
-/// The AMQP error.
-pub async fn list(config: &WorkerConfig, limit: u64) -> Result<Listing, lapin::Error> {
-    let conn = connect(config).await?;
-    let ch = conn.create_channel().await?;
+/// [`Error`].
+pub async fn list(config: &WorkerConfig, limit: u64) -> Result<Listing, Error> {
+    let (link, live) = connect(config).await?;
+    let ch = live.connection.create_channel().await?;
     let mut held = Vec::new();
     let mut out = Listing::default();
     while out.total < limit {
@@ -82,26 +92,19 @@ pub async fn list(config: &WorkerConfig, limit: u64) -> Result<Listing, lapin::E
             })
             .await?;
     }
-    let _ = conn.close(200, ShortString::from("dlq list")).await;
+    link.close("dlq list").await;
     Ok(out)
 }
 
 /// Moves up to `limit` messages back to their work queues; returns how many.
 ///
 /// # Errors
-/// The AMQP error; messages already moved stay moved, the current one stays
+/// [`Error`]; messages already moved stay moved, the current one stays
 /// in the dead-letter queue.
-pub async fn replay(
-    config: &WorkerConfig,
-    limit: u64,
-    progress: bool,
-) -> Result<u64, lapin::Error> {
-    let conn = connect(config).await?;
-    let get = conn.create_channel().await?;
-    let publish = conn.create_channel().await?;
-    publish
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
+pub async fn replay(config: &WorkerConfig, limit: u64, progress: bool) -> Result<u64, Error> {
+    let (link, live) = connect(config).await?;
+    let get = live.connection.create_channel().await?;
+    let publisher = Publisher::on(link.clone());
     let bar = if progress {
         let b = ProgressBar::new(limit.min(1_000_000));
         b.set_style(
@@ -120,7 +123,7 @@ pub async fn replay(
         let target = consume::header(&m.delivery, QUEUE_HEADER)
             .unwrap_or_else(|| config.worker.queues[0].clone());
         consume::republish(
-            &publish,
+            &publisher,
             &m.delivery,
             &target,
             &[(ATTEMPT_HEADER, AMQPValue::LongLongInt(1))],
@@ -132,23 +135,23 @@ pub async fn replay(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let _ = conn.close(200, ShortString::from("dlq replay")).await;
+    link.close("dlq replay").await;
     Ok(moved)
 }
 
 /// Deletes every message of the dead-letter queue; returns how many.
 ///
 /// # Errors
-/// The AMQP error.
-pub async fn purge(config: &WorkerConfig) -> Result<u32, lapin::Error> {
-    let conn = connect(config).await?;
-    let ch = conn.create_channel().await?;
+/// [`Error`].
+pub async fn purge(config: &WorkerConfig) -> Result<u32, Error> {
+    let (link, live) = connect(config).await?;
+    let ch = live.connection.create_channel().await?;
     let n = ch
         .queue_purge(
             ShortString::from(config.worker.dead_letter_queue.as_str()),
             QueuePurgeOptions::default(),
         )
         .await?;
-    let _ = conn.close(200, ShortString::from("dlq purge")).await;
+    link.close("dlq purge").await;
     Ok(n)
 }

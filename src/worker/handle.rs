@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 use lapin::types::{AMQPValue, LongString};
-use lapin::Channel;
 
 use super::action::{self, Pattern, Write};
 use super::config::{ActionConfig, WorkerConfig};
 use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
 use super::dedupe::{Claim, Store};
 use super::metrics::Metrics;
+use crate::broker::Publisher;
 use crate::salesforce::rest::{ApiError, Client, Outcome};
 
 /// Shared state of a worker session.
@@ -47,9 +47,12 @@ pub struct Ctx {
 /// deliveries return to their queues.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    /// AMQP failure (ack, publish, confirm).
+    /// AMQP failure (consume, ack).
     #[error(transparent)]
     Amqp(#[from] lapin::Error),
+    /// A retry or dead-letter publish was not confirmed.
+    #[error(transparent)]
+    Publish(#[from] crate::broker::Error),
     /// The idempotency store failed.
     #[error(transparent)]
     Store(#[from] super::dedupe::Error),
@@ -98,7 +101,11 @@ impl Batcher {
     ///
     /// # Errors
     /// [`SessionError`] when acking or republishing failed.
-    pub async fn flush_due(&mut self, ctx: &Ctx, ch: &Channel) -> Result<(), SessionError> {
+    pub async fn flush_due(
+        &mut self,
+        ctx: &Ctx,
+        publisher: &Publisher,
+    ) -> Result<(), SessionError> {
         let linger = ctx.config.linger();
         let due: Vec<_> = self
             .batches
@@ -108,7 +115,7 @@ impl Batcher {
             .collect();
         for k in due {
             if let Some(b) = self.batches.remove(&k) {
-                flush(ctx, ch, b).await?;
+                flush(ctx, publisher, b).await?;
             }
         }
         Ok(())
@@ -118,10 +125,14 @@ impl Batcher {
     ///
     /// # Errors
     /// [`SessionError`] when acking or republishing failed.
-    pub async fn flush_all(&mut self, ctx: &Ctx, ch: &Channel) -> Result<(), SessionError> {
+    pub async fn flush_all(
+        &mut self,
+        ctx: &Ctx,
+        publisher: &Publisher,
+    ) -> Result<(), SessionError> {
         let all: Vec<_> = self.batches.drain().map(|(_, b)| b).collect();
         for b in all {
-            flush(ctx, ch, b).await?;
+            flush(ctx, publisher, b).await?;
         }
         Ok(())
     }
@@ -133,7 +144,7 @@ impl Batcher {
 /// [`SessionError`] when acking, republishing or the store failed.
 pub async fn handle(
     ctx: &Ctx,
-    ch: &Channel,
+    publisher: &Publisher,
     batcher: &mut Batcher,
     queue: Arc<str>,
     delivery: Delivery,
@@ -154,7 +165,16 @@ pub async fn handle(
             code: "unmatched".into(),
             message: String::new(),
         };
-        return dead_letter(ctx, ch, &delivery, &queue, attempt, &reason, "unmatched").await;
+        return dead_letter(
+            ctx,
+            publisher,
+            &delivery,
+            &queue,
+            attempt,
+            &reason,
+            "unmatched",
+        )
+        .await;
     };
     let received_at =
         consume::header(&delivery, crate::envelope::RECEIVED_AT_HEADER).unwrap_or_default();
@@ -172,7 +192,16 @@ pub async fn handle(
                 code: "malformed".into(),
                 message: e.to_string(),
             };
-            return dead_letter(ctx, ch, &delivery, &queue, attempt, &reason, "malformed").await;
+            return dead_letter(
+                ctx,
+                publisher,
+                &delivery,
+                &queue,
+                attempt,
+                &reason,
+                "malformed",
+            )
+            .await;
         }
     };
     let key = consume::idempotency_key(&delivery, &message_id);
@@ -187,7 +216,7 @@ pub async fn handle(
             // without spending an attempt.
             let delay = ctx.config.worker.retry_delays_s[0];
             consume::republish(
-                ch,
+                publisher,
                 &delivery,
                 &consume::retry_queue(&queue, delay),
                 &[],
@@ -208,7 +237,7 @@ pub async fn handle(
         .is_some_and(|b| b.records.contains(&record))
     {
         if let Some(b) = batcher.batches.remove(&batch_key) {
-            flush(ctx, ch, b).await?;
+            flush(ctx, publisher, b).await?;
         }
     }
     let batch = batcher
@@ -229,7 +258,7 @@ pub async fn handle(
     });
     if batch.items.len() >= ctx.config.worker.batch_size {
         if let Some(b) = batcher.batches.remove(&batch_key) {
-            flush(ctx, ch, b).await?;
+            flush(ctx, publisher, b).await?;
         }
     }
     Ok(())
@@ -254,7 +283,7 @@ async fn respect_budget(ctx: &Ctx) {
     }
 }
 
-async fn flush(ctx: &Ctx, ch: &Channel, batch: Batch) -> Result<(), SessionError> {
+async fn flush(ctx: &Ctx, publisher: &Publisher, batch: Batch) -> Result<(), SessionError> {
     respect_budget(ctx).await;
     let records: Vec<serde_json::Value> = batch.items.iter().map(|p| p.write.record()).collect();
     ctx.metrics.records_per_call.observe(records.len() as f64);
@@ -300,9 +329,18 @@ async fn flush(ctx: &Ctx, ch: &Channel, batch: Batch) -> Result<(), SessionError
         .await?;
     for (p, e) in failed {
         if e.retryable() {
-            retry(ctx, ch, &p, &e).await?;
+            retry(ctx, publisher, &p, &e).await?;
         } else {
-            dead_letter(ctx, ch, &p.delivery, &p.queue, p.attempt, &e, &e.code).await?;
+            dead_letter(
+                ctx,
+                publisher,
+                &p.delivery,
+                &p.queue,
+                p.attempt,
+                &e,
+                &e.code,
+            )
+            .await?;
         }
     }
     ctx.metrics
@@ -311,7 +349,12 @@ async fn flush(ctx: &Ctx, ch: &Channel, batch: Batch) -> Result<(), SessionError
     Ok(())
 }
 
-async fn retry(ctx: &Ctx, ch: &Channel, p: &Pending, e: &ApiError) -> Result<(), SessionError> {
+async fn retry(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    p: &Pending,
+    e: &ApiError,
+) -> Result<(), SessionError> {
     let w = &ctx.config.worker;
     if p.attempt >= w.max_attempts {
         let reason = ApiError {
@@ -320,7 +363,7 @@ async fn retry(ctx: &Ctx, ch: &Channel, p: &Pending, e: &ApiError) -> Result<(),
         };
         return dead_letter(
             ctx,
-            ch,
+            publisher,
             &p.delivery,
             &p.queue,
             p.attempt,
@@ -332,7 +375,7 @@ async fn retry(ctx: &Ctx, ch: &Channel, p: &Pending, e: &ApiError) -> Result<(),
     let idx = (p.attempt as usize - 1).min(w.retry_delays_s.len() - 1);
     let target = consume::retry_queue(&p.queue, w.retry_delays_s[idx]);
     consume::republish(
-        ch,
+        publisher,
         &p.delivery,
         &target,
         &[
@@ -355,7 +398,7 @@ async fn retry(ctx: &Ctx, ch: &Channel, p: &Pending, e: &ApiError) -> Result<(),
 
 async fn dead_letter(
     ctx: &Ctx,
-    ch: &Channel,
+    publisher: &Publisher,
     d: &Delivery,
     queue: &str,
     attempt: u32,
@@ -364,7 +407,7 @@ async fn dead_letter(
 ) -> Result<(), SessionError> {
     tracing::warn!(routing_key = %consume::routing_key(d), error = %e, "dead-lettering");
     consume::republish(
-        ch,
+        publisher,
         d,
         &ctx.config.worker.dead_letter_queue,
         &[

@@ -23,11 +23,8 @@ use futures_util::StreamExt as _;
 use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
-};
-use lapin::types::{FieldTable, LongString, ShortString};
-use lapin::{Connection, ConnectionProperties};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::{FieldTable, ShortString};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -36,6 +33,8 @@ use self::action::Pattern;
 use self::config::WorkerConfig;
 use self::handle::{Batcher, Ctx, SessionError};
 use self::metrics::Metrics;
+use crate::broker::connect::{Link, Live};
+use crate::broker::Publisher;
 use crate::salesforce::rest::Client;
 
 /// A start-up failure.
@@ -132,69 +131,67 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
     })
 }
 
-/// Reconnect loop around [`session`].
+/// Consumes on the broker connection (from [`crate::broker::connect`])
+/// until shutdown. A failed [`session`] gives its connection up: the
+/// connection manager closes it (unacked deliveries return to their queues)
+/// and connects again after its backoff delay.
 async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = crate::backoff::jittered(Duration::from_millis(200), Duration::from_secs(5));
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
+    // Dropped with this task (an abort): the manager then closes the
+    // connection, as a crash would.
+    let (stop, stop_rx) = watch::channel(false);
+    let link = Link::start(
+        ctx.config.amqp.clone(),
+        "hookgate worker",
+        Arc::new(consume::Queues(ctx.config.worker.clone())),
+        Arc::new(()),
+        stop_rx,
+    );
+    let publisher = Publisher::on(link.clone());
+    while let Some(live) = connected(&link, &mut shutdown).await {
         let mut batcher = Batcher::default();
-        let result = session(&ctx, &mut batcher, &mut shutdown).await;
+        let result = session(&ctx, &live, &publisher, &mut batcher, &mut shutdown).await;
         ctx.metrics.amqp_connected.set(0);
         // Claims of messages we held go back: they will be redelivered.
         let _ = ctx.store.release(batcher.held_ids()).await;
         match result {
-            Ok(()) => return,
+            Ok(()) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "worker session ended; reconnecting");
-                let delay = backoff.next().unwrap_or(Duration::from_secs(5));
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => {}
-                }
+                link.give_up(&live);
             }
+        }
+    }
+    let _ = stop.send(true);
+    link.close("worker shutdown").await;
+}
+
+/// The broker connection, once there is one; `None` on shutdown.
+async fn connected(link: &Link, shutdown: &mut watch::Receiver<bool>) -> Option<Arc<Live>> {
+    let mut status = link.watch_status();
+    loop {
+        if *shutdown.borrow() || shutdown.has_changed().is_err() {
+            return None;
+        }
+        if let Some(live) = link.live() {
+            return Some(live);
+        }
+        tokio::select! {
+            _ = status.changed() => {}
+            _ = shutdown.changed() => {}
         }
     }
 }
 
-/// One connection: declare, consume, batch, until shutdown or failure.
+/// One session on a connection: consume, batch, until shutdown or failure.
 async fn session(
     ctx: &Ctx,
+    live: &Live,
+    publisher: &Publisher,
     batcher: &mut Batcher,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
     let w = &ctx.config.worker;
-    // Checked at config load; the parser's message would quote the URL.
-    let mut uri: lapin::uri::AMQPUri = ctx.config.amqp.url.parse().map_err(|_| {
-        lapin::Error::from(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "amqp.url is not an AMQP URI",
-        ))
-    })?;
-    if uri.query.heartbeat.is_none() {
-        uri.query.heartbeat = Some(ctx.config.amqp.heartbeat_s);
-    }
-    let conn = tokio::time::timeout(
-        Duration::from_secs(10),
-        Connection::connect_uri(
-            uri,
-            ConnectionProperties::default()
-                .with_connection_name(LongString::from("hookgate worker")),
-        ),
-    )
-    .await
-    .map_err(|_| {
-        lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
-            lapin::ConnectionState::Error,
-        ))
-    })??;
-    consume::declare(&conn, w).await?;
-    let publish = conn.create_channel().await?;
-    publish
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    let consume_ch = conn.create_channel().await?;
+    let consume_ch = live.connection.create_channel().await?;
     consume_ch
         .basic_qos(w.prefetch, BasicQosOptions::default())
         .await?;
@@ -227,17 +224,17 @@ async fn session(
                     for tag in &tags {
                         let _ = consume_ch.basic_cancel(ShortString::from(tag.as_str()), BasicCancelOptions::default()).await;
                     }
-                    batcher.flush_all(ctx, &publish).await?;
-                    let _ = conn.close(200, ShortString::from("worker shutdown")).await;
+                    // The connection is closed by `run`.
+                    batcher.flush_all(ctx, publisher).await?;
                     return Ok(());
                 }
             }
             _ = sleep_until(deadline) => {
-                batcher.flush_due(ctx, &publish).await?;
+                batcher.flush_due(ctx, publisher).await?;
             }
             item = deliveries.next() => match item {
                 Some((queue, Ok(delivery))) => {
-                    handle::handle(ctx, &publish, batcher, queue, delivery).await?;
+                    handle::handle(ctx, publisher, batcher, queue, delivery).await?;
                 }
                 Some((_, Err(e))) => return Err(e.into()),
                 None => {

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use hookgate::publish::Status;
+use hookgate::broker::Status;
 
 use crate::support::{self, fixture, fixture_headers, proxy::Proxy, sign, Harness, Options};
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookgate::publish::Status;
+use hookgate::broker::Status;
 
 use crate::support::{self, fixture, fixture_headers, proxy::Proxy, sign, Harness, Options};
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lapin::options::BasicPublishOptions;
+use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use serde_json::json;
@@ -377,6 +377,62 @@ async fn permanent_errors_dead_letter_only_that_message_with_the_reason() {
     assert_eq!(env.sim.writes("Account", &bad), 0);
     let ids: Vec<String> = items.iter().map(|(n, _)| n.clone()).collect();
     env.finish(&ids).await;
+    h.finish().await;
+}
+
+/// A dead letter is acked in its work queue only after the dead-letter
+/// queue confirmed it. With that queue deleted under the running worker, the
+/// dead-letter publish is returned: the original stays unacked, the worker
+/// gives its connection up and reconnects (declaring the queue again), and
+/// the redelivered original ends in the dead-letter queue, once.
+#[tokio::test]
+async fn a_refused_dead_letter_keeps_the_original_until_one_is_confirmed() {
+    let h = Harness::start().await;
+    let env = WorkerEnv::start(&h.exchange, WorkerOpts::default()).await;
+    let w = env.worker().await;
+    eventually(30, "worker consuming", || {
+        w.metrics.amqp_connected.get() == 1
+    })
+    .await;
+    env.channel
+        .queue_delete(
+            ShortString::from(env.dlq.as_str()),
+            QueueDeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let id = format!("unmatched-{}", base());
+    env.channel
+        .basic_publish(
+            ShortString::from(h.exchange.as_str()),
+            ShortString::from("github.push"),
+            BasicPublishOptions::default(),
+            b"{}",
+            BasicProperties::default().with_message_id(ShortString::from(id.as_str())),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while env.try_depth(&env.dlq).await != Some(1) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Handled twice: refused once, then confirmed.
+    assert_eq!(w.metrics.unmatched.get(), 2);
+    w.shutdown().await;
+    assert_eq!(
+        env.depth(&env.work_queue).await,
+        0,
+        "the original left its work queue"
+    );
+    let dead = env.take_dead().await;
+    assert_eq!(dead, [("github.push".to_owned(), "unmatched".to_owned())]);
+    env.finish(&[id]).await;
     h.finish().await;
 }
 

@@ -45,14 +45,14 @@ impl Sink for Arc<Fake> {
         &self,
         messages: &[Message],
         _timeout: Duration,
-    ) -> impl Future<Output = Vec<Result<(), publish::Error>>> + Send {
+    ) -> impl Future<Output = Vec<Result<(), broker::Error>>> + Send {
         let ids = messages.iter().map(|m| m.message_id.clone()).collect();
         self.calls.lock().unwrap().push((Instant::now(), ids));
         let outcomes = messages
             .iter()
             .map(|m| match m.routing_key.split('.').next() {
-                Some("bad") => Err(publish::Error::Nack),
-                Some("down") => Err(publish::Error::Timeout),
+                Some("bad") => Err(broker::Error::Nack),
+                Some("down") => Err(broker::Error::Timeout),
                 _ => Ok(()),
             })
             .collect();
@@ -62,7 +62,7 @@ impl Sink for Arc<Fake> {
 
 #[test]
 fn only_refusals_count_against_an_entry() {
-    use publish::Error as E;
+    use broker::Error as E;
     assert!(entry_fault(&E::Nack));
     assert!(entry_fault(&E::Returned("NO_ROUTE".into())));
     for e in [E::NotConnected, E::Blocked, E::Timeout] {
@@ -77,7 +77,7 @@ fn only_refusals_count_against_an_entry() {
 
 #[test]
 fn sort_splits_outcomes_by_entry() {
-    use publish::Error as E;
+    use broker::Error as E;
     let outcomes = [
         Ok(()),
         Err(E::Timeout),
@@ -118,7 +118,7 @@ async fn mixed_round_deletes_exactly_the_confirmed_and_quarantines_the_refused()
     let r = round(&spool, &fake).await.unwrap();
     assert_eq!((r.published, r.forwarded, r.refused), (5, 3, 2));
     assert_eq!((r.quarantined, r.held), (0, 0));
-    assert!(matches!(r.error, Some(publish::Error::Nack)));
+    assert!(matches!(r.error, Some(broker::Error::Nack)));
     assert_eq!(spool.status().messages, 2);
 
     let r = round(&spool, &fake).await.unwrap();

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookgate::app::Running;
+use hookgate::broker::Status;
 use hookgate::config::Config;
-use hookgate::publish::Status;
 use lapin::message::BasicGetMessage;
 use lapin::options::{
     BasicGetOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,

@@ -204,6 +204,26 @@ max_api_usage = 0.9
         q.message_count()
     }
 
+    /// Messages in a queue right now; `None` while it does not exist.
+    pub async fn try_depth(&self, queue: &str) -> Option<u32> {
+        // A passive declare of a missing queue closes its channel: one
+        // channel per call.
+        let ch = self.amqp.create_channel().await.ok()?;
+        let q = ch
+            .queue_declare(
+                ShortString::from(queue),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .ok()?;
+        let _ = ch.close(200, ShortString::from("depth")).await;
+        Some(q.message_count())
+    }
+
     /// Takes every message of the dead-letter queue: (original routing key, x-hookgate-error).
     pub async fn take_dead(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();

@@ -1,0 +1,191 @@
+//! The leased confirm channels of one connection (docs/reliability.md,
+//! "Unroutable messages"): each publish leases a channel of its own, so
+//! every `basic.return` on it belongs to that publish; a lease dropped with
+//! confirms outstanding awaits them in the background, bounded, before its
+//! channel is reused or closed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lapin::options::ConfirmSelectOptions;
+use lapin::types::ShortString;
+use lapin::{Channel, Connection, PublisherConfirm};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::connect::Live;
+use super::{Error, Observe};
+use crate::config::AmqpConfig;
+
+/// A connection's publishing channels.
+///
+/// Channels are leased: a request takes one channel for all its publishes
+/// and confirms and gives it back when every confirm has resolved. lapin
+/// attaches a `basic.return` to whichever confirm it resolves next on the
+/// channel (and RabbitMQ coalesces confirms with `multiple`), so on a shared
+/// channel a return could land on another request's confirm; on a leased
+/// channel every return belongs to the lease's own messages, and is matched
+/// to one of them by `message_id` and routing key.
+pub(crate) struct Pool {
+    /// Channels in confirm mode, not leased now.
+    idle: Mutex<Vec<Channel>>,
+    /// How long a dropped lease's confirms are awaited in the background
+    /// (`amqp.confirm_timeout_ms`) before its channel is closed.
+    late_confirm_limit: Duration,
+    /// One permit per channel that may be leased (`amqp.max_channels`).
+    leases: Arc<Semaphore>,
+}
+
+impl Pool {
+    /// Opens `amqp.channels` confirm channels on `connection`.
+    pub(crate) async fn open(
+        connection: &Connection,
+        config: &AmqpConfig,
+    ) -> Result<Pool, lapin::Error> {
+        let mut idle = Vec::with_capacity(config.max_channels);
+        for _ in 0..config.channels {
+            idle.push(open_confirm_channel(connection).await?);
+        }
+        Ok(Pool {
+            idle: Mutex::new(idle),
+            leases: Arc::new(Semaphore::new(config.max_channels)),
+            late_confirm_limit: Duration::from_millis(config.confirm_timeout_ms),
+        })
+    }
+}
+
+impl Live {
+    /// Takes a channel for one publish, waiting for a free one until
+    /// `deadline`; opens a new channel when none is idle.
+    pub(super) async fn lease(
+        self: &Arc<Self>,
+        deadline: tokio::time::Instant,
+        observer: &Arc<dyn Observe>,
+    ) -> Result<Lease, Error> {
+        let permit = tokio::time::timeout_at(deadline, self.pool.leases.clone().acquire_owned())
+            .await
+            .map_err(|_| Error::Timeout)?
+            .map_err(|_| Error::NotConnected)?;
+        let idle = self.pool.idle.lock().ok().and_then(|mut idle| {
+            while let Some(ch) = idle.pop() {
+                if ch.status().connected() {
+                    return Some(ch);
+                }
+            }
+            None
+        });
+        let channel = match idle {
+            Some(ch) => ch,
+            None => tokio::time::timeout_at(deadline, open_confirm_channel(&self.connection))
+                .await
+                .map_err(|_| Error::Timeout)?
+                .map_err(Error::Channel)?,
+        };
+        Ok(Lease {
+            live: self.clone(),
+            channel: Some(channel),
+            confirms: Vec::new(),
+            permit: Some(Slot::new(permit, observer.clone())),
+            published: 0,
+            settled: true,
+        })
+    }
+}
+
+/// A channel leased to one publish. Dropped with confirms outstanding (the
+/// caller's deadline passed, or its request was cancelled), it hands them to
+/// a background task that awaits them for up to `amqp.confirm_timeout_ms`
+/// before the channel is reused, or closes the channel after that: lapin
+/// keeps an unresolved, dropped confirm until its channel closes, so a slow
+/// broker cannot grow memory past `max_channels` leases.
+pub(super) struct Lease {
+    live: Arc<Live>,
+    pub(super) channel: Option<Channel>,
+    /// The publishes' confirms, in publish order.
+    pub(super) confirms: Vec<PublisherConfirm>,
+    /// Released when the channel is back in the pool (or closed).
+    permit: Option<Slot>,
+    /// Publishes started on the channel in this lease.
+    pub(super) published: usize,
+    /// Every publish of the lease was written and its confirm resolved (or
+    /// nothing was published): the channel may be reused at once.
+    pub(super) settled: bool,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(channel) = self.channel.take() else {
+            return;
+        };
+        let confirms = std::mem::take(&mut self.confirms);
+        let live = self.live.clone();
+        if self.settled {
+            give_back(&live.pool, channel);
+            return;
+        }
+        let permit = self.permit.take();
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        // A publish whose write was cut short (no confirm future came back)
+        // may still be acked or returned on this channel: never reuse it.
+        let whole = confirms.len() == self.published;
+        rt.spawn(async move {
+            let _permit = permit;
+            let done = tokio::time::timeout(
+                live.pool.late_confirm_limit,
+                futures_util::future::join_all(confirms),
+            )
+            .await
+            .is_ok();
+            if done && whole {
+                give_back(&live.pool, channel);
+            } else {
+                // Closing the channel rejects its pending confirms in lapin.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    channel.close(200, ShortString::from("confirms overdue")),
+                )
+                .await;
+            }
+        });
+    }
+}
+
+/// Returns a healthy channel to the idle list.
+fn give_back(pool: &Pool, channel: Channel) {
+    if !channel.status().connected() {
+        return;
+    }
+    if let Ok(mut idle) = pool.idle.lock() {
+        idle.push(channel);
+    }
+}
+
+/// A lease's permit, counted in the leased-channels gauge while held.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    observer: Arc<dyn Observe>,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, observer: Arc<dyn Observe>) -> Self {
+        observer.leased(1);
+        Slot {
+            _permit: permit,
+            observer,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.observer.leased(-1);
+    }
+}
+
+/// A new channel in confirm mode.
+async fn open_confirm_channel(connection: &Connection) -> Result<Channel, lapin::Error> {
+    let ch = connection.create_channel().await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok(ch)
+}

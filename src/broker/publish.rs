@@ -1,0 +1,330 @@
+//! Publishing with publisher confirms: the one place the crate waits for
+//! them.
+//!
+//! [`Publisher::publish`] pipelines: it sends every message of a request,
+//! then awaits all their confirms together under one deadline, on a channel
+//! leased to that request (`super::pool`). Success means the broker
+//! confirmed (acked) every message and returned none: persistent messages
+//! on durable queues are then on disk (RabbitMQ's confirm semantics).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapin::options::BasicPublishOptions;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Confirmation};
+use tokio::sync::watch;
+
+use super::connect::Link;
+use super::{Error, Observe, Status};
+use crate::config::AmqpConfig;
+use crate::envelope::{Message, APP_ID};
+
+/// One message as AMQP carries it: where it goes, its properties (with
+/// `message_id`, which a `basic.return` is matched by), its body.
+pub(crate) struct Outgoing<'a> {
+    /// The exchange (`""`: the default exchange, routing key = queue).
+    pub(crate) exchange: ShortString,
+    /// The routing key.
+    pub(crate) routing_key: ShortString,
+    /// Properties (persistent: `delivery_mode` 2).
+    pub(crate) properties: BasicProperties,
+    /// The body.
+    pub(crate) body: &'a [u8],
+}
+
+/// Handle to the publishing side of the broker connection. Cheap to clone.
+#[derive(Clone)]
+pub struct Publisher {
+    link: Link,
+}
+
+impl Publisher {
+    /// Starts the gateway's connection manager in the background and returns
+    /// at once: the gateway serves (answering 503) while the broker is away.
+    ///
+    /// The manager declares the durable topic exchange (with its alternate
+    /// exchange and `unroutable` queue) and the configured queues and
+    /// bindings on every (re)connection, and stops when `shutdown` turns
+    /// true.
+    pub fn start(
+        config: AmqpConfig,
+        metrics: Arc<dyn Observe>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let topology = Arc::new(super::Exchange);
+        Publisher {
+            link: Link::start(config, "hookgate gateway", topology, metrics, shutdown),
+        }
+    }
+
+    /// Publishes on `link`'s connection (the worker, the `dlq` commands).
+    pub(crate) fn on(link: Link) -> Self {
+        Publisher { link }
+    }
+
+    /// Current broker state.
+    pub fn status(&self) -> Status {
+        self.link.status()
+    }
+
+    /// Whether the current connection's exchange has the alternate exchange
+    /// that keeps unroutable messages (false while disconnected).
+    pub fn keeps_unroutable(&self) -> bool {
+        self.link
+            .live()
+            .is_some_and(|l| l.declared.unroutable.is_some())
+    }
+
+    /// A receiver that sees every state change (tests wait on it).
+    pub fn watch_status(&self) -> watch::Receiver<Status> {
+        self.link.watch_status()
+    }
+
+    /// `confirm_timeout_ms`: the deadline [`publish`](Self::publish) uses.
+    pub fn confirm_timeout(&self) -> Duration {
+        Duration::from_millis(self.link.config().confirm_timeout_ms)
+    }
+
+    /// Publishes `messages` (persistent, mandatory) and waits until the broker
+    /// confirmed every one, within `confirm_timeout_ms` from the call.
+    ///
+    /// # Errors
+    /// [`Error`] when any message was not confirmed: nothing about the other
+    /// messages may then be assumed (some may be queued: the sender's retry
+    /// makes duplicates, never loss; consumers dedupe on `message_id`).
+    pub async fn publish(&self, messages: &[Message]) -> Result<(), Error> {
+        self.publish_within(messages, self.confirm_timeout()).await
+    }
+
+    /// Like [`publish`](Self::publish) with an explicit deadline for all
+    /// confirms (the spool's `after_ms` fast-path budget).
+    ///
+    /// # Errors
+    /// As [`publish`](Self::publish): the first message's error that was not
+    /// confirmed.
+    pub async fn publish_within(
+        &self,
+        messages: &[Message],
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        self.publish_each(messages, timeout)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Publishes `messages` to the configured exchange and reports each
+    /// one's outcome, in order: `Ok` when the broker confirmed (acked) it
+    /// and did not return it. Used by the spool forwarder, which deletes
+    /// exactly the confirmed entries and counts a failure against each of
+    /// the others.
+    ///
+    /// The whole call is bounded by `timeout` (waiting for a free channel
+    /// included); a message whose confirm did not arrive in time is
+    /// [`Error::Timeout`].
+    pub async fn publish_each(
+        &self,
+        messages: &[Message],
+        timeout: Duration,
+    ) -> Vec<Result<(), Error>> {
+        let exchange = ShortString::from(self.link.config().exchange.as_str());
+        // A message AMQP cannot carry fails alone; the others are published.
+        let items = messages
+            .iter()
+            .map(|m| {
+                carried(m).map(|(routing_key, properties)| Outgoing {
+                    exchange: exchange.clone(),
+                    routing_key,
+                    properties,
+                    body: &m.body,
+                })
+            })
+            .collect();
+        self.send_each(items, timeout).await
+    }
+
+    /// Publishes each of `items` (`mandatory`) and reports each one's
+    /// outcome, in order, as [`publish_each`](Self::publish_each) does; an
+    /// `Err` item is not published and keeps its error. The worker hands
+    /// messages to its retry and dead-letter queues with it.
+    pub(crate) async fn send_each(
+        &self,
+        items: Vec<Result<Outgoing<'_>, Error>>,
+        timeout: Duration,
+    ) -> Vec<Result<(), Error>> {
+        let started = Instant::now();
+        let n = items.len();
+        let results = match self.publish_leased(items, started + timeout).await {
+            Ok(results) => results,
+            Err(e) => vec![Err(e); n],
+        };
+        let observer = self.link.observer();
+        let confirmed = results.iter().filter(|r| r.is_ok()).count();
+        if confirmed > 0 {
+            observer.confirmed(confirmed as u64);
+        }
+        match results.iter().find_map(|r| r.as_ref().err()) {
+            None => observer.confirm_latency(started.elapsed()),
+            Some(e) => observer.failed(e.reason()),
+        }
+        results
+    }
+
+    /// Leases a channel, publishes every item on it, then awaits all
+    /// confirms under `deadline`. `Err` when nothing could be published.
+    async fn publish_leased(
+        &self,
+        items: Vec<Result<Outgoing<'_>, Error>>,
+        deadline: Instant,
+    ) -> Result<Vec<Result<(), Error>>, Error> {
+        let live = self.link.live().ok_or(Error::NotConnected)?;
+        if self.link.blocked() {
+            return Err(Error::Blocked);
+        }
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let mut lease = live.lease(deadline, self.link.observer()).await?;
+        let Some(channel) = lease.channel.clone() else {
+            return Err(Error::NotConnected);
+        };
+        // Every basic.publish of the request is written before any confirm
+        // is awaited (one flush for an Outbound Message's Notifications).
+        let mut results: Vec<Result<(), Error>> = Vec::with_capacity(items.len());
+        let mut sent = Vec::with_capacity(items.len());
+        let mut publishes = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            match item {
+                Ok(o) => {
+                    results.push(Ok(()));
+                    sent.push((i, o.properties.message_id().clone(), o.routing_key.clone()));
+                    publishes.push(channel.basic_publish(
+                        o.exchange,
+                        o.routing_key,
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..BasicPublishOptions::default()
+                        },
+                        o.body,
+                        o.properties,
+                    ));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        lease.published = publishes.len();
+        lease.settled = publishes.is_empty();
+        let published =
+            tokio::time::timeout_at(deadline, futures_util::future::join_all(publishes))
+                .await
+                .map_err(|_| Error::Timeout)?;
+        for p in published {
+            match p {
+                Ok(confirm) => lease.confirms.push(confirm),
+                Err(e) => {
+                    self.link.check();
+                    return Err(Error::Channel(e));
+                }
+            }
+        }
+        let confirmations = tokio::time::timeout_at(
+            deadline,
+            futures_util::future::join_all(lease.confirms.iter_mut()),
+        )
+        .await
+        .map_err(|_| Error::Timeout)?;
+        // Every confirm resolved: the channel may go back to the pool.
+        lease.confirms.clear();
+        lease.settled = true;
+        let keys: Vec<(Option<&str>, &str)> = sent
+            .iter()
+            .map(|(_, id, key)| (id.as_ref().map(ShortString::as_str), key.as_str()))
+            .collect();
+        for ((i, _, _), r) in sent.iter().zip(attribute(&keys, confirmations)) {
+            results[*i] = r;
+        }
+        if results.iter().any(|r| matches!(r, Err(Error::Channel(_)))) {
+            self.link.check();
+        }
+        Ok(results)
+    }
+}
+
+/// Each message's outcome from its own confirm plus every `basic.return`
+/// seen on the lease, matched to its message by `message_id` and routing key
+/// (`messages` holds each one's pair, in publish order; lapin may attach a
+/// return to any confirm of a coalesced ack). A return that matches no
+/// message fails them all: nothing may be answered 2xx on a guess.
+fn attribute(
+    messages: &[(Option<&str>, &str)],
+    confirmations: Vec<lapin::Result<Confirmation>>,
+) -> Vec<Result<(), Error>> {
+    let mut returned = Vec::new();
+    let mut results: Vec<Result<(), Error>> = confirmations
+        .into_iter()
+        .map(|c| match c {
+            Ok(Confirmation::Ack(r)) => {
+                returned.extend(r);
+                Ok(())
+            }
+            Ok(Confirmation::Nack(r)) => {
+                returned.extend(r);
+                Err(Error::Nack)
+            }
+            // Channels are put in confirm mode before use: cannot happen,
+            // and must not count as durable if it did.
+            Ok(Confirmation::NotRequested) => Err(Error::Nack),
+            Err(e) => Err(Error::Channel(e)),
+        })
+        .collect();
+    for r in returned {
+        let text = r.reply_text.to_string();
+        let id = r
+            .delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(ShortString::as_str);
+        let key = r.delivery.routing_key.as_str();
+        let mut matched = false;
+        for ((m_id, m_key), result) in messages.iter().zip(results.iter_mut()) {
+            if id.is_some() && id == *m_id && key == *m_key {
+                *result = Err(Error::Returned(text.clone()));
+                matched = true;
+            }
+        }
+        if !matched {
+            for result in results.iter_mut().filter(|r| r.is_ok()) {
+                *result = Err(Error::Returned(text.clone()));
+            }
+        }
+    }
+    results
+}
+
+/// The routing key and properties of `m` as AMQP carries them.
+///
+/// # Errors
+/// [`Error::Uncarriable`] when a value does not fit an AMQP short string
+/// (255 bytes); [`crate::envelope`] keeps such values out of messages, so
+/// this only guards against a message built elsewhere (an old spool entry).
+fn carried(m: &Message) -> Result<(ShortString, BasicProperties), Error> {
+    let short = |field: &'static str, v: &str| {
+        ShortString::try_new(v).map_err(|_| Error::Uncarriable(field))
+    };
+    let mut headers = FieldTable::default();
+    for (k, v) in &m.headers {
+        headers.insert(
+            short("header name", k)?,
+            AMQPValue::LongString(LongString::from(v.as_str())),
+        );
+    }
+    let properties = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type(short("content_type", &m.content_type)?)
+        .with_message_id(short("message_id", &m.message_id)?)
+        .with_timestamp(m.received_at.unix_timestamp().max(0) as u64)
+        .with_type(short("type", &m.kind)?)
+        .with_app_id(ShortString::from(APP_ID))
+        .with_headers(headers);
+    Ok((short("routing key", &m.routing_key)?, properties))
+}
