@@ -21,8 +21,8 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+use super::flow::handle;
 use super::framing::Framed;
-use super::handle::handle;
 use super::proxy::{self, is_trusted, Proxied};
 use super::slots::{self, Slot, Slots};
 use super::{ConnInfo, Gateway};

@@ -15,6 +15,24 @@ use super::*;
 use crate::config::{Route, RouteKind};
 use crate::secret::Secret;
 
+// These tests compare what a scheme proves (`Claims`) over borrowed fixture
+// bytes; `Verified` only adds the body it checked (see
+// `verified_owns_the_checked_body_without_a_copy`).
+type Verified = Claims;
+
+/// [`super::Verifier`] answering its scheme's claims over `&[u8]`.
+struct Verifier(super::Verifier);
+
+impl Verifier {
+    fn new(route: &Route) -> Self {
+        Verifier(super::Verifier::new(route))
+    }
+
+    fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<Claims, Error> {
+        self.0.claims(headers, body, now)
+    }
+}
+
 const GITHUB_PUSH: &[u8] = include_bytes!("../../fixtures/github/push.json");
 const GITHUB_PUSH_HEADERS: &str = include_str!("../../fixtures/github/push.headers.json");
 const GITHUB_PING: &[u8] = include_bytes!("../../fixtures/github/ping.json");
@@ -1301,4 +1319,24 @@ fn json_id_type_probe() {
     assert_eq!(json_id_type(br#"{"id":7,"type":null}"#), Ok((None, None)));
     assert_eq!(json_id_type(NESTED_100K), Err(Error::Body));
     assert_eq!(json_id_type(NOT_JSON), Err(Error::Body));
+}
+
+#[test]
+fn verified_owns_the_checked_body_without_a_copy() {
+    let v = super::Verifier::new(&route(RouteKind::Github, &[GITHUB_SECRET], None));
+    let h = github_headers(GITHUB_PUSH_HEADERS, GITHUB_SECRET, GITHUB_PUSH);
+    let ok = v
+        .verify(&h, bytes::Bytes::from_static(GITHUB_PUSH), NOW)
+        .unwrap();
+    assert_eq!(ok.id(), GITHUB_DELIVERY);
+    assert_eq!(ok.event(), Some("push"));
+    assert!(!ok.id_signed());
+    assert_eq!(ok.secret_slot(), 0);
+    assert!(ok.handshake().is_none());
+    assert_eq!(ok.body().as_ptr(), GITHUB_PUSH.as_ptr(), "the same bytes");
+    assert!(
+        !format!("{ok:?}").contains("\"ref\""),
+        "Debug leaves the body out"
+    );
+    assert_eq!(ok.into_body(), GITHUB_PUSH);
 }
