@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use super::flow::handle;
 use super::framing::Framed;
 use super::proxy::{self, is_trusted, Proxied};
+use super::respond;
 use super::slots::{self, Slot, Slots};
 use super::{ConnInfo, Gateway};
 use crate::config::ServerConfig;
@@ -335,7 +336,7 @@ fn spawn_conn<IO, G>(
     // Layer order, outermost first:
     let service = ServiceBuilder::new()
         // A panic anywhere below becomes a fixed 500, never a dropped process.
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer::custom(respond::panicked))
         // x-request-id: kept from the client or made, and echoed back.
         .layer(SetRequestIdLayer::x_request_id(RequestIds))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -441,16 +442,4 @@ where
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
-}
-
-/// The fixed answer when a handler panicked (the panic is logged by the hook).
-fn panic_response(
-    _: Box<dyn std::any::Any + Send + 'static>,
-) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-    tracing::error!("request handler panicked");
-    let mut resp = http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
-        b"{\"error\":\"internal error\"}\n",
-    )));
-    *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-    resp
 }

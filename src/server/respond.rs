@@ -328,3 +328,14 @@ pub fn close_connection(resp: &mut Response<Body>) {
     resp.headers_mut()
         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
 }
+
+/// The fixed answer when a handler panicked (the panic is logged by the
+/// hook): 500, nothing of the panic shown.
+pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("request handler panicked");
+    let mut resp = Response::new(Full::new(Bytes::from_static(
+        b"{\"error\":\"internal error\"}\n",
+    )));
+    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    resp
+}
