@@ -483,23 +483,27 @@ impl Writer {
                 }
                 return;
             }
+            if failed {
+                // Unhealthy before anyone hears of the failure: a caller
+                // whose sync failed finds the cache not ready.
+                self.mark_failed(&result);
+            }
             for w in waiters {
                 let _ = w.send(result.clone());
             }
             if failed {
                 // A commit not made durable is rolled back by the reopen.
                 dirty_since = None;
-                if !self.recover(rx, &result) {
+                if !self.recover(rx) {
                     return;
                 }
             }
         }
     }
 
-    /// Reopens the file after an I/O error (see `crate::store`): lookups
-    /// miss and records fail meanwhile (requests are processed as new).
-    /// Returns false when the cache was closed meanwhile.
-    fn recover(&self, rx: &mpsc::Receiver<Cmd>, cause: &Result<(), Error>) -> bool {
+    /// Marks the file failed after an I/O error (`cause`): not ready, and
+    /// counted so, until [`recover`](Self::recover) reopened it.
+    fn mark_failed(&self, cause: &Result<(), Error>) {
         if self.store.fail() {
             let error = cause.as_ref().err().map(ToString::to_string);
             tracing::error!(
@@ -508,6 +512,13 @@ impl Writer {
             );
         }
         self.metrics.replay_cache_healthy.set(0);
+    }
+
+    /// Reopens the file after an I/O error (see `crate::store`, and
+    /// [`mark_failed`](Self::mark_failed) first): lookups miss and records
+    /// fail meanwhile (requests are processed as new). Returns false when
+    /// the cache was closed meanwhile.
+    fn recover(&self, rx: &mpsc::Receiver<Cmd>) -> bool {
         loop {
             let reopened = self.store.reopen(|| loop {
                 match rx.try_recv() {

@@ -104,30 +104,36 @@ pub fn idempotency_key(route: &str, id: &str, id_signed: bool, body: &[u8]) -> S
     }
 }
 
-/// Builds the message for a verified webhook. `content_type` is the request's
-/// header (`application/octet-stream` when absent).
+/// Builds the message for a verified webhook; its body is the verified body
+/// (moved, not copied). `content_type` is the request's header
+/// (`application/octet-stream` when absent).
 ///
 /// # Errors
 /// [`Error`] when the delivery id or the content type is longer than an
 /// AMQP short string holds.
 pub fn webhook(
     route: &Route,
-    verified: &Verified,
+    verified: Verified,
     content_type: Option<&str>,
-    body: Bytes,
     received_at: OffsetDateTime,
 ) -> Result<Message, Error> {
-    let routing_key = routing_key(&route.name, verified.event.as_deref());
-    let key = idempotency_key(&route.name, &verified.id, verified.id_signed, &body);
+    let routing_key = routing_key(&route.name, verified.event());
+    let key = idempotency_key(
+        &route.name,
+        verified.id(),
+        verified.id_signed(),
+        verified.body(),
+    );
+    let id = verified.id().to_owned();
     checked(build(
         route,
-        verified.id.clone(),
+        id,
         key,
         routing_key,
         content_type
             .unwrap_or("application/octet-stream")
             .to_owned(),
-        body,
+        verified.into_body(),
         received_at,
     ))
 }

@@ -336,10 +336,11 @@ event_header = "X-Event-Type""#
     h.insert("x-request-id", "req-1".parse().unwrap());
     h.insert("x-event-type", "order.shipped".parse().unwrap());
     let v = crate::verify::Verifier::new(&c.routes[0]);
-    let ok = v.verify(&h, body, now).unwrap();
-    assert_eq!(ok.id, "req-1");
-    assert_eq!(ok.event.as_deref(), Some("order.shipped"));
-    assert_eq!(ok.secret_slot, 0);
+    let body = bytes::Bytes::from_static(body);
+    let ok = v.verify(&h, body.clone(), now).unwrap();
+    assert_eq!(ok.id(), "req-1");
+    assert_eq!(ok.event(), Some("order.shipped"));
+    assert_eq!(ok.secret_slot(), 0);
     // Tolerance 300 s (default) applies.
     assert_eq!(
         v.verify(&h, body, now + 301),

@@ -12,7 +12,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -21,13 +21,26 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+use super::flow::handle;
 use super::framing::Framed;
-use super::handle::handle;
 use super::proxy::{self, is_trusted, Proxied};
+use super::respond;
 use super::slots::{self, Slot, Slots};
 use super::{ConnInfo, Gateway};
 use crate::config::ServerConfig;
 use crate::tls::TlsState;
+
+/// What every connection task shares, made once by [`serve`].
+struct Shared {
+    builders: Builders,
+    gateway: Arc<Gateway>,
+    tls: Option<Arc<TlsState>>,
+    server: ServerConfig,
+    /// Per-client connection slots (`max_connections_per_ip`).
+    slots: Arc<Slots>,
+    /// Deadline of the PROXY header and of the TLS handshake.
+    handshake_timeout: Duration,
+}
 
 /// Serves until `shutdown` turns true, then stops accepting and waits up to
 /// `shutdown_grace_ms` for open connections to finish their requests.
@@ -38,14 +51,19 @@ pub async fn serve(
     server: ServerConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let builders = Arc::new(Builders::new(&server));
     // Every connection task holds a receiver; `closed()` resolves when the
     // last one ended.
     let (live, live_rx) = watch::channel(());
     let connections = Arc::new(Semaphore::new(server.max_connections));
-    let slots = Arc::new(Slots::new(server.max_connections_per_ip));
-    let handshake_timeout = Duration::from_millis(server.tls_handshake_timeout_ms);
-    let server = Arc::new(server);
+    let grace = Duration::from_millis(server.shutdown_grace_ms);
+    let shared = Arc::new(Shared {
+        builders: Builders::new(&server),
+        slots: Arc::new(Slots::new(server.max_connections_per_ip)),
+        handshake_timeout: Duration::from_millis(server.tls_handshake_timeout_ms),
+        gateway,
+        tls,
+        server,
+    });
 
     loop {
         let accepted = tokio::select! {
@@ -66,84 +84,96 @@ pub async fn serve(
             }
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            gateway.metrics.connection_refused("max_connections");
+            shared.gateway.metrics.connection_refused("max_connections");
             continue;
         };
         // A peer that is no trusted proxy is the client: its slot is taken
         // at once, and refused before a byte is read. A trusted proxy's
         // client is known once its PROXY header is read.
-        let behind_proxy = is_trusted(&server.trusted_proxies, peer.ip());
-        let early_slot = if behind_proxy {
+        let early_slot = if is_trusted(&shared.server.trusted_proxies, peer.ip()) {
             None
         } else {
-            match take_slot(&slots, &gateway, peer.ip()) {
+            match take_slot(&shared.slots, &shared.gateway, peer.ip()) {
                 Some(slot) => Some(slot),
                 None => continue,
             }
         };
         let _ = stream.set_nodelay(true);
-        let builders = builders.clone();
-        let gateway = gateway.clone();
-        let tls = tls.clone();
-        let server = server.clone();
-        let slots = slots.clone();
         let stop = Stop {
             shutdown: shutdown.clone(),
             _live: live_rx.clone(),
         };
-        tokio::spawn(async move {
-            let mut stream = stream;
-            let mut proxied = Proxied::No;
-            if behind_proxy {
-                match tokio::time::timeout(handshake_timeout, proxy::read_header(&mut stream)).await
-                {
-                    Ok(Ok(p)) => proxied = p,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "bad PROXY protocol header");
-                        return;
-                    }
-                    Err(_) => return,
-                }
-            }
-            let slot = match early_slot {
-                Some(slot) => slot,
-                None => {
-                    // Connection-level: no request headers yet.
-                    let client = proxy::client_addr(
-                        peer.ip(),
-                        &server.trusted_proxies,
-                        proxied,
-                        std::iter::empty(),
-                    )
-                    .unwrap_or(peer.ip());
-                    match take_slot(&slots, &gateway, client) {
-                        Some(slot) => slot,
-                        None => return,
-                    }
-                }
-            };
-            let conn = Conn {
-                info: ConnInfo {
-                    peer: peer.ip(),
-                    proxied,
-                    client_cert: None,
-                },
-                state: slot.conn(),
-                stop,
-                // Held until the connection ends (moved into its task).
-                guards: (permit, slot),
-            };
-            serve_tls_or_plain(stream, tls, handshake_timeout, conn, &builders, gateway).await;
-        });
+        tokio::spawn(open(
+            stream,
+            peer,
+            early_slot,
+            (permit, stop),
+            shared.clone(),
+        ));
     }
     drop(listener);
     drop(live_rx);
     tokio::select! {
         _ = live.closed() => tracing::info!("all connections closed"),
-        _ = tokio::time::sleep(Duration::from_millis(server.shutdown_grace_ms)) => {
+        _ = tokio::time::sleep(grace) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
+}
+
+/// An accepted connection's task: the PROXY header from a trusted proxy
+/// (`early_slot` is `None` then: the client's slot is taken once the header
+/// named it), then TLS and HTTP. `held` (the connection-cap permit and what
+/// ends it early) lives as long as the connection.
+async fn open(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    early_slot: Option<Slot>,
+    held: (OwnedSemaphorePermit, Stop),
+    shared: Arc<Shared>,
+) {
+    let (permit, stop) = held;
+    let mut proxied = Proxied::No;
+    if early_slot.is_none() {
+        let header = proxy::read_header(&mut stream);
+        match tokio::time::timeout(shared.handshake_timeout, header).await {
+            Ok(Ok(p)) => proxied = p,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "bad PROXY protocol header");
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+    let slot = match early_slot {
+        Some(slot) => slot,
+        None => {
+            // Connection-level: no request headers yet.
+            let client = proxy::client_addr(
+                peer.ip(),
+                &shared.server.trusted_proxies,
+                proxied,
+                std::iter::empty(),
+            )
+            .unwrap_or(peer.ip());
+            match take_slot(&shared.slots, &shared.gateway, client) {
+                Some(slot) => slot,
+                None => return,
+            }
+        }
+    };
+    let conn = Conn {
+        info: ConnInfo {
+            peer: peer.ip(),
+            proxied,
+            client_cert: None,
+        },
+        state: slot.conn(),
+        stop,
+        // Held until the connection ends (moved into its task).
+        guards: (permit, slot),
+    };
+    serve_tls_or_plain(stream, conn, &shared).await;
 }
 
 /// Takes a per-client connection slot for `client`, counting what happened.
@@ -184,17 +214,16 @@ struct Conn<G> {
 /// The TLS handshake under its deadline (or plain HTTP), then hyper.
 async fn serve_tls_or_plain<G: Send + 'static>(
     stream: TcpStream,
-    tls: Option<Arc<TlsState>>,
-    handshake_timeout: Duration,
     mut conn: Conn<G>,
-    builders: &Builders,
-    gateway: Arc<Gateway>,
+    shared: &Shared,
 ) {
     let peer = conn.info.peer;
-    match tls {
+    let (builders, gateway) = (&shared.builders, shared.gateway.clone());
+    match &shared.tls {
         Some(tls) => {
             let acceptor = TlsAcceptor::from(tls.current());
-            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+            let handshake = acceptor.accept(stream);
+            match tokio::time::timeout(shared.handshake_timeout, handshake).await {
                 Ok(Ok(s)) => {
                     conn.info.client_cert = s
                         .get_ref()
@@ -307,7 +336,7 @@ fn spawn_conn<IO, G>(
     // Layer order, outermost first:
     let service = ServiceBuilder::new()
         // A panic anywhere below becomes a fixed 500, never a dropped process.
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer::custom(respond::panicked))
         // x-request-id: kept from the client or made, and echoed back.
         .layer(SetRequestIdLayer::x_request_id(RequestIds))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -413,16 +442,4 @@ where
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
-}
-
-/// The fixed answer when a handler panicked (the panic is logged by the hook).
-fn panic_response(
-    _: Box<dyn std::any::Any + Send + 'static>,
-) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-    tracing::error!("request handler panicked");
-    let mut resp = http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
-        b"{\"error\":\"internal error\"}\n",
-    )));
-    *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-    resp
 }

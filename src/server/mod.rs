@@ -4,14 +4,16 @@
 //! accept -> TLS handshake (deadline) -> HTTP/1: framing scan (CL+TE, TE lists,
 //!   repeated Content-Length: 400) -> hyper auto (h1/h2, header timeout)
 //!   -> layers: catch-panic, request-id, trace
-//!   -> handle: route by path -> method -> load shed -> body (cap, deadline)
-//!      -> verify | om::parse + org check -> envelope -> outbox: publish (confirms)
-//!         or, broker down/slow/blocked, spool (fsync)
+//!   -> flow: admit (route by path, method, load shed, allowlist, client
+//!      certificate, rate limit) -> read (cap, deadlines) -> authenticate
+//!      (verify | om parse + org check) -> envelope -> dedupe (replay cache)
+//!      -> store: publish (confirms) or, broker down/slow/blocked, spool (fsync)
 //!   -> respond: 200 / Ack only once confirmed or spooled; else 4xx / 503 / SOAP fault
 //! ```
 
+pub mod body;
+pub(crate) mod flow;
 pub mod framing;
-pub mod handle;
 pub mod limit;
 pub mod listener;
 pub mod proxy;
@@ -88,7 +90,7 @@ pub struct Gateway {
     /// Deadline of a whole request, from its head to the message stored.
     pub request_timeout: Duration,
     /// Bounds of the lingering close after an early answer.
-    pub linger: handle::Linger,
+    pub linger: body::Linger,
     /// `[server] trusted_proxies` (for `X-Forwarded-For`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The replay cache, when `[dedupe] enabled`.
@@ -162,7 +164,7 @@ impl Gateway {
             ),
             body_idle_timeout: Duration::from_millis(config.server.body_idle_timeout_ms),
             request_timeout: Duration::from_millis(config.server.request_timeout_ms),
-            linger: handle::Linger {
+            linger: body::Linger {
                 time: Duration::from_millis(config.server.linger_timeout_ms),
                 bytes: config.server.linger_max_bytes,
             },

@@ -10,7 +10,11 @@ use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
+use super::body;
+use super::flow::{self, Late, Refused, Seen, Unauthenticated, Unqueued};
+use crate::outbox::{self, Stored};
 use crate::salesforce::om::ack::{self, FaultCode};
+use crate::verify::{self, Handshake};
 
 /// Seconds a sender is asked to wait after a 503 (or SOAP Server fault).
 pub const RETRY_AFTER_S: &str = "5";
@@ -217,10 +221,121 @@ impl Outcome {
     }
 }
 
+// === the one mapping: every phase's error (and success) to its Outcome ===
+
+impl From<Refused> for Outcome {
+    fn from(e: Refused) -> Self {
+        match e {
+            Refused::NoRoute => Outcome::NotFound,
+            Refused::Method => Outcome::MethodNotAllowed,
+            Refused::Overloaded => Outcome::Overloaded,
+            Refused::Address | Refused::Certificate => Outcome::Forbidden,
+            Refused::RateLimited(wait) => {
+                Outcome::RateLimited(super::limit::retry_after_secs(wait))
+            }
+        }
+    }
+}
+
+impl From<body::Error> for Outcome {
+    fn from(e: body::Error) -> Self {
+        match e {
+            body::Error::TooLarge => Outcome::TooLarge,
+            body::Error::Timeout => Outcome::Timeout,
+            body::Error::Broken => Outcome::BadRequest,
+        }
+    }
+}
+
+impl From<Unauthenticated> for Outcome {
+    /// 401, except where the sender was proven but what it sent is not
+    /// usable (400: a retry with the same body cannot succeed).
+    fn from(e: Unauthenticated) -> Self {
+        match e {
+            Unauthenticated::Signature(verify::Error::Body)
+            | Unauthenticated::OutboundMessage(verify::salesforce::Error::Malformed(_))
+            | Unauthenticated::NotJson => Outcome::BadRequest,
+            Unauthenticated::Signature(_)
+            | Unauthenticated::OutboundMessage(verify::salesforce::Error::WrongOrg) => {
+                Outcome::Unauthorized
+            }
+        }
+    }
+}
+
+impl From<Unqueued> for Outcome {
+    fn from(e: Unqueued) -> Self {
+        match e {
+            Unqueued::Handshake(h) => Outcome::from(h),
+            Unqueued::Uncarriable(_) => Outcome::BadRequest,
+        }
+    }
+}
+
+impl From<Handshake> for Outcome {
+    fn from(h: Handshake) -> Self {
+        match h {
+            Handshake::SlackChallenge(challenge) => Outcome::Handshake(challenge),
+        }
+    }
+}
+
+impl From<Seen> for Outcome {
+    fn from(_: Seen) -> Self {
+        Outcome::Duplicate
+    }
+}
+
+impl From<outbox::Error> for Outcome {
+    fn from(_: outbox::Error) -> Self {
+        Outcome::Unavailable
+    }
+}
+
+impl From<Late> for Outcome {
+    fn from(_: Late) -> Self {
+        Outcome::Deadline
+    }
+}
+
+impl From<Stored> for Outcome {
+    fn from(stored: Stored) -> Self {
+        match stored {
+            Stored::Confirmed => Outcome::Accepted,
+            Stored::Spooled => Outcome::Spooled,
+        }
+    }
+}
+
+impl From<flow::Error> for Outcome {
+    fn from(e: flow::Error) -> Self {
+        match e {
+            flow::Error::Admit(e) => e.into(),
+            flow::Error::Read(e) => e.into(),
+            flow::Error::Authenticate(e) => e.into(),
+            flow::Error::Envelope(e) => e.into(),
+            flow::Error::Dedupe(e) => e.into(),
+            flow::Error::Store(e) => e.into(),
+            flow::Error::Late(e) => e.into(),
+        }
+    }
+}
+
 /// Marks an HTTP/1 answer as the connection's last (`Connection: close`):
 /// the request body was not read to its end, so the connection cannot carry
 /// another request.
 pub fn close_connection(resp: &mut Response<Body>) {
     resp.headers_mut()
         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+}
+
+/// The fixed answer when a handler panicked (the panic is logged by the
+/// hook): 500, nothing of the panic shown.
+pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("request handler panicked");
+    let mut resp = Response::new(Full::new(Bytes::from_static(
+        b"{\"error\":\"internal error\"}\n",
+    )));
+    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    resp
 }

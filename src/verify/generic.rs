@@ -13,7 +13,7 @@ use base64::Engine as _;
 use http::HeaderName;
 
 pub use super::hmac::Algorithm;
-use super::{body_hash_id, clean_id, parse_unix, Ctx, Error, Verified};
+use super::{body_hash_id, clean_id, parse_unix, Claims, Ctx, Error};
 
 /// Signature encoding.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -107,7 +107,7 @@ impl Scheme {
         Ok(scheme)
     }
 
-    pub(crate) fn verify(&self, ctx: &Ctx<'_>) -> Result<Verified, Error> {
+    pub(crate) fn verify(&self, ctx: &Ctx<'_>) -> Result<Claims, Error> {
         let get = |h: &HeaderName| -> Result<&str, Error> {
             ctx.headers
                 .get(h)
@@ -158,7 +158,7 @@ impl Scheme {
         if let Some(ts) = ts_text {
             ctx.check_timestamp(parse_unix(ts, "timestamp")?)?;
         }
-        Ok(Verified {
+        Ok(Claims {
             id: id.unwrap_or_else(|| body_hash_id(ctx.body)),
             event: self
                 .event_header

@@ -4,7 +4,7 @@
 //! timestamp (PROVIDERS.md, GitHub row).
 
 use super::hmac::Algorithm;
-use super::{body_hash_id, clean_id, Ctx, Error, Verified};
+use super::{body_hash_id, clean_id, Claims, Ctx, Error};
 
 /// Signature header.
 pub const SIGNATURE: &str = "x-hub-signature-256";
@@ -13,7 +13,7 @@ pub const DELIVERY: &str = "x-github-delivery";
 /// Event name header.
 pub const EVENT: &str = "x-github-event";
 
-pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
+pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
     let sig = ctx.header(SIGNATURE)?;
     let hex_sig = sig
         .strip_prefix("sha256=")
@@ -22,7 +22,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
     let slot = ctx
         .matching_slot(Algorithm::Sha256, &[ctx.body], &[sig])
         .ok_or(Error::BadSignature)?;
-    Ok(Verified {
+    Ok(Claims {
         id: ctx
             .opt_header(DELIVERY)
             .and_then(clean_id)

@@ -1,21 +1,25 @@
 //! Request verification: who sent it, and is it fresh.
 //!
-//! Only [`Verifier::verify`] makes a [`Verified`]; the handler publishes
-//! nothing else. Each scheme checks the signature over the exact received
-//! bytes before any parsing of the body; comparisons are constant-time; every
-//! configured secret is tried (rotation). Schemes: `../shared/docs/PROVIDERS.md`.
+//! Only [`Verifier::verify`] makes a [`Verified`] (its fields are private),
+//! and the [`Verified`] owns the body it vouches for: what is published is
+//! the bytes the signature covered. Each scheme checks the signature over the
+//! exact received bytes before any parsing of the body; comparisons are
+//! constant-time; every configured secret is tried (rotation). Schemes:
+//! `../shared/docs/PROVIDERS.md`.
 //!
-//! Salesforce Outbound Messages carry no signature; they are checked by
-//! Organization ID in `server::handle` after parsing.
+//! Salesforce Outbound Messages carry no signature; [`salesforce::verify`]
+//! parses them and checks the Organization ID.
 
 pub mod generic;
 pub mod github;
 pub mod hmac;
+pub mod salesforce;
 pub mod shopify;
 pub mod slack;
 pub mod standard;
 pub mod stripe;
 
+use bytes::Bytes;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
@@ -66,22 +70,87 @@ impl Error {
     }
 }
 
-/// A request whose sender was proven. Holds what publishing needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request whose sender was proven: the body the signature covered and
+/// what publishing needs. Made only by [`Verifier::verify`].
+#[derive(Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// The received bytes, exactly as signed.
+    body: Bytes,
+    /// What the scheme read from the request.
+    claims: Claims,
+}
+
+/// What a scheme proved about a request, without the body: each scheme
+/// returns this, [`Verifier::verify`] adds the body it checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Claims {
     /// Idempotency key: the provider's delivery/event id, or
     /// `sha256:<hex of body>` when the scheme has none.
-    pub id: String,
+    id: String,
     /// Event name as the provider gives it (`push`, `invoice.paid`,
     /// `orders/create`), `None` when the scheme has none.
-    pub event: Option<String>,
+    event: Option<String>,
     /// Whether the signature covers `id` (the body holds it, or a signed
     /// header): otherwise the replay cache keys on the body hash too.
-    pub id_signed: bool,
+    id_signed: bool,
     /// Index of the secret that verified (0 = first listed).
-    pub secret_slot: usize,
+    secret_slot: usize,
     /// A handshake to answer synchronously instead of publishing.
-    pub handshake: Option<Handshake>,
+    handshake: Option<Handshake>,
+}
+
+// === impl Verified ===
+
+impl Verified {
+    /// The received bytes, exactly as signed.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body, given up to the message that carries it (no copy).
+    pub fn into_body(self) -> Bytes {
+        self.body
+    }
+
+    /// Idempotency key: the provider's delivery/event id, or
+    /// `sha256:<hex of body>` when the scheme has none.
+    pub fn id(&self) -> &str {
+        &self.claims.id
+    }
+
+    /// Event name as the provider gives it (`push`, `invoice.paid`,
+    /// `orders/create`), `None` when the scheme has none.
+    pub fn event(&self) -> Option<&str> {
+        self.claims.event.as_deref()
+    }
+
+    /// Whether the signature covers [`id`](Self::id) (the body holds it, or
+    /// a signed header): otherwise the replay cache keys on the body hash
+    /// too.
+    pub fn id_signed(&self) -> bool {
+        self.claims.id_signed
+    }
+
+    /// Index of the secret that verified (0 = first listed).
+    pub fn secret_slot(&self) -> usize {
+        self.claims.secret_slot
+    }
+
+    /// A handshake to answer synchronously instead of publishing.
+    pub fn handshake(&self) -> Option<&Handshake> {
+        self.claims.handshake.as_ref()
+    }
+}
+
+/// The body by its length only: a `Verified` in a log never carries the
+/// payload.
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("body_len", &self.body.len())
+            .field("claims", &self.claims)
+            .finish()
+    }
 }
 
 /// A provider handshake answered at the edge and never queued.
@@ -113,13 +182,20 @@ impl Verifier {
         }
     }
 
-    /// Verifies a webhook request.
+    /// Verifies a webhook request; the [`Verified`] keeps `body` (moved,
+    /// not copied).
     ///
     /// `now` is the current Unix time in seconds.
     ///
     /// # Errors
     /// [`Error`] naming the failed check (for logs and metrics only).
-    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<Verified, Error> {
+    pub fn verify(&self, headers: &HeaderMap, body: Bytes, now: i64) -> Result<Verified, Error> {
+        let claims = self.claims(headers, &body, now)?;
+        Ok(Verified { body, claims })
+    }
+
+    /// What the route's scheme proves about a request over `body`.
+    fn claims(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<Claims, Error> {
         let ctx = Ctx {
             headers,
             body,

@@ -6,7 +6,7 @@
 use base64::Engine as _;
 
 use super::hmac::Algorithm;
-use super::{body_hash_id, clean_id, Ctx, Error, Verified};
+use super::{body_hash_id, clean_id, Claims, Ctx, Error};
 
 /// Signature header.
 pub const SIGNATURE: &str = "x-shopify-hmac-sha256";
@@ -15,7 +15,7 @@ pub const WEBHOOK_ID: &str = "x-shopify-webhook-id";
 /// Topic header.
 pub const TOPIC: &str = "x-shopify-topic";
 
-pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
+pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
     let sig = ctx.header(SIGNATURE)?;
     let sig = base64::engine::general_purpose::STANDARD
         .decode(sig.trim())
@@ -23,7 +23,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
     let slot = ctx
         .matching_slot(Algorithm::Sha256, &[ctx.body], &[sig])
         .ok_or(Error::BadSignature)?;
-    Ok(Verified {
+    Ok(Claims {
         id: ctx
             .opt_header(WEBHOOK_ID)
             .and_then(clean_id)

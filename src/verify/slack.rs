@@ -7,7 +7,7 @@
 //! form-encoded bodies: those are keyed by body hash with no event name.
 
 use super::hmac::Algorithm;
-use super::{body_hash_id, clean_id, parse_unix, Ctx, Error, Handshake, Verified};
+use super::{body_hash_id, clean_id, parse_unix, Claims, Ctx, Error, Handshake};
 
 /// Signature header.
 pub const SIGNATURE: &str = "x-slack-signature";
@@ -17,7 +17,7 @@ pub const TIMESTAMP: &str = "x-slack-request-timestamp";
 /// Longest `challenge` echoed back, in bytes (Slack's are ~48).
 const MAX_CHALLENGE: usize = 256;
 
-pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
+pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
     let ts_text = ctx.header(TIMESTAMP)?.trim();
     let ts = parse_unix(ts_text, TIMESTAMP)?;
     let sig = ctx.header(SIGNATURE)?;
@@ -40,7 +40,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|&b| b == b'{');
     if !looks_json {
-        return Ok(Verified {
+        return Ok(Claims {
             id: body_hash_id(ctx.body),
             event: None,
             id_signed: true,
@@ -68,7 +68,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
             .challenge
             .filter(|c| c.len() <= MAX_CHALLENGE && c.bytes().all(|b| b.is_ascii_graphic()))
             .ok_or(Error::Body)?;
-        return Ok(Verified {
+        return Ok(Claims {
             id: body_hash_id(ctx.body),
             event: Some("url_verification".into()),
             id_signed: true,
@@ -76,7 +76,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
             handshake: Some(Handshake::SlackChallenge(challenge)),
         });
     }
-    Ok(Verified {
+    Ok(Claims {
         id: env
             .event_id
             .as_deref()

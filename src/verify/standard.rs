@@ -8,7 +8,7 @@
 use base64::Engine as _;
 
 use super::hmac::Algorithm;
-use super::{clean_id, parse_unix, Ctx, Error, Verified};
+use super::{clean_id, parse_unix, Claims, Ctx, Error};
 
 /// Message id header, and its Svix name.
 pub const ID: [&str; 2] = ["webhook-id", "svix-id"];
@@ -27,7 +27,7 @@ fn either<'a>(ctx: &'a Ctx<'_>, names: [&'static str; 2]) -> Result<&'a str, Err
     }
 }
 
-pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
+pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
     let id = either(ctx, ID)?;
     let id = clean_id(id).ok_or(Error::MalformedHeader(ID[0]))?;
     let ts_text = either(ctx, TIMESTAMP)?.trim();
@@ -52,7 +52,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
     // The payload's `type` names the event; a body that is not a JSON object
     // simply has none.
     let event = super::json_id_type(ctx.body).ok().and_then(|(_, t)| t);
-    Ok(Verified {
+    Ok(Claims {
         id,
         event,
         id_signed: true,

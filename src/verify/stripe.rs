@@ -4,7 +4,7 @@
 //! `type` in the body (PROVIDERS.md, Stripe row).
 
 use super::hmac::Algorithm;
-use super::{body_hash_id, clean_id, json_id_type, parse_unix, Ctx, Error, Verified};
+use super::{body_hash_id, clean_id, json_id_type, parse_unix, Claims, Ctx, Error};
 
 /// Signature header.
 pub const SIGNATURE: &str = "stripe-signature";
@@ -12,7 +12,7 @@ pub const SIGNATURE: &str = "stripe-signature";
 /// Most `v1` entries read from one header (Stripe sends one or two).
 const MAX_SIGNATURES: usize = 8;
 
-pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
+pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
     let header = ctx.header(SIGNATURE)?;
     let mut t = None;
     let mut sigs = Vec::new();
@@ -43,7 +43,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, Error> {
         .ok_or(Error::BadSignature)?;
     ctx.check_timestamp(t)?;
     let (id, event) = json_id_type(ctx.body)?;
-    Ok(Verified {
+    Ok(Claims {
         id: id
             .as_deref()
             .and_then(clean_id)

@@ -1,0 +1,453 @@
+//! The request flow as named phases, each a function over plain types (no
+//! socket: a test drives [`handle`] with an in-memory `http::Request`):
+//!
+//! ```text
+//! admit -> read -> authenticate -> envelope -> dedupe -> store -> answer
+//! ```
+//! - [`admit`]: the route for the path, `POST`, a load-shed permit, then
+//!   the client: address allowlist, certificate, rate limit. No body byte
+//!   is read before it passed.
+//! - [`read`]: the whole body under the route's cap and the body deadlines.
+//! - [`authenticate`]: the route's signature scheme (and the JSON check of
+//!   a body declared JSON), or the Outbound Message parsed and its
+//!   Organization ID checked: a [`Verified`] or an [`OutboundMessage`].
+//! - [`envelope`]: the messages to publish (a handshake is answered here).
+//! - [`dedupe`]: what the replay cache saw within the route's TTL is
+//!   dropped.
+//! - [`store`]: the outbox (confirmed or spooled), then the replay marks.
+//!
+//! The deadline (`server.request_timeout_ms`) runs from the request head to
+//! the message stored. Each phase fails with its own error, and
+//! `respond` maps every one to the answer. The phase names are the `phase`
+//! field of the flow's log events.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, Request, Response, Version};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::body::{self, Inbound};
+use super::respond::{self, Body, Outcome};
+use super::{Gateway, RouteEntry};
+use crate::config::{Route, RouteKind};
+use crate::dedupe::Cache;
+use crate::envelope::{self, Message};
+use crate::outbox::{self, Outbox, Stored};
+use crate::salesforce::om::OutboundMessage;
+use crate::telemetry::metrics::Metrics;
+use crate::verify::{self, Handshake, Verified};
+
+mod admit;
+
+pub use admit::{admit, Refused};
+
+/// Handles one request. Never fails: every error is an [`Outcome`].
+///
+/// An HTTP/1 answer given before the body was read to its end closes the
+/// connection after a bounded drain of the rest (see [`Inbound::finish`]).
+pub async fn handle<B>(gw: Arc<Gateway>, req: Request<B>) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin + Send + 'static,
+{
+    let deadline = Instant::now() + gw.request_timeout;
+    let (parts, body) = req.into_parts();
+    let mut inbound = Inbound::new(body);
+    // The route decides the answer's form and metric label, admitted or not.
+    let entry = gw.routes.load().get(parts.uri.path()).cloned();
+    let (name, soap) = match &entry {
+        None => ("none", false),
+        Some(e) => (
+            e.route.name.as_str(),
+            e.route.kind == RouteKind::SalesforceOm,
+        ),
+    };
+    let outcome = match run(&gw, entry.as_deref(), &parts, &mut inbound, deadline).await {
+        Ok(stored) => Outcome::from(stored),
+        Err(e) => {
+            if let Some(reason) = e.reason() {
+                gw.metrics.verification_failure(name, reason);
+            }
+            Outcome::from(e)
+        }
+    };
+    gw.metrics.request(name, outcome.label());
+    let mut resp = if soap {
+        outcome.soap()
+    } else {
+        outcome.webhook()
+    };
+    if parts.version <= Version::HTTP_11 && inbound.finish(&parts.headers, gw.linger) {
+        respond::close_connection(&mut resp);
+    }
+    resp
+}
+
+/// The phases in order; the first error ends the flow.
+async fn run<B>(
+    gw: &Gateway,
+    entry: Option<&RouteEntry>,
+    parts: &Parts,
+    inbound: &mut Inbound<B>,
+    deadline: Instant,
+) -> Result<Stored, Error>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let admitted = admit(gw, entry, parts)?;
+    let route = &admitted.entry.route;
+    let body = read(gw, route, &parts.headers, inbound, deadline).await?;
+    let received_at = OffsetDateTime::now_utc();
+    let now = received_at.unix_timestamp();
+    let authenticated = authenticate(admitted.entry, &parts.headers, body, now)?;
+    if let Authenticated::Webhook(v) = &authenticated {
+        gw.metrics.secret_match(&route.name, v.secret_slot());
+    }
+    let content_type = content_type(&parts.headers);
+    let messages = envelope(route, authenticated, content_type, received_at)?;
+    let cache = gw.replay.as_ref();
+    let fresh = dedupe(cache, &gw.metrics, &route.name, messages);
+    let fresh = within(deadline, "dedupe", &route.name, fresh).await??;
+    let stored = within(
+        deadline,
+        "store",
+        &route.name,
+        store(&gw.outbox, route, &fresh),
+    );
+    let stored = stored.await??;
+    if let Some(cache) = cache {
+        record(cache, route, &fresh, deadline).await;
+    }
+    tracing::debug!(route = %route.name, messages = fresh.len(), ?stored, "stored");
+    Ok(stored)
+}
+
+// === read ===
+
+/// Reads the whole body under `route`'s cap, the idle timeout between
+/// chunks and the body deadline (never past the request `deadline`).
+///
+/// # Errors
+/// [`body::Error`] naming the bound that stopped it.
+pub async fn read<B>(
+    gw: &Gateway,
+    route: &Route,
+    headers: &HeaderMap,
+    inbound: &mut Inbound<B>,
+    deadline: Instant,
+) -> Result<Bytes, body::Error>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let limits = body::Limits {
+        cap: route.max_body_bytes,
+        total: gw
+            .body_timeout
+            .min(deadline.saturating_duration_since(Instant::now())),
+        idle: gw.body_idle_timeout,
+    };
+    body::read(limits, headers, inbound).await
+}
+
+// === authenticate ===
+
+/// What [`authenticate`] proved: a sender and its body. (No `Debug`: an
+/// Outbound Message holds a SessionId.)
+pub enum Authenticated {
+    /// A webhook whose signature verified (it owns the body).
+    Webhook(Verified),
+    /// An Outbound Message from an accepted Organization, parsed.
+    OutboundMessage(OutboundMessage),
+}
+
+/// Why [`authenticate`] refused a body.
+#[derive(Debug, thiserror::Error)]
+pub enum Unauthenticated {
+    /// The webhook's signature scheme refused it.
+    #[error(transparent)]
+    Signature(#[from] verify::Error),
+    /// The Outbound Message did not parse, or came from another
+    /// Organization.
+    #[error(transparent)]
+    OutboundMessage(#[from] verify::salesforce::Error),
+    /// Signed correctly, declared JSON, but not strict JSON.
+    #[error("signed body declared JSON is not JSON")]
+    NotJson,
+}
+
+impl Unauthenticated {
+    /// Label for `verification_failures_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Unauthenticated::Signature(e) => e.reason(),
+            Unauthenticated::OutboundMessage(e) => e.reason(),
+            Unauthenticated::NotJson => "malformed_body",
+        }
+    }
+}
+
+/// Proves who sent `body` to `entry`'s route: its signature scheme at Unix
+/// time `now`, or, for an Outbound Message route, the parse and the
+/// Organization ID check.
+///
+/// A body declared JSON must be JSON (UTF-8, well-formed, nesting within
+/// serde_json's limit, no duplicate key) before it reaches consumers;
+/// checked only after the signature verified, and not for a handshake
+/// (answered, never published).
+///
+/// # Errors
+/// [`Unauthenticated`] naming the check that failed.
+pub fn authenticate(
+    entry: &RouteEntry,
+    headers: &HeaderMap,
+    body: Bytes,
+    now: i64,
+) -> Result<Authenticated, Unauthenticated> {
+    let route = &entry.route;
+    if route.kind == RouteKind::SalesforceOm {
+        return match verify::salesforce::verify(&route.org_ids, &body) {
+            Ok(om) => Ok(Authenticated::OutboundMessage(om)),
+            Err(verify::salesforce::Error::WrongOrg) => {
+                tracing::warn!(route = %route.name, phase = "authenticate", "Outbound Message from an Organization ID not in org_ids");
+                Err(verify::salesforce::Error::WrongOrg.into())
+            }
+            Err(e) => {
+                tracing::info!(route = %route.name, error = %e, phase = "authenticate", "Outbound Message rejected");
+                Err(e.into())
+            }
+        };
+    }
+    let verified = entry.verifier.verify(headers, body, now).inspect_err(|e| {
+        tracing::info!(
+            route = %route.name,
+            url = route.public_url.as_deref().unwrap_or(&route.path),
+            reason = e.reason(),
+            phase = "authenticate",
+            "verification failed"
+        );
+    })?;
+    let declared_json =
+        content_type(headers).is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+    if verified.handshake().is_none() && declared_json && !body::is_json(verified.body()) {
+        tracing::info!(route = %route.name, phase = "authenticate", "signed body declared JSON is not JSON");
+        return Err(Unauthenticated::NotJson);
+    }
+    Ok(Authenticated::Webhook(verified))
+}
+
+/// The request's `Content-Type`, when it is visible ASCII.
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+// === envelope ===
+
+/// What a request gets instead of messages from [`envelope`].
+#[derive(Debug, thiserror::Error)]
+pub enum Unqueued {
+    /// A provider handshake: answered at the edge, never queued.
+    #[error("handshake")]
+    Handshake(Handshake),
+    /// An id or content type AMQP cannot carry: nothing stored.
+    #[error(transparent)]
+    Uncarriable(#[from] envelope::Error),
+}
+
+impl Unqueued {
+    /// Label for `verification_failures_total{reason}`, for what is
+    /// counted there.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Unqueued::Handshake(_) => None,
+            Unqueued::Uncarriable(_) => Some("uncarriable"),
+        }
+    }
+}
+
+/// The messages `authenticated` makes on `route`: one per webhook (its body
+/// moved into the message), one per Notification of an Outbound Message.
+///
+/// # Errors
+/// [`Unqueued`]: a handshake to answer, or a value AMQP cannot carry.
+pub fn envelope(
+    route: &Route,
+    authenticated: Authenticated,
+    content_type: Option<&str>,
+    received_at: OffsetDateTime,
+) -> Result<Vec<Message>, Unqueued> {
+    let built = match authenticated {
+        Authenticated::OutboundMessage(om) => envelope::notifications(route, &om, received_at),
+        Authenticated::Webhook(verified) => {
+            if let Some(handshake) = verified.handshake() {
+                return Err(Unqueued::Handshake(handshake.clone()));
+            }
+            envelope::webhook(route, verified, content_type, received_at).map(|m| vec![m])
+        }
+    };
+    built.map_err(|e| {
+        tracing::info!(route = %route.name, error = %e, phase = "envelope", "request value too long for the message");
+        e.into()
+    })
+}
+
+// === dedupe ===
+
+/// Every message of the request was seen within its route's replay TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("every message seen before")]
+pub struct Seen;
+
+/// Drops the messages the replay `cache` saw within their TTL (one lookup
+/// for all of them), counting each as a duplicate of `route`. A cache that
+/// fails lets everything through (a replay costs a duplicate that consumers
+/// drop, never a loss).
+///
+/// # Errors
+/// [`Seen`] when nothing is left to store.
+pub async fn dedupe(
+    cache: Option<&Cache>,
+    metrics: &Metrics,
+    route: &str,
+    messages: Vec<Message>,
+) -> Result<Vec<Message>, Seen> {
+    let fresh = match cache {
+        None => messages,
+        Some(cache) => {
+            let keys: Vec<&str> = messages.iter().map(Message::idempotency_key).collect();
+            match cache.seen_all(&keys).await {
+                Err(e) => {
+                    tracing::warn!(error = %e, phase = "dedupe", "replay cache unavailable; treating as new");
+                    messages
+                }
+                Ok(seen) => {
+                    let total = messages.len();
+                    let fresh: Vec<Message> = messages
+                        .into_iter()
+                        .zip(seen.into_iter().chain(std::iter::repeat(false)))
+                        .filter_map(|(m, seen)| (!seen).then_some(m))
+                        .collect();
+                    for _ in fresh.len()..total {
+                        metrics.duplicate(route);
+                    }
+                    fresh
+                }
+            }
+        }
+    };
+    if fresh.is_empty() {
+        tracing::debug!(route, phase = "dedupe", "replay: every message seen before");
+        return Err(Seen);
+    }
+    Ok(fresh)
+}
+
+// === store ===
+
+/// The request deadline passed in a phase after the body arrived, before
+/// the message was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("request deadline passed in {phase}")]
+pub struct Late {
+    /// The phase the deadline passed in.
+    pub phase: &'static str,
+}
+
+/// Stores `messages` durably in the `outbox`: confirmed by the broker or
+/// fsynced to the spool.
+///
+/// # Errors
+/// [`outbox::Error`] when neither holds them.
+pub async fn store(
+    outbox: &Outbox,
+    route: &Route,
+    messages: &[Message],
+) -> Result<Stored, outbox::Error> {
+    outbox.store(messages).await.inspect_err(|e| {
+        tracing::warn!(route = %route.name, error = %e, phase = "store", "neither confirmed nor spooled; answering 503");
+    })
+}
+
+/// Marks stored `messages` in the replay cache, within what is left of the
+/// `deadline`. They are stored: a failure or running out only costs the
+/// replay mark, so it is logged, never answered.
+async fn record(cache: &Cache, route: &Route, messages: &[Message], deadline: Instant) {
+    let keys = messages
+        .iter()
+        .map(|m| m.idempotency_key().to_owned())
+        .collect();
+    match tokio::time::timeout_at(deadline, cache.record(keys, route.replay_ttl)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, phase = "store", "replay cache write failed"),
+        Err(_) => {
+            tracing::warn!(route = %route.name, phase = "store", "replay cache write past the request deadline")
+        }
+    }
+}
+
+/// `fut` (a phase after the body arrived) within the request deadline.
+/// Past it, 503 + Retry-After: the sender retries; a store that still
+/// completes makes a duplicate, never a loss.
+async fn within<T>(
+    deadline: Instant,
+    phase: &'static str,
+    route: &str,
+    fut: impl Future<Output = T>,
+) -> Result<T, Late> {
+    tokio::time::timeout_at(deadline, fut).await.map_err(|_| {
+        tracing::warn!(
+            route,
+            phase,
+            "request deadline passed before the message was stored; answering 503"
+        );
+        Late { phase }
+    })
+}
+
+// === errors ===
+
+/// The error a phase ended the flow with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// [`admit`] refused the request.
+    #[error(transparent)]
+    Admit(#[from] Refused),
+    /// [`read`] could not read the body.
+    #[error(transparent)]
+    Read(#[from] body::Error),
+    /// [`authenticate`] refused the body.
+    #[error(transparent)]
+    Authenticate(#[from] Unauthenticated),
+    /// [`envelope`] made no messages.
+    #[error(transparent)]
+    Envelope(#[from] Unqueued),
+    /// [`dedupe`] left nothing to store.
+    #[error(transparent)]
+    Dedupe(#[from] Seen),
+    /// [`store`] could not store the messages.
+    #[error(transparent)]
+    Store(#[from] outbox::Error),
+    /// The request deadline passed after the body arrived.
+    #[error(transparent)]
+    Late(#[from] Late),
+}
+
+impl Error {
+    /// Label for `verification_failures_total{reason}`, for the failures
+    /// counted there (a check of the sender or of what it sent).
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Error::Admit(e) => e.reason(),
+            Error::Authenticate(e) => Some(e.reason()),
+            Error::Envelope(e) => e.reason(),
+            Error::Read(_) | Error::Dedupe(_) | Error::Store(_) | Error::Late(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
