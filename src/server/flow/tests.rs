@@ -12,9 +12,9 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 
 use super::{admit, authenticate, dedupe, envelope, handle, Refused, Seen, Unauthenticated};
+use crate::broker::Publisher;
 use crate::config::Config;
 use crate::outbox::Outbox;
-use crate::publish::Publisher;
 use crate::server::respond::Body;
 use crate::server::{proxy::Proxied, ConnInfo, Gateway};
 use crate::spool::Spool;
