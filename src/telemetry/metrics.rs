@@ -15,8 +15,6 @@
 //! `replay_cache_evicted_total` (marks dropped early to keep
 //! `dedupe.max_bytes`).
 
-use std::time::Duration;
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -24,14 +22,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::broker::{Observe, Status};
-
 /// `{route, outcome}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// Route name, or `none` for unknown paths.
     pub route: String,
-    /// What the request got (see [`Outcome`](crate::server::respond::Outcome)).
+    /// What the request got (the server's outcome label: `accepted`,
+    /// `bad_signature`, `too_large`, ...).
     pub outcome: &'static str,
 }
 
@@ -56,7 +53,8 @@ pub struct SlotLabels {
 /// `{reason}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
-    /// Why (see [`broker::Error::reason`](crate::broker::Error::reason)).
+    /// Why (`not_connected`, `timeout`, `nack`, ... for publishes;
+    /// `max_connections`, `max_connections_per_ip` for refused connections).
     pub reason: &'static str,
 }
 
@@ -403,6 +401,13 @@ impl Metrics {
             .inc();
     }
 
+    /// Sets `broker_connected` and `broker_blocked` (a blocked connection is
+    /// still connected).
+    pub fn broker_state(&self, connected: bool, blocked: bool) {
+        self.broker_connected.set(i64::from(connected));
+        self.broker_blocked.set(i64::from(blocked));
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -422,34 +427,6 @@ pub struct InFlight<'a>(&'a Gauge);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.dec();
-    }
-}
-
-/// The broker connection and publishes, as the gateway reports them.
-impl Observe for Metrics {
-    fn connected(&self) {
-        self.broker_connections.inc();
-    }
-    fn status(&self, status: Status) {
-        self.broker_connected
-            .set(i64::from(status != Status::Disconnected));
-        self.broker_blocked
-            .set(i64::from(status == Status::Blocked));
-    }
-    fn confirmed(&self, n: u64) {
-        self.messages_published.inc_by(n);
-    }
-    fn confirm_latency(&self, latency: Duration) {
-        self.confirm_latency.observe(latency.as_secs_f64());
-    }
-    fn failed(&self, reason: &'static str) {
-        self.publish_failure(reason);
-    }
-    fn leased(&self, delta: i64) {
-        self.publish_channels_leased.inc_by(delta);
-    }
-    fn unroutable(&self, depth: u32) {
-        self.unroutable_messages.set(i64::from(depth));
     }
 }
 
