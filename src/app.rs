@@ -11,12 +11,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::broker::Publisher;
+use crate::broker::{Observe, Publisher, Status};
 use crate::config::Config;
 use crate::outbox::Outbox;
 use crate::server::{listener, Gateway};
 use crate::spool::Spool;
-use crate::telemetry::{admin, metrics::Metrics};
+use crate::telemetry::admin::{self, Probes, Readiness};
+use crate::telemetry::metrics::Metrics;
 
 /// A start-up failure.
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +147,7 @@ async fn forward_before_exit(spool: &Spool, publisher: &Publisher, grace: Durati
     let deadline = tokio::time::Instant::now() + grace;
     let mut waited = false;
     while spool.status().messages > 0
-        && publisher.status() == crate::broker::Status::Connected
+        && publisher.status() == Status::Connected
         && tokio::time::Instant::now() < deadline
     {
         waited = true;
@@ -257,8 +258,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     ));
     let admin = tokio::spawn(admin::serve(
         admin_listener,
-        outbox,
-        metrics.clone(),
+        probes(outbox, metrics.clone()),
         shutdown_rx,
     ));
     tracing::info!(%addr, %admin_addr, routes = config.routes.len(), "hookgate listening");
@@ -276,6 +276,59 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         admin,
         forwarder,
     })
+}
+
+/// What the gateway's admin listener answers: `/readyz` 200 while the broker
+/// connection is up and unblocked or the spool can take messages (its file
+/// healthy, not being reopened after an I/O error, and not full), else 503;
+/// `/metrics` with the spool's oldest age measured at the scrape.
+fn probes(outbox: Outbox, metrics: Arc<Metrics>) -> Probes {
+    let spool = outbox.spool().cloned();
+    Probes {
+        ready: Arc::new(move || readiness(&outbox)),
+        metrics: Arc::new(move || {
+            if let Some(spool) = &spool {
+                metrics.spool_oldest_age.set(spool.oldest_age_seconds());
+            }
+            metrics.encode()
+        }),
+    }
+}
+
+fn readiness(outbox: &Outbox) -> Readiness {
+    match outbox.publisher().status() {
+        Status::Connected => Readiness::Ready("ready\n"),
+        _ if outbox.ready() => Readiness::Ready("ready (spooling: broker not available)\n"),
+        Status::Blocked => Readiness::NotReady("broker blocked\n"),
+        Status::Disconnected => Readiness::NotReady("broker disconnected\n"),
+    }
+}
+
+/// The gateway's broker connection and publishes, reported into its metrics
+/// (`broker_*`, `messages_published`, `publish_*`, `confirm_latency_*`,
+/// `unroutable_messages`).
+impl Observe for Metrics {
+    fn connected(&self) {
+        self.broker_connections.inc();
+    }
+    fn status(&self, status: Status) {
+        self.broker_state(status != Status::Disconnected, status == Status::Blocked);
+    }
+    fn confirmed(&self, n: u64) {
+        self.messages_published.inc_by(n);
+    }
+    fn confirm_latency(&self, latency: Duration) {
+        self.confirm_latency.observe(latency.as_secs_f64());
+    }
+    fn failed(&self, reason: &'static str) {
+        self.publish_failure(reason);
+    }
+    fn leased(&self, delta: i64) {
+        self.publish_channels_leased.inc_by(delta);
+    }
+    fn unroutable(&self, depth: u32) {
+        self.unroutable_messages.set(i64::from(depth));
+    }
 }
 
 /// Reloads on SIGHUP: the routes (paths, secrets, allowlists, client

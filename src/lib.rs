@@ -17,10 +17,14 @@
 //! - [`outbox`]: confirm fast path with the spool as fallback.
 //! - [`store`]: redb helpers of the spool and the replay cache (open,
 //!   reopen after an I/O error).
-//! - [`telemetry`]: logs, metrics, admin listener.
+//! - [`telemetry`]: logs, the metrics registry, the admin listener
+//!   (`/healthz`, `/readyz`, `/metrics`) of the gateway and the worker; a
+//!   leaf: it imports no other module, the others report into it.
 //! - [`app`]: start-up and shutdown of the whole gateway.
 //! - [`dedupe`]: the edge replay cache (embedded redb or Redis).
 //! - [`secret`]: zeroized, redacted secret bytes.
+//! - [`worker`]: `hookgate worker`: consumes the queues, calls Salesforce's
+//!   REST API, retries and dead-letters.
 //!
 //! No `unsafe` here: the one system call that needs it (`prctl`, turning
 //! transparent huge pages off) and the global allocator live in the binary.

@@ -86,10 +86,10 @@ impl Error {
 }
 
 /// Where the broker module reports what it does. The gateway's metrics
-/// registry implements it (`broker_*`, `publish_*`, `confirm_latency_*`,
-/// `unroutable_messages`); `()` reports nothing (the worker, whose
-/// `amqp_connected` follows its consumer). Kept as a trait so that this
-/// module does not import the registry.
+/// implement it at start-up (`app`: `broker_*`, `publish_*`,
+/// `confirm_latency_*`, `unroutable_messages`); `()` reports nothing (the
+/// worker, whose `amqp_connected` follows its consumer). Kept as a trait so
+/// that neither this module nor `telemetry` imports the other.
 pub trait Observe: Send + Sync + 'static {
     /// A connection was made and its topology declared.
     fn connected(&self) {}

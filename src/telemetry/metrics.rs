@@ -15,23 +15,21 @@
 //! `replay_cache_evicted_total` (marks dropped early to keep
 //! `dedupe.max_bytes`).
 
-use std::time::Duration;
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
-use crate::broker::{Observe, Status};
+use super::registry::Registry;
 
 /// `{route, outcome}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// Route name, or `none` for unknown paths.
     pub route: String,
-    /// What the request got (see [`Outcome`](crate::server::respond::Outcome)).
+    /// What the request got (the server's outcome label: `accepted`,
+    /// `bad_signature`, `too_large`, ...).
     pub outcome: &'static str,
 }
 
@@ -56,7 +54,8 @@ pub struct SlotLabels {
 /// `{reason}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
-    /// Why (see [`broker::Error::reason`](crate::broker::Error::reason)).
+    /// Why (`not_connected`, `timeout`, `nack`, ... for publishes;
+    /// `max_connections`, `max_connections_per_ip` for refused connections).
     pub reason: &'static str,
 }
 
@@ -132,207 +131,50 @@ pub struct Metrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("hookgate");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "requests",
-            "Requests by route and outcome",
-            requests.clone(),
-        );
-        let verification_failures = Family::<FailureLabels, Counter>::default();
-        registry.register(
-            "verification_failures",
-            "Requests that failed verification, by reason",
-            verification_failures.clone(),
-        );
-        let secret_matches = Family::<SlotLabels, Counter>::default();
-        registry.register(
-            "secret_matches",
-            "Verified requests by the index of the secret that matched",
-            secret_matches.clone(),
-        );
-        // 0.5 ms .. ~8 s.
-        let confirm_latency = Histogram::new(
-            prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 15),
-        );
-        registry.register(
-            "confirm_latency_seconds",
-            "Time from publish to the last publisher confirm of a request",
-            confirm_latency.clone(),
-        );
-        let messages_published = Counter::default();
-        registry.register(
-            "messages_published",
-            "Messages confirmed by the broker",
-            messages_published.clone(),
-        );
-        let publish_failures = Family::<ReasonLabels, Counter>::default();
-        registry.register(
-            "publish_failures",
-            "Publishes not confirmed, by reason",
-            publish_failures.clone(),
-        );
-        let broker_connected = Gauge::default();
-        registry.register(
-            "broker_connected",
-            "1 while the broker connection is up",
-            broker_connected.clone(),
-        );
-        let broker_blocked = Gauge::default();
-        registry.register(
-            "broker_blocked",
-            "1 while the broker blocks publishing (connection.blocked)",
-            broker_blocked.clone(),
-        );
-        let broker_connections = Counter::default();
-        registry.register(
-            "broker_connections",
-            "Broker connections established",
-            broker_connections.clone(),
-        );
-        let in_flight = Gauge::default();
-        registry.register(
-            "in_flight_requests",
-            "Requests being handled",
-            in_flight.clone(),
-        );
-        let publish_channels_leased = Gauge::default();
-        registry.register(
-            "publish_channels_leased",
-            "Publishing channels leased to a request or awaiting late confirms",
-            publish_channels_leased.clone(),
-        );
-        let unroutable_messages = Gauge::default();
-        registry.register(
-            "unroutable_messages",
-            "Messages no binding routed, kept in the unroutable queue",
-            unroutable_messages.clone(),
-        );
-        let connections_refused = Family::<ReasonLabels, Counter>::default();
-        registry.register(
-            "connections_refused",
-            "Connections closed at accept, by reason",
-            connections_refused.clone(),
-        );
-        let idle_connections_closed = Counter::default();
-        registry.register(
-            "idle_connections_closed",
-            "Idle keep-alive connections closed to make room for a newer one of the same client",
-            idle_connections_closed.clone(),
-        );
-        let duplicates = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "duplicates",
-            "Repeated deliveries answered without a second publish",
-            duplicates.clone(),
-        );
-        let spool_messages = Gauge::default();
-        registry.register(
-            "spool_messages",
-            "Messages in the spool",
-            spool_messages.clone(),
-        );
-        let spool_bytes = Gauge::default();
-        registry.register("spool_bytes", "Bytes in the spool", spool_bytes.clone());
-        let spool_oldest_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register(
-            "spool_oldest_age_seconds",
-            "Age of the oldest spooled message",
-            spool_oldest_age.clone(),
-        );
-        let spool_writes = Counter::default();
-        registry.register(
-            "spool_writes",
-            "Messages written to the spool",
-            spool_writes.clone(),
-        );
-        let spool_forwarded = Counter::default();
-        registry.register(
-            "spool_forwarded",
-            "Spooled messages confirmed by the broker and removed",
-            spool_forwarded.clone(),
-        );
-        let spool_full = Counter::default();
-        registry.register(
-            "spool_full",
-            "Writes refused: spool full",
-            spool_full.clone(),
-        );
-        let spool_quarantined = Gauge::default();
-        registry.register(
-            "spool_quarantined",
-            "Spool entries in the quarantine, no longer forwarded",
-            spool_quarantined.clone(),
-        );
-        let spool_quarantined_bytes = Gauge::default();
-        registry.register(
-            "spool_quarantined_bytes",
-            "Bytes in the spool's quarantine",
-            spool_quarantined_bytes.clone(),
-        );
-        let spool_quarantined_entries = Counter::default();
-        registry.register(
-            "spool_quarantined_entries",
-            "Spool entries moved to the quarantine after repeated refusals",
-            spool_quarantined_entries.clone(),
-        );
-        let spool_healthy = Gauge::default();
-        registry.register(
-            "spool_healthy",
-            "1 while the spool file can be written, 0 while it is reopened after an I/O error",
-            spool_healthy.clone(),
-        );
-        spool_healthy.set(1);
-        let spool_file_bytes = Gauge::default();
-        registry.register(
-            "spool_file_bytes",
-            "Size of the spool file, checked against spool.max_bytes",
-            spool_file_bytes.clone(),
-        );
-        let replay_cache_healthy = Gauge::default();
-        registry.register(
-            "replay_cache_healthy",
-            "1 while the replay cache file can be written, 0 while it is reopened after an I/O error",
-            replay_cache_healthy.clone(),
-        );
-        replay_cache_healthy.set(1);
-        let replay_cache_evicted = Counter::default();
-        registry.register(
-            "replay_cache_evicted",
-            "Replay cache marks removed before expiry to keep dedupe.max_bytes",
-            replay_cache_evicted.clone(),
-        );
-        Metrics {
-            registry,
-            requests,
-            verification_failures,
-            secret_matches,
-            confirm_latency,
-            messages_published,
-            publish_failures,
-            broker_connected,
-            broker_blocked,
-            broker_connections,
-            in_flight,
-            publish_channels_leased,
-            unroutable_messages,
-            connections_refused,
-            idle_connections_closed,
-            duplicates,
-            spool_messages,
-            spool_bytes,
-            spool_oldest_age,
-            spool_writes,
-            spool_forwarded,
-            spool_full,
-            spool_quarantined,
-            spool_quarantined_bytes,
-            spool_quarantined_entries,
-            spool_healthy,
-            spool_file_bytes,
-            replay_cache_healthy,
-            replay_cache_evicted,
-        }
+        let mut r = Registry::with_prefix("hookgate");
+        let metrics = Metrics {
+            requests: r.counters("requests", "Requests by route and outcome"),
+            verification_failures: r.counters("verification_failures", "Requests that failed verification, by reason"),
+            secret_matches: r.counters("secret_matches", "Verified requests by the index of the secret that matched"),
+            // 0.5 ms .. ~8 s.
+            confirm_latency: r.add(
+                "confirm_latency_seconds",
+                "Time from publish to the last publisher confirm of a request",
+                Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
+            ),
+            messages_published: r.counter("messages_published", "Messages confirmed by the broker"),
+            publish_failures: r.counters("publish_failures", "Publishes not confirmed, by reason"),
+            broker_connected: r.gauge("broker_connected", "1 while the broker connection is up"),
+            broker_blocked: r.gauge("broker_blocked", "1 while the broker blocks publishing (connection.blocked)"),
+            broker_connections: r.counter("broker_connections", "Broker connections established"),
+            in_flight: r.gauge("in_flight_requests", "Requests being handled"),
+            publish_channels_leased: r.gauge("publish_channels_leased", "Publishing channels leased to a request or awaiting late confirms"),
+            unroutable_messages: r.gauge("unroutable_messages", "Messages no binding routed, kept in the unroutable queue"),
+            connections_refused: r.counters("connections_refused", "Connections closed at accept, by reason"),
+            idle_connections_closed: r.counter("idle_connections_closed", "Idle keep-alive connections closed to make room for a newer one of the same client"),
+            duplicates: r.counters("duplicates", "Repeated deliveries answered without a second publish"),
+            spool_messages: r.gauge("spool_messages", "Messages in the spool"),
+            spool_bytes: r.gauge("spool_bytes", "Bytes in the spool"),
+            spool_oldest_age: r.add(
+                "spool_oldest_age_seconds",
+                "Age of the oldest spooled message",
+                Gauge::default(),
+            ),
+            spool_writes: r.counter("spool_writes", "Messages written to the spool"),
+            spool_forwarded: r.counter("spool_forwarded", "Spooled messages confirmed by the broker and removed"),
+            spool_full: r.counter("spool_full", "Writes refused: spool full"),
+            spool_quarantined: r.gauge("spool_quarantined", "Spool entries in the quarantine, no longer forwarded"),
+            spool_quarantined_bytes: r.gauge("spool_quarantined_bytes", "Bytes in the spool's quarantine"),
+            spool_quarantined_entries: r.counter("spool_quarantined_entries", "Spool entries moved to the quarantine after repeated refusals"),
+            spool_healthy: r.gauge("spool_healthy", "1 while the spool file can be written, 0 while it is reopened after an I/O error"),
+            spool_file_bytes: r.gauge("spool_file_bytes", "Size of the spool file, checked against spool.max_bytes"),
+            replay_cache_healthy: r.gauge("replay_cache_healthy", "1 while the replay cache file can be written, 0 while it is reopened after an I/O error"),
+            replay_cache_evicted: r.counter("replay_cache_evicted", "Replay cache marks removed before expiry to keep dedupe.max_bytes"),
+            registry: r,
+        };
+        metrics.spool_healthy.set(1);
+        metrics.replay_cache_healthy.set(1);
+        metrics
     }
 
     /// Counts a request in `in_flight_requests` until the returned guard is
@@ -403,12 +245,16 @@ impl Metrics {
             .inc();
     }
 
+    /// Sets `broker_connected` and `broker_blocked` (a blocked connection is
+    /// still connected).
+    pub fn broker_state(&self, connected: bool, blocked: bool) {
+        self.broker_connected.set(i64::from(connected));
+        self.broker_blocked.set(i64::from(blocked));
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        self.registry.encode()
     }
 }
 
@@ -422,34 +268,6 @@ pub struct InFlight<'a>(&'a Gauge);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.dec();
-    }
-}
-
-/// The broker connection and publishes, as the gateway reports them.
-impl Observe for Metrics {
-    fn connected(&self) {
-        self.broker_connections.inc();
-    }
-    fn status(&self, status: Status) {
-        self.broker_connected
-            .set(i64::from(status != Status::Disconnected));
-        self.broker_blocked
-            .set(i64::from(status == Status::Blocked));
-    }
-    fn confirmed(&self, n: u64) {
-        self.messages_published.inc_by(n);
-    }
-    fn confirm_latency(&self, latency: Duration) {
-        self.confirm_latency.observe(latency.as_secs_f64());
-    }
-    fn failed(&self, reason: &'static str) {
-        self.publish_failure(reason);
-    }
-    fn leased(&self, delta: i64) {
-        self.publish_channels_leased.inc_by(delta);
-    }
-    fn unroutable(&self, depth: u32) {
-        self.unroutable_messages.set(i64::from(depth));
     }
 }
 

@@ -1,6 +1,13 @@
-//! Logs ([`tracing`](mod@self::tracing)), metrics ([`metrics`]) and the admin
-//! listener ([`admin`]: `/healthz`, `/readyz`, `/metrics`).
+//! Logs ([`tracing`](mod@self::tracing)), metrics ([`metrics`], registered in
+//! a [`registry::Registry`]) and the admin listener ([`admin`]: `/healthz`,
+//! `/readyz`, `/metrics`), shared by the gateway and the worker.
+//!
+//! A leaf: nothing here imports another module of the crate. The broker,
+//! the spool and the server report into [`metrics::Metrics`] through its
+//! fields and setters over plain values; each process hands the admin
+//! listener its readiness and metrics text as closures ([`admin::Probes`]).
 
 pub mod admin;
 pub mod metrics;
+pub mod registry;
 pub mod tracing;

@@ -4,15 +4,18 @@
 //! `records_per_call` (histogram), `batch_latency_seconds` (histogram),
 //! `api_usage_ratio` (gauge, from `Sforce-Limit-Info`), `paused` (1 while the
 //! API budget pauses consumption), `amqp_connected`.
+//!
+//! Registered in the worker's own [`Registry`] (the type the gateway's
+//! metrics use too); the worker's admin listener serves its text.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
 
 use crate::salesforce::rest::client::Counters;
+use crate::telemetry::registry::Registry;
 
 /// `{reason}` of a dead-lettered message: the Salesforce error code,
 /// `unmatched`, `malformed`, `max_attempts`.
@@ -52,80 +55,41 @@ pub struct Metrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("hookgate_worker");
-        let processed = Counter::default();
-        registry.register("processed", "Messages applied and acked", processed.clone());
-        let duplicates = Counter::default();
-        registry.register(
-            "duplicates",
-            "Messages already done, acked without a call",
-            duplicates.clone(),
-        );
-        let retried = Counter::default();
-        registry.register("retried", "Messages sent to a retry queue", retried.clone());
-        let dead_lettered = Family::<ReasonLabels, Counter>::default();
-        registry.register(
-            "dead_lettered",
-            "Messages dead-lettered, by reason",
-            dead_lettered.clone(),
-        );
-        let unmatched = Counter::default();
-        registry.register("unmatched", "Messages no action matched", unmatched.clone());
-        let sf = Counters::default();
-        registry.register(
-            "api_calls",
-            "Salesforce data API calls",
-            sf.api_calls.clone(),
-        );
-        registry.register(
-            "token_requests",
-            "Salesforce token requests",
-            sf.token_requests.clone(),
-        );
-        let records_per_call =
-            Histogram::new([1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 200.0]);
-        registry.register(
-            "records_per_call",
-            "Records per sObject Collections call",
-            records_per_call.clone(),
-        );
-        let batch_latency = Histogram::new(exponential_buckets(0.005, 2.0, 14));
-        registry.register(
-            "batch_latency_seconds",
-            "From a batch's first message to its outcome",
-            batch_latency.clone(),
-        );
-        let api_usage_ratio = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register(
-            "api_usage_ratio",
-            "Last Sforce-Limit-Info used/limit",
-            api_usage_ratio.clone(),
-        );
-        let paused = Gauge::default();
-        registry.register(
-            "paused",
-            "1 while the API budget pauses consumption",
-            paused.clone(),
-        );
-        let amqp_connected = Gauge::default();
-        registry.register(
-            "amqp_connected",
-            "1 while the AMQP connection is up",
-            amqp_connected.clone(),
-        );
+        let mut r = Registry::with_prefix("hookgate_worker");
+        let processed = r.counter("processed", "Messages applied and acked");
+        let duplicates = r.counter("duplicates", "Messages already done, acked without a call");
+        let retried = r.counter("retried", "Messages sent to a retry queue");
+        let dead_lettered = r.counters("dead_lettered", "Messages dead-lettered, by reason");
+        let unmatched = r.counter("unmatched", "Messages no action matched");
+        let sf = Counters {
+            api_calls: r.counter("api_calls", "Salesforce data API calls"),
+            token_requests: r.counter("token_requests", "Salesforce token requests"),
+        };
         Metrics {
-            registry,
             processed,
             duplicates,
             retried,
             dead_lettered,
             unmatched,
             sf,
-            records_per_call,
-            batch_latency,
-            api_usage_ratio,
-            paused,
-            amqp_connected,
+            records_per_call: r.add(
+                "records_per_call",
+                "Records per sObject Collections call",
+                Histogram::new([1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 200.0]),
+            ),
+            batch_latency: r.add(
+                "batch_latency_seconds",
+                "From a batch's first message to its outcome",
+                Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            ),
+            api_usage_ratio: r.add(
+                "api_usage_ratio",
+                "Last Sforce-Limit-Info used/limit",
+                Gauge::default(),
+            ),
+            paused: r.gauge("paused", "1 while the API budget pauses consumption"),
+            amqp_connected: r.gauge("amqp_connected", "1 while the AMQP connection is up"),
+            registry: r,
         }
     }
 
@@ -140,9 +104,7 @@ impl Metrics {
 
     /// OpenMetrics text.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        self.registry.encode()
     }
 }
 

@@ -13,16 +13,11 @@ pub mod dlq;
 pub mod handle;
 pub mod metrics;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt as _;
-use http::{Method, Response, StatusCode};
-use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{FieldTable, ShortString};
 use tokio::net::TcpListener;
@@ -36,6 +31,7 @@ use self::metrics::Metrics;
 use crate::broker::connect::{Link, Live};
 use crate::broker::Publisher;
 use crate::salesforce::rest::Client;
+use crate::telemetry::admin::{self, Probes, Readiness};
 
 /// A start-up failure.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +55,9 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// Stops the admin listener, after the consumer's last flush (it
+    /// answers `/readyz` and `/metrics` until then).
+    admin_stop: watch::Sender<bool>,
     admin: JoinHandle<()>,
 }
 
@@ -69,7 +68,8 @@ impl Running {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
-        self.admin.abort();
+        let _ = self.admin_stop.send(true);
+        let _ = self.admin.await;
     }
 
     /// Stops at once, as a crash would: no flush, no acks; the broker
@@ -119,7 +119,8 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         metrics: metrics.clone(),
     });
     let (shutdown, rx) = watch::channel(false);
-    let admin = tokio::spawn(admin(listener, metrics.clone()));
+    let (admin_stop, admin_rx) = watch::channel(false);
+    let admin = tokio::spawn(admin::serve(listener, probes(metrics.clone()), admin_rx));
     let task = tokio::spawn(run(ctx, rx));
     tracing::info!(%admin_addr, "hookgate worker started");
     Ok(Running {
@@ -127,6 +128,7 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         metrics,
         shutdown,
         task,
+        admin_stop,
         admin,
     })
 }
@@ -255,40 +257,18 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// `/healthz`, `/readyz` (200 while consuming), `/metrics`.
-async fn admin(listener: TcpListener, metrics: Arc<Metrics>) {
-    let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(
-        TokioExecutor::new(),
-    ));
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        let builder = builder.clone();
-        tokio::spawn(async move {
-            let svc =
-                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let (status, body) = match (req.method(), req.uri().path()) {
-                        (&Method::GET, "/healthz") => (StatusCode::OK, "ok\n".to_owned()),
-                        (&Method::GET, "/readyz") => {
-                            if metrics.amqp_connected.get() == 1 {
-                                (StatusCode::OK, "ready\n".to_owned())
-                            } else {
-                                (
-                                    StatusCode::SERVICE_UNAVAILABLE,
-                                    "broker disconnected\n".to_owned(),
-                                )
-                            }
-                        }
-                        (&Method::GET, "/metrics") => (StatusCode::OK, metrics.encode()),
-                        _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
-                    };
-                    let mut resp = Response::new(Full::new(Bytes::from(body)));
-                    *resp.status_mut() = status;
-                    async move { Ok::<_, Infallible>(resp) }
-                });
-            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
-        });
+/// What the worker's admin listener answers: `/readyz` 200 while consuming
+/// (`amqp_connected`), `/metrics` the `hookgate_worker_*` metrics.
+fn probes(metrics: Arc<Metrics>) -> Probes {
+    let ready = metrics.clone();
+    Probes {
+        ready: Arc::new(move || {
+            if ready.amqp_connected.get() == 1 {
+                Readiness::Ready("ready\n")
+            } else {
+                Readiness::NotReady("broker disconnected\n")
+            }
+        }),
+        metrics: Arc::new(move || metrics.encode()),
     }
 }
