@@ -5,6 +5,7 @@
 //! [`RouteConfig::validate_webhook`], [`RouteConfig::validate_generic_hmac`]).
 
 mod client_cert;
+pub mod generic;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -13,9 +14,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use self::client_cert::{ClientCertRule, ClientCerts};
+use self::generic::{Algorithm, Encoding, Scheme};
 use super::{resolve_secret, Error, SecretSource, ServerConfig};
 use crate::secret::Secret;
-use crate::verify::generic::{Algorithm, Encoding};
 
 /// Default body cap of Salesforce routes in bytes (1 MiB), overridable.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -172,7 +173,7 @@ pub struct Route {
     /// Forward SessionId in Notification messages.
     pub forward_session_id: bool,
     /// The generic_hmac description, for that kind only.
-    pub generic: Option<crate::verify::generic::Scheme>,
+    pub generic: Option<Scheme>,
     /// Allowed client networks (empty: all).
     pub allow_cidrs: Vec<ipnet::IpNet>,
     /// Accepted client certificates (mutual TLS), if required.
@@ -204,7 +205,7 @@ struct Verification {
     secrets: Vec<Secret>,
     tolerance_s: u64,
     org_ids: Vec<String>,
-    generic: Option<crate::verify::generic::Scheme>,
+    generic: Option<Scheme>,
 }
 
 /// Validates each route, then that names and paths are unique.
@@ -340,7 +341,7 @@ impl RouteConfig {
             .header
             .as_deref()
             .ok_or_else(|| at.invalid("header", "required for generic_hmac"))?;
-        let scheme = crate::verify::generic::Scheme::new(
+        let scheme = Scheme::new(
             header,
             self.algorithm.unwrap_or_default(),
             self.encoding.unwrap_or_default(),
