@@ -186,7 +186,7 @@ impl AmqpConfig {
 /// Why `url` is not a usable AMQP URI, in words that never quote it: the
 /// URI may hold a password, and amq-protocol-uri's own messages can repeat
 /// the whole URL (`Invalid URL: '<url>'`). `None` when it parses.
-pub(crate) fn amqp_url_problem(url: &str) -> Option<String> {
+fn amqp_url_problem(url: &str) -> Option<String> {
     let amqp_error = url.parse::<lapin::uri::AMQPUri>().err()?;
     let reason = match url::Url::parse(url) {
         // url's messages are fixed texts ("invalid port number").

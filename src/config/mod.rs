@@ -27,7 +27,6 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-pub(crate) use self::broker::amqp_url_problem;
 pub use self::broker::{AmqpConfig, QueueConfig, QueueType, AMQP_URL_ENV, MAX_AMQP_CHANNELS};
 pub use self::dedupe::{DedupeConfig, MIN_DEDUPE_MAX_BYTES};
 pub use self::routes::generic;
