@@ -13,7 +13,7 @@
 //! One file per section: `server.rs` (`[server]`, `[admin]`), `broker.rs`
 //! (`[amqp]`, shared with the worker), `spool.rs`, `dedupe.rs`, `routes.rs`
 //! (`[[routes]]`, a validate per kind). The worker's sections are read by
-//! `crate::worker::config` through the same loader ([`parse_toml`]), error
+//! `crate::worker::config` through the same loader (`parse_toml`), error
 //! type and secret references.
 
 mod broker;
@@ -218,7 +218,7 @@ pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result
 }
 
 /// Reads one secret into a buffer zeroized on drop (the caller copies what
-/// it keeps into a [`Secret`]); on error returns (sub-key, reason) without
+/// it keeps into a [`Secret`](crate::secret::Secret)); on error returns (sub-key, reason) without
 /// the value.
 pub(crate) fn resolve_secret(
     src: &SecretSource,
