@@ -3,20 +3,10 @@
 use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 
+// The hash is a config value (`routes[].algorithm`): declared there, since
+// config never imports verify.
+pub use crate::config::generic::Algorithm;
 use crate::secret::Secret;
-
-/// HMAC hash function.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    /// HMAC-SHA1 (legacy senders only).
-    Sha1,
-    /// HMAC-SHA256: what nearly every provider uses.
-    #[default]
-    Sha256,
-    /// HMAC-SHA512.
-    Sha512,
-}
 
 /// HMAC of the concatenation of `parts` under `key`.
 pub fn tag(alg: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {

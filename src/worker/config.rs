@@ -2,6 +2,13 @@
 //! `[[worker.actions]]` and `[salesforce]`, read from the same file as the
 //! gateway (its `[server]`, `[admin]`, `[spool]` and `[[routes]]` sections are
 //! the gateway's and are not read here).
+//!
+//! One way to load a file: read and parsed by `crate::config` (same
+//! [`Error`], naming the file and key), `[amqp]` is the gateway's
+//! [`AmqpConfig`] (the worker checks its URL only), and secrets are the
+//! gateway's [`SecretSource`](crate::config::SecretSource) references.
+
+mod salesforce;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,9 +17,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{AmqpConfig, Error, SecretSource, AMQP_URL_ENV};
+pub use self::salesforce::{AuthKind, SalesforceSection};
+use crate::config::{self, AmqpConfig, Error};
 use crate::salesforce::rest::Auth;
-use crate::secret::{redact_url, Secret};
+use crate::secret::redact_url;
 
 /// Default worker admin listener.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
@@ -163,48 +171,6 @@ pub struct ActionConfig {
     pub fields: BTreeMap<String, String>,
 }
 
-/// `[salesforce]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SalesforceSection {
-    /// Token endpoint base (`https://login.salesforce.com`, the My Domain
-    /// URL for client credentials, or the simulator's URL in tests).
-    pub login_url: String,
-    /// REST base used when the token reply has no `instance_url`.
-    pub instance_url: String,
-    /// API version without the `v`, e.g. `62.0`.
-    #[serde(default = "default_api_version")]
-    pub api_version: String,
-    /// `jwt_bearer` or `client_credentials`.
-    pub auth: AuthKind,
-    /// Connected app consumer key.
-    pub consumer_key: SecretSource,
-    /// Integration user (jwt_bearer).
-    pub username: Option<String>,
-    /// PEM RSA private key (jwt_bearer).
-    pub private_key: Option<SecretSource>,
-    /// JWT audience (default `https://login.salesforce.com`).
-    pub audience: Option<String>,
-    /// Consumer secret (client_credentials).
-    pub client_secret: Option<SecretSource>,
-    /// Pause when `used/limit` from `Sforce-Limit-Info` exceeds this.
-    #[serde(default = "default_max_usage")]
-    pub max_api_usage: f64,
-    /// Per-request timeout in ms.
-    #[serde(default = "default_sf_timeout")]
-    pub timeout_ms: u64,
-}
-
-/// OAuth flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthKind {
-    /// RS256 JWT assertion.
-    JwtBearer,
-    /// Client id + secret.
-    ClientCredentials,
-}
-
 /// A validated worker configuration.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -226,11 +192,7 @@ impl WorkerConfig {
     /// # Errors
     /// [`Error`] naming the file and key.
     pub fn load(path: &Path) -> Result<WorkerConfig, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_toml(path, &text)
+        Self::from_toml(path, &config::read(path)?)
     }
 
     /// Parses and validates TOML text (`path` only names it in errors).
@@ -238,175 +200,21 @@ impl WorkerConfig {
     /// # Errors
     /// [`Error`] naming the file and key.
     pub fn from_toml(path: &Path, text: &str) -> Result<WorkerConfig, Error> {
-        let raw: WorkerFile = toml::from_str(text).map_err(|e| Error::Parse {
-            file: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        let invalid = |key: &str, reason: String| Error::Invalid {
-            file: path.to_path_buf(),
-            key: key.to_string(),
-            reason,
-        };
         let WorkerFile {
             mut amqp,
             worker,
             salesforce,
             ..
-        } = raw;
-        if let Ok(url) = std::env::var(AMQP_URL_ENV) {
-            amqp.url = url;
-        }
-        if let Some(reason) = crate::config::amqp_url_problem(&amqp.url) {
-            return Err(invalid("amqp.url", reason));
-        }
-        if worker.queues.is_empty() {
-            return Err(invalid("worker.queues", "at least one queue".into()));
-        }
-        if worker.batch_size == 0
-            || worker.batch_size > crate::salesforce::rest::MAX_COLLECTION_RECORDS
-        {
-            return Err(invalid(
-                "worker.batch_size",
-                "1 to 200 (sObject Collections limit)".into(),
-            ));
-        }
-        if (worker.prefetch as usize) < 2 * worker.batch_size {
-            return Err(invalid(
-                "worker.prefetch",
-                format!(
-                    "must be at least 2 x batch_size ({}), or batches cannot fill",
-                    2 * worker.batch_size
-                ),
-            ));
-        }
-        if worker.max_attempts == 0 {
-            return Err(invalid("worker.max_attempts", "must be at least 1".into()));
-        }
-        if worker.retry_delays_s.is_empty() || worker.retry_delays_s.contains(&0) {
-            return Err(invalid(
-                "worker.retry_delays_s",
-                "non-empty, every delay > 0".into(),
-            ));
-        }
-        if worker.dead_letter_queue.is_empty() || worker.queues.contains(&worker.dead_letter_queue)
-        {
-            return Err(invalid(
-                "worker.dead_letter_queue",
-                "must be set and differ from the work queues".into(),
-            ));
-        }
-        if worker.idempotency.store == StoreKind::Redis && worker.idempotency.redis_url.is_none() {
-            return Err(invalid(
-                "worker.idempotency.redis_url",
-                "required for store = \"redis\"".into(),
-            ));
-        }
-        if worker.idempotency.ttl_s < 24 * 3600 {
-            return Err(invalid(
-                "worker.idempotency.ttl_s",
-                "must exceed Salesforce's 24 h retry window (86400)".into(),
-            ));
-        }
-        if worker.actions.is_empty() {
-            return Err(invalid(
-                "worker.actions",
-                "at least one [[worker.actions]]".into(),
-            ));
-        }
+        } = config::parse_toml(path, text)?;
+        // Of `[amqp]` the worker uses the connection only: the gateway's
+        // topology keys are not its to check.
+        amqp.resolve_url(path)?;
+        worker.validate(path)?;
         for (i, a) in worker.actions.iter().enumerate() {
-            let key = |k: &str| format!("worker.actions[{i}].{k}");
-            if crate::worker::action::Pattern::parse(&a.pattern).is_none() {
-                return Err(invalid(
-                    &key("match"),
-                    "a topic pattern of words, * and #".into(),
-                ));
-            }
-            if a.fields.is_empty() {
-                return Err(invalid(&key("fields"), "at least one field".into()));
-            }
-            if a.kind == ActionKind::SalesforceUpsert {
-                let Some(sobject) = &a.sobject else {
-                    return Err(invalid(
-                        &key("sobject"),
-                        "required for salesforce_upsert".into(),
-                    ));
-                };
-                if sobject.is_empty() {
-                    return Err(invalid(&key("sobject"), "must not be empty".into()));
-                }
-                match &a.external_id_field {
-                    None => {
-                        return Err(invalid(
-                            &key("external_id_field"),
-                            "required for salesforce_upsert".into(),
-                        ))
-                    }
-                    Some(f) if !a.fields.contains_key(f) => {
-                        return Err(invalid(
-                            &key("external_id_field"),
-                            format!("{f} must be one of fields"),
-                        ))
-                    }
-                    _ => {}
-                }
-            } else if a.external_id_field.is_some() {
-                return Err(invalid(
-                    &key("external_id_field"),
-                    "only for salesforce_upsert".into(),
-                ));
-            }
+            a.validate(path, i)?;
         }
-        if !(0.0..=1.0).contains(&salesforce.max_api_usage) || salesforce.max_api_usage == 0.0 {
-            return Err(invalid(
-                "salesforce.max_api_usage",
-                "a ratio in (0, 1]".into(),
-            ));
-        }
-        let consumer_key = read_secret(&salesforce.consumer_key)
-            .map_err(|(sub, r)| invalid(&format!("salesforce.consumer_key{sub}"), r))?;
-        // The consumer key is the OAuth client id, not a secret.
-        let consumer_key = String::from_utf8(consumer_key.to_vec())
-            .map_err(|_| invalid("salesforce.consumer_key", "not UTF-8".into()))?;
-        let auth = match salesforce.auth {
-            AuthKind::JwtBearer => {
-                let username = salesforce.username.clone().ok_or_else(|| {
-                    invalid("salesforce.username", "required for jwt_bearer".into())
-                })?;
-                let key_src = salesforce.private_key.as_ref().ok_or_else(|| {
-                    invalid("salesforce.private_key", "required for jwt_bearer".into())
-                })?;
-                let pem = read_secret(key_src)
-                    .map_err(|(sub, r)| invalid(&format!("salesforce.private_key{sub}"), r))?;
-                Auth::jwt_bearer(
-                    consumer_key,
-                    username,
-                    salesforce
-                        .audience
-                        .clone()
-                        .unwrap_or_else(|| "https://login.salesforce.com".into()),
-                    &pem,
-                )
-                .map_err(|e| invalid("salesforce.private_key", e.to_string()))?
-            }
-            AuthKind::ClientCredentials => {
-                let src = salesforce.client_secret.as_ref().ok_or_else(|| {
-                    invalid(
-                        "salesforce.client_secret",
-                        "required for client_credentials".into(),
-                    )
-                })?;
-                let secret = read_secret(src)
-                    .map_err(|(sub, r)| invalid(&format!("salesforce.client_secret{sub}"), r))?;
-                // It is sent as form text.
-                if std::str::from_utf8(&secret).is_err() {
-                    return Err(invalid("salesforce.client_secret", "not UTF-8".into()));
-                }
-                Auth::ClientCredentials {
-                    client_id: consumer_key,
-                    client_secret: Secret::from_slice(&secret),
-                }
-            }
-        };
+        salesforce.validate(path)?;
+        let auth = salesforce.auth(path)?;
         Ok(WorkerConfig {
             file: path.to_path_buf(),
             amqp,
@@ -422,8 +230,126 @@ impl WorkerConfig {
     }
 }
 
-fn read_secret(src: &SecretSource) -> Result<zeroize::Zeroizing<Vec<u8>>, (&'static str, String)> {
-    crate::config::resolve_secret(src)
+// === impl WorkerSection ===
+
+impl WorkerSection {
+    /// Queues, batching, retries and the idempotency store; the actions
+    /// are checked one by one after.
+    fn validate(&self, file: &Path) -> Result<(), Error> {
+        if self.queues.is_empty() {
+            return Err(Error::invalid(file, "worker.queues", "at least one queue"));
+        }
+        if self.batch_size == 0 || self.batch_size > crate::salesforce::rest::MAX_COLLECTION_RECORDS
+        {
+            return Err(Error::invalid(
+                file,
+                "worker.batch_size",
+                "1 to 200 (sObject Collections limit)",
+            ));
+        }
+        if (self.prefetch as usize) < 2 * self.batch_size {
+            return Err(Error::invalid(
+                file,
+                "worker.prefetch",
+                format!(
+                    "must be at least 2 x batch_size ({}), or batches cannot fill",
+                    2 * self.batch_size
+                ),
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err(Error::invalid(
+                file,
+                "worker.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if self.retry_delays_s.is_empty() || self.retry_delays_s.contains(&0) {
+            return Err(Error::invalid(
+                file,
+                "worker.retry_delays_s",
+                "non-empty, every delay > 0",
+            ));
+        }
+        if self.dead_letter_queue.is_empty() || self.queues.contains(&self.dead_letter_queue) {
+            return Err(Error::invalid(
+                file,
+                "worker.dead_letter_queue",
+                "must be set and differ from the work queues",
+            ));
+        }
+        self.idempotency.validate(file)?;
+        if self.actions.is_empty() {
+            return Err(Error::invalid(
+                file,
+                "worker.actions",
+                "at least one [[worker.actions]]",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl IdempotencyConfig {
+    /// Redis needs its URL; marks outlive Salesforce's retries.
+    fn validate(&self, file: &Path) -> Result<(), Error> {
+        if self.store == StoreKind::Redis && self.redis_url.is_none() {
+            return Err(Error::invalid(
+                file,
+                "worker.idempotency.redis_url",
+                "required for store = \"redis\"",
+            ));
+        }
+        if self.ttl_s < 24 * 3600 {
+            return Err(Error::invalid(
+                file,
+                "worker.idempotency.ttl_s",
+                "must exceed Salesforce's 24 h retry window (86400)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ActionConfig {
+    /// `worker.actions[i]`: a topic pattern, fields, and the upsert's
+    /// sObject and external id.
+    fn validate(&self, file: &Path, i: usize) -> Result<(), Error> {
+        let invalid = |k: &str, reason: String| {
+            Error::invalid(file, format!("worker.actions[{i}].{k}"), reason)
+        };
+        if crate::worker::action::Pattern::parse(&self.pattern).is_none() {
+            return Err(invalid("match", "a topic pattern of words, * and #".into()));
+        }
+        if self.fields.is_empty() {
+            return Err(invalid("fields", "at least one field".into()));
+        }
+        if self.kind != ActionKind::SalesforceUpsert {
+            if self.external_id_field.is_some() {
+                return Err(invalid(
+                    "external_id_field",
+                    "only for salesforce_upsert".into(),
+                ));
+            }
+            return Ok(());
+        }
+        match self.sobject.as_deref() {
+            None => return Err(invalid("sobject", "required for salesforce_upsert".into())),
+            Some("") => return Err(invalid("sobject", "must not be empty".into())),
+            Some(_) => {}
+        }
+        match &self.external_id_field {
+            None => Err(invalid(
+                "external_id_field",
+                "required for salesforce_upsert".into(),
+            )),
+            Some(f) if !self.fields.contains_key(f) => Err(invalid(
+                "external_id_field",
+                format!("{f} must be one of fields"),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
 }
 
 fn default_prefetch() -> u16 {
@@ -457,15 +383,6 @@ fn default_idem_path() -> PathBuf {
 }
 fn default_ttl() -> u64 {
     172_800
-}
-fn default_api_version() -> String {
-    "62.0".into()
-}
-fn default_max_usage() -> f64 {
-    0.9
-}
-fn default_sf_timeout() -> u64 {
-    30_000
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::config::AMQP_URL_ENV;
 
 const FILE: &str = "worker.toml";
 

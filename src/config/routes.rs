@@ -1,0 +1,494 @@
+//! `[[routes]]`: one endpoint each, its kind deciding the sender's scheme.
+//!
+//! [`RouteConfig::validate`] runs the checks every route shares, then the
+//! kind's own ([`RouteConfig::validate_salesforce_om`],
+//! [`RouteConfig::validate_webhook`], [`RouteConfig::validate_generic_hmac`]).
+
+mod client_cert;
+pub mod generic;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use self::client_cert::{ClientCertRule, ClientCerts};
+use self::generic::{Algorithm, Encoding, Scheme};
+use super::{resolve_secret, Error, SecretSource, ServerConfig};
+use crate::secret::Secret;
+
+/// Default body cap of Salesforce routes in bytes (1 MiB), overridable.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default body cap of webhook routes in bytes (256 KiB), overridable.
+pub const DEFAULT_WEBHOOK_MAX_BODY_BYTES: usize = 256 * 1024;
+/// Default timestamp tolerance in seconds for schemes that sign a timestamp
+/// (Stripe, Slack, Standard Webhooks: 300 s in their documentation).
+pub const DEFAULT_TOLERANCE_S: u64 = 300;
+
+/// The kind of sender a route verifies; decides the signature scheme,
+/// idempotency key and event name (see `../shared/docs/PROVIDERS.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteKind {
+    /// Salesforce SOAP Outbound Messages (no signature: Organization ID check).
+    SalesforceOm,
+    /// GitHub: `X-Hub-Signature-256`.
+    Github,
+    /// Stripe: `Stripe-Signature` with `t=` and `v1=`.
+    Stripe,
+    /// Slack: `X-Slack-Signature` over `v0:{ts}:{body}`.
+    Slack,
+    /// Shopify: `X-Shopify-Hmac-Sha256`, base64.
+    Shopify,
+    /// Standard Webhooks (and Svix): `webhook-*` or `svix-*` headers.
+    StandardWebhooks,
+    /// Any HMAC scheme described by the route's keys.
+    GenericHmac,
+}
+
+impl RouteKind {
+    /// The snake_case name used in config, routing keys and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::SalesforceOm => "salesforce_om",
+            RouteKind::Github => "github",
+            RouteKind::Stripe => "stripe",
+            RouteKind::Slack => "slack",
+            RouteKind::Shopify => "shopify",
+            RouteKind::StandardWebhooks => "standard_webhooks",
+            RouteKind::GenericHmac => "generic_hmac",
+        }
+    }
+
+    /// Whether the scheme signs a timestamp (so `tolerance_s` applies).
+    pub fn signs_timestamp(self) -> bool {
+        matches!(
+            self,
+            RouteKind::Stripe | RouteKind::Slack | RouteKind::StandardWebhooks
+        )
+    }
+}
+
+/// `[[routes]]`: one endpoint. Keys that do not belong to `kind` are errors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Unique name: the `<source>` of routing keys and the metric label.
+    /// Defaults to the kind (`github`, `salesforce_om`, ...).
+    pub name: Option<String>,
+    /// Exact request path, e.g. `/hooks/github`.
+    pub path: String,
+    /// The scheme.
+    pub kind: RouteKind,
+    /// Body cap in bytes; defaults to `[server] max_body_bytes`.
+    pub max_body_bytes: Option<usize>,
+    /// Webhook secrets; any one verifies (rotation).
+    #[serde(default)]
+    pub secrets: Vec<SecretSource>,
+    /// Allowed age of a signed timestamp in seconds, both directions.
+    pub tolerance_s: Option<u64>,
+    /// salesforce_om: accepted Organization IDs (15 or 18 characters).
+    #[serde(default)]
+    pub org_ids: Vec<String>,
+    /// salesforce_om: keep the SessionId in the message (a credential).
+    #[serde(default)]
+    pub forward_session_id: bool,
+    /// generic_hmac: the signature header.
+    pub header: Option<String>,
+    /// generic_hmac: HMAC hash.
+    pub algorithm: Option<Algorithm>,
+    /// generic_hmac: signature encoding.
+    pub encoding: Option<Encoding>,
+    /// generic_hmac: text before the signature, e.g. `sha256=`.
+    pub prefix: Option<String>,
+    /// generic_hmac: signed string template over `{body}`, `{timestamp}`, `{id}`.
+    pub signed_payload: Option<String>,
+    /// generic_hmac: header carrying the signed timestamp (Unix seconds).
+    pub timestamp_header: Option<String>,
+    /// generic_hmac: header carrying the delivery id (idempotency key).
+    pub id_header: Option<String>,
+    /// generic_hmac: header carrying the event name.
+    pub event_header: Option<String>,
+    /// Client addresses allowed (IPv4 and IPv6 CIDRs); empty allows all.
+    #[serde(default)]
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// Verified client certificates accepted (mutual TLS).
+    pub client_cert: Option<ClientCertRule>,
+    /// The URL the sender posts to, as it sees it (for logs and URL-signing
+    /// schemes).
+    pub public_url: Option<String>,
+    /// How long a seen idempotency key is remembered for replay protection,
+    /// in seconds. Default: the timestamp tolerance for schemes that sign
+    /// one, 24 h for Salesforce, 72 h otherwise.
+    pub replay_ttl_s: Option<u64>,
+    /// Requests admitted per second, for the route or per client.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+/// `routes[].rate_limit = { per_second = N, burst = M }`: a token bucket
+/// (GCRA) refilled at `per_second` holding at most `burst`; past it the
+/// route answers 429 (a SOAP Server fault for `salesforce_om`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained rate: requests admitted per second.
+    pub per_second: u32,
+    /// Requests admitted at once after a quiet period (the bucket's size).
+    pub burst: u32,
+    /// One bucket per client address (IPv6 by /64) instead of one for the
+    /// whole route.
+    #[serde(default)]
+    pub per_client: bool,
+}
+
+/// A validated rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests admitted per second.
+    pub per_second: std::num::NonZeroU32,
+    /// The bucket's size.
+    pub burst: std::num::NonZeroU32,
+    /// A bucket per client address.
+    pub per_client: bool,
+}
+
+/// A validated route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Unique name (routing-key source, metric label).
+    pub name: String,
+    /// Exact request path.
+    pub path: String,
+    /// Scheme.
+    pub kind: RouteKind,
+    /// Body cap in bytes.
+    pub max_body_bytes: usize,
+    /// Resolved secrets, in config order (slot 0 first).
+    pub secrets: Vec<Secret>,
+    /// Timestamp tolerance.
+    pub tolerance: Duration,
+    /// Accepted Organization IDs, normalised to their 18-character form.
+    pub org_ids: Vec<String>,
+    /// Forward SessionId in Notification messages.
+    pub forward_session_id: bool,
+    /// The generic_hmac description, for that kind only.
+    pub generic: Option<Scheme>,
+    /// Allowed client networks (empty: all).
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// Accepted client certificates (mutual TLS), if required.
+    pub client_cert: Option<ClientCerts>,
+    /// The URL the sender posts to.
+    pub public_url: Option<String>,
+    /// How long seen idempotency keys are remembered.
+    pub replay_ttl: Duration,
+    /// Requests admitted per second, if limited.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Where a route's errors point: the file and `routes[i]`.
+pub(super) struct RouteKey<'a> {
+    file: &'a Path,
+    i: usize,
+}
+
+impl RouteKey<'_> {
+    /// An [`Error::Invalid`] for `routes[i].<key>`.
+    pub(super) fn invalid(&self, key: &str, reason: impl Into<String>) -> Error {
+        Error::invalid(self.file, format!("routes[{}].{key}", self.i), reason)
+    }
+}
+
+/// What a kind's own checks give the route: how its sender is verified.
+#[derive(Default)]
+struct Verification {
+    secrets: Vec<Secret>,
+    tolerance_s: u64,
+    org_ids: Vec<String>,
+    generic: Option<Scheme>,
+}
+
+/// Validates each route, then that names and paths are unique.
+///
+/// # Errors
+/// [`Error::Invalid`] with the key of the first problem.
+pub(super) fn validate(
+    routes: Vec<RouteConfig>,
+    file: &Path,
+    server: &ServerConfig,
+) -> Result<Vec<Route>, Error> {
+    if routes.is_empty() {
+        return Err(Error::invalid(
+            file,
+            "routes",
+            "at least one [[routes]] entry is needed",
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut paths = HashSet::new();
+    let mut out = Vec::with_capacity(routes.len());
+    for (i, r) in routes.into_iter().enumerate() {
+        let at = RouteKey { file, i };
+        let route = r.validate(&at, server)?;
+        if !names.insert(route.name.clone()) {
+            return Err(at.invalid("name", format!("duplicate route name {:?}", route.name)));
+        }
+        if !paths.insert(route.path.clone()) {
+            return Err(at.invalid("path", format!("duplicate path {:?}", route.path)));
+        }
+        out.push(route);
+    }
+    Ok(out)
+}
+
+// === impl RouteConfig ===
+
+impl RouteConfig {
+    /// The checks every route shares around its kind's own.
+    fn validate(self, at: &RouteKey<'_>, server: &ServerConfig) -> Result<Route, Error> {
+        let name = self.checked_name(at)?;
+        if !self.path.starts_with('/') || self.path.contains(['?', '#', ' ']) {
+            return Err(at.invalid("path", "must start with / and hold no query"));
+        }
+        let max_body_bytes = self.max_body_bytes(at, server)?;
+        self.check_foreign_keys(at)?;
+        let verification = match self.kind {
+            RouteKind::SalesforceOm => self.validate_salesforce_om(at)?,
+            RouteKind::GenericHmac => self.validate_generic_hmac(at)?,
+            _ => self.validate_webhook(at)?,
+        };
+        let client_cert = match &self.client_cert {
+            None => None,
+            Some(rule) => Some(rule.validate(at, server)?),
+        };
+        if let Some(u) = &self.public_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(at.invalid("public_url", "an absolute http(s) URL"));
+            }
+        }
+        let replay_ttl = self.replay_ttl(at, verification.tolerance_s)?;
+        let rate_limit = match self.rate_limit {
+            None => None,
+            Some(r) => Some(r.validate(at)?),
+        };
+        Ok(Route {
+            name,
+            path: self.path,
+            kind: self.kind,
+            max_body_bytes,
+            secrets: verification.secrets,
+            tolerance: Duration::from_secs(verification.tolerance_s),
+            org_ids: verification.org_ids,
+            forward_session_id: self.forward_session_id,
+            generic: verification.generic,
+            allow_cidrs: self.allow_cidrs,
+            client_cert,
+            public_url: self.public_url,
+            replay_ttl,
+            rate_limit,
+        })
+    }
+
+    /// `salesforce_om`: Organization IDs instead of secrets.
+    fn validate_salesforce_om(&self, at: &RouteKey<'_>) -> Result<Verification, Error> {
+        if self.org_ids.is_empty() {
+            return Err(at.invalid(
+                "org_ids",
+                "at least one Organization ID is required for salesforce_om",
+            ));
+        }
+        let mut org_ids = Vec::with_capacity(self.org_ids.len());
+        for (j, id) in self.org_ids.iter().enumerate() {
+            match crate::salesforce::id::to_18(id) {
+                // 15-character ids are case-sensitive: the prefix is exactly 00D.
+                Some(full) if full.starts_with("00D") => org_ids.push(full),
+                _ => {
+                    return Err(at.invalid(
+                        &format!("org_ids[{j}]"),
+                        format!("{id:?} is not a 15- or 18-character Organization ID (prefix 00D)"),
+                    ))
+                }
+            }
+        }
+        Ok(Verification {
+            tolerance_s: self.tolerance_s(at)?,
+            org_ids,
+            ..Verification::default()
+        })
+    }
+
+    /// Signed kinds: at least one secret, resolved now; a tolerance where
+    /// a timestamp is signed.
+    fn validate_webhook(&self, at: &RouteKey<'_>) -> Result<Verification, Error> {
+        if self.secrets.is_empty() {
+            return Err(at.invalid("secrets", "at least one secret is required"));
+        }
+        let mut secrets = Vec::with_capacity(self.secrets.len());
+        for (j, src) in self.secrets.iter().enumerate() {
+            secrets.push(self.secret(at, j, src)?);
+        }
+        Ok(Verification {
+            secrets,
+            tolerance_s: self.tolerance_s(at)?,
+            ..Verification::default()
+        })
+    }
+
+    /// `generic_hmac`: a signed kind whose scheme the route's keys describe.
+    fn validate_generic_hmac(&self, at: &RouteKey<'_>) -> Result<Verification, Error> {
+        let verification = self.validate_webhook(at)?;
+        let header = self
+            .header
+            .as_deref()
+            .ok_or_else(|| at.invalid("header", "required for generic_hmac"))?;
+        let scheme = Scheme::new(
+            header,
+            self.algorithm.unwrap_or_default(),
+            self.encoding.unwrap_or_default(),
+            self.prefix.clone().unwrap_or_default(),
+            self.signed_payload.as_deref().unwrap_or("{body}"),
+            self.timestamp_header.as_deref(),
+            self.id_header.as_deref(),
+            self.event_header.as_deref(),
+        )
+        .map_err(|(key, reason)| at.invalid(key, reason))?;
+        Ok(Verification {
+            generic: Some(scheme),
+            ..verification
+        })
+    }
+
+    /// `name`, defaulting to the kind: it starts every routing key.
+    fn checked_name(&self, at: &RouteKey<'_>) -> Result<String, Error> {
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| self.kind.as_str().to_string());
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        if name.is_empty() || name.len() > 64 || !name.bytes().all(allowed) {
+            return Err(at.invalid(
+                "name",
+                "1 to 64 characters of [A-Za-z0-9_-] (it starts every routing key)",
+            ));
+        }
+        Ok(name)
+    }
+
+    /// The route's cap, else the server's, else the kind's default.
+    fn max_body_bytes(&self, at: &RouteKey<'_>, server: &ServerConfig) -> Result<usize, Error> {
+        let cap = self.max_body_bytes.or(server.max_body_bytes).unwrap_or(
+            if self.kind == RouteKind::SalesforceOm {
+                DEFAULT_MAX_BODY_BYTES
+            } else {
+                DEFAULT_WEBHOOK_MAX_BODY_BYTES
+            },
+        );
+        if cap == 0 {
+            return Err(at.invalid("max_body_bytes", "must be greater than 0"));
+        }
+        Ok(cap)
+    }
+
+    /// Refuses keys that belong to another kind.
+    fn check_foreign_keys(&self, at: &RouteKey<'_>) -> Result<(), Error> {
+        let is_sf = self.kind == RouteKind::SalesforceOm;
+        let is_generic = self.kind == RouteKind::GenericHmac;
+        let keys: [(&str, bool, bool); 11] = [
+            ("org_ids", !self.org_ids.is_empty(), is_sf),
+            ("forward_session_id", self.forward_session_id, is_sf),
+            ("secrets", !self.secrets.is_empty(), !is_sf),
+            ("header", self.header.is_some(), is_generic),
+            ("algorithm", self.algorithm.is_some(), is_generic),
+            ("encoding", self.encoding.is_some(), is_generic),
+            ("prefix", self.prefix.is_some(), is_generic),
+            ("signed_payload", self.signed_payload.is_some(), is_generic),
+            (
+                "timestamp_header",
+                self.timestamp_header.is_some(),
+                is_generic,
+            ),
+            ("id_header", self.id_header.is_some(), is_generic),
+            ("event_header", self.event_header.is_some(), is_generic),
+        ];
+        for (key, present, allowed) in keys {
+            if present && !allowed {
+                let kind = self.kind.as_str();
+                return Err(at.invalid(key, format!("not a key of kind {kind}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `secrets[j]` read from its source, with its expiry.
+    fn secret(&self, at: &RouteKey<'_>, j: usize, src: &SecretSource) -> Result<Secret, Error> {
+        let key = format!("secrets[{j}]");
+        let raw = resolve_secret(src)
+            .map_err(|(sub, reason)| at.invalid(&format!("{key}{sub}"), reason))?;
+        let mut secret = if self.kind == RouteKind::StandardWebhooks {
+            Secret::standard_webhooks(&raw).map_err(|reason| at.invalid(&key, reason))?
+        } else {
+            Secret::from_slice(&raw)
+        };
+        if let Some(t) = &src.not_after {
+            let at_time =
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                        at.invalid(
+                            &format!("{key}.not_after"),
+                            "an RFC 3339 time, e.g. 2027-01-01T00:00:00Z",
+                        )
+                    })?;
+            secret = secret.with_not_after(at_time);
+        }
+        if secret.is_empty() {
+            return Err(at.invalid(&key, "the secret is empty"));
+        }
+        Ok(secret)
+    }
+
+    /// Whether the route's scheme signs a timestamp `tolerance_s` bounds.
+    fn signs_timestamp(&self) -> bool {
+        self.kind.signs_timestamp()
+            || (self.kind == RouteKind::GenericHmac && self.timestamp_header.is_some())
+    }
+
+    /// `tolerance_s`, only where a timestamp is signed; default 300.
+    fn tolerance_s(&self, at: &RouteKey<'_>) -> Result<u64, Error> {
+        match self.tolerance_s {
+            Some(_) if !self.signs_timestamp() => Err(at.invalid(
+                "tolerance_s",
+                format!("kind {} signs no timestamp", self.kind.as_str()),
+            )),
+            Some(0) => Err(at.invalid("tolerance_s", "must be greater than 0")),
+            Some(t) => Ok(t),
+            None => Ok(DEFAULT_TOLERANCE_S),
+        }
+    }
+
+    /// `replay_ttl_s`, by default as long as a signed timestamp stays
+    /// fresh, else 24 h for Salesforce (its retry window), 72 h otherwise.
+    fn replay_ttl(&self, at: &RouteKey<'_>, tolerance_s: u64) -> Result<Duration, Error> {
+        Ok(match self.replay_ttl_s {
+            Some(0) => return Err(at.invalid("replay_ttl_s", "must be greater than 0")),
+            Some(t) => Duration::from_secs(t),
+            None if self.signs_timestamp() => Duration::from_secs(tolerance_s),
+            None if self.kind == RouteKind::SalesforceOm => Duration::from_secs(24 * 3600),
+            None => Duration::from_secs(72 * 3600),
+        })
+    }
+}
+
+impl RateLimitConfig {
+    /// Both numbers must be positive.
+    fn validate(self, at: &RouteKey<'_>) -> Result<RateLimit, Error> {
+        let positive = |key: &str, v: u32| {
+            std::num::NonZeroU32::new(v)
+                .ok_or_else(|| at.invalid(&format!("rate_limit.{key}"), "must be greater than 0"))
+        };
+        Ok(RateLimit {
+            per_second: positive("per_second", self.per_second)?,
+            burst: positive("burst", self.burst)?,
+            per_client: self.per_client,
+        })
+    }
+}
