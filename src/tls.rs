@@ -13,9 +13,7 @@ use rustls::ServerConfig;
 
 use crate::config::TlsConfig;
 
-pub mod dn;
-
-pub use dn::Dn;
+pub use crate::config::Dn;
 
 /// ALPN protocols offered, most preferred first.
 pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];

@@ -29,9 +29,9 @@ use serde::Deserialize;
 
 pub use self::broker::{AmqpConfig, QueueConfig, QueueType, AMQP_URL_ENV, MAX_AMQP_CHANNELS};
 pub use self::dedupe::{DedupeConfig, MIN_DEDUPE_MAX_BYTES};
-pub use self::routes::generic;
+pub use self::routes::{dn, generic};
 pub use self::routes::{
-    ClientCertRule, ClientCerts, RateLimit, RateLimitConfig, Route, RouteConfig, RouteKind,
+    ClientCertRule, ClientCerts, Dn, RateLimit, RateLimitConfig, Route, RouteConfig, RouteKind,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE_S, DEFAULT_WEBHOOK_MAX_BODY_BYTES,
 };
 pub use self::server::{

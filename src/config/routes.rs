@@ -5,6 +5,7 @@
 //! [`RouteConfig::validate_webhook`], [`RouteConfig::validate_generic_hmac`]).
 
 mod client_cert;
+pub mod dn;
 pub mod generic;
 
 use std::collections::HashSet;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use self::client_cert::{ClientCertRule, ClientCerts};
+pub use self::dn::Dn;
 use self::generic::{Algorithm, Encoding, Scheme};
 use super::{resolve_secret, Error, SecretSource, ServerConfig};
 use crate::secret::Secret;

@@ -27,7 +27,7 @@ pub struct ClientCertRule {
 pub struct ClientCerts {
     /// Subject DNs, or `CN=...` alone (matches any certificate with that
     /// common name).
-    pub subjects: Vec<crate::tls::dn::Dn>,
+    pub subjects: Vec<super::dn::Dn>,
     /// SHA-256 fingerprints of accepted certificates (32 bytes each).
     pub fingerprints: Vec<[u8; 32]>,
 }
@@ -73,7 +73,7 @@ impl ClientCertRule {
         }
         let mut subjects = Vec::with_capacity(self.subjects.len());
         for (j, s) in self.subjects.iter().enumerate() {
-            let dn = crate::tls::dn::Dn::parse(s).map_err(|e| {
+            let dn = super::dn::Dn::parse(s).map_err(|e| {
                 at.invalid(
                     &format!("client_cert.subjects[{j}]"),
                     format!("not an RFC 4514 distinguished name: {e}"),
