@@ -57,6 +57,8 @@ LOADER_PID= GATEWAY_PID= NODE_SCRIPT_PID=
 # --- process helpers (by PID only) and the private node: scripts/lib/private-rabbit.sh ----
 # shellcheck source=lib/private-rabbit.sh
 source "$ROOT/scripts/lib/private-rabbit.sh"
+# shellcheck source=lib/gateway.sh
+source "$ROOT/scripts/lib/gateway.sh"
 
 cleanup() {
   local rc=$?
@@ -124,26 +126,9 @@ secrets = [{ file = "$WORK/github.secret" }]
 TOML
 "$BIN" check-config --config "$CONFIG" >/dev/null
 
-metric() { # metric NAME: value of an unlabelled sample, or empty
-  { curl -sf --max-time 2 "http://127.0.0.1:$ADMIN_PORT/metrics" || true; } | awk -v n="$1" '$1 == n { print $2; exit }'
-}
-
-start_gateway() {
-  "$BIN" serve --config "$CONFIG" --log-format json </dev/null >>"$WORK/gateway.log" 2>&1 &
-  GATEWAY_PID=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    curl -sf --max-time 1 "http://127.0.0.1:$ADMIN_PORT/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$GATEWAY_PID" 2>/dev/null || { tail -5 "$WORK/gateway.log"; die "hookgate exited"; }
-    sleep 0.1
-  done
-  die "hookgate not listening in 10 s"
-}
-
 log "starting hookgate on https://127.0.0.1:$LISTEN_PORT (admin $ADMIN_PORT)"
 start_gateway
-for ((i = 0; i < 150; i++)); do [[ $(metric hookgate_broker_connected) == 1 ]] && break; sleep 0.1; done
-[[ $(metric hookgate_broker_connected) == 1 ]] || die "hookgate did not connect to the node"
+wait_broker_connected "to the node"
 log "hookgate pid $GATEWAY_PID connected"
 
 # --- 4. load and the outage timeline ---------------------------------------------------------

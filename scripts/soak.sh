@@ -78,6 +78,8 @@ LOADER_PID= GATEWAY_PID= PROXY_PID= NODE_SCRIPT_PID= NAP_PID=
 # --- process helpers (by PID only) and the private node: scripts/lib/private-rabbit.sh ----
 # shellcheck source=lib/private-rabbit.sh
 source "$ROOT/scripts/lib/private-rabbit.sh"
+# shellcheck source=lib/gateway.sh
+source "$ROOT/scripts/lib/gateway.sh"
 
 stop_pid() { # stop_pid PID SECONDS: SIGTERM, SIGKILL after SECONDS, reaped
   [[ -n $1 ]] && kill -0 "$1" 2>/dev/null || return 0
@@ -221,26 +223,9 @@ event_header = "X-Event-Type"
 TOML
 "$BIN" check-config --config "$CONFIG" >"$WORK/check-config.out" || die "check-config: $(cat "$WORK/check-config.out")"
 
-metric() { # metric NAME: value of an unlabelled sample, or empty
-  { curl -sf --max-time 2 "http://127.0.0.1:$ADMIN_PORT/metrics" || true; } | awk -v n="$1" '$1 == n { print $2; exit }'
-}
-
-start_gateway() {
-  "$BIN" serve --config "$CONFIG" --log-format json </dev/null >>"$WORK/gateway.log" 2>&1 &
-  GATEWAY_PID=$!
-  local i
-  for ((i = 0; i < 150; i++)); do
-    curl -sf --max-time 1 "http://127.0.0.1:$ADMIN_PORT/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$GATEWAY_PID" 2>/dev/null || { tail -5 "$WORK/gateway.log"; die "hookgate exited"; }
-    sleep 0.1
-  done
-  die "hookgate not listening in 15 s"
-}
-
 log "starting hookgate on https://127.0.0.1:$LISTEN_PORT (admin $ADMIN_PORT)"
 start_gateway
-for ((i = 0; i < 150; i++)); do [[ $(metric hookgate_broker_connected) == 1 ]] && break; sleep 0.1; done
-[[ $(metric hookgate_broker_connected) == 1 ]] || die "hookgate did not connect through the proxy"
+wait_broker_connected "through the proxy"
 log "hookgate pid $GATEWAY_PID connected"
 
 # --- 4. load -----------------------------------------------------------------------------------
