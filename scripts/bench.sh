@@ -37,7 +37,8 @@
 #      quorum:4": the gateway's queue topologies for webhooks/om/latency), OM_CONNS (8),
 #      STEPS ("ceiling webhooks latency om spool idle"), PROFILE (0; 1 = perf record the
 #      gateway during an extra webhooks N=64 run; PROFILE_DELAY_MS paces that run as the
-#      latency step does), CORE_BROKER/CORE_GATEWAY/CORE_LOAD, AMQP_CHANNELS (the gateway's
+#      latency step does), CORE_BROKER/CORE_GATEWAY/CORE_LOAD, AMQP_MAX_CHANNELS (the gateway's
+#      amqp.max_channels; unset = its default), AMQP_CHANNELS (the gateway's
 #      amqp.channels; unset = its default), GATEWAY_BIN (a hookgate binary to measure instead
 #      of the one built from this checkout: A/B runs),
 #      OUT (target/bench/<timestamp>), KEEP_WORK=1 (keep the temp dir), RABBITMQ_BIN_DIR
@@ -597,6 +598,7 @@ listen = "127.0.0.1:$ADMIN_PORT"
 url = "$url"
 exchange = "$X_NAME"
 ${AMQP_CHANNELS:+channels = $AMQP_CHANNELS}
+${AMQP_MAX_CHANNELS:+max_channels = $AMQP_MAX_CHANNELS}
 TOML
   for ((j = 0; j < count; j++)); do
     local q="hgbench.$$.$SEQ.q$j" bindings
