@@ -27,7 +27,7 @@ use lapin::types::{FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, Event};
 use tokio::sync::{watch, Notify};
 
-use super::pool::Pool;
+use super::pool::{Lease, Owner, Pool};
 use super::{Observe, Status};
 use crate::config::AmqpConfig;
 
@@ -90,6 +90,28 @@ pub(crate) struct Live {
     pub(super) pool: Pool,
     /// Its user found it unusable ([`Link::give_up`]).
     given_up: AtomicBool,
+}
+
+impl Live {
+    /// Takes a channel for one publish, waiting for a free one until
+    /// `deadline`; opens a new channel when none is idle.
+    pub(super) async fn lease(
+        self: &Arc<Self>,
+        deadline: tokio::time::Instant,
+        observer: &Arc<dyn Observe>,
+    ) -> Result<Lease, super::Error> {
+        Pool::lease(self.clone(), deadline, observer).await
+    }
+}
+
+impl Owner for Live {
+    fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn connection(&self) -> &Connection {
+        &self.connection
+    }
 }
 
 struct Shared {

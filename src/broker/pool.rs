@@ -12,7 +12,6 @@ use lapin::types::ShortString;
 use lapin::{Channel, Connection, PublisherConfirm};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::connect::Live;
 use super::{Error, Observe};
 use crate::config::AmqpConfig;
 
@@ -53,19 +52,30 @@ impl Pool {
     }
 }
 
-impl Live {
-    /// Takes a channel for one publish, waiting for a free one until
-    /// `deadline`; opens a new channel when none is idle.
+/// What holds a [`Pool`] and the connection its channels are on (the
+/// connection manager's `Live`): a lease keeps it alive until the lease's
+/// channel is back in the pool or closed.
+pub(super) trait Owner: Send + Sync + 'static {
+    /// The pool the lease's channel comes from and goes back to.
+    fn pool(&self) -> &Pool;
+    /// The connection a new channel is opened on.
+    fn connection(&self) -> &Connection;
+}
+
+impl Pool {
+    /// Takes a channel of `owner`'s pool for one publish, waiting for a free
+    /// one until `deadline`; opens a new channel when none is idle.
     pub(super) async fn lease(
-        self: &Arc<Self>,
+        owner: Arc<dyn Owner>,
         deadline: tokio::time::Instant,
         observer: &Arc<dyn Observe>,
     ) -> Result<Lease, Error> {
-        let permit = tokio::time::timeout_at(deadline, self.pool.leases.clone().acquire_owned())
+        let pool = owner.pool();
+        let permit = tokio::time::timeout_at(deadline, pool.leases.clone().acquire_owned())
             .await
             .map_err(|_| Error::Timeout)?
             .map_err(|_| Error::NotConnected)?;
-        let idle = self.pool.idle.lock().ok().and_then(|mut idle| {
+        let idle = pool.idle.lock().ok().and_then(|mut idle| {
             while let Some(ch) = idle.pop() {
                 if ch.status().connected() {
                     return Some(ch);
@@ -75,13 +85,13 @@ impl Live {
         });
         let channel = match idle {
             Some(ch) => ch,
-            None => tokio::time::timeout_at(deadline, open_confirm_channel(&self.connection))
+            None => tokio::time::timeout_at(deadline, open_confirm_channel(owner.connection()))
                 .await
                 .map_err(|_| Error::Timeout)?
                 .map_err(Error::Channel)?,
         };
         Ok(Lease {
-            live: self.clone(),
+            live: owner,
             channel: Some(channel),
             confirms: Vec::new(),
             permit: Some(Slot::new(permit, observer.clone())),
@@ -98,7 +108,7 @@ impl Live {
 /// keeps an unresolved, dropped confirm until its channel closes, so a slow
 /// broker cannot grow memory past `max_channels` leases.
 pub(super) struct Lease {
-    live: Arc<Live>,
+    live: Arc<dyn Owner>,
     pub(super) channel: Option<Channel>,
     /// The publishes' confirms, in publish order.
     pub(super) confirms: Vec<PublisherConfirm>,
@@ -119,7 +129,7 @@ impl Drop for Lease {
         let confirms = std::mem::take(&mut self.confirms);
         let live = self.live.clone();
         if self.settled {
-            give_back(&live.pool, channel);
+            give_back(live.pool(), channel);
             return;
         }
         let permit = self.permit.take();
@@ -132,13 +142,13 @@ impl Drop for Lease {
         rt.spawn(async move {
             let _permit = permit;
             let done = tokio::time::timeout(
-                live.pool.late_confirm_limit,
+                live.pool().late_confirm_limit,
                 futures_util::future::join_all(confirms),
             )
             .await
             .is_ok();
             if done && whole {
-                give_back(&live.pool, channel);
+                give_back(live.pool(), channel);
             } else {
                 // Closing the channel rejects its pending confirms in lapin.
                 let _ = tokio::time::timeout(
