@@ -39,11 +39,12 @@ use crate::envelope::{self, Message};
 use crate::outbox::{self, Outbox, Stored};
 use crate::salesforce::om::OutboundMessage;
 use crate::telemetry::metrics::Metrics;
-use crate::verify::{self, Handshake, Verified};
+use crate::verify::{self, Verified};
 
 mod admit;
 
-pub use admit::{admit, Refused};
+pub use super::phase::{Error, Late, Refused, Seen, Unauthenticated, Unqueued};
+pub use admit::admit;
 
 /// Handles one request. Never fails: every error is an [`Outcome`].
 ///
@@ -163,32 +164,6 @@ pub enum Authenticated {
     OutboundMessage(OutboundMessage),
 }
 
-/// Why [`authenticate`] refused a body.
-#[derive(Debug, thiserror::Error)]
-pub enum Unauthenticated {
-    /// The webhook's signature scheme refused it.
-    #[error(transparent)]
-    Signature(#[from] verify::Error),
-    /// The Outbound Message did not parse, or came from another
-    /// Organization.
-    #[error(transparent)]
-    OutboundMessage(#[from] verify::salesforce::Error),
-    /// Signed correctly, declared JSON, but not strict JSON.
-    #[error("signed body declared JSON is not JSON")]
-    NotJson,
-}
-
-impl Unauthenticated {
-    /// Label for `verification_failures_total{reason}`.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Unauthenticated::Signature(e) => e.reason(),
-            Unauthenticated::OutboundMessage(e) => e.reason(),
-            Unauthenticated::NotJson => "malformed_body",
-        }
-    }
-}
-
 /// Proves who sent `body` to `entry`'s route: its signature scheme at Unix
 /// time `now`, or, for an Outbound Message route, the parse and the
 /// Organization ID check.
@@ -247,28 +222,6 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
 
 // === envelope ===
 
-/// What a request gets instead of messages from [`envelope`].
-#[derive(Debug, thiserror::Error)]
-pub enum Unqueued {
-    /// A provider handshake: answered at the edge, never queued.
-    #[error("handshake")]
-    Handshake(Handshake),
-    /// An id or content type AMQP cannot carry: nothing stored.
-    #[error(transparent)]
-    Uncarriable(#[from] envelope::Error),
-}
-
-impl Unqueued {
-    /// Label for `verification_failures_total{reason}`, for what is
-    /// counted there.
-    pub fn reason(&self) -> Option<&'static str> {
-        match self {
-            Unqueued::Handshake(_) => None,
-            Unqueued::Uncarriable(_) => Some("uncarriable"),
-        }
-    }
-}
-
 /// The messages `authenticated` makes on `route`: one per webhook (its body
 /// moved into the message), one per Notification of an Outbound Message.
 ///
@@ -296,11 +249,6 @@ pub fn envelope(
 }
 
 // === dedupe ===
-
-/// Every message of the request was seen within its route's replay TTL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("every message seen before")]
-pub struct Seen;
 
 /// Drops the messages the replay `cache` saw within their TTL (one lookup
 /// for all of them), counting each as a duplicate of `route`. A cache that
@@ -347,15 +295,6 @@ pub async fn dedupe(
 }
 
 // === store ===
-
-/// The request deadline passed in a phase after the body arrived, before
-/// the message was stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("request deadline passed in {phase}")]
-pub struct Late {
-    /// The phase the deadline passed in.
-    pub phase: &'static str,
-}
 
 /// Stores `messages` durably in the `outbox`: confirmed by the broker or
 /// fsynced to the spool.
@@ -406,47 +345,6 @@ async fn within<T>(
         );
         Late { phase }
     })
-}
-
-// === errors ===
-
-/// The error a phase ended the flow with.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// [`admit`] refused the request.
-    #[error(transparent)]
-    Admit(#[from] Refused),
-    /// [`read`] could not read the body.
-    #[error(transparent)]
-    Read(#[from] body::Error),
-    /// [`authenticate`] refused the body.
-    #[error(transparent)]
-    Authenticate(#[from] Unauthenticated),
-    /// [`envelope`] made no messages.
-    #[error(transparent)]
-    Envelope(#[from] Unqueued),
-    /// [`dedupe`] left nothing to store.
-    #[error(transparent)]
-    Dedupe(#[from] Seen),
-    /// [`store`] could not store the messages.
-    #[error(transparent)]
-    Store(#[from] outbox::Error),
-    /// The request deadline passed after the body arrived.
-    #[error(transparent)]
-    Late(#[from] Late),
-}
-
-impl Error {
-    /// Label for `verification_failures_total{reason}`, for the failures
-    /// counted there (a check of the sender or of what it sent).
-    pub fn reason(&self) -> Option<&'static str> {
-        match self {
-            Error::Admit(e) => e.reason(),
-            Error::Authenticate(e) => Some(e.reason()),
-            Error::Envelope(e) => e.reason(),
-            Error::Read(_) | Error::Dedupe(_) | Error::Store(_) | Error::Late(_) => None,
-        }
-    }
 }
 
 #[cfg(test)]

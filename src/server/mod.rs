@@ -16,6 +16,7 @@ pub(crate) mod flow;
 pub mod framing;
 pub mod limit;
 pub mod listener;
+mod phase;
 pub mod proxy;
 pub mod respond;
 pub mod slots;

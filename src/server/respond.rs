@@ -11,7 +11,7 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 
 use super::body;
-use super::flow::{self, Late, Refused, Seen, Unauthenticated, Unqueued};
+use super::phase::{self, Late, Refused, Seen, Unauthenticated, Unqueued};
 use crate::outbox::{self, Stored};
 use crate::salesforce::om::ack::{self, FaultCode};
 use crate::verify::{self, Handshake};
@@ -307,16 +307,16 @@ impl From<Stored> for Outcome {
     }
 }
 
-impl From<flow::Error> for Outcome {
-    fn from(e: flow::Error) -> Self {
+impl From<phase::Error> for Outcome {
+    fn from(e: phase::Error) -> Self {
         match e {
-            flow::Error::Admit(e) => e.into(),
-            flow::Error::Read(e) => e.into(),
-            flow::Error::Authenticate(e) => e.into(),
-            flow::Error::Envelope(e) => e.into(),
-            flow::Error::Dedupe(e) => e.into(),
-            flow::Error::Store(e) => e.into(),
-            flow::Error::Late(e) => e.into(),
+            phase::Error::Admit(e) => e.into(),
+            phase::Error::Read(e) => e.into(),
+            phase::Error::Authenticate(e) => e.into(),
+            phase::Error::Envelope(e) => e.into(),
+            phase::Error::Dedupe(e) => e.into(),
+            phase::Error::Store(e) => e.into(),
+            phase::Error::Late(e) => e.into(),
         }
     }
 }

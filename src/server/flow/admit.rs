@@ -2,12 +2,12 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::request::Parts;
 use http::Method;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::Refused;
 use crate::server::{ConnInfo, Gateway, RouteEntry};
 use crate::telemetry::metrics::InFlight;
 
@@ -21,41 +21,6 @@ pub struct Admitted<'g> {
     /// Counted in flight until dropped (with the flow's future too: client
     /// gone, panic).
     _in_flight: InFlight<'g>,
-}
-
-/// Why [`admit`] refused a request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
-    /// No route has the request's path.
-    #[error("no route for the path")]
-    NoRoute,
-    /// Not `POST`.
-    #[error("method not allowed")]
-    Method,
-    /// Every request permit is taken (load shedding).
-    #[error("too many requests in progress")]
-    Overloaded,
-    /// The client's address is not in the route's `allow_cidrs`.
-    #[error("client address not allowed")]
-    Address,
-    /// No client certificate matches the route's `client_cert`.
-    #[error("no matching client certificate")]
-    Certificate,
-    /// Past the route's `rate_limit`; admitted again after the wait.
-    #[error("rate limited")]
-    RateLimited(Duration),
-}
-
-impl Refused {
-    /// Label for `verification_failures_total{reason}`, for the refusals
-    /// counted there.
-    pub fn reason(&self) -> Option<&'static str> {
-        match self {
-            Refused::Address => Some("address_not_allowed"),
-            Refused::Certificate => Some("client_certificate"),
-            _ => None,
-        }
-    }
 }
 
 /// Admits a request to `entry` (the route for its path, if any): method,
