@@ -11,7 +11,7 @@ use redb::{Database, ReadableDatabase as _, ReadableTable as _};
 use tokio::sync::oneshot;
 
 use super::ledger::{Ledger, Moved, Usage};
-use super::writer::{self, Op, WriteReq, QUARANTINE, SPOOL};
+use super::writer::{self, now_ms, scan, Op, WriteReq, SPOOL};
 use super::{Error, Key, Meta};
 use crate::config::SpoolConfig;
 use crate::envelope::Message;
@@ -272,32 +272,4 @@ impl Spool {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0)
     }
-}
-
-/// Counts entries and bytes of the spool and the quarantine and finds the
-/// highest sequence number in either (a requeued entry keeps its key).
-pub(super) fn scan(db: &Database) -> Result<(Usage, u64), Error> {
-    let txn = db.begin_read().map_err(Error::store)?;
-    let mut usage = Usage::default();
-    let mut last_seq = 0u64;
-    let spool = txn.open_table(SPOOL).map_err(Error::store)?;
-    for row in spool.iter().map_err(Error::store)? {
-        let (k, v) = row.map_err(Error::store)?;
-        let (meta, body) = v.value();
-        usage.spool.add((meta.len() + body.len()) as u64);
-        last_seq = last_seq.max(k.value().1);
-    }
-    let quarantine = txn.open_table(QUARANTINE).map_err(Error::store)?;
-    for row in quarantine.iter().map_err(Error::store)? {
-        let (k, v) = row.map_err(Error::store)?;
-        let (meta, body, _) = v.value();
-        usage.quarantine.add((meta.len() + body.len()) as u64);
-        last_seq = last_seq.max(k.value().1);
-    }
-    Ok((usage, last_seq))
-}
-
-/// Now, Unix milliseconds.
-pub(super) fn now_ms() -> u64 {
-    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }

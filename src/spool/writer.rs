@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use redb::{Database, ReadableTable as _, TableDefinition};
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::ledger::{Ledger, Moved, Reservation};
+use super::ledger::{Ledger, Moved, Reservation, Usage};
 use super::{Error, Key};
 use crate::store::{file_len, Handle};
 
@@ -80,6 +80,34 @@ pub(super) fn create_tables(db: &Database) -> Result<(), Error> {
     txn.open_table(ATTEMPTS).map_err(Error::store)?;
     txn.open_table(QUARANTINE).map_err(Error::store)?;
     txn.commit().map_err(Error::store)
+}
+
+/// Counts entries and bytes of the spool and the quarantine and finds the
+/// highest sequence number in either (a requeued entry keeps its key).
+pub(super) fn scan(db: &Database) -> Result<(Usage, u64), Error> {
+    let txn = db.begin_read().map_err(Error::store)?;
+    let mut usage = Usage::default();
+    let mut last_seq = 0u64;
+    let spool = txn.open_table(SPOOL).map_err(Error::store)?;
+    for row in spool.iter().map_err(Error::store)? {
+        let (k, v) = row.map_err(Error::store)?;
+        let (meta, body) = v.value();
+        usage.spool.add((meta.len() + body.len()) as u64);
+        last_seq = last_seq.max(k.value().1);
+    }
+    let quarantine = txn.open_table(QUARANTINE).map_err(Error::store)?;
+    for row in quarantine.iter().map_err(Error::store)? {
+        let (k, v) = row.map_err(Error::store)?;
+        let (meta, body, _) = v.value();
+        usage.quarantine.add((meta.len() + body.len()) as u64);
+        last_seq = last_seq.max(k.value().1);
+    }
+    Ok((usage, last_seq))
+}
+
+/// Now, Unix milliseconds.
+pub(super) fn now_ms() -> u64 {
+    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// The writer thread: group every queued request into one commit, then
@@ -199,7 +227,7 @@ fn recover(store: &Handle, path: &Path, rx: &mpsc::Receiver<WriteReq>, ledger: &
         }
         let recount = store.get().ok_or(Error::Recovering).and_then(|db| {
             create_tables(&db)?;
-            super::store::scan(&db)
+            scan(&db)
         });
         match recount {
             Ok((usage, _)) => break ledger.reset(usage),
@@ -292,7 +320,7 @@ impl Tables<'_> {
             let verdict = serde_json::to_vec(&Verdict {
                 attempts,
                 last_error: error.clone(),
-                quarantined_at_ms: super::store::now_ms(),
+                quarantined_at_ms: now_ms(),
             })
             .map_err(Error::store)?;
             self.quarantine
