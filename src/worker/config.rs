@@ -318,7 +318,7 @@ impl ActionConfig {
         let invalid = |k: &str, reason: String| {
             Error::invalid(file, format!("worker.actions[{i}].{k}"), reason)
         };
-        if crate::worker::action::Pattern::parse(&self.pattern).is_none() {
+        if super::pattern::Pattern::parse(&self.pattern).is_none() {
             return Err(invalid("match", "a topic pattern of words, * and #".into()));
         }
         if self.fields.is_empty() {

@@ -12,6 +12,7 @@ pub mod dedupe;
 pub mod dlq;
 pub mod handle;
 pub mod metrics;
+pub mod pattern;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,10 +25,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use self::action::Pattern;
 use self::config::WorkerConfig;
 use self::handle::{Batcher, Ctx, SessionError};
 use self::metrics::Metrics;
+use self::pattern::Pattern;
 use crate::broker::connect::{Link, Live};
 use crate::broker::Publisher;
 use crate::salesforce::rest::Client;
