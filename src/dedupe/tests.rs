@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Instant;
 
 fn config(dir: &tempfile::TempDir) -> DedupeConfig {
     DedupeConfig {
