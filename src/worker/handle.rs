@@ -149,15 +149,48 @@ pub async fn handle(
     queue: Arc<str>,
     delivery: Delivery,
 ) -> Result<(), SessionError> {
-    let routing_key = consume::routing_key(&delivery);
-    let message_id = delivery
+    let message_id = message_id(&delivery);
+    let attempt = consume::attempt(&delivery);
+    let write = match build(ctx, &delivery, &message_id) {
+        Ok(w) => w,
+        Err((reason, label)) => {
+            return dead_letter(ctx, publisher, &delivery, &queue, attempt, &reason, label).await;
+        }
+    };
+    let key = consume::idempotency_key(&delivery, &message_id);
+    if !claim(ctx, publisher, &delivery, &queue, &key).await? {
+        return Ok(());
+    }
+    let pending = Pending {
+        delivery,
+        queue,
+        key,
+        attempt,
+        write,
+    };
+    enqueue(ctx, publisher, batcher, pending).await
+}
+
+/// The message's id: its AMQP `message_id`, else the hash of its body, so
+/// a message published without one still has a stable idempotency key.
+fn message_id(delivery: &Delivery) -> String {
+    delivery
         .properties
         .message_id()
         .as_ref()
         .map(|s| s.to_string())
-        .unwrap_or_else(|| crate::verify::body_hash_id(&delivery.data));
-    let attempt = consume::attempt(&delivery);
+        .unwrap_or_else(|| crate::verify::body_hash_id(&delivery.data))
+}
 
+/// Matches the routing key to an action and builds its write. Err: the
+/// reason and label to dead-letter with at once (no action matches, or the
+/// body does not fit the action: no retry can fix either).
+fn build(
+    ctx: &Ctx,
+    delivery: &Delivery,
+    message_id: &str,
+) -> Result<Write, (ApiError, &'static str)> {
+    let routing_key = consume::routing_key(delivery);
     let Some((_, action)) = ctx.actions.iter().find(|(p, _)| p.matches(&routing_key)) else {
         ctx.metrics.unmatched.inc();
         tracing::warn!(%routing_key, "no [[worker.actions]] matches");
@@ -165,51 +198,43 @@ pub async fn handle(
             code: "unmatched".into(),
             message: String::new(),
         };
-        return dead_letter(
-            ctx,
-            publisher,
-            &delivery,
-            &queue,
-            attempt,
-            &reason,
-            "unmatched",
-        )
-        .await;
+        return Err((reason, "unmatched"));
     };
     let received_at =
-        consume::header(&delivery, crate::envelope::RECEIVED_AT_HEADER).unwrap_or_default();
-    let write = match action::build(
+        consume::header(delivery, crate::envelope::RECEIVED_AT_HEADER).unwrap_or_default();
+    action::build(
         action,
         &delivery.data,
         &action::Context {
-            message_id: &message_id,
+            message_id,
             received_at: &received_at,
         },
-    ) {
-        Ok(w) => w,
-        Err(e) => {
-            let reason = ApiError {
-                code: "malformed".into(),
-                message: e.to_string(),
-            };
-            return dead_letter(
-                ctx,
-                publisher,
-                &delivery,
-                &queue,
-                attempt,
-                &reason,
-                "malformed",
-            )
-            .await;
-        }
-    };
-    let key = consume::idempotency_key(&delivery, &message_id);
-    match ctx.store.claim(&key).await? {
+    )
+    .map_err(|e| {
+        let reason = ApiError {
+            code: "malformed".into(),
+            message: e.to_string(),
+        };
+        (reason, "malformed")
+    })
+}
+
+/// Claims the idempotency key: true when this worker is to apply the
+/// message. Otherwise the delivery is settled here: acked as a duplicate
+/// when it was done, or handed to the first retry queue (no attempt spent)
+/// while another worker applies it.
+async fn claim(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    delivery: &Delivery,
+    queue: &str,
+    key: &str,
+) -> Result<bool, SessionError> {
+    match ctx.store.claim(key).await? {
         Claim::Done => {
             ctx.metrics.duplicates.inc();
             delivery.ack(BasicAckOptions::default()).await?;
-            return Ok(());
+            Ok(false)
         }
         Claim::InProgress => {
             // Another worker is applying it now: look again after a delay,
@@ -217,20 +242,30 @@ pub async fn handle(
             let delay = ctx.config.worker.retry_delays_s[0];
             consume::republish(
                 publisher,
-                &delivery,
-                &consume::retry_queue(&queue, delay),
+                delivery,
+                &consume::retry_queue(queue, delay),
                 &[],
                 &[],
             )
             .await?;
             delivery.ack(BasicAckOptions::default()).await?;
-            return Ok(());
+            Ok(false)
         }
-        Claim::Acquired => {}
+        Claim::Acquired => Ok(true),
     }
-    let batch_key = write.batch_key();
-    let record = write.record_key();
-    // Two writes to one record never share a call: flush the open batch first.
+}
+
+/// Adds the message to the batch of its (operation, sObject), flushing
+/// that batch first when it already writes the same record (two writes to
+/// one record never share a call) and after, when it is full.
+async fn enqueue(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    batcher: &mut Batcher,
+    pending: Pending,
+) -> Result<(), SessionError> {
+    let batch_key = pending.write.batch_key();
+    let record = pending.write.record_key();
     if batcher
         .batches
         .get(&batch_key)
@@ -249,13 +284,7 @@ pub async fn handle(
             records: HashSet::new(),
         });
     batch.records.insert(record);
-    batch.items.push(Pending {
-        delivery,
-        queue,
-        key,
-        attempt,
-        write,
-    });
+    batch.items.push(pending);
     if batch.items.len() >= ctx.config.worker.batch_size {
         if let Some(b) = batcher.batches.remove(&batch_key) {
             flush(ctx, publisher, b).await?;
