@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use quick_xml::events::Event;
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::{QName, ResolveResult};
 use quick_xml::NsReader;
 
@@ -366,59 +366,7 @@ impl<'a> Reader<'a> {
             let first = std::mem::replace(&mut self.first_event, false);
             let ns = Ns::of(&res);
             match event {
-                Event::Start(start) => {
-                    if self.depth == 0 && self.seen_root {
-                        return Err(Error::Unexpected("document"));
-                    }
-                    self.seen_root = true;
-                    self.depth += 1;
-                    self.elements += 1;
-                    if self.depth > self.limits.max_depth {
-                        return Err(Error::Limit("depth"));
-                    }
-                    if self.elements > self.limits.max_elements {
-                        return Err(Error::Limit("elements"));
-                    }
-                    let local = std::str::from_utf8(start.local_name().as_ref())
-                        .map_err(|_| Error::Encoding)?
-                        .to_owned();
-                    let mut nil = false;
-                    let mut xsi_type = None;
-                    for (n, attr) in start.attributes().enumerate() {
-                        if n >= self.limits.max_attributes {
-                            return Err(Error::Limit("attributes"));
-                        }
-                        let attr = attr.map_err(|e| Error::Xml(e.into()))?;
-                        if attr.value.len() > self.limits.max_text_bytes {
-                            return Err(Error::Limit("attribute value"));
-                        }
-                        let (attr_ns, attr_local) = self.inner.resolve_attribute(attr.key);
-                        if Ns::of(&attr_ns) != Ns::Xsi {
-                            continue;
-                        }
-                        let value = attr
-                            .decode_and_unescape_value(self.inner.decoder())
-                            .map_err(|_| Error::Entity)?;
-                        match attr_local.as_ref() {
-                            b"nil" => nil = value.trim() == "true" || value.trim() == "1",
-                            b"type" => {
-                                let qname = QName(value.trim().as_bytes());
-                                let (type_ns, type_local) = self.inner.resolve_element(qname);
-                                let type_local = std::str::from_utf8(type_local.as_ref())
-                                    .map_err(|_| Error::Encoding)?
-                                    .to_owned();
-                                xsi_type = Some((Ns::of(&type_ns), type_local));
-                            }
-                            _ => {}
-                        }
-                    }
-                    return Ok(Ev::Start(Elem {
-                        ns,
-                        local,
-                        nil,
-                        xsi_type,
-                    }));
-                }
+                Event::Start(start) => return self.start(ns, &start).map(Ev::Start),
                 Event::End(_) => {
                     self.depth = self.depth.saturating_sub(1);
                     return Ok(Ev::End);
@@ -440,21 +388,7 @@ impl<'a> Reader<'a> {
                     return Ok(Ev::Text(t.decode().map_err(|_| Error::Encoding)?));
                 }
                 Event::GeneralRef(r) => {
-                    let c = if r.is_char_ref() {
-                        r.resolve_char_ref().map_err(|_| Error::Entity)?
-                    } else {
-                        let name: &[u8] = &r;
-                        match name {
-                            b"lt" => Some('<'),
-                            b"gt" => Some('>'),
-                            b"amp" => Some('&'),
-                            b"apos" => Some('\''),
-                            b"quot" => Some('"'),
-                            _ => None,
-                        }
-                    };
-                    let c = c.ok_or(Error::Entity)?;
-                    return Ok(Ev::Text(Cow::Owned(c.to_string())));
+                    return Ok(Ev::Text(Cow::Owned(reference(&r)?.to_string())));
                 }
                 Event::Comment(_) => {}
                 Event::Decl(_) => {
@@ -473,6 +407,80 @@ impl<'a> Reader<'a> {
                 }
             }
         }
+    }
+
+    /// Counts the element whose start was just read against the limits
+    /// and reads its name and the `xsi:` attributes the parser needs.
+    fn start(&mut self, ns: Ns, start: &BytesStart<'_>) -> Result<Elem, Error> {
+        self.enter()?;
+        let local = std::str::from_utf8(start.local_name().as_ref())
+            .map_err(|_| Error::Encoding)?
+            .to_owned();
+        let (nil, xsi_type) = self.xsi_attributes(start)?;
+        Ok(Elem {
+            ns,
+            local,
+            nil,
+            xsi_type,
+        })
+    }
+
+    /// One level down: refuses a second root element, and a document past
+    /// `max_depth` or `max_elements`, before anything of the element is read.
+    fn enter(&mut self) -> Result<(), Error> {
+        if self.depth == 0 && self.seen_root {
+            return Err(Error::Unexpected("document"));
+        }
+        self.seen_root = true;
+        self.depth += 1;
+        self.elements += 1;
+        if self.depth > self.limits.max_depth {
+            return Err(Error::Limit("depth"));
+        }
+        if self.elements > self.limits.max_elements {
+            return Err(Error::Limit("elements"));
+        }
+        Ok(())
+    }
+
+    /// `xsi:nil` and `xsi:type` (resolved to its namespace and local name)
+    /// of an element; every attribute counts against `max_attributes` and
+    /// `max_text_bytes`, the others are not decoded.
+    fn xsi_attributes(
+        &self,
+        start: &BytesStart<'_>,
+    ) -> Result<(bool, Option<(Ns, String)>), Error> {
+        let mut nil = false;
+        let mut xsi_type = None;
+        for (n, attr) in start.attributes().enumerate() {
+            if n >= self.limits.max_attributes {
+                return Err(Error::Limit("attributes"));
+            }
+            let attr = attr.map_err(|e| Error::Xml(e.into()))?;
+            if attr.value.len() > self.limits.max_text_bytes {
+                return Err(Error::Limit("attribute value"));
+            }
+            let (attr_ns, attr_local) = self.inner.resolve_attribute(attr.key);
+            if Ns::of(&attr_ns) != Ns::Xsi {
+                continue;
+            }
+            let value = attr
+                .decode_and_unescape_value(self.inner.decoder())
+                .map_err(|_| Error::Entity)?;
+            match attr_local.as_ref() {
+                b"nil" => nil = value.trim() == "true" || value.trim() == "1",
+                b"type" => {
+                    let qname = QName(value.trim().as_bytes());
+                    let (type_ns, type_local) = self.inner.resolve_element(qname);
+                    let type_local = std::str::from_utf8(type_local.as_ref())
+                        .map_err(|_| Error::Encoding)?
+                        .to_owned();
+                    xsi_type = Some((Ns::of(&type_ns), type_local));
+                }
+                _ => {}
+            }
+        }
+        Ok((nil, xsi_type))
     }
 
     /// The text of a leaf element whose start was just read; `None` when
@@ -512,6 +520,26 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
+}
+
+/// The character of a reference: a character reference, or one of the
+/// five predefined entities; any other entity is refused (no DTD may
+/// declare one).
+fn reference(r: &BytesRef<'_>) -> Result<char, Error> {
+    let c = if r.is_char_ref() {
+        r.resolve_char_ref().map_err(|_| Error::Entity)?
+    } else {
+        let name: &[u8] = r;
+        match name {
+            b"lt" => Some('<'),
+            b"gt" => Some('>'),
+            b"amp" => Some('&'),
+            b"apos" => Some('\''),
+            b"quot" => Some('"'),
+            _ => None,
+        }
+    };
+    c.ok_or(Error::Entity)
 }
 
 #[cfg(test)]
