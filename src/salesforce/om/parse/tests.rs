@@ -1,7 +1,10 @@
 //! Tests for the Outbound Message parser, over the fixtures in
 //! `fixtures/salesforce/` and small variations of `om_1.xml`.
 
+use std::collections::BTreeMap;
+
 use super::*;
+use crate::salesforce::om::model::Notification;
 
 const OM_1: &str = include_str!("../../../../fixtures/salesforce/om_1.xml");
 const OM_3_NIL: &str = include_str!("../../../../fixtures/salesforce/om_3_nil.xml");
