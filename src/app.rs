@@ -172,45 +172,18 @@ async fn forward_before_exit(spool: &Spool, publisher: &Publisher, grace: Durati
 /// [`Error`] when a listener cannot bind or TLS cannot be set up.
 pub async fn start(config: &Config) -> Result<Running, Error> {
     crate::tls::install_crypto_provider();
-    let tls = match &config.server.tls {
-        Some(t) if !config.server.plaintext => {
-            if t.self_signed {
-                tracing::warn!(
-                    "server.tls.self_signed = true: serving a throwaway self-signed certificate (dev only)"
-                );
-            }
-            Some(Arc::new(crate::tls::TlsState::load(t)?))
-        }
-        _ => {
-            tracing::warn!("server.plaintext = true: serving plain HTTP (only behind a TLS-terminating load balancer)");
-            None
-        }
-    };
-    let bind = |key: &'static str, addr: SocketAddr| async move {
-        listen(addr, LISTEN_BACKLOG).map_err(|source| Error::Bind { key, addr, source })
-    };
-    let listener = bind("server.listen", config.server.listen).await?;
-    let admin_listener = bind("admin.listen", config.admin.listen).await?;
-    let addr = listener.local_addr().map_err(|source| Error::Bind {
-        key: "server.listen",
-        addr: config.server.listen,
-        source,
-    })?;
-    let admin_addr = admin_listener.local_addr().map_err(|source| Error::Bind {
-        key: "admin.listen",
-        addr: config.admin.listen,
-        source,
-    })?;
+    let tls = load_tls(config)?;
+    let Listeners {
+        listener,
+        admin_listener,
+        addr,
+        admin_addr,
+    } = bind_listeners(config)?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (broker_shutdown, broker_shutdown_rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());
-    let spool = if config.spool.enabled {
-        Some(Spool::open(&config.spool, metrics.clone())?)
-    } else {
-        refuse_left_behind(config, &metrics)?;
-        None
-    };
+    let spool = open_spool(config, &metrics)?;
     let publisher = Publisher::start(
         config.amqp.clone(),
         metrics.clone(),
@@ -228,15 +201,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         spool.clone(),
         Duration::from_millis(config.spool.after_ms),
     );
-    let replay = if config.dedupe.enabled {
-        Some(
-            crate::dedupe::Cache::open(&config.dedupe, metrics.clone())
-                .await
-                .map_err(Error::Replay)?,
-        )
-    } else {
-        None
-    };
+    let replay = open_replay(config, &metrics).await?;
     let gateway = Arc::new(Gateway::new(
         config,
         outbox.clone(),
@@ -276,6 +241,86 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         admin,
         forwarder,
     })
+}
+
+/// The TLS state to serve with, or none with `server.plaintext`; either
+/// way the choice is logged as a warning when it is not for production.
+fn load_tls(config: &Config) -> Result<Option<Arc<crate::tls::TlsState>>, Error> {
+    match &config.server.tls {
+        Some(t) if !config.server.plaintext => {
+            if t.self_signed {
+                tracing::warn!(
+                    "server.tls.self_signed = true: serving a throwaway self-signed certificate (dev only)"
+                );
+            }
+            Ok(Some(Arc::new(crate::tls::TlsState::load(t)?)))
+        }
+        _ => {
+            tracing::warn!("server.plaintext = true: serving plain HTTP (only behind a TLS-terminating load balancer)");
+            Ok(None)
+        }
+    }
+}
+
+/// The public and admin listeners, bound, with the addresses they got
+/// (port 0 in the config picks one).
+struct Listeners {
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+}
+
+/// Binds both listeners before anything else starts, so a taken port fails
+/// start-up naming its config key.
+fn bind_listeners(config: &Config) -> Result<Listeners, Error> {
+    let bind = |key: &'static str, addr: SocketAddr| {
+        listen(addr, LISTEN_BACKLOG).map_err(|source| Error::Bind { key, addr, source })
+    };
+    let listener = bind("server.listen", config.server.listen)?;
+    let admin_listener = bind("admin.listen", config.admin.listen)?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        key: "server.listen",
+        addr: config.server.listen,
+        source,
+    })?;
+    let admin_addr = admin_listener.local_addr().map_err(|source| Error::Bind {
+        key: "admin.listen",
+        addr: config.admin.listen,
+        source,
+    })?;
+    Ok(Listeners {
+        listener,
+        admin_listener,
+        addr,
+        admin_addr,
+    })
+}
+
+/// The spool when enabled; when disabled, none, after making sure no
+/// accepted messages are left in its file ([`refuse_left_behind`]).
+fn open_spool(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<Spool>, Error> {
+    if config.spool.enabled {
+        Ok(Some(Spool::open(&config.spool, metrics.clone())?))
+    } else {
+        refuse_left_behind(config, metrics)?;
+        Ok(None)
+    }
+}
+
+/// The replay cache when `dedupe.enabled`: opened before the listeners
+/// serve, so the first request is already checked.
+async fn open_replay(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<crate::dedupe::Cache>, Error> {
+    if !config.dedupe.enabled {
+        return Ok(None);
+    }
+    crate::dedupe::Cache::open(&config.dedupe, metrics.clone())
+        .await
+        .map(Some)
+        .map_err(Error::Replay)
 }
 
 /// What the gateway's admin listener answers: `/readyz` 200 while the broker
