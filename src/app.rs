@@ -391,9 +391,45 @@ async fn reload(
     gateway: Arc<Gateway>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    use notify::Watcher as _;
     let files = tls.as_ref().map(|t| t.files()).unwrap_or_default();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    // Kept for the loop's life: dropping it stops the watch.
+    let (_watcher, mut rx) = watch_certificates(files);
+    let mut hup = hangup();
+    loop {
+        let signal = tokio::select! {
+            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => true,
+            Some(()) = rx.recv() => {
+                // Let a multi-file update (cert then key) settle.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                while rx.try_recv().is_ok() {}
+                false
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return; }
+                continue;
+            }
+        };
+        if signal {
+            reload_routes(&file, &gateway);
+        }
+        if let Some(state) = &tls {
+            reload_tls(state);
+        }
+    }
+}
+
+/// Watches the parent directories of the certificate `files` (editors and
+/// secret managers replace files rather than write them); sends on the
+/// returned channel when one of the files changes. No watcher when notify
+/// cannot start one (logged: SIGHUP still reloads).
+fn watch_certificates(
+    files: Vec<std::path::PathBuf>,
+) -> (
+    Option<notify::RecommendedWatcher>,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    use notify::Watcher as _;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let watched = files.clone();
     let mut watcher =
         match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -429,43 +465,40 @@ async fn reload(
             }
         }
     }
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+    (watcher, rx)
+}
+
+/// The SIGHUP stream; none when the handler cannot be installed (logged:
+/// certificate changes still reload through the watcher).
+fn hangup() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!(error = %e, "cannot install the SIGHUP handler");
             None
         }
-    };
-    loop {
-        let signal = tokio::select! {
-            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => true,
-            Some(()) = rx.recv() => {
-                // Let a multi-file update (cert then key) settle.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                while rx.try_recv().is_ok() {}
-                false
-            }
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { return; }
-                continue;
-            }
-        };
-        if signal {
-            match Config::load(&file) {
-                Ok(c) => {
-                    gateway.replace_routes(&c);
-                    tracing::info!(routes = c.routes.len(), "routes reloaded");
-                }
-                Err(e) => tracing::error!(error = %e, "config reload failed; routes unchanged"),
-            }
+    }
+}
+
+/// Re-reads and validates the config file and swaps in its routes; a file
+/// that fails leaves the routes as they were.
+fn reload_routes(file: &std::path::Path, gateway: &Gateway) {
+    match Config::load(file) {
+        Ok(c) => {
+            gateway.replace_routes(&c);
+            tracing::info!(routes = c.routes.len(), "routes reloaded");
         }
-        if let Some(state) = &tls {
-            match state.reload() {
-                Ok(()) => tracing::info!("TLS configuration reloaded"),
-                Err(e) => {
-                    tracing::error!(error = %e, "TLS reload failed; the previous certificate keeps serving")
-                }
-            }
+        Err(e) => tracing::error!(error = %e, "config reload failed; routes unchanged"),
+    }
+}
+
+/// Reloads the certificate, key and client CA; a broken file keeps the
+/// previous configuration serving.
+fn reload_tls(state: &crate::tls::TlsState) {
+    match state.reload() {
+        Ok(()) => tracing::info!("TLS configuration reloaded"),
+        Err(e) => {
+            tracing::error!(error = %e, "TLS reload failed; the previous certificate keeps serving")
         }
     }
 }
