@@ -6,7 +6,7 @@
 use futures_util::future::BoxFuture;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::Connection;
+use lapin::{Channel, Connection};
 
 use super::connect::{Declared, Topology};
 use crate::config::{AmqpConfig, QueueType};
@@ -76,47 +76,74 @@ async fn declare_exchange(
     config: &AmqpConfig,
 ) -> Result<bool, lapin::Error> {
     let setup = connection.create_channel().await?;
-    let durable_exchange = ExchangeDeclareOptions {
+    if let Some(unroutable) = config.unroutable() {
+        declare_unroutable(&setup, unroutable.as_str()).await?;
+    }
+    let (setup, alternate) = declare_topic(connection, setup, config).await?;
+    declare_queues(&setup, config).await?;
+    let _ = setup.close(200, ShortString::from("setup done")).await;
+    Ok(alternate)
+}
+
+/// Exchanges are durable: they survive a broker restart like the queues.
+fn durable_exchange() -> ExchangeDeclareOptions {
+    ExchangeDeclareOptions {
         durable: true,
         ..ExchangeDeclareOptions::default()
-    };
-    if let Some(unroutable) = config.unroutable() {
-        setup
-            .exchange_declare(
-                ShortString::from(unroutable.as_str()),
-                lapin::ExchangeKind::Fanout,
-                durable_exchange,
-                FieldTable::default(),
-            )
-            .await?;
-        setup
-            .queue_declare(
-                ShortString::from(unroutable.as_str()),
-                durable_queue(),
-                queue_arguments(QueueType::default()),
-            )
-            .await?;
-        setup
-            .queue_bind(
-                ShortString::from(unroutable.as_str()),
-                ShortString::from(unroutable.as_str()),
-                ShortString::from(""),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
     }
+}
+
+/// The alternate exchange (fanout) and its queue of the same name, bound:
+/// declared before the topic exchange that names it, so no message is
+/// dropped between the two.
+async fn declare_unroutable(setup: &Channel, unroutable: &str) -> Result<(), lapin::Error> {
+    setup
+        .exchange_declare(
+            ShortString::from(unroutable),
+            lapin::ExchangeKind::Fanout,
+            durable_exchange(),
+            FieldTable::default(),
+        )
+        .await?;
+    setup
+        .queue_declare(
+            ShortString::from(unroutable),
+            durable_queue(),
+            queue_arguments(QueueType::default()),
+        )
+        .await?;
+    setup
+        .queue_bind(
+            ShortString::from(unroutable),
+            ShortString::from(unroutable),
+            ShortString::from(""),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// The topic exchange with its arguments. When it exists with other ones
+/// (a precondition failure, which closes `setup`), only checks that it
+/// exists, on a new channel, and runs without the alternate exchange.
+/// Returns the channel to go on with and whether the alternate exchange is
+/// in place.
+async fn declare_topic(
+    connection: &Connection,
+    setup: Channel,
+    config: &AmqpConfig,
+) -> Result<(Channel, bool), lapin::Error> {
     let exchange = ShortString::from(config.exchange.as_str());
     let declared = setup
         .exchange_declare(
             exchange.clone(),
             lapin::ExchangeKind::Topic,
-            durable_exchange,
+            durable_exchange(),
             exchange_arguments(config),
         )
         .await;
-    let (setup, alternate) = match declared {
-        Ok(()) => (setup, config.unroutable().is_some()),
+    match declared {
+        Ok(()) => Ok((setup, config.unroutable().is_some())),
         Err(e) if is_precondition_failed(&e) => {
             tracing::error!(
                 exchange = %config.exchange,
@@ -131,15 +158,19 @@ async fn declare_exchange(
                     lapin::ExchangeKind::Topic,
                     ExchangeDeclareOptions {
                         passive: true,
-                        ..durable_exchange
+                        ..durable_exchange()
                     },
                     FieldTable::default(),
                 )
                 .await?;
-            (setup, false)
+            Ok((setup, false))
         }
-        Err(e) => return Err(e),
-    };
+        Err(e) => Err(e),
+    }
+}
+
+/// The `[[amqp.queues]]`, each bound to the exchange with its keys.
+async fn declare_queues(setup: &Channel, config: &AmqpConfig) -> Result<(), lapin::Error> {
     for q in &config.queues {
         setup
             .queue_declare(
@@ -160,8 +191,7 @@ async fn declare_exchange(
                 .await?;
         }
     }
-    let _ = setup.close(200, ShortString::from("setup done")).await;
-    Ok(alternate)
+    Ok(())
 }
 
 /// RabbitMQ's 406 PRECONDITION_FAILED (a redeclaration with other
