@@ -174,18 +174,7 @@ impl Auth {
                 audience,
                 key,
             } => {
-                let exp = time::OffsetDateTime::now_utc().unix_timestamp()
-                    + ASSERTION_TTL.as_secs() as i64;
-                let claims = Claims {
-                    iss: consumer_key,
-                    sub: username,
-                    aud: audience,
-                    exp,
-                };
-                assertion = Zeroizing::new(
-                    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, key)
-                        .map_err(|e| Error::Sign(e.to_string()))?,
-                );
+                assertion = sign_assertion(consumer_key, username, audience, key)?;
                 vec![
                     ("grant_type", JWT_BEARER_GRANT),
                     ("assertion", assertion.as_str()),
@@ -203,45 +192,88 @@ impl Auth {
                 ),
             ],
         };
-        let resp = http
-            .post(url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
-        let status = resp.status();
-        // The reply holds the token: our copy of it is zeroized on drop.
-        let bytes = Zeroizing::new(Vec::from(
-            resp.bytes()
-                .await
-                .map_err(|e| Error::Transport(e.without_url().to_string()))?,
-        ));
-        if status.is_success() {
-            let reply: TokenReply = serde_json::from_slice(&bytes).map_err(|_| Error::Refused {
-                error: "invalid_response".into(),
-                description: "token reply is not the documented JSON".into(),
-            })?;
-            return Ok(Token {
-                access_token: SecretString::from(reply.access_token.as_str()),
-                instance_url: reply
-                    .instance_url
-                    .unwrap_or_else(|| fallback_instance.to_string()),
-            });
-        }
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(Error::Transport(format!("HTTP {status}")));
-        }
-        let e: OAuthError = serde_json::from_slice(&bytes).unwrap_or(OAuthError {
-            error: None,
-            error_description: None,
-        });
-        Err(Error::Refused {
-            error: e
-                .error
-                .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
-            description: e.error_description.unwrap_or_default(),
-        })
+        let (status, bytes) = post(http, url, &form).await?;
+        read_reply(status, &bytes, fallback_instance)
     }
+}
+
+/// A JWT bearer assertion for the integration user, signed RS256, valid for
+/// [`ASSERTION_TTL`]. Zeroized on drop: it is a credential for its lifetime.
+fn sign_assertion(
+    consumer_key: &str,
+    username: &str,
+    audience: &str,
+    key: &EncodingKey,
+) -> Result<Zeroizing<String>, Error> {
+    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + ASSERTION_TTL.as_secs() as i64;
+    let claims = Claims {
+        iss: consumer_key,
+        sub: username,
+        aud: audience,
+        exp,
+    };
+    Ok(Zeroizing::new(
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, key)
+            .map_err(|e| Error::Sign(e.to_string()))?,
+    ))
+}
+
+/// Posts the token request; returns the status and the whole reply, which
+/// holds the token: our copy of it is zeroized on drop. Transport errors
+/// leave the URL out.
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    form: &[(&str, &str)],
+) -> Result<(reqwest::StatusCode, Zeroizing<Vec<u8>>), Error> {
+    let resp = http
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+    let status = resp.status();
+    let bytes = Zeroizing::new(Vec::from(
+        resp.bytes()
+            .await
+            .map_err(|e| Error::Transport(e.without_url().to_string()))?,
+    ));
+    Ok((status, bytes))
+}
+
+/// The token from a 2xx reply (its instance URL, else `fallback_instance`).
+/// 5xx and 429 are transport errors (retried); any other status is a
+/// refusal with the OAuth error it carries, or the status.
+fn read_reply(
+    status: reqwest::StatusCode,
+    bytes: &[u8],
+    fallback_instance: &str,
+) -> Result<Token, Error> {
+    if status.is_success() {
+        let reply: TokenReply = serde_json::from_slice(bytes).map_err(|_| Error::Refused {
+            error: "invalid_response".into(),
+            description: "token reply is not the documented JSON".into(),
+        })?;
+        return Ok(Token {
+            access_token: SecretString::from(reply.access_token.as_str()),
+            instance_url: reply
+                .instance_url
+                .unwrap_or_else(|| fallback_instance.to_string()),
+        });
+    }
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(Error::Transport(format!("HTTP {status}")));
+    }
+    let e: OAuthError = serde_json::from_slice(bytes).unwrap_or(OAuthError {
+        error: None,
+        error_description: None,
+    });
+    Err(Error::Refused {
+        error: e
+            .error
+            .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
+        description: e.error_description.unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]
