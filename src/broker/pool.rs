@@ -95,8 +95,7 @@ impl Pool {
             channel: Some(channel),
             confirms: Vec::new(),
             permit: Some(Slot::new(permit, observer.clone())),
-            published: 0,
-            settled: true,
+            unsettled: 0,
         })
     }
 }
@@ -114,11 +113,9 @@ pub(super) struct Lease {
     pub(super) confirms: Vec<PublisherConfirm>,
     /// Released when the channel is back in the pool (or closed).
     permit: Option<Slot>,
-    /// Publishes started on the channel in this lease.
-    pub(super) published: usize,
-    /// Every publish of the lease was written and its confirm resolved (or
-    /// nothing was published): the channel may be reused at once.
-    pub(super) settled: bool,
+    /// Publishes started on the channel whose confirms have not all
+    /// resolved yet (0: the channel may be reused at once).
+    pub(super) unsettled: usize,
 }
 
 impl Drop for Lease {
@@ -128,7 +125,7 @@ impl Drop for Lease {
         };
         let confirms = std::mem::take(&mut self.confirms);
         let live = self.live.clone();
-        if self.settled {
+        if self.unsettled == 0 {
             give_back(live.pool(), channel);
             return;
         }
@@ -138,7 +135,7 @@ impl Drop for Lease {
         };
         // A publish whose write was cut short (no confirm future came back)
         // may still be acked or returned on this channel: never reuse it.
-        let whole = confirms.len() == self.published;
+        let whole = confirms.len() == self.unsettled;
         rt.spawn(async move {
             let _permit = permit;
             let done = tokio::time::timeout(

@@ -211,8 +211,7 @@ impl Publisher {
                 Err(e) => results.push(Err(e)),
             }
         }
-        lease.published = publishes.len();
-        lease.settled = publishes.is_empty();
+        lease.unsettled = publishes.len();
         let published =
             tokio::time::timeout_at(deadline, futures_util::future::join_all(publishes))
                 .await
@@ -234,12 +233,8 @@ impl Publisher {
         .map_err(|_| Error::Timeout)?;
         // Every confirm resolved: the channel may go back to the pool.
         lease.confirms.clear();
-        lease.settled = true;
-        let keys: Vec<(Option<&str>, &str)> = sent
-            .iter()
-            .map(|(_, id, key)| (id.as_ref().map(ShortString::as_str), key.as_str()))
-            .collect();
-        for ((i, _, _), r) in sent.iter().zip(attribute(&keys, confirmations)) {
+        lease.unsettled = 0;
+        for ((i, _, _), r) in sent.iter().zip(attribute(&sent, confirmations)) {
             results[*i] = r;
         }
         if results.iter().any(|r| matches!(r, Err(Error::Channel(_)))) {
@@ -251,11 +246,12 @@ impl Publisher {
 
 /// Each message's outcome from its own confirm plus every `basic.return`
 /// seen on the lease, matched to its message by `message_id` and routing key
-/// (`messages` holds each one's pair, in publish order; lapin may attach a
-/// return to any confirm of a coalesced ack). A return that matches no
-/// message fails them all: nothing may be answered 2xx on a guess.
+/// (`messages` holds each one's item index, `message_id` and routing key, in
+/// publish order; lapin may attach a return to any confirm of a coalesced
+/// ack). A return that matches no message fails them all: nothing may be
+/// answered 2xx on a guess.
 fn attribute(
-    messages: &[(Option<&str>, &str)],
+    messages: &[(usize, Option<ShortString>, ShortString)],
     confirmations: Vec<lapin::Result<Confirmation>>,
 ) -> Vec<Result<(), Error>> {
     let mut returned = Vec::new();
@@ -286,8 +282,9 @@ fn attribute(
             .map(ShortString::as_str);
         let key = r.delivery.routing_key.as_str();
         let mut matched = false;
-        for ((m_id, m_key), result) in messages.iter().zip(results.iter_mut()) {
-            if id.is_some() && id == *m_id && key == *m_key {
+        for ((_, m_id, m_key), result) in messages.iter().zip(results.iter_mut()) {
+            if id.is_some() && id == m_id.as_ref().map(ShortString::as_str) && key == m_key.as_str()
+            {
                 *result = Err(Error::Returned(text.clone()));
                 matched = true;
             }
