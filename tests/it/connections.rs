@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::hardening::{github_headers, github_route, metrics, secret_file, wait_in_flight};
 use crate::support::GITHUB_SECRET;
-use crate::support::{self, fixture, message_id, metric_value, raw, Harness, Options};
+use crate::support::{self, assert_metric, fixture, message_id, raw, Harness, Options};
 
 /// A PROXY protocol v1 line naming `client` as the source.
 fn proxy_v1(client: &str) -> Vec<u8> {
@@ -160,13 +160,10 @@ async fn per_ip_cap_counts_the_client_the_proxy_header_names() {
     let third = raw::connect_with(h.addr(), config.clone(), &proxy_v1("203.0.113.1")).await;
     assert!(third.is_err(), "client 1's third connection was served");
     let m = metrics(&h).await;
-    assert_eq!(
-        metric_value(
-            &m,
-            r#"hookgate_connections_refused_total{reason="max_connections_per_ip"}"#
-        ),
-        Some(1.0),
-        "{m}"
+    assert_metric(
+        &m,
+        r#"hookgate_connections_refused_total{reason="max_connections_per_ip"}"#,
+        1.0,
     );
     assert_eq!(message_id(&h.take(1).await[0]), format!("cap-client2-{id}"));
     drop(open);
@@ -248,11 +245,7 @@ async fn per_ip_cap_closes_the_longest_idle_connection_never_a_busy_one() {
     }
     open.push(fifth);
     let m = metrics(&h).await;
-    assert_eq!(
-        metric_value(&m, "hookgate_idle_connections_closed_total"),
-        Some(1.0),
-        "{m}"
-    );
+    assert_metric(&m, "hookgate_idle_connections_closed_total", 1.0);
 
     // Four requests in progress (half a body each): nothing to close.
     let mut rests = Vec::new();
@@ -279,19 +272,12 @@ async fn per_ip_cap_closes_the_longest_idle_connection_never_a_busy_one() {
         assert_eq!(reply.status, 200, "busy connection {i}");
     }
     let m = metrics(&h).await;
-    assert_eq!(
-        metric_value(
-            &m,
-            r#"hookgate_connections_refused_total{reason="max_connections_per_ip"}"#
-        ),
-        Some(1.0),
-        "{m}"
+    assert_metric(
+        &m,
+        r#"hookgate_connections_refused_total{reason="max_connections_per_ip"}"#,
+        1.0,
     );
-    assert_eq!(
-        metric_value(&m, "hookgate_idle_connections_closed_total"),
-        Some(1.0),
-        "{m}"
-    );
+    assert_metric(&m, "hookgate_idle_connections_closed_total", 1.0);
     h.assert_holds_exactly(&published).await;
 
     // Every connection's task ended, the closed one's too: with the clients

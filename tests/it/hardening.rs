@@ -13,8 +13,8 @@ use crate::support::message_id;
 use crate::support::pki::Ca;
 use crate::support::proxy::Proxy;
 use crate::support::{
-    self, capture, fixture, fixture_headers, metric_value, now, raw, sign, Harness, Options,
-    GITHUB_SECRET, ORG_ID_15,
+    self, assert_metric, capture, fixture, fixture_headers, metric_value, now, raw, sign, Harness,
+    Options, GITHUB_SECRET, ORG_ID_15,
 };
 
 const SOAP_ACK_MARK: &str = "<Ack>true</Ack>";
@@ -84,13 +84,10 @@ async fn replayed_deliveries_are_answered_but_published_once() {
     let msgs = h.take(1).await;
     assert_eq!(message_id(&msgs[0]), delivery);
     let m = metrics(&h).await;
-    assert_eq!(
-        metric_value(
-            &m,
-            r#"hookgate_duplicates_total{route="github",outcome="duplicate"}"#
-        ),
-        Some(1.0),
-        "{m}"
+    assert_metric(
+        &m,
+        r#"hookgate_duplicates_total{route="github",outcome="duplicate"}"#,
+        1.0,
     );
     assert_eq!(
         metric_value(
@@ -145,13 +142,10 @@ async fn replayed_deliveries_are_answered_but_published_once() {
     let msgs = h.take(1).await;
     assert_eq!(message_id(&msgs[0]), evt);
     let m = metrics(&h).await;
-    assert_eq!(
-        metric_value(
-            &m,
-            r#"hookgate_duplicates_total{route="stripe",outcome="duplicate"}"#
-        ),
-        Some(2.0),
-        "{m}"
+    assert_metric(
+        &m,
+        r#"hookgate_duplicates_total{route="stripe",outcome="duplicate"}"#,
+        2.0,
     );
     assert_eq!(
         metric_value(
@@ -265,13 +259,10 @@ async fn allow_cidrs_refuse_other_networks_with_a_bare_403() {
     let msgs = h.take(1).await;
     assert_eq!(message_id(&msgs[0]), format!("lo-{id}"));
     let m = metrics(&h).await;
-    assert_eq!(
-        metric_value(
-            &m,
-            r#"hookgate_verification_failures_total{route="only_ten",reason="address_not_allowed"}"#
-        ),
-        Some(1.0),
-        "{m}"
+    assert_metric(
+        &m,
+        r#"hookgate_verification_failures_total{route="only_ten",reason="address_not_allowed"}"#,
+        1.0,
     );
     h.finish().await;
 }
@@ -662,13 +653,10 @@ secrets = [{{ file = "{old_path}", not_after = "2020-01-01T00:00:00Z" }}, {{ fil
     let msgs = h.take(1).await;
     assert_eq!(message_id(&msgs[0]), format!("rot-new-{id}"));
     let m = metrics(&h).await;
-    assert_eq!(
-        metric_value(
-            &m,
-            r#"hookgate_secret_matches_total{route="rotated",slot="1"}"#
-        ),
-        Some(1.0),
-        "{m}"
+    assert_metric(
+        &m,
+        r#"hookgate_secret_matches_total{route="rotated",slot="1"}"#,
+        1.0,
     );
     assert_eq!(
         metric_value(
@@ -948,13 +936,10 @@ async fn per_ip_connection_cap_closes_the_extra_connection_at_once() {
     }
     h.assert_holds_exactly(&want).await;
     let m = metrics(&h).await;
-    assert_eq!(
-        metric_value(
-            &m,
-            r#"hookgate_connections_refused_total{reason="max_connections_per_ip"}"#
-        ),
-        Some(1.0),
-        "{m}"
+    assert_metric(
+        &m,
+        r#"hookgate_connections_refused_total{reason="max_connections_per_ip"}"#,
+        1.0,
     );
 
     // Closing one frees its slot (polled, with a deadline).

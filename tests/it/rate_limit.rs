@@ -5,7 +5,7 @@
 //! address (the one PROXY headers name). Real TLS clients, the real broker.
 
 use crate::hardening::{github_headers, github_route, metrics, om_headers, secret_file};
-use crate::support::{self, fixture, message_id, metric_value, raw, Harness, Options};
+use crate::support::{self, assert_metric, fixture, message_id, raw, Harness, Options};
 use crate::support::{GITHUB_SECRET, ORG_ID_15};
 
 /// `Retry-After` as whole seconds.
@@ -75,21 +75,15 @@ async fn past_the_burst_a_webhook_route_answers_429_and_queues_nothing() {
     assert_eq!(h.take(1).await.len(), 1);
 
     let m = metrics(&h).await;
-    assert_eq!(
-        metric_value(
-            &m,
-            r#"hookgate_requests_total{route="limited",outcome="rate_limited"}"#
-        ),
-        Some(2.0),
-        "{m}"
+    assert_metric(
+        &m,
+        r#"hookgate_requests_total{route="limited",outcome="rate_limited"}"#,
+        2.0,
     );
-    assert_eq!(
-        metric_value(
-            &m,
-            r#"hookgate_requests_total{route="limited",outcome="accepted"}"#
-        ),
-        Some(3.0),
-        "{m}"
+    assert_metric(
+        &m,
+        r#"hookgate_requests_total{route="limited",outcome="accepted"}"#,
+        3.0,
     );
     h.finish().await;
 }
@@ -195,13 +189,10 @@ rate_limit = {{ per_second = 1, burst = 1 }}
     assert!(retry_after(&second) >= 1);
     assert_eq!(h.take(1).await.len(), 1, "only the first message queued");
     let m = metrics(&h).await;
-    assert_eq!(
-        metric_value(
-            &m,
-            r#"hookgate_requests_total{route="sf_limited",outcome="rate_limited"}"#
-        ),
-        Some(1.0),
-        "{m}"
+    assert_metric(
+        &m,
+        r#"hookgate_requests_total{route="sf_limited",outcome="rate_limited"}"#,
+        1.0,
     );
     h.finish().await;
 }

@@ -804,6 +804,16 @@ pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// Asserts that `series` (name and labels, as exposed) has the value `want`
+/// in the scraped `metrics` text; the whole scrape is the failure message.
+pub fn assert_metric(metrics: &str, series: &str, want: f64) {
+    assert_eq!(
+        metric_value(metrics, series),
+        Some(want),
+        "{series}\n{metrics}"
+    );
+}
+
 /// A fetched message's `message_id` ("" when it has none).
 pub fn message_id(m: &lapin::message::BasicGetMessage) -> String {
     m.delivery
