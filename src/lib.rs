@@ -13,14 +13,15 @@
 //! - [`broker`]: RabbitMQ: the one connection manager (connect, topology,
 //!   backoff, blocked) and the one publisher-confirm wait (leased channels,
 //!   per-message outcomes), for the gateway, the forwarder and the worker.
-//! - [`spool`]: the durable local outbox (redb) and its forwarder.
-//! - [`outbox`]: confirm fast path with the spool as fallback.
-//! - [`store`]: redb helpers of the spool and the replay cache (open,
+//! - [`outbox`]: confirm fast path with the spool as fallback;
+//!   [`outbox::spool`] is the durable local outbox (redb), its forwarder and
+//!   quarantine.
+//! - [`store`]: redb helpers of the spool, the replay cache and the worker's idempotency store (open,
 //!   reopen after an I/O error).
 //! - [`telemetry`]: logs, the metrics registry, the admin listener
 //!   (`/healthz`, `/readyz`, `/metrics`) of the gateway and the worker; a
 //!   leaf: it imports no other module, the others report into it.
-//! - [`app`]: start-up and shutdown of the whole gateway.
+//! - [`gateway`]: start-up, reload and shutdown of the whole gateway.
 //! - [`dedupe`]: the edge replay cache (embedded redb or Redis).
 //! - [`secret`]: zeroized, redacted secret bytes.
 //! - [`worker`]: `hookgate worker`: consumes the queues, calls Salesforce's
@@ -31,17 +32,16 @@
 
 #![forbid(unsafe_code)]
 
-pub mod app;
 mod backoff;
 pub mod broker;
 pub mod config;
 pub mod dedupe;
 pub mod envelope;
+pub mod gateway;
 pub mod outbox;
 pub mod salesforce;
 pub mod secret;
 pub mod server;
-pub mod spool;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

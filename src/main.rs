@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 
 use hookgate::config::Config;
 use hookgate::telemetry::tracing::{self as logs, LogFormat};
-use hookgate::worker::config::WorkerConfig;
+use hookgate::config::worker::WorkerConfig;
 
 /// mimalloc: the request path allocates per request in hyper, rustls, lapin
 /// and the handler; glibc malloc was ~8% of the gateway's CPU under load
@@ -199,8 +199,8 @@ impl SpoolCommand {
 }
 
 impl Select {
-    fn selection(&self) -> anyhow::Result<hookgate::spool::Selection> {
-        use hookgate::spool::{parse_key, Selection};
+    fn selection(&self) -> anyhow::Result<hookgate::outbox::spool::Selection> {
+        use hookgate::outbox::spool::{parse_key, Selection};
         if self.all {
             return Ok(Selection::All);
         }
@@ -269,7 +269,7 @@ fn main() -> ExitCode {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
-        let running = hookgate::app::start(&config)
+        let running = hookgate::gateway::start(&config)
             .await
             .with_context(|| format!("starting from {}", config.file.display()))?;
         wait_for_signal().await?;
@@ -401,7 +401,7 @@ fn spool(config: Config, command: SpoolCommand) -> anyhow::Result<()> {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use hookgate::spool::Spool;
+    use hookgate::outbox::spool::Spool;
     use hookgate::telemetry::metrics::Metrics;
 
     if !config.spool.enabled {
@@ -431,7 +431,7 @@ fn spool(config: Config, command: SpoolCommand) -> anyhow::Result<()> {
             let publisher =
                 hookgate::broker::Publisher::start(config.amqp.clone(), metrics, stop_rx);
             let before = spool.status().messages;
-            let result = hookgate::spool::drain_once(
+            let result = hookgate::outbox::spool::drain_once(
                 &spool,
                 &publisher,
                 Duration::from_secs(connect_timeout_s),
@@ -452,7 +452,7 @@ fn spool(config: Config, command: SpoolCommand) -> anyhow::Result<()> {
     result
 }
 
-fn quarantine(spool: &hookgate::spool::Spool, command: QuarantineCommand) -> anyhow::Result<()> {
+fn quarantine(spool: &hookgate::outbox::spool::Spool, command: QuarantineCommand) -> anyhow::Result<()> {
     match command {
         QuarantineCommand::List { json, .. } => {
             for q in spool.quarantined().context("reading the quarantine")? {

@@ -13,14 +13,17 @@
 //! One file per section: `server.rs` (`[server]`, `[admin]`), `broker.rs`
 //! (`[amqp]`, shared with the worker), `spool.rs`, `dedupe.rs`, `routes.rs`
 //! (`[[routes]]`, a validate per kind). The worker's sections are read by
-//! `crate::worker::config` through the same loader (`parse_toml`), error
+//! `crate::config::worker` through the same loader (`parse_toml`), error
 //! type and secret references.
 
 mod broker;
 mod dedupe;
 mod routes;
 mod server;
+pub mod pattern;
+mod salesforce;
 mod spool;
+pub mod worker;
 
 use std::path::{Path, PathBuf};
 

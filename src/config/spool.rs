@@ -10,7 +10,7 @@ use super::{positive, AmqpConfig, Error};
 pub const MIN_SPOOL_MAX_BYTES: u64 = 4 << 20;
 
 /// `[spool]`: where accepted messages go while the broker is down, slow or
-/// blocked (see `crate::spool`).
+/// blocked (see `crate::outbox::spool`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpoolConfig {

@@ -20,7 +20,7 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Connection};
 
-use super::config::WorkerSection;
+use crate::config::worker::WorkerSection;
 use crate::broker::connect::{Declared, Topology};
 use crate::broker::publish::Outgoing;
 use crate::broker::{self, Publisher};

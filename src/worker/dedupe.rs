@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
-use super::config::{IdempotencyConfig, StoreKind};
+use crate::config::worker::{IdempotencyConfig, StoreKind};
 
 /// How long a claim holds without being marked done or released.
 pub const CLAIM_TTL: Duration = Duration::from_secs(120);

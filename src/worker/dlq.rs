@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueuePurgeOptions};
 use lapin::types::{AMQPValue, ShortString};
 
-use super::config::WorkerConfig;
+use crate::config::worker::WorkerConfig;
 use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
 use crate::broker::connect::{Link, Live};
 use crate::broker::{self, ConnectError, Publisher};

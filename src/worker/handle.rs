@@ -22,7 +22,7 @@ use lapin::options::BasicAckOptions;
 use lapin::types::{AMQPValue, LongString};
 
 use super::action::{self, Pattern, Write};
-use super::config::{ActionConfig, WorkerConfig};
+use crate::config::worker::{ActionConfig, WorkerConfig};
 use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
 use super::dedupe::{Claim, Store};
 use super::metrics::Metrics;

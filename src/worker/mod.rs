@@ -6,13 +6,11 @@
 //! See docs/workers.md.
 
 pub mod action;
-pub mod config;
 pub mod consume;
 pub mod dedupe;
 pub mod dlq;
 pub mod handle;
 pub mod metrics;
-pub mod pattern;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,10 +23,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use self::config::WorkerConfig;
+use crate::config::worker::WorkerConfig;
 use self::handle::{Batcher, Ctx, SessionError};
 use self::metrics::Metrics;
-use self::pattern::Pattern;
+use crate::config::pattern::Pattern;
 use crate::broker::connect::{Link, Live};
 use crate::broker::Publisher;
 use crate::salesforce::rest::Client;

@@ -285,7 +285,7 @@ header = "X-Signature"
     // message spooled.
     let metrics = std::sync::Arc::new(hookgate::telemetry::metrics::Metrics::new());
     let on = config(true);
-    let spool = hookgate::spool::Spool::open(&on.spool, metrics).expect("open spool");
+    let spool = hookgate::outbox::spool::Spool::open(&on.spool, metrics).expect("open spool");
     let (_, body) = delivery("left-behind");
     let message = hookgate::envelope::Message {
         routing_key: "generic.event".into(),
@@ -300,7 +300,7 @@ header = "X-Signature"
     spool.close();
     drop(spool);
 
-    let err = match hookgate::app::start(&config(false)).await {
+    let err = match hookgate::gateway::start(&config(false)).await {
         Ok(_) => panic!("started with 1 message left in a disabled spool"),
         Err(e) => e.to_string(),
     };

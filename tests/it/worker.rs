@@ -172,7 +172,7 @@ async fn duplicates_and_a_killed_worker_apply_each_effect_once() {
         .config_text
         .replace("batch_linger_ms = 200", "batch_linger_ms = 60000");
     let slow =
-        hookgate::worker::config::WorkerConfig::from_toml(&env.config_path, &slow_text).unwrap();
+        hookgate::config::worker::WorkerConfig::from_toml(&env.config_path, &slow_text).unwrap();
     let doomed = hookgate::worker::start(slow).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let calls = env.sim.api_calls();

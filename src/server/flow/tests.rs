@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::outbox::Outbox;
 use crate::server::respond::Body;
 use crate::server::{proxy::Proxied, ConnInfo, Gateway};
-use crate::spool::Spool;
+use crate::outbox::spool::Spool;
 use crate::telemetry::metrics::Metrics;
 use crate::verify::hmac::{tag, Algorithm};
 

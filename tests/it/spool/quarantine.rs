@@ -91,7 +91,7 @@ async fn refused_entries_are_quarantined_and_the_rest_reach_the_queue() {
 
     // A full forwarding batch of refused entries first (oldest), then good
     // ones: every round holds only one kind.
-    let refused = hookgate::spool::BATCH;
+    let refused = hookgate::outbox::spool::BATCH;
     let mut posts = tokio::task::JoinSet::new();
     let h = std::sync::Arc::new(h);
     for t in 0..8 {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookgate::app::Running;
+use hookgate::gateway::Running;
 use hookgate::broker::Status;
 use hookgate::config::Config;
 use lapin::message::BasicGetMessage;
@@ -356,7 +356,7 @@ event_header = "X-Event-Type"
                 .expect("queue bind");
         }
 
-        let running = hookgate::app::start(&config).await.expect("start gateway");
+        let running = hookgate::gateway::start(&config).await.expect("start gateway");
         let scheme = if opts.plaintext { "http" } else { "https" };
         let base = format!("{scheme}://127.0.0.1:{}", running.addr.port());
         let admin = format!("http://{}", running.admin_addr);

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::*;
-use crate::spool::tests::{config, message, open_memory};
+use crate::outbox::spool::tests::{config, message, open_memory};
 
 /// Answers by routing key: `bad.*` nacked, `down.*` timed out, else acked.
 struct Fake {

@@ -17,7 +17,7 @@ use crate::broker::{Observe, Publisher, Status};
 use crate::config::Config;
 use crate::outbox::Outbox;
 use crate::server::{listener, Gateway};
-use crate::spool::Spool;
+use crate::outbox::spool::Spool;
 use crate::telemetry::admin::{self, Probes, Readiness};
 use crate::telemetry::metrics::Metrics;
 
@@ -42,7 +42,7 @@ pub enum Error {
     Replay(crate::dedupe::Error),
     /// The spool could not be opened; names the key.
     #[error("spool.path: {0}")]
-    Spool(#[from] crate::spool::Error),
+    Spool(#[from] crate::outbox::spool::Error),
     /// `spool.enabled = false` while the spool file holds messages.
     #[error("spool.enabled: false, but {} holds {messages} accepted messages; enable the spool so they are forwarded, or run `hookgate spool drain` first", path.display())]
     SpoolLeftBehind {
@@ -192,7 +192,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         broker_shutdown_rx.clone(),
     );
     let forwarder = spool.clone().map(|s| {
-        tokio::spawn(crate::spool::forward(
+        tokio::spawn(crate::outbox::spool::forward(
             s,
             publisher.clone(),
             broker_shutdown_rx.clone(),

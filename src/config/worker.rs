@@ -8,7 +8,7 @@
 //! [`AmqpConfig`] (the worker checks its URL only), and secrets are the
 //! gateway's [`SecretSource`](crate::config::SecretSource) references.
 
-mod salesforce;
+
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use self::salesforce::{AuthKind, SalesforceSection};
+pub use super::salesforce::{AuthKind, SalesforceSection};
 use crate::config::{self, AmqpConfig, Error};
 use crate::salesforce::rest::Auth;
 use crate::secret::redact_url;
@@ -386,4 +386,5 @@ fn default_ttl() -> u64 {
 }
 
 #[cfg(test)]
+#[path = "tests/worker.rs"]
 mod tests;

@@ -12,11 +12,13 @@
 //! A message confirmed late after being spooled is published twice (same
 //! `message_id`); consumers dedupe. Nothing answered 2xx is only in memory.
 
+pub mod spool;
+
 use std::time::Duration;
 
 use crate::broker::{self, Publisher, Status};
 use crate::envelope::Message;
-use crate::spool::{self, Spool};
+use self::spool::Spool;
 
 /// Where the messages ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
