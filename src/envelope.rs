@@ -37,7 +37,7 @@ use crate::salesforce::om::{Notification, OutboundMessage};
 use crate::verify::Verified;
 
 /// `app_id` of every message.
-pub const APP_ID: &str = "hookgate";
+pub(crate) const APP_ID: &str = "hookgate";
 /// Header naming the route that received the request.
 pub const ROUTE_HEADER: &str = "x-hookgate-route";
 /// Header with the receive time, RFC 3339.
@@ -158,21 +158,21 @@ fn checked(m: Message) -> Result<Message, Error> {
 /// "sobject":{<field>: <string or null>},"enterprise_url","partner_url"}`,
 /// plus `"session_id"` only when the route forwards it.
 #[derive(Debug, Serialize)]
-pub struct NotificationBody<'a> {
+pub(crate) struct NotificationBody<'a> {
     /// 18-character Organization ID.
-    pub organization_id: &'a str,
+    pub(crate) organization_id: &'a str,
     /// Outbound Message action id.
-    pub action_id: &'a str,
+    pub(crate) action_id: &'a str,
     /// Notification id (the idempotency key).
-    pub notification_id: &'a str,
+    pub(crate) notification_id: &'a str,
     /// sObject API name.
-    pub sobject_type: &'a str,
+    pub(crate) sobject_type: &'a str,
     /// The record's fields as sent (null for nil).
-    pub sobject: &'a std::collections::BTreeMap<String, Option<String>>,
+    pub(crate) sobject: &'a std::collections::BTreeMap<String, Option<String>>,
     /// EnterpriseUrl as sent (null when absent).
-    pub enterprise_url: Option<&'a str>,
+    pub(crate) enterprise_url: Option<&'a str>,
     /// PartnerUrl as sent (null when absent).
-    pub partner_url: Option<&'a str>,
+    pub(crate) partner_url: Option<&'a str>,
     /// SessionId: only with `forward_session_id = true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<&'a str>,
@@ -264,13 +264,13 @@ fn build(
 }
 
 /// RFC 3339 text of a time (UTC, as produced by `OffsetDateTime::now_utc`).
-pub fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
 /// `<source>.<event>` with the event mapped to topic words, capped at
 /// [`MAX_ROUTING_KEY`] bytes.
-pub fn routing_key(source: &str, event: Option<&str>) -> String {
+pub(crate) fn routing_key(source: &str, event: Option<&str>) -> String {
     let mut key = String::with_capacity(source.len() + 32);
     key.push_str(source);
     key.push('.');

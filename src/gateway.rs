@@ -15,9 +15,9 @@ use tokio::task::JoinHandle;
 
 use crate::broker::{Observe, Publisher, Status};
 use crate::config::Config;
+use crate::outbox::spool::Spool;
 use crate::outbox::Outbox;
 use crate::server::{listener, Gateway};
-use crate::outbox::spool::Spool;
 use crate::telemetry::admin::{self, Probes, Readiness};
 use crate::telemetry::metrics::Metrics;
 
@@ -55,7 +55,7 @@ pub enum Error {
 
 /// Accept queue length: bursts of new connections wait in the kernel
 /// instead of being dropped (the OS caps it at `net.core.somaxconn`).
-pub const LISTEN_BACKLOG: u32 = 4096;
+pub(crate) const LISTEN_BACKLOG: u32 = 4096;
 
 /// Binds a listener with `SO_REUSEADDR` and the given accept backlog.
 fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {

@@ -10,17 +10,17 @@ use secrecy::{ExposeSecret, SecretSlice};
 use zeroize::{Zeroize as _, Zeroizing};
 
 /// Prefix of Standard Webhooks secrets (`whsec_<base64 key>`).
-pub const STANDARD_WEBHOOKS_PREFIX: &str = "whsec_";
+pub(crate) const STANDARD_WEBHOOKS_PREFIX: &str = "whsec_";
 
 /// What `Debug` and logs show in place of a secret.
-pub const REDACTED: &str = "[REDACTED]";
+pub(crate) const REDACTED: &str = "[REDACTED]";
 
 /// A connection URL (AMQP, Redis) fit for logs and `Debug`: the password
 /// replaced by [`REDACTED`], the rest as written so an operator still sees
 /// which host and user are meant. Text that is not a URL with an authority
 /// (`scheme://...`) is redacted whole: a mistyped URL can still hold the
 /// password.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
         return format!("{REDACTED} (not a URL)");
     };
@@ -54,7 +54,7 @@ impl Secret {
 
     /// Copies key bytes into an allocation of their size; the caller's copy
     /// is the caller's to zeroize (e.g. a [`Zeroizing`] buffer).
-    pub fn from_slice(bytes: &[u8]) -> Self {
+    pub(crate) fn from_slice(bytes: &[u8]) -> Self {
         Secret(Arc::new(SecretSlice::from(Box::<[u8]>::from(bytes))), None)
     }
 
@@ -65,7 +65,7 @@ impl Secret {
     ///
     /// # Errors
     /// A reason (without the secret) when the base64 does not decode.
-    pub fn standard_webhooks(raw: &[u8]) -> Result<Self, String> {
+    pub(crate) fn standard_webhooks(raw: &[u8]) -> Result<Self, String> {
         let text = raw
             .strip_prefix(STANDARD_WEBHOOKS_PREFIX.as_bytes())
             .unwrap_or(raw);
@@ -77,22 +77,22 @@ impl Secret {
     }
 
     /// The same key, no longer valid after `at` (`not_after` in config).
-    pub fn with_not_after(self, at: time::OffsetDateTime) -> Self {
+    pub(crate) fn with_not_after(self, at: time::OffsetDateTime) -> Self {
         Secret(self.0, Some(at))
     }
 
     /// Whether the key may still verify at Unix time `now` (seconds).
-    pub fn valid_at(&self, now: i64) -> bool {
+    pub(crate) fn valid_at(&self, now: i64) -> bool {
         self.1.is_none_or(|t| now <= t.unix_timestamp())
     }
 
     /// The key bytes; use only to key a MAC.
-    pub fn expose(&self) -> &[u8] {
+    pub(crate) fn expose(&self) -> &[u8] {
         self.0.expose_secret()
     }
 
     /// True when the key has no bytes.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.expose().is_empty()
     }
 }

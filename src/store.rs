@@ -27,7 +27,7 @@ use arc_swap::ArcSwapOption;
 use redb::{Database, DatabaseError, StorageError, TransactionError};
 
 /// Opens (or creates) a database: the same file every time it is called.
-pub type Open = Arc<dyn Fn() -> Result<Database, DatabaseError> + Send + Sync>;
+pub(crate) type Open = Arc<dyn Fn() -> Result<Database, DatabaseError> + Send + Sync>;
 
 /// Shortest and longest pause between reopen attempts (jittered): a disk
 /// that filled up is usually freed by an operator or a log rotation, not
@@ -40,7 +40,7 @@ const POLL: Duration = Duration::from_millis(10);
 
 /// The [`Open`] of a file: creates its directory and the file if missing,
 /// with a page cache of `cache_bytes`.
-pub fn file(path: impl Into<PathBuf>, cache_bytes: usize) -> Open {
+pub(crate) fn file(path: impl Into<PathBuf>, cache_bytes: usize) -> Open {
     let path: PathBuf = path.into();
     Arc::new(move || {
         create_parent(&path)?;
@@ -58,7 +58,7 @@ fn create_parent(path: &Path) -> std::io::Result<()> {
 }
 
 /// The current database of one file, replaced after an I/O error.
-pub struct Handle {
+pub(crate) struct Handle {
     db: ArcSwapOption<Database>,
     open: Open,
     /// False from the moment a failure is seen until a reopen succeeded.
@@ -70,7 +70,7 @@ impl Handle {
     ///
     /// # Errors
     /// What the open failed with (`DatabaseAlreadyOpen`: another process).
-    pub fn open(open: Open) -> Result<Handle, DatabaseError> {
+    pub(crate) fn open(open: Open) -> Result<Handle, DatabaseError> {
         let db = open()?;
         Ok(Handle {
             db: ArcSwapOption::from_pointee(db),
@@ -81,20 +81,20 @@ impl Handle {
 
     /// The database, or `None` while it is being reopened. Hold the clone
     /// only for one transaction: a reopen waits until every clone is gone.
-    pub fn get(&self) -> Option<Arc<Database>> {
+    pub(crate) fn get(&self) -> Option<Arc<Database>> {
         self.db.load_full()
     }
 
     /// Whether the file can be written: false from a failure until the
     /// reopen succeeded.
-    pub fn healthy(&self) -> bool {
+    pub(crate) fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
     }
 
     /// Whether `db`'s file latched an I/O error (a write transaction cannot
     /// even begin). Only for the one writer of the file, after a failed
     /// commit: it waits while another write transaction is open.
-    pub fn failed(db: &Database) -> bool {
+    pub(crate) fn failed(db: &Database) -> bool {
         match db.begin_write() {
             Ok(txn) => {
                 let _ = txn.abort();
@@ -110,7 +110,7 @@ impl Handle {
     /// Marks the file failed: [`healthy`](Self::healthy) turns false and
     /// [`get`](Self::get) returns `None` from now on. Returns whether it was
     /// healthy before (so the caller logs a state change once).
-    pub fn fail(&self) -> bool {
+    pub(crate) fn fail(&self) -> bool {
         self.healthy.swap(false, Ordering::AcqRel)
     }
 
@@ -118,7 +118,11 @@ impl Handle {
     /// it out (readers get `None` meanwhile), waits up to `wait` until every
     /// clone is dropped, runs `f` and puts it back. `None` (nothing run) if
     /// a clone outlived `wait`, or the database is out already.
-    pub fn exclusive<R>(&self, wait: Duration, f: impl FnOnce(&mut Database) -> R) -> Option<R> {
+    pub(crate) fn exclusive<R>(
+        &self,
+        wait: Duration,
+        f: impl FnOnce(&mut Database) -> R,
+    ) -> Option<R> {
         let mut shared = self.db.swap(None)?;
         let deadline = std::time::Instant::now() + wait;
         let mut db = loop {
@@ -141,7 +145,7 @@ impl Handle {
 
     /// Marks the file healthy again, once the caller checked the reopened
     /// database.
-    pub fn recovered(&self) {
+    pub(crate) fn recovered(&self) {
         self.healthy.store(true, Ordering::Release);
     }
 
@@ -152,7 +156,7 @@ impl Handle {
     /// stops (the database stays out, `None`). Returns whether it reopened;
     /// [`healthy`](Self::healthy) stays false until
     /// [`recovered`](Self::recovered).
-    pub fn reopen(&self, mut proceed: impl FnMut() -> bool) -> bool {
+    pub(crate) fn reopen(&self, mut proceed: impl FnMut() -> bool) -> bool {
         self.fail();
         if let Some(mut old) = self.db.swap(None) {
             loop {
@@ -203,7 +207,7 @@ fn writable(db: &Database) -> Result<(), redb::Error> {
 
 /// The size of the file at `path` (0 when it cannot be read: an in-memory
 /// database in tests).
-pub fn file_len(path: &Path) -> u64 {
+pub(crate) fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 

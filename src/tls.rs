@@ -48,7 +48,7 @@ pub enum Error {
 }
 
 /// The process-wide crypto provider (ring). Installing twice is harmless.
-pub fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
@@ -56,7 +56,7 @@ pub fn install_crypto_provider() {
 ///
 /// # Errors
 /// [`Error`] naming the unreadable file, or rustls' reason.
-pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Error> {
+pub(crate) fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Error> {
     let (certs, key) = if tls.self_signed {
         self_signed(&["localhost", "127.0.0.1"])?
     } else {
@@ -74,24 +74,14 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Error> {
     build_with(certs, key, client_ca)
 }
 
-/// Builds a server config from a chain and key (TLS 1.2 + 1.3, ALPN set).
-///
-/// # Errors
-/// [`Error::Rustls`] when the key does not match or is unsupported.
-pub fn build(
-    certs: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> Result<Arc<ServerConfig>, Error> {
-    build_with(certs, key, None)
-}
-
-/// As [`build`], asking clients for a certificate verified against
+/// Builds a server config from a chain and key (TLS 1.2 + 1.3, ALPN set),
+/// asking clients for a certificate verified against
 /// `client_ca` when given (clients without one are still allowed at the TLS
 /// layer; routes with `client_cert` refuse them).
 ///
 /// # Errors
 /// [`Error::Rustls`] when the key does not match or the CA is unusable.
-pub fn build_with(
+pub(crate) fn build_with(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     client_ca: Option<rustls::RootCertStore>,
@@ -123,7 +113,7 @@ pub fn build_with(
 ///
 /// # Errors
 /// [`Error::ClientCa`] when unreadable or without a usable CA.
-pub fn load_client_ca(path: &Path) -> Result<rustls::RootCertStore, Error> {
+pub(crate) fn load_client_ca(path: &Path) -> Result<rustls::RootCertStore, Error> {
     let err = || Error::ClientCa {
         path: path.display().to_string(),
     };
@@ -139,7 +129,7 @@ pub fn load_client_ca(path: &Path) -> Result<rustls::RootCertStore, Error> {
 
 /// The live TLS configuration, swapped atomically on reload: new handshakes
 /// use the new one, open connections keep theirs.
-pub struct TlsState {
+pub(crate) struct TlsState {
     current: ArcSwap<ServerConfig>,
     source: TlsConfig,
 }
@@ -149,7 +139,7 @@ impl TlsState {
     ///
     /// # Errors
     /// [`Error`] as [`server_config`].
-    pub fn load(tls: &TlsConfig) -> Result<TlsState, Error> {
+    pub(crate) fn load(tls: &TlsConfig) -> Result<TlsState, Error> {
         Ok(TlsState {
             current: ArcSwap::new(server_config(tls)?),
             source: tls.clone(),
@@ -157,7 +147,7 @@ impl TlsState {
     }
 
     /// The configuration for the next handshake.
-    pub fn current(&self) -> Arc<ServerConfig> {
+    pub(crate) fn current(&self) -> Arc<ServerConfig> {
         self.current.load_full()
     }
 
@@ -166,7 +156,7 @@ impl TlsState {
     ///
     /// # Errors
     /// [`Error`] naming the file that failed.
-    pub fn reload(&self) -> Result<(), Error> {
+    pub(crate) fn reload(&self) -> Result<(), Error> {
         if self.source.self_signed {
             return Ok(());
         }
@@ -176,7 +166,7 @@ impl TlsState {
     }
 
     /// The files to watch for changes.
-    pub fn files(&self) -> Vec<PathBuf> {
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
         [&self.source.cert, &self.source.key, &self.source.client_ca]
             .into_iter()
             .flatten()
@@ -187,19 +177,19 @@ impl TlsState {
 
 /// What the gateway knows of a verified client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientCert {
+pub(crate) struct ClientCert {
     /// SHA-256 of the DER certificate.
-    pub fingerprint: [u8; 32],
+    pub(crate) fingerprint: [u8; 32],
     /// Subject DN, RDNs in certificate order; empty if unparsable (then no
     /// subject rule matches).
-    pub subject: Dn,
+    pub(crate) subject: Dn,
     /// The subject's common names.
-    pub common_names: Vec<String>,
+    pub(crate) common_names: Vec<String>,
 }
 
 impl ClientCert {
     /// Reads a certificate rustls already verified against the client CA.
-    pub fn from_der(der: &[u8]) -> ClientCert {
+    pub(crate) fn from_der(der: &[u8]) -> ClientCert {
         let fingerprint: [u8; 32] = Sha256::digest(der).into();
         match x509_parser::parse_x509_certificate(der) {
             Ok((_, cert)) => ClientCert {
@@ -223,7 +213,7 @@ impl ClientCert {
     /// fingerprint, a listed subject DN equal attribute by attribute (in RFC
     /// 4514 or certificate order), or a listed `CN=x` alone equal to one of
     /// its common names.
-    pub fn matches(&self, rule: &crate::config::ClientCerts) -> bool {
+    pub(crate) fn matches(&self, rule: &crate::config::ClientCerts) -> bool {
         rule.fingerprints.iter().any(|f| f == &self.fingerprint)
             || rule.subjects.iter().any(|dn| match dn.common_name_only() {
                 Some(cn) => self.common_names.iter().any(|c| c == cn),
@@ -236,7 +226,7 @@ impl ClientCert {
 ///
 /// # Errors
 /// [`Error::Cert`] when the file is unreadable or holds no certificate.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let err = || Error::Cert {
         path: path.display().to_string(),
     };
@@ -254,7 +244,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
 ///
 /// # Errors
 /// [`Error::Key`] when the file is unreadable or holds no key.
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
+pub(crate) fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
     PrivateKeyDer::from_pem_file(path).map_err(|_| Error::Key {
         path: path.display().to_string(),
     })
@@ -264,7 +254,7 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
 ///
 /// # Errors
 /// [`Error::SelfSigned`] if rcgen fails.
-pub fn self_signed(
+pub(crate) fn self_signed(
     names: &[&str],
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();

@@ -30,26 +30,26 @@ pub struct AmqpConfig {
     /// Channels in confirm mode used for publishing (publishes are pipelined
     /// on each; several channels spread the broker-side work).
     #[serde(default = "default_channels")]
-    pub channels: usize,
+    pub(crate) channels: usize,
     /// Most channels open for publishing at once. Each request (or spool
     /// forwarding round) leases one channel for its publishes and confirms, so
     /// a `basic.return` is always attributed to the request that caused it;
     /// a request waits for a free channel within its confirm deadline.
     #[serde(default = "default_max_channels")]
-    pub max_channels: usize,
+    pub(crate) max_channels: usize,
     /// Durable queue that catches every message no binding routes: the
     /// exchange is declared with an `alternate-exchange` (a fanout exchange of
     /// the same name) bound to it. Default `<exchange>.unroutable`; `""`
     /// declares no alternate exchange (unroutable messages are then refused
     /// with 503).
     #[serde(default)]
-    pub unroutable_queue: Option<String>,
+    pub(crate) unroutable_queue: Option<String>,
     /// AMQP heartbeat in seconds.
     #[serde(default = "default_heartbeat_s")]
-    pub heartbeat_s: u16,
+    pub(crate) heartbeat_s: u16,
     /// Durable queues declared and bound to the exchange at start.
     #[serde(default)]
-    pub queues: Vec<QueueConfig>,
+    pub(crate) queues: Vec<QueueConfig>,
 }
 
 impl std::fmt::Debug for AmqpConfig {
@@ -82,13 +82,13 @@ impl std::fmt::Debug for AmqpConfig {
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     /// Queue name.
-    pub name: String,
+    pub(crate) name: String,
     /// Binding keys (topic syntax: `*` one word, `#` zero or more).
     #[serde(default = "default_bindings")]
-    pub bindings: Vec<String>,
+    pub(crate) bindings: Vec<String>,
     /// `quorum` (replicated, the safe default) or `classic`.
     #[serde(default, rename = "type")]
-    pub kind: QueueType,
+    pub(crate) kind: QueueType,
 }
 
 /// RabbitMQ queue type (`x-queue-type`).
@@ -107,7 +107,7 @@ pub enum QueueType {
 impl AmqpConfig {
     /// The queue (and fanout alternate exchange) catching unroutable
     /// messages, `None` when disabled (`unroutable_queue = ""`).
-    pub fn unroutable(&self) -> Option<String> {
+    pub(crate) fn unroutable(&self) -> Option<String> {
         match self.unroutable_queue.as_deref() {
             None => Some(format!("{}.unroutable", self.exchange)),
             Some("") => None,

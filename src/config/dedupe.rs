@@ -17,12 +17,12 @@ pub const MIN_DEDUPE_MAX_BYTES: u64 = 4 << 20;
 pub struct DedupeConfig {
     /// Answer repeats 2xx without a second publish (default true).
     #[serde(default = "super::default_true")]
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Embedded store file (redb), used when `redis_url` is not set.
     #[serde(default = "default_dedupe_path")]
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Share the cache across a fleet of gateways.
-    pub redis_url: Option<String>,
+    pub(crate) redis_url: Option<String>,
     /// Disk budget of the embedded file in bytes (it shares the data
     /// directory with the spool). While the file is at or over it, every
     /// commit removes as many marks as it adds, earliest expiry first
@@ -31,7 +31,7 @@ pub struct DedupeConfig {
     /// that fills the disk stops the spool. At least
     /// [`MIN_DEDUPE_MAX_BYTES`].
     #[serde(default = "default_dedupe_max_bytes")]
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
 }
 
 impl std::fmt::Debug for DedupeConfig {

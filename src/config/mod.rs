@@ -18,10 +18,10 @@
 
 mod broker;
 mod dedupe;
-mod routes;
-mod server;
 pub mod pattern;
+mod routes;
 mod salesforce;
+mod server;
 mod spool;
 pub mod worker;
 
@@ -31,8 +31,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 pub use self::broker::{AmqpConfig, QueueConfig, QueueType, AMQP_URL_ENV, MAX_AMQP_CHANNELS};
-pub use self::dedupe::{DedupeConfig, MIN_DEDUPE_MAX_BYTES};
-pub use self::routes::{dn, generic};
+pub(crate) use self::dedupe::DedupeConfig;
+pub(crate) use self::routes::generic;
 pub use self::routes::{
     ClientCertRule, ClientCerts, Dn, RateLimit, RateLimitConfig, Route, RouteConfig, RouteKind,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE_S, DEFAULT_WEBHOOK_MAX_BODY_BYTES,
@@ -77,30 +77,30 @@ pub enum Error {
 /// The whole file, as written (before secrets are resolved).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub(crate) struct FileConfig {
     /// `[server]`: the public listener.
-    pub server: ServerConfig,
+    pub(crate) server: ServerConfig,
     /// `[admin]`: the plain-HTTP admin listener.
     #[serde(default)]
-    pub admin: AdminConfig,
+    pub(crate) admin: AdminConfig,
     /// `[amqp]`: the broker connection and topology.
-    pub amqp: AmqpConfig,
+    pub(crate) amqp: AmqpConfig,
     /// `[spool]`: the durable local outbox.
     #[serde(default)]
-    pub spool: SpoolConfig,
+    pub(crate) spool: SpoolConfig,
     /// `[dedupe]`: the replay cache.
     #[serde(default)]
-    pub dedupe: DedupeConfig,
+    pub(crate) dedupe: DedupeConfig,
     /// `[[routes]]`: one per endpoint path.
     #[serde(default)]
-    pub routes: Vec<RouteConfig>,
+    pub(crate) routes: Vec<RouteConfig>,
     /// The worker's sections (`hookgate worker` reads them; allowed here so
     /// one file can serve both).
     #[serde(default, rename = "worker")]
-    pub _worker: Option<serde::de::IgnoredAny>,
+    pub(crate) _worker: Option<serde::de::IgnoredAny>,
     /// See `_worker`.
     #[serde(default, rename = "salesforce")]
-    pub _salesforce: Option<serde::de::IgnoredAny>,
+    pub(crate) _salesforce: Option<serde::de::IgnoredAny>,
 }
 
 impl Error {
@@ -132,9 +132,9 @@ pub struct Config {
     /// The file it came from (for messages).
     pub file: PathBuf,
     /// `[server]`.
-    pub server: ServerConfig,
+    pub(crate) server: ServerConfig,
     /// `[admin]`.
-    pub admin: AdminConfig,
+    pub(crate) admin: AdminConfig,
     /// `[amqp]`, with the env override applied.
     pub amqp: AmqpConfig,
     /// `[spool]`.
@@ -170,7 +170,7 @@ impl FileConfig {
     ///
     /// # Errors
     /// [`Error::Invalid`] with the key of the first problem.
-    pub fn validate(self, file: &Path) -> Result<Config, Error> {
+    pub(crate) fn validate(self, file: &Path) -> Result<Config, Error> {
         let FileConfig {
             server,
             admin,

@@ -16,7 +16,7 @@ impl Pattern {
     }
 
     /// Whether `routing_key` matches.
-    pub fn matches(&self, routing_key: &str) -> bool {
+    pub(crate) fn matches(&self, routing_key: &str) -> bool {
         let words: Vec<&str> = routing_key.split('.').collect();
         fn go(p: &[String], w: &[&str]) -> bool {
             match p.split_first() {

@@ -5,8 +5,8 @@
 //! [`RouteConfig::validate_webhook`], [`RouteConfig::validate_generic_hmac`]).
 
 mod client_cert;
-pub mod dn;
-pub mod generic;
+pub(crate) mod dn;
+pub(crate) mod generic;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -64,7 +64,7 @@ impl RouteKind {
     }
 
     /// Whether the scheme signs a timestamp (so `tolerance_s` applies).
-    pub fn signs_timestamp(self) -> bool {
+    pub(crate) fn signs_timestamp(self) -> bool {
         matches!(
             self,
             RouteKind::Stripe | RouteKind::Slack | RouteKind::StandardWebhooks
@@ -78,54 +78,54 @@ impl RouteKind {
 pub struct RouteConfig {
     /// Unique name: the `<source>` of routing keys and the metric label.
     /// Defaults to the kind (`github`, `salesforce_om`, ...).
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Exact request path, e.g. `/hooks/github`.
-    pub path: String,
+    pub(crate) path: String,
     /// The scheme.
-    pub kind: RouteKind,
+    pub(crate) kind: RouteKind,
     /// Body cap in bytes; defaults to `[server] max_body_bytes`.
-    pub max_body_bytes: Option<usize>,
+    pub(crate) max_body_bytes: Option<usize>,
     /// Webhook secrets; any one verifies (rotation).
     #[serde(default)]
-    pub secrets: Vec<SecretSource>,
+    pub(crate) secrets: Vec<SecretSource>,
     /// Allowed age of a signed timestamp in seconds, both directions.
-    pub tolerance_s: Option<u64>,
+    pub(crate) tolerance_s: Option<u64>,
     /// salesforce_om: accepted Organization IDs (15 or 18 characters).
     #[serde(default)]
-    pub org_ids: Vec<String>,
+    pub(crate) org_ids: Vec<String>,
     /// salesforce_om: keep the SessionId in the message (a credential).
     #[serde(default)]
-    pub forward_session_id: bool,
+    pub(crate) forward_session_id: bool,
     /// generic_hmac: the signature header.
-    pub header: Option<String>,
+    pub(crate) header: Option<String>,
     /// generic_hmac: HMAC hash.
-    pub algorithm: Option<Algorithm>,
+    pub(crate) algorithm: Option<Algorithm>,
     /// generic_hmac: signature encoding.
-    pub encoding: Option<Encoding>,
+    pub(crate) encoding: Option<Encoding>,
     /// generic_hmac: text before the signature, e.g. `sha256=`.
-    pub prefix: Option<String>,
+    pub(crate) prefix: Option<String>,
     /// generic_hmac: signed string template over `{body}`, `{timestamp}`, `{id}`.
-    pub signed_payload: Option<String>,
+    pub(crate) signed_payload: Option<String>,
     /// generic_hmac: header carrying the signed timestamp (Unix seconds).
-    pub timestamp_header: Option<String>,
+    pub(crate) timestamp_header: Option<String>,
     /// generic_hmac: header carrying the delivery id (idempotency key).
-    pub id_header: Option<String>,
+    pub(crate) id_header: Option<String>,
     /// generic_hmac: header carrying the event name.
-    pub event_header: Option<String>,
+    pub(crate) event_header: Option<String>,
     /// Client addresses allowed (IPv4 and IPv6 CIDRs); empty allows all.
     #[serde(default)]
-    pub allow_cidrs: Vec<ipnet::IpNet>,
+    pub(crate) allow_cidrs: Vec<ipnet::IpNet>,
     /// Verified client certificates accepted (mutual TLS).
-    pub client_cert: Option<ClientCertRule>,
+    pub(crate) client_cert: Option<ClientCertRule>,
     /// The URL the sender posts to, as it sees it (for logs and URL-signing
     /// schemes).
-    pub public_url: Option<String>,
+    pub(crate) public_url: Option<String>,
     /// How long a seen idempotency key is remembered for replay protection,
     /// in seconds. Default: the timestamp tolerance for schemes that sign
     /// one, 24 h for Salesforce, 72 h otherwise.
-    pub replay_ttl_s: Option<u64>,
+    pub(crate) replay_ttl_s: Option<u64>,
     /// Requests admitted per second, for the route or per client.
-    pub rate_limit: Option<RateLimitConfig>,
+    pub(crate) rate_limit: Option<RateLimitConfig>,
 }
 
 /// `routes[].rate_limit = { per_second = N, burst = M }`: a token bucket
@@ -135,24 +135,24 @@ pub struct RouteConfig {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Sustained rate: requests admitted per second.
-    pub per_second: u32,
+    pub(crate) per_second: u32,
     /// Requests admitted at once after a quiet period (the bucket's size).
-    pub burst: u32,
+    pub(crate) burst: u32,
     /// One bucket per client address (IPv6 by /64) instead of one for the
     /// whole route.
     #[serde(default)]
-    pub per_client: bool,
+    pub(crate) per_client: bool,
 }
 
 /// A validated rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     /// Requests admitted per second.
-    pub per_second: std::num::NonZeroU32,
+    pub(crate) per_second: std::num::NonZeroU32,
     /// The bucket's size.
-    pub burst: std::num::NonZeroU32,
+    pub(crate) burst: std::num::NonZeroU32,
     /// A bucket per client address.
-    pub per_client: bool,
+    pub(crate) per_client: bool,
 }
 
 /// A validated route.
@@ -169,23 +169,23 @@ pub struct Route {
     /// Resolved secrets, in config order (slot 0 first).
     pub secrets: Vec<Secret>,
     /// Timestamp tolerance.
-    pub tolerance: Duration,
+    pub(crate) tolerance: Duration,
     /// Accepted Organization IDs, normalised to their 18-character form.
-    pub org_ids: Vec<String>,
+    pub(crate) org_ids: Vec<String>,
     /// Forward SessionId in Notification messages.
-    pub forward_session_id: bool,
+    pub(crate) forward_session_id: bool,
     /// The generic_hmac description, for that kind only.
-    pub generic: Option<Scheme>,
+    pub(crate) generic: Option<Scheme>,
     /// Allowed client networks (empty: all).
-    pub allow_cidrs: Vec<ipnet::IpNet>,
+    pub(crate) allow_cidrs: Vec<ipnet::IpNet>,
     /// Accepted client certificates (mutual TLS), if required.
-    pub client_cert: Option<ClientCerts>,
+    pub(crate) client_cert: Option<ClientCerts>,
     /// The URL the sender posts to.
-    pub public_url: Option<String>,
+    pub(crate) public_url: Option<String>,
     /// How long seen idempotency keys are remembered.
-    pub replay_ttl: Duration,
+    pub(crate) replay_ttl: Duration,
     /// Requests admitted per second, if limited.
-    pub rate_limit: Option<RateLimit>,
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 /// Where a route's errors point: the file and `routes[i]`.

@@ -18,72 +18,72 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 pub struct ServerConfig {
     /// Socket address to listen on, e.g. `0.0.0.0:8443`.
     #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Body cap in bytes for routes that do not set their own; when unset,
     /// 1 MiB for Salesforce routes and 256 KiB for webhook routes.
-    pub max_body_bytes: Option<usize>,
+    pub(crate) max_body_bytes: Option<usize>,
     /// Serve plain HTTP (behind a TLS-terminating load balancer only).
     /// Mutually exclusive with `[server.tls]`.
     #[serde(default)]
-    pub plaintext: bool,
+    pub(crate) plaintext: bool,
     /// `[server.tls]`: required unless `plaintext = true`.
-    pub tls: Option<TlsConfig>,
+    pub(crate) tls: Option<TlsConfig>,
     /// Time allowed to receive the request head, in ms (slowloris bound).
     #[serde(default = "default_header_read_timeout_ms")]
-    pub header_read_timeout_ms: u64,
+    pub(crate) header_read_timeout_ms: u64,
     /// Time allowed for a whole request, in ms, from its head to the
     /// message held by the broker or the spool: body read, verification,
     /// replay-cache lookup and store. A body not received in time gets 408;
     /// past the deadline after the body arrived, 503 + Retry-After (a SOAP
     /// Server fault on Salesforce routes), so the sender retries.
     #[serde(default = "default_request_timeout_ms")]
-    pub request_timeout_ms: u64,
+    pub(crate) request_timeout_ms: u64,
     /// After an answer given before the request body was read to its end
     /// (413, 403, 404, 405, 408, 503 ...), how long, in ms, the rest of the
     /// body is read and discarded before the HTTP/1 connection closes
     /// (lingering close): a sender that uploads its whole body before
     /// reading then sees the status instead of a connection reset.
     #[serde(default = "default_linger_timeout_ms")]
-    pub linger_timeout_ms: u64,
+    pub(crate) linger_timeout_ms: u64,
     /// Most body bytes read and discarded during that lingering close; a
     /// sender past it is cut.
     #[serde(default = "default_linger_max_bytes")]
-    pub linger_max_bytes: u64,
+    pub(crate) linger_max_bytes: u64,
     /// Requests handled at once; past it new requests get 503 + Retry-After.
     #[serde(default = "default_max_concurrent_requests")]
-    pub max_concurrent_requests: usize,
+    pub(crate) max_concurrent_requests: usize,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish, in ms.
     #[serde(default = "default_shutdown_grace_ms")]
-    pub shutdown_grace_ms: u64,
+    pub(crate) shutdown_grace_ms: u64,
     /// Longest pause between two body chunks, in ms (408 past it).
     #[serde(default = "default_body_idle_timeout_ms")]
-    pub body_idle_timeout_ms: u64,
+    pub(crate) body_idle_timeout_ms: u64,
     /// Time to receive the whole body, in ms (408 past it).
     #[serde(default = "default_body_timeout_ms")]
-    pub body_timeout_ms: u64,
+    pub(crate) body_timeout_ms: u64,
     /// Time for the TLS handshake, in ms.
     #[serde(default = "default_tls_handshake_timeout_ms")]
-    pub tls_handshake_timeout_ms: u64,
+    pub(crate) tls_handshake_timeout_ms: u64,
     /// Header lines accepted per request (HTTP/1); more is 431.
     #[serde(default = "default_max_headers")]
-    pub max_headers: usize,
+    pub(crate) max_headers: usize,
     /// Bytes of request head accepted (HTTP/1 buffer; HTTP/2 header list); more is 431.
     #[serde(default = "default_max_header_bytes")]
-    pub max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
     /// Connections served at once; past it new connections are closed.
     #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Connections per client IP; past it new ones from that IP are closed.
     #[serde(default = "default_max_connections_per_ip")]
-    pub max_connections_per_ip: usize,
+    pub(crate) max_connections_per_ip: usize,
     /// HTTP/2 concurrent streams per connection.
     #[serde(default = "default_max_concurrent_streams")]
-    pub max_concurrent_streams: u32,
+    pub(crate) max_concurrent_streams: u32,
     /// Peers (load balancers) allowed to state the client address, by
     /// PROXY protocol v1/v2 header or `X-Forwarded-For`. Empty: the TCP peer
     /// is the client.
     #[serde(default)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `[server.tls]`.
@@ -91,16 +91,16 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file with the certificate chain (leaf first, then intermediates).
-    pub cert: Option<PathBuf>,
+    pub(crate) cert: Option<PathBuf>,
     /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
-    pub key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
     /// Dev only: make a throwaway self-signed certificate at start (rcgen).
     #[serde(default)]
-    pub self_signed: bool,
+    pub(crate) self_signed: bool,
     /// PEM bundle of CAs whose client certificates are verified (mutual
     /// TLS). Clients without a certificate still connect; routes with
     /// `client_cert` refuse them.
-    pub client_ca: Option<PathBuf>,
+    pub(crate) client_ca: Option<PathBuf>,
 }
 
 /// `[admin]`.
@@ -109,7 +109,7 @@ pub struct TlsConfig {
 pub struct AdminConfig {
     /// Plain-HTTP listener for `/healthz`, `/readyz`, `/metrics`.
     #[serde(default = "default_admin_listen")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
 }
 
 impl Default for AdminConfig {

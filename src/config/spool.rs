@@ -22,7 +22,7 @@ pub struct SpoolConfig {
     pub path: PathBuf,
     /// Fast-path budget in ms: no confirm within it and the request is spooled.
     #[serde(default = "default_after_ms")]
-    pub after_ms: u64,
+    pub(crate) after_ms: u64,
     /// Disk budget of the spool file in bytes: a write is answered 503 while
     /// the file's size on disk is at or over it, or when the entries
     /// (metadata + bodies, quarantine included) would exceed it. The file is
@@ -31,15 +31,15 @@ pub struct SpoolConfig {
     /// the budget by one commit's growth. A drained file is compacted. At
     /// least [`MIN_SPOOL_MAX_BYTES`] (a new redb file takes about 1 MiB).
     #[serde(default = "default_spool_max_bytes")]
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
     /// Most spooled messages; past it: 503.
     #[serde(default = "default_spool_max_messages")]
-    pub max_messages: u64,
+    pub(crate) max_messages: u64,
     /// Failed forwarding attempts the broker blamed on an entry (nack,
     /// returned) before it moves to the quarantine table, where the
     /// forwarder no longer retries it (`hookgate spool quarantine`).
     #[serde(default = "default_quarantine_after")]
-    pub quarantine_after: u64,
+    pub(crate) quarantine_after: u64,
 }
 
 impl Default for SpoolConfig {

@@ -62,20 +62,20 @@ const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("seen_expi
 /// The error of a lookup or record while the file is reopened.
 const REOPENING: &str = "file is being reopened after an I/O error";
 /// Redis key prefix.
-pub const REDIS_PREFIX: &str = "hookgate:seen:";
+pub(crate) const REDIS_PREFIX: &str = "hookgate:seen:";
 /// How often the writer commits what was recorded since its last commit.
 /// Nobody waits for it (lookups see the pending set), so it only trades the
 /// number of commits against the pending set's size: at 10,000 marks/s a
 /// commit every 100 ms holds ~1,000 keys in the set, and costs a fifth of
 /// the commits (and branch-page copies) of the 20 ms it was before.
-pub const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 /// redb's page cache for the file (its default is 1 GiB, taken as the file
 /// is read): hot keys are the recent ones.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Longest time a committed mark waits for its fsync. redb keeps commits
 /// made without fsync only until the next durable one (and frees their pages
 /// only then), so the writer makes one at least this often while marks come.
-pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// Recorded keys not yet committed.
 #[derive(Default)]
@@ -98,7 +98,7 @@ fn err(e: impl std::fmt::Display) -> Error {
 
 /// The replay cache.
 #[derive(Clone)]
-pub enum Cache {
+pub(crate) enum Cache {
     /// redb file, pending set and grouping writer thread.
     Embedded(Arc<Embedded>),
     /// Redis.
@@ -106,7 +106,7 @@ pub enum Cache {
 }
 
 /// The embedded store's shared state.
-pub struct Embedded {
+pub(crate) struct Embedded {
     /// The file, reopened by the writer after an I/O error.
     db: Arc<Handle>,
     pending: Arc<Mutex<Pending>>,
@@ -122,7 +122,7 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error`] when the file cannot be opened or Redis is unreachable.
-    pub async fn open(cfg: &DedupeConfig, metrics: Arc<Metrics>) -> Result<Cache, Error> {
+    pub(crate) async fn open(cfg: &DedupeConfig, metrics: Arc<Metrics>) -> Result<Cache, Error> {
         if let Some(url) = &cfg.redis_url {
             let client = redis::Client::open(url.as_str()).map_err(err)?;
             let conn =
@@ -140,7 +140,7 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error`] when the file cannot be opened.
-    pub async fn open_embedded(
+    pub(crate) async fn open_embedded(
         open: crate::store::Open,
         cfg: &DedupeConfig,
         metrics: Arc<Metrics>,
@@ -182,7 +182,8 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error`] when the store fails.
-    pub async fn seen(&self, key: &str) -> Result<bool, Error> {
+    #[cfg(test)]
+    pub(crate) async fn seen(&self, key: &str) -> Result<bool, Error> {
         Ok(self.seen_all(&[key]).await?[0])
     }
 
@@ -191,7 +192,7 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error`] when the store fails.
-    pub async fn seen_all<K: AsRef<str>>(&self, keys: &[K]) -> Result<Vec<bool>, Error> {
+    pub(crate) async fn seen_all<K: AsRef<str>>(&self, keys: &[K]) -> Result<Vec<bool>, Error> {
         let now = now_ms();
         match self {
             Cache::Embedded(e) => {
@@ -240,7 +241,7 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error`] when the store fails.
-    pub async fn record(&self, keys: Vec<String>, ttl: Duration) -> Result<(), Error> {
+    pub(crate) async fn record(&self, keys: Vec<String>, ttl: Duration) -> Result<(), Error> {
         let until = now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         match self {
             Cache::Embedded(e) => {
@@ -282,7 +283,8 @@ impl Cache {
     /// writer thread has ended (closed, or died: an error was logged, records
     /// fail and lookups read only the file), and while its file is reopened
     /// after an I/O error. Redis: true (failures show per call).
-    pub fn ready(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn ready(&self) -> bool {
         match self {
             Cache::Embedded(e) => !e.stopped.load(Ordering::Acquire) && e.db.healthy(),
             Cache::Redis(_) => true,
@@ -294,7 +296,8 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error`] when the commit failed or the writer stopped.
-    pub async fn sync(&self) -> Result<(), Error> {
+    #[cfg(test)]
+    pub(crate) async fn sync(&self) -> Result<(), Error> {
         self.ask(Cmd::Sync).await
     }
 
@@ -304,7 +307,7 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error`] when the commit failed or the writer had stopped.
-    pub async fn close(&self) -> Result<(), Error> {
+    pub(crate) async fn close(&self) -> Result<(), Error> {
         self.ask(Cmd::Close).await
     }
 

@@ -52,6 +52,8 @@ impl Drop for WriterEnd {
 /// What the writer thread is asked to do.
 pub(super) enum Cmd {
     /// Commit durably everything recorded before, then answer.
+    // Sent only by `Cache::sync`, which tests use to wait for the commit.
+    #[cfg_attr(not(test), allow(dead_code))]
     Sync(Waiter),
     /// Like `Sync`, then close the file and stop.
     Close(Waiter),

@@ -16,9 +16,9 @@ pub mod spool;
 
 use std::time::Duration;
 
+use self::spool::Spool;
 use crate::broker::{self, Publisher, Status};
 use crate::envelope::Message;
-use self::spool::Spool;
 
 /// Where the messages ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub enum Error {
 
 /// Publisher plus optional spool.
 #[derive(Clone)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     publisher: Publisher,
     spool: Option<Spool>,
     after: Duration,
@@ -50,7 +50,7 @@ pub struct Outbox {
 
 impl Outbox {
     /// `after` is the fast-path budget (`spool.after_ms`).
-    pub fn new(publisher: Publisher, spool: Option<Spool>, after: Duration) -> Self {
+    pub(crate) fn new(publisher: Publisher, spool: Option<Spool>, after: Duration) -> Self {
         Outbox {
             publisher,
             spool,
@@ -63,7 +63,7 @@ impl Outbox {
     ///
     /// # Errors
     /// [`Error`] when neither holds them; the caller answers 503.
-    pub async fn store(&self, messages: &[Message]) -> Result<Stored, Error> {
+    pub(crate) async fn store(&self, messages: &[Message]) -> Result<Stored, Error> {
         let Some(spool) = &self.spool else {
             self.publisher.publish(messages).await?;
             return Ok(Stored::Confirmed);
@@ -84,18 +84,18 @@ impl Outbox {
     }
 
     /// Ready to take messages: the broker is up, or the spool has room.
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         self.publisher.status() == Status::Connected
             || self.spool.as_ref().is_some_and(Spool::can_accept)
     }
 
     /// The publisher.
-    pub fn publisher(&self) -> &Publisher {
+    pub(crate) fn publisher(&self) -> &Publisher {
         &self.publisher
     }
 
     /// The spool, when enabled.
-    pub fn spool(&self) -> Option<&Spool> {
+    pub(crate) fn spool(&self) -> Option<&Spool> {
         self.spool.as_ref()
     }
 }

@@ -10,7 +10,7 @@ const SUFFIX_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
 
 /// The 3-character checksum of a 15-character id, or `None` when `id15` is
 /// not 15 ASCII alphanumerics.
-pub fn checksum(id15: &str) -> Option<[u8; 3]> {
+pub(crate) fn checksum(id15: &str) -> Option<[u8; 3]> {
     let b = id15.as_bytes();
     if b.len() != 15 || !b.iter().all(u8::is_ascii_alphanumeric) {
         return None;

@@ -5,4 +5,4 @@
 
 pub mod id;
 pub mod om;
-pub mod rest;
+pub(crate) mod rest;

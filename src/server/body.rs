@@ -12,27 +12,27 @@ use tokio::time::Instant;
 /// Bounds of the lingering close (`server.linger_timeout_ms`,
 /// `server.linger_max_bytes`).
 #[derive(Debug, Clone, Copy)]
-pub struct Linger {
+pub(crate) struct Linger {
     /// Longest time the rest of a body is read and discarded.
-    pub time: Duration,
+    pub(crate) time: Duration,
     /// Most bytes read and discarded.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// The bounds [`read`] enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Most body bytes (the route's `max_body_bytes`).
-    pub cap: usize,
+    pub(crate) cap: usize,
     /// Longest time for the whole body.
-    pub total: Duration,
+    pub(crate) total: Duration,
     /// Longest time between two chunks.
-    pub idle: Duration,
+    pub(crate) idle: Duration,
 }
 
 /// Why a body could not be read whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// Declared or sent longer than the route's cap.
     #[error("body over the route's max_body_bytes")]
     TooLarge,
@@ -46,7 +46,7 @@ pub enum Error {
 }
 
 /// A request body and how far the flow got with it.
-pub struct Inbound<B> {
+pub(crate) struct Inbound<B> {
     body: B,
     /// The flow asked for body data at least once (for a client that sent
     /// `Expect: 100-continue`, only then did hyper invite the body).
@@ -60,7 +60,7 @@ where
     B: hyper::body::Body<Data = Bytes> + Unpin + Send + 'static,
 {
     /// A body nothing was read from yet.
-    pub fn new(body: B) -> Self {
+    pub(crate) fn new(body: B) -> Self {
         Inbound {
             body,
             polled: false,
@@ -72,7 +72,7 @@ where
     /// connection must close (the body was not read to its end), in which
     /// case the rest of the body is drained within `bounds` if the client
     /// was invited to send it (see [`linger`]).
-    pub fn finish(self, headers: &HeaderMap, bounds: Linger) -> bool {
+    pub(crate) fn finish(self, headers: &HeaderMap, bounds: Linger) -> bool {
         let unread = !self.done && !hyper::body::Body::is_end_stream(&self.body);
         if !unread {
             return false;
@@ -136,7 +136,7 @@ where
 ///
 /// # Errors
 /// [`Error`] naming the bound that stopped it, or [`Error::Broken`].
-pub async fn read<B>(
+pub(crate) async fn read<B>(
     limits: Limits,
     headers: &HeaderMap,
     inbound: &mut Inbound<B>,
@@ -194,7 +194,7 @@ where
 /// UTF-8, well-formed JSON (serde_json, recursion limit 128) with no
 /// duplicate object key at any depth (consumers' parsers disagree on which
 /// duplicate wins).
-pub fn is_json(body: &[u8]) -> bool {
+pub(crate) fn is_json(body: &[u8]) -> bool {
     std::str::from_utf8(body).is_ok() && serde_json::from_slice::<StrictJson>(body).is_ok()
 }
 

@@ -43,14 +43,14 @@ use crate::verify::{self, Verified};
 
 mod admit;
 
-pub use super::phase::{Error, Late, Refused, Seen, Unauthenticated, Unqueued};
-pub use admit::admit;
+pub(crate) use super::phase::{Error, Late, Refused, Seen, Unauthenticated, Unqueued};
+pub(crate) use admit::admit;
 
 /// Handles one request. Never fails: every error is an [`Outcome`].
 ///
 /// An HTTP/1 answer given before the body was read to its end closes the
 /// connection after a bounded drain of the rest (see [`Inbound::finish`]).
-pub async fn handle<B>(gw: Arc<Gateway>, req: Request<B>) -> Response<Body>
+pub(crate) async fn handle<B>(gw: Arc<Gateway>, req: Request<B>) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin + Send + 'static,
 {
@@ -133,7 +133,7 @@ where
 ///
 /// # Errors
 /// [`body::Error`] naming the bound that stopped it.
-pub async fn read<B>(
+pub(crate) async fn read<B>(
     gw: &Gateway,
     route: &Route,
     headers: &HeaderMap,
@@ -157,7 +157,7 @@ where
 
 /// What [`authenticate`] proved: a sender and its body. (No `Debug`: an
 /// Outbound Message holds a SessionId.)
-pub enum Authenticated {
+pub(crate) enum Authenticated {
     /// A webhook whose signature verified (it owns the body).
     Webhook(Verified),
     /// An Outbound Message from an accepted Organization, parsed.
@@ -175,7 +175,7 @@ pub enum Authenticated {
 ///
 /// # Errors
 /// [`Unauthenticated`] naming the check that failed.
-pub fn authenticate(
+pub(crate) fn authenticate(
     entry: &RouteEntry,
     headers: &HeaderMap,
     body: Bytes,
@@ -227,7 +227,7 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
 ///
 /// # Errors
 /// [`Unqueued`]: a handshake to answer, or a value AMQP cannot carry.
-pub fn envelope(
+pub(crate) fn envelope(
     route: &Route,
     authenticated: Authenticated,
     content_type: Option<&str>,
@@ -257,7 +257,7 @@ pub fn envelope(
 ///
 /// # Errors
 /// [`Seen`] when nothing is left to store.
-pub async fn dedupe(
+pub(crate) async fn dedupe(
     cache: Option<&Cache>,
     metrics: &Metrics,
     route: &str,
@@ -301,7 +301,7 @@ pub async fn dedupe(
 ///
 /// # Errors
 /// [`outbox::Error`] when neither holds them.
-pub async fn store(
+pub(crate) async fn store(
     outbox: &Outbox,
     route: &Route,
     messages: &[Message],

@@ -40,7 +40,7 @@ const SCRATCH: usize = 16 * 1024;
 
 /// Why a head was refused (the log's and metric's reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// `Content-Length` together with `Transfer-Encoding`.
     LengthAndChunked,
     /// `Transfer-Encoding` on more than one line.
@@ -56,7 +56,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// A short label for logs.
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Refusal::LengthAndChunked => "content_length_with_transfer_encoding",
             Refusal::RepeatedTransferEncoding => "repeated_transfer_encoding",
@@ -101,7 +101,7 @@ enum Chunk {
 
 /// The sans-io scanner: bytes from the client in, bytes for hyper out.
 #[derive(Debug)]
-pub struct Scanner {
+pub(crate) struct Scanner {
     state: State,
     /// The head being collected.
     head: Vec<u8>,
@@ -115,7 +115,7 @@ pub struct Scanner {
 impl Scanner {
     /// A scanner for heads of at most `max_head` bytes and `max_headers`
     /// lines (`[server] max_header_bytes`, `max_headers`).
-    pub fn new(max_head: usize, max_headers: usize) -> Scanner {
+    pub(crate) fn new(max_head: usize, max_headers: usize) -> Scanner {
         Scanner {
             state: State::Head,
             head: Vec::new(),
@@ -125,13 +125,13 @@ impl Scanner {
     }
 
     /// The stream ended for hyper (nothing more is released).
-    pub fn ended(&self) -> bool {
+    pub(crate) fn ended(&self) -> bool {
         self.state == State::End
     }
 
     /// Body bytes that may go to hyper unscanned right now: what is left of
     /// a `Content-Length` body, or everything once no longer scanning.
-    pub fn unscanned(&self) -> Option<u64> {
+    pub(crate) fn unscanned(&self) -> Option<u64> {
         match self.state {
             State::Length(n) => Some(n),
             State::Pass => Some(u64::MAX),
@@ -141,7 +141,7 @@ impl Scanner {
 
     /// Accounts for `n` bytes handed to hyper unscanned (at most
     /// [`Scanner::unscanned`]).
-    pub fn skipped(&mut self, n: u64) {
+    pub(crate) fn skipped(&mut self, n: u64) {
         if let State::Length(left) = self.state {
             let left = left.saturating_sub(n);
             self.state = if left == 0 {
@@ -154,7 +154,7 @@ impl Scanner {
 
     /// Scans `input` from the client and appends what hyper may read to
     /// `out`; returns the refusal when a head was refused.
-    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Option<Refusal> {
+    pub(crate) fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Option<Refusal> {
         while !input.is_empty() {
             match self.state {
                 State::End => return None,
@@ -232,7 +232,7 @@ impl Scanner {
 
     /// The client closed its side: a head held so far goes to hyper as it
     /// is (hyper sees what it would have seen without the scanner).
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
         if self.state == State::Head {
             out.append(&mut self.head);
             self.state = State::Pass;
@@ -357,7 +357,7 @@ fn hex(b: u8) -> Option<u64> {
 
 /// A connection's read side with [`Scanner`] in front of hyper; writes go
 /// straight through.
-pub struct Framed<IO> {
+pub(crate) struct Framed<IO> {
     io: IO,
     scanner: Scanner,
     /// Scanned bytes hyper has not read yet, from `pos` on.
@@ -371,7 +371,12 @@ pub struct Framed<IO> {
 impl<IO> Framed<IO> {
     /// Wraps `io`; heads up to `max_head` bytes and `max_headers` lines are
     /// scanned (hyper's own bounds), refusals counted in `metrics`.
-    pub fn new(io: IO, max_head: usize, max_headers: usize, metrics: Arc<Metrics>) -> Framed<IO> {
+    pub(crate) fn new(
+        io: IO,
+        max_head: usize,
+        max_headers: usize,
+        metrics: Arc<Metrics>,
+    ) -> Framed<IO> {
         Framed {
             io,
             scanner: Scanner::new(max_head, max_headers),

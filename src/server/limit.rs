@@ -20,13 +20,13 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLim
 use crate::config::RateLimit;
 
 /// How often per-client buckets that refilled are dropped.
-pub const PURGE_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const PURGE_EVERY: Duration = Duration::from_secs(10);
 /// Most per-client buckets kept per route.
-pub const MAX_CLIENTS: usize = 100_000;
+pub(crate) const MAX_CLIENTS: usize = 100_000;
 
 /// One route's limiter.
 #[derive(Debug)]
-pub struct Limiter {
+pub(crate) struct Limiter {
     /// What it was built from (a reload keeps the buckets while this is
     /// unchanged).
     config: RateLimit,
@@ -48,7 +48,7 @@ enum Buckets {
 
 impl Limiter {
     /// A limiter with full buckets.
-    pub fn new(config: RateLimit) -> Limiter {
+    pub(crate) fn new(config: RateLimit) -> Limiter {
         let buckets = if config.per_client {
             Buckets::PerClient {
                 limiter: ArcSwap::from_pointee(RateLimiter::keyed(quota(config))),
@@ -62,13 +62,13 @@ impl Limiter {
     }
 
     /// The configuration it was built from.
-    pub fn config(&self) -> RateLimit {
+    pub(crate) fn config(&self) -> RateLimit {
         self.config
     }
 
     /// Admits one request from `client`, or says how long until the next
     /// one would be admitted.
-    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+    pub(crate) fn check(&self, client: IpAddr) -> Result<(), Duration> {
         let clock = DefaultClock::default();
         match &self.buckets {
             Buckets::Route(limiter) => limiter
@@ -116,7 +116,8 @@ impl Limiter {
     }
 
     /// Per-client buckets held now (0 for a route-wide limit).
-    pub fn clients(&self) -> usize {
+    #[cfg(test)]
+    fn clients(&self) -> usize {
         match &self.buckets {
             Buckets::Route(_) => 0,
             Buckets::PerClient { limiter, .. } => limiter.load().len(),
@@ -135,7 +136,7 @@ fn millis(d: Duration) -> u64 {
 /// The bucket a client address counts against: an IPv4 address (also
 /// IPv4-mapped IPv6) alone, an IPv6 address by its /64 (one subscriber's
 /// usual allocation: addresses within it cost nothing to change).
-pub fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -149,7 +150,7 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 /// `Retry-After` seconds for a wait: rounded up, at least 1.
-pub fn retry_after_secs(wait: Duration) -> u64 {
+pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     secs.max(1)
 }

@@ -44,7 +44,7 @@ struct Shared {
 
 /// Serves until `shutdown` turns true, then stops accepting and waits up to
 /// `shutdown_grace_ms` for open connections to finish their requests.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<Arc<TlsState>>,
     gateway: Arc<Gateway>,

@@ -11,15 +11,15 @@
 //!   -> respond: 200 / Ack only once confirmed or spooled; else 4xx / 503 / SOAP fault
 //! ```
 
-pub mod body;
+pub(crate) mod body;
 pub(crate) mod flow;
-pub mod framing;
-pub mod limit;
-pub mod listener;
+pub(crate) mod framing;
+pub(crate) mod limit;
+pub(crate) mod listener;
 mod phase;
-pub mod proxy;
-pub mod respond;
-pub mod slots;
+pub(crate) mod proxy;
+pub(crate) mod respond;
+pub(crate) mod slots;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,20 +34,20 @@ use crate::verify::Verifier;
 
 /// What a connection tells every request on it (a request extension).
 #[derive(Debug, Clone)]
-pub struct ConnInfo {
+pub(crate) struct ConnInfo {
     /// The TCP peer.
-    pub peer: std::net::IpAddr,
+    pub(crate) peer: std::net::IpAddr,
     /// What the peer's PROXY protocol header said (read only from
     /// `[server] trusted_proxies`).
-    pub proxied: proxy::Proxied,
+    pub(crate) proxied: proxy::Proxied,
     /// The client certificate rustls verified against `client_ca`, if any.
-    pub client_cert: Option<crate::tls::ClientCert>,
+    pub(crate) client_cert: Option<crate::tls::ClientCert>,
 }
 
 impl ConnInfo {
     /// The client's address for a request on this connection with
     /// `headers` (see [`proxy::client_addr`]: the one rule).
-    pub fn client(
+    pub(crate) fn client(
         &self,
         headers: &http::HeaderMap,
         trusted: &[ipnet::IpNet],
@@ -65,37 +65,37 @@ const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// A route with its verifier, built once at start.
 #[derive(Debug)]
-pub struct RouteEntry {
+pub(crate) struct RouteEntry {
     /// The validated route.
-    pub route: Route,
+    pub(crate) route: Route,
     /// Its verifier (unused for `salesforce_om`).
-    pub verifier: Verifier,
+    pub(crate) verifier: Verifier,
     /// Its rate limiter, when `rate_limit` is set.
-    pub limiter: Option<Arc<limit::Limiter>>,
+    pub(crate) limiter: Option<Arc<limit::Limiter>>,
 }
 
 /// Everything a request needs, shared by all connections.
-pub struct Gateway {
+pub(crate) struct Gateway {
     /// Routes by exact path; swapped whole on reload (SIGHUP).
-    pub routes: arc_swap::ArcSwap<HashMap<String, Arc<RouteEntry>>>,
+    pub(crate) routes: arc_swap::ArcSwap<HashMap<String, Arc<RouteEntry>>>,
     /// Broker publisher with the spool fallback.
-    pub outbox: Outbox,
+    pub(crate) outbox: Outbox,
     /// Metrics.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Permits for concurrent requests (load shedding past it).
-    pub permits: Arc<Semaphore>,
+    pub(crate) permits: Arc<Semaphore>,
     /// Deadline for reading the whole body.
-    pub body_timeout: Duration,
+    pub(crate) body_timeout: Duration,
     /// Longest pause between body chunks.
-    pub body_idle_timeout: Duration,
+    pub(crate) body_idle_timeout: Duration,
     /// Deadline of a whole request, from its head to the message stored.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// Bounds of the lingering close after an early answer.
-    pub linger: body::Linger,
+    pub(crate) linger: body::Linger,
     /// `[server] trusted_proxies` (for `X-Forwarded-For`).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// The replay cache, when `[dedupe] enabled`.
-    pub replay: Option<crate::dedupe::Cache>,
+    pub(crate) replay: Option<crate::dedupe::Cache>,
 }
 
 /// Routes by path, with their verifiers and rate limiters. A route of
@@ -138,14 +138,14 @@ impl Gateway {
     /// certificate rules, rate limits) from a config that already
     /// validated; requests in flight finish with the routes they started
     /// with. Rate-limit buckets of unchanged limits carry over.
-    pub fn replace_routes(&self, config: &Config) {
+    pub(crate) fn replace_routes(&self, config: &Config) {
         let previous = self.routes.load();
         self.routes
             .store(Arc::new(route_table(config, Some(&previous))));
     }
 
     /// Builds the shared state from a validated config.
-    pub fn new(
+    pub(crate) fn new(
         config: &Config,
         outbox: Outbox,
         metrics: Arc<Metrics>,

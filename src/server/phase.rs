@@ -11,7 +11,7 @@ use crate::verify::{self, Handshake};
 
 /// Why [`admit`](super::flow::admit) refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// No route has the request's path.
     #[error("no route for the path")]
     NoRoute,
@@ -35,7 +35,7 @@ pub enum Refused {
 impl Refused {
     /// Label for `verification_failures_total{reason}`, for the refusals
     /// counted there.
-    pub fn reason(&self) -> Option<&'static str> {
+    pub(crate) fn reason(&self) -> Option<&'static str> {
         match self {
             Refused::Address => Some("address_not_allowed"),
             Refused::Certificate => Some("client_certificate"),
@@ -46,7 +46,7 @@ impl Refused {
 
 /// Why [`authenticate`](super::flow::authenticate) refused a body.
 #[derive(Debug, thiserror::Error)]
-pub enum Unauthenticated {
+pub(crate) enum Unauthenticated {
     /// The webhook's signature scheme refused it.
     #[error(transparent)]
     Signature(#[from] verify::Error),
@@ -61,7 +61,7 @@ pub enum Unauthenticated {
 
 impl Unauthenticated {
     /// Label for `verification_failures_total{reason}`.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Unauthenticated::Signature(e) => e.reason(),
             Unauthenticated::OutboundMessage(e) => e.reason(),
@@ -72,7 +72,7 @@ impl Unauthenticated {
 
 /// What a request gets instead of messages from [`envelope`](super::flow::envelope).
 #[derive(Debug, thiserror::Error)]
-pub enum Unqueued {
+pub(crate) enum Unqueued {
     /// A provider handshake: answered at the edge, never queued.
     #[error("handshake")]
     Handshake(Handshake),
@@ -84,7 +84,7 @@ pub enum Unqueued {
 impl Unqueued {
     /// Label for `verification_failures_total{reason}`, for what is
     /// counted there.
-    pub fn reason(&self) -> Option<&'static str> {
+    pub(crate) fn reason(&self) -> Option<&'static str> {
         match self {
             Unqueued::Handshake(_) => None,
             Unqueued::Uncarriable(_) => Some("uncarriable"),
@@ -95,20 +95,20 @@ impl Unqueued {
 /// Every message of the request was seen within its route's replay TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("every message seen before")]
-pub struct Seen;
+pub(crate) struct Seen;
 
 /// The request deadline passed in a phase after the body arrived, before
 /// the message was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("request deadline passed in {phase}")]
-pub struct Late {
+pub(crate) struct Late {
     /// The phase the deadline passed in.
-    pub phase: &'static str,
+    pub(crate) phase: &'static str,
 }
 
 /// The error a phase ended the flow with.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// [`admit`](super::flow::admit) refused the request.
     #[error(transparent)]
     Admit(#[from] Refused),
@@ -135,7 +135,7 @@ pub enum Error {
 impl Error {
     /// Label for `verification_failures_total{reason}`, for the failures
     /// counted there (a check of the sender or of what it sent).
-    pub fn reason(&self) -> Option<&'static str> {
+    pub(crate) fn reason(&self) -> Option<&'static str> {
         match self {
             Error::Admit(e) => e.reason(),
             Error::Authenticate(e) => Some(e.reason()),

@@ -14,7 +14,7 @@ const MAX_PROXY_HEADER: usize = 536;
 
 /// What a connection's PROXY protocol header said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proxied {
+pub(crate) enum Proxied {
     /// No header: the peer is not a trusted proxy (nothing is read from
     /// it), or it sent none.
     No,
@@ -26,7 +26,7 @@ pub enum Proxied {
 }
 
 /// Whether `ip` is one of the trusted proxies.
-pub fn is_trusted(trusted: &[ipnet::IpNet], ip: IpAddr) -> bool {
+pub(crate) fn is_trusted(trusted: &[ipnet::IpNet], ip: IpAddr) -> bool {
     trusted.iter().any(|n| n.contains(&ip))
 }
 
@@ -40,7 +40,7 @@ pub fn is_trusted(trusted: &[ipnet::IpNet], ip: IpAddr) -> bool {
 /// | trusted | names an address | ignored: inside TLS only the client can have written it | that address |
 /// | trusted | without an address | ignored, as above | the peer |
 /// | trusted | none (an L7 balancer) | the right-most entry that is not a trusted proxy | that entry, else the peer |
-pub fn client_addr<'a>(
+pub(crate) fn client_addr<'a>(
     peer: IpAddr,
     trusted: &[ipnet::IpNet],
     proxied: Proxied,
@@ -72,7 +72,7 @@ pub fn client_addr<'a>(
 
 /// Reads a PROXY protocol v1 or v2 header if the stream starts with one
 /// (parsed with the `ppp` crate).
-pub async fn read_header(stream: &mut TcpStream) -> std::io::Result<Proxied> {
+pub(crate) async fn read_header(stream: &mut TcpStream) -> std::io::Result<Proxied> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
     let stated = |ip: Option<IpAddr>| ip.map_or(Proxied::Unknown, Proxied::Client);
     let mut head = [0u8; 16];

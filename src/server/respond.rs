@@ -17,14 +17,14 @@ use crate::salesforce::om::ack::{self, FaultCode};
 use crate::verify::{self, Handshake};
 
 /// Seconds a sender is asked to wait after a 503 (or SOAP Server fault).
-pub const RETRY_AFTER_S: &str = "5";
+pub(crate) const RETRY_AFTER_S: &str = "5";
 
 /// Response body type of the gateway.
-pub type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 /// How a request ended; decides status, body and the metric label.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Published and confirmed: 200.
     Accepted,
     /// Written to the spool (fsynced), to be published later: 200.
@@ -63,7 +63,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Label for `requests_total{outcome}`.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Outcome::Accepted => "accepted",
             Outcome::Spooled => "spooled",
@@ -133,7 +133,7 @@ impl Outcome {
     }
 
     /// The JSON answer for webhook routes (and unknown paths).
-    pub fn webhook(&self) -> Response<Body> {
+    pub(crate) fn webhook(&self) -> Response<Body> {
         let body = match self {
             Outcome::Handshake(challenge) => {
                 serde_json::json!({ "challenge": challenge }).to_string()
@@ -152,7 +152,7 @@ impl Outcome {
     /// otherwise a SOAP 1.1 Fault on HTTP 500 (`soapenv:Server` for our
     /// failures, `soapenv:Client` for the request's), except 404/405 which
     /// keep their status.
-    pub fn soap(&self) -> Response<Body> {
+    pub(crate) fn soap(&self) -> Response<Body> {
         let (status, body) = match self {
             Outcome::Accepted | Outcome::Spooled | Outcome::Duplicate | Outcome::Handshake(_) => {
                 (StatusCode::OK, ack::ACK.to_owned())
@@ -324,14 +324,14 @@ impl From<phase::Error> for Outcome {
 /// Marks an HTTP/1 answer as the connection's last (`Connection: close`):
 /// the request body was not read to its end, so the connection cannot carry
 /// another request.
-pub fn close_connection(resp: &mut Response<Body>) {
+pub(crate) fn close_connection(resp: &mut Response<Body>) {
     resp.headers_mut()
         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 /// The fixed answer when a handler panicked (the panic is logged by the
 /// hook): 500, nothing of the panic shown.
-pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+pub(crate) fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
     tracing::error!("request handler panicked");
     let mut resp = Response::new(Full::new(Bytes::from_static(
         b"{\"error\":\"internal error\"}\n",

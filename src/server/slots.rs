@@ -21,7 +21,7 @@ static TICK: AtomicU64 = AtomicU64::new(1);
 
 /// Connection slots by client address.
 #[derive(Debug)]
-pub struct Slots {
+pub(crate) struct Slots {
     /// Slots per client address.
     max: usize,
     /// The connections holding a slot, per client address.
@@ -31,7 +31,7 @@ pub struct Slots {
 /// One connection as the cap sees it: shared by its slot, its requests and
 /// the task serving it.
 #[derive(Debug, Default)]
-pub struct Conn {
+pub(crate) struct Conn {
     /// Requests (HTTP/2 streams) in progress.
     busy: AtomicUsize,
     /// When it last became idle (a [`TICK`]); 0 until a request ended.
@@ -42,17 +42,17 @@ pub struct Conn {
 
 /// A slot taken by [`Slots::take`].
 #[derive(Debug)]
-pub struct Taken {
+pub(crate) struct Taken {
     /// The slot; released when dropped.
-    pub slot: Slot,
+    pub(crate) slot: Slot,
     /// An idle connection of the same client was told to close for it.
-    pub closed_idle: bool,
+    pub(crate) closed_idle: bool,
 }
 
 /// A connection's slot; released on drop (unless it went to a newer
 /// connection already).
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     slots: Arc<Slots>,
     ip: IpAddr,
     conn: Arc<Conn>,
@@ -60,11 +60,11 @@ pub struct Slot {
 
 /// Marks a request in progress on a connection until dropped.
 #[derive(Debug)]
-pub struct Busy(Arc<Conn>);
+pub(crate) struct Busy(Arc<Conn>);
 
 impl Slots {
     /// Slots for at most `max` connections per client address.
-    pub fn new(max: usize) -> Slots {
+    pub(crate) fn new(max: usize) -> Slots {
         Slots {
             max,
             held: Mutex::default(),
@@ -75,7 +75,7 @@ impl Slots {
     /// of `ip`'s connection idle the longest (told to close); `None` when
     /// every slot holds a connection that is busy or has not served a
     /// request yet.
-    pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Taken> {
+    pub(crate) fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Taken> {
         let mut held = self.held.lock().ok()?;
         let conns = held.entry(ip).or_default();
         let mut closed_idle = false;
@@ -115,7 +115,7 @@ fn longest_idle(conns: impl Iterator<Item = (usize, u64)>) -> Option<usize> {
 
 impl Slot {
     /// The connection holding the slot.
-    pub fn conn(&self) -> Arc<Conn> {
+    pub(crate) fn conn(&self) -> Arc<Conn> {
         self.conn.clone()
     }
 }
@@ -136,13 +136,13 @@ impl Drop for Slot {
 
 impl Conn {
     /// Marks a request in progress until the guard drops.
-    pub fn request(self: &Arc<Self>) -> Busy {
+    pub(crate) fn request(self: &Arc<Self>) -> Busy {
         self.busy.fetch_add(1, Ordering::AcqRel);
         Busy(self.clone())
     }
 
     /// Resolves once the connection's slot went to a newer connection.
-    pub async fn closing(&self) {
+    pub(crate) async fn closing(&self) {
         self.close.notified().await;
     }
 }

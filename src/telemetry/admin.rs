@@ -20,7 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Content type of `/metrics` (prometheus-client writes OpenMetrics text).
-pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const METRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// How long a client may take to send its request head: the admin port is
 /// not the public one, but a stuck scraper must not hold a task forever.
@@ -28,7 +29,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What `/readyz` answers, with the text of its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
+pub(crate) enum Readiness {
     /// 200.
     Ready(&'static str),
     /// 503.
@@ -37,16 +38,20 @@ pub enum Readiness {
 
 /// What the admin listener asks the process it runs in, at each request.
 #[derive(Clone)]
-pub struct Probes {
+pub(crate) struct Probes {
     /// `/readyz`.
-    pub ready: Arc<dyn Fn() -> Readiness + Send + Sync>,
+    pub(crate) ready: Arc<dyn Fn() -> Readiness + Send + Sync>,
     /// `/metrics`: the OpenMetrics text (a closure so that the process can
     /// set scrape-time gauges before encoding).
-    pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    pub(crate) metrics: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
 /// Serves the admin endpoints until `shutdown` turns true (or is dropped).
-pub async fn serve(listener: TcpListener, probes: Probes, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    probes: Probes,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

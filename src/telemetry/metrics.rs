@@ -25,61 +25,61 @@ use super::registry::Registry;
 
 /// `{route, outcome}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
+pub(crate) struct RequestLabels {
     /// Route name, or `none` for unknown paths.
-    pub route: String,
+    pub(crate) route: String,
     /// What the request got (the server's outcome label: `accepted`,
     /// `bad_signature`, `too_large`, ...).
-    pub outcome: &'static str,
+    pub(crate) outcome: &'static str,
 }
 
 /// `{route, reason}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FailureLabels {
+pub(crate) struct FailureLabels {
     /// Route name.
-    pub route: String,
+    pub(crate) route: String,
     /// Failed check (`bad_signature`, `stale_timestamp`, `wrong_org`, ...).
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 /// `{route, slot}`: which configured secret verified.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SlotLabels {
+pub(crate) struct SlotLabels {
     /// Route name.
-    pub route: String,
+    pub(crate) route: String,
     /// Index in the route's `secrets` list.
-    pub slot: u32,
+    pub(crate) slot: u32,
 }
 
 /// `{reason}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabels {
+pub(crate) struct ReasonLabels {
     /// Why (`not_connected`, `timeout`, `nack`, ... for publishes;
     /// `max_connections`, `max_connections_per_ip` for refused connections).
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 /// Every metric of the gateway, registered in one registry.
 pub struct Metrics {
     registry: Registry,
     /// Requests by route and outcome.
-    pub requests: Family<RequestLabels, Counter>,
+    pub(crate) requests: Family<RequestLabels, Counter>,
     /// Verification failures by route and reason.
-    pub verification_failures: Family<FailureLabels, Counter>,
+    pub(crate) verification_failures: Family<FailureLabels, Counter>,
     /// Which secret slot verified.
-    pub secret_matches: Family<SlotLabels, Counter>,
+    pub(crate) secret_matches: Family<SlotLabels, Counter>,
     /// Seconds from the first publish of a request to its last confirm.
-    pub confirm_latency: Histogram,
+    pub(crate) confirm_latency: Histogram,
     /// Messages confirmed by the broker.
-    pub messages_published: Counter,
+    pub(crate) messages_published: Counter,
     /// Publishes that did not end in a confirm, by reason.
-    pub publish_failures: Family<ReasonLabels, Counter>,
+    pub(crate) publish_failures: Family<ReasonLabels, Counter>,
     /// 1 while a broker connection is up.
-    pub broker_connected: Gauge,
+    pub(crate) broker_connected: Gauge,
     /// 1 while the broker blocks the connection.
-    pub broker_blocked: Gauge,
+    pub(crate) broker_blocked: Gauge,
     /// Successful broker connections (first one included).
-    pub broker_connections: Counter,
+    pub(crate) broker_connections: Counter,
     /// Requests being handled now.
     pub in_flight: Gauge,
     /// Publishing channels leased now (at most `amqp.max_channels`; a lease
@@ -88,44 +88,44 @@ pub struct Metrics {
     pub publish_channels_leased: Gauge,
     /// Messages in the unroutable queue (behind the alternate exchange),
     /// read every second while connected.
-    pub unroutable_messages: Gauge,
+    pub(crate) unroutable_messages: Gauge,
     /// Connections closed at accept, by reason.
-    pub connections_refused: Family<ReasonLabels, Counter>,
+    pub(crate) connections_refused: Family<ReasonLabels, Counter>,
     /// Idle keep-alive connections closed to give their per-client slot
     /// to a newer connection of the same client.
-    pub idle_connections_closed: Counter,
+    pub(crate) idle_connections_closed: Counter,
     /// Repeats answered 2xx without a second publish (replay cache).
-    pub duplicates: Family<RequestLabels, Counter>,
+    pub(crate) duplicates: Family<RequestLabels, Counter>,
     /// Messages in the spool.
-    pub spool_messages: Gauge,
+    pub(crate) spool_messages: Gauge,
     /// Bytes in the spool.
-    pub spool_bytes: Gauge,
+    pub(crate) spool_bytes: Gauge,
     /// Age of the oldest spool entry in seconds (set at scrape time).
-    pub spool_oldest_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub(crate) spool_oldest_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Messages written to the spool.
-    pub spool_writes: Counter,
+    pub(crate) spool_writes: Counter,
     /// Spool entries confirmed by the broker and removed.
-    pub spool_forwarded: Counter,
+    pub(crate) spool_forwarded: Counter,
     /// Writes refused because the spool was full.
-    pub spool_full: Counter,
+    pub(crate) spool_full: Counter,
     /// Entries in the spool's quarantine (refused by the broker
     /// `spool.quarantine_after` times; kept until requeued or purged).
-    pub spool_quarantined: Gauge,
+    pub(crate) spool_quarantined: Gauge,
     /// Bytes in the quarantine (they count toward `spool.max_bytes`).
-    pub spool_quarantined_bytes: Gauge,
+    pub(crate) spool_quarantined_bytes: Gauge,
     /// Entries moved from the spool to the quarantine.
-    pub spool_quarantined_entries: Counter,
+    pub(crate) spool_quarantined_entries: Counter,
     /// 1 while the spool file can be written, 0 from an I/O error until it
     /// was reopened (writes are refused meanwhile).
-    pub spool_healthy: Gauge,
+    pub(crate) spool_healthy: Gauge,
     /// Size of the spool file (what `spool.max_bytes` is checked against).
-    pub spool_file_bytes: Gauge,
+    pub(crate) spool_file_bytes: Gauge,
     /// 1 while the replay cache's file can be written, 0 from an I/O error
     /// until it was reopened (lookups miss meanwhile).
-    pub replay_cache_healthy: Gauge,
+    pub(crate) replay_cache_healthy: Gauge,
     /// Replay-cache marks removed before their expiry because the file
     /// reached `dedupe.max_bytes` (earliest expiry first).
-    pub replay_cache_evicted: Counter,
+    pub(crate) replay_cache_evicted: Counter,
 }
 
 impl Metrics {
@@ -179,13 +179,13 @@ impl Metrics {
 
     /// Counts a request in `in_flight_requests` until the returned guard is
     /// dropped.
-    pub fn in_flight_request(&self) -> InFlight<'_> {
+    pub(crate) fn in_flight_request(&self) -> InFlight<'_> {
         self.in_flight.inc();
         InFlight(&self.in_flight)
     }
 
     /// Counts one finished request.
-    pub fn request(&self, route: &str, outcome: &'static str) {
+    pub(crate) fn request(&self, route: &str, outcome: &'static str) {
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),
@@ -195,7 +195,7 @@ impl Metrics {
     }
 
     /// Counts one verification failure.
-    pub fn verification_failure(&self, route: &str, reason: &'static str) {
+    pub(crate) fn verification_failure(&self, route: &str, reason: &'static str) {
         self.verification_failures
             .get_or_create(&FailureLabels {
                 route: route.to_owned(),
@@ -205,7 +205,7 @@ impl Metrics {
     }
 
     /// Counts which secret slot verified.
-    pub fn secret_match(&self, route: &str, slot: usize) {
+    pub(crate) fn secret_match(&self, route: &str, slot: usize) {
         self.secret_matches
             .get_or_create(&SlotLabels {
                 route: route.to_owned(),
@@ -216,7 +216,7 @@ impl Metrics {
 
     /// Counts a connection closed at accept (`max_connections`,
     /// `max_connections_per_ip`).
-    pub fn connection_refused(&self, reason: &'static str) {
+    pub(crate) fn connection_refused(&self, reason: &'static str) {
         self.connections_refused
             .get_or_create(&ReasonLabels { reason })
             .inc();
@@ -224,12 +224,12 @@ impl Metrics {
 
     /// Counts an idle connection closed for a newer one at the per-client
     /// cap.
-    pub fn idle_connection_closed(&self) {
+    pub(crate) fn idle_connection_closed(&self) {
         self.idle_connections_closed.inc();
     }
 
     /// Counts a repeat answered without a second publish.
-    pub fn duplicate(&self, route: &str) {
+    pub(crate) fn duplicate(&self, route: &str) {
         self.duplicates
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),
@@ -239,7 +239,7 @@ impl Metrics {
     }
 
     /// Counts one failed publish.
-    pub fn publish_failure(&self, reason: &'static str) {
+    pub(crate) fn publish_failure(&self, reason: &'static str) {
         self.publish_failures
             .get_or_create(&ReasonLabels { reason })
             .inc();
@@ -247,13 +247,13 @@ impl Metrics {
 
     /// Sets `broker_connected` and `broker_blocked` (a blocked connection is
     /// still connected).
-    pub fn broker_state(&self, connected: bool, blocked: bool) {
+    pub(crate) fn broker_state(&self, connected: bool, blocked: bool) {
         self.broker_connected.set(i64::from(connected));
         self.broker_blocked.set(i64::from(blocked));
     }
 
     /// The Prometheus text exposition of every metric.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         self.registry.encode()
     }
 }
@@ -263,7 +263,7 @@ impl Metrics {
 /// hyper drops it (client gone while it waited for the broker, stream reset)
 /// and when it panics (unwinding), so the gauge cannot leak.
 #[must_use = "the request counts as in flight only while this is held"]
-pub struct InFlight<'a>(&'a Gauge);
+pub(crate) struct InFlight<'a>(&'a Gauge);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {

@@ -7,7 +7,7 @@
 //! fields and setters over plain values; each process hands the admin
 //! listener its readiness and metrics text as closures ([`admin::Probes`]).
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod metrics;
 pub mod registry;
 pub mod tracing;

@@ -12,28 +12,28 @@ use prometheus_client::registry::Metric;
 
 /// Metrics under one name prefix, encoded as OpenMetrics text.
 #[derive(Debug)]
-pub struct Registry(prometheus_client::registry::Registry);
+pub(crate) struct Registry(prometheus_client::registry::Registry);
 
 impl Registry {
     /// An empty registry whose metric names all start with `{prefix}_`.
-    pub fn with_prefix(prefix: &str) -> Self {
+    pub(crate) fn with_prefix(prefix: &str) -> Self {
         Registry(prometheus_client::registry::Registry::with_prefix(prefix))
     }
 
     /// Registers `metric` (a handle: counters, gauges, families and
     /// histograms share their value with their clones) and returns it.
-    pub fn add<M: Metric + Clone>(&mut self, name: &str, help: &str, metric: M) -> M {
+    pub(crate) fn add<M: Metric + Clone>(&mut self, name: &str, help: &str, metric: M) -> M {
         self.0.register(name, help, metric.clone());
         metric
     }
 
     /// Registers a counter (its name gets `_total` in the text).
-    pub fn counter(&mut self, name: &str, help: &str) -> Counter {
+    pub(crate) fn counter(&mut self, name: &str, help: &str) -> Counter {
         self.add(name, help, Counter::default())
     }
 
     /// Registers counters by label set `L`.
-    pub fn counters<L>(&mut self, name: &str, help: &str) -> Family<L, Counter>
+    pub(crate) fn counters<L>(&mut self, name: &str, help: &str) -> Family<L, Counter>
     where
         L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
     {
@@ -41,12 +41,12 @@ impl Registry {
     }
 
     /// Registers an integer gauge.
-    pub fn gauge(&mut self, name: &str, help: &str) -> Gauge {
+    pub(crate) fn gauge(&mut self, name: &str, help: &str) -> Gauge {
         self.add(name, help, Gauge::default())
     }
 
     /// The OpenMetrics text of every registered metric.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.0);

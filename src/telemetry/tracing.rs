@@ -19,7 +19,7 @@ pub enum LogFormat {
 /// with rustls at `error`: rustls warns once per connection about what a
 /// client sent (an IP address as SNI, as wrk and some health checkers send),
 /// so any client could otherwise write one log line per connection.
-pub const DEFAULT_FILTER: &str = "info,rustls=error";
+pub(crate) const DEFAULT_FILTER: &str = "info,rustls=error";
 
 /// Installs the global subscriber. Safe to call once; later calls are no-ops.
 pub fn init(format: LogFormat) {

@@ -9,10 +9,9 @@
 use base64::Engine as _;
 use http::HeaderName;
 
-pub use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, parse_unix, Claims, Ctx, Error};
 use crate::config::generic::Part;
-pub use crate::config::generic::{Encoding, Scheme};
+pub(crate) use crate::config::generic::{Encoding, Scheme};
 
 // === impl Scheme ===
 

@@ -7,11 +7,11 @@ use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, Claims, Ctx, Error};
 
 /// Signature header.
-pub const SIGNATURE: &str = "x-hub-signature-256";
+pub(crate) const SIGNATURE: &str = "x-hub-signature-256";
 /// Delivery id header (stable across manual redeliveries).
-pub const DELIVERY: &str = "x-github-delivery";
+pub(crate) const DELIVERY: &str = "x-github-delivery";
 /// Event name header.
-pub const EVENT: &str = "x-github-event";
+pub(crate) const EVENT: &str = "x-github-event";
 
 pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
     let sig = ctx.header(SIGNATURE)?;

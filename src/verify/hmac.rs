@@ -30,7 +30,8 @@ pub fn tag(alg: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 /// Tries every secret against every candidate signature; returns the slot of
 /// the first secret that produced a matching tag. Each comparison is
 /// constant-time (`subtle`); all secrets are tried whatever matches.
-pub fn matching_slot(
+#[cfg(test)]
+fn matching_slot(
     alg: Algorithm,
     secrets: &[Secret],
     parts: &[&[u8]],
@@ -41,7 +42,7 @@ pub fn matching_slot(
 
 /// [`matching_slot`] skipping secrets expired at Unix time `now` (their
 /// `not_after` has passed).
-pub fn matching_slot_at(
+pub(crate) fn matching_slot_at(
     alg: Algorithm,
     secrets: &[Secret],
     parts: &[&[u8]],

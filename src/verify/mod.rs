@@ -10,14 +10,14 @@
 //! Salesforce Outbound Messages carry no signature; [`salesforce::verify`]
 //! parses them and checks the Organization ID.
 
-pub mod generic;
+pub(crate) mod generic;
 pub mod github;
 pub mod hmac;
-pub mod salesforce;
-pub mod shopify;
-pub mod slack;
-pub mod standard;
-pub mod stripe;
+pub(crate) mod salesforce;
+pub(crate) mod shopify;
+pub(crate) mod slack;
+pub(crate) mod standard;
+pub(crate) mod stripe;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -58,7 +58,7 @@ pub enum Error {
 
 impl Error {
     /// Metric label for `verification_failures_total{reason}`.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Error::MissingHeader(_) => "missing_header",
             Error::MalformedHeader(_) => "malformed_header",
@@ -103,41 +103,41 @@ pub(crate) struct Claims {
 
 impl Verified {
     /// The received bytes, exactly as signed.
-    pub fn body(&self) -> &Bytes {
+    pub(crate) fn body(&self) -> &Bytes {
         &self.body
     }
 
     /// The body, given up to the message that carries it (no copy).
-    pub fn into_body(self) -> Bytes {
+    pub(crate) fn into_body(self) -> Bytes {
         self.body
     }
 
     /// Idempotency key: the provider's delivery/event id, or
     /// `sha256:<hex of body>` when the scheme has none.
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.claims.id
     }
 
     /// Event name as the provider gives it (`push`, `invoice.paid`,
     /// `orders/create`), `None` when the scheme has none.
-    pub fn event(&self) -> Option<&str> {
+    pub(crate) fn event(&self) -> Option<&str> {
         self.claims.event.as_deref()
     }
 
     /// Whether the signature covers [`id`](Self::id) (the body holds it, or
     /// a signed header): otherwise the replay cache keys on the body hash
     /// too.
-    pub fn id_signed(&self) -> bool {
+    pub(crate) fn id_signed(&self) -> bool {
         self.claims.id_signed
     }
 
     /// Index of the secret that verified (0 = first listed).
-    pub fn secret_slot(&self) -> usize {
+    pub(crate) fn secret_slot(&self) -> usize {
         self.claims.secret_slot
     }
 
     /// A handshake to answer synchronously instead of publishing.
-    pub fn handshake(&self) -> Option<&Handshake> {
+    pub(crate) fn handshake(&self) -> Option<&Handshake> {
         self.claims.handshake.as_ref()
     }
 }
@@ -155,7 +155,7 @@ impl std::fmt::Debug for Verified {
 
 /// A provider handshake answered at the edge and never queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Handshake {
+pub(crate) enum Handshake {
     /// Slack `url_verification`: reply with the challenge.
     SlackChallenge(String),
 }
@@ -220,29 +220,29 @@ impl Verifier {
 
 /// What every scheme reads.
 pub(crate) struct Ctx<'a> {
-    pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
-    pub now: i64,
-    pub secrets: &'a [Secret],
-    pub tolerance_s: i64,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a [u8],
+    pub(crate) now: i64,
+    pub(crate) secrets: &'a [Secret],
+    pub(crate) tolerance_s: i64,
 }
 
 impl Ctx<'_> {
     /// A header as text; `MissingHeader` when absent, `MalformedHeader` when
     /// not visible ASCII.
-    pub fn header(&self, name: &'static str) -> Result<&str, Error> {
+    pub(crate) fn header(&self, name: &'static str) -> Result<&str, Error> {
         let v = self.headers.get(name).ok_or(Error::MissingHeader(name))?;
         v.to_str().map_err(|_| Error::MalformedHeader(name))
     }
 
     /// An optional header as text; absent or non-ASCII is `None`.
-    pub fn opt_header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn opt_header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The slot of the first unexpired secret whose HMAC over `parts`
     /// matches a candidate (constant-time compares).
-    pub fn matching_slot(
+    pub(crate) fn matching_slot(
         &self,
         alg: hmac::Algorithm,
         parts: &[&[u8]],
@@ -253,7 +253,7 @@ impl Ctx<'_> {
 
     /// Checks a signed Unix timestamp (seconds) against the tolerance, both
     /// directions.
-    pub fn check_timestamp(&self, ts: i64) -> Result<(), Error> {
+    pub(crate) fn check_timestamp(&self, ts: i64) -> Result<(), Error> {
         if self.now.saturating_sub(ts) > self.tolerance_s {
             Err(Error::Stale)
         } else if ts.saturating_sub(self.now) > self.tolerance_s {
@@ -274,12 +274,12 @@ pub(crate) fn parse_unix(v: &str, header: &'static str) -> Result<i64, Error> {
 }
 
 /// `sha256:<hex>` of the body: the idempotency key when a scheme has no id.
-pub fn body_hash_id(body: &[u8]) -> String {
+pub(crate) fn body_hash_id(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
 /// An id usable as AMQP `message_id`: 1 to [`MAX_ID_BYTES`] visible ASCII.
-pub fn clean_id(s: &str) -> Option<String> {
+pub(crate) fn clean_id(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty() && s.len() <= MAX_ID_BYTES && s.bytes().all(|b| b.is_ascii_graphic()))
         .then(|| s.to_owned())

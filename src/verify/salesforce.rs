@@ -8,7 +8,7 @@ use crate::salesforce::om::{self, OutboundMessage};
 
 /// Why an Outbound Message was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// Not an Outbound Message the parser accepts (XML, SOAP, limits); the
     /// parser's fixed text.
     #[error(transparent)]
@@ -20,7 +20,7 @@ pub enum Error {
 
 impl Error {
     /// Metric label for `verification_failures_total{reason}`.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Error::Malformed(_) => "malformed_message",
             Error::WrongOrg => "wrong_org",
@@ -34,7 +34,7 @@ impl Error {
 /// # Errors
 /// [`Error::Malformed`] when it does not parse, [`Error::WrongOrg`] when the
 /// Organization ID is not listed.
-pub fn verify(org_ids: &[String], body: &[u8]) -> Result<OutboundMessage, Error> {
+pub(crate) fn verify(org_ids: &[String], body: &[u8]) -> Result<OutboundMessage, Error> {
     let om = om::parse(body, om::Limits::default())?;
     if !org_ids.contains(&om.organization_id) {
         return Err(Error::WrongOrg);

@@ -9,11 +9,11 @@ use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, Claims, Ctx, Error};
 
 /// Signature header.
-pub const SIGNATURE: &str = "x-shopify-hmac-sha256";
+pub(crate) const SIGNATURE: &str = "x-shopify-hmac-sha256";
 /// Webhook id header.
-pub const WEBHOOK_ID: &str = "x-shopify-webhook-id";
+pub(crate) const WEBHOOK_ID: &str = "x-shopify-webhook-id";
 /// Topic header.
-pub const TOPIC: &str = "x-shopify-topic";
+pub(crate) const TOPIC: &str = "x-shopify-topic";
 
 pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
     let sig = ctx.header(SIGNATURE)?;

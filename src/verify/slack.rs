@@ -10,9 +10,9 @@ use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, parse_unix, Claims, Ctx, Error, Handshake};
 
 /// Signature header.
-pub const SIGNATURE: &str = "x-slack-signature";
+pub(crate) const SIGNATURE: &str = "x-slack-signature";
 /// Signed timestamp header (Unix seconds).
-pub const TIMESTAMP: &str = "x-slack-request-timestamp";
+pub(crate) const TIMESTAMP: &str = "x-slack-request-timestamp";
 
 /// Longest `challenge` echoed back, in bytes (Slack's are ~48).
 const MAX_CHALLENGE: usize = 256;

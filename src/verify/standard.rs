@@ -11,11 +11,11 @@ use super::hmac::Algorithm;
 use super::{clean_id, parse_unix, Claims, Ctx, Error};
 
 /// Message id header, and its Svix name.
-pub const ID: [&str; 2] = ["webhook-id", "svix-id"];
+pub(crate) const ID: [&str; 2] = ["webhook-id", "svix-id"];
 /// Timestamp header, and its Svix name.
-pub const TIMESTAMP: [&str; 2] = ["webhook-timestamp", "svix-timestamp"];
+pub(crate) const TIMESTAMP: [&str; 2] = ["webhook-timestamp", "svix-timestamp"];
 /// Signature header, and its Svix name.
-pub const SIGNATURE: [&str; 2] = ["webhook-signature", "svix-signature"];
+pub(crate) const SIGNATURE: [&str; 2] = ["webhook-signature", "svix-signature"];
 
 /// Most signatures read from one header.
 const MAX_SIGNATURES: usize = 8;

@@ -7,7 +7,7 @@ use super::hmac::Algorithm;
 use super::{body_hash_id, clean_id, json_id_type, parse_unix, Claims, Ctx, Error};
 
 /// Signature header.
-pub const SIGNATURE: &str = "stripe-signature";
+pub(crate) const SIGNATURE: &str = "stripe-signature";
 
 /// Most `v1` entries read from one header (Stripe sends one or two).
 const MAX_SIGNATURES: usize = 8;

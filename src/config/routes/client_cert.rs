@@ -16,10 +16,10 @@ pub struct ClientCertRule {
     /// (commas inside values escaped; RFC 4514 or certificate order; values
     /// compared exactly), or just `CN=...` to match on the common name alone.
     #[serde(default)]
-    pub subjects: Vec<String>,
+    pub(crate) subjects: Vec<String>,
     /// SHA-256 fingerprints of the DER certificate, hex (colons allowed).
     #[serde(default)]
-    pub fingerprints_sha256: Vec<String>,
+    pub(crate) fingerprints_sha256: Vec<String>,
 }
 
 /// A validated `client_cert` rule.
@@ -27,9 +27,9 @@ pub struct ClientCertRule {
 pub struct ClientCerts {
     /// Subject DNs, or `CN=...` alone (matches any certificate with that
     /// common name).
-    pub subjects: Vec<super::dn::Dn>,
+    pub(crate) subjects: Vec<super::dn::Dn>,
     /// SHA-256 fingerprints of accepted certificates (32 bytes each).
-    pub fingerprints: Vec<[u8; 32]>,
+    pub(crate) fingerprints: Vec<[u8; 32]>,
 }
 
 impl ClientCertRule {

@@ -149,7 +149,7 @@ impl Dn {
     }
 
     /// A certificate's subject (or issuer), in certificate order.
-    pub fn from_x509(name: &X509Name<'_>) -> Dn {
+    pub(crate) fn from_x509(name: &X509Name<'_>) -> Dn {
         let rdns = name
             .iter()
             .map(|rdn| {
@@ -170,13 +170,13 @@ impl Dn {
     /// Whether `subject` is this name, RDN by RDN, read in the order written
     /// or reversed (RFC 4514 writes the last RDN of the certificate first;
     /// people write both).
-    pub fn matches(&self, subject: &Dn) -> bool {
+    pub(crate) fn matches(&self, subject: &Dn) -> bool {
         !self.0.is_empty() && (self.0 == subject.0 || self.0.iter().rev().eq(subject.0.iter()))
     }
 
     /// The common name when this name is exactly one `CN=...` attribute: a
     /// rule on the common name alone.
-    pub fn common_name_only(&self) -> Option<&str> {
+    pub(crate) fn common_name_only(&self) -> Option<&str> {
         match self.0.as_slice() {
             [rdn] => match rdn.as_slice() {
                 [Attribute {

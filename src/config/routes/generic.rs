@@ -26,7 +26,7 @@ pub enum Algorithm {
 /// Signature encoding.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Encoding {
+pub(crate) enum Encoding {
     /// Lower- or upper-case hex.
     #[default]
     Hex,
@@ -50,7 +50,7 @@ pub(crate) enum Part {
 /// A validated generic scheme: what `crate::verify::generic` checks a
 /// request against.
 #[derive(Debug, Clone)]
-pub struct Scheme {
+pub(crate) struct Scheme {
     /// The signature header.
     pub(crate) header: HeaderName,
     /// The HMAC hash.
@@ -79,7 +79,7 @@ impl Scheme {
     /// placeholder whose header is not configured, or a `timestamp_header`
     /// the template does not sign.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         header: &str,
         algorithm: Algorithm,
         encoding: Encoding,

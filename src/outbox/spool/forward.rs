@@ -132,17 +132,17 @@ fn sort(outcomes: &[Result<(), broker::Error>], n: usize) -> Sorted<'_> {
 #[derive(Debug, Default, Clone)]
 pub struct Round {
     /// Entries published.
-    pub published: usize,
+    pub(crate) published: usize,
     /// Confirmed and deleted.
-    pub forwarded: u64,
+    pub(crate) forwarded: u64,
     /// Refused by the broker: a failed attempt counted against each.
-    pub refused: usize,
+    pub(crate) refused: usize,
     /// Of those, moved to the quarantine.
-    pub quarantined: u64,
+    pub(crate) quarantined: u64,
     /// Neither confirmed nor refused (connection trouble): kept, not counted.
-    pub held: usize,
+    pub(crate) held: usize,
     /// The first failure.
-    pub error: Option<broker::Error>,
+    pub(crate) error: Option<broker::Error>,
 }
 
 /// Why a forwarding round or a drain stopped.

@@ -48,13 +48,13 @@ impl Count {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Moved {
     /// Confirmed by the broker and deleted from the spool.
-    pub forwarded: u64,
+    pub(crate) forwarded: u64,
     /// Moved from the spool to the quarantine.
-    pub quarantined: u64,
+    pub(crate) quarantined: u64,
     /// Moved from the quarantine back to the spool.
-    pub requeued: u64,
+    pub(crate) requeued: u64,
     /// Deleted from the quarantine.
-    pub purged: u64,
+    pub(crate) purged: u64,
     pub(super) sizes: Sizes,
 }
 

@@ -92,24 +92,24 @@ impl Error {
 
 /// Everything of a [`Message`] but its body, as stored (JSON).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Meta<'a> {
+pub(crate) struct Meta<'a> {
     /// Topic routing key.
-    pub routing_key: Cow<'a, str>,
+    pub(crate) routing_key: Cow<'a, str>,
     /// `message_id`.
-    pub message_id: Cow<'a, str>,
+    pub(crate) message_id: Cow<'a, str>,
     /// `content_type`.
-    pub content_type: Cow<'a, str>,
+    pub(crate) content_type: Cow<'a, str>,
     /// `type`.
-    pub kind: Cow<'a, str>,
+    pub(crate) kind: Cow<'a, str>,
     /// Receive time, Unix nanoseconds.
-    pub received_at_ns: i64,
+    pub(crate) received_at_ns: i64,
     /// String headers, in order.
-    pub headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub(crate) headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 impl<'a> Meta<'a> {
     /// The metadata of a message.
-    pub fn of(m: &'a Message) -> Self {
+    pub(crate) fn of(m: &'a Message) -> Self {
         Meta {
             routing_key: Cow::Borrowed(&m.routing_key),
             message_id: Cow::Borrowed(&m.message_id),
@@ -125,7 +125,7 @@ impl<'a> Meta<'a> {
     }
 
     /// Rebuilds the message with `body`.
-    pub fn into_message(self, body: Vec<u8>) -> Message {
+    pub(crate) fn into_message(self, body: Vec<u8>) -> Message {
         Message {
             routing_key: self.routing_key.into_owned(),
             message_id: self.message_id.into_owned(),

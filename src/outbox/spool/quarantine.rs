@@ -16,7 +16,7 @@ use super::{Error, Key, Meta, Spool};
 pub struct Quarantined {
     /// Its spool key, as text (`MS-SEQ`, see [`format_key`]).
     #[serde(serialize_with = "serialize_key")]
-    pub key: Key,
+    pub(crate) key: Key,
     /// The message's `message_id`.
     pub message_id: String,
     /// The message's routing key.
@@ -26,9 +26,9 @@ pub struct Quarantined {
     /// The last failure.
     pub last_error: String,
     /// Bytes of metadata and body.
-    pub size: u64,
+    pub(crate) size: u64,
     /// When it was quarantined, Unix milliseconds.
-    pub quarantined_at_ms: u64,
+    pub(crate) quarantined_at_ms: u64,
 }
 
 impl fmt::Display for Quarantined {

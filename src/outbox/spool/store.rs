@@ -75,7 +75,7 @@ impl Spool {
     ///
     /// # Errors
     /// As [`open`](Self::open).
-    pub fn open_with(
+    pub(crate) fn open_with(
         open: crate::store::Open,
         config: &SpoolConfig,
         metrics: Arc<Metrics>,
@@ -266,7 +266,7 @@ impl Spool {
 
     /// Seconds since the oldest entry was spooled (0 when empty), for the
     /// `spool_oldest_age_seconds` gauge, read at scrape time.
-    pub fn oldest_age_seconds(&self) -> f64 {
+    pub(crate) fn oldest_age_seconds(&self) -> f64 {
         self.status()
             .oldest_age
             .map(|d| d.as_secs_f64())

@@ -7,11 +7,11 @@
 //! never echo the request.
 
 /// Content type of every SOAP reply.
-pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
 /// The positive acknowledgement: `notificationsResponse` with `Ack` = true in
 /// the outbound namespace (not `notifications`, a common bug).
-pub const ACK: &str = concat!(
+pub(crate) const ACK: &str = concat!(
     r#"<?xml version="1.0" encoding="UTF-8"?>"#,
     r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">"#,
     r#"<soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">"#,
@@ -20,7 +20,7 @@ pub const ACK: &str = concat!(
 
 /// Who is at fault, as SOAP 1.1 `faultcode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultCode {
+pub(crate) enum FaultCode {
     /// `soapenv:Client`: the request was bad; resending it unchanged fails again.
     Client,
     /// `soapenv:Server`: our failure; a retry may succeed.
@@ -29,7 +29,7 @@ pub enum FaultCode {
 
 impl FaultCode {
     /// The qualified `faultcode` text.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FaultCode::Client => "soapenv:Client",
             FaultCode::Server => "soapenv:Server",
@@ -39,7 +39,7 @@ impl FaultCode {
 
 /// A SOAP 1.1 Fault envelope. `reason` must be a fixed text of ours (it is
 /// not escaped beyond the five XML entities, and must never carry input).
-pub fn fault(code: FaultCode, reason: &str) -> String {
+pub(crate) fn fault(code: FaultCode, reason: &str) -> String {
     let mut escaped = String::with_capacity(reason.len());
     for c in reason.chars() {
         match c {

@@ -15,10 +15,10 @@ pub use parse::{parse, Error, Limits};
 /// SOAP 1.1 envelope namespace.
 pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// SOAP 1.2 envelope namespace (recognised only to refuse it clearly).
-pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+pub(crate) const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
 /// Namespace of `notifications`, `Notification` and `notificationsResponse`.
-pub const OUTBOUND_NS: &str = "http://soap.sforce.com/2005/09/outbound";
+pub(crate) const OUTBOUND_NS: &str = "http://soap.sforce.com/2005/09/outbound";
 /// Namespace of `sObject` fields in the enterprise WSDL.
-pub const SOBJECT_NS: &str = "urn:sobject.enterprise.soap.sforce.com";
+pub(crate) const SOBJECT_NS: &str = "urn:sobject.enterprise.soap.sforce.com";
 /// XML Schema instance namespace (`xsi:type`, `xsi:nil`).
-pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+pub(crate) const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";

@@ -16,9 +16,9 @@ pub struct OutboundMessage {
     /// Session token of the "User to send as"; a credential. `None` when nil.
     pub session_id: Option<String>,
     /// `https://<host>/services/Soap/c/<version>/<org id>`, as sent.
-    pub enterprise_url: Option<String>,
+    pub(crate) enterprise_url: Option<String>,
     /// `https://<host>/services/Soap/u/<version>/<org id>`, as sent.
-    pub partner_url: Option<String>,
+    pub(crate) partner_url: Option<String>,
     /// The Notifications, in document order.
     pub notifications: Vec<Notification>,
 }
@@ -27,12 +27,12 @@ pub struct OutboundMessage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     /// Notification id (prefix `04l`): the idempotency key.
-    pub id: String,
+    pub(crate) id: String,
     /// sObject API name from `xsi:type="sf:<Object>"`, e.g. `Account`.
-    pub sobject_type: String,
+    pub(crate) sobject_type: String,
     /// Field name to lexical value; `None` for `xsi:nil` fields. Absent
     /// fields are simply not present. Sorted by name.
-    pub fields: BTreeMap<String, Option<String>>,
+    pub(crate) fields: BTreeMap<String, Option<String>>,
 }
 
 impl std::fmt::Debug for OutboundMessage {

@@ -25,15 +25,15 @@ use super::{OUTBOUND_NS, SOAP11_NS, SOAP12_NS, SOBJECT_NS, XSI_NS};
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Element nesting depth (the real message is 6 deep).
-    pub max_depth: usize,
+    pub(crate) max_depth: usize,
     /// Elements in the document.
-    pub max_elements: usize,
+    pub(crate) max_elements: usize,
     /// Attributes (namespace declarations included) on one element.
-    pub max_attributes: usize,
+    pub(crate) max_attributes: usize,
     /// Bytes of one text value or attribute value.
-    pub max_text_bytes: usize,
+    pub(crate) max_text_bytes: usize,
     /// Notifications in one message (Salesforce sends at most 100).
-    pub max_notifications: usize,
+    pub(crate) max_notifications: usize,
 }
 
 impl Default for Limits {

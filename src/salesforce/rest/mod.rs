@@ -8,8 +8,8 @@
 pub mod auth;
 pub mod client;
 
-pub use auth::{Auth, Token};
-pub use client::{Client, Outcome, RecordResult, Usage};
+pub use auth::Auth;
+pub use client::{Client, Outcome};
 
 /// Most records in one sObject Collections call.
 pub const MAX_COLLECTION_RECORDS: usize = 200;

@@ -13,9 +13,9 @@ use crate::telemetry::metrics::InFlight;
 
 /// A request [`admit`] let through: its route, and what it holds until the
 /// answer (a load-shed permit, the in-flight gauge).
-pub struct Admitted<'g> {
+pub(crate) struct Admitted<'g> {
     /// The route for the request's path.
-    pub entry: &'g RouteEntry,
+    pub(crate) entry: &'g RouteEntry,
     /// One of `server.max_concurrent_requests`.
     _permit: OwnedSemaphorePermit,
     /// Counted in flight until dropped (with the flow's future too: client
@@ -29,7 +29,7 @@ pub struct Admitted<'g> {
 ///
 /// # Errors
 /// [`Refused`] naming the first check that failed.
-pub fn admit<'g>(
+pub(crate) fn admit<'g>(
     gw: &'g Gateway,
     entry: Option<&'g RouteEntry>,
     parts: &Parts,

@@ -10,7 +10,8 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Digest as _;
 
-use super::generic::{Algorithm, Encoding, Scheme};
+use super::generic::{Encoding, Scheme};
+use super::hmac::Algorithm;
 use super::*;
 use crate::config::{Route, RouteKind};
 use crate::secret::Secret;
