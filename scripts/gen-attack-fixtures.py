@@ -13,7 +13,7 @@ case-specific string) that a reply must never echo. URLs point at
 checks nothing ever connects to it.
 
 The big cases (1 MiB attribute, 100,000 attributes, 50,000 namespace
-declarations, one byte over the 1 MiB cap) are built in memory by
+declarations, one byte over the 4 MiB cap) are built in memory by
 tests/it/attacks.rs with the same recipes (see `big_cases` below) rather than
 committed; `--big DIR` writes them for manual runs with scripts/send-fixture.sh.
 """
@@ -24,7 +24,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 OUT = os.path.join(ROOT, "fixtures", "attacks")
 CANARY = "hookgate-attack-canary"
 ATTACK_NS = "urn:hookgate:attack"
-CAP = 1024 * 1024  # default Salesforce body cap
+CAP = 4 * 1024 * 1024  # default Salesforce body cap
 
 with open(os.path.join(ROOT, "fixtures", "salesforce", "om_1.xml"), "rb") as f:
     OM1 = f.read().decode("utf-8")

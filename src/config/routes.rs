@@ -7,6 +7,7 @@
 mod client_cert;
 pub(crate) mod dn;
 pub(crate) mod generic;
+mod om;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -17,11 +18,15 @@ use serde::Deserialize;
 pub use self::client_cert::{ClientCertRule, ClientCerts};
 pub use self::dn::Dn;
 use self::generic::{Algorithm, Encoding, Scheme};
+pub use self::om::ParseLimitsConfig;
 use super::{resolve_secret, Error, SecretSource, ServerConfig};
+use crate::salesforce::om::Limits;
 use crate::secret::Secret;
 
-/// Default body cap of Salesforce routes in bytes (1 MiB), overridable.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default body cap of Salesforce routes in bytes (4 MiB), overridable: 100
+/// Notifications of 150 fields and a 131,072-character Long Text Area value
+/// fit (see `routes[].parse_limits`).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Default body cap of webhook routes in bytes (256 KiB), overridable.
 pub const DEFAULT_WEBHOOK_MAX_BODY_BYTES: usize = 256 * 1024;
 /// Default timestamp tolerance in seconds for schemes that sign a timestamp
@@ -96,6 +101,8 @@ pub struct RouteConfig {
     /// salesforce_om: keep the SessionId in the message (a credential).
     #[serde(default)]
     pub(crate) forward_session_id: bool,
+    /// salesforce_om: the parser's bounds (Notifications, elements, text).
+    pub(crate) parse_limits: Option<ParseLimitsConfig>,
     /// generic_hmac: the signature header.
     pub(crate) header: Option<String>,
     /// generic_hmac: HMAC hash.
@@ -174,6 +181,8 @@ pub struct Route {
     pub(crate) org_ids: Vec<String>,
     /// Forward SessionId in Notification messages.
     pub(crate) forward_session_id: bool,
+    /// The Outbound Message parser's bounds (salesforce_om).
+    pub(crate) parse_limits: Limits,
     /// The generic_hmac description, for that kind only.
     pub(crate) generic: Option<Scheme>,
     /// Allowed client networks (empty: all).
@@ -273,6 +282,7 @@ impl RouteConfig {
             None => None,
             Some(r) => Some(r.validate(at)?),
         };
+        let parse_limits = self.parse_limits.unwrap_or_default().validate(at)?;
         Ok(Route {
             name,
             path: self.path,
@@ -282,6 +292,7 @@ impl RouteConfig {
             tolerance: Duration::from_secs(verification.tolerance_s),
             org_ids: verification.org_ids,
             forward_session_id: self.forward_session_id,
+            parse_limits,
             generic: verification.generic,
             allow_cidrs: self.allow_cidrs,
             client_cert,
@@ -395,9 +406,10 @@ impl RouteConfig {
     fn check_foreign_keys(&self, at: &RouteKey<'_>) -> Result<(), Error> {
         let is_sf = self.kind == RouteKind::SalesforceOm;
         let is_generic = self.kind == RouteKind::GenericHmac;
-        let keys: [(&str, bool, bool); 11] = [
+        let keys: [(&str, bool, bool); 12] = [
             ("org_ids", !self.org_ids.is_empty(), is_sf),
             ("forward_session_id", self.forward_session_id, is_sf),
+            ("parse_limits", self.parse_limits.is_some(), is_sf),
             ("secrets", !self.secrets.is_empty(), !is_sf),
             ("header", self.header.is_some(), is_generic),
             ("algorithm", self.algorithm.is_some(), is_generic),

@@ -183,7 +183,7 @@ pub(crate) fn authenticate(
 ) -> Result<Authenticated, Unauthenticated> {
     let route = &entry.route;
     if route.kind == RouteKind::SalesforceOm {
-        return match verify::salesforce::verify(&route.org_ids, &body) {
+        return match verify::salesforce::verify(&route.org_ids, route.parse_limits, &body) {
             Ok(om) => Ok(Authenticated::OutboundMessage(om)),
             Err(verify::salesforce::Error::WrongOrg) => {
                 tracing::warn!(route = %route.name, phase = "authenticate", "Outbound Message from an Organization ID not in org_ids");

@@ -28,14 +28,19 @@ impl Error {
     }
 }
 
-/// Parses `body` and checks its Organization ID against `org_ids` (the
-/// route's, normalised to 18 characters).
+/// Parses `body` within `limits` (the route's `parse_limits`) and checks
+/// its Organization ID against `org_ids` (the route's, normalised to 18
+/// characters).
 ///
 /// # Errors
 /// [`Error::Malformed`] when it does not parse, [`Error::WrongOrg`] when the
 /// Organization ID is not listed.
-pub(crate) fn verify(org_ids: &[String], body: &[u8]) -> Result<OutboundMessage, Error> {
-    let om = om::parse(body, om::Limits::default())?;
+pub(crate) fn verify(
+    org_ids: &[String],
+    limits: om::Limits,
+    body: &[u8],
+) -> Result<OutboundMessage, Error> {
+    let om = om::parse(body, limits)?;
     if !org_ids.contains(&om.organization_id) {
         return Err(Error::WrongOrg);
     }
@@ -50,15 +55,15 @@ mod tests {
 
     #[test]
     fn only_listed_organizations_pass() {
-        let org = match verify(&[], OM_1) {
+        let org = match verify(&[], Default::default(), OM_1) {
             Err(Error::WrongOrg) => crate::salesforce::om::parse(OM_1, Default::default())
                 .map(|om| om.organization_id)
                 .unwrap(),
             other => panic!("unlisted org: {other:?}"),
         };
-        let om = verify(std::slice::from_ref(&org), OM_1).unwrap();
+        let om = verify(std::slice::from_ref(&org), Default::default(), OM_1).unwrap();
         assert_eq!(om.organization_id, org);
-        let e = verify(&[org], b"<not-soap/>").unwrap_err();
+        let e = verify(&[org], Default::default(), b"<not-soap/>").unwrap_err();
         assert_eq!(e.reason(), "malformed_message");
         assert_eq!(Error::WrongOrg.reason(), "wrong_org");
     }

@@ -1,7 +1,7 @@
 //! Outbound Messages end to end: one AMQP message per Notification, the Ack
 //! only after every confirm, SOAP faults for anything else.
 
-use crate::support::{fixture, header, Harness, ORG_ID_18};
+use crate::support::{fixture, header, Harness, Options, ORG_ID_15, ORG_ID_18};
 
 const ACK: &str = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"#;
 
@@ -182,6 +182,69 @@ async fn hundred_notifications_all_confirmed_before_ack() {
     assert_eq!(ids.len(), 100, "100 distinct Notification ids");
     let (_, metrics) = h.admin_get("/metrics").await;
     assert!(metrics.contains("hookgate_messages_published_total 100"));
+    h.finish().await;
+}
+
+/// Salesforce sends up to 100 Notifications of every field the action
+/// selected, and a Long Text Area value holds 131,072 characters: refusing
+/// such a message makes Salesforce retry it for 24 h and then drop it. The
+/// default limits take `om_100_wide.xml` (1.1 MB, 15,308 elements, 150 fields
+/// per Notification, one 131,072-character value of 3-byte characters).
+#[tokio::test]
+async fn wide_messages_pass_the_default_limits() {
+    let h = Harness::start().await;
+    assert_ack(
+        h.post_om(
+            "/salesforce/outbound",
+            fixture("salesforce/om_100_wide.xml"),
+        )
+        .await,
+    )
+    .await;
+    let msgs = h.take(100).await;
+    let first = msgs
+        .iter()
+        .map(json)
+        .find(|v| v["notification_id"] == "04lHs0000000000IAA")
+        .expect("the first Notification");
+    let notes = first["sobject"]["Long_Notes__c"].as_str().expect("notes");
+    assert_eq!(notes.chars().count(), 131_072);
+    assert!(notes.ends_with("<&>\"'tail!"));
+    assert_eq!(first["sobject"].as_object().expect("fields").len(), 150);
+    h.finish().await;
+}
+
+/// `routes[].parse_limits` narrows (or widens) one route's parser: past its
+/// `max_notifications` the sender gets a Client fault and nothing is queued,
+/// while the route beside it keeps the defaults.
+#[tokio::test]
+async fn parse_limits_apply_per_route() {
+    let h = Harness::start_with(Options {
+        routes_toml: Some(format!(
+            "[[routes]]\nname = \"tight\"\npath = \"/salesforce/tight\"\nkind = \"salesforce_om\"\norg_ids = [\"{ORG_ID_15}\"]\nparse_limits = {{ max_notifications = 2, max_text_bytes = 1024 }}\n"
+        )),
+        ..Options::default()
+    })
+    .await;
+    let three = fixture("salesforce/om_contact_3.xml");
+    assert_fault(
+        h.post_om("/salesforce/tight", three.clone()).await,
+        "soapenv:Client",
+    )
+    .await;
+    assert_fault(
+        h.post_om("/salesforce/tight", fixture("salesforce/om_100_wide.xml"))
+            .await,
+        "soapenv:Client",
+    )
+    .await;
+    h.assert_empty().await;
+    assert_ack(h.post_om("/salesforce/outbound", three).await).await;
+    assert_eq!(h.take(3).await.len(), 3);
+    let (_, metrics) = h.admin_get("/metrics").await;
+    assert!(metrics.contains(
+        r#"hookgate_verification_failures_total{route="tight",reason="malformed_message"} 2"#
+    ));
     h.finish().await;
 }
 

@@ -129,6 +129,51 @@ fn forward_session_id_on_github_refused() {
 }
 
 #[test]
+fn parse_limits_on_github_refused() {
+    let dir = TempDir::new("gh-limits");
+    let key = invalid_key(&github_route(
+        &dir,
+        "parse_limits = { max_notifications = 5 }",
+    ));
+    assert_eq!(key, "routes[0].parse_limits");
+}
+
+#[test]
+fn parse_limits_are_validated_and_kept() {
+    let org = "[\"00D000000000001EAA\"]";
+    let c = load_ok(&sf_route(org, ""));
+    let d = crate::salesforce::om::Limits::default();
+    assert_eq!(
+        (d.max_notifications, d.max_elements, d.max_text_bytes),
+        (100, 32_768, 524_288)
+    );
+    let l = c.routes[0].parse_limits;
+    assert_eq!(
+        (l.max_notifications, l.max_elements, l.max_text_bytes),
+        (100, 32_768, 524_288)
+    );
+    let c = load_ok(&sf_route(
+        org,
+        "parse_limits = { max_notifications = 10, max_elements = 100000, max_text_bytes = 2048 }",
+    ));
+    let l = c.routes[0].parse_limits;
+    assert_eq!(
+        (l.max_notifications, l.max_elements, l.max_text_bytes),
+        (10, 100_000, 2_048)
+    );
+    for (value, key) in [
+        ("max_notifications = 0", "max_notifications"),
+        ("max_notifications = 1001", "max_notifications"),
+        ("max_elements = 3", "max_elements"),
+        ("max_text_bytes = 10", "max_text_bytes"),
+    ] {
+        let (k, reason, _) = invalid(&sf_route(org, &format!("parse_limits = {{ {value} }}")));
+        assert_eq!(k, format!("routes[0].parse_limits.{key}"));
+        assert!(reason.contains("between"), "{reason}");
+    }
+}
+
+#[test]
 fn secrets_on_salesforce_om_refused() {
     let dir = TempDir::new("sf-secrets");
     let s = dir.file("s", b"x");

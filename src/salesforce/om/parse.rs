@@ -22,6 +22,10 @@ use super::model::OutboundMessage;
 use super::{OUTBOUND_NS, SOAP11_NS, SOAP12_NS, SOBJECT_NS, XSI_NS};
 
 /// Bounds on the document; past any of them parsing stops with [`Error::Limit`].
+/// The defaults accept what Salesforce sends for wide objects: 100
+/// Notifications of 150 fields and a 131,072-character Long Text Area value
+/// (`../shared/docs/SALESFORCE.md` §1); a route changes them with
+/// `routes[].parse_limits`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Element nesting depth (the real message is 6 deep).
@@ -40,9 +44,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_depth: 32,
-            max_elements: 10_000,
+            max_elements: 32_768,
             max_attributes: 32,
-            max_text_bytes: 64 * 1024,
+            // 131,072 characters of up to 4 UTF-8 bytes each, decoded.
+            max_text_bytes: 131_072 * 4,
             max_notifications: 100,
         }
     }

@@ -140,6 +140,7 @@ fn route(kind: RouteKind, secrets: &[&[u8]], generic: Option<Scheme>) -> Route {
         tolerance: Duration::from_secs(TOLERANCE as u64),
         org_ids: Vec::new(),
         forward_session_id: false,
+        parse_limits: Default::default(),
         generic,
         allow_cidrs: Vec::new(),
         client_cert: None,

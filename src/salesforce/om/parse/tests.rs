@@ -10,6 +10,7 @@ const OM_1: &str = include_str!("../../../../fixtures/salesforce/om_1.xml");
 const OM_3_NIL: &str = include_str!("../../../../fixtures/salesforce/om_3_nil.xml");
 const OM_100: &str = include_str!("../../../../fixtures/salesforce/om_100.xml");
 const OM_101: &str = include_str!("../../../../fixtures/salesforce/om_101.xml");
+const OM_100_WIDE: &[u8] = include_bytes!("../../../../fixtures/salesforce/om_100_wide.xml");
 const OM_ZERO: &[u8] = include_bytes!("../../../../fixtures/salesforce/om_zero.xml");
 const OM_XXE: &[u8] = include_bytes!("../../../../fixtures/salesforce/om_xxe.xml");
 const OM_DOCTYPE: &[u8] = include_bytes!("../../../../fixtures/salesforce/om_doctype_internal.xml");
@@ -210,6 +211,31 @@ fn debug_redacts_session_id() {
     let dbg = format!("{m:?}");
     assert!(!dbg.contains("FakeSessionToken"), "{dbg}");
     assert!(dbg.contains("[REDACTED]"));
+}
+
+/// Salesforce's widest messages pass the defaults: 100 Notifications of 150
+/// fields (15,308 elements) with a 131,072-character Long Text Area value of
+/// 3-byte characters (393,201 bytes decoded). The limits before issue #15
+/// (10,000 elements, 64 KiB of text) refused it.
+#[test]
+fn om_100_wide_passes_the_default_limits() {
+    let m = parse(OM_100_WIDE, Limits::default()).expect("wide message");
+    assert_eq!(m.notifications.len(), 100);
+    let first = &m.notifications[0];
+    let notes = field(first, "Long_Notes__c").expect("notes");
+    assert_eq!(notes.chars().count(), 131_072);
+    let old = Limits {
+        max_elements: 10_000,
+        ..Limits::default()
+    };
+    let e = parse(OM_100_WIDE, old).unwrap_err();
+    assert!(matches!(e, Error::Limit("elements")), "{e:?}");
+    let old = Limits {
+        max_text_bytes: 64 * 1024,
+        ..Limits::default()
+    };
+    let e = parse(OM_100_WIDE, old).unwrap_err();
+    assert!(matches!(e, Error::Limit("text")), "{e:?}");
 }
 
 // === refused fixtures ===
