@@ -20,7 +20,7 @@ pub struct ServerConfig {
     #[serde(default = "default_listen")]
     pub(crate) listen: SocketAddr,
     /// Body cap in bytes for routes that do not set their own; when unset,
-    /// 1 MiB for Salesforce routes and 256 KiB for webhook routes.
+    /// 4 MiB for Salesforce routes and 256 KiB for webhook routes.
     pub(crate) max_body_bytes: Option<usize>,
     /// Serve plain HTTP (behind a TLS-terminating load balancer only).
     /// Mutually exclusive with `[server.tls]`.
