@@ -1,7 +1,7 @@
 //! Webhook secrets in memory: zeroized on drop, never printed.
 //!
 //! `Debug` prints `Secret([REDACTED])`; the bytes are reachable only through
-//! [`Secret::expose`], which the verifiers call to key an HMAC.
+//! `Secret::expose`, which the verifiers call to key an HMAC.
 
 use std::sync::Arc;
 
@@ -47,7 +47,7 @@ pub(crate) fn redact_url(url: &str) -> String {
 pub struct Secret(Arc<SecretSlice<u8>>, Option<time::OffsetDateTime>);
 
 impl Secret {
-    /// Takes raw key bytes without leaving a copy behind: see [`exact`].
+    /// Takes raw key bytes without leaving a copy behind: see `exact`.
     pub fn new(bytes: Vec<u8>) -> Self {
         Secret(Arc::new(SecretSlice::from(exact(bytes))), None)
     }

@@ -1,6 +1,6 @@
 //! redb helpers shared by the spool and the replay cache: every open goes
-//! through an [`Open`] factory (a test injects a storage backend that fails
-//! on demand), and a [`Handle`] puts a reopened database in place of one
+//! through an `Open` factory (a test injects a storage backend that fails
+//! on demand), and a `Handle` puts a reopened database in place of one
 //! whose file failed.
 //!
 //! redb latches the first I/O error of its file (a failed write, fsync or
@@ -8,7 +8,7 @@
 //! `StorageError::PreviousIo` until the `Database` is dropped and the file
 //! opened again. The open repairs it: the failed commit is rolled back,
 //! every earlier commit is kept. redb refuses to open a file this process
-//! still has open (`DatabaseAlreadyOpen`), so [`Handle::reopen`] first takes
+//! still has open (`DatabaseAlreadyOpen`), so `Handle::reopen` first takes
 //! the database out (readers then get `None`), waits until the clones
 //! readers hold are dropped, and only then opens the file again, with
 //! backoff while the disk stays full.

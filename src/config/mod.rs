@@ -1,7 +1,7 @@
 //! Configuration: the TOML file `hookgate serve --config PATH` reads.
 //!
 //! Loading is two steps: serde parses the file with unknown keys rejected
-//! (`deny_unknown_fields`), then [`FileConfig::validate`] checks what types
+//! (`deny_unknown_fields`), then `FileConfig::validate` checks what types
 //! cannot say (unique route names and paths, keys that belong to another
 //! route kind, secrets that must resolve), one section at a time. Every
 //! error names the file and the key, e.g.

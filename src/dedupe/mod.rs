@@ -17,11 +17,11 @@
 //! Stores:
 //! - an embedded redb file (default). Lookups run inline on the request's
 //!   task (one read transaction per request, every key of it; a B-tree read
-//!   from redb's page cache, a few microseconds). [`Cache::record`] puts the
+//!   from redb's page cache, a few microseconds). `Cache::record` puts the
 //!   keys in an in-memory *pending* set at once, so a replay arriving right
 //!   after the answer is caught, and queues them for one writer thread that
-//!   wakes every [`TICK`] and commits what was queued in one transaction,
-//!   without fsync (a durable commit follows within [`SYNC_EVERY`]): losing the newest marks in a
+//!   wakes every `TICK` and commits what was queued in one transaction,
+//!   without fsync (a durable commit follows within `SYNC_EVERY`): losing the newest marks in a
 //!   crash only lets a replay through to the consumers' own dedupe. Keys
 //!   leave the pending set once committed. Expired keys are removed through a
 //!   second table ordered by expiry time, a bounded number per commit, never
@@ -33,7 +33,7 @@
 //!   records fail and requests are processed as new (fail open), and
 //!   records are not kept in the pending set.
 //!   If the writer ends (closed, or a panic: logged as an error) the pending
-//!   set is emptied, records fail, [`Cache::ready`] turns false and lookups
+//!   set is emptied, records fail, `Cache::ready` turns false and lookups
 //!   read only the file, so the set cannot grow without its writer.
 //! - Redis (`[dedupe] redis_url`), shared by a fleet: one pipelined `EXISTS`
 //!   per request, `SET key 1 PX ttl` per key after the store.

@@ -1,11 +1,11 @@
 //! Logs ([`tracing`](mod@self::tracing)), metrics ([`metrics`], registered in
-//! a [`registry::Registry`]) and the admin listener ([`admin`]: `/healthz`,
+//! a `registry::Registry`) and the admin listener (`admin`: `/healthz`,
 //! `/readyz`, `/metrics`), shared by the gateway and the worker.
 //!
 //! A leaf: nothing here imports another module of the crate. The broker,
 //! the spool and the server report into [`metrics::Metrics`] through its
 //! fields and setters over plain values; each process hands the admin
-//! listener its readiness and metrics text as closures ([`admin::Probes`]).
+//! listener its readiness and metrics text as closures (`admin::Probes`).
 
 pub(crate) mod admin;
 pub mod metrics;

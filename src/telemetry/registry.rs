@@ -1,7 +1,7 @@
 //! The one registry type of both processes: the gateway's
 //! [`Metrics`](super::metrics::Metrics) (`hookgate_*`) and the worker's
 //! (`hookgate_worker_*`) each own one, with their own prefix, and the admin
-//! listener serves its [`encode`](Registry::encode) text. They run as
+//! listener serves its `encode` text. They run as
 //! separate processes, so no name is registered twice in one registry.
 
 use prometheus_client::encoding::EncodeLabelSet;

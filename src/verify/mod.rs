@@ -7,7 +7,7 @@
 //! constant-time; every configured secret is tried (rotation). Schemes:
 //! `../shared/docs/PROVIDERS.md`.
 //!
-//! Salesforce Outbound Messages carry no signature; [`salesforce::verify`]
+//! Salesforce Outbound Messages carry no signature; `salesforce::verify`
 //! parses them and checks the Organization ID.
 
 pub(crate) mod generic;

@@ -2,7 +2,7 @@
 //! publishes (through [`crate::broker::Publisher`]) that hand a message to a
 //! retry queue or the dead-letter queue.
 //!
-//! Topology ([`Queues`]), declared at every connection:
+//! Topology (`Queues`), declared at every connection:
 //! - work queues (`[worker] queues`): used as they are when they exist (the
 //!   gateway's `[[amqp.queues]]` may have declared them), else declared
 //!   durable quorum queues;

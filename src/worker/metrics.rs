@@ -5,7 +5,7 @@
 //! `api_usage_ratio` (gauge, from `Sforce-Limit-Info`), `paused` (1 while the
 //! API budget pauses consumption), `amqp_connected`.
 //!
-//! Registered in the worker's own [`Registry`] (the type the gateway's
+//! Registered in the worker's own `Registry` (the type the gateway's
 //! metrics use too); the worker's admin listener serves its text.
 
 use prometheus_client::encoding::EncodeLabelSet;

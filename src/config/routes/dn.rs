@@ -113,7 +113,7 @@ impl Dn {
     /// Parses RFC 4514 text.
     ///
     /// # Errors
-    /// [`Error`] with the byte offset of the first problem.
+    /// `Error` with the byte offset of the first problem.
     pub fn parse(text: &str) -> Result<Dn, Error> {
         let b = text.as_bytes();
         let mut i = skip_spaces(b, 0);

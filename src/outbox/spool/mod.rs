@@ -10,13 +10,13 @@
 //! into one fsync per request (docs/reliability.md).
 //!
 //! Tables, all keyed `(spooled_at_ms, seq)` (oldest first):
-//! - `spool`: `(meta, body)` where `meta` is the JSON of [`Meta`] (routing
+//! - `spool`: `(meta, body)` where `meta` is the JSON of `Meta` (routing
 //!   key, properties, headers) and `body` the payload bytes;
 //! - `attempts`: `(failed attempts, last error)` of spooled entries the
 //!   broker refused at least once;
 //! - `quarantine`: `(meta, body, verdict JSON)`: entries refused
 //!   `spool.quarantine_after` times. The gateway never deletes them; the
-//!   operator requeues or purges them ([`quarantine`]).
+//!   operator requeues or purges them (`quarantine`).
 //!
 //! A commit that fails with an I/O error (disk full) fails its requests
 //! (503), and the writer reopens the file (`crate::store`); writes are

@@ -1,6 +1,6 @@
 //! The replies Salesforce understands (SALESFORCE.md section 2).
 //!
-//! Only HTTP 200 with [`ACK`] counts as delivered. Anything else makes
+//! Only HTTP 200 with `ACK` counts as delivered. Anything else makes
 //! Salesforce retry; we refuse with a SOAP 1.1 Fault on HTTP 500:
 //! `soapenv:Client` for bad input, `soapenv:Server` for our own failure
 //! (broker down, no publisher confirm). Fault strings are fixed texts that

@@ -1,6 +1,6 @@
 //! Outbound Messaging: the SOAP 1.1 request Salesforce POSTs, and our replies.
 //!
-//! Pure code: bytes in, values out, no I/O. [`parse`] reads the request with
+//! Pure code: bytes in, values out, no I/O. [`parse()`] reads the request with
 //! quick-xml as a stream under fixed bounds; [`ack`] holds the constant Ack
 //! and SOAP 1.1 Fault bodies. Wire format: `../shared/docs/SALESFORCE.md`
 //! sections 1-2, and `wsdl/account_outbound.wsdl` in this repository.
