@@ -9,6 +9,7 @@
 //!   gateway's spool.
 //! - `hookgate spool quarantine list|requeue|purge --config PATH`: the
 //!   entries the broker refused `spool.quarantine_after` times.
+#![cfg_attr(not(test), warn(clippy::too_many_lines))]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
