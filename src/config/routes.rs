@@ -8,6 +8,7 @@ mod client_cert;
 pub(crate) mod dn;
 pub(crate) mod generic;
 mod om;
+mod rate_limit;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -19,6 +20,7 @@ pub use self::client_cert::{ClientCertRule, ClientCerts};
 pub use self::dn::Dn;
 use self::generic::{Algorithm, Encoding, Scheme};
 pub use self::om::ParseLimitsConfig;
+pub use self::rate_limit::{RateLimit, RateLimitConfig};
 use super::{resolve_secret, Error, SecretSource, ServerConfig};
 use crate::salesforce::om::Limits;
 use crate::secret::Secret;
@@ -133,33 +135,6 @@ pub struct RouteConfig {
     pub(crate) replay_ttl_s: Option<u64>,
     /// Requests admitted per second, for the route or per client.
     pub(crate) rate_limit: Option<RateLimitConfig>,
-}
-
-/// `routes[].rate_limit = { per_second = N, burst = M }`: a token bucket
-/// (GCRA) refilled at `per_second` holding at most `burst`; past it the
-/// route answers 429 (a SOAP Server fault for `salesforce_om`).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    /// Sustained rate: requests admitted per second.
-    pub(crate) per_second: u32,
-    /// Requests admitted at once after a quiet period (the bucket's size).
-    pub(crate) burst: u32,
-    /// One bucket per client address (IPv6 by /64) instead of one for the
-    /// whole route.
-    #[serde(default)]
-    pub(crate) per_client: bool,
-}
-
-/// A validated rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Requests admitted per second.
-    pub(crate) per_second: std::num::NonZeroU32,
-    /// The bucket's size.
-    pub(crate) burst: std::num::NonZeroU32,
-    /// A bucket per client address.
-    pub(crate) per_client: bool,
 }
 
 /// A validated route.
@@ -488,21 +463,6 @@ impl RouteConfig {
             None if self.signs_timestamp() => Duration::from_secs(tolerance_s),
             None if self.kind == RouteKind::SalesforceOm => Duration::from_secs(24 * 3600),
             None => Duration::from_secs(72 * 3600),
-        })
-    }
-}
-
-impl RateLimitConfig {
-    /// Both numbers must be positive.
-    fn validate(self, at: &RouteKey<'_>) -> Result<RateLimit, Error> {
-        let positive = |key: &str, v: u32| {
-            std::num::NonZeroU32::new(v)
-                .ok_or_else(|| at.invalid(&format!("rate_limit.{key}"), "must be greater than 0"))
-        };
-        Ok(RateLimit {
-            per_second: positive("per_second", self.per_second)?,
-            burst: positive("burst", self.burst)?,
-            per_client: self.per_client,
         })
     }
 }
