@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::action::Write;
 use super::convert;
 use crate::config::worker::{ActionConfig, ActionKind, WorkerConfig};
+use crate::salesforce::rest::client::Counters;
 use crate::salesforce::rest::describe::Field;
 use crate::salesforce::rest::{ApiError, Client, Describe};
 
@@ -135,6 +136,32 @@ impl Schema {
         }
         Ok(())
     }
+}
+
+/// `hookgate check-config --online`: the start-up checks of [`Schema::load`]
+/// with a client of its own, consuming nothing.
+///
+/// # Errors
+/// [`Error`] naming the action, or the failed call.
+pub async fn check_online(config: &WorkerConfig) -> Result<Schema, Error> {
+    crate::tls::install_crypto_provider();
+    let sf = &config.salesforce;
+    let client = Client::new(
+        config.auth.clone(),
+        sf.login_url.clone(),
+        sf.instance_url.clone(),
+        sf.api_version.clone(),
+        std::time::Duration::from_millis(sf.timeout_ms),
+        Counters::default(),
+    )
+    .map_err(|e| Error::Api {
+        what: "HTTP client".into(),
+        error: ApiError {
+            code: "CONNECT".into(),
+            message: e.to_string(),
+        },
+    })?;
+    Schema::load(&client, config).await
 }
 
 /// Every field exists and can be written: updateable for an update;
