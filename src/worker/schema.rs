@@ -60,10 +60,12 @@ impl Schema {
     /// # Errors
     /// [`Error`] naming the action, or the failed call.
     pub async fn load(client: &Client, config: &WorkerConfig) -> Result<Schema, Error> {
-        let versions = client.versions().await.map_err(|error| Error::Api {
-            what: "GET /services/data/".into(),
-            error,
-        })?;
+        let versions = retry(|| client.versions())
+            .await
+            .map_err(|error| Error::Api {
+                what: "GET /services/data/".into(),
+                error,
+            })?;
         let version = client.api_version();
         if !versions.iter().any(|v| v.version == version) {
             let served = match (versions.first(), versions.last()) {
@@ -84,10 +86,13 @@ impl Schema {
             };
             let key = sobject.to_ascii_lowercase();
             if !schema.objects.contains_key(&key) {
-                let found = client.describe(sobject).await.map_err(|error| Error::Api {
-                    what: format!("describe {sobject}"),
-                    error,
-                })?;
+                let found =
+                    retry(|| client.describe(sobject))
+                        .await
+                        .map_err(|error| Error::Api {
+                            what: format!("describe {sobject}"),
+                            error,
+                        })?;
                 let Some(d) = found else {
                     return Err(action_error(
                         i,
@@ -136,6 +141,28 @@ impl Schema {
         }
         Ok(())
     }
+}
+
+/// Calls `f` until it succeeds or fails for good: a retryable failure (5xx,
+/// timeouts, `REQUEST_LIMIT_EXCEEDED`) is tried again after 0.2, 0.4, 0.8
+/// and 1.6 s.
+async fn retry<T, F, Fut>(mut f: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut delay = std::time::Duration::from_millis(200);
+    for _ in 0..4 {
+        match f().await {
+            Err(e) if e.retryable() => {
+                tracing::warn!(error = %e, "salesforce: start-up check failed; trying again");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    f().await
 }
 
 /// `hookgate check-config --online`: the start-up checks of [`Schema::load`]

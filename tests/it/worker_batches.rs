@@ -105,22 +105,36 @@ async fn one_badly_typed_record_among_200_is_isolated() {
         // call at its position (the describe check lets text through).
         let paid_on = if i == bad { "2024-02-30" } else { "2024-02-29" };
         let body = json!({"data": {"object": {"id": format!("in_{b}_{i}"), "amount_paid": 1000 + i, "paid_on": paid_on}}});
-        publish(&env.channel, &exchange, "stripe.invoice.paid", &format!("evt_{b}_{i}"), &body).await;
+        publish(
+            &env.channel,
+            &exchange,
+            "stripe.invoice.paid",
+            &format!("evt_{b}_{i}"),
+            &body,
+        )
+        .await;
     }
     let w = env.worker().await;
     dead_count(&env, 1).await;
-    eventually(60, "199 payments written", || w.metrics.processed.get() == 199).await;
+    eventually(60, "199 payments written", || {
+        w.metrics.processed.get() == 199
+    })
+    .await;
     w.shutdown().await;
     for i in 0..200u64 {
-        let found = env
-            .sim
-            .record_by_external_id("Payment__c", "Stripe_Id__c", &format!("in_{b}_{i}"));
+        let found =
+            env.sim
+                .record_by_external_id("Payment__c", "Stripe_Id__c", &format!("in_{b}_{i}"));
         if i == bad {
             assert!(found.is_none(), "the bad record was not written");
             continue;
         }
         let (id, rec) = found.unwrap_or_else(|| panic!("in_{b}_{i} written"));
-        assert_eq!(env.sim.writes("Payment__c", &id), 1, "in_{b}_{i} written once");
+        assert_eq!(
+            env.sim.writes("Payment__c", &id),
+            1,
+            "in_{b}_{i} written once"
+        );
         assert_eq!(rec["Paid_On__c"], "2024-02-29");
     }
     let calls = env.sim.collections_calls();
@@ -129,7 +143,9 @@ async fn one_badly_typed_record_among_200_is_isolated() {
     let dead = env.take_dead().await;
     assert_eq!(dead.len(), 1);
     assert!(
-        dead[0].1.starts_with("JSON_PARSER_ERROR: Cannot deserialize instance of date")
+        dead[0]
+            .1
+            .starts_with("JSON_PARSER_ERROR: Cannot deserialize instance of date")
             && dead[0].1.contains("2024-02-30"),
         "{dead:?}"
     );
@@ -141,7 +157,14 @@ async fn an_unknown_field_is_a_config_error_at_start() {
     let actions = PAYMENTS.replace("Paid_On__c", "Paid_Onn__c");
     let (env, exchange) = env_with(&actions).await;
     let body = json!({"data": {"object": {"id": "in_x", "amount_paid": 1, "paid_onn": "x"}}});
-    publish(&env.channel, &exchange, "stripe.invoice.paid", "evt_x", &body).await;
+    publish(
+        &env.channel,
+        &exchange,
+        "stripe.invoice.paid",
+        "evt_x",
+        &body,
+    )
+    .await;
     let err = match hookgate::worker::start(env.config()).await {
         Ok(w) => {
             w.shutdown().await;
@@ -183,11 +206,12 @@ async fn an_unknown_field_is_a_config_error_at_start() {
 
 #[tokio::test]
 async fn api_version_and_external_id_are_checked_at_start() {
-    let actions = PAYMENTS.replace(
-        "external_id_field = \"Stripe_Id__c\"",
-        "external_id_field = \"Legacy_Key__c\"",
-    )
-    .replace("Paid_On__c = ", "Legacy_Key__c = \"/id\", Paid_On__c = ");
+    let actions = PAYMENTS
+        .replace(
+            "external_id_field = \"Stripe_Id__c\"",
+            "external_id_field = \"Legacy_Key__c\"",
+        )
+        .replace("Paid_On__c = ", "Legacy_Key__c = \"/id\", Paid_On__c = ");
     let (env, exchange) = env_with(&actions).await;
     let err = hookgate::worker::start(env.config()).await.err().unwrap();
     assert!(
@@ -195,7 +219,9 @@ async fn api_version_and_external_id_are_checked_at_start() {
             .ends_with("external_id_field Legacy_Key__c of Payment__c is not marked External ID"),
         "{err}"
     );
-    let text = env.config_text.replace("api_version = \"62.0\"", "api_version = \"99.0\"");
+    let text = env
+        .config_text
+        .replace("api_version = \"62.0\"", "api_version = \"99.0\"");
     let config =
         hookgate::config::worker::WorkerConfig::from_toml(&env.config_path, &text).unwrap();
     let err = hookgate::worker::start(config).await.err().unwrap();
@@ -234,7 +260,14 @@ fields = { Integration_Status__c = "Received", Last_Synced__c = "{received_at}" 
     let w = env.worker().await;
     // Not a number: dead-lettered at once, no call spent.
     let bad = json!({"created": 1_700_000_000, "data": {"object": {"id": format!("in_{b}_bad"), "amount_paid": "n/a", "paid": true, "status": "paid"}}});
-    publish(&env.channel, &exchange, "stripe.invoice.paid", &format!("evt_{b}_bad"), &bad).await;
+    publish(
+        &env.channel,
+        &exchange,
+        "stripe.invoice.paid",
+        &format!("evt_{b}_bad"),
+        &bad,
+    )
+    .await;
     dead_count(&env, 1).await;
     assert_eq!(env.sim.collections_calls(), 0);
     let dead = env.take_dead().await;
@@ -244,12 +277,26 @@ fields = { Integration_Status__c = "Received", Last_Synced__c = "{received_at}" 
     );
 
     let good = json!({"created": 1_700_000_000, "data": {"object": {"id": format!("in_{b}"), "amount_paid": 1999, "paid": "true", "status": 3}}});
-    publish(&env.channel, &exchange, "stripe.invoice.paid", &format!("evt_{b}"), &good).await;
+    publish(
+        &env.channel,
+        &exchange,
+        "stripe.invoice.paid",
+        &format!("evt_{b}"),
+        &good,
+    )
+    .await;
     let account = sfid("001", b);
     env.sim.seed("Account", &account, serde_json::Map::new());
     let note = json!({"organization_id": "00D000000000001EAA", "notification_id": sfid("04l", b),
         "sobject_type": "Account", "sobject": {"Id": account}});
-    publish(&env.channel, &exchange, "salesforce.Account", &sfid("04l", b), &note).await;
+    publish(
+        &env.channel,
+        &exchange,
+        "salesforce.Account",
+        &sfid("04l", b),
+        &note,
+    )
+    .await;
     eventually(30, "both written", || w.metrics.processed.get() == 2).await;
     w.shutdown().await;
     let (_, rec) = env
@@ -301,7 +348,14 @@ fields = { Integration_Status__c = "Received" }
             env.sim.seed(t, &id, serde_json::Map::new());
             let note = json!({"organization_id": "00D000000000001EAA", "notification_id": sfid("04l", n),
                 "sobject_type": t, "sobject": {"Id": id}});
-            publish(&env.channel, &exchange, &format!("salesforce.{t}"), &sfid("04l", n), &note).await;
+            publish(
+                &env.channel,
+                &exchange,
+                &format!("salesforce.{t}"),
+                &sfid("04l", n),
+                &note,
+            )
+            .await;
             records.push((t.clone(), id));
         }
     }

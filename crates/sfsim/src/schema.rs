@@ -351,6 +351,9 @@ pub fn defaults() -> Vec<ObjectSchema> {
 pub fn check_value(field_type: FieldType, value: &Value) -> Result<(), &'static str> {
     let ok = match (field_type, value) {
         (_, Value::Null) => true,
+        // An empty string clears the field like null (how Salesforce reads
+        // "" for non-text fields is n/f in SALESFORCE.md: tolerated).
+        (_, Value::String(s)) if s.is_empty() => true,
         (_, Value::Array(_) | Value::Object(_)) => false,
         (FieldType::Boolean, Value::Bool(_)) => true,
         (FieldType::Boolean, Value::String(s)) => {
