@@ -92,7 +92,7 @@ match = "stripe.#"
 kind = "salesforce_upsert"
 sobject = "Payment__c"
 external_id_field = "Stripe_Id__c"
-fields = { Stripe_Id__c = "/data/object/id", Paid_On__c = "/data/object/paid_on", Amount__c = { pointer = "/data/object/amount_paid", type = "number", scale = 0.01 } }
+fields = { Stripe_Id__c = "/data/object/id", Paid_On__c = "/data/object/paid_on", Amount__c = "/data/object/amount_paid" }
 "#;
 
 #[tokio::test]
