@@ -376,3 +376,50 @@ fields = { Integration_Status__c = "Received" }
     assert!(calls.iter().all(|&s| s == 200), "{calls:?}");
     finish(env, &exchange).await;
 }
+
+#[tokio::test]
+async fn an_ambiguous_position_falls_back_to_bisection() {
+    // Non-ASCII text before the bad value: its column names one record
+    // counted in characters and another counted in bytes, so the worker
+    // bisects instead of guessing.
+    let actions = PAYMENTS.replace(
+        "Paid_On__c = ",
+        "Source__c = \"/data/object/source\", Paid_On__c = ",
+    );
+    let (env, exchange) = env_with(&actions).await;
+    let b = base();
+    let bad = 137;
+    for i in 0..200u64 {
+        let paid_on = if i == bad { "2024-13-01" } else { "2024-02-29" };
+        let body = json!({"data": {"object": {"id": format!("in_{b}_{i}"), "amount_paid": i,
+            "paid_on": paid_on, "source": "Société Générale à Zürich"}}});
+        publish(
+            &env.channel,
+            &exchange,
+            "stripe.invoice.paid",
+            &format!("evt_{b}_{i}"),
+            &body,
+        )
+        .await;
+    }
+    let w = env.worker().await;
+    dead_count(&env, 1).await;
+    eventually(60, "199 payments written", || {
+        w.metrics.processed.get() == 199
+    })
+    .await;
+    w.shutdown().await;
+    let calls = env.sim.collections_calls();
+    assert!(calls <= 17, "bisection cost {calls} calls");
+    println!("one bad record among 200, bisected: {calls} collections calls");
+    for i in (0..200u64).filter(|&i| i != bad) {
+        let (id, _) = env
+            .sim
+            .record_by_external_id("Payment__c", "Stripe_Id__c", &format!("in_{b}_{i}"))
+            .unwrap_or_else(|| panic!("in_{b}_{i} written"));
+        assert_eq!(env.sim.writes("Payment__c", &id), 1);
+    }
+    let dead = env.take_dead().await;
+    assert!(dead[0].1.contains("2024-13-01"), "{dead:?}");
+    finish(env, &exchange).await;
+}
