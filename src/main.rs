@@ -1,7 +1,8 @@
 //! The `hookgate` binary: thin CLI over the library.
 //!
 //! - `hookgate serve --config PATH`: run the gateway.
-//! - `hookgate check-config --config PATH`: validate, print routes; exit 2 on error.
+//! - `hookgate check-config --config PATH [--online]`: validate, print routes
+//!   (`--online`: and the worker's actions against the org); exit 2 on error.
 //! - `hookgate worker --config PATH`: run the Salesforce worker.
 //! - `hookgate dlq list|replay|purge --config PATH [--limit N]`: the
 //!   worker's dead-letter queue.
@@ -71,6 +72,9 @@ enum Command {
         /// Path of the TOML config file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Also check the worker's actions against the org (versions, describe).
+        #[arg(long)]
+        online: bool,
     },
     /// Run the worker: consume, call Salesforce, retry, dead-letter.
     Worker {
@@ -219,14 +223,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logs::init(cli.log_format);
     match cli.command {
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config, online } => check_config(&config, online),
         Command::Worker { config } => {
             let config = match WorkerConfig::load(&config) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
+                Err(e) => return config_error(&e),
             };
             exit(runtime().and_then(|rt| rt.block_on(worker(config))))
         }
@@ -238,30 +239,21 @@ fn main() -> ExitCode {
             };
             let config = match WorkerConfig::load(&path) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
+                Err(e) => return config_error(&e),
             };
             exit(runtime().and_then(|rt| rt.block_on(dlq(config, command))))
         }
         Command::Spool { command } => {
             let config = match Config::load(command.config()) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
+                Err(e) => return config_error(&e),
             };
             exit(spool(config, command))
         }
         Command::Serve { config } => {
             let config = match Config::load(&config) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
+                Err(e) => return config_error(&e),
             };
             exit(serve(config))
         }
@@ -283,7 +275,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Validates the gateway part (`[server]`) and the worker part (`[worker]`)
 /// of a file, whichever it has, and prints what they declare.
-fn check_config(path: &std::path::Path) -> ExitCode {
+fn check_config(path: &std::path::Path, online: bool) -> ExitCode {
     let sections: Vec<String> = std::fs::read_to_string(path)
         .ok()
         .and_then(|t| t.parse::<toml::Table>().ok())
@@ -306,10 +298,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                     );
                 }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(EXIT_CONFIG);
-            }
+            Err(e) => return config_error(&e),
         }
     }
     if has("worker") {
@@ -328,14 +317,25 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                         a.sobject.as_deref().unwrap_or("(from the Notification)")
                     );
                 }
+                let checked = runtime().and_then(|rt| {
+                    let check = hookgate::worker::schema::check_online(&c);
+                    Ok(online.then(|| rt.block_on(check)).transpose()?)
+                });
+                match checked {
+                    Err(e) => return config_error(&e),
+                    Ok(Some(_)) => println!("  online: the org serves api_version; actions fit"),
+                    Ok(None) => {}
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(EXIT_CONFIG);
-            }
+            Err(e) => return config_error(&e),
         }
     }
     ExitCode::SUCCESS
+}
+
+fn config_error(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_CONFIG)
 }
 
 /// The one tokio runtime builder, for `serve`, `worker` and the ops

@@ -2,8 +2,12 @@
 
 use serde_json::{Map, Value};
 
+use super::convert;
 pub use crate::config::pattern::Pattern;
-use crate::config::worker::{ActionConfig, ActionKind};
+use crate::config::worker::{ActionConfig, ActionKind, FieldSpec};
+
+/// What shares a collections call: (operation, sObject, external id field).
+pub type BatchKey = (&'static str, String, Option<String>);
 
 /// A Salesforce write derived from one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,15 +35,31 @@ pub enum Write {
 }
 
 impl Write {
-    /// Messages whose writes share a batch key go into one collections call.
-    pub fn batch_key(&self) -> (String, Option<String>) {
+    /// Messages whose writes share a batch key go into one collections
+    /// call: one sObject type per call, so a call never has more than one
+    /// type chunk and never mixes setup objects (User, ...) with others.
+    pub fn batch_key(&self) -> BatchKey {
         match self {
-            Write::Update { .. } => ("update".into(), None),
+            Write::Update { sobject, .. } => ("update", sobject.clone(), None),
             Write::Upsert {
                 sobject,
                 external_id_field,
                 ..
-            } => (sobject.clone(), Some(external_id_field.clone())),
+            } => ("upsert", sobject.clone(), Some(external_id_field.clone())),
+        }
+    }
+
+    /// The sObject written.
+    pub fn sobject(&self) -> &str {
+        match self {
+            Write::Update { sobject, .. } | Write::Upsert { sobject, .. } => sobject,
+        }
+    }
+
+    /// The fields set (for an upsert, with the external id field).
+    pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
+        match self {
+            Write::Update { fields, .. } | Write::Upsert { fields, .. } => fields,
         }
     }
 
@@ -95,6 +115,16 @@ pub enum Error {
         /// The pointer.
         pointer: String,
     },
+    /// A typed field's value does not convert to its declared type.
+    #[error("field {field} ({pointer}): {source}")]
+    Convert {
+        /// The sObject field.
+        field: String,
+        /// The pointer.
+        pointer: String,
+        /// What did not convert.
+        source: convert::Error,
+    },
 }
 
 /// Context for update placeholders.
@@ -129,7 +159,11 @@ pub fn build(action: &ActionConfig, body: &[u8], ctx: &Context<'_>) -> Result<Wr
                 return Err(Error::Body("no sobject_type"));
             }
             let mut fields = Map::new();
-            for (name, template) in &action.fields {
+            for (name, spec) in &action.fields {
+                // Typed fields are refused for updates by the config.
+                let FieldSpec::Text(template) = spec else {
+                    continue;
+                };
                 let value = template
                     .replace("{received_at}", ctx.received_at)
                     .replace("{message_id}", ctx.message_id)
@@ -150,18 +184,7 @@ pub fn build(action: &ActionConfig, body: &[u8], ctx: &Context<'_>) -> Result<Wr
             let ext = action.external_id_field.clone().unwrap_or_default();
             let mut fields = Map::new();
             for (name, spec) in &action.fields {
-                let value = if spec.starts_with('/') {
-                    v.pointer(spec)
-                        .cloned()
-                        .filter(|x| !x.is_null())
-                        .ok_or_else(|| Error::MissingPointer {
-                            field: name.clone(),
-                            pointer: spec.clone(),
-                        })?
-                } else {
-                    Value::String(spec.clone())
-                };
-                fields.insert(name.clone(), value);
+                fields.insert(name.clone(), field_value(&v, name, spec)?);
             }
             let external_id = match fields.get(&ext) {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -178,6 +201,35 @@ pub fn build(action: &ActionConfig, body: &[u8], ctx: &Context<'_>) -> Result<Wr
     }
 }
 
+/// An upsert field's value: literal text, the value at a pointer, or that
+/// value converted to its declared type.
+fn field_value(body: &Value, name: &str, spec: &FieldSpec) -> Result<Value, Error> {
+    let Some(pointer) = spec.pointer() else {
+        return match spec {
+            FieldSpec::Text(text) => Ok(Value::String(text.clone())),
+            FieldSpec::Typed(_) => Err(Error::Body("typed field without a pointer")),
+        };
+    };
+    let raw = body
+        .pointer(pointer)
+        .filter(|x| !x.is_null())
+        .ok_or_else(|| Error::MissingPointer {
+            field: name.to_owned(),
+            pointer: pointer.to_owned(),
+        })?;
+    match spec {
+        FieldSpec::Typed(t) => match t.value_type {
+            Some(to) => convert::convert(raw, to, t.scale).map_err(|source| Error::Convert {
+                field: name.to_owned(),
+                pointer: pointer.to_owned(),
+                source,
+            }),
+            None => Ok(raw.clone()),
+        },
+        FieldSpec::Text(_) => Ok(raw.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,7 +243,7 @@ mod tests {
                 .then(|| "Stripe_Id__c".into()),
             fields: fields
                 .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .map(|(a, b)| (a.to_string(), FieldSpec::Text(b.to_string())))
                 .collect(),
         }
     }
@@ -263,6 +315,51 @@ mod tests {
         assert_eq!(
             build(&a, b"not json", &ctx).unwrap_err(),
             Error::Body("not JSON")
+        );
+    }
+
+    #[test]
+    fn typed_fields_convert_or_refuse() {
+        use crate::config::worker::{TypedField, ValueType};
+        let mut a = action(ActionKind::SalesforceUpsert, &[("Stripe_Id__c", "/id")]);
+        let typed = |pointer: &str, t, scale| {
+            FieldSpec::Typed(TypedField {
+                pointer: pointer.into(),
+                value_type: Some(t),
+                scale,
+            })
+        };
+        a.fields.insert(
+            "Amount__c".into(),
+            typed("/amount", ValueType::Number, Some(0.01)),
+        );
+        a.fields
+            .insert("Paid__c".into(), typed("/paid", ValueType::Boolean, None));
+        a.fields
+            .insert("Paid_At__c".into(), typed("/at", ValueType::Datetime, None));
+        let ctx = Context {
+            message_id: "m",
+            received_at: "",
+        };
+        let w = build(
+            &a,
+            br#"{"id":"in_1","amount":1999,"paid":"true","at":1700000000}"#,
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(
+            w.record(),
+            serde_json::json!({"attributes":{"type":"Payment__c"},"Stripe_Id__c":"in_1","Amount__c":19.99,"Paid__c":true,"Paid_At__c":"2023-11-14T22:13:20.000Z"})
+        );
+        let e = build(
+            &a,
+            br#"{"id":"in_1","amount":"n/a","paid":true,"at":1}"#,
+            &ctx,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "field Amount__c (/amount): \"n/a\" is not a number"
         );
     }
 }

@@ -5,8 +5,11 @@
 //!          -> build write (bad body / missing pointer: dead-letter at once)
 //!          -> claim its idempotency key (done: ack as duplicate; in progress:
 //!             retry later)
-//!          -> batch by (operation, sObject); flush at batch_size or batch_linger_ms
-//! flush    -> one sObject Collections call -> per record:
+//!          -> fit to the describe (a value that cannot fit: dead-letter)
+//!          -> batch by (operation, sObject, external id field); flush at
+//!             batch_size or batch_linger_ms
+//! flush    -> one sObject Collections call (a whole-request refusal one
+//!             record caused is narrowed down: [`super::isolate`]) -> per record:
 //!             ok: mark done, ack | retryable: retry queue (attempt+1) or, past
 //!             max_attempts, dead-letter | permanent: dead-letter with the reason
 //! ```
@@ -21,13 +24,14 @@ use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 use lapin::types::{AMQPValue, LongString};
 
-use super::action::{self, Pattern, Write};
+use super::action::{self, BatchKey, Pattern, Write};
 use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
 use super::dedupe::{Claim, Store};
 use super::metrics::Metrics;
+use super::schema::Schema;
 use crate::broker::Publisher;
 use crate::config::worker::{ActionConfig, WorkerConfig};
-use crate::salesforce::rest::{ApiError, Client, Outcome};
+use crate::salesforce::rest::{ApiError, Client};
 
 /// Shared state of a worker session.
 pub struct Ctx {
@@ -39,6 +43,8 @@ pub struct Ctx {
     pub store: Store,
     /// Salesforce client.
     pub client: Arc<Client>,
+    /// The describes of the configured sObjects (fetched at start).
+    pub schema: Schema,
     /// Metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -77,7 +83,7 @@ struct Batch {
 /// Open batches by (operation, sObject, external id field).
 #[derive(Default)]
 pub struct Batcher {
-    batches: HashMap<(String, Option<String>), Batch>,
+    batches: HashMap<BatchKey, Batch>,
 }
 
 impl Batcher {
@@ -202,7 +208,7 @@ fn build(
     };
     let received_at =
         consume::header(delivery, crate::envelope::RECEIVED_AT_HEADER).unwrap_or_default();
-    action::build(
+    let mut write = action::build(
         action,
         &delivery.data,
         &action::Context {
@@ -216,7 +222,11 @@ fn build(
             message: e.to_string(),
         };
         (reason, "malformed")
-    })
+    })?;
+    ctx.schema
+        .prepare(&mut write)
+        .map_err(|reason| (reason, "malformed"))?;
+    Ok(write)
 }
 
 /// Claims the idempotency key: true when this worker is to apply the
@@ -314,30 +324,14 @@ async fn respect_budget(ctx: &Ctx) {
 
 async fn flush(ctx: &Ctx, publisher: &Publisher, batch: Batch) -> Result<(), SessionError> {
     respect_budget(ctx).await;
-    let records: Vec<serde_json::Value> = batch.items.iter().map(|p| p.write.record()).collect();
-    ctx.metrics.records_per_call.observe(records.len() as f64);
-    let outcome = match &batch.items[0].write {
-        Write::Update { .. } => ctx.client.update(&records).await,
-        Write::Upsert {
-            sobject,
-            external_id_field,
-            ..
-        } => {
-            ctx.client
-                .upsert(sobject, external_id_field, &records)
-                .await
-        }
-    };
+    ctx.metrics
+        .records_per_call
+        .observe(batch.items.len() as f64);
+    let writes: Vec<&Write> = batch.items.iter().map(|p| &p.write).collect();
+    let results = super::isolate::send(&ctx.client, &writes).await;
     if let Some(u) = ctx.client.usage() {
         ctx.metrics.api_usage_ratio.set(u.ratio());
     }
-    let results: Vec<Result<(), ApiError>> = match outcome {
-        Outcome::Records(r) => r,
-        Outcome::Failed(e) => {
-            tracing::warn!(error = %e, records = batch.items.len(), "collections call failed");
-            vec![Err(e); batch.items.len()]
-        }
-    };
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for (p, r) in batch.items.into_iter().zip(results) {

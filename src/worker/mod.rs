@@ -7,10 +7,13 @@
 
 pub mod action;
 pub mod consume;
+pub mod convert;
 pub mod dedupe;
 pub mod dlq;
 pub mod handle;
+pub mod isolate;
 pub mod metrics;
+pub mod schema;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +47,9 @@ pub enum StartError {
     /// The HTTP client could not be built.
     #[error("salesforce: {0}")]
     Http(#[from] reqwest::Error),
+    /// `api_version`, an action's sObject or field does not fit the org.
+    #[error(transparent)]
+    Schema(#[from] schema::Error),
 }
 
 /// A running worker.
@@ -104,6 +110,7 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         Duration::from_millis(sf.timeout_ms),
         metrics.sf.clone(),
     )?);
+    let schema = schema::Schema::load(&client, &config).await?;
     let actions = config
         .worker
         .actions
@@ -115,6 +122,7 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         actions,
         store,
         client,
+        schema,
         metrics: metrics.clone(),
     });
     let (shutdown, rx) = watch::channel(false);

@@ -10,6 +10,13 @@
 //! failure nothing is written and the valid records get
 //! `ALL_OR_NONE_OPERATION_ROLLED_BACK`.
 //!
+//! Typed objects ([`super::schema`]) are checked as a whole first, in
+//! document order: a value that does not fit its field is HTTP 400
+//! `JSON_PARSER_ERROR` "... at [line:1, column:N]", an unknown field HTTP
+//! 400 `INVALID_FIELD`; one bad record fails the whole call
+//! (`../shared/docs/SALESFORCE.md` section 6, "Whole-request errors"; the
+//! position format is the JSON parser's, see [`super::jsonpos`]).
+//!
 //! Duplicates in one call (decided here; Salesforce documents only the
 //! upsert case): every record of an upsert whose external id value occurs
 //! twice fails with `DUPLICATE_VALUE`; in an update the first record with an
@@ -21,15 +28,20 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::data::{body_value, json_error, not_found, token_name, Body};
+use super::jsonpos;
 use super::record::{
     external_value, get_field, is_identifier, take_field, Fields, Plan, RecordError,
 };
+use super::schema::{check_value, is_setup};
 use super::state::State;
 use super::Reply;
 
 /// Most records in one call.
 pub const MAX_RECORDS: usize = 200;
-/// Most runs of consecutive records of one type in an update call.
+/// Most runs of consecutive records of one type in an update call (REST
+/// API Developer Guide, "Update Multiple Records with Fewer Round-Trips",
+/// usage guidelines: records of several types are processed in chunks, at
+/// most 10 per call).
 const MAX_CHUNKS: usize = 10;
 
 /// A well-formed collections body.
@@ -39,8 +51,8 @@ struct Batch {
     records: Vec<(String, Fields)>,
 }
 
-pub(super) fn update(st: &mut State, json: Body) -> Reply {
-    let batch = match parse(json) {
+pub(super) fn update(st: &mut State, json: Body, raw: &[u8]) -> Reply {
+    let batch = match parse(json).and_then(|b| check_types(st, raw, &b).map(|()| b)) {
         Ok(b) => b,
         Err(reply) => return reply,
     };
@@ -60,6 +72,11 @@ pub(super) fn update(st: &mut State, json: Body) -> Reply {
              to reduce chunking.",
         );
     }
+    // Setup objects (User, ...) and other objects cannot share one
+    // transaction (Apex Developer Guide, "sObjects That Can't Be Used
+    // Together in DML Operations"): the records whose kind differs from the
+    // first record's fail.
+    let first = batch.records.first().map(|(t, _)| t.clone());
     let mut seen = HashSet::new();
     let outcomes = batch
         .records
@@ -67,6 +84,18 @@ pub(super) fn update(st: &mut State, json: Body) -> Reply {
         .map(|(sobject, mut fields)| {
             if !st.object_exists(&sobject) {
                 return Err(RecordError::invalid_type(&sobject));
+            }
+            if let Some(first) = first
+                .as_deref()
+                .filter(|f| is_setup(f) != is_setup(&sobject))
+            {
+                return Err(RecordError::new(
+                    "MIXED_DML_OPERATION",
+                    format!(
+                        "DML operation on setup object is not permitted after you have updated \
+                         a non-setup object (or vice versa): {sobject}, original object: {first}"
+                    ),
+                ));
             }
             let raw_id = match take_field(&mut fields, "Id") {
                 None | Some(Value::Null) => {
@@ -92,11 +121,11 @@ pub(super) fn update(st: &mut State, json: Body) -> Reply {
     finish(st, outcomes, batch.all_or_none, false)
 }
 
-pub(super) fn upsert(st: &mut State, sobject: &str, field: &str, json: Body) -> Reply {
+pub(super) fn upsert(st: &mut State, sobject: &str, field: &str, json: Body, raw: &[u8]) -> Reply {
     if !st.object_exists(sobject) || !is_identifier(field) || field.eq_ignore_ascii_case("Id") {
         return not_found();
     }
-    let batch = match parse(json) {
+    let batch = match parse(json).and_then(|b| check_types(st, raw, &b).map(|()| b)) {
         Ok(b) => b,
         Err(reply) => return reply,
     };
@@ -147,6 +176,49 @@ pub(super) fn upsert(st: &mut State, sobject: &str, field: &str, json: Body) -> 
         })
         .collect();
     finish(st, outcomes, batch.all_or_none, true)
+}
+
+/// The whole-request checks of typed records, in document order.
+fn check_types(st: &State, raw: &[u8], batch: &Batch) -> Result<(), Reply> {
+    let text = String::from_utf8_lossy(raw);
+    for span in jsonpos::record_fields(&text) {
+        let Some((sobject, fields)) = batch.records.get(span.record) else {
+            continue;
+        };
+        let Some(schema) = st.schema(sobject) else {
+            continue;
+        };
+        if span.key == "attributes" || span.key.eq_ignore_ascii_case("Id") {
+            continue;
+        }
+        let Some(field) = schema.field(&span.key) else {
+            return Err(Reply::error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_FIELD",
+                format!(
+                    "No such column '{}' on sobject of type {}",
+                    span.key, schema.name
+                ),
+            ));
+        };
+        let Some(value) = get_field(fields, &span.key) else {
+            continue;
+        };
+        if let Err(type_name) = check_value(field.field_type, value) {
+            let shown = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            return Err(json_error(format!(
+                "Cannot deserialize instance of {type_name} from {} value {shown} or request \
+                 may be missing a required field at [line:{}, column:{}]",
+                token_name(value),
+                span.line,
+                span.column
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn parse(json: Body) -> Result<Batch, Reply> {

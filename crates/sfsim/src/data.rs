@@ -9,9 +9,9 @@
 use http::{header, HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::collections;
 use super::record::{get_field, is_identifier, Fields, RecordError};
 use super::state::{Refusal, State};
+use super::{collections, versions};
 use super::{Reply, Shared, DATA_PREFIX};
 
 /// A parsed request body: `None` when empty.
@@ -34,6 +34,10 @@ enum Route {
         field: String,
         value: String,
     },
+    /// `GET sobjects/{Obj}/describe`.
+    Describe {
+        sobject: String,
+    },
     CollectionUpdate,
     CollectionUpsert {
         sobject: String,
@@ -52,7 +56,7 @@ impl Route {
             return Route::NotFound;
         };
         let (version, rest) = rest.split_once('/').unwrap_or((rest, ""));
-        if !is_version(version) {
+        if !is_version(version) || !versions::supported(&version[1..]) {
             return Route::NotFound;
         }
         let version = version.to_owned();
@@ -64,6 +68,9 @@ impl Route {
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let patch = method == Method::PATCH;
         match segs.as_slice() {
+            ["sobjects", sobject, "describe"] if method == Method::GET => Route::Describe {
+                sobject: sobject.to_string(),
+            },
             ["sobjects", sobject, id] if method == Method::GET || method == Method::HEAD => {
                 Route::GetOne {
                     version,
@@ -144,7 +151,7 @@ pub(super) fn handle(
                     "SERVER_UNAVAILABLE",
                     "Server unavailable: please try again later",
                 ),
-                None => run(&mut st, route, headers, json),
+                None => run(&mut st, route, headers, json, body),
             }
         };
         reply.delay = delay;
@@ -163,7 +170,7 @@ fn limit_exceeded() -> Reply {
     )
 }
 
-fn run(st: &mut State, route: Route, headers: &HeaderMap, json: Body) -> Reply {
+fn run(st: &mut State, route: Route, headers: &HeaderMap, json: Body, raw: &[u8]) -> Reply {
     if let Err(reply) = check_media_type(headers) {
         return reply;
     }
@@ -192,9 +199,13 @@ fn run(st: &mut State, route: Route, headers: &HeaderMap, json: Body) -> Reply {
             Ok(fields) => upsert_one(st, &version, &sobject, &field, &value, &fields),
             Err(reply) => reply,
         },
-        Route::CollectionUpdate => collections::update(st, json),
+        Route::Describe { sobject } => match st.schema(&sobject) {
+            Some(schema) => Reply::json(StatusCode::OK, schema.describe()),
+            None => not_found(),
+        },
+        Route::CollectionUpdate => collections::update(st, json, raw),
         Route::CollectionUpsert { sobject, field } => {
-            collections::upsert(st, &sobject, &field, json)
+            collections::upsert(st, &sobject, &field, json, raw)
         }
     }
 }

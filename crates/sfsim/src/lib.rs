@@ -15,6 +15,12 @@
 //!   data response carries `Sforce-Limit-Info: api-usage=N/M`; errors are
 //!   `[{"message","errorCode"}]` at the top level and `statusCode` per
 //!   record.
+//! - `GET /services/data/` (`versions.rs`, no token) and `GET
+//!   sobjects/{Obj}/describe` of typed objects (`schema.rs`: fields with
+//!   types, `createable`/`updateable`, `externalId`, `caseSensitive`);
+//!   collections writes to typed objects are checked as a whole first
+//!   (`JSON_PARSER_ERROR` with the value's position, `INVALID_FIELD`), setup
+//!   objects cannot share an update with others, at most 10 type chunks.
 //! - Faults ([`Fault`]) are injected by the test and consumed in order; the
 //!   call log ([`Call`]), usage and per-record write counts let tests prove
 //!   how many API calls were spent and that each effect happened once.
@@ -26,12 +32,17 @@
 mod collections;
 mod data;
 mod id;
+mod jsonpos;
 mod oauth;
 mod record;
 mod rng;
+mod schema;
 mod state;
 #[cfg(test)]
 mod tests;
+mod versions;
+
+pub use schema::{FieldSchema, FieldType, ObjectSchema};
 
 use std::convert::Infallible;
 use std::io;
@@ -402,7 +413,9 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     let path = parts.uri.path().to_owned();
     let kind = if path == TOKEN_PATH {
         Kind::Token
-    } else if path.starts_with(DATA_PREFIX) || path == DATA_PREFIX.trim_end_matches('/') {
+    } else if path.trim_end_matches('/') == DATA_PREFIX.trim_end_matches('/') {
+        Kind::Versions
+    } else if path.starts_with(DATA_PREFIX) {
         Kind::Data
     } else {
         Kind::Other
@@ -418,6 +431,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             match kind {
                 Kind::Token => oauth::token(shared, &parts.method, &parts.headers, &body),
                 Kind::Data => data::handle(shared, &parts.method, &path, &parts.headers, &body),
+                Kind::Versions => versions::reply(&parts.method),
                 Kind::Other => Reply::error(
                     StatusCode::NOT_FOUND,
                     "NOT_FOUND",
@@ -431,7 +445,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         match kind {
             Kind::Token => st.token_requests += 1,
             Kind::Data => st.api_calls += 1,
-            Kind::Other => {}
+            Kind::Versions | Kind::Other => {}
         }
         st.calls.push(Call {
             method: parts.method.to_string(),
@@ -451,6 +465,8 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
 enum Kind {
     Token,
     Data,
+    /// `GET /services/data/`: unauthenticated, not charged.
+    Versions,
     Other,
 }
 

@@ -13,26 +13,9 @@ use super::record::{
     RecordError,
 };
 use super::rng::Rng;
+use super::schema::{self, ends_with_ignore_case, standard_prefix, ObjectSchema};
 use super::{Call, Fault};
 use crate::id;
-
-/// Key prefixes of the standard objects the simulator accepts. Any name
-/// ending in `__c` is a custom object (prefix assigned `a00`, `a01`, ...).
-const STANDARD_OBJECTS: &[(&str, &str)] = &[
-    ("Account", "001"),
-    ("Contact", "003"),
-    ("User", "005"),
-    ("Opportunity", "006"),
-    ("Lead", "00Q"),
-    ("Task", "00T"),
-    ("Event", "00U"),
-    ("Product2", "01t"),
-    ("Asset", "02i"),
-    ("Case", "500"),
-    ("Campaign", "701"),
-    ("Contract", "800"),
-    ("Order", "801"),
-];
 
 /// Digits of generated ids and tokens.
 pub(super) const BASE62: &[u8; 62] =
@@ -81,6 +64,8 @@ pub(super) struct State {
     transient: Option<(f64, Rng)>,
     /// Keyed by lower-case object name.
     objects: HashMap<String, Object>,
+    /// Typed objects, keyed by lower-case name ([`schema`]).
+    schemas: HashMap<String, ObjectSchema>,
     custom_objects: usize,
     next_id: u64,
     /// For tokens only (never for faults: those must be reproducible).
@@ -101,6 +86,10 @@ impl State {
             rejects: Vec::new(),
             transient: None,
             objects: HashMap::new(),
+            schemas: schema::defaults()
+                .into_iter()
+                .map(|o| (o.name.to_ascii_lowercase(), o))
+                .collect(),
             custom_objects: 0,
             next_id: 0,
             rng: Rng::from_entropy(),
@@ -197,12 +186,36 @@ impl State {
 
     // === records ===
 
-    /// Standard objects, `__c` custom objects, and any seeded object exist.
+    /// Standard objects, `__c` custom objects, defined and seeded objects
+    /// exist.
     pub fn object_exists(&self, sobject: &str) -> bool {
         is_identifier(sobject)
             && (standard_prefix(sobject).is_some()
                 || ends_with_ignore_case(sobject, "__c")
+                || self.schema(sobject).is_some()
                 || self.objects.contains_key(&sobject.to_ascii_lowercase()))
+    }
+
+    /// The schema of a typed object.
+    pub fn schema(&self, sobject: &str) -> Option<&ObjectSchema> {
+        self.schemas.get(&sobject.to_ascii_lowercase())
+    }
+
+    /// Adds or replaces an object's schema.
+    pub fn define(&mut self, schema: ObjectSchema) {
+        self.schemas
+            .insert(schema.name.to_ascii_lowercase(), schema);
+    }
+
+    /// [`ObjectSchema::check_access`] of a typed object.
+    fn check_access(
+        &self,
+        sobject: &str,
+        fields: &Fields,
+        create: bool,
+    ) -> Result<(), RecordError> {
+        self.schema(sobject)
+            .map_or(Ok(()), |s| s.check_access(fields, create))
     }
 
     fn object_mut(&mut self, sobject: &str, seeded_prefix: Option<&str>) -> &mut Object {
@@ -288,6 +301,12 @@ impl State {
         let Some(object) = self.objects.get(&sobject.to_ascii_lowercase()) else {
             return Vec::new();
         };
+        // `caseSensitive` external id fields match exactly ("Field
+        // Properties"); the others ignore case.
+        let exact = self
+            .schema(sobject)
+            .and_then(|s| s.field(field))
+            .is_some_and(|f| f.case_sensitive);
         let mut ids: Vec<String> = object
             .records
             .iter()
@@ -295,7 +314,13 @@ impl State {
             .filter(|(_, r)| {
                 get_field(&r.fields, field)
                     .and_then(external_value)
-                    .is_some_and(|v| v.eq_ignore_ascii_case(value))
+                    .is_some_and(|v| {
+                        if exact {
+                            v == value
+                        } else {
+                            v.eq_ignore_ascii_case(value)
+                        }
+                    })
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -324,6 +349,7 @@ impl State {
             return Err(RecordError::malformed_id(sobject, raw_id));
         }
         check_field_names(sobject, fields)?;
+        self.check_access(sobject, fields, false)?;
         match self.record(sobject, &id) {
             None => {
                 return Err(RecordError::new(
@@ -360,6 +386,7 @@ impl State {
         let matches = self.find_by_external_id(sobject, field, value);
         match matches.as_slice() {
             [] => {
+                self.check_access(sobject, fields, true)?;
                 self.admit(None, Some(value))?;
                 let mut fields = fields.clone();
                 if get_field(&fields, field).is_none() {
@@ -371,6 +398,9 @@ impl State {
                 })
             }
             [id] => {
+                let mut set = fields.clone();
+                set.retain(|k, _| !k.eq_ignore_ascii_case(field));
+                self.check_access(sobject, &set, false)?;
                 self.admit(Some(id), Some(value))?;
                 Ok(Plan::Update {
                     object: sobject.to_owned(),
@@ -464,15 +494,4 @@ impl State {
             .get(&sobject.to_ascii_lowercase())
             .map_or_else(|| sobject.to_owned(), |o| o.name.clone())
     }
-}
-
-fn standard_prefix(sobject: &str) -> Option<&'static str> {
-    STANDARD_OBJECTS
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(sobject))
-        .map(|(_, p)| *p)
-}
-
-fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
-    s.len() > suffix.len() && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }

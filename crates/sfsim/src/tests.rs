@@ -954,3 +954,279 @@ async fn shutdown_closes_the_port() {
     sim.shutdown().await;
     assert!(c.get(&url).bearer_auth(&token).send().await.is_err());
 }
+
+// === schema, types, describe, versions ===
+
+async fn get(token: Option<&str>, url: &str) -> (u16, Value) {
+    let mut req = client().get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.expect("get");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn versions_need_no_token_and_are_not_charged() {
+    let sim = Simulator::start(config()).await.expect("start");
+    for path in ["/services/data", "/services/data/"] {
+        let (status, body) = get(None, &format!("{}{path}", sim.url())).await;
+        assert_eq!(status, 200);
+        let list = body.as_array().expect("array");
+        assert!(list
+            .iter()
+            .any(|v| v["version"] == "62.0" && v["url"] == "/services/data/v62.0"));
+        assert_eq!(list[0]["label"], "Summer '14");
+    }
+    assert_eq!(sim.api_calls(), 0);
+    assert_eq!(sim.usage(), 0);
+    // A version the org does not serve: 404.
+    let token = login(&sim).await;
+    let url = format!(
+        "{}/services/data/v99.0/sobjects/Account/describe",
+        sim.url()
+    );
+    assert_eq!(get(Some(&token), &url).await.0, 404);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn describe_reports_fields_types_and_access() {
+    let (sim, token) = started().await;
+    let (status, d) = get(
+        Some(&token),
+        &data_url(&sim, "sobjects/Payment__c/describe"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(d["name"], "Payment__c");
+    let field = |name: &str| {
+        d["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .find(|f| f["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let ext = field("Stripe_Id__c");
+    assert_eq!(ext["type"], "string");
+    assert_eq!(ext["externalId"], true);
+    assert_eq!(ext["idLookup"], true);
+    assert_eq!(ext["caseSensitive"], true);
+    assert_eq!(field("Amount__c")["type"], "currency");
+    assert_eq!(field("Amount__c")["soapType"], "xsd:double");
+    assert_eq!(field("Paid_At__c")["type"], "datetime");
+    assert_eq!(field("Id")["updateable"], false);
+    assert_eq!(field("Origin__c")["createable"], true);
+    assert_eq!(field("Origin__c")["updateable"], false);
+    assert_eq!(field("Legacy_Key__c")["externalId"], false);
+    // Unknown (or untyped) objects: 404 NOT_FOUND.
+    let (status, body) = get(Some(&token), &data_url(&sim, "sobjects/Nope__c/describe")).await;
+    assert_eq!(status, 404);
+    assert_eq!(body[0]["errorCode"], "NOT_FOUND");
+    // A test may define an object.
+    sim.define(ObjectSchema::new(
+        "Invoice__c",
+        vec![FieldSchema::new("Total__c", FieldType::Double)],
+    ));
+    let (status, d) = get(
+        Some(&token),
+        &data_url(&sim, "sobjects/invoice__c/describe"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(d["fields"][3]["name"], "Total__c");
+    assert_eq!(sim.api_calls(), 3);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_badly_typed_value_fails_the_whole_call_at_its_position() {
+    let (sim, token) = started().await;
+    let path = "composite/sobjects/Payment__c/Stripe_Id__c";
+    let mut records: Vec<Value> = (0..5)
+        .map(|i| json!({"attributes": {"type": "Payment__c"}, "Stripe_Id__c": format!("t_{i}"), "Amount__c": 1}))
+        .collect();
+    records[3]["Amount__c"] = json!("abc");
+    let text = serde_json::to_string(&json!({"allOrNone": false, "records": records})).unwrap();
+    let r = client()
+        .patch(data_url(&sim, path))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(text.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body[0]["errorCode"], "JSON_PARSER_ERROR");
+    let msg = body[0]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Cannot deserialize instance of currency from VALUE_STRING value abc"),
+        "{msg}"
+    );
+    // The column is the character just past `"abc"`.
+    let column: usize = msg
+        .rsplit_once("column:")
+        .and_then(|(_, c)| c.trim_end_matches(']').parse().ok())
+        .expect("column");
+    assert!(msg.contains("[line:1, column:"));
+    assert_eq!(&text[column - 6..column - 1], "\"abc\"");
+    // Nothing was written.
+    assert!(sim
+        .record_by_external_id("Payment__c", "Stripe_Id__c", "t_0")
+        .is_none());
+    // Other mismatches: a date that is no date, a string in a boolean.
+    for (field, value, type_name) in [
+        ("Paid_On__c", json!("2024-02-30"), "date"),
+        ("Paid_At__c", json!("yesterday"), "datetime"),
+        ("Paid__c", json!(3), "boolean"),
+    ] {
+        let body = json!({"records": [{"attributes": {"type": "Payment__c"}, "Stripe_Id__c": "x", field: value}]});
+        let r = patch(&sim, &token, path, body).await;
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body[0]["errorCode"], "JSON_PARSER_ERROR");
+        assert!(body[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("instance of {type_name} from")));
+    }
+    // Well typed values are stored as sent.
+    let body = json!({"records": [{"attributes": {"type": "Payment__c"}, "Stripe_Id__c": "ok",
+        "Amount__c": 12.34, "Paid__c": true, "Paid_On__c": "2024-02-29",
+        "Paid_At__c": "2024-02-29T10:11:12.345Z"}]});
+    let r = patch(&sim, &token, path, body).await;
+    assert_eq!(r.status(), 200);
+    let (_, rec) = sim
+        .record_by_external_id("Payment__c", "Stripe_Id__c", "ok")
+        .unwrap();
+    assert_eq!(rec["Amount__c"], json!(12.34));
+    assert_eq!(rec["Paid_At__c"], "2024-02-29T10:11:12.345Z");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unknown_field_fails_the_whole_call() {
+    let (sim, token) = started().await;
+    let body = json!({"records": [
+        {"attributes": {"type": "Payment__c"}, "Stripe_Id__c": "u_1", "Amount__c": 1},
+        {"attributes": {"type": "Payment__c"}, "Stripe_Id__c": "u_2", "Amont__c": 1},
+    ]});
+    let r = patch(
+        &sim,
+        &token,
+        "composite/sobjects/Payment__c/Stripe_Id__c",
+        body,
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body[0]["errorCode"], "INVALID_FIELD");
+    assert_eq!(
+        body[0]["message"],
+        "No such column 'Amont__c' on sobject of type Payment__c"
+    );
+    assert!(sim
+        .record_by_external_id("Payment__c", "Stripe_Id__c", "u_1")
+        .is_none());
+    // Field names are case-insensitive.
+    let body = json!({"records": [{"attributes": {"type": "Payment__c"}, "stripe_id__C": "u_3", "AMOUNT__c": 1}]});
+    let r = patch(
+        &sim,
+        &token,
+        "composite/sobjects/Payment__c/Stripe_Id__c",
+        body,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn read_only_and_create_only_fields_fail_per_record() {
+    let (sim, token) = started().await;
+    let path = "composite/sobjects/Payment__c/Stripe_Id__c";
+    let rec = |origin: bool| {
+        let mut r = json!({"attributes": {"type": "Payment__c"}, "Stripe_Id__c": "c_1"});
+        if origin {
+            r["Origin__c"] = json!("web");
+        }
+        r
+    };
+    // Insert: Origin__c is createable.
+    let r = patch(&sim, &token, path, json!({"records": [rec(true)]})).await;
+    let results: Value = r.json().await.unwrap();
+    assert_eq!(results[0]["success"], true, "{results}");
+    // Update: it is not updateable.
+    let r = patch(&sim, &token, path, json!({"records": [rec(true)]})).await;
+    let results: Value = r.json().await.unwrap();
+    assert_eq!(
+        results[0]["errors"][0]["statusCode"],
+        "INVALID_FIELD_FOR_INSERT_UPDATE"
+    );
+    assert_eq!(results[0]["errors"][0]["fields"][0], "Origin__c");
+    // CreatedDate is set by the system only.
+    let body = json!({"records": [{"attributes": {"type": "Payment__c"}, "Stripe_Id__c": "c_2", "CreatedDate": "2024-01-01T00:00:00.000Z"}]});
+    let results: Value = patch(&sim, &token, path, body).await.json().await.unwrap();
+    assert_eq!(
+        results[0]["errors"][0]["statusCode"],
+        "INVALID_FIELD_FOR_INSERT_UPDATE"
+    );
+    // Case-sensitive external id: "C_1" is another record.
+    let body = json!({"records": [{"attributes": {"type": "Payment__c"}, "Stripe_Id__c": "C_1"}]});
+    let results: Value = patch(&sim, &token, path, body).await.json().await.unwrap();
+    assert_eq!(results[0]["created"], true);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn setup_objects_do_not_mix_and_chunks_are_limited() {
+    let (sim, token) = started().await;
+    let account = "001000000000777";
+    let user = "005000000000777";
+    sim.seed("Account", account, Map::new());
+    sim.seed("User", user, Map::new());
+    let body = json!({"records": [
+        {"attributes": {"type": "Account"}, "id": account, "Integration_Status__c": "A"},
+        {"attributes": {"type": "User"}, "id": user, "Integration_Status__c": "U"},
+    ]});
+    let r = patch(&sim, &token, "composite/sobjects", body).await;
+    assert_eq!(r.status(), 200);
+    let results: Value = r.json().await.unwrap();
+    assert_eq!(results[0]["success"], true);
+    assert_eq!(results[1]["errors"][0]["statusCode"], "MIXED_DML_OPERATION");
+    assert!(sim
+        .record("User", user)
+        .unwrap()
+        .get("Integration_Status__c")
+        .is_none());
+    // Alone, the User is written.
+    let body = json!({"records": [{"attributes": {"type": "User"}, "id": user, "Integration_Status__c": "U"}]});
+    let results: Value = patch(&sim, &token, "composite/sobjects", body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(results[0]["success"], true);
+    // 11 chunks: refused as a whole.
+    let records: Vec<Value> = (0..11)
+        .map(|i| {
+            let t = if i % 2 == 0 { "Account" } else { "Contact" };
+            json!({"attributes": {"type": t}, "id": account})
+        })
+        .collect();
+    let r = patch(
+        &sim,
+        &token,
+        "composite/sobjects",
+        json!({"records": records}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r).await, "EXCEEDED_MAX_TYPES_LIMIT");
+    assert_eq!(sim.collections_calls(), 3);
+    sim.shutdown().await;
+}

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::RwLock;
 
 use super::auth::{Auth, Token};
+use super::body::CollectionBody;
 use super::ApiError;
 
 /// Response header with the org's rolling 24 h API usage.
@@ -59,6 +60,15 @@ pub enum Outcome {
     Records(Vec<RecordResult>),
     /// The whole call failed (transport, 4xx/5xx with a top-level error).
     Failed(ApiError),
+    /// HTTP 400 `JSON_PARSER_ERROR` at a position inside the record with
+    /// this index: that record made the whole call fail, the others were
+    /// not applied.
+    BadRecord {
+        /// Index of the record in the request.
+        index: usize,
+        /// Salesforce's error.
+        error: ApiError,
+    },
 }
 
 /// Counters the client keeps (shared with the worker's metrics).
@@ -158,8 +168,56 @@ impl Client {
         self.collections(&path, records).await
     }
 
+    /// The API version calls are made with (`62.0`).
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// `GET` a path of the org's instance: (status, body). With
+    /// `authenticated`, the token is sent (and renewed once on
+    /// `INVALID_SESSION_ID`) and the call is counted.
+    pub(super) async fn get(
+        &self,
+        path: &str,
+        authenticated: bool,
+    ) -> Result<(u16, bytes::Bytes), ApiError> {
+        let mut reauthenticated = false;
+        loop {
+            let token = self.current_token(false).await?;
+            let url = format!("{}{}", token.instance_url.trim_end_matches('/'), path);
+            let mut req = self.http.get(url);
+            if authenticated {
+                self.counters.api_calls.inc();
+                req = req.bearer_auth(token.access_token.expose_secret());
+            }
+            let resp = req.send().await.map_err(|e| transport(&e))?;
+            self.read_usage(&resp);
+            let status = resp.status().as_u16();
+            let bytes = resp.bytes().await.map_err(|e| transport(&e))?;
+            if authenticated && status == 401 && !reauthenticated {
+                reauthenticated = true;
+                self.current_token(true).await?;
+                continue;
+            }
+            return Ok((status, bytes));
+        }
+    }
+
+    fn read_usage(&self, resp: &reqwest::Response) {
+        if let Some(u) = resp
+            .headers()
+            .get(LIMIT_INFO)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Usage::parse)
+        {
+            if let Ok(mut g) = self.usage.lock() {
+                *g = Some(u);
+            }
+        }
+    }
+
     async fn collections(&self, path: &str, records: &[Value]) -> Outcome {
-        let body = serde_json::json!({ "allOrNone": false, "records": records });
+        let body = CollectionBody::new(records);
         let mut reauthenticated = false;
         loop {
             let token = match self.current_token(false).await {
@@ -172,23 +230,15 @@ impl Client {
                 .http
                 .patch(url)
                 .bearer_auth(token.access_token.expose_secret())
-                .json(&body)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.text.clone())
                 .send()
                 .await;
             let resp = match sent {
                 Ok(r) => r,
                 Err(e) => return Outcome::Failed(transport(&e)),
             };
-            if let Some(u) = resp
-                .headers()
-                .get(LIMIT_INFO)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Usage::parse)
-            {
-                if let Ok(mut g) = self.usage.lock() {
-                    *g = Some(u);
-                }
-            }
+            self.read_usage(&resp);
             let status = resp.status().as_u16();
             let bytes = match resp.bytes().await {
                 Ok(b) => b,
@@ -206,6 +256,11 @@ impl Client {
                 };
             }
             let err = top_error(status, &bytes);
+            if status == 400 && err.code == "JSON_PARSER_ERROR" {
+                if let Some(index) = body.record_in_message(&err.message) {
+                    return Outcome::BadRecord { index, error: err };
+                }
+            }
             if err.code == "INVALID_SESSION_ID" && !reauthenticated {
                 reauthenticated = true;
                 if let Err(e) = self.current_token(true).await {
@@ -265,7 +320,8 @@ fn record_result(r: RecordReply) -> RecordResult {
     })
 }
 
-fn top_error(status: u16, body: &[u8]) -> ApiError {
+/// The first top-level `[{"message","errorCode"}]` of an error answer.
+pub(super) fn top_error(status: u16, body: &[u8]) -> ApiError {
     let parsed: Option<Vec<TopError>> = serde_json::from_slice(body).ok();
     let first = parsed.and_then(|v| v.into_iter().next());
     match first {

@@ -1,15 +1,19 @@
 //! Salesforce REST API client for the worker: OAuth 2.0 token flows
-//! ([`auth`]) and sObject Collections writes ([`client`]).
+//! ([`auth`]), sObject Collections writes ([`client`], the body in
+//! [`body`]) and describe / versions ([`describe`]).
 //!
 //! Facts followed: `../shared/docs/SALESFORCE.md` section 6 (JWT bearer and
 //! client credentials flows, `INVALID_SESSION_ID`, sObject Collections update
 //! and upsert, `Sforce-Limit-Info`, error codes and which to retry).
 
 pub mod auth;
+pub mod body;
 pub mod client;
+pub mod describe;
 
 pub use auth::Auth;
-pub use client::{Client, Outcome};
+pub use client::{Client, Outcome, RecordResult};
+pub use describe::Describe;
 
 /// Most records in one sObject Collections call.
 pub const MAX_COLLECTION_RECORDS: usize = 200;

@@ -15,6 +15,21 @@ use super::{repo, unique, AMQP_URL};
 pub const CONSUMER_KEY: &str = "3MVG9-test-consumer-key";
 pub const USERNAME: &str = "integration@example.com";
 
+/// The actions of [`WorkerEnv::start`] unless [`WorkerOpts::actions`].
+pub const DEFAULT_ACTIONS: &str = r#"
+[[worker.actions]]
+match = "salesforce.Account"
+kind = "salesforce_update"
+fields = { Integration_Status__c = "Received", Last_Synced__c = "{received_at}" }
+
+[[worker.actions]]
+match = "stripe.invoice.*"
+kind = "salesforce_upsert"
+sobject = "Payment__c"
+external_id_field = "Stripe_Id__c"
+fields = { Stripe_Id__c = "/data/object/id", Amount__c = "/data/object/amount_paid" }
+"#;
+
 /// Knobs for [`WorkerEnv::start`].
 pub struct WorkerOpts {
     pub redis: bool,
@@ -22,6 +37,8 @@ pub struct WorkerOpts {
     pub max_attempts: u32,
     pub budget_pause_s: u64,
     pub daily_limit: u64,
+    /// `[[worker.actions]]` blocks replacing the default two.
+    pub actions: Option<String>,
 }
 
 impl Default for WorkerOpts {
@@ -32,6 +49,7 @@ impl Default for WorkerOpts {
             max_attempts: 4,
             budget_pause_s: 2,
             daily_limit: 100_000,
+            actions: None,
         }
     }
 }
@@ -127,17 +145,7 @@ budget_pause_s = {pause}
 [worker.idempotency]
 {idem}
 
-[[worker.actions]]
-match = "salesforce.Account"
-kind = "salesforce_update"
-fields = {{ Integration_Status__c = "Received", Last_Synced__c = "{{received_at}}" }}
-
-[[worker.actions]]
-match = "stripe.invoice.*"
-kind = "salesforce_upsert"
-sobject = "Payment__c"
-external_id_field = "Stripe_Id__c"
-fields = {{ Stripe_Id__c = "/data/object/id", Amount__c = "/data/object/amount_paid" }}
+{actions}
 
 [salesforce]
 login_url = "{url}"
@@ -149,6 +157,7 @@ username = "{USERNAME}"
 private_key = {{ file = "{pem}" }}
 max_api_usage = 0.9
 "#,
+            actions = opts.actions.as_deref().unwrap_or(DEFAULT_ACTIONS),
             linger = opts.batch_linger_ms,
             attempts = opts.max_attempts,
             pause = opts.budget_pause_s,
