@@ -22,11 +22,11 @@ use lapin::options::BasicAckOptions;
 use lapin::types::{AMQPValue, LongString};
 
 use super::action::{self, Pattern, Write};
-use crate::config::worker::{ActionConfig, WorkerConfig};
 use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
 use super::dedupe::{Claim, Store};
 use super::metrics::Metrics;
 use crate::broker::Publisher;
+use crate::config::worker::{ActionConfig, WorkerConfig};
 use crate::salesforce::rest::{ApiError, Client, Outcome};
 
 /// Shared state of a worker session.
@@ -41,6 +41,10 @@ pub struct Ctx {
     pub client: Arc<Client>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Whether (and why) consumption is paused.
+    pub pause: super::pause::State,
+    /// Turns true on shutdown (a pause stops waiting).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A failure that ends the session (the channel is unusable); unacked
@@ -56,6 +60,9 @@ pub enum SessionError {
     /// The idempotency store failed.
     #[error(transparent)]
     Store(#[from] super::dedupe::Error),
+    /// Shutdown came while paused: held messages stay unacked.
+    #[error("stopped while paused")]
+    Stopped,
 }
 
 /// One message waiting in a batch.
@@ -130,9 +137,12 @@ impl Batcher {
         ctx: &Ctx,
         publisher: &Publisher,
     ) -> Result<(), SessionError> {
-        let all: Vec<_> = self.batches.drain().map(|(_, b)| b).collect();
-        for b in all {
-            flush(ctx, publisher, b).await?;
+        // One at a time: after a failure the rest stay held (their claims
+        // are released when the session ends).
+        while let Some(k) = self.batches.keys().next().cloned() {
+            if let Some(b) = self.batches.remove(&k) {
+                flush(ctx, publisher, b).await?;
+            }
         }
         Ok(())
     }
@@ -194,10 +204,7 @@ fn build(
     let Some((_, action)) = ctx.actions.iter().find(|(p, _)| p.matches(&routing_key)) else {
         ctx.metrics.unmatched.inc();
         tracing::warn!(%routing_key, "no [[worker.actions]] matches");
-        let reason = ApiError {
-            code: "unmatched".into(),
-            message: String::new(),
-        };
+        let reason = ApiError::new("unmatched", "");
         return Err((reason, "unmatched"));
     };
     let received_at =
@@ -211,10 +218,7 @@ fn build(
         },
     )
     .map_err(|e| {
-        let reason = ApiError {
-            code: "malformed".into(),
-            message: e.to_string(),
-        };
+        let reason = ApiError::new("malformed", e.to_string());
         (reason, "malformed")
     })
 }
@@ -293,44 +297,11 @@ async fn enqueue(
     Ok(())
 }
 
-/// Waits while the org's API usage is over `max_api_usage`, then lets one
-/// call through (its answer refreshes the reading).
-async fn respect_budget(ctx: &Ctx) {
-    let max = ctx.config.salesforce.max_api_usage;
-    if let Some(u) = ctx.client.usage() {
-        ctx.metrics.api_usage_ratio.set(u.ratio());
-        if u.ratio() > max {
-            tracing::warn!(
-                used = u.used,
-                limit = u.limit,
-                "API usage over max_api_usage: pausing consumption"
-            );
-            ctx.metrics.paused.set(1);
-            tokio::time::sleep(Duration::from_secs(ctx.config.worker.budget_pause_s)).await;
-            ctx.metrics.paused.set(0);
-        }
-    }
-}
-
 async fn flush(ctx: &Ctx, publisher: &Publisher, batch: Batch) -> Result<(), SessionError> {
-    respect_budget(ctx).await;
     let records: Vec<serde_json::Value> = batch.items.iter().map(|p| p.write.record()).collect();
     ctx.metrics.records_per_call.observe(records.len() as f64);
-    let outcome = match &batch.items[0].write {
-        Write::Update { .. } => ctx.client.update(&records).await,
-        Write::Upsert {
-            sobject,
-            external_id_field,
-            ..
-        } => {
-            ctx.client
-                .upsert(sobject, external_id_field, &records)
-                .await
-        }
-    };
-    if let Some(u) = ctx.client.usage() {
-        ctx.metrics.api_usage_ratio.set(u.ratio());
-    }
+    // Pauses (and tries again) while the org or its token endpoint fails.
+    let outcome = super::pause::send(ctx, &batch.items[0].write, &records).await?;
     let results: Vec<Result<(), ApiError>> = match outcome {
         Outcome::Records(r) => r,
         Outcome::Failed(e) => {
@@ -386,10 +357,10 @@ async fn retry(
 ) -> Result<(), SessionError> {
     let w = &ctx.config.worker;
     if p.attempt >= w.max_attempts {
-        let reason = ApiError {
-            code: e.code.clone(),
-            message: format!("gave up after {} attempts: {}", p.attempt, e.message),
-        };
+        let reason = ApiError::new(
+            e.code.clone(),
+            format!("gave up after {} attempts: {}", p.attempt, e.message),
+        );
         return dead_letter(
             ctx,
             publisher,

@@ -11,6 +11,7 @@ pub mod dedupe;
 pub mod dlq;
 pub mod handle;
 pub mod metrics;
+pub mod pause;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,12 +24,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::worker::WorkerConfig;
 use self::handle::{Batcher, Ctx, SessionError};
 use self::metrics::Metrics;
-use crate::config::pattern::Pattern;
 use crate::broker::connect::{Link, Live};
 use crate::broker::Publisher;
+use crate::config::pattern::Pattern;
+use crate::config::worker::WorkerConfig;
 use crate::salesforce::rest::Client;
 use crate::telemetry::admin::{self, Probes, Readiness};
 
@@ -110,14 +111,16 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         .iter()
         .filter_map(|a| Pattern::parse(&a.pattern).map(|p| (p, a.clone())))
         .collect();
+    let (shutdown, rx) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         config,
         actions,
         store,
         client,
         metrics: metrics.clone(),
+        pause: pause::State::default(),
+        shutdown: rx.clone(),
     });
-    let (shutdown, rx) = watch::channel(false);
     let (admin_stop, admin_rx) = watch::channel(false);
     let admin = tokio::spawn(admin::serve(listener, probes(metrics.clone()), admin_rx));
     let task = tokio::spawn(run(ctx, rx));
@@ -154,8 +157,9 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
         ctx.metrics.amqp_connected.set(0);
         // Claims of messages we held go back: they will be redelivered.
         let _ = ctx.store.release(batcher.held_ids()).await;
+        let _ = ctx.store.release_held().await;
         match result {
-            Ok(()) => break,
+            Ok(()) | Err(SessionError::Stopped) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "worker session ended; reconnecting");
                 link.give_up(&live);
@@ -257,15 +261,21 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// What the worker's admin listener answers: `/readyz` 200 while consuming
-/// (`amqp_connected`), `/metrics` the `hookgate_worker_*` metrics.
+/// (`amqp_connected` and not paused), `/metrics` the `hookgate_worker_*`
+/// metrics.
 fn probes(metrics: Arc<Metrics>) -> Probes {
     let ready = metrics.clone();
     Probes {
         ready: Arc::new(move || {
-            if ready.amqp_connected.get() == 1 {
-                Readiness::Ready("ready\n")
-            } else {
-                Readiness::NotReady("broker disconnected\n")
+            if ready.amqp_connected.get() != 1 {
+                return Readiness::NotReady("broker disconnected\n");
+            }
+            match ready.paused_reason() {
+                None => Readiness::Ready("ready\n"),
+                Some("auth") => Readiness::NotReady("paused: auth\n"),
+                Some("maintenance") => Readiness::NotReady("paused: maintenance\n"),
+                Some("request_limit") => Readiness::NotReady("paused: request_limit\n"),
+                Some(_) => Readiness::NotReady("paused: budget\n"),
             }
         }),
         metrics: Arc::new(move || metrics.encode()),
