@@ -97,6 +97,17 @@ impl Route {
         }
     }
 
+    /// Whether the route writes (refused in read-only mode).
+    fn writes(&self) -> bool {
+        matches!(
+            self,
+            Route::UpdateOne { .. }
+                | Route::UpsertOne { .. }
+                | Route::CollectionUpdate
+                | Route::CollectionUpsert { .. }
+        )
+    }
+
     /// Records the call carries, for the call log.
     fn records(&self, body: &Body) -> usize {
         match self {
@@ -123,6 +134,7 @@ pub(super) fn handle(
     let route = Route::parse(method, path);
     let json: Body = (!body.is_empty()).then(|| serde_json::from_slice(body));
     let records = route.records(&json);
+    let read_only = shared.org().read_only;
     let mut st = shared.state();
     let live = bearer(headers).is_some_and(|t| st.token_live(t, shared.config.token_ttl));
     let mut reply = if !live {
@@ -133,8 +145,13 @@ pub(super) fn handle(
         )
     } else {
         st.usage += 1;
+        st.per_app_usage += 1;
         let delay = st.take_slow();
-        let mut reply = if st.usage > shared.config.daily_limit {
+        let per_app_over = shared
+            .config
+            .per_app_limit
+            .is_some_and(|l| st.per_app_usage > l);
+        let mut reply = if st.usage > shared.config.daily_limit || per_app_over {
             limit_exceeded()
         } else {
             match st.take_refusal() {
@@ -144,15 +161,50 @@ pub(super) fn handle(
                     "SERVER_UNAVAILABLE",
                     "Server unavailable: please try again later",
                 ),
+                // REST API Developer Guide, "Status Codes and Error
+                // Responses": 500 is "an error has occurred within
+                // Lightning Platform"; its body carries UNKNOWN_EXCEPTION.
+                Some(Refusal::UnknownException) => Reply::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN_EXCEPTION",
+                    "An unexpected error occurred. Please include this ErrorId if you \
+                     contact support: 1234567890-12345 (-1234567890)",
+                ),
+                None if read_only && route.writes() => read_only_reply(&route, records),
                 None => run(&mut st, route, headers, json),
             }
         };
         reply.delay = delay;
         reply
     };
-    reply.usage = Some(st.usage);
+    reply.usage = Some((st.usage, st.per_app_usage));
     reply.records = records;
     reply
+}
+
+/// A write in read-only mode (see [`super::org::READ_ONLY_CODE`]): per
+/// record in sObject Collections (HTTP 200, each record failing, as any
+/// per-record error), else a top-level HTTP 400.
+fn read_only_reply(route: &Route, records: usize) -> Reply {
+    use super::org::{READ_ONLY_CODE, READ_ONLY_MESSAGE};
+    let upsert = matches!(route, Route::CollectionUpsert { .. });
+    if !matches!(route, Route::CollectionUpdate) && !upsert {
+        return Reply::error(StatusCode::BAD_REQUEST, READ_ONLY_CODE, READ_ONLY_MESSAGE);
+    }
+    let one = |_| {
+        let mut r = json!({
+            "success": false,
+            "errors": [{ "statusCode": READ_ONLY_CODE, "message": READ_ONLY_MESSAGE, "fields": [] }],
+        });
+        if upsert {
+            r["created"] = Value::Bool(false);
+        }
+        r
+    };
+    Reply::json(
+        StatusCode::OK,
+        Value::Array((0..records).map(one).collect()),
+    )
 }
 
 fn limit_exceeded() -> Reply {

@@ -5,7 +5,8 @@
 //! What it does, and what it refuses:
 //! - `POST /services/oauth2/token` (`oauth.rs`): the JWT bearer flow (RS256
 //!   only; signature against the configured certificate key, `iss`, `sub`,
-//!   `aud`, `exp` in the future and at most 5 minutes ahead) and the client
+//!   `aud` per [`LoginHost`], `exp` in the future and at most 5 minutes ahead,
+//!   `nbf` not ahead) and the client
 //!   credentials flow (form fields or HTTP Basic). OAuth errors are HTTP 400
 //!   `{"error","error_description"}`. Tokens have no refresh token and die
 //!   after [`SimConfig::token_ttl`] or on [`Fault::ExpireTokens`].
@@ -15,6 +16,8 @@
 //!   data response carries `Sforce-Limit-Info: api-usage=N/M`; errors are
 //!   `[{"message","errorCode"}]` at the top level and `statusCode` per
 //!   record.
+//! - Org conditions set at run time (`org.rs`): token endpoint outages,
+//!   revoked approval, a rotated secret, read-only mode, per-app usage.
 //! - Faults ([`Fault`]) are injected by the test and consumed in order; the
 //!   call log ([`Call`]), usage and per-record write counts let tests prove
 //!   how many API calls were spent and that each effect happened once.
@@ -27,13 +30,13 @@ mod collections;
 mod data;
 mod id;
 mod oauth;
+mod org;
 mod record;
 mod rng;
 mod state;
 #[cfg(test)]
 mod tests;
 
-use std::convert::Infallible;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -51,10 +54,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use org::{LoginHost, Outage};
 use state::State;
 
-/// The default JWT audience (production and developer orgs).
-pub const DEFAULT_AUDIENCE: &str = "https://login.salesforce.com";
+/// The JWT audience of production orgs ([`LoginHost::Production`]).
+pub const DEFAULT_AUDIENCE: &str = org::PRODUCTION_AUDIENCE;
 /// The header that reports API usage on every data response.
 pub const LIMIT_INFO_HEADER: &str = "sforce-limit-info";
 /// The token endpoint.
@@ -80,13 +84,19 @@ pub struct SimConfig {
     pub jwt_public_key_pem: String,
     /// The client credentials flow's secret.
     pub client_secret: String,
-    /// The JWT `aud` the org accepts.
-    pub audience: String,
+    /// The login host it stands for, which decides the JWT `aud` accepted
+    /// ([`Simulator::audience`]); default: a site at its own URL.
+    pub login_host: LoginHost,
     /// Issued tokens are refused (401 `INVALID_SESSION_ID`) after this.
     pub token_ttl: Duration,
     /// The daily allocation: the denominator of `Sforce-Limit-Info`; above
     /// it data calls get 403 `REQUEST_LIMIT_EXCEEDED`.
     pub daily_limit: u64,
+    /// The connected app's own allocation (`per-app-api-usage` in
+    /// `Sforce-Limit-Info`); `None`: the org sets none.
+    pub per_app_limit: Option<u64>,
+    /// The connected app's name, as `appName=` in `per-app-api-usage`.
+    pub app_name: String,
 }
 
 impl Default for SimConfig {
@@ -96,9 +106,11 @@ impl Default for SimConfig {
             username: "integration@example.com".to_owned(),
             jwt_public_key_pem: String::new(),
             client_secret: "test-client-secret".to_owned(),
-            audience: DEFAULT_AUDIENCE.to_owned(),
+            login_host: LoginHost::default(),
             token_ttl: Duration::from_secs(2 * 3600),
             daily_limit: 100_000,
+            per_app_limit: None,
+            app_name: "hookgate-test".to_owned(),
         }
     }
 }
@@ -112,6 +124,8 @@ pub enum Fault {
     ServerError { count: u32 },
     /// The next `count` data calls: HTTP 403 `REQUEST_LIMIT_EXCEEDED`.
     RequestLimit { count: u32 },
+    /// The next `count` data calls: HTTP 500 `UNKNOWN_EXCEPTION` (same queue).
+    UnknownException { count: u32 },
     /// The next `count` records written: `UNABLE_TO_LOCK_ROW` (per record in
     /// collections; HTTP 400 for a single-record call).
     LockRow { count: u32 },
@@ -156,11 +170,16 @@ struct Shared {
     user_id: String,
     jwt_key: Option<DecodingKey>,
     state: Mutex<State>,
+    org: Mutex<org::Org>,
 }
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn org(&self) -> MutexGuard<'_, org::Org> {
+        self.org.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -211,6 +230,7 @@ impl Simulator {
             user_id: crate::id::to_18(USER_ID).unwrap_or_else(|| USER_ID.to_owned()),
             jwt_key,
             state: Mutex::new(State::new()),
+            org: Mutex::default(),
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(serve(listener, shared.clone(), stopped));
@@ -229,15 +249,6 @@ impl Simulator {
 
     pub fn inject(&self, fault: Fault) {
         self.shared.state().inject(fault);
-    }
-
-    /// Sets the API requests used in the rolling 24 h.
-    pub fn set_usage(&self, used: u64) {
-        self.shared.state().usage = used;
-    }
-
-    pub fn usage(&self) -> u64 {
-        self.shared.state().usage
     }
 
     /// Adds (or replaces) a record. Updates by Id need one (else 404
@@ -347,7 +358,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Rece
         connections.spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, req).await) }
+                // `None`: close the connection without an answer.
+                async move { handle(&shared, req).await.ok_or_else(org::dropped) }
             });
             let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
         });
@@ -359,8 +371,9 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Rece
 struct Reply {
     status: StatusCode,
     body: Option<Value>,
-    /// `Some` on data endpoints: the usage for `Sforce-Limit-Info`.
-    usage: Option<u64>,
+    /// `Some` on data endpoints: the org's and the app's usage for
+    /// `Sforce-Limit-Info`.
+    usage: Option<(u64, u64)>,
     records: usize,
     /// Answer this late ([`Fault::Slow`]).
     delay: Option<Duration>,
@@ -397,9 +410,13 @@ impl Reply {
     }
 }
 
-async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
+    if path == TOKEN_PATH && shared.org().outage() == Some(Outage::Dropped) {
+        shared.state().token_requests += 1;
+        return None;
+    }
     let kind = if path == TOKEN_PATH {
         Kind::Token
     } else if path.starts_with(DATA_PREFIX) || path == DATA_PREFIX.trim_end_matches('/') {
@@ -444,7 +461,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     if let Some(delay) = reply.delay {
         tokio::time::sleep(delay).await;
     }
-    respond(reply, shared.config.daily_limit)
+    Some(respond(reply, &shared.config))
 }
 
 #[derive(Clone, Copy)]
@@ -454,7 +471,7 @@ enum Kind {
     Other,
 }
 
-fn respond(reply: Reply, daily_limit: u64) -> Response<Full<Bytes>> {
+fn respond(reply: Reply, config: &SimConfig) -> Response<Full<Bytes>> {
     let body = reply
         .body
         .as_ref()
@@ -469,8 +486,8 @@ fn respond(reply: Reply, daily_limit: u64) -> Response<Full<Bytes>> {
             HeaderValue::from_static("application/json;charset=UTF-8"),
         );
     }
-    if let Some(used) = reply.usage {
-        if let Ok(v) = HeaderValue::from_str(&format!("api-usage={used}/{daily_limit}")) {
+    if let Some((used, per_app)) = reply.usage {
+        if let Ok(v) = HeaderValue::from_str(&org::limit_info(config, used, per_app)) {
             headers.insert(LIMIT_INFO_HEADER, v);
         }
     }
