@@ -18,3 +18,4 @@ mod spool;
 mod support;
 mod webhooks;
 mod worker;
+mod worker_pause;

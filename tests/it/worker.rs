@@ -13,7 +13,7 @@ use crate::support::{self, fixture, fixture_headers, sign, Harness, Options, ORG
 
 /// Seeds `n` Accounts and posts them as Outbound Messages of `per_post`
 /// Notifications; returns (notification ids, account ids).
-async fn post_accounts(
+pub(crate) async fn post_accounts(
     h: &Harness,
     env: &WorkerEnv,
     n: usize,
@@ -35,7 +35,7 @@ async fn post_accounts(
     items.into_iter().unzip()
 }
 
-fn updated(env: &WorkerEnv, accounts: &[String]) -> usize {
+pub(crate) fn updated(env: &WorkerEnv, accounts: &[String]) -> usize {
     accounts
         .iter()
         .filter(|a| {

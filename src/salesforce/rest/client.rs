@@ -399,10 +399,19 @@ mod tests {
                 limit: 100000
             })
         );
+        // 10018/100000 = 10.0% is closer than 17/250 = 6.8%.
         assert_eq!(
             info.tightest(),
             Some(Usage {
-                used: 17,
+                used: 10018,
+                limit: 100000
+            })
+        );
+        let info = LimitInfo::parse("api-usage=10018/100000; per-app-api-usage=240/250(appName=x)");
+        assert_eq!(
+            info.tightest(),
+            Some(Usage {
+                used: 240,
                 limit: 250
             })
         );
