@@ -43,8 +43,6 @@ pub struct Ctx {
     pub metrics: Arc<Metrics>,
     /// Whether (and why) consumption is paused.
     pub pause: super::pause::State,
-    /// Turns true on shutdown (a pause stops waiting).
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A failure that ends the session (the channel is unusable); unacked
@@ -60,9 +58,10 @@ pub enum SessionError {
     /// The idempotency store failed.
     #[error(transparent)]
     Store(#[from] super::dedupe::Error),
-    /// Shutdown came while paused: held messages stay unacked.
-    #[error("stopped while paused")]
-    Stopped,
+    /// Shutdown came while paused (held messages stay unacked), or the
+    /// claims could not be renewed.
+    #[error(transparent)]
+    Pause(#[from] super::pause::Error),
 }
 
 /// One message waiting in a batch.
@@ -301,7 +300,14 @@ async fn flush(ctx: &Ctx, publisher: &Publisher, batch: Batch) -> Result<(), Ses
     let records: Vec<serde_json::Value> = batch.items.iter().map(|p| p.write.record()).collect();
     ctx.metrics.records_per_call.observe(records.len() as f64);
     // Pauses (and tries again) while the org or its token endpoint fails.
-    let outcome = super::pause::send(ctx, &batch.items[0].write, &records).await?;
+    let deps = super::pause::Deps {
+        config: &ctx.config,
+        client: &ctx.client,
+        store: &ctx.store,
+        metrics: &ctx.metrics,
+        state: &ctx.pause,
+    };
+    let outcome = super::pause::send(&deps, &batch.items[0].write, &records).await?;
     let results: Vec<Result<(), ApiError>> = match outcome {
         Outcome::Records(r) => r,
         Outcome::Failed(e) => {

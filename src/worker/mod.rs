@@ -118,8 +118,7 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         store,
         client,
         metrics: metrics.clone(),
-        pause: pause::State::default(),
-        shutdown: rx.clone(),
+        pause: pause::State::new(rx.clone()),
     });
     let (admin_stop, admin_rx) = watch::channel(false);
     let admin = tokio::spawn(admin::serve(listener, probes(metrics.clone()), admin_rx));
@@ -159,7 +158,7 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
         let _ = ctx.store.release(batcher.held_ids()).await;
         let _ = ctx.store.release_held().await;
         match result {
-            Ok(()) | Err(SessionError::Stopped) => break,
+            Ok(()) | Err(SessionError::Pause(pause::Error::Stopped)) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "worker session ended; reconnecting");
                 link.give_up(&live);

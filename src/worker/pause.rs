@@ -20,11 +20,39 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::action::Write;
-use super::handle::{Ctx, SessionError};
-use crate::salesforce::rest::{ApiError, Hold, Outcome, RecordResult};
+use super::dedupe::Store;
+use super::metrics::Metrics;
+use crate::config::worker::WorkerConfig;
+use crate::salesforce::rest::{ApiError, Client, Hold, Outcome, RecordResult};
+
+/// Why a paused call gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Shutdown came while paused: the held messages stay unacked.
+    #[error("stopped while paused")]
+    Stopped,
+    /// The held claims could not be renewed.
+    #[error(transparent)]
+    Store(#[from] super::dedupe::Error),
+}
+
+/// What a paused call uses: the worker's parts, borrowed.
+pub struct Deps<'a> {
+    /// Validated config (retry bounds, budget).
+    pub config: &'a WorkerConfig,
+    /// The Salesforce client.
+    pub client: &'a Client,
+    /// The idempotency store (claims renewed while paused).
+    pub store: &'a Store,
+    /// Metrics (`paused{reason}`, `api_usage_ratio`).
+    pub metrics: &'a Metrics,
+    /// The pause state.
+    pub state: &'a State,
+}
 
 /// Why consumption is paused; [`Reason::label`] is the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,24 +89,36 @@ impl From<Hold> for Reason {
     }
 }
 
-/// The pause state of one worker: at most one reason at a time.
-#[derive(Debug, Default)]
-pub struct State(Mutex<Option<(Reason, Instant)>>);
+/// The pause state of one worker: at most one reason at a time, and the
+/// shutdown signal that ends a wait.
+#[derive(Debug)]
+pub struct State {
+    current: Mutex<Option<(Reason, Instant)>>,
+    shutdown: watch::Receiver<bool>,
+}
 
 impl State {
+    /// Not paused; a wait ends when `shutdown` turns true.
+    pub fn new(shutdown: watch::Receiver<bool>) -> State {
+        State {
+            current: Mutex::new(None),
+            shutdown,
+        }
+    }
+
     fn current(&self) -> Option<Reason> {
         self.lock().map(|(r, _)| r)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Reason, Instant)>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// Enters (or stays in) a pause for `reason`; logs and sets the gauges only
 /// when the state changes.
-fn enter(ctx: &Ctx, reason: Reason, error: &dyn std::fmt::Display) {
-    let mut state = ctx.pause.lock();
+fn enter(ctx: &Deps<'_>, reason: Reason, error: &dyn std::fmt::Display) {
+    let mut state = ctx.state.lock();
     if state.map(|(r, _)| r) == Some(reason) {
         return;
     }
@@ -92,8 +132,8 @@ fn enter(ctx: &Ctx, reason: Reason, error: &dyn std::fmt::Display) {
 }
 
 /// Leaves a pause, if any.
-fn leave(ctx: &Ctx) {
-    let mut state = ctx.pause.lock();
+fn leave(ctx: &Deps<'_>) {
+    let mut state = ctx.state.lock();
     if let Some((reason, since)) = state.take() {
         tracing::info!(
             reason = reason.label(),
@@ -110,14 +150,14 @@ fn leave(ctx: &Ctx) {
 /// others keep their results). The outcome returned holds no hold.
 ///
 /// # Errors
-/// [`SessionError::Stopped`] when shutdown comes during a pause (the
+/// [`Error::Stopped`] when shutdown comes during a pause (the
 /// messages stay unacked); [`SessionError::Store`] when claims cannot be
 /// renewed.
 pub(super) async fn send(
-    ctx: &Ctx,
+    ctx: &Deps<'_>,
     write: &Write,
     records: &[Value],
-) -> Result<Outcome, SessionError> {
+) -> Result<Outcome, Error> {
     let mut results: Vec<Option<RecordResult>> = vec![None; records.len()];
     let (min, max) = ctx.config.pause_retry();
     let mut backoff = crate::backoff::jittered(min, max);
@@ -163,13 +203,13 @@ pub(super) async fn send(
 /// The outcome for every record: `last` answers the records of `todo`,
 /// earlier rounds answered the others. Ends a pause.
 fn finish(
-    ctx: &Ctx,
+    ctx: &Deps<'_>,
     mut results: Vec<Option<RecordResult>>,
     todo: &[usize],
     last: Outcome,
 ) -> Outcome {
     // A budget pause lasts until a reading is under the threshold again.
-    let over_budget = ctx.pause.current() == Some(Reason::Budget)
+    let over_budget = ctx.state.current() == Some(Reason::Budget)
         && ctx
             .client
             .usage()
@@ -199,7 +239,7 @@ fn answered(r: Option<RecordResult>) -> RecordResult {
 }
 
 /// One collections call of `write`'s kind.
-async fn call(ctx: &Ctx, write: &Write, records: Vec<Value>) -> Outcome {
+async fn call(ctx: &Deps<'_>, write: &Write, records: Vec<Value>) -> Outcome {
     let outcome = match write {
         Write::Update { .. } => ctx.client.update(&records).await,
         Write::Upsert {
@@ -222,8 +262,8 @@ async fn call(ctx: &Ctx, write: &Write, records: Vec<Value>) -> Outcome {
 /// closest to its limit) is over `max_api_usage`, then lets one call
 /// through (its answer refreshes the reading). Not checked during another
 /// pause: that one's own retries decide.
-async fn respect_budget(ctx: &Ctx) -> Result<(), SessionError> {
-    if matches!(ctx.pause.current(), Some(r) if r != Reason::Budget) {
+async fn respect_budget(ctx: &Deps<'_>) -> Result<(), Error> {
+    if matches!(ctx.state.current(), Some(r) if r != Reason::Budget) {
         return Ok(());
     }
     let Some(u) = ctx.client.usage() else {
@@ -240,14 +280,14 @@ async fn respect_budget(ctx: &Ctx) -> Result<(), SessionError> {
 }
 
 /// Sleeps `delay`, renewing the held idempotency claims at least every
-/// quarter of their lifetime; returns early with [`SessionError::Stopped`]
+/// quarter of their lifetime; returns early with [`Error::Stopped`]
 /// on shutdown.
-async fn wait(ctx: &Ctx, delay: Duration) -> Result<(), SessionError> {
+async fn wait(ctx: &Deps<'_>, delay: Duration) -> Result<(), Error> {
     let deadline = Instant::now() + delay;
-    let mut shutdown = ctx.shutdown.clone();
+    let mut shutdown = ctx.state.shutdown.clone();
     loop {
         if *shutdown.borrow() {
-            return Err(SessionError::Stopped);
+            return Err(Error::Stopped);
         }
         ctx.store.extend_held().await?;
         let now = Instant::now();
@@ -259,7 +299,7 @@ async fn wait(ctx: &Ctx, delay: Duration) -> Result<(), SessionError> {
             _ = tokio::time::sleep(tick) => {}
             changed = shutdown.changed() => {
                 if changed.is_err() {
-                    return Err(SessionError::Stopped);
+                    return Err(Error::Stopped);
                 }
             }
         }

@@ -108,6 +108,15 @@ impl Route {
         )
     }
 
+    /// `Some(upsert)` for an sObject Collections call.
+    fn collection(&self) -> Option<bool> {
+        match self {
+            Route::CollectionUpdate => Some(false),
+            Route::CollectionUpsert { .. } => Some(true),
+            _ => None,
+        }
+    }
+
     /// Records the call carries, for the call log.
     fn records(&self, body: &Body) -> usize {
         match self {
@@ -170,7 +179,9 @@ pub(super) fn handle(
                     "An unexpected error occurred. Please include this ErrorId if you \
                      contact support: 1234567890-12345 (-1234567890)",
                 ),
-                None if read_only && route.writes() => read_only_reply(&route, records),
+                None if read_only && route.writes() => {
+                    super::org::read_only(route.collection(), records)
+                }
                 None => run(&mut st, route, headers, json),
             }
         };
@@ -180,31 +191,6 @@ pub(super) fn handle(
     reply.usage = Some((st.usage, st.per_app_usage));
     reply.records = records;
     reply
-}
-
-/// A write in read-only mode (see [`super::org::READ_ONLY_CODE`]): per
-/// record in sObject Collections (HTTP 200, each record failing, as any
-/// per-record error), else a top-level HTTP 400.
-fn read_only_reply(route: &Route, records: usize) -> Reply {
-    use super::org::{READ_ONLY_CODE, READ_ONLY_MESSAGE};
-    let upsert = matches!(route, Route::CollectionUpsert { .. });
-    if !matches!(route, Route::CollectionUpdate) && !upsert {
-        return Reply::error(StatusCode::BAD_REQUEST, READ_ONLY_CODE, READ_ONLY_MESSAGE);
-    }
-    let one = |_| {
-        let mut r = json!({
-            "success": false,
-            "errors": [{ "statusCode": READ_ONLY_CODE, "message": READ_ONLY_MESSAGE, "fields": [] }],
-        });
-        if upsert {
-            r["created"] = Value::Bool(false);
-        }
-        r
-    };
-    Reply::json(
-        StatusCode::OK,
-        Value::Array((0..records).map(one).collect()),
-    )
 }
 
 fn limit_exceeded() -> Reply {

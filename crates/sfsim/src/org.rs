@@ -110,6 +110,29 @@ pub(super) const READ_ONLY_CODE: &str = "INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING
 pub(super) const READ_ONLY_MESSAGE: &str =
     "Updates can't be made during maintenance: the org is in read-only mode";
 
+/// A write in read-only mode: per record in sObject Collections
+/// (`collection` = `Some(upsert)`: HTTP 200, each record failing like any
+/// per-record error), else a top-level HTTP 400.
+pub(super) fn read_only(collection: Option<bool>, records: usize) -> Reply {
+    let Some(upsert) = collection else {
+        return Reply::error(StatusCode::BAD_REQUEST, READ_ONLY_CODE, READ_ONLY_MESSAGE);
+    };
+    let one = |_| {
+        let mut r = serde_json::json!({
+            "success": false,
+            "errors": [{ "statusCode": READ_ONLY_CODE, "message": READ_ONLY_MESSAGE, "fields": [] }],
+        });
+        if upsert {
+            r["created"] = serde_json::Value::Bool(false);
+        }
+        r
+    };
+    Reply::json(
+        StatusCode::OK,
+        serde_json::Value::Array((0..records).map(one).collect()),
+    )
+}
+
 /// `Sforce-Limit-Info` (REST API Developer Guide, "Limit Info Header"): items
 /// separated by `;`, `api-usage=N/M` and, when the connected app has its own
 /// allocation, `per-app-api-usage=N/M(appName=name)`.
