@@ -392,6 +392,8 @@ fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[tokio::test]
@@ -445,5 +447,43 @@ mod tests {
         s.release_held().await.unwrap();
         assert_eq!(s.claim("a").await.unwrap(), Claim::Acquired);
         assert_eq!(s.claim("b").await.unwrap(), Claim::Done);
+    }
+
+    /// Redis: renewal pushes the expiry of this process's pending claims
+    /// and leaves a done mark (and its 48 h expiry) alone.
+    #[tokio::test]
+    async fn redis_held_claims_are_extended_not_done_marks() {
+        let cfg = IdempotencyConfig {
+            store: StoreKind::Redis,
+            path: PathBuf::new(),
+            redis_url: Some("redis://127.0.0.1:6379".into()),
+            ttl_s: 172_800,
+        };
+        let s = Store::open(&cfg).await.expect("redis at 127.0.0.1:6379");
+        let tag = format!("unit-extend-{}-{}", std::process::id(), now_ms());
+        let (a, b) = (format!("{tag}-a"), format!("{tag}-b"));
+        assert_eq!(s.claim(&a).await.unwrap(), Claim::Acquired);
+        assert_eq!(s.claim(&b).await.unwrap(), Claim::Acquired);
+        s.done(vec![b.clone()]).await.unwrap();
+        let Backend::Redis(conn, _) = &s.backend else {
+            panic!("redis")
+        };
+        let mut conn = conn.clone();
+        let pttl = |k: &str| redis::cmd("PTTL").arg(format!("{REDIS_PREFIX}{k}")).clone();
+        let _: () = redis::cmd("PEXPIRE")
+            .arg(format!("{REDIS_PREFIX}{a}"))
+            .arg(500)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        s.extend_held().await.unwrap();
+        let left: i64 = pttl(&a).query_async(&mut conn).await.unwrap();
+        assert!(left > CLAIM_TTL.as_millis() as i64 / 2, "{left}");
+        let done_left: i64 = pttl(&b).query_async(&mut conn).await.unwrap();
+        assert!(done_left > CLAIM_TTL.as_millis() as i64 * 2, "{done_left}");
+        s.release_held().await.unwrap();
+        s.release(vec![b]).await.unwrap();
+        assert_eq!(s.claim(&a).await.unwrap(), Claim::Acquired);
+        s.release(vec![a]).await.unwrap();
     }
 }

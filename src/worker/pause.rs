@@ -305,3 +305,21 @@ async fn wait(ctx: &Deps<'_>, delay: Duration) -> Result<(), Error> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+    use crate::salesforce::rest::Hold;
+
+    #[test]
+    fn reasons_are_the_exported_labels() {
+        let all = [
+            Reason::from(Hold::Auth),
+            Reason::from(Hold::Maintenance),
+            Reason::from(Hold::RequestLimit),
+            Reason::Budget,
+        ];
+        let labels: Vec<&str> = all.iter().map(|r| r.label()).collect();
+        assert_eq!(labels, super::super::metrics::PAUSE_REASONS);
+    }
+}
