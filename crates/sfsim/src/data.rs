@@ -156,6 +156,9 @@ pub(super) fn handle(
         st.usage += 1;
         st.per_app_usage += 1;
         let delay = st.take_slow();
+        // Over the connected app's own allocation: refused like the org's
+        // (REST API Developer Guide, "Limit Info Header" reports both; the
+        // refusal's code for the per-app case is not documented: assumed).
         let per_app_over = shared
             .config
             .per_app_limit
