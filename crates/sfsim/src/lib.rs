@@ -33,6 +33,7 @@ mod oauth;
 mod org;
 mod record;
 mod rng;
+mod server;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -46,13 +47,11 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 pub use org::{LoginHost, Outage};
 use state::State;
@@ -171,6 +170,8 @@ struct Shared {
     jwt_key: Option<DecodingKey>,
     state: Mutex<State>,
     org: Mutex<org::Org>,
+    /// Wakes the accept loop for an [`Outage::Refused`].
+    refuse: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -231,9 +232,10 @@ impl Simulator {
             jwt_key,
             state: Mutex::new(State::new()),
             org: Mutex::default(),
+            refuse: tokio::sync::Notify::new(),
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, shared.clone(), stopped));
+        let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));
         Ok(Simulator {
             shared,
             stop,
@@ -326,47 +328,6 @@ impl Drop for Simulator {
     }
 }
 
-// === server ===
-
-/// Accepts until `stop` turns true (or its sender is gone), then aborts the
-/// open connections, so a stopped simulator is really unreachable.
-async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
-    let mut connections = JoinSet::new();
-    loop {
-        let stream = tokio::select! {
-            a = listener.accept() => match a {
-                Ok((s, _)) => s,
-                Err(_) => {
-                    // Out of file descriptors and the like: do not spin.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    break;
-                }
-                continue;
-            }
-        };
-        while connections.try_join_next().is_some() {}
-        let shared = shared.clone();
-        let builder = builder.clone();
-        connections.spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                // `None`: close the connection without an answer.
-                async move { handle(&shared, req).await.ok_or_else(org::dropped) }
-            });
-            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
-        });
-    }
-    connections.shutdown().await;
-}
-
 /// An answer before it becomes a response.
 struct Reply {
     status: StatusCode,
@@ -413,7 +374,8 @@ impl Reply {
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    if path == TOKEN_PATH && shared.org().outage() == Some(Outage::Dropped) {
+    let outage = shared.org().outage();
+    if path == TOKEN_PATH && matches!(outage, Some(Outage::Dropped | Outage::Refused)) {
         shared.state().token_requests += 1;
         return None;
     }

@@ -45,8 +45,12 @@ pub enum Outage {
     /// endpoint 5xx.
     Unavailable,
     /// The connection is closed without an answer (a client sees a
-    /// connection error, as for a refused or reset connection).
+    /// connection error, as for a reset connection).
     Dropped,
+    /// The simulator's port is closed: connecting is refused (the login
+    /// host is unreachable; the data endpoints share the port, so they are
+    /// unreachable too).
+    Refused,
 }
 
 /// Run-time conditions of the org (one lock, [`super::Shared::org`]).
@@ -158,6 +162,9 @@ impl Simulator {
     /// The token endpoint is down for `duration` from now.
     pub fn token_outage(&self, mode: Outage, duration: Duration) {
         self.shared.org().outage = Some((mode, Instant::now() + duration));
+        if mode == Outage::Refused {
+            self.shared.refuse.notify_one();
+        }
     }
 
     /// Revokes (`false`) or restores (`true`) the integration user's

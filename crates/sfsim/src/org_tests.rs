@@ -241,6 +241,17 @@ async fn token_outages_end_by_themselves() {
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert_eq!(jwt(&sim, &good).await.0, 200);
     assert_eq!(sim.token_requests(), 4);
+
+    // Refused: the port is closed for the duration, then the same URL works.
+    sim.token_outage(Outage::Refused, Duration::from_millis(600));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = tokio::net::TcpStream::connect(sim.url().trim_start_matches("http://")).await;
+    assert_eq!(
+        refused.map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionRefused)
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(jwt(&sim, &good).await.0, 200);
     sim.shutdown().await;
 }
 
