@@ -252,6 +252,17 @@ async fn session(
     }
 }
 
+/// `/readyz`'s body while paused for `reason`.
+fn paused_text(reason: &str) -> &'static str {
+    match reason {
+        "auth" => "paused: auth\n",
+        "maintenance" => "paused: maintenance\n",
+        "request_limit" => "paused: request_limit\n",
+        "budget" => "paused: budget\n",
+        _ => "paused\n",
+    }
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -271,10 +282,7 @@ fn probes(metrics: Arc<Metrics>) -> Probes {
             }
             match ready.paused_reason() {
                 None => Readiness::Ready("ready\n"),
-                Some("auth") => Readiness::NotReady("paused: auth\n"),
-                Some("maintenance") => Readiness::NotReady("paused: maintenance\n"),
-                Some("request_limit") => Readiness::NotReady("paused: request_limit\n"),
-                Some(_) => Readiness::NotReady("paused: budget\n"),
+                Some(reason) => Readiness::NotReady(paused_text(reason)),
             }
         }),
         metrics: Arc::new(move || metrics.encode()),
