@@ -29,7 +29,8 @@ pub struct SalesforceSection {
     pub username: Option<String>,
     /// PEM RSA private key (jwt_bearer).
     pub private_key: Option<SecretSource>,
-    /// JWT audience (default `https://login.salesforce.com`).
+    /// JWT audience; default: derived from `login_url`
+    /// ([`audience_for`](crate::salesforce::rest::auth::audience_for)).
     pub audience: Option<String>,
     /// Consumer secret (client_credentials).
     pub client_secret: Option<SecretSource>,
@@ -90,7 +91,7 @@ impl SalesforceSection {
         let audience = self
             .audience
             .clone()
-            .unwrap_or_else(|| "https://login.salesforce.com".into());
+            .unwrap_or_else(|| crate::salesforce::rest::auth::audience_for(&self.login_url));
         Auth::jwt_bearer(consumer_key, username, audience, &pem)
             .map_err(|e| Error::invalid(file, "salesforce.private_key", e.to_string()))
     }

@@ -72,6 +72,14 @@ pub struct WorkerSection {
     /// seconds, before one batch is let through to read usage again.
     #[serde(default = "default_budget_pause")]
     pub budget_pause_s: u64,
+    /// First delay before a paused worker tries again (token endpoint down
+    /// or refusing, maintenance, request limit), in ms; doubles (jittered)
+    /// up to `pause_retry_max_s`.
+    #[serde(default = "default_pause_retry_min")]
+    pub pause_retry_min_ms: u64,
+    /// Longest delay between two tries of a paused worker, in seconds.
+    #[serde(default = "default_pause_retry_max")]
+    pub pause_retry_max_s: u64,
     /// `[worker.idempotency]`.
     #[serde(default)]
     pub idempotency: IdempotencyConfig,
@@ -278,6 +286,14 @@ impl WorkerConfig {
     pub fn linger(&self) -> Duration {
         Duration::from_millis(self.worker.batch_linger_ms)
     }
+
+    /// The backoff bounds of a paused worker's tries.
+    pub fn pause_retry(&self) -> (Duration, Duration) {
+        (
+            Duration::from_millis(self.worker.pause_retry_min_ms),
+            Duration::from_secs(self.worker.pause_retry_max_s),
+        )
+    }
 }
 
 // === impl WorkerSection ===
@@ -326,6 +342,15 @@ impl WorkerSection {
                 file,
                 "worker.dead_letter_queue",
                 "must be set and differ from the work queues",
+            ));
+        }
+        if self.pause_retry_min_ms == 0
+            || self.pause_retry_max_s.saturating_mul(1000) < self.pause_retry_min_ms
+        {
+            return Err(Error::invalid(
+                file,
+                "worker.pause_retry_min_ms",
+                "must be > 0 and at most pause_retry_max_s",
             ));
         }
         self.idempotency.validate(file)?;
@@ -453,6 +478,12 @@ fn default_admin_listen() -> SocketAddr {
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9091)))
 }
 fn default_budget_pause() -> u64 {
+    300
+}
+fn default_pause_retry_min() -> u64 {
+    1000
+}
+fn default_pause_retry_max() -> u64 {
     300
 }
 fn default_idem_path() -> PathBuf {

@@ -47,6 +47,8 @@ pub struct Ctx {
     pub schema: Schema,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Whether (and why) consumption is paused.
+    pub pause: super::pause::State,
 }
 
 /// A failure that ends the session (the channel is unusable); unacked
@@ -62,6 +64,10 @@ pub enum SessionError {
     /// The idempotency store failed.
     #[error(transparent)]
     Store(#[from] super::dedupe::Error),
+    /// Shutdown came while paused (held messages stay unacked), or the
+    /// claims could not be renewed.
+    #[error(transparent)]
+    Pause(#[from] super::pause::Error),
 }
 
 /// One message waiting in a batch.
@@ -136,9 +142,12 @@ impl Batcher {
         ctx: &Ctx,
         publisher: &Publisher,
     ) -> Result<(), SessionError> {
-        let all: Vec<_> = self.batches.drain().map(|(_, b)| b).collect();
-        for b in all {
-            flush(ctx, publisher, b).await?;
+        // One at a time: after a failure the rest stay held (their claims
+        // are released when the session ends).
+        while let Some(k) = self.batches.keys().next().cloned() {
+            if let Some(b) = self.batches.remove(&k) {
+                flush(ctx, publisher, b).await?;
+            }
         }
         Ok(())
     }
@@ -200,10 +209,7 @@ fn build(
     let Some((_, action)) = ctx.actions.iter().find(|(p, _)| p.matches(&routing_key)) else {
         ctx.metrics.unmatched.inc();
         tracing::warn!(%routing_key, "no [[worker.actions]] matches");
-        let reason = ApiError {
-            code: "unmatched".into(),
-            message: String::new(),
-        };
+        let reason = ApiError::new("unmatched", "");
         return Err((reason, "unmatched"));
     };
     let received_at =
@@ -217,10 +223,7 @@ fn build(
         },
     )
     .map_err(|e| {
-        let reason = ApiError {
-            code: "malformed".into(),
-            message: e.to_string(),
-        };
+        let reason = ApiError::new("malformed", e.to_string());
         (reason, "malformed")
     })?;
     ctx.schema
@@ -303,35 +306,21 @@ async fn enqueue(
     Ok(())
 }
 
-/// Waits while the org's API usage is over `max_api_usage`, then lets one
-/// call through (its answer refreshes the reading).
-async fn respect_budget(ctx: &Ctx) {
-    let max = ctx.config.salesforce.max_api_usage;
-    if let Some(u) = ctx.client.usage() {
-        ctx.metrics.api_usage_ratio.set(u.ratio());
-        if u.ratio() > max {
-            tracing::warn!(
-                used = u.used,
-                limit = u.limit,
-                "API usage over max_api_usage: pausing consumption"
-            );
-            ctx.metrics.paused.set(1);
-            tokio::time::sleep(Duration::from_secs(ctx.config.worker.budget_pause_s)).await;
-            ctx.metrics.paused.set(0);
-        }
-    }
-}
-
 async fn flush(ctx: &Ctx, publisher: &Publisher, batch: Batch) -> Result<(), SessionError> {
-    respect_budget(ctx).await;
     ctx.metrics
         .records_per_call
         .observe(batch.items.len() as f64);
     let writes: Vec<&Write> = batch.items.iter().map(|p| &p.write).collect();
-    let results = super::isolate::send(&ctx.client, &writes).await;
-    if let Some(u) = ctx.client.usage() {
-        ctx.metrics.api_usage_ratio.set(u.ratio());
-    }
+    // Pauses (and tries again) while the org or its token endpoint fails;
+    // narrows a whole-request refusal to the records that caused it.
+    let deps = super::pause::Deps {
+        config: &ctx.config,
+        client: &ctx.client,
+        store: &ctx.store,
+        metrics: &ctx.metrics,
+        state: &ctx.pause,
+    };
+    let results = super::isolate::send(&deps, &writes).await?;
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for (p, r) in batch.items.into_iter().zip(results) {
@@ -380,10 +369,10 @@ async fn retry(
 ) -> Result<(), SessionError> {
     let w = &ctx.config.worker;
     if p.attempt >= w.max_attempts {
-        let reason = ApiError {
-            code: e.code.clone(),
-            message: format!("gave up after {} attempts: {}", p.attempt, e.message),
-        };
+        let reason = ApiError::new(
+            e.code.clone(),
+            format!("gave up after {} attempts: {}", p.attempt, e.message),
+        );
         return dead_letter(
             ctx,
             publisher,

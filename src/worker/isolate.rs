@@ -18,7 +18,8 @@
 use serde_json::Value;
 
 use super::action::Write;
-use crate::salesforce::rest::{ApiError, Client, Outcome, RecordResult};
+use super::pause::{self, Deps};
+use crate::salesforce::rest::{ApiError, Outcome, RecordResult};
 
 /// Whole-request errors a record's content can cause (narrowing helps).
 const RECORD_CAUSED: &[&str] = &[
@@ -32,8 +33,15 @@ const RECORD_CAUSED: &[&str] = &[
 ];
 
 /// Sends `writes` (one batch key: same operation, sObject and external id
-/// field) and returns one result per write, in order.
-pub async fn send(client: &Client, writes: &[&Write]) -> Vec<RecordResult> {
+/// field) and returns one result per write, in order. Each call goes
+/// through [`pause::send`]: while the org or its token endpoint fails, the
+/// worker pauses and the same records are sent again, so no result here is
+/// a pause's.
+///
+/// # Errors
+/// [`pause::Error`] when shutdown comes during a pause (nothing of the
+/// batch is settled) or the held claims cannot be renewed.
+pub async fn send(deps: &Deps<'_>, writes: &[&Write]) -> Result<Vec<RecordResult>, pause::Error> {
     let mut results: Vec<Option<RecordResult>> = vec![None; writes.len()];
     let mut todo: Vec<Vec<usize>> = vec![(0..writes.len()).collect()];
     while let Some(group) = todo.pop() {
@@ -41,33 +49,22 @@ pub async fn send(client: &Client, writes: &[&Write]) -> Vec<RecordResult> {
             continue;
         };
         let records: Vec<Value> = group.iter().map(|&i| writes[i].record()).collect();
-        let outcome = call(client, writes[first], &records).await;
+        let outcome = pause::send(deps, writes[first], &records).await?;
         for (i, r) in settle(&group, writes, outcome, &mut todo) {
             results[i] = Some(r);
         }
     }
-    results
+    Ok(results
         .into_iter()
         .map(|r| {
             r.unwrap_or_else(|| {
-                Err(ApiError {
-                    code: "INVALID_RESPONSE".into(),
-                    message: "no result for this record".into(),
-                })
+                Err(ApiError::new(
+                    "INVALID_RESPONSE",
+                    "no result for this record",
+                ))
             })
         })
-        .collect()
-}
-
-async fn call(client: &Client, write: &Write, records: &[Value]) -> Outcome {
-    match write {
-        Write::Update { .. } => client.update(records).await,
-        Write::Upsert {
-            sobject,
-            external_id_field,
-            ..
-        } => client.upsert(sobject, external_id_field, records).await,
-    }
+        .collect())
 }
 
 /// The results one call decided, as (write index, result); the groups
@@ -150,10 +147,7 @@ mod tests {
     }
 
     fn err(code: &str, message: &str) -> ApiError {
-        ApiError {
-            code: code.into(),
-            message: message.into(),
-        }
+        ApiError::new(code, message)
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! `duplicates_total`, `retried_total`, `dead_lettered_total{reason}`,
 //! `unmatched_total`, `api_calls_total`, `token_requests_total`,
 //! `records_per_call` (histogram), `batch_latency_seconds` (histogram),
-//! `api_usage_ratio` (gauge, from `Sforce-Limit-Info`), `paused` (1 while the
-//! API budget pauses consumption), `amqp_connected`.
+//! `api_usage_ratio` (gauge, from `Sforce-Limit-Info`), `paused{reason}` (1
+//! while consumption is paused for that reason: `auth`, `maintenance`,
+//! `request_limit`, `budget`), `amqp_connected`.
 //!
 //! Registered in the worker's own `Registry` (the type the gateway's
 //! metrics use too); the worker's admin listener serves its text.
@@ -24,6 +25,9 @@ pub struct ReasonLabels {
     /// Why.
     pub reason: String,
 }
+
+/// Every `{reason}` of `paused`.
+pub const PAUSE_REASONS: &[&str] = &["auth", "maintenance", "request_limit", "budget"];
 
 /// Every worker metric.
 pub struct Metrics {
@@ -46,8 +50,8 @@ pub struct Metrics {
     pub batch_latency: Histogram,
     /// Last `used/limit`.
     pub api_usage_ratio: Gauge<f64, std::sync::atomic::AtomicU64>,
-    /// 1 while consumption is paused for the API budget.
-    pub paused: Gauge,
+    /// 1 while consumption is paused, by reason (at most one at a time).
+    pub paused: Family<ReasonLabels, Gauge>,
     /// 1 while the AMQP connection is up.
     pub amqp_connected: Gauge,
 }
@@ -65,7 +69,7 @@ impl Metrics {
             api_calls: r.counter("api_calls", "Salesforce data API calls"),
             token_requests: r.counter("token_requests", "Salesforce token requests"),
         };
-        Metrics {
+        let m = Metrics {
             processed,
             duplicates,
             retried,
@@ -87,10 +91,43 @@ impl Metrics {
                 "Last Sforce-Limit-Info used/limit",
                 Gauge::default(),
             ),
-            paused: r.gauge("paused", "1 while the API budget pauses consumption"),
+            paused: r.add(
+                "paused",
+                "1 while consumption is paused, by reason",
+                Family::default(),
+            ),
             amqp_connected: r.gauge("amqp_connected", "1 while the AMQP connection is up"),
             registry: r,
+        };
+        m.set_paused(None);
+        m
+    }
+
+    /// Sets the `paused{reason}` gauges: 1 for `reason` (if any), 0 for the
+    /// others.
+    pub fn set_paused(&self, reason: Option<&str>) {
+        for r in PAUSE_REASONS {
+            let v = i64::from(reason == Some(*r));
+            self.paused
+                .get_or_create(&ReasonLabels {
+                    reason: (*r).to_owned(),
+                })
+                .set(v);
         }
+    }
+
+    /// `paused{reason}` now.
+    pub fn paused(&self, reason: &str) -> i64 {
+        self.paused
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .get()
+    }
+
+    /// The reason consumption is paused for, if it is.
+    pub fn paused_reason(&self) -> Option<&'static str> {
+        PAUSE_REASONS.iter().copied().find(|r| self.paused(r) == 1)
     }
 
     /// Counts one dead-lettered message.

@@ -13,6 +13,7 @@ pub mod dlq;
 pub mod handle;
 pub mod isolate;
 pub mod metrics;
+pub mod pause;
 pub mod schema;
 
 use std::net::SocketAddr;
@@ -117,6 +118,7 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         .iter()
         .filter_map(|a| Pattern::parse(&a.pattern).map(|p| (p, a.clone())))
         .collect();
+    let (shutdown, rx) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         config,
         actions,
@@ -124,8 +126,8 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         client,
         schema,
         metrics: metrics.clone(),
+        pause: pause::State::new(rx.clone()),
     });
-    let (shutdown, rx) = watch::channel(false);
     let (admin_stop, admin_rx) = watch::channel(false);
     let admin = tokio::spawn(admin::serve(listener, probes(metrics.clone()), admin_rx));
     let task = tokio::spawn(run(ctx, rx));
@@ -162,8 +164,9 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
         ctx.metrics.amqp_connected.set(0);
         // Claims of messages we held go back: they will be redelivered.
         let _ = ctx.store.release(batcher.held_ids()).await;
+        let _ = ctx.store.release_held().await;
         match result {
-            Ok(()) => break,
+            Ok(()) | Err(SessionError::Pause(pause::Error::Stopped)) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "worker session ended; reconnecting");
                 link.give_up(&live);
@@ -257,6 +260,17 @@ async fn session(
     }
 }
 
+/// `/readyz`'s body while paused for `reason`.
+fn paused_text(reason: &str) -> &'static str {
+    match reason {
+        "auth" => "paused: auth\n",
+        "maintenance" => "paused: maintenance\n",
+        "request_limit" => "paused: request_limit\n",
+        "budget" => "paused: budget\n",
+        _ => "paused\n",
+    }
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -265,15 +279,18 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// What the worker's admin listener answers: `/readyz` 200 while consuming
-/// (`amqp_connected`), `/metrics` the `hookgate_worker_*` metrics.
+/// (`amqp_connected` and not paused), `/metrics` the `hookgate_worker_*`
+/// metrics.
 fn probes(metrics: Arc<Metrics>) -> Probes {
     let ready = metrics.clone();
     Probes {
         ready: Arc::new(move || {
-            if ready.amqp_connected.get() == 1 {
-                Readiness::Ready("ready\n")
-            } else {
-                Readiness::NotReady("broker disconnected\n")
+            if ready.amqp_connected.get() != 1 {
+                return Readiness::NotReady("broker disconnected\n");
+            }
+            match ready.paused_reason() {
+                None => Readiness::Ready("ready\n"),
+                Some(reason) => Readiness::NotReady(paused_text(reason)),
             }
         }),
         metrics: Arc::new(move || metrics.encode()),

@@ -129,14 +129,14 @@ impl Schema {
                 }
             }
             if !fits(&field.field_type, value) {
-                return Err(ApiError {
-                    code: "malformed".into(),
-                    message: format!(
+                return Err(ApiError::new(
+                    "malformed",
+                    format!(
                         "field {name}: {} cannot be sent to a {} field",
                         short(value),
                         field.field_type
                     ),
-                });
+                ));
             }
         }
         Ok(())
@@ -183,10 +183,7 @@ pub async fn check_online(config: &WorkerConfig) -> Result<Schema, Error> {
     )
     .map_err(|e| Error::Api {
         what: "HTTP client".into(),
-        error: ApiError {
-            code: "CONNECT".into(),
-            message: e.to_string(),
-        },
+        error: ApiError::new("CONNECT", e.to_string()),
     })?;
     Schema::load(&client, config).await
 }

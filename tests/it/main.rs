@@ -19,3 +19,4 @@ mod support;
 mod webhooks;
 mod worker;
 mod worker_batches;
+mod worker_pause;

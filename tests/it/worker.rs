@@ -13,7 +13,7 @@ use crate::support::{self, fixture, fixture_headers, sign, Harness, Options, ORG
 
 /// Seeds `n` Accounts and posts them as Outbound Messages of `per_post`
 /// Notifications; returns (notification ids, account ids).
-async fn post_accounts(
+pub(crate) async fn post_accounts(
     h: &Harness,
     env: &WorkerEnv,
     n: usize,
@@ -35,7 +35,7 @@ async fn post_accounts(
     items.into_iter().unzip()
 }
 
-fn updated(env: &WorkerEnv, accounts: &[String]) -> usize {
+pub(crate) fn updated(env: &WorkerEnv, accounts: &[String]) -> usize {
     accounts
         .iter()
         .filter(|a| {
@@ -516,13 +516,13 @@ async fn api_budget_over_threshold_pauses_consumption() {
     // The first call reads usage 951/1000 > 0.9.
     eventually(30, "first batch", || updated(&env, &a1) == 10).await;
     let (n2, a2) = post_accounts(&h, &env, 10, 10).await;
-    eventually(10, "paused", || w.metrics.paused.get() == 1).await;
+    eventually(10, "paused", || w.metrics.paused("budget") == 1).await;
     let calls = env.sim.api_calls();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(env.sim.api_calls(), calls, "no call while paused");
     env.sim.set_usage(10);
     eventually(30, "resumed after the pause", || updated(&env, &a2) == 10).await;
-    assert_eq!(w.metrics.paused.get(), 0);
+    assert_eq!(w.metrics.paused("budget"), 0);
     w.shutdown().await;
     env.finish(&[n1, n2].concat()).await;
     h.finish().await;

@@ -104,6 +104,26 @@ impl Route {
         }
     }
 
+    /// Whether the route writes (refused in read-only mode).
+    fn writes(&self) -> bool {
+        matches!(
+            self,
+            Route::UpdateOne { .. }
+                | Route::UpsertOne { .. }
+                | Route::CollectionUpdate
+                | Route::CollectionUpsert { .. }
+        )
+    }
+
+    /// `Some(upsert)` for an sObject Collections call.
+    fn collection(&self) -> Option<bool> {
+        match self {
+            Route::CollectionUpdate => Some(false),
+            Route::CollectionUpsert { .. } => Some(true),
+            _ => None,
+        }
+    }
+
     /// Records the call carries, for the call log.
     fn records(&self, body: &Body) -> usize {
         match self {
@@ -130,6 +150,7 @@ pub(super) fn handle(
     let route = Route::parse(method, path);
     let json: Body = (!body.is_empty()).then(|| serde_json::from_slice(body));
     let records = route.records(&json);
+    let read_only = shared.org().read_only;
     let mut st = shared.state();
     let live = bearer(headers).is_some_and(|t| st.token_live(t, shared.config.token_ttl));
     let mut reply = if !live {
@@ -140,8 +161,16 @@ pub(super) fn handle(
         )
     } else {
         st.usage += 1;
+        st.per_app_usage += 1;
         let delay = st.take_slow();
-        let mut reply = if st.usage > shared.config.daily_limit {
+        // Over the connected app's own allocation: refused like the org's
+        // (REST API Developer Guide, "Limit Info Header" reports both; the
+        // refusal's code for the per-app case is not documented: assumed).
+        let per_app_over = shared
+            .config
+            .per_app_limit
+            .is_some_and(|l| st.per_app_usage > l);
+        let mut reply = if st.usage > shared.config.daily_limit || per_app_over {
             limit_exceeded()
         } else {
             match st.take_refusal() {
@@ -151,13 +180,25 @@ pub(super) fn handle(
                     "SERVER_UNAVAILABLE",
                     "Server unavailable: please try again later",
                 ),
+                // REST API Developer Guide, "Status Codes and Error
+                // Responses": 500 is "an error has occurred within
+                // Lightning Platform"; its body carries UNKNOWN_EXCEPTION.
+                Some(Refusal::UnknownException) => Reply::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN_EXCEPTION",
+                    "An unexpected error occurred. Please include this ErrorId if you \
+                     contact support: 1234567890-12345 (-1234567890)",
+                ),
+                None if read_only && route.writes() => {
+                    super::org::read_only(route.collection(), records)
+                }
                 None => run(&mut st, route, headers, json, body),
             }
         };
         reply.delay = delay;
         reply
     };
-    reply.usage = Some(st.usage);
+    reply.usage = Some((st.usage, st.per_app_usage));
     reply.records = records;
     reply
 }

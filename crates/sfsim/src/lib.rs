@@ -5,7 +5,8 @@
 //! What it does, and what it refuses:
 //! - `POST /services/oauth2/token` (`oauth.rs`): the JWT bearer flow (RS256
 //!   only; signature against the configured certificate key, `iss`, `sub`,
-//!   `aud`, `exp` in the future and at most 5 minutes ahead) and the client
+//!   `aud` per [`LoginHost`], `exp` in the future and at most 5 minutes ahead,
+//!   `nbf` not ahead) and the client
 //!   credentials flow (form fields or HTTP Basic). OAuth errors are HTTP 400
 //!   `{"error","error_description"}`. Tokens have no refresh token and die
 //!   after [`SimConfig::token_ttl`] or on [`Fault::ExpireTokens`].
@@ -21,6 +22,8 @@
 //!   collections writes to typed objects are checked as a whole first
 //!   (`JSON_PARSER_ERROR` with the value's position, `INVALID_FIELD`), setup
 //!   objects cannot share an update with others, at most 10 type chunks.
+//! - Org conditions set at run time (`org.rs`): token endpoint outages,
+//!   revoked approval, a rotated secret, read-only mode, per-app usage.
 //! - Faults ([`Fault`]) are injected by the test and consumed in order; the
 //!   call log ([`Call`]), usage and per-record write counts let tests prove
 //!   how many API calls were spent and that each effect happened once.
@@ -34,9 +37,11 @@ mod data;
 mod id;
 mod jsonpos;
 mod oauth;
+mod org;
 mod record;
 mod rng;
 mod schema;
+mod server;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -44,7 +49,6 @@ mod versions;
 
 pub use schema::{FieldSchema, FieldType, ObjectSchema};
 
-use std::convert::Infallible;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -54,18 +58,17 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
+pub use org::{LoginHost, Outage};
 use state::State;
 
-/// The default JWT audience (production and developer orgs).
-pub const DEFAULT_AUDIENCE: &str = "https://login.salesforce.com";
+/// The JWT audience of production orgs ([`LoginHost::Production`]).
+pub const DEFAULT_AUDIENCE: &str = org::PRODUCTION_AUDIENCE;
 /// The header that reports API usage on every data response.
 pub const LIMIT_INFO_HEADER: &str = "sforce-limit-info";
 /// The token endpoint.
@@ -91,13 +94,19 @@ pub struct SimConfig {
     pub jwt_public_key_pem: String,
     /// The client credentials flow's secret.
     pub client_secret: String,
-    /// The JWT `aud` the org accepts.
-    pub audience: String,
+    /// The login host it stands for, which decides the JWT `aud` accepted
+    /// ([`Simulator::audience`]); default: a site at its own URL.
+    pub login_host: LoginHost,
     /// Issued tokens are refused (401 `INVALID_SESSION_ID`) after this.
     pub token_ttl: Duration,
     /// The daily allocation: the denominator of `Sforce-Limit-Info`; above
     /// it data calls get 403 `REQUEST_LIMIT_EXCEEDED`.
     pub daily_limit: u64,
+    /// The connected app's own allocation (`per-app-api-usage` in
+    /// `Sforce-Limit-Info`); `None`: the org sets none.
+    pub per_app_limit: Option<u64>,
+    /// The connected app's name, as `appName=` in `per-app-api-usage`.
+    pub app_name: String,
 }
 
 impl Default for SimConfig {
@@ -107,9 +116,11 @@ impl Default for SimConfig {
             username: "integration@example.com".to_owned(),
             jwt_public_key_pem: String::new(),
             client_secret: "test-client-secret".to_owned(),
-            audience: DEFAULT_AUDIENCE.to_owned(),
+            login_host: LoginHost::default(),
             token_ttl: Duration::from_secs(2 * 3600),
             daily_limit: 100_000,
+            per_app_limit: None,
+            app_name: "hookgate-test".to_owned(),
         }
     }
 }
@@ -123,6 +134,8 @@ pub enum Fault {
     ServerError { count: u32 },
     /// The next `count` data calls: HTTP 403 `REQUEST_LIMIT_EXCEEDED`.
     RequestLimit { count: u32 },
+    /// The next `count` data calls: HTTP 500 `UNKNOWN_EXCEPTION` (same queue).
+    UnknownException { count: u32 },
     /// The next `count` records written: `UNABLE_TO_LOCK_ROW` (per record in
     /// collections; HTTP 400 for a single-record call).
     LockRow { count: u32 },
@@ -167,11 +180,18 @@ struct Shared {
     user_id: String,
     jwt_key: Option<DecodingKey>,
     state: Mutex<State>,
+    org: Mutex<org::Org>,
+    /// Wakes the accept loop for an [`Outage::Refused`].
+    refuse: tokio::sync::Notify,
 }
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn org(&self) -> MutexGuard<'_, org::Org> {
+        self.org.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -222,9 +242,11 @@ impl Simulator {
             user_id: crate::id::to_18(USER_ID).unwrap_or_else(|| USER_ID.to_owned()),
             jwt_key,
             state: Mutex::new(State::new()),
+            org: Mutex::default(),
+            refuse: tokio::sync::Notify::new(),
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, shared.clone(), stopped));
+        let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));
         Ok(Simulator {
             shared,
             stop,
@@ -240,15 +262,6 @@ impl Simulator {
 
     pub fn inject(&self, fault: Fault) {
         self.shared.state().inject(fault);
-    }
-
-    /// Sets the API requests used in the rolling 24 h.
-    pub fn set_usage(&self, used: u64) {
-        self.shared.state().usage = used;
-    }
-
-    pub fn usage(&self) -> u64 {
-        self.shared.state().usage
     }
 
     /// Adds (or replaces) a record. Updates by Id need one (else 404
@@ -326,52 +339,13 @@ impl Drop for Simulator {
     }
 }
 
-// === server ===
-
-/// Accepts until `stop` turns true (or its sender is gone), then aborts the
-/// open connections, so a stopped simulator is really unreachable.
-async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
-    let mut connections = JoinSet::new();
-    loop {
-        let stream = tokio::select! {
-            a = listener.accept() => match a {
-                Ok((s, _)) => s,
-                Err(_) => {
-                    // Out of file descriptors and the like: do not spin.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    break;
-                }
-                continue;
-            }
-        };
-        while connections.try_join_next().is_some() {}
-        let shared = shared.clone();
-        let builder = builder.clone();
-        connections.spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, req).await) }
-            });
-            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
-        });
-    }
-    connections.shutdown().await;
-}
-
 /// An answer before it becomes a response.
 struct Reply {
     status: StatusCode,
     body: Option<Value>,
-    /// `Some` on data endpoints: the usage for `Sforce-Limit-Info`.
-    usage: Option<u64>,
+    /// `Some` on data endpoints: the org's and the app's usage for
+    /// `Sforce-Limit-Info`.
+    usage: Option<(u64, u64)>,
     records: usize,
     /// Answer this late ([`Fault::Slow`]).
     delay: Option<Duration>,
@@ -408,9 +382,14 @@ impl Reply {
     }
 }
 
-async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
+    let outage = shared.org().outage();
+    if path == TOKEN_PATH && matches!(outage, Some(Outage::Dropped | Outage::Refused)) {
+        shared.state().token_requests += 1;
+        return None;
+    }
     let kind = if path == TOKEN_PATH {
         Kind::Token
     } else if path.trim_end_matches('/') == DATA_PREFIX.trim_end_matches('/') {
@@ -458,7 +437,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     if let Some(delay) = reply.delay {
         tokio::time::sleep(delay).await;
     }
-    respond(reply, shared.config.daily_limit)
+    Some(respond(reply, &shared.config))
 }
 
 #[derive(Clone, Copy)]
@@ -470,7 +449,7 @@ enum Kind {
     Other,
 }
 
-fn respond(reply: Reply, daily_limit: u64) -> Response<Full<Bytes>> {
+fn respond(reply: Reply, config: &SimConfig) -> Response<Full<Bytes>> {
     let body = reply
         .body
         .as_ref()
@@ -485,8 +464,8 @@ fn respond(reply: Reply, daily_limit: u64) -> Response<Full<Bytes>> {
             HeaderValue::from_static("application/json;charset=UTF-8"),
         );
     }
-    if let Some(used) = reply.usage {
-        if let Ok(v) = HeaderValue::from_str(&format!("api-usage={used}/{daily_limit}")) {
+    if let Some((used, per_app)) = reply.usage {
+        if let Ok(v) = HeaderValue::from_str(&org::limit_info(config, used, per_app)) {
             headers.insert(LIMIT_INFO_HEADER, v);
         }
     }

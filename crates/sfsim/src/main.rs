@@ -4,13 +4,15 @@
 //! `cargo run -p sfsim -- [PORT]` (default 0: a free port). It trusts
 //! `fixtures/salesforce/jwt/test-rsa.pub.pem` for the JWT bearer flow (sign
 //! assertions with `fixtures/salesforce/jwt/test-rsa.key`); `SFSIM_JWT_PUB`
-//! names another public key and `SFSIM_DAILY_LIMIT` sets the daily limit.
+//! names another public key, `SFSIM_DAILY_LIMIT` sets the daily limit and
+//! `SFSIM_LOGIN_HOST` (`site`, the default: JWT `aud` = its URL;
+//! `production`; `sandbox`) the login host it stands for.
 //! Prints the URL to use as both `login_url` and `instance_url`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
 use anyhow::Context as _;
-use sfsim::{SimConfig, Simulator};
+use sfsim::{LoginHost, SimConfig, Simulator};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -37,21 +39,24 @@ async fn main() -> anyhow::Result<()> {
             .parse()
             .context("SFSIM_DAILY_LIMIT must be a number")?;
     }
+    config.login_host = match std::env::var("SFSIM_LOGIN_HOST").as_deref() {
+        Ok("production") => LoginHost::Production,
+        Ok("sandbox") => LoginHost::Sandbox,
+        Ok("site") | Err(_) => LoginHost::Site,
+        Ok(other) => anyhow::bail!("SFSIM_LOGIN_HOST: {other}: production, sandbox or site"),
+    };
     let summary = format!(
-        "consumer_key={} username={} client_secret={} audience={} daily_limit={}",
-        config.consumer_key,
-        config.username,
-        config.client_secret,
-        config.audience,
-        config.daily_limit
+        "consumer_key={} username={} client_secret={} daily_limit={}",
+        config.consumer_key, config.username, config.client_secret, config.daily_limit
     );
     let sim = Simulator::start_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         .await
         .context("starting the simulator")?;
     println!("{}", sim.url());
     eprintln!(
-        "Salesforce simulator on {} ({summary}); Ctrl-C stops it",
-        sim.url()
+        "Salesforce simulator on {} ({summary} audience={}); Ctrl-C stops it",
+        sim.url(),
+        sim.audience()
     );
     tokio::signal::ctrl_c().await?;
     eprintln!(

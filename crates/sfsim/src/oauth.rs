@@ -3,9 +3,11 @@
 //!
 //! Checks in the order an org makes them: the grant type; for JWT the
 //! header's algorithm (RS256 only), the issuer (it names the connected app,
-//! whose certificate verifies the signature), the signature, the audience,
-//! the expiry, the subject. Errors are HTTP 400 with Salesforce's
-//! `{"error","error_description"}` texts.
+//! whose certificate verifies the signature), the signature, the audience
+//! (per the login host, [`super::LoginHost`]), the expiry and `nbf`, the
+//! subject and its approval. Errors are HTTP 400 with Salesforce's
+//! `{"error","error_description"}` texts. During a scripted outage
+//! ([`super::Outage`]) nothing is checked.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -20,6 +22,8 @@ use super::{Reply, Shared};
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// How far ahead `exp` may be (Salesforce: about 3 minutes, plus skew).
 const MAX_EXP_AHEAD_S: u64 = 300;
+/// Clock skew allowed on `nbf`.
+const NBF_SKEW_S: u64 = 5;
 
 /// An OAuth error: `error` and `error_description`.
 type Refused = (&'static str, &'static str);
@@ -29,6 +33,9 @@ const INVALID_CLIENT_ID: Refused = ("invalid_client_id", "client identifier inva
 const INVALID_CLIENT: Refused = ("invalid_client", "invalid client credentials");
 
 pub(super) fn token(shared: &Shared, method: &Method, headers: &HeaderMap, body: &[u8]) -> Reply {
+    if shared.org().outage() == Some(super::Outage::Unavailable) {
+        return super::org::unavailable();
+    }
     if method != Method::POST {
         return refuse(("invalid_request", "must use HTTP POST"));
     }
@@ -81,16 +88,34 @@ fn jwt_bearer(shared: &Shared, assertion: Option<&str>) -> Result<(), Refused> {
     validation.required_spec_claims.clear();
     decode::<Value>(assertion, key, &validation).map_err(|_| INVALID_ASSERTION)?;
 
+    // Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server
+    // Integration": aud is the authorization server's URL by login host
+    // (login / test / the Experience Cloud site); else "audience is invalid".
+    let audience = super::org::audience(config.login_host, &shared.url);
+    let is_ours = |a: &str| a.trim_end_matches('/') == audience;
     let audience_ok = match claims.get("aud") {
-        Some(Value::String(a)) => *a == config.audience,
-        Some(Value::Array(all)) => all
-            .iter()
-            .any(|a| a.as_str() == Some(config.audience.as_str())),
+        Some(Value::String(a)) => is_ours(a),
+        Some(Value::Array(all)) => all.iter().filter_map(Value::as_str).any(is_ours),
         _ => false,
     };
     if !audience_ok {
         return Err(("invalid_grant", "audience is invalid"));
     }
+    check_times(&claims)?;
+    // Same page: the user must have approved the connected app (or its
+    // admin pre-authorized the user's profile); an unknown subject fails
+    // the same way.
+    match claims.get("sub").and_then(Value::as_str) {
+        Some(sub) if sub == config.username && !shared.org().unapproved => Ok(()),
+        Some(_) => Err(("invalid_grant", "user hasn't approved this consumer")),
+        None => Err(INVALID_ASSERTION),
+    }
+}
+
+/// `exp` in the future and at most about 3 minutes ahead (Salesforce Help,
+/// "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration"); a JWT
+/// `nbf` (RFC 7519 section 4.1.5) still ahead is not valid yet.
+fn check_times(claims: &Value) -> Result<(), Refused> {
     let exp = claims
         .get("exp")
         .and_then(Value::as_u64)
@@ -102,10 +127,10 @@ fn jwt_bearer(shared: &Shared, assertion: Option<&str>) -> Result<(), Refused> {
     if exp > now + MAX_EXP_AHEAD_S {
         return Err(INVALID_ASSERTION);
     }
-    match claims.get("sub").and_then(Value::as_str) {
-        Some(sub) if sub == config.username => Ok(()),
-        Some(_) => Err(("invalid_grant", "user hasn't approved this consumer")),
-        None => Err(INVALID_ASSERTION),
+    match claims.get("nbf").map(Value::as_u64) {
+        Some(Some(nbf)) if nbf > now + NBF_SKEW_S => Err(INVALID_ASSERTION),
+        Some(None) => Err(INVALID_ASSERTION),
+        _ => Ok(()),
     }
 }
 
@@ -125,7 +150,10 @@ fn client_credentials(
     if id != shared.config.consumer_key {
         return Err(INVALID_CLIENT_ID);
     }
-    if secret != Some(shared.config.client_secret.as_str()) {
+    // A rotated consumer secret: the old one is refused (invalid_client).
+    let current = shared.org().client_secret.clone();
+    let expected = current.as_deref().unwrap_or(&shared.config.client_secret);
+    if secret != Some(expected) {
         return Err(INVALID_CLIENT);
     }
     Ok(())

@@ -26,6 +26,7 @@ pub(super) const BASE62: &[u8; 62] =
 pub(super) enum Refusal {
     ServerError,
     RequestLimit,
+    UnknownException,
 }
 
 pub(super) struct Record {
@@ -52,6 +53,8 @@ pub(super) struct State {
     tokens: HashMap<String, Instant>,
     /// API requests in the (simulated) rolling 24 h.
     pub usage: u64,
+    /// The connected app's requests in the rolling 24 h.
+    pub per_app_usage: u64,
     pub calls: Vec<Call>,
     pub api_calls: u64,
     pub token_requests: u64,
@@ -77,6 +80,7 @@ impl State {
         State {
             tokens: HashMap::new(),
             usage: 0,
+            per_app_usage: 0,
             calls: Vec::new(),
             api_calls: 0,
             token_requests: 0,
@@ -104,7 +108,12 @@ impl State {
             Fault::RequestLimit { count } if count > 0 => {
                 self.refusals.push_back((Refusal::RequestLimit, count))
             }
-            Fault::ServerError { .. } | Fault::RequestLimit { .. } => {}
+            Fault::UnknownException { count } if count > 0 => {
+                self.refusals.push_back((Refusal::UnknownException, count))
+            }
+            Fault::ServerError { .. }
+            | Fault::RequestLimit { .. }
+            | Fault::UnknownException { .. } => {}
             Fault::LockRow { count } => self.lock_rows += u64::from(count),
             Fault::Slow { delay, count } if count > 0 => self.slow.push_back((delay, count)),
             Fault::Slow { .. } => {}

@@ -17,9 +17,11 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture")
 }
 
+/// Standing for `login.salesforce.com`: `aud` is [`DEFAULT_AUDIENCE`].
 fn config() -> SimConfig {
     SimConfig {
         jwt_public_key_pem: String::from_utf8(fixture("test-rsa.pub.pem")).expect("utf-8"),
+        login_host: LoginHost::Production,
         ..SimConfig::default()
     }
 }
@@ -37,7 +39,7 @@ fn now() -> u64 {
 }
 
 fn claims(c: &SimConfig) -> Value {
-    json!({ "iss": c.consumer_key, "sub": c.username, "aud": c.audience, "exp": now() + 180 })
+    json!({ "iss": c.consumer_key, "sub": c.username, "aud": DEFAULT_AUDIENCE, "exp": now() + 180 })
 }
 
 fn sign(key: &str, claims: &Value) -> String {

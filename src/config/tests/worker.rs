@@ -133,3 +133,91 @@ fn bad_amqp_url_is_named_without_its_password() {
         assert!(!shown.contains("s3cret"), "{shown}");
     }
 }
+
+/// The JWT `aud` follows `login_url` unless `audience` is set.
+#[test]
+fn jwt_audience_defaults_from_login_url_and_can_be_overridden() {
+    if std::env::var_os(AMQP_URL_ENV).is_some() {
+        return;
+    }
+    let dir = TempDir::new("aud");
+    let ck = dir.file("ck", b"consumer-key-1");
+    let pem_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/salesforce/jwt/test-rsa.key"
+    );
+    let auth = |extra: &str| {
+        format!(
+            "auth = \"jwt_bearer\"\nconsumer_key = {{ file = \"{ck}\" }}\nusername = \"u@example.test\"\nprivate_key = {{ file = \"{pem_path}\" }}\n{extra}"
+        )
+    };
+    let base = text(
+        "amqp://127.0.0.1:5672/%2f",
+        "redis://127.0.0.1:6379",
+        &auth(""),
+    );
+    let cases = [
+        ("https://login.example.test", "https://login.example.test"),
+        (
+            "https://login.salesforce.com",
+            "https://login.salesforce.com",
+        ),
+        (
+            "https://acme.my.salesforce.com",
+            "https://login.salesforce.com",
+        ),
+        ("https://test.salesforce.com", "https://test.salesforce.com"),
+        (
+            "https://acme--uat.sandbox.my.salesforce.com",
+            "https://test.salesforce.com",
+        ),
+    ];
+    for (login_url, aud) in cases {
+        let t = base.replace("https://login.example.test", login_url);
+        match load(&t).unwrap().auth {
+            Auth::JwtBearer { audience, .. } => assert_eq!(audience, aud, "{login_url}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    let t = text(
+        "amqp://127.0.0.1:5672/%2f",
+        "redis://127.0.0.1:6379",
+        &auth("audience = \"https://acme.my.site.com/partners\""),
+    );
+    match load(&t).unwrap().auth {
+        Auth::JwtBearer { audience, .. } => {
+            assert_eq!(audience, "https://acme.my.site.com/partners")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn pause_retry_bounds_are_checked() {
+    if std::env::var_os(AMQP_URL_ENV).is_some() {
+        return;
+    }
+    let dir = TempDir::new("pause");
+    let ck = dir.file("ck", b"consumer-key-1");
+    let cs = dir.file("cs", b"x");
+    let auth = format!(
+        "auth = \"client_credentials\"\nconsumer_key = {{ file = \"{ck}\" }}\nclient_secret = {{ file = \"{cs}\" }}"
+    );
+    let base = text("amqp://127.0.0.1:5672/%2f", "redis://127.0.0.1:6379", &auth);
+    let c = load(&base).unwrap();
+    assert_eq!(
+        c.pause_retry(),
+        (Duration::from_millis(1000), Duration::from_secs(300))
+    );
+    for keys in [
+        "pause_retry_min_ms = 0",
+        "pause_retry_min_ms = 5000\npause_retry_max_s = 2",
+    ] {
+        let t = base.replace(
+            "queues = [\"work\"]",
+            &format!("queues = [\"work\"]\n{keys}"),
+        );
+        let e = load(&t).unwrap_err().to_string();
+        assert!(e.contains("worker.pause_retry_min_ms"), "{e}");
+    }
+}

@@ -18,6 +18,32 @@ pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 /// Assertion lifetime: Salesforce accepts `exp` at most about 3 minutes ahead.
 pub const ASSERTION_TTL: Duration = Duration::from_secs(150);
 
+/// JWT `aud` for production orgs (also when the token request goes to a
+/// production My Domain URL).
+pub const PRODUCTION_AUDIENCE: &str = "https://login.salesforce.com";
+/// JWT `aud` for sandboxes.
+pub const SANDBOX_AUDIENCE: &str = "https://test.salesforce.com";
+
+/// The JWT `aud` Salesforce expects for token requests sent to `login_url`
+/// (SALESFORCE.md section 6, "JWT bearer"): [`PRODUCTION_AUDIENCE`] for
+/// `login.salesforce.com` and My Domain URLs (`*.my.salesforce.com`) that are
+/// not sandboxes, [`SANDBOX_AUDIENCE`] for `test.salesforce.com` and
+/// `*.sandbox.my.salesforce.com`, otherwise the login URL itself (an
+/// Experience Cloud site, a simulator), without a trailing `/`.
+pub fn audience_for(login_url: &str) -> String {
+    let host = url::Url::parse(login_url).ok().and_then(|u| {
+        u.host_str()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    });
+    match host.as_deref() {
+        Some("login.salesforce.com") => PRODUCTION_AUDIENCE.to_owned(),
+        Some("test.salesforce.com") => SANDBOX_AUDIENCE.to_owned(),
+        Some(h) if h.ends_with(".sandbox.my.salesforce.com") => SANDBOX_AUDIENCE.to_owned(),
+        Some(h) if h.ends_with(".my.salesforce.com") => PRODUCTION_AUDIENCE.to_owned(),
+        _ => login_url.trim_end_matches('/').to_owned(),
+    }
+}
+
 /// How to obtain tokens.
 #[derive(Clone)]
 pub enum Auth {
@@ -281,6 +307,53 @@ mod tests {
     use secrecy::ExposeSecret as _;
 
     use super::*;
+
+    #[test]
+    fn audience_follows_the_login_host() {
+        let cases = [
+            ("https://login.salesforce.com", PRODUCTION_AUDIENCE),
+            ("https://login.salesforce.com/", PRODUCTION_AUDIENCE),
+            ("https://LOGIN.salesforce.com", PRODUCTION_AUDIENCE),
+            ("https://acme.my.salesforce.com", PRODUCTION_AUDIENCE),
+            (
+                "https://acme-dev-ed.develop.my.salesforce.com",
+                PRODUCTION_AUDIENCE,
+            ),
+            ("https://test.salesforce.com", SANDBOX_AUDIENCE),
+            (
+                "https://acme--uat.sandbox.my.salesforce.com",
+                SANDBOX_AUDIENCE,
+            ),
+            (
+                "https://acme--uat.sandbox.my.salesforce.com/",
+                SANDBOX_AUDIENCE,
+            ),
+            // Experience Cloud sites and anything else: the URL itself.
+            (
+                "https://acme.my.site.com/customers",
+                "https://acme.my.site.com/customers",
+            ),
+            (
+                "https://acme.force.com/partners/",
+                "https://acme.force.com/partners",
+            ),
+            ("http://127.0.0.1:8787", "http://127.0.0.1:8787"),
+            ("http://127.0.0.1:8787/", "http://127.0.0.1:8787"),
+            // Look-alikes are not Salesforce's hosts.
+            (
+                "https://login.salesforce.com.evil.test",
+                "https://login.salesforce.com.evil.test",
+            ),
+            (
+                "https://my.salesforce.com.example",
+                "https://my.salesforce.com.example",
+            ),
+            ("not a url", "not a url"),
+        ];
+        for (login_url, aud) in cases {
+            assert_eq!(audience_for(login_url), aud, "{login_url}");
+        }
+    }
 
     #[test]
     fn debug_prints_no_token_or_secret() {

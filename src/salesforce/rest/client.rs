@@ -17,12 +17,12 @@ use super::ApiError;
 /// Response header with the org's rolling 24 h API usage.
 pub const LIMIT_INFO: &str = "sforce-limit-info";
 
-/// API usage from `Sforce-Limit-Info: api-usage=<used>/<limit>`.
+/// One usage item of `Sforce-Limit-Info`: `<used>/<limit>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     /// Requests used in the rolling 24 h.
     pub used: u64,
-    /// The org's daily allocation.
+    /// The allocation.
     pub limit: u64,
 }
 
@@ -36,17 +36,71 @@ impl Usage {
         }
     }
 
-    /// Parses the header value, e.g. `api-usage=25/15000` (other
-    /// comma-separated items such as `per-app-api-usage=...` are skipped).
+    /// The usage item closest to its limit in a `Sforce-Limit-Info` value
+    /// (see [`LimitInfo::parse`]).
     pub fn parse(header: &str) -> Option<Usage> {
-        header.split(',').find_map(|item| {
-            let v = item.trim().strip_prefix("api-usage=")?;
-            let (used, limit) = v.split_once('/')?;
-            Some(Usage {
-                used: used.trim().parse().ok()?,
-                limit: limit.trim().parse().ok()?,
-            })
+        LimitInfo::parse(header).tightest()
+    }
+
+    /// `N/M` (anything after `M`, such as `(appName=x)`, is ignored).
+    fn from_item(value: &str) -> Option<Usage> {
+        let (used, rest) = value.split_once('/')?;
+        let digits = rest.trim_start();
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        Some(Usage {
+            used: used.trim().parse().ok()?,
+            limit: digits[..end].parse().ok()?,
         })
+    }
+}
+
+/// `Sforce-Limit-Info`: one or more items separated by `;` (REST API
+/// Developer Guide, "Limit Info Header"), e.g.
+/// `api-usage=10018/100000; per-app-api-usage=17/250(appName=x)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitInfo {
+    /// `api-usage`: the org's rolling 24 h allocation.
+    pub api: Option<Usage>,
+    /// `per-app-api-usage`: the connected app's own allocation, when the org
+    /// sets one.
+    pub per_app: Option<Usage>,
+    /// The `appName` of `per-app-api-usage`.
+    pub app_name: Option<String>,
+}
+
+impl LimitInfo {
+    /// Parses the header value; unknown and malformed items are skipped
+    /// (`,` is accepted as a separator too).
+    pub fn parse(header: &str) -> LimitInfo {
+        let mut info = LimitInfo::default();
+        for item in header.split([';', ',']) {
+            let Some((name, value)) = item.trim().split_once('=') else {
+                continue;
+            };
+            match name.trim() {
+                "api-usage" => info.api = Usage::from_item(value).or(info.api),
+                "per-app-api-usage" => {
+                    if let Some(u) = Usage::from_item(value) {
+                        info.per_app = Some(u);
+                        info.app_name = value
+                            .split_once("(appName=")
+                            .map(|(_, n)| n.trim_end_matches(')').to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        info
+    }
+
+    /// The item closest to its limit (the one a budget must follow).
+    pub fn tightest(&self) -> Option<Usage> {
+        match (self.api, self.per_app) {
+            (Some(a), Some(p)) => Some(if p.ratio() > a.ratio() { p } else { a }),
+            (a, p) => a.or(p),
+        }
     }
 }
 
@@ -141,7 +195,8 @@ impl Client {
         })
     }
 
-    /// The last `Sforce-Limit-Info` seen.
+    /// The last `Sforce-Limit-Info` seen: its item closest to its limit
+    /// (`api-usage` or `per-app-api-usage`).
     pub fn usage(&self) -> Option<Usage> {
         self.usage.lock().ok().and_then(|u| *u)
     }
@@ -249,10 +304,10 @@ impl Client {
                     Ok(replies) if replies.len() == records.len() => {
                         Outcome::Records(replies.into_iter().map(record_result).collect())
                     }
-                    _ => Outcome::Failed(ApiError {
-                        code: "INVALID_RESPONSE".into(),
-                        message: "collections reply does not match the request".into(),
-                    }),
+                    _ => Outcome::Failed(ApiError::new(
+                        "INVALID_RESPONSE",
+                        "collections reply does not match the request",
+                    )),
                 };
             }
             let err = top_error(status, &bytes);
@@ -297,10 +352,7 @@ impl Client {
             }
             Err(e) => {
                 *slot = None;
-                Err(ApiError {
-                    code: "AUTH".into(),
-                    message: e.to_string(),
-                })
+                Err(ApiError::new(super::AUTH_ERROR, e.to_string()))
             }
         }
     }
@@ -311,39 +363,36 @@ fn record_result(r: RecordReply) -> RecordResult {
         return Ok(());
     }
     let first = r.errors.into_iter().next();
-    Err(ApiError {
-        code: first
+    Err(ApiError::new(
+        first
             .as_ref()
             .and_then(|e| e.status_code.clone())
             .unwrap_or_else(|| "UNKNOWN_ERROR".into()),
-        message: first.and_then(|e| e.message).unwrap_or_default(),
-    })
+        first.and_then(|e| e.message).unwrap_or_default(),
+    ))
 }
 
-/// The first top-level `[{"message","errorCode"}]` of an error answer.
+/// A whole-call failure: the body's first `errorCode`, else `HTTP_<status>`;
+/// the status is kept (5xx is retryable whatever the code).
 pub(super) fn top_error(status: u16, body: &[u8]) -> ApiError {
     let parsed: Option<Vec<TopError>> = serde_json::from_slice(body).ok();
     let first = parsed.and_then(|v| v.into_iter().next());
-    match first {
+    let mut e = match first {
         Some(TopError {
             error_code: Some(code),
             message,
-        }) => ApiError {
-            code,
-            message: message.unwrap_or_default(),
-        },
-        _ => ApiError {
-            code: format!("HTTP_{status}"),
-            message: format!("HTTP {status}"),
-        },
-    }
+        }) => ApiError::new(code, message.unwrap_or_default()),
+        _ => ApiError::new(format!("HTTP_{status}"), format!("HTTP {status}")),
+    };
+    e.status = Some(status);
+    e
 }
 
 fn transport(e: &reqwest::Error) -> ApiError {
-    ApiError {
-        code: if e.is_timeout() { "TIMEOUT" } else { "CONNECT" }.into(),
-        message: e.to_string(),
-    }
+    ApiError::new(
+        if e.is_timeout() { "TIMEOUT" } else { "CONNECT" },
+        e.to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -365,6 +414,122 @@ mod tests {
         );
         assert_eq!(Usage::parse("nonsense"), None);
         assert!((Usage { used: 9, limit: 10 }.ratio() - 0.9).abs() < 1e-9);
+    }
+
+    /// The exact header strings of the REST API Developer Guide ("Limit
+    /// Info Header") and of the issue.
+    #[test]
+    fn limit_info_parses_both_items_of_the_documented_header() {
+        let info =
+            LimitInfo::parse("api-usage=25/5000; per-app-api-usage=17/250(appName=sample-app)");
+        assert_eq!(
+            info.api,
+            Some(Usage {
+                used: 25,
+                limit: 5000
+            })
+        );
+        assert_eq!(
+            info.per_app,
+            Some(Usage {
+                used: 17,
+                limit: 250
+            })
+        );
+        assert_eq!(info.app_name.as_deref(), Some("sample-app"));
+        // 17/250 = 6.8% is closer to its limit than 25/5000 = 0.5%.
+        assert_eq!(
+            info.tightest(),
+            Some(Usage {
+                used: 17,
+                limit: 250
+            })
+        );
+
+        let info = LimitInfo::parse("api-usage=10018/100000; per-app-api-usage=17/250(appName=x)");
+        assert_eq!(
+            info.api,
+            Some(Usage {
+                used: 10018,
+                limit: 100000
+            })
+        );
+        // 10018/100000 = 10.0% is closer than 17/250 = 6.8%.
+        assert_eq!(
+            info.tightest(),
+            Some(Usage {
+                used: 10018,
+                limit: 100000
+            })
+        );
+        let info = LimitInfo::parse("api-usage=10018/100000; per-app-api-usage=240/250(appName=x)");
+        assert_eq!(
+            info.tightest(),
+            Some(Usage {
+                used: 240,
+                limit: 250
+            })
+        );
+
+        let info = LimitInfo::parse("api-usage=95000/100000; per-app-api-usage=17/250(appName=x)");
+        assert_eq!(
+            info.tightest(),
+            Some(Usage {
+                used: 95000,
+                limit: 100000
+            })
+        );
+
+        let info = LimitInfo::parse("api-usage=18/5000");
+        assert_eq!(info.per_app, None);
+        assert_eq!(
+            info.tightest(),
+            Some(Usage {
+                used: 18,
+                limit: 5000
+            })
+        );
+
+        // Only the per-app item: still a reading.
+        let info = LimitInfo::parse("per-app-api-usage=240/250(appName=x)");
+        assert_eq!(info.api, None);
+        assert_eq!(
+            info.tightest(),
+            Some(Usage {
+                used: 240,
+                limit: 250
+            })
+        );
+        assert_eq!(LimitInfo::parse(""), LimitInfo::default());
+        assert_eq!(
+            LimitInfo::parse("api-usage=x/y; per-app-api-usage=1/"),
+            LimitInfo::default()
+        );
+    }
+
+    #[test]
+    fn server_errors_retry_whatever_the_code_and_org_failures_hold() {
+        let e = top_error(
+            500,
+            br#"[{"message":"An unexpected error occurred.","errorCode":"UNKNOWN_EXCEPTION"}]"#,
+        );
+        assert_eq!(
+            (e.code.as_str(), e.status),
+            ("UNKNOWN_EXCEPTION", Some(500))
+        );
+        assert!(e.retryable());
+        assert_eq!(e.hold(), None);
+        let e = top_error(
+            400,
+            br#"[{"message":"bad","errorCode":"UNKNOWN_EXCEPTION"}]"#,
+        );
+        assert!(!e.retryable());
+        let e = top_error(403, br#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#);
+        assert_eq!(e.hold(), Some(super::super::Hold::RequestLimit));
+        let e = ApiError::new(super::super::MAINTENANCE_ERROR, "read-only");
+        assert_eq!(e.hold(), Some(super::super::Hold::Maintenance));
+        let e = ApiError::new(super::super::AUTH_ERROR, "token request refused");
+        assert_eq!(e.hold(), Some(super::super::Hold::Auth));
     }
 
     #[test]

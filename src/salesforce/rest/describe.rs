@@ -91,8 +91,5 @@ impl Client {
 }
 
 fn invalid(e: &serde_json::Error) -> ApiError {
-    ApiError {
-        code: "INVALID_RESPONSE".into(),
-        message: e.to_string(),
-    }
+    ApiError::new("INVALID_RESPONSE", e.to_string())
 }

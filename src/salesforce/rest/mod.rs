@@ -18,6 +18,15 @@ pub use describe::Describe;
 /// Most records in one sObject Collections call.
 pub const MAX_COLLECTION_RECORDS: usize = 200;
 
+/// The code of an [`ApiError`] for a failed token request: the token
+/// endpoint (unreachable, 5xx, `invalid_grant`, `invalid_client`) or our own
+/// credentials, never the message.
+pub const AUTH_ERROR: &str = "AUTH";
+/// Read-only mode during a Salesforce maintenance window.
+pub const MAINTENANCE_ERROR: &str = "INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE";
+/// The org's rolling 24 h API allocation is spent (HTTP 403).
+pub const REQUEST_LIMIT_ERROR: &str = "REQUEST_LIMIT_EXCEEDED";
+
 /// A Salesforce error code from a response (`errorCode` at the top level,
 /// `statusCode` per record).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +36,44 @@ pub struct ApiError {
     pub code: String,
     /// Salesforce's message (may name fields; never contains our secrets).
     pub message: String,
+    /// The HTTP status of a whole-call failure; `None` for a per-record
+    /// error, a transport failure or a token failure.
+    pub status: Option<u16>,
+}
+
+/// Why no call should be made for a while: the org or its token endpoint is
+/// the problem, not the messages (SALESFORCE.md section 6 table: "pause").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hold {
+    /// No token: connect errors, timeouts, 5xx, `invalid_grant`,
+    /// `invalid_client` at the token endpoint.
+    Auth,
+    /// `INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE` (read-only mode).
+    Maintenance,
+    /// `REQUEST_LIMIT_EXCEEDED`: the daily allocation is spent.
+    RequestLimit,
 }
 
 impl ApiError {
-    /// Whether a retry later may succeed (SALESFORCE.md section 6 table).
+    /// An error without an HTTP status (per record, transport, ours).
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: code.into(),
+            message: message.into(),
+            status: None,
+        }
+    }
+
+    /// Whether a retry later may succeed (SALESFORCE.md section 6 table):
+    /// any HTTP 5xx or 429 whatever the body's `errorCode` (`UNKNOWN_EXCEPTION`
+    /// comes with 500), and the transient codes.
     pub fn retryable(&self) -> bool {
+        if self
+            .status
+            .is_some_and(|s| (500..600).contains(&s) || s == 429)
+        {
+            return true;
+        }
         matches!(
             self.code.as_str(),
             "UNABLE_TO_LOCK_ROW"
@@ -47,6 +89,17 @@ impl ApiError {
                 | "HTTP_503"
                 | "HTTP_504"
         )
+    }
+
+    /// Whether this failure is the org's rather than the message's: the
+    /// worker then pauses instead of spending the message's attempts.
+    pub fn hold(&self) -> Option<Hold> {
+        match self.code.as_str() {
+            AUTH_ERROR => Some(Hold::Auth),
+            MAINTENANCE_ERROR => Some(Hold::Maintenance),
+            REQUEST_LIMIT_ERROR => Some(Hold::RequestLimit),
+            _ => None,
+        }
     }
 }
 

@@ -39,6 +39,8 @@ pub struct WorkerOpts {
     pub daily_limit: u64,
     /// `[[worker.actions]]` blocks replacing the default two.
     pub actions: Option<String>,
+    /// The connected app's own allocation (`per-app-api-usage`).
+    pub per_app_limit: Option<u64>,
 }
 
 impl Default for WorkerOpts {
@@ -50,6 +52,7 @@ impl Default for WorkerOpts {
             budget_pause_s: 2,
             daily_limit: 100_000,
             actions: None,
+            per_app_limit: None,
         }
     }
 }
@@ -67,8 +70,15 @@ pub struct WorkerEnv {
     finished: bool,
 }
 
-/// The simulator trusting the test key.
+/// The simulator trusting the test key. It stands for a login host that is
+/// not Salesforce's (the default [`sfsim::LoginHost::Site`]): the JWT `aud`
+/// must be its own URL, as Salesforce requires of an Experience Cloud site.
 pub async fn simulator(daily_limit: u64) -> Simulator {
+    simulator_with(daily_limit, None).await
+}
+
+/// [`simulator`] with a per-app allocation.
+pub async fn simulator_with(daily_limit: u64, per_app_limit: Option<u64>) -> Simulator {
     let pem =
         std::fs::read_to_string(repo().join("fixtures/salesforce/jwt/test-rsa.pub.pem")).unwrap();
     Simulator::start(SimConfig {
@@ -76,6 +86,7 @@ pub async fn simulator(daily_limit: u64) -> Simulator {
         username: USERNAME.into(),
         jwt_public_key_pem: pem,
         daily_limit,
+        per_app_limit,
         ..SimConfig::default()
     })
     .await
@@ -86,7 +97,7 @@ impl WorkerEnv {
     /// Declares a durable work queue bound (`#`) to `exchange` and writes a
     /// worker config for it.
     pub async fn start(exchange: &str, opts: WorkerOpts) -> WorkerEnv {
-        let sim = simulator(opts.daily_limit).await;
+        let sim = simulator_with(opts.daily_limit, opts.per_app_limit).await;
         let dir = tempfile::tempdir().unwrap();
         let id = unique();
         let work_queue = format!("hookgate.test.{id}.work");
@@ -141,6 +152,8 @@ retry_delays_s = [1, 1, 2]
 dead_letter_queue = "{dlq}"
 admin_listen = "127.0.0.1:0"
 budget_pause_s = {pause}
+pause_retry_min_ms = 200
+pause_retry_max_s = 1
 
 [worker.idempotency]
 {idem}
@@ -186,6 +199,14 @@ max_api_usage = 0.9
     /// The validated config (admin port 0, so several workers can run).
     pub fn config(&self) -> WorkerConfig {
         WorkerConfig::from_toml(&self.config_path, &self.config_text).expect("worker config")
+    }
+
+    /// Starts a worker in-process on this config with `from` replaced by
+    /// `to` (e.g. another username).
+    pub async fn worker_with(&self, from: &str, to: &str) -> hookgate::worker::Running {
+        let text = self.config_text.replace(from, to);
+        let config = WorkerConfig::from_toml(&self.config_path, &text).expect("worker config");
+        hookgate::worker::start(config).await.expect("start worker")
     }
 
     /// Starts a worker in-process.
