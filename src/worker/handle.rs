@@ -43,8 +43,9 @@ pub struct Ctx {
     pub store: Store,
     /// Salesforce client.
     pub client: Arc<Client>,
-    /// The describes of the configured sObjects (fetched at start).
-    pub schema: Schema,
+    /// The describes of the configured sObjects: fetched at start, or, when
+    /// Salesforce could not be asked then, before the first delivery.
+    pub schema: std::sync::OnceLock<Schema>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Whether (and why) consumption is paused.
@@ -226,9 +227,11 @@ fn build(
         let reason = ApiError::new("malformed", e.to_string());
         (reason, "malformed")
     })?;
-    ctx.schema
-        .prepare(&mut write)
-        .map_err(|reason| (reason, "malformed"))?;
+    if let Some(schema) = ctx.schema.get() {
+        schema
+            .prepare(&mut write)
+            .map_err(|reason| (reason, "malformed"))?;
+    }
     Ok(write)
 }
 

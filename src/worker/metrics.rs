@@ -4,7 +4,7 @@
 //! `records_per_call` (histogram), `batch_latency_seconds` (histogram),
 //! `api_usage_ratio` (gauge, from `Sforce-Limit-Info`), `paused{reason}` (1
 //! while consumption is paused for that reason: `auth`, `maintenance`,
-//! `request_limit`, `budget`), `amqp_connected`.
+//! `request_limit`, `budget`, `unavailable`), `amqp_connected`.
 //!
 //! Registered in the worker's own `Registry` (the type the gateway's
 //! metrics use too); the worker's admin listener serves its text.
@@ -27,7 +27,13 @@ pub struct ReasonLabels {
 }
 
 /// Every `{reason}` of `paused`.
-pub const PAUSE_REASONS: &[&str] = &["auth", "maintenance", "request_limit", "budget"];
+pub const PAUSE_REASONS: &[&str] = &[
+    "auth",
+    "maintenance",
+    "request_limit",
+    "budget",
+    "unavailable",
+];
 
 /// Every worker metric.
 pub struct Metrics {

@@ -111,7 +111,20 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         Duration::from_millis(sf.timeout_ms),
         metrics.sf.clone(),
     )?);
-    let schema = schema::Schema::load(&client, &config).await?;
+    // Salesforce's answer decides the config (unknown field, version):
+    // refused now. No answer (token endpoint down, maintenance, 5xx) is not
+    // the config's fault: the worker starts paused and asks again before
+    // its first delivery.
+    let schema = std::sync::OnceLock::new();
+    match schema::Schema::load(&client, &config).await {
+        Ok(s) => {
+            let _ = schema.set(s);
+        }
+        Err(e) if e.pause_reason().is_some() => {
+            tracing::warn!(error = %e, "start-up checks got no answer; asking again before consuming");
+        }
+        Err(e) => return Err(e.into()),
+    }
     let actions = config
         .worker
         .actions
@@ -142,6 +155,46 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
     })
 }
 
+/// Runs the start-up checks until Salesforce answers them, paused (with
+/// the failure's reason) meanwhile; false when they fail for good (the
+/// config does not fit the org: logged, nothing is consumed) or shutdown
+/// came first.
+async fn checked(ctx: &Ctx) -> bool {
+    let deps = pause::Deps {
+        config: &ctx.config,
+        client: &ctx.client,
+        store: &ctx.store,
+        metrics: &ctx.metrics,
+        state: &ctx.pause,
+    };
+    let (min, max) = ctx.config.pause_retry();
+    let mut backoff = crate::backoff::jittered(min, max);
+    while ctx.schema.get().is_none() {
+        match schema::Schema::load(&ctx.client, &ctx.config).await {
+            Ok(s) => {
+                let _ = ctx.schema.set(s);
+                pause::leave(&deps);
+            }
+            Err(e) => match e.pause_reason() {
+                Some(reason) => {
+                    pause::enter(&deps, reason, &e);
+                    if pause::wait(&deps, backoff.next().unwrap_or(max))
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                None => {
+                    tracing::error!(error = %e, "the config does not fit the org: nothing is consumed");
+                    return false;
+                }
+            },
+        }
+    }
+    true
+}
+
 /// Consumes on the broker connection (from [`crate::broker::connect`])
 /// until shutdown. A failed [`session`] gives its connection up: the
 /// connection manager closes it (unacked deliveries return to their queues)
@@ -159,6 +212,11 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
     );
     let publisher = Publisher::on(link.clone());
     while let Some(live) = connected(&link, &mut shutdown).await {
+        // Connected (the queues are declared): the checks come before the
+        // first delivery.
+        if !checked(&ctx).await {
+            break;
+        }
         let mut batcher = Batcher::default();
         let result = session(&ctx, &live, &publisher, &mut batcher, &mut shutdown).await;
         ctx.metrics.amqp_connected.set(0);

@@ -65,16 +65,32 @@ pub enum Reason {
     RequestLimit,
     /// Usage is over `max_api_usage`.
     Budget,
+    /// The start-up checks (`/services/data/`, describe) got no answer: the
+    /// REST API is unreachable or answers 5xx; nothing is consumed until
+    /// they pass.
+    Unavailable,
 }
 
 impl Reason {
-    /// `auth`, `maintenance`, `request_limit`, `budget`.
+    /// `auth`, `maintenance`, `request_limit`, `budget`, `unavailable`.
     pub fn label(self) -> &'static str {
         match self {
             Reason::Auth => "auth",
             Reason::Maintenance => "maintenance",
             Reason::RequestLimit => "request_limit",
             Reason::Budget => "budget",
+            Reason::Unavailable => "unavailable",
+        }
+    }
+
+    /// Why a failed call is the org's problem rather than the messages' or
+    /// the config's: its [`Hold`], or `Unavailable` for a retryable failure
+    /// (5xx, transport); `None` for anything else.
+    pub fn of(e: &ApiError) -> Option<Reason> {
+        match e.hold() {
+            Some(h) => Some(h.into()),
+            None if e.retryable() => Some(Reason::Unavailable),
+            None => None,
         }
     }
 }
@@ -117,7 +133,7 @@ impl State {
 
 /// Enters (or stays in) a pause for `reason`; logs and sets the gauges only
 /// when the state changes.
-fn enter(ctx: &Deps<'_>, reason: Reason, error: &dyn std::fmt::Display) {
+pub(super) fn enter(ctx: &Deps<'_>, reason: Reason, error: &dyn std::fmt::Display) {
     let mut state = ctx.state.lock();
     if state.map(|(r, _)| r) == Some(reason) {
         return;
@@ -132,7 +148,7 @@ fn enter(ctx: &Deps<'_>, reason: Reason, error: &dyn std::fmt::Display) {
 }
 
 /// Leaves a pause, if any.
-fn leave(ctx: &Deps<'_>) {
+pub(super) fn leave(ctx: &Deps<'_>) {
     let mut state = ctx.state.lock();
     if let Some((reason, since)) = state.take() {
         tracing::info!(
@@ -301,7 +317,7 @@ async fn respect_budget(ctx: &Deps<'_>) -> Result<(), Error> {
 /// Sleeps `delay`, renewing the held idempotency claims at least every
 /// quarter of their lifetime; returns early with [`Error::Stopped`]
 /// on shutdown.
-async fn wait(ctx: &Deps<'_>, delay: Duration) -> Result<(), Error> {
+pub(super) async fn wait(ctx: &Deps<'_>, delay: Duration) -> Result<(), Error> {
     let deadline = Instant::now() + delay;
     let mut shutdown = ctx.state.shutdown.clone();
     loop {
@@ -337,6 +353,7 @@ mod tests {
             Reason::from(Hold::Maintenance),
             Reason::from(Hold::RequestLimit),
             Reason::Budget,
+            Reason::Unavailable,
         ];
         let labels: Vec<&str> = all.iter().map(|r| r.label()).collect();
         assert_eq!(labels, super::super::metrics::PAUSE_REASONS);

@@ -47,6 +47,19 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Why the checks could not be made when Salesforce, not the config, is
+    /// the problem (token endpoint, maintenance, limits, 5xx, unreachable):
+    /// the worker waits paused and asks again. `None`: the config does not
+    /// fit the org.
+    pub fn pause_reason(&self) -> Option<super::pause::Reason> {
+        match self {
+            Error::Api { error, .. } => super::pause::Reason::of(error),
+            Error::Version { .. } | Error::Action { .. } => None,
+        }
+    }
+}
+
 /// The describes of the objects the actions write, by lower-case name.
 #[derive(Debug, Default, Clone)]
 pub struct Schema {
@@ -144,20 +157,24 @@ impl Schema {
 }
 
 /// Calls `f` until it succeeds or fails for good: a retryable failure (5xx,
-/// timeouts, `REQUEST_LIMIT_EXCEEDED`) is tried again after 0.2, 0.4, 0.8
-/// and 1.6 s.
+/// timeouts, `REQUEST_LIMIT_EXCEEDED`) is tried again up to 4 times, after
+/// jittered delays from 0.2 s doubling ([`crate::backoff`]).
 async fn retry<T, F, Fut>(mut f: F) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ApiError>>,
 {
-    let mut delay = std::time::Duration::from_millis(200);
-    for _ in 0..4 {
+    let delays = crate::backoff::jittered(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(2),
+    );
+    for delay in delays.take(4) {
         match f().await {
-            Err(e) if e.retryable() => {
+            // A hold (token endpoint, maintenance, limit) is not retried
+            // here: the worker waits paused for it (`worker::checked`).
+            Err(e) if e.retryable() && e.hold().is_none() => {
                 tracing::warn!(error = %e, "salesforce: start-up check failed; trying again");
                 tokio::time::sleep(delay).await;
-                delay *= 2;
             }
             other => return other,
         }

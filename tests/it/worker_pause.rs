@@ -191,9 +191,12 @@ async fn maintenance_window_pauses_then_writes_all_without_spending_attempts() {
 async fn request_limit_pauses_instead_of_spending_attempts() {
     let h = Harness::start().await;
     let env = WorkerEnv::start(&h.exchange, WorkerOpts::default()).await;
+    // Started (its describe calls answered) and consuming, then the faults:
+    // they hit the collections calls.
+    let w = env.worker().await;
+    eventually(20, "consuming", || w.metrics.amqp_connected.get() == 1).await;
     env.sim.inject(Fault::RequestLimit { count: 6 });
     let (ids, accounts) = post_accounts(&h, &env, 20, 20).await;
-    let w = env.worker().await;
     eventually(20, "paused for the request limit", || {
         w.metrics.paused("request_limit") == 1
     })
@@ -211,9 +214,10 @@ async fn request_limit_pauses_instead_of_spending_attempts() {
 async fn unknown_exception_500_is_retried_and_written_once() {
     let h = Harness::start().await;
     let env = WorkerEnv::start(&h.exchange, WorkerOpts::default()).await;
+    let w = env.worker().await;
+    eventually(20, "consuming", || w.metrics.amqp_connected.get() == 1).await;
     env.sim.inject(Fault::UnknownException { count: 1 });
     let (ids, accounts) = post_accounts(&h, &env, 20, 20).await;
-    let w = env.worker().await;
     eventually(60, "every record written", || {
         updated(&env, &accounts) == 20
     })
