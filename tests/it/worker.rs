@@ -174,7 +174,15 @@ async fn duplicates_and_a_killed_worker_apply_each_effect_once() {
     let slow =
         hookgate::config::worker::WorkerConfig::from_toml(&env.config_path, &slow_text).unwrap();
     let doomed = hookgate::worker::start(slow).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The doomed worker holds all 30 deliveries (unacked, lingering).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while env.depth(&env.work_queue).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the doomed worker took nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let calls = env.sim.api_calls();
     doomed.abort().await;
     let w3 = env.worker().await;
@@ -655,5 +663,51 @@ async fn one_message_id_on_two_routes_applies_both() {
     }
     assert_eq!(duplicates, 0, "neither was acked as a duplicate");
     env.finish(&[]).await;
+    h.finish().await;
+}
+
+/// A worker killed after Salesforce applied its call but before the answer
+/// came back (so before the done marks and the acks): the messages are
+/// redelivered and the next worker sends the same records again. Nothing is
+/// lost or dead-lettered, and since a write carries only the message's own
+/// values (`{received_at}` is the gateway's time, not the worker's), the
+/// second write leaves each record exactly as the first did: the API is
+/// at-least-once across a crash, the effect is the same (docs/workers.md).
+#[tokio::test]
+async fn a_worker_killed_between_the_write_and_the_done_mark_repeats_an_identical_write() {
+    let h = Harness::start().await;
+    let env = WorkerEnv::start(&h.exchange, WorkerOpts::default()).await;
+    let w = env.worker().await;
+    eventually(20, "consuming", || w.metrics.amqp_connected.get() == 1).await;
+    // The call is applied at once, its answer comes 30 s later.
+    env.sim.inject(Fault::Slow {
+        delay: Duration::from_secs(30),
+        count: 1,
+    });
+    let (ids, accounts) = post_accounts(&h, &env, 20, 20).await;
+    eventually(20, "the call applied", || updated(&env, &accounts) == 20).await;
+    let first: Vec<_> = accounts
+        .iter()
+        .map(|a| env.sim.record("Account", a))
+        .collect();
+    assert_eq!(w.metrics.processed.get(), 0, "no done mark, no ack yet");
+    w.abort().await;
+
+    let w2 = env.worker().await;
+    eventually(30, "redelivered and acked", || {
+        w2.metrics.processed.get() == 20
+    })
+    .await;
+    w2.shutdown().await;
+    for (a, before) in accounts.iter().zip(first) {
+        assert_eq!(
+            env.sim.writes("Account", a),
+            2,
+            "{a}: the call was repeated"
+        );
+        assert_eq!(env.sim.record("Account", a), before, "{a}: same values");
+    }
+    assert_eq!(env.depth(&env.dlq).await, 0, "nothing dead-lettered");
+    env.finish(&ids).await;
     h.finish().await;
 }
