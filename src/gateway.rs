@@ -15,9 +15,9 @@ use tokio::task::JoinHandle;
 
 use crate::broker::{Observe, Publisher, Status};
 use crate::config::Config;
+use crate::outbox::spool::Spool;
 use crate::outbox::Outbox;
 use crate::server::{listener, Gateway};
-use crate::outbox::spool::Spool;
 use crate::telemetry::admin::{self, Probes, Readiness};
 use crate::telemetry::metrics::Metrics;
 

@@ -16,9 +16,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+use hookgate::config::worker::WorkerConfig;
 use hookgate::config::Config;
 use hookgate::telemetry::tracing::{self as logs, LogFormat};
-use hookgate::config::worker::WorkerConfig;
 
 /// mimalloc: the request path allocates per request in hyper, rustls, lapin
 /// and the handler; glibc malloc was ~8% of the gateway's CPU under load
@@ -452,7 +452,10 @@ fn spool(config: Config, command: SpoolCommand) -> anyhow::Result<()> {
     result
 }
 
-fn quarantine(spool: &hookgate::outbox::spool::Spool, command: QuarantineCommand) -> anyhow::Result<()> {
+fn quarantine(
+    spool: &hookgate::outbox::spool::Spool,
+    command: QuarantineCommand,
+) -> anyhow::Result<()> {
     match command {
         QuarantineCommand::List { json, .. } => {
             for q in spool.quarantined().context("reading the quarantine")? {

@@ -18,10 +18,10 @@
 
 mod broker;
 mod dedupe;
-mod routes;
-mod server;
 pub mod pattern;
+mod routes;
 mod salesforce;
+mod server;
 mod spool;
 pub mod worker;
 

@@ -8,8 +8,6 @@
 //! [`AmqpConfig`] (the worker checks its URL only), and secrets are the
 //! gateway's [`SecretSource`](crate::config::SecretSource) references.
 
-
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -16,9 +16,9 @@ pub mod spool;
 
 use std::time::Duration;
 
+use self::spool::Spool;
 use crate::broker::{self, Publisher, Status};
 use crate::envelope::Message;
-use self::spool::Spool;
 
 /// Where the messages ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

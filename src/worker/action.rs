@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::worker::{ActionConfig, ActionKind};
 pub use crate::config::pattern::Pattern;
+use crate::config::worker::{ActionConfig, ActionKind};
 
 /// A Salesforce write derived from one message.
 #[derive(Debug, Clone, PartialEq)]

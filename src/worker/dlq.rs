@@ -14,10 +14,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueuePurgeOptions};
 use lapin::types::{AMQPValue, ShortString};
 
-use crate::config::worker::WorkerConfig;
 use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
 use crate::broker::connect::{Link, Live};
 use crate::broker::{self, ConnectError, Publisher};
+use crate::config::worker::WorkerConfig;
 
 /// Why a `dlq` command failed.
 #[derive(Debug, thiserror::Error)]

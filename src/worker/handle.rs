@@ -22,11 +22,11 @@ use lapin::options::BasicAckOptions;
 use lapin::types::{AMQPValue, LongString};
 
 use super::action::{self, Pattern, Write};
-use crate::config::worker::{ActionConfig, WorkerConfig};
 use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
 use super::dedupe::{Claim, Store};
 use super::metrics::Metrics;
 use crate::broker::Publisher;
+use crate::config::worker::{ActionConfig, WorkerConfig};
 use crate::salesforce::rest::{ApiError, Client, Outcome};
 
 /// Shared state of a worker session.

@@ -23,12 +23,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::worker::WorkerConfig;
 use self::handle::{Batcher, Ctx, SessionError};
 use self::metrics::Metrics;
-use crate::config::pattern::Pattern;
 use crate::broker::connect::{Link, Live};
 use crate::broker::Publisher;
+use crate::config::pattern::Pattern;
+use crate::config::worker::WorkerConfig;
 use crate::salesforce::rest::Client;
 use crate::telemetry::admin::{self, Probes, Readiness};
 

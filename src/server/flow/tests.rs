@@ -14,10 +14,10 @@ use http_body_util::{BodyExt as _, Full};
 use super::{admit, authenticate, dedupe, envelope, handle, Refused, Seen, Unauthenticated};
 use crate::broker::Publisher;
 use crate::config::Config;
+use crate::outbox::spool::Spool;
 use crate::outbox::Outbox;
 use crate::server::respond::Body;
 use crate::server::{proxy::Proxied, ConnInfo, Gateway};
-use crate::outbox::spool::Spool;
 use crate::telemetry::metrics::Metrics;
 use crate::verify::hmac::{tag, Algorithm};
 

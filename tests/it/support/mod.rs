@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookgate::gateway::Running;
 use hookgate::broker::Status;
 use hookgate::config::Config;
+use hookgate::gateway::Running;
 use lapin::message::BasicGetMessage;
 use lapin::options::{
     BasicGetOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
@@ -356,7 +356,9 @@ event_header = "X-Event-Type"
                 .expect("queue bind");
         }
 
-        let running = hookgate::gateway::start(&config).await.expect("start gateway");
+        let running = hookgate::gateway::start(&config)
+            .await
+            .expect("start gateway");
         let scheme = if opts.plaintext { "http" } else { "https" };
         let base = format!("{scheme}://127.0.0.1:{}", running.addr.port());
         let admin = format!("http://{}", running.admin_addr);
