@@ -20,10 +20,10 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Connection};
 
-use crate::config::worker::WorkerSection;
 use crate::broker::connect::{Declared, Topology};
 use crate::broker::publish::Outgoing;
 use crate::broker::{self, Publisher};
+use crate::config::worker::WorkerSection;
 use crate::config::AmqpConfig;
 
 /// Attempt number header (1 for the first delivery).
@@ -224,7 +224,7 @@ pub(crate) async fn republish(
         exchange: ShortString::from(""),
         routing_key: ShortString::from(queue),
         properties,
-        body: &d.data,
+        body: bytes::Bytes::copy_from_slice(&d.data),
     };
     publisher
         .send_each(vec![Ok(out)], CONFIRM_TIMEOUT)
