@@ -287,12 +287,20 @@ fi
 [[ -x $RABBITMQ_BIN_DIR/rabbitmq-server ]] || die "no $RABBITMQ_BIN_DIR/rabbitmq-server (set RABBITMQ_BIN_DIR)"
 for t in taskset openssl curl python3; do command -v $t >/dev/null || die "$t is needed"; done
 
-log "building (release): hookgate, examples confirm_ceiling and idle_conns"
-cargo build --release --locked --bin hookgate --example confirm_ceiling --example idle_conns 2>&1 |
-  tail -3 | tee -a "$OUT/bench.log" >&2
-BIN=${GATEWAY_BIN:-$ROOT/target/release/hookgate}
-CEILING=$ROOT/target/release/examples/confirm_ceiling
-IDLE=$ROOT/target/release/examples/idle_conns
+# With GATEWAY_BIN set, only the examples are built (an A/B run measures a binary built elsewhere).
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+if [[ -n ${GATEWAY_BIN:-} ]]; then
+  log "building (release): examples confirm_ceiling and idle_conns (gateway: $GATEWAY_BIN)"
+  cargo build --release --locked --example confirm_ceiling --example idle_conns 2>&1 |
+    tail -3 | tee -a "$OUT/bench.log" >&2
+else
+  log "building (release): hookgate, examples confirm_ceiling and idle_conns"
+  cargo build --release --locked --bin hookgate --example confirm_ceiling --example idle_conns 2>&1 |
+    tail -3 | tee -a "$OUT/bench.log" >&2
+fi
+BIN=${GATEWAY_BIN:-$TARGET/release/hookgate}
+CEILING=$TARGET/release/examples/confirm_ceiling
+IDLE=$TARGET/release/examples/idle_conns
 
 read -r AMQP_PORT DIST_PORT LISTEN_PORT ADMIN_PORT CLOSED_PORT < <(free_ports 5)
 AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
