@@ -4,10 +4,12 @@
 //! to its message by `message_id` and routing key across the group, so each
 //! caller gets exactly its own messages' outcomes.
 //!
-//! At most `amqp.channels` groups run at once on a connection; a caller that
-//! finds them all running queues its publishes, and the next group to start
-//! takes everything queued (as the spool's writer groups commits). Under load
-//! a channel thus carries tens of requests per lease instead of one.
+//! At most `amqp.channels` groups run at once on a connection, and one
+//! starts at a time: a caller queues its publishes, and the next group to
+//! start takes everything queued (as the spool's writer groups commits); a
+//! new group starts after the tasks ready at that moment had their turn.
+//! Under load a channel thus carries tens of requests per lease instead of
+//! one.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -58,7 +60,10 @@ pub(super) struct Groups {
 #[derive(Default)]
 struct Queue {
     waiting: Vec<Job>,
+    /// Groups running (or about to start).
     running: usize,
+    /// A group is about to start and will take every job queued until then.
+    starting: bool,
 }
 
 impl Groups {
@@ -80,10 +85,11 @@ impl Groups {
     ) {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         queue.waiting.push(job);
-        if queue.running >= self.slots {
+        if queue.starting || queue.running >= self.slots {
             return;
         }
         queue.running += 1;
+        queue.starting = true;
         drop(queue);
         let mut running = Running {
             groups: self.clone(),
@@ -91,8 +97,9 @@ impl Groups {
         };
         let observer = observer.clone();
         tokio::spawn(async move {
-            // The group takes what is queued when it first runs: every job
-            // submitted until then joins it.
+            // The group takes what is queued when it first runs, after the
+            // tasks ready now had their turn: every job they submit joins it.
+            tokio::task::yield_now().await;
             while let Some(jobs) = running.next() {
                 publish_group(&owner, &observer, jobs).await;
             }
@@ -116,6 +123,7 @@ impl Running {
             .queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        queue.starting = false;
         if queue.waiting.is_empty() {
             queue.running -= 1;
             self.held = false;
@@ -134,6 +142,7 @@ impl Drop for Running {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             queue.running -= 1;
+            queue.starting = false;
         }
     }
 }
