@@ -40,7 +40,8 @@
 #      latency step does), CORE_BROKER/CORE_GATEWAY/CORE_LOAD, AMQP_MAX_CHANNELS (the gateway's
 #      amqp.max_channels; unset = its default), AMQP_CHANNELS (the gateway's
 #      amqp.channels; unset = its default), GATEWAY_BIN (a hookgate binary to measure instead
-#      of the one built from this checkout: A/B runs),
+#      of the one built from this checkout: A/B runs; only the examples are built then;
+#      binaries are looked up under CARGO_TARGET_DIR when it is set),
 #      OUT (target/bench/<timestamp>), KEEP_WORK=1 (keep the temp dir), RABBITMQ_BIN_DIR
 #      (/usr/lib/rabbitmq/bin), DEDUPE (true; false turns the replay cache off: a diagnostic
 #      A/B only, results are quoted with it on), SAMPLE=1 (diagnostic: a 250 ms timeline of the
