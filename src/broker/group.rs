@@ -75,8 +75,9 @@ impl Groups {
         }
     }
 
-    /// Queues `job` for the next group, starting a group when fewer than
-    /// `slots` run. The outcomes arrive on the job's `reply`.
+    /// Queues `job` for the next group, starting a group when none is about
+    /// to start and fewer than `slots` run. The outcomes arrive on the job's
+    /// `reply`.
     pub(super) fn submit(
         self: &Arc<Self>,
         owner: Arc<dyn Owner>,
