@@ -40,7 +40,8 @@
 #      latency step does), CORE_BROKER/CORE_GATEWAY/CORE_LOAD, AMQP_MAX_CHANNELS (the gateway's
 #      amqp.max_channels; unset = its default), AMQP_CHANNELS (the gateway's
 #      amqp.channels; unset = its default), GATEWAY_BIN (a hookgate binary to measure instead
-#      of the one built from this checkout: A/B runs),
+#      of the one built from this checkout: A/B runs; only the examples are built then;
+#      binaries are looked up under CARGO_TARGET_DIR when it is set),
 #      OUT (target/bench/<timestamp>), KEEP_WORK=1 (keep the temp dir), RABBITMQ_BIN_DIR
 #      (/usr/lib/rabbitmq/bin), DEDUPE (true; false turns the replay cache off: a diagnostic
 #      A/B only, results are quoted with it on), SAMPLE=1 (diagnostic: a 250 ms timeline of the
@@ -287,12 +288,20 @@ fi
 [[ -x $RABBITMQ_BIN_DIR/rabbitmq-server ]] || die "no $RABBITMQ_BIN_DIR/rabbitmq-server (set RABBITMQ_BIN_DIR)"
 for t in taskset openssl curl python3; do command -v $t >/dev/null || die "$t is needed"; done
 
-log "building (release): hookgate, examples confirm_ceiling and idle_conns"
-cargo build --release --locked --bin hookgate --example confirm_ceiling --example idle_conns 2>&1 |
-  tail -3 | tee -a "$OUT/bench.log" >&2
-BIN=${GATEWAY_BIN:-$ROOT/target/release/hookgate}
-CEILING=$ROOT/target/release/examples/confirm_ceiling
-IDLE=$ROOT/target/release/examples/idle_conns
+# With GATEWAY_BIN set, only the examples are built (an A/B run measures a binary built elsewhere).
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+if [[ -n ${GATEWAY_BIN:-} ]]; then
+  log "building (release): examples confirm_ceiling and idle_conns (gateway: $GATEWAY_BIN)"
+  cargo build --release --locked --example confirm_ceiling --example idle_conns 2>&1 |
+    tail -3 | tee -a "$OUT/bench.log" >&2
+else
+  log "building (release): hookgate, examples confirm_ceiling and idle_conns"
+  cargo build --release --locked --bin hookgate --example confirm_ceiling --example idle_conns 2>&1 |
+    tail -3 | tee -a "$OUT/bench.log" >&2
+fi
+BIN=${GATEWAY_BIN:-$TARGET/release/hookgate}
+CEILING=$TARGET/release/examples/confirm_ceiling
+IDLE=$TARGET/release/examples/idle_conns
 
 read -r AMQP_PORT DIST_PORT LISTEN_PORT ADMIN_PORT CLOSED_PORT < <(free_ports 5)
 AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"

@@ -27,7 +27,8 @@ use lapin::types::{FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, Event};
 use tokio::sync::{watch, Notify};
 
-use super::pool::{Lease, Owner, Pool};
+use super::group::{Groups, Job};
+use super::pool::{Owner, Pool};
 use super::{Observe, Status};
 use crate::config::AmqpConfig;
 
@@ -88,19 +89,17 @@ pub(crate) struct Live {
     pub(crate) connection: Connection,
     pub(super) declared: Declared,
     pub(super) pool: Pool,
+    /// The publishing groups on `pool`'s channels.
+    groups: Arc<Groups>,
     /// Its user found it unusable ([`Link::give_up`]).
     given_up: AtomicBool,
 }
 
 impl Live {
-    /// Takes a channel for one publish, waiting for a free one until
-    /// `deadline`; opens a new channel when none is idle.
-    pub(super) async fn lease(
-        self: &Arc<Self>,
-        deadline: tokio::time::Instant,
-        observer: &Arc<dyn Observe>,
-    ) -> Result<Lease, super::Error> {
-        Pool::lease(self.clone(), deadline, observer).await
+    /// Queues `job` for this connection's next publishing group; its
+    /// outcomes arrive on the job's `reply`.
+    pub(super) fn submit(self: &Arc<Self>, job: Job, observer: &Arc<dyn Observe>) {
+        self.groups.submit(self.clone(), observer, job);
     }
 }
 
@@ -268,6 +267,7 @@ async fn attempt(shared: &Shared) -> Result<Live, ConnectError> {
         connection,
         declared,
         pool,
+        groups: Arc::new(Groups::new(shared.config.channels)),
         given_up: AtomicBool::new(false),
     })
 }

@@ -7,10 +7,12 @@
 //!   exchange, alternate exchange and queues; the worker its work, retry and
 //!   dead-letter queues.
 //! - `publish`: [`Publisher`], publishing with publisher confirms, with
-//!   one outcome per message (`basic.return` matched to its message), on a
-//!   channel leased from the connection's `pool` for each publish. Used by the
+//!   one outcome per message (`basic.return` matched to its message). Used by the
 //!   gateway's requests, the spool forwarder, the worker's retry and
 //!   dead-letter publishes and `dlq replay`.
+//! - `group`: the requests queued together publish as one group on a
+//!   channel leased from the connection's `pool` (at most `amqp.channels`
+//!   groups at once); returns are matched across the group.
 //! - `topology`: what the gateway declares (exchange, alternate exchange,
 //!   queues).
 //!
@@ -20,6 +22,7 @@
 //! from here, and publish through [`Publisher`].
 
 pub(crate) mod connect;
+mod group;
 mod pool;
 pub(crate) mod publish;
 mod topology;

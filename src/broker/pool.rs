@@ -1,6 +1,7 @@
 //! The leased confirm channels of one connection (docs/reliability.md,
-//! "Unroutable messages"): each publish leases a channel of its own, so
-//! every `basic.return` on it belongs to that publish; a lease dropped with
+//! "Unroutable messages"): each publishing group (`super::group`) leases a
+//! channel of its own, so every `basic.return` on it belongs to one of the
+//! group's messages; a lease dropped with
 //! confirms outstanding awaits them in the background, bounded, before its
 //! channel is reused or closed.
 
@@ -17,13 +18,14 @@ use crate::config::AmqpConfig;
 
 /// A connection's publishing channels.
 ///
-/// Channels are leased: a request takes one channel for all its publishes
-/// and confirms and gives it back when every confirm has resolved. lapin
-/// attaches a `basic.return` to whichever confirm it resolves next on the
-/// channel (and RabbitMQ coalesces confirms with `multiple`), so on a shared
-/// channel a return could land on another request's confirm; on a leased
-/// channel every return belongs to the lease's own messages, and is matched
-/// to one of them by `message_id` and routing key.
+/// Channels are leased: a publishing group takes one channel for all its
+/// publishes and confirms and gives it back when every confirm has
+/// resolved. lapin attaches a `basic.return` to whichever confirm it
+/// resolves next on the channel (and RabbitMQ coalesces confirms with
+/// `multiple`), so on a shared channel a return could land on a confirm of
+/// a publish that is awaited elsewhere; on a leased channel every return
+/// belongs to the lease's own messages, and is matched to one of them by
+/// `message_id` and routing key.
 pub(crate) struct Pool {
     /// Channels in confirm mode, not leased now.
     idle: Mutex<Vec<Channel>>,
@@ -63,7 +65,7 @@ pub(super) trait Owner: Send + Sync + 'static {
 }
 
 impl Pool {
-    /// Takes a channel of `owner`'s pool for one publish, waiting for a free
+    /// Takes a channel of `owner`'s pool for one group, waiting for a free
     /// one until `deadline`; opens a new channel when none is idle.
     pub(super) async fn lease(
         owner: Arc<dyn Owner>,
@@ -100,8 +102,8 @@ impl Pool {
     }
 }
 
-/// A channel leased to one publish. Dropped with confirms outstanding (the
-/// caller's deadline passed, or its request was cancelled), it hands them to
+/// A channel leased to one publishing group. Dropped with confirms
+/// outstanding (the group's deadline passed), it hands them to
 /// a background task that awaits them for up to `amqp.confirm_timeout_ms`
 /// before the channel is reused, or closes the channel after that: lapin
 /// keeps an unresolved, dropped confirm until its channel closes, so a slow

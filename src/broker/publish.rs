@@ -1,37 +1,27 @@
 //! Publishing with publisher confirms: the one place the crate waits for
 //! them.
 //!
-//! [`Publisher::publish`] pipelines: it sends every message of a request,
-//! then awaits all their confirms together under one deadline, on a channel
-//! leased to that request (`super::pool`). Success means the broker
+//! [`Publisher::publish`] hands a request's messages to the connection's
+//! next publishing group (`super::group`): the group sends every message of
+//! the requests queued with it on one leased channel (`super::pool`), then
+//! awaits all their confirms together, and each request gets its own
+//! messages' outcomes. Success means the broker
 //! confirmed (acked) every message and returned none: persistent messages
 //! on durable queues are then on disk (RabbitMQ's confirm semantics).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Confirmation};
-use tokio::sync::watch;
+use lapin::BasicProperties;
+use tokio::sync::{oneshot, watch};
 
 use super::connect::Link;
+use super::group::Job;
+pub(crate) use super::group::Outgoing;
 use super::{Error, Observe, Status};
 use crate::config::AmqpConfig;
 use crate::envelope::{Message, APP_ID};
-
-/// One message as AMQP carries it: where it goes, its properties (with
-/// `message_id`, which a `basic.return` is matched by), its body.
-pub(crate) struct Outgoing<'a> {
-    /// The exchange (`""`: the default exchange, routing key = queue).
-    pub(crate) exchange: ShortString,
-    /// The routing key.
-    pub(crate) routing_key: ShortString,
-    /// Properties (persistent: `delivery_mode` 2).
-    pub(crate) properties: BasicProperties,
-    /// The body.
-    pub(crate) body: &'a [u8],
-}
 
 /// Handle to the publishing side of the broker connection. Cheap to clone.
 #[derive(Clone)]
@@ -137,7 +127,7 @@ impl Publisher {
                     exchange: exchange.clone(),
                     routing_key,
                     properties,
-                    body: &m.body,
+                    body: m.body.clone(),
                 })
             })
             .collect();
@@ -150,12 +140,12 @@ impl Publisher {
     /// messages to its retry and dead-letter queues with it.
     pub(crate) async fn send_each(
         &self,
-        items: Vec<Result<Outgoing<'_>, Error>>,
+        items: Vec<Result<Outgoing, Error>>,
         timeout: Duration,
     ) -> Vec<Result<(), Error>> {
         let started = Instant::now();
         let n = items.len();
-        let results = match self.publish_leased(items, started + timeout).await {
+        let results = match self.publish_grouped(items, started + timeout).await {
             Ok(results) => results,
             Err(e) => vec![Err(e); n],
         };
@@ -171,11 +161,12 @@ impl Publisher {
         results
     }
 
-    /// Leases a channel, publishes every item on it, then awaits all
-    /// confirms under `deadline`. `Err` when nothing could be published.
-    async fn publish_leased(
+    /// Hands every item to the connection's next publishing group and
+    /// waits for their outcomes until `deadline`. `Err` when nothing could
+    /// be published.
+    async fn publish_grouped(
         &self,
-        items: Vec<Result<Outgoing<'_>, Error>>,
+        items: Vec<Result<Outgoing, Error>>,
         deadline: Instant,
     ) -> Result<Vec<Result<(), Error>>, Error> {
         let live = self.link.live().ok_or(Error::NotConnected)?;
@@ -183,119 +174,30 @@ impl Publisher {
             return Err(Error::Blocked);
         }
         let deadline = tokio::time::Instant::from_std(deadline);
-        let mut lease = live.lease(deadline, self.link.observer()).await?;
-        let Some(channel) = lease.channel.clone() else {
-            return Err(Error::NotConnected);
+        let (reply, outcomes) = oneshot::channel();
+        live.submit(
+            Job {
+                items,
+                deadline,
+                reply,
+            },
+            self.link.observer(),
+        );
+        let outcomes = match tokio::time::timeout_at(deadline, outcomes).await {
+            Ok(Ok(outcomes)) => outcomes,
+            // The group's task ended without an answer (runtime shutdown).
+            Ok(Err(_)) => Err(Error::NotConnected),
+            Err(_) => Err(Error::Timeout),
         };
-        // Every basic.publish of the request is written before any confirm
-        // is awaited (one flush for an Outbound Message's Notifications).
-        let mut results: Vec<Result<(), Error>> = Vec::with_capacity(items.len());
-        let mut sent = Vec::with_capacity(items.len());
-        let mut publishes = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            match item {
-                Ok(o) => {
-                    results.push(Ok(()));
-                    sent.push((i, o.properties.message_id().clone(), o.routing_key.clone()));
-                    publishes.push(channel.basic_publish(
-                        o.exchange,
-                        o.routing_key,
-                        BasicPublishOptions {
-                            mandatory: true,
-                            ..BasicPublishOptions::default()
-                        },
-                        o.body,
-                        o.properties,
-                    ));
-                }
-                Err(e) => results.push(Err(e)),
-            }
-        }
-        lease.unsettled = publishes.len();
-        let published =
-            tokio::time::timeout_at(deadline, futures_util::future::join_all(publishes))
-                .await
-                .map_err(|_| Error::Timeout)?;
-        for p in published {
-            match p {
-                Ok(confirm) => lease.confirms.push(confirm),
-                Err(e) => {
-                    self.link.check();
-                    return Err(Error::Channel(e));
-                }
-            }
-        }
-        let confirmations = tokio::time::timeout_at(
-            deadline,
-            futures_util::future::join_all(lease.confirms.iter_mut()),
-        )
-        .await
-        .map_err(|_| Error::Timeout)?;
-        // Every confirm resolved: the channel may go back to the pool.
-        lease.confirms.clear();
-        lease.unsettled = 0;
-        for ((i, _, _), r) in sent.iter().zip(attribute(&sent, confirmations)) {
-            results[*i] = r;
-        }
-        if results.iter().any(|r| matches!(r, Err(Error::Channel(_)))) {
+        let channel_failed = match &outcomes {
+            Err(e) => matches!(e, Error::Channel(_)),
+            Ok(results) => results.iter().any(|r| matches!(r, Err(Error::Channel(_)))),
+        };
+        if channel_failed {
             self.link.check();
         }
-        Ok(results)
+        outcomes
     }
-}
-
-/// Each message's outcome from its own confirm plus every `basic.return`
-/// seen on the lease, matched to its message by `message_id` and routing key
-/// (`messages` holds each one's item index, `message_id` and routing key, in
-/// publish order; lapin may attach a return to any confirm of a coalesced
-/// ack). A return that matches no message fails them all: nothing may be
-/// answered 2xx on a guess.
-fn attribute(
-    messages: &[(usize, Option<ShortString>, ShortString)],
-    confirmations: Vec<lapin::Result<Confirmation>>,
-) -> Vec<Result<(), Error>> {
-    let mut returned = Vec::new();
-    let mut results: Vec<Result<(), Error>> = confirmations
-        .into_iter()
-        .map(|c| match c {
-            Ok(Confirmation::Ack(r)) => {
-                returned.extend(r);
-                Ok(())
-            }
-            Ok(Confirmation::Nack(r)) => {
-                returned.extend(r);
-                Err(Error::Nack)
-            }
-            // Channels are put in confirm mode before use: cannot happen,
-            // and must not count as durable if it did.
-            Ok(Confirmation::NotRequested) => Err(Error::Nack),
-            Err(e) => Err(Error::Channel(e)),
-        })
-        .collect();
-    for r in returned {
-        let text = r.reply_text.to_string();
-        let id = r
-            .delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(ShortString::as_str);
-        let key = r.delivery.routing_key.as_str();
-        let mut matched = false;
-        for ((_, m_id, m_key), result) in messages.iter().zip(results.iter_mut()) {
-            if id.is_some() && id == m_id.as_ref().map(ShortString::as_str) && key == m_key.as_str()
-            {
-                *result = Err(Error::Returned(text.clone()));
-                matched = true;
-            }
-        }
-        if !matched {
-            for result in results.iter_mut().filter(|r| r.is_ok()) {
-                *result = Err(Error::Returned(text.clone()));
-            }
-        }
-    }
-    results
 }
 
 /// The routing key and properties of `m` as AMQP carries them.

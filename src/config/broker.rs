@@ -27,14 +27,19 @@ pub struct AmqpConfig {
     /// How long to wait for a publisher confirm, in ms, before answering 503.
     #[serde(default = "default_confirm_timeout_ms")]
     pub confirm_timeout_ms: u64,
-    /// Channels in confirm mode used for publishing (publishes are pipelined
-    /// on each; several channels spread the broker-side work).
+    /// Publishing groups at once, each on a confirm-mode channel of its own
+    /// (opened at connect): the requests that arrive while all groups are
+    /// out wait and publish together as the next group, pipelined on one
+    /// channel.
     #[serde(default = "default_channels")]
     pub(crate) channels: usize,
-    /// Most channels open for publishing at once. Each request (or spool
-    /// forwarding round) leases one channel for its publishes and confirms, so
-    /// a `basic.return` is always attributed to the request that caused it;
-    /// a request waits for a free channel within its confirm deadline.
+    /// Most channels open for publishing at once. Each publishing group
+    /// leases one channel for its publishes and confirms, so a
+    /// `basic.return` is always matched within the group to the message
+    /// that caused it; a group whose deadline passed keeps its channel while
+    /// it awaits the late confirms (up to `confirm_timeout_ms`), so beyond
+    /// the `channels` in use, this bounds the channels held by a stalled
+    /// broker. A group waits for a free channel within its deadline.
     #[serde(default = "default_max_channels")]
     pub(crate) max_channels: usize,
     /// Durable queue that catches every message no binding routes: the

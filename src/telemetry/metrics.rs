@@ -82,9 +82,10 @@ pub struct Metrics {
     pub(crate) broker_connections: Counter,
     /// Requests being handled now.
     pub in_flight: Gauge,
-    /// Publishing channels leased now (at most `amqp.max_channels`; a lease
-    /// whose confirms are overdue holds its channel until they arrive or
-    /// `confirm_timeout_ms` passes).
+    /// Publishing channels leased now, one per publishing group (at most
+    /// `amqp.channels` groups at once, `amqp.max_channels` channels with the
+    /// ones whose confirms are overdue: such a lease holds its channel until
+    /// they arrive or `confirm_timeout_ms` passes).
     pub publish_channels_leased: Gauge,
     /// Messages in the unroutable queue (behind the alternate exchange),
     /// read every second while connected.
@@ -148,7 +149,7 @@ impl Metrics {
             broker_blocked: r.gauge("broker_blocked", "1 while the broker blocks publishing (connection.blocked)"),
             broker_connections: r.counter("broker_connections", "Broker connections established"),
             in_flight: r.gauge("in_flight_requests", "Requests being handled"),
-            publish_channels_leased: r.gauge("publish_channels_leased", "Publishing channels leased to a request or awaiting late confirms"),
+            publish_channels_leased: r.gauge("publish_channels_leased", "Publishing channels leased to a group of requests or awaiting late confirms"),
             unroutable_messages: r.gauge("unroutable_messages", "Messages no binding routed, kept in the unroutable queue"),
             connections_refused: r.counters("connections_refused", "Connections closed at accept, by reason"),
             idle_connections_closed: r.counter("idle_connections_closed", "Idle keep-alive connections closed to make room for a newer one of the same client"),

@@ -224,7 +224,7 @@ pub(crate) async fn republish(
         exchange: ShortString::from(""),
         routing_key: ShortString::from(queue),
         properties,
-        body: &d.data,
+        body: bytes::Bytes::copy_from_slice(&d.data),
     };
     publisher
         .send_each(vec![Ok(out)], CONFIRM_TIMEOUT)
