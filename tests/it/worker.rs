@@ -185,7 +185,7 @@ async fn duplicates_and_a_killed_worker_apply_each_effect_once() {
     }
     let calls = env.sim.api_calls();
     doomed.abort().await;
-    let w3 = env.worker().await;
+    let w3 = env.worker_after_abort().await;
     let more_accounts: Vec<String> = more.iter().map(|(_, a)| a.clone()).collect();
     eventually(30, "redelivered and applied", || {
         updated(&env, &more_accounts) == 30
@@ -693,7 +693,7 @@ async fn a_worker_killed_between_the_write_and_the_done_mark_repeats_an_identica
     assert_eq!(w.metrics.processed.get(), 0, "no done mark, no ack yet");
     w.abort().await;
 
-    let w2 = env.worker().await;
+    let w2 = env.worker_after_abort().await;
     eventually(30, "redelivered and acked", || {
         w2.metrics.processed.get() == 20
     })

@@ -209,6 +209,24 @@ max_api_usage = 0.9
         hookgate::worker::start(config).await.expect("start worker")
     }
 
+    /// Starts a worker in-process after another was aborted in-process: a
+    /// blocking store operation of the aborted one (a claim in flight) may
+    /// hold the embedded store's file a moment longer (a crashed process
+    /// releases it at once), so the start is tried again for up to 10 s.
+    pub async fn worker_after_abort(&self) -> hookgate::worker::Running {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match hookgate::worker::start(self.config()).await {
+                Ok(w) => return w,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert!(e.to_string().contains("already open"), "start worker: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("start worker: {e}"),
+            }
+        }
+    }
+
     /// Starts a worker in-process.
     pub async fn worker(&self) -> hookgate::worker::Running {
         hookgate::worker::start(self.config())
