@@ -20,6 +20,10 @@ use crate::config::{self, AmqpConfig, Error};
 use crate::salesforce::rest::Auth;
 use crate::secret::redact_url;
 
+/// Smallest `worker.idempotency.max_bytes`: an empty redb file takes about
+/// 1 MiB.
+pub const MIN_IDEMPOTENCY_MAX_BYTES: u64 = 4 << 20;
+
 /// Default worker admin listener.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
 
@@ -104,6 +108,13 @@ pub struct IdempotencyConfig {
     /// longer than Salesforce's 24 h Outbound Message retry window).
     #[serde(default = "default_ttl")]
     pub ttl_s: u64,
+    /// Disk budget of the `embedded` file in bytes (default 256 MiB, at
+    /// least [`MIN_IDEMPOTENCY_MAX_BYTES`]). While the file is at or over
+    /// it, each done commit removes as many done marks as it adds, earliest
+    /// expiry first (`hookgate_worker_idempotency_evicted_total`): a mark
+    /// forgotten early lets a redelivery of its message be written twice.
+    #[serde(default = "default_idem_max_bytes")]
+    pub max_bytes: u64,
 }
 
 impl std::fmt::Debug for IdempotencyConfig {
@@ -113,12 +124,14 @@ impl std::fmt::Debug for IdempotencyConfig {
             path,
             redis_url,
             ttl_s,
+            max_bytes,
         } = self;
         f.debug_struct("IdempotencyConfig")
             .field("store", store)
             .field("path", path)
             .field("redis_url", &redis_url.as_deref().map(redact_url))
             .field("ttl_s", ttl_s)
+            .field("max_bytes", max_bytes)
             .finish()
     }
 }
@@ -130,6 +143,7 @@ impl Default for IdempotencyConfig {
             path: default_idem_path(),
             redis_url: None,
             ttl_s: default_ttl(),
+            max_bytes: default_idem_max_bytes(),
         }
     }
 }
@@ -366,8 +380,18 @@ impl WorkerSection {
 }
 
 impl IdempotencyConfig {
-    /// Redis needs its URL; marks outlive Salesforce's retries.
+    /// Redis needs its URL; marks outlive Salesforce's retries; the
+    /// embedded file's budget holds at least an empty file.
     fn validate(&self, file: &Path) -> Result<(), Error> {
+        if self.store == StoreKind::Embedded && self.max_bytes < MIN_IDEMPOTENCY_MAX_BYTES {
+            return Err(Error::invalid(
+                file,
+                "worker.idempotency.max_bytes",
+                format!(
+                    "must be at least {MIN_IDEMPOTENCY_MAX_BYTES} (a new file takes about 1 MiB)"
+                ),
+            ));
+        }
         if self.store == StoreKind::Redis && self.redis_url.is_none() {
             return Err(Error::invalid(
                 file,
@@ -491,6 +515,9 @@ fn default_idem_path() -> PathBuf {
 }
 fn default_ttl() -> u64 {
     172_800
+}
+fn default_idem_max_bytes() -> u64 {
+    256 << 20
 }
 
 #[cfg(test)]
