@@ -12,7 +12,7 @@
 //! claims too: [`Store::extend_held`] renews every claim it holds for another
 //! [`CLAIM_TTL`] while it waits, so no pause outlives a claim.
 //!
-//! Embedded store (`embedded.rs`): a redb file opened through
+//! Embedded store (`embedded.rs`, its tables in `tables.rs`): a redb file opened through
 //! [`crate::store`] like the replay cache and the spool (claims committed
 //! with `Durability::None`, done marks with `Durability::Immediate`),
 //! bounded by `max_bytes` (earliest expiry evicted first), reopened after an
@@ -22,6 +22,7 @@
 //! `SET key done PX ttl`, keys prefixed [`REDIS_PREFIX`].
 
 mod embedded;
+mod tables;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};

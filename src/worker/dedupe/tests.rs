@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::embedded::{DONE, PENDING};
+use super::tables::{DONE, PENDING};
 use super::*;
 use crate::store::now_ms;
 
