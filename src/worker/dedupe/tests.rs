@@ -137,9 +137,17 @@ async fn the_store_reopens_its_file_after_an_io_error_and_keeps_every_done_mark(
     );
     assert_eq!(s.claim("r").await.unwrap(), Claim::Acquired, "released");
     assert_eq!(embedded(&s).entry("b").map(|e| e.0), Some(DONE));
-    // Written durably: a restart finds it.
+    // Written durably: a restart finds it (once the reopen thread, which
+    // holds the file a moment after its last commit, has ended).
     drop(s);
-    let s = Store::open(&cfg, &Metrics::new()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        match Store::open(&cfg, &Metrics::new()).await {
+            Ok(s) => break s,
+            Err(e) => assert!(Instant::now() < deadline, "{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(s.claim("b").await.unwrap(), Claim::Done);
 }
 
