@@ -1,7 +1,9 @@
-//! redb helpers shared by the spool and the replay cache: every open goes
-//! through an `Open` factory (a test injects a storage backend that fails
-//! on demand), and a `Handle` puts a reopened database in place of one
-//! whose file failed.
+//! redb helpers shared by the spool, the replay cache and the worker's
+//! idempotency store: every open goes through an `Open` factory (a test
+//! injects a storage backend that fails on demand), a `Handle` puts a
+//! reopened database in place of one whose file failed, [`Error`] is what a
+//! store's operation fails with, and `now_ms` is the clock their expiries
+//! are written in.
 //!
 //! redb latches the first I/O error of its file (a failed write, fsync or
 //! resize: ENOSPC, EIO): every later transaction fails with
@@ -55,6 +57,31 @@ fn create_parent(path: &Path) -> std::io::Result<()> {
         Some(dir) => std::fs::create_dir_all(dir),
         None => Ok(()),
     }
+}
+
+/// A failure of a store's file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The file failed (an I/O error, e.g. a full disk) and is being
+    /// reopened: nothing is read or written until it is; try again later.
+    #[error("file is being reopened after an I/O error")]
+    Reopening,
+    /// redb failed; the text is its message.
+    #[error("{0}")]
+    Db(String),
+}
+
+impl Error {
+    /// redb's (or the blocking task's) failure `e`, as its text.
+    pub(crate) fn db(e: impl std::fmt::Display) -> Error {
+        Error::Db(e.to_string())
+    }
+}
+
+/// Now, in Unix milliseconds: the clock the stores' expiries are written in
+/// (0 for a clock set before 1970).
+pub(crate) fn now_ms() -> u64 {
+    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// The current database of one file, replaced after an I/O error.

@@ -18,6 +18,7 @@
 
 mod broker;
 mod dedupe;
+mod idempotency;
 pub mod pattern;
 mod routes;
 mod salesforce;

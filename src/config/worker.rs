@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::idempotency::{IdempotencyConfig, StoreKind, MIN_IDEMPOTENCY_MAX_BYTES};
 pub use super::salesforce::{AuthKind, SalesforceSection};
 use crate::config::{self, AmqpConfig, Error};
 use crate::salesforce::rest::Auth;
-use crate::secret::redact_url;
 
 /// Default worker admin listener.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
@@ -86,63 +86,6 @@ pub struct WorkerSection {
     /// `[[worker.actions]]`, tried in order; the first match wins.
     #[serde(default)]
     pub actions: Vec<ActionConfig>,
-}
-
-/// `[worker.idempotency]`. `Debug` shows the Redis URL without its password.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdempotencyConfig {
-    /// `embedded` (redb file) or `redis` (shared by a fleet of workers).
-    #[serde(default)]
-    pub store: StoreKind,
-    /// redb file for `embedded`.
-    #[serde(default = "default_idem_path")]
-    pub path: PathBuf,
-    /// `redis://host:port` for `redis`.
-    pub redis_url: Option<String>,
-    /// How long a done message_id is remembered, in seconds (default 48 h,
-    /// longer than Salesforce's 24 h Outbound Message retry window).
-    #[serde(default = "default_ttl")]
-    pub ttl_s: u64,
-}
-
-impl std::fmt::Debug for IdempotencyConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let IdempotencyConfig {
-            store,
-            path,
-            redis_url,
-            ttl_s,
-        } = self;
-        f.debug_struct("IdempotencyConfig")
-            .field("store", store)
-            .field("path", path)
-            .field("redis_url", &redis_url.as_deref().map(redact_url))
-            .field("ttl_s", ttl_s)
-            .finish()
-    }
-}
-
-impl Default for IdempotencyConfig {
-    fn default() -> Self {
-        IdempotencyConfig {
-            store: StoreKind::Embedded,
-            path: default_idem_path(),
-            redis_url: None,
-            ttl_s: default_ttl(),
-        }
-    }
-}
-
-/// Idempotency store kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreKind {
-    /// redb file, one worker process.
-    #[default]
-    Embedded,
-    /// Redis, shared by several workers.
-    Redis,
 }
 
 /// What an action does.
@@ -365,27 +308,6 @@ impl WorkerSection {
     }
 }
 
-impl IdempotencyConfig {
-    /// Redis needs its URL; marks outlive Salesforce's retries.
-    fn validate(&self, file: &Path) -> Result<(), Error> {
-        if self.store == StoreKind::Redis && self.redis_url.is_none() {
-            return Err(Error::invalid(
-                file,
-                "worker.idempotency.redis_url",
-                "required for store = \"redis\"",
-            ));
-        }
-        if self.ttl_s < 24 * 3600 {
-            return Err(Error::invalid(
-                file,
-                "worker.idempotency.ttl_s",
-                "must exceed Salesforce's 24 h retry window (86400)",
-            ));
-        }
-        Ok(())
-    }
-}
-
 impl ActionConfig {
     /// `worker.actions[i]`: a topic pattern, fields, and the upsert's
     /// sObject and external id.
@@ -485,12 +407,6 @@ fn default_pause_retry_min() -> u64 {
 }
 fn default_pause_retry_max() -> u64 {
     300
-}
-fn default_idem_path() -> PathBuf {
-    PathBuf::from("data/idempotency.redb")
-}
-fn default_ttl() -> u64 {
-    172_800
 }
 
 #[cfg(test)]

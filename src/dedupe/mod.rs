@@ -52,7 +52,7 @@ use redb::{
 
 use self::writer::{Cmd, Writer, WriterEnd};
 use crate::config::DedupeConfig;
-use crate::store::Handle;
+use crate::store::{now_ms, Handle};
 use crate::telemetry::metrics::Metrics;
 
 /// Key -> expiry (Unix ms).
@@ -60,7 +60,7 @@ const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen");
 /// (expiry Unix ms, key) -> (): the expiry index.
 const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("seen_expiry");
 /// The error of a lookup or record while the file is reopened.
-const REOPENING: &str = "file is being reopened after an I/O error";
+const REOPENING: crate::store::Error = crate::store::Error::Reopening;
 /// Redis key prefix.
 pub(crate) const REDIS_PREFIX: &str = "hookgate:seen:";
 /// How often the writer commits what was recorded since its last commit.
@@ -348,10 +348,6 @@ fn index(db: &Database) -> Result<(), Error> {
         }
     }
     txn.commit().map_err(err)
-}
-
-fn now_ms() -> u64 {
-    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use redb::{Database, Durability, ReadableTable as _};
 
 #[cfg(doc)]
 use super::Cache;
-use super::{err, index, now_ms, Error, Pending, EXPIRY, REOPENING, SEEN, SYNC_EVERY, TICK};
-use crate::store::{file_len, Handle};
+use super::{err, index, Error, Pending, EXPIRY, REOPENING, SEEN, SYNC_EVERY, TICK};
+use crate::store::{file_len, now_ms, Handle};
 use crate::telemetry::metrics::Metrics;
 
 /// Most expired keys removed per commit.

@@ -4,7 +4,9 @@
 //! `records_per_call` (histogram), `batch_latency_seconds` (histogram),
 //! `api_usage_ratio` (gauge, from `Sforce-Limit-Info`), `paused{reason}` (1
 //! while consumption is paused for that reason: `auth`, `maintenance`,
-//! `request_limit`, `budget`, `unavailable`), `amqp_connected`.
+//! `request_limit`, `budget`, `unavailable`), `amqp_connected`,
+//! `idempotency_evicted_total` (done marks the embedded idempotency store
+//! removed before their expiry to stay within `max_bytes`).
 //!
 //! Registered in the worker's own `Registry` (the type the gateway's
 //! metrics use too); the worker's admin listener serves its text.
@@ -60,6 +62,10 @@ pub struct Metrics {
     pub paused: Family<ReasonLabels, Gauge>,
     /// 1 while the AMQP connection is up.
     pub amqp_connected: Gauge,
+    /// Done marks the embedded idempotency store removed before their
+    /// expiry, earliest expiry first, to stay within
+    /// `worker.idempotency.max_bytes`.
+    pub idempotency_evicted: Counter,
 }
 
 impl Metrics {
@@ -103,6 +109,10 @@ impl Metrics {
                 Family::default(),
             ),
             amqp_connected: r.gauge("amqp_connected", "1 while the AMQP connection is up"),
+            idempotency_evicted: r.counter(
+                "idempotency_evicted",
+                "Done marks removed before their expiry to stay within max_bytes",
+            ),
             registry: r,
         };
         m.set_paused(None);

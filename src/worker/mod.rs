@@ -101,7 +101,7 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         .local_addr()
         .map_err(|e| StartError::Bind(config.worker.admin_listen, e))?;
     let metrics = Arc::new(Metrics::new());
-    let store = dedupe::Store::open(&config.worker.idempotency).await?;
+    let store = dedupe::Store::open(&config.worker.idempotency, &metrics).await?;
     let sf = &config.salesforce;
     let client = Arc::new(Client::new(
         config.auth.clone(),

@@ -221,3 +221,36 @@ fn pause_retry_bounds_are_checked() {
         assert!(e.contains("worker.pause_retry_min_ms"), "{e}");
     }
 }
+
+#[test]
+fn idempotency_max_bytes_is_checked_for_the_embedded_store() {
+    if std::env::var_os(AMQP_URL_ENV).is_some() {
+        return;
+    }
+    let dir = TempDir::new("idem-budget");
+    let ck = dir.file("ck", b"consumer-key-1");
+    let cs = dir.file("cs", b"x");
+    let auth = format!(
+        "auth = \"client_credentials\"\nconsumer_key = {{ file = \"{ck}\" }}\nclient_secret = {{ file = \"{cs}\" }}"
+    );
+    let redis = text("amqp://127.0.0.1:5672/%2f", "redis://127.0.0.1:6379", &auth);
+    let embedded = redis.replace(
+        "store = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"",
+        "store = \"embedded\"",
+    );
+    assert_ne!(embedded, redis);
+    let c = load(&embedded).unwrap();
+    assert_eq!(c.worker.idempotency.max_bytes, 256 << 20, "default");
+    let with = |t: &str, max: &str| {
+        t.replace(
+            "[worker.idempotency]",
+            &format!("[worker.idempotency]\nmax_bytes = {max}"),
+        )
+    };
+    let e = load(&with(&embedded, "1048576")).unwrap_err().to_string();
+    assert!(e.contains("worker.idempotency.max_bytes"), "{e}");
+    let c = load(&with(&embedded, "8388608")).unwrap();
+    assert_eq!(c.worker.idempotency.max_bytes, 8 << 20);
+    // Redis has its own budget: the file's is not checked.
+    assert!(load(&with(&redis, "1048576")).is_ok());
+}

@@ -105,10 +105,8 @@ pub(super) fn scan(db: &Database) -> Result<(Usage, u64), Error> {
     Ok((usage, last_seq))
 }
 
-/// Now, Unix milliseconds.
-pub(super) fn now_ms() -> u64 {
-    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
+// Now, Unix milliseconds: the stores' one clock.
+pub(super) use crate::store::now_ms;
 
 /// The writer thread: group every queued request into one commit, then
 /// settle each request's accounting by the commit's outcome. A commit that
