@@ -240,7 +240,7 @@ fn idempotency_max_bytes_is_checked_for_the_embedded_store() {
     );
     assert_ne!(embedded, redis);
     let c = load(&embedded).unwrap();
-    assert_eq!(c.worker.idempotency.max_bytes, 256 << 20, "default");
+    assert_eq!(c.worker.idempotency.max_bytes, 4 << 30, "default");
     let with = |t: &str, max: &str| {
         t.replace(
             "[worker.idempotency]",
