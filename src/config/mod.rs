@@ -18,6 +18,8 @@
 
 mod broker;
 mod dedupe;
+mod mapping;
+mod orgs;
 pub mod pattern;
 mod routes;
 mod salesforce;
