@@ -54,6 +54,42 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Runs org `i`'s start-up checks until Salesforce answers them, paused
+    /// (with the failure's reason) meanwhile.
+    ///
+    /// # Errors
+    /// [`SessionError::Unfit`] when the config does not fit the org (logged:
+    /// the worker stops consuming), [`SessionError::Pause`] when shutdown
+    /// came first.
+    pub(super) async fn checked(&self, i: usize) -> Result<(), SessionError> {
+        let (Some(deps), Some(org)) = (self.deps(i), self.orgs.get(i)) else {
+            return Ok(());
+        };
+        let (min, max) = self.config.pause_retry();
+        let mut backoff = crate::backoff::jittered(min, max);
+        while org.schema.get().is_none() {
+            match Schema::load(&org.client, &self.config, &org.config.name).await {
+                Ok(s) => {
+                    let _ = org.schema.set(s);
+                    pause::leave(&deps);
+                }
+                Err(e) => match e.pause_reason() {
+                    Some(reason) => {
+                        pause::enter(&deps, reason, &e);
+                        pause::wait(&deps, backoff.next().unwrap_or(max)).await?;
+                    }
+                    None => {
+                        tracing::error!(org = %org.config.name, error = %e, "the config does not fit the org: nothing is consumed");
+                        return Err(SessionError::Unfit(e.to_string()));
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A failure that ends the session (the channel is unusable); unacked
 /// deliveries return to their queues.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +107,10 @@ pub enum SessionError {
     /// claims could not be renewed.
     #[error(transparent)]
     Pause(#[from] super::pause::Error),
+    /// The start-up checks found that the config does not fit an org: the
+    /// worker stops consuming.
+    #[error("the config does not fit the org: {0}")]
+    Unfit(String),
     /// An org's lane ended (its own error was reported when it did).
     #[error("the lane of org {0} ended")]
     LaneEnded(String),

@@ -55,8 +55,8 @@ impl Sink<'_> {
 
 /// What a delivery becomes.
 enum Built {
-    /// A write to org `.0`.
-    Write(usize, Write),
+    /// A write to org `.0`; `.2`: fitted to the org's describe.
+    Write(usize, Write, bool),
     /// Acked without a write: the loop guard.
     LoopGuard,
 }
@@ -133,8 +133,8 @@ pub async fn handle(
     let (ctx, publisher) = (sink.ctx, sink.publisher);
     let message_id = message_id(&delivery);
     let attempt = consume::attempt(&delivery);
-    let (org, write) = match build(ctx, &delivery, &message_id) {
-        Ok(Built::Write(org, w)) => (org, w),
+    let (org, write, prepared) = match build(ctx, &delivery, &message_id) {
+        Ok(Built::Write(org, w, prepared)) => (org, w, prepared),
         Ok(Built::LoopGuard) => {
             delivery.ack(BasicAckOptions::default()).await?;
             ctx.metrics.skip("loop_guard");
@@ -154,6 +154,7 @@ pub async fn handle(
         key,
         attempt,
         write,
+        prepared,
     };
     enqueue(sink, batcher, org, pending).await
 }
@@ -215,12 +216,16 @@ fn build(
         let reason = ApiError::new("malformed", e.to_string());
         (reason, "malformed")
     })?;
-    if let Some(schema) = o.schema.get() {
-        schema
-            .prepare(&mut write)
-            .map_err(|reason| (reason, "malformed"))?;
-    }
-    Ok(Built::Write(org, write))
+    let prepared = match o.schema.get() {
+        Some(schema) => {
+            schema
+                .prepare(&mut write)
+                .map_err(|reason| (reason, "malformed"))?;
+            true
+        }
+        None => false,
+    };
+    Ok(Built::Write(org, write, prepared))
 }
 
 /// Claims the idempotency key: true when this worker is to apply the

@@ -5,7 +5,7 @@
 //!
 //! | the org's lane | a closed batch |
 //! |---|---|
-//! | not paused | queued (at most [`LANE_DEPTH`] waiting; the session waits for room, as it waited for a flush before lanes) |
+//! | not paused | queued (at most [`LANE_DEPTH`] waiting; the session waits for room, as it waited for a flush before lanes, and with several orgs stops waiting if the org pauses meanwhile) |
 //! | paused, room | queued, written when the org resumes |
 //! | paused, full, several orgs | *deferred*: its claims released, each message handed to the first retry queue without spending an attempt (confirmed), then acked; `hookgate_worker_deferred_total` |
 //! | paused, full, one org | the session waits (nothing else could be written) |
@@ -33,6 +33,10 @@ use crate::salesforce::rest::ApiError;
 /// Closed batches an org's lane holds beside the one it is writing.
 pub const LANE_DEPTH: usize = 2;
 
+/// How often a session waiting for room in a lane looks whether its org
+/// paused meanwhile (several orgs only).
+const PAUSE_CHECK: Duration = Duration::from_millis(100);
+
 /// One message waiting in a batch.
 pub struct Pending {
     pub(super) delivery: Delivery,
@@ -41,6 +45,9 @@ pub struct Pending {
     pub(super) key: String,
     pub(super) attempt: u32,
     pub(super) write: Write,
+    /// Fitted to the org's describe ([`super::schema::Schema::prepare`]);
+    /// false when the describe came after the message was built.
+    pub(super) prepared: bool,
 }
 
 /// Writes of one (org, operation, sObject, external id field) that share a
@@ -109,14 +116,28 @@ impl Lanes {
             return Ok(());
         };
         let ended = || SessionError::LaneEnded(o.config.name.clone());
-        if ctx.orgs.len() > 1 && o.pause.is_paused() {
-            return match tx.try_send(batch) {
-                Ok(()) => Ok(()),
-                Err(mpsc::error::TrySendError::Full(b)) => defer(ctx, publisher, b).await,
-                Err(mpsc::error::TrySendError::Closed(_)) => Err(ended()),
-            };
+        if ctx.orgs.len() == 1 {
+            return tx.send(batch).await.map_err(|_| ended());
         }
-        tx.send(batch).await.map_err(|_| ended())
+        // Several orgs: wait for room only while the org is not paused (a
+        // pause is noticed within PAUSE_CHECK of its start).
+        loop {
+            if o.pause.is_paused() {
+                return match tx.try_send(batch) {
+                    Ok(()) => Ok(()),
+                    Err(mpsc::error::TrySendError::Full(b)) => defer(ctx, publisher, b).await,
+                    Err(mpsc::error::TrySendError::Closed(_)) => Err(ended()),
+                };
+            }
+            match tokio::time::timeout(PAUSE_CHECK, tx.reserve()).await {
+                Ok(Ok(permit)) => {
+                    permit.send(batch);
+                    return Ok(());
+                }
+                Ok(Err(_)) => return Err(ended()),
+                Err(_) => {}
+            }
+        }
     }
 
     /// Closes the lanes and waits for them to write what they hold, up to
@@ -156,10 +177,56 @@ async fn lane(
     org: usize,
     mut rx: mpsc::Receiver<Batch>,
 ) -> Result<(), SessionError> {
+    // The org's start-up checks, if they have not passed yet (Salesforce
+    // did not answer at start): its batches wait here, the others' lanes
+    // write on.
+    ctx.checked(org).await?;
     while let Some(batch) = rx.recv().await {
         flush(ctx, publisher, org, batch).await?;
     }
     Ok(())
+}
+
+/// Fits the writes built before their org's describe was known; a write
+/// that cannot fit is dead-lettered (`malformed`) as it would have been
+/// when built.
+async fn prepare(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    org: usize,
+    mut batch: Batch,
+) -> Result<Batch, SessionError> {
+    let Some(schema) = ctx.orgs.get(org).and_then(|o| o.schema.get()) else {
+        return Ok(batch);
+    };
+    let mut items = Vec::with_capacity(batch.items.len());
+    for mut p in std::mem::take(&mut batch.items) {
+        if p.prepared {
+            items.push(p);
+            continue;
+        }
+        match schema.prepare(&mut p.write) {
+            Ok(()) => {
+                p.prepared = true;
+                items.push(p);
+            }
+            Err(e) => {
+                ctx.store.release(vec![p.key.clone()]).await?;
+                dead_letter(
+                    ctx,
+                    publisher,
+                    &p.delivery,
+                    &p.queue,
+                    p.attempt,
+                    &e,
+                    "malformed",
+                )
+                .await?;
+            }
+        }
+    }
+    batch.items = items;
+    Ok(batch)
 }
 
 /// A paused org's batch when its lane is full: each message goes to the
@@ -195,6 +262,10 @@ async fn flush(
     let Some(deps) = ctx.deps(org) else {
         return Ok(());
     };
+    let batch = prepare(ctx, publisher, org, batch).await?;
+    if batch.items.is_empty() {
+        return Ok(());
+    }
     ctx.metrics
         .records_per_call
         .observe(batch.items.len() as f64);

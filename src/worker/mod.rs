@@ -173,55 +173,6 @@ async fn orgs(
     Ok(orgs)
 }
 
-/// Runs the start-up checks of every org (see [`checked_org`]).
-async fn checked(ctx: &Ctx) -> bool {
-    for i in 0..ctx.orgs.len() {
-        if !checked_org(ctx, i).await {
-            return false;
-        }
-    }
-    true
-}
-
-/// Runs the start-up checks until Salesforce answers them, paused (with
-/// the failure's reason) meanwhile; false when they fail for good (the
-/// config does not fit the org: logged, nothing is consumed) or shutdown
-/// came first.
-async fn checked_org(ctx: &Ctx, i: usize) -> bool {
-    let Some(deps) = ctx.deps(i) else {
-        return false;
-    };
-    let Some(org) = ctx.orgs.get(i) else {
-        return false;
-    };
-    let (min, max) = ctx.config.pause_retry();
-    let mut backoff = crate::backoff::jittered(min, max);
-    while org.schema.get().is_none() {
-        match schema::Schema::load(&org.client, &ctx.config, &org.config.name).await {
-            Ok(s) => {
-                let _ = org.schema.set(s);
-                pause::leave(&deps);
-            }
-            Err(e) => match e.pause_reason() {
-                Some(reason) => {
-                    pause::enter(&deps, reason, &e);
-                    if pause::wait(&deps, backoff.next().unwrap_or(max))
-                        .await
-                        .is_err()
-                    {
-                        return false;
-                    }
-                }
-                None => {
-                    tracing::error!(org = %org.config.name, error = %e, "the config does not fit the org: nothing is consumed");
-                    return false;
-                }
-            },
-        }
-    }
-    true
-}
-
 /// Consumes on the broker connection (from [`crate::broker::connect`])
 /// until shutdown. A failed [`session`] gives its connection up: the
 /// connection manager closes it (unacked deliveries return to their queues)
@@ -241,7 +192,10 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
     while let Some(live) = connected(&link, &mut shutdown).await {
         // Connected (the queues are declared): the checks come before the
         // first delivery.
-        if !checked(&ctx).await {
+        // With one org, as before lanes: nothing is delivered before its
+        // checks pass. With several, each lane checks its own org first, so
+        // an org Salesforce does not answer does not hold up the others.
+        if ctx.orgs.len() == 1 && ctx.checked(0).await.is_err() {
             break;
         }
         let mut batcher = Batcher::default();
@@ -251,7 +205,9 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
         let _ = ctx.store.release(batcher.held_ids()).await;
         let _ = ctx.store.release_held().await;
         match result {
-            Ok(()) | Err(SessionError::Pause(pause::Error::Stopped)) => break,
+            Ok(()) | Err(SessionError::Pause(pause::Error::Stopped) | SessionError::Unfit(_)) => {
+                break
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "worker session ended; reconnecting");
                 link.give_up(&live);
