@@ -97,7 +97,7 @@ impl Metrics {
             api_calls: r.counter("api_calls", "Salesforce data API calls"),
             token_requests: r.counter("token_requests", "Salesforce token requests"),
         };
-        let m = Metrics {
+        Metrics {
             processed,
             duplicates,
             retried,
@@ -129,8 +129,7 @@ impl Metrics {
             orgs: std::sync::Mutex::default(),
             amqp_connected: r.gauge("amqp_connected", "1 while the AMQP connection is up"),
             registry: r,
-        };
-        m
+        }
     }
 
     /// Exports `paused{org, reason}` = 0 for every reason of `org`.

@@ -1,4 +1,4 @@
-//! The orgs a worker writes to, each with its own [`Client`] (token,
+//! The orgs a worker writes to, each with its own REST client (token,
 //! `Sforce-Limit-Info` budget), describes and pause state, and which org a
 //! message goes to:
 //!
@@ -94,5 +94,5 @@ pub fn loop_guarded(org: &OrgConfig, action: &ActionConfig, origin: &Origin) -> 
 }
 
 #[cfg(test)]
-#[path = "org_tests.rs"]
+#[path = "tests/org.rs"]
 mod tests;
