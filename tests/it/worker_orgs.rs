@@ -351,3 +351,37 @@ async fn a_paused_org_does_not_stall_the_other() {
     w.shutdown().await;
     o.finish(&ids).await;
 }
+
+#[tokio::test]
+async fn config_errors_name_the_key() {
+    let o = Orgs::start("").await;
+    let load = |text: &str| {
+        hookgate::config::worker::WorkerConfig::from_toml(&o.env.config_path, text)
+            .expect_err("a config error")
+            .to_string()
+    };
+    let unknown = load(&o.text.replace("org = \"beta\"", "org = \"gamma\""));
+    assert!(unknown.contains("worker.actions[1].org"), "{unknown}");
+    assert!(
+        unknown.contains("gamma") && unknown.contains("stripe.invoice.*"),
+        "{unknown}"
+    );
+    // `[salesforce]` keys beside `[[salesforce.orgs]]`.
+    let both = load(&o.text.replacen(
+        "[[salesforce.orgs]]",
+        "[salesforce]\ntimeout_ms = 1000\n\n[[salesforce.orgs]]",
+        1,
+    ));
+    assert!(
+        both.contains("salesforce.timeout_ms") && both.contains("[[salesforce.orgs]]"),
+        "{both}"
+    );
+    let dup_name = load(&o.text.replace("name = \"beta\"", "name = \"alpha\""));
+    assert!(dup_name.contains("salesforce.orgs[1].name"), "{dup_name}");
+    let dup_id = load(&o.text.replace(ORG_B, &ORG_A.to_lowercase()));
+    assert!(
+        dup_id.contains("salesforce.orgs[1].organization_id"),
+        "{dup_id}"
+    );
+    o.finish(&[]).await;
+}
