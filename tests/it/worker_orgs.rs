@@ -303,9 +303,10 @@ async fn a_paused_org_does_not_stall_the_other() {
     // Small batches, so org alpha's lane fills while it is paused.
     let o = Orgs::start("batch_size = 5\n").await;
     let (a, b) = accounts(&o, 40);
+    // Long enough for every beta record to be written meanwhile on a loaded machine.
     o.env
         .sim
-        .token_outage(Outage::Unavailable, Duration::from_secs(8));
+        .token_outage(Outage::Unavailable, Duration::from_secs(15));
     let mut ids = Vec::new();
     for (i, (ra, rb)) in a.iter().zip(&b).enumerate() {
         let (na, nb) = (format!("{ra}-p{i}"), format!("{rb}-p{i}"));
