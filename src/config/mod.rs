@@ -19,6 +19,8 @@
 mod broker;
 mod dedupe;
 mod idempotency;
+mod mapping;
+mod orgs;
 pub mod pattern;
 mod routes;
 mod salesforce;

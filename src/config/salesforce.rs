@@ -1,5 +1,8 @@
-//! `[salesforce]`: the Salesforce org the worker writes to, and how it
-//! gets its tokens.
+//! `[salesforce]` or `[[salesforce.orgs]]`: the Salesforce orgs the worker
+//! writes to, and how it gets their tokens. One `[salesforce]` table is one
+//! org (its `organization_id` optional: without it every Notification goes
+//! to it); `[[salesforce.orgs]]` lists several, each with a unique `name`
+//! (actions refer to it, metrics label with it) and `organization_id`.
 
 use std::path::Path;
 
@@ -13,6 +16,17 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SalesforceSection {
+    /// The org's name: `org = "..."` of `[[worker.actions]]` and the `org`
+    /// metric label. Required in `[[salesforce.orgs]]`; `default` for a
+    /// single `[salesforce]` table without it.
+    pub name: Option<String>,
+    /// The org's Organization ID (15 or 18 characters): Notifications whose
+    /// `organization_id` is this one are written here.
+    pub organization_id: Option<String>,
+    /// Loop guard: a Notification whose record was last modified by this
+    /// user (`LastModifiedById`, 15 or 18 characters; the integration user)
+    /// is acked without a write (docs/workers.md, *Loop guard*).
+    pub skip_if_last_modified_by: Option<String>,
     /// Token endpoint base (`https://login.salesforce.com`, the My Domain
     /// URL for client credentials, or the simulator's URL in tests).
     pub login_url: String,
@@ -56,11 +70,11 @@ pub enum AuthKind {
 
 impl SalesforceSection {
     /// What is checked before any secret is read.
-    pub(super) fn validate(&self, file: &Path) -> Result<(), Error> {
+    pub(super) fn validate(&self, file: &Path, key: &str) -> Result<(), Error> {
         if !(0.0..=1.0).contains(&self.max_api_usage) || self.max_api_usage == 0.0 {
             return Err(Error::invalid(
                 file,
-                "salesforce.max_api_usage",
+                format!("{key}.max_api_usage"),
                 "a ratio in (0, 1]",
             ));
         }
@@ -68,50 +82,52 @@ impl SalesforceSection {
     }
 
     /// The token flow, its secrets read now.
-    pub(super) fn auth(&self, file: &Path) -> Result<Auth, Error> {
-        let consumer_key = read_secret(file, "salesforce.consumer_key", &self.consumer_key)?;
+    pub(super) fn auth(&self, file: &Path, key: &str) -> Result<Auth, Error> {
+        let ck = format!("{key}.consumer_key");
+        let consumer_key = read_secret(file, &ck, &self.consumer_key)?;
         // The consumer key is the OAuth client id, not a secret.
         let consumer_key = String::from_utf8(consumer_key.to_vec())
-            .map_err(|_| Error::invalid(file, "salesforce.consumer_key", "not UTF-8"))?;
+            .map_err(|_| Error::invalid(file, ck, "not UTF-8"))?;
         match self.auth {
-            AuthKind::JwtBearer => self.jwt_bearer(file, consumer_key),
-            AuthKind::ClientCredentials => self.client_credentials(file, consumer_key),
+            AuthKind::JwtBearer => self.jwt_bearer(file, key, consumer_key),
+            AuthKind::ClientCredentials => self.client_credentials(file, key, consumer_key),
         }
     }
 
     /// `jwt_bearer`: the user and the private key signing the assertion.
-    fn jwt_bearer(&self, file: &Path, consumer_key: String) -> Result<Auth, Error> {
+    fn jwt_bearer(&self, file: &Path, key: &str, consumer_key: String) -> Result<Auth, Error> {
         let username = self.username.clone().ok_or_else(|| {
-            Error::invalid(file, "salesforce.username", "required for jwt_bearer")
+            Error::invalid(file, format!("{key}.username"), "required for jwt_bearer")
         })?;
-        let key_src = self.private_key.as_ref().ok_or_else(|| {
-            Error::invalid(file, "salesforce.private_key", "required for jwt_bearer")
-        })?;
-        let pem = read_secret(file, "salesforce.private_key", key_src)?;
+        let pk = format!("{key}.private_key");
+        let key_src = self
+            .private_key
+            .as_ref()
+            .ok_or_else(|| Error::invalid(file, pk.clone(), "required for jwt_bearer"))?;
+        let pem = read_secret(file, &pk, key_src)?;
         let audience = self
             .audience
             .clone()
             .unwrap_or_else(|| crate::salesforce::rest::auth::audience_for(&self.login_url));
         Auth::jwt_bearer(consumer_key, username, audience, &pem)
-            .map_err(|e| Error::invalid(file, "salesforce.private_key", e.to_string()))
+            .map_err(|e| Error::invalid(file, pk, e.to_string()))
     }
 
     /// `client_credentials`: the consumer secret, sent as form text.
-    fn client_credentials(&self, file: &Path, consumer_key: String) -> Result<Auth, Error> {
-        let src = self.client_secret.as_ref().ok_or_else(|| {
-            Error::invalid(
-                file,
-                "salesforce.client_secret",
-                "required for client_credentials",
-            )
-        })?;
-        let secret = read_secret(file, "salesforce.client_secret", src)?;
+    fn client_credentials(
+        &self,
+        file: &Path,
+        key: &str,
+        consumer_key: String,
+    ) -> Result<Auth, Error> {
+        let cs = format!("{key}.client_secret");
+        let src = self
+            .client_secret
+            .as_ref()
+            .ok_or_else(|| Error::invalid(file, cs.clone(), "required for client_credentials"))?;
+        let secret = read_secret(file, &cs, src)?;
         if std::str::from_utf8(&secret).is_err() {
-            return Err(Error::invalid(
-                file,
-                "salesforce.client_secret",
-                "not UTF-8",
-            ));
+            return Err(Error::invalid(file, cs, "not UTF-8"));
         }
         Ok(Auth::ClientCredentials {
             client_id: consumer_key,

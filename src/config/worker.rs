@@ -16,9 +16,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use super::idempotency::{IdempotencyConfig, StoreKind, MIN_IDEMPOTENCY_MAX_BYTES};
+pub use super::mapping::{FieldSpec, TypedField, ValueType};
+pub use super::orgs::{OrgConfig, DEFAULT_ORG};
 pub use super::salesforce::{AuthKind, SalesforceSection};
 use crate::config::{self, AmqpConfig, Error};
-use crate::salesforce::rest::Auth;
 
 /// Default worker admin listener.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
@@ -29,7 +30,7 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
 struct WorkerFile {
     amqp: AmqpConfig,
     worker: WorkerSection,
-    salesforce: SalesforceSection,
+    salesforce: super::orgs::SalesforceTable,
     // The gateway's sections: allowed in the same file, not read here.
     #[serde(default, rename = "server")]
     _server: Option<serde::de::IgnoredAny>,
@@ -108,6 +109,10 @@ pub struct ActionConfig {
     pub pattern: String,
     /// What to do.
     pub kind: ActionKind,
+    /// The org written to (`name` of `[[salesforce.orgs]]`): required for
+    /// an upsert when several orgs are configured; on an update it limits
+    /// the action to Notifications of that org.
+    pub org: Option<String>,
     /// sObject: required for upsert; for update it defaults to the
     /// Notification's `sobject_type`.
     pub sobject: Option<String>,
@@ -121,57 +126,6 @@ pub struct ActionConfig {
     pub fields: BTreeMap<String, FieldSpec>,
 }
 
-/// One entry of an action's `fields`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
-pub enum FieldSpec {
-    /// Literal text, a template (update) or a JSON Pointer (upsert): the
-    /// value is sent as the body holds it.
-    Text(String),
-    /// A JSON Pointer whose value is converted to `type` (upsert only).
-    Typed(TypedField),
-}
-
-/// `{ pointer = "/data/object/amount_paid", type = "number", scale = 0.01 }`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TypedField {
-    /// JSON Pointer (RFC 6901) into the webhook body.
-    pub pointer: String,
-    /// What the value becomes; absent: sent as the body holds it.
-    #[serde(rename = "type")]
-    pub value_type: Option<ValueType>,
-    /// `number` only: the value is multiplied by this (0.01: cents to units).
-    pub scale: Option<f64>,
-}
-
-/// The type a typed field's value is converted to before it is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ValueType {
-    /// A JSON number (from a number or numeric text), times `scale`.
-    Number,
-    /// `true`/`false` (from a boolean, "true"/"false", 1/0).
-    Boolean,
-    /// `yyyy-MM-dd` (from that, an RFC 3339 timestamp or Unix seconds, UTC).
-    Date,
-    /// `yyyy-MM-ddTHH:mm:ss.SSSZ` (from RFC 3339 or Unix seconds).
-    Datetime,
-    /// Text (from text, a number or a boolean).
-    String,
-}
-
-impl FieldSpec {
-    /// The JSON Pointer this field reads, if it reads the body.
-    pub fn pointer(&self) -> Option<&str> {
-        match self {
-            FieldSpec::Text(s) if s.starts_with('/') => Some(s),
-            FieldSpec::Text(_) => None,
-            FieldSpec::Typed(t) => Some(&t.pointer),
-        }
-    }
-}
-
 /// A validated worker configuration.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -181,10 +135,9 @@ pub struct WorkerConfig {
     pub amqp: AmqpConfig,
     /// `[worker]`.
     pub worker: WorkerSection,
-    /// `[salesforce]`, validated.
-    pub salesforce: SalesforceSection,
-    /// The token flow with its secrets resolved.
-    pub auth: Auth,
+    /// The orgs (`[salesforce]` or `[[salesforce.orgs]]`), validated, in
+    /// file order.
+    pub orgs: Vec<OrgConfig>,
 }
 
 impl WorkerConfig {
@@ -214,14 +167,13 @@ impl WorkerConfig {
         for (i, a) in worker.actions.iter().enumerate() {
             a.validate(path, i)?;
         }
-        salesforce.validate(path)?;
-        let auth = salesforce.auth(path)?;
+        let orgs = salesforce.orgs(path)?;
+        check_orgs(path, &worker.actions, &orgs)?;
         Ok(WorkerConfig {
             file: path.to_path_buf(),
             amqp,
             worker,
-            salesforce,
-            auth,
+            orgs,
         })
     }
 
@@ -361,19 +313,35 @@ impl ActionConfig {
     }
 }
 
-impl TypedField {
-    /// A pointer, and a positive finite `scale` on numbers only.
-    fn validate(&self) -> Result<(), String> {
-        if !self.pointer.starts_with('/') {
-            return Err("pointer must be a JSON Pointer starting with /".into());
-        }
-        match (self.scale, self.value_type) {
-            (None, _) => Ok(()),
-            (Some(s), Some(ValueType::Number)) if s.is_finite() && s > 0.0 => Ok(()),
-            (Some(_), Some(ValueType::Number)) => Err("scale must be a positive number".into()),
-            (Some(_), _) => Err("scale is for type = \"number\" only".into()),
+/// Every action's `org` names a configured org; with several orgs an
+/// upsert must name one (a webhook carries no Organization ID).
+///
+/// # Errors
+/// [`Error`] naming `worker.actions[i].org`.
+fn check_orgs(file: &Path, actions: &[ActionConfig], orgs: &[OrgConfig]) -> Result<(), Error> {
+    for (i, a) in actions.iter().enumerate() {
+        let key = format!("worker.actions[{i}].org");
+        match &a.org {
+            Some(name) if !orgs.iter().any(|o| &o.name == name) => {
+                let known: Vec<&str> = orgs.iter().map(|o| o.name.as_str()).collect();
+                let reason = format!(
+                    "action (match = {:?}) names unknown org {name:?} (configured: {})",
+                    a.pattern,
+                    known.join(", ")
+                );
+                return Err(Error::invalid(file, key, reason));
+            }
+            None if orgs.len() > 1 && a.kind == ActionKind::SalesforceUpsert => {
+                let reason = format!(
+                    "action (match = {:?}): required when several orgs are configured",
+                    a.pattern
+                );
+                return Err(Error::invalid(file, key, reason));
+            }
+            _ => {}
         }
     }
+    Ok(())
 }
 
 fn default_prefetch() -> u16 {

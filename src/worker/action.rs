@@ -238,6 +238,7 @@ mod tests {
         ActionConfig {
             pattern: "#".into(),
             kind,
+            org: None,
             sobject: (kind == ActionKind::SalesforceUpsert).then(|| "Payment__c".into()),
             external_id_field: (kind == ActionKind::SalesforceUpsert)
                 .then(|| "Stripe_Id__c".into()),

@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! delivery -> action match (none: dead-letter "unmatched")
+//!          -> its org ([`super::org::route`]; none: dead-letter "unknown_org";
+//!             loop guard: ack, no write)
 //!          -> build write (bad body / missing pointer: dead-letter at once)
 //!          -> claim its idempotency key (done: ack as duplicate; in progress:
 //!             retry later)
 //!          -> fit to the describe (a value that cannot fit: dead-letter)
-//!          -> batch by (operation, sObject, external id field); flush at
-//!             batch_size or batch_linger_ms
-//! flush    -> one sObject Collections call (a whole-request refusal one
+//!          -> batch by (org, operation, sObject, external id field); close
+//!             at batch_size or batch_linger_ms and hand to the org's lane
+//! lane     -> ([`super::lane`]) one sObject Collections call (a whole-request refusal one
 //!             record caused is narrowed down: [`super::isolate`]) -> per record:
 //!             ok: mark done, ack | retryable: retry queue (attempt+1) or, past
 //!             max_attempts, dead-letter | permanent: dead-letter with the reason
@@ -16,81 +18,53 @@
 //! A message is acked only after its outcome is decided: marked done,
 //! dead-lettered (confirmed) or handed to a retry queue (confirmed).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
-use lapin::types::{AMQPValue, LongString};
 
-use super::action::{self, BatchKey, Pattern, Write};
-use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
-use super::dedupe::{Claim, Store};
-use super::metrics::Metrics;
-use super::schema::Schema;
+use super::action::{self, BatchKey, Write};
+use super::consume;
+use super::ctx::{Ctx, SessionError};
+use super::dedupe::Claim;
+use super::lane::{dead_letter, Batch, Lanes, Pending};
+use super::org::{self, Origin};
 use crate::broker::Publisher;
-use crate::config::worker::{ActionConfig, WorkerConfig};
-use crate::salesforce::rest::{ApiError, Client};
+use crate::salesforce::rest::ApiError;
 
-/// Shared state of a worker session.
-pub struct Ctx {
-    /// Validated config.
-    pub config: WorkerConfig,
-    /// Actions with parsed patterns.
-    pub actions: Vec<(Pattern, ActionConfig)>,
-    /// Idempotency store.
-    pub store: Store,
-    /// Salesforce client.
-    pub client: Arc<Client>,
-    /// The describes of the configured sObjects: fetched at start, or, when
-    /// Salesforce could not be asked then, before the first delivery.
-    pub schema: std::sync::OnceLock<Schema>,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Whether (and why) consumption is paused.
-    pub pause: super::pause::State,
+/// Where closed batches go: the org lanes, and the publisher for the
+/// messages settled at once (dead-letter, retry later).
+pub struct Sink<'a> {
+    /// Shared state.
+    pub ctx: &'a Ctx,
+    /// Retry and dead-letter publishes.
+    pub publisher: &'a Publisher,
+    /// The org lanes.
+    pub lanes: &'a Lanes,
 }
 
-/// A failure that ends the session (the channel is unusable); unacked
-/// deliveries return to their queues.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// AMQP failure (consume, ack).
-    #[error(transparent)]
-    Amqp(#[from] lapin::Error),
-    /// A retry or dead-letter publish was not confirmed.
-    #[error(transparent)]
-    Publish(#[from] crate::broker::Error),
-    /// The idempotency store failed.
-    #[error(transparent)]
-    Store(#[from] super::dedupe::Error),
-    /// Shutdown came while paused (held messages stay unacked), or the
-    /// claims could not be renewed.
-    #[error(transparent)]
-    Pause(#[from] super::pause::Error),
+impl Sink<'_> {
+    async fn submit(&self, org: usize, batch: Batch) -> Result<(), SessionError> {
+        self.lanes
+            .submit(self.ctx, self.publisher, org, batch)
+            .await
+    }
 }
 
-/// One message waiting in a batch.
-pub struct Pending {
-    delivery: Delivery,
-    queue: Arc<str>,
-    /// What the idempotency store claimed ([`consume::idempotency_key`]).
-    key: String,
-    attempt: u32,
-    write: Write,
+/// What a delivery becomes.
+enum Built {
+    /// A write to org `.0`; `.2`: fitted to the org's describe.
+    Write(usize, Write, bool),
+    /// Acked without a write: the loop guard.
+    LoopGuard,
 }
 
-struct Batch {
-    started: Instant,
-    items: Vec<Pending>,
-    records: HashSet<String>,
-}
-
-/// Open batches by (operation, sObject, external id field).
+/// Open batches by (org, operation, sObject, external id field).
 #[derive(Default)]
 pub struct Batcher {
-    batches: HashMap<BatchKey, Batch>,
+    batches: HashMap<(usize, BatchKey), Batch>,
 }
 
 impl Batcher {
@@ -114,12 +88,8 @@ impl Batcher {
     ///
     /// # Errors
     /// [`SessionError`] when acking or republishing failed.
-    pub async fn flush_due(
-        &mut self,
-        ctx: &Ctx,
-        publisher: &Publisher,
-    ) -> Result<(), SessionError> {
-        let linger = ctx.config.linger();
+    pub async fn flush_due(&mut self, sink: &Sink<'_>) -> Result<(), SessionError> {
+        let linger = sink.ctx.config.linger();
         let due: Vec<_> = self
             .batches
             .iter()
@@ -128,7 +98,7 @@ impl Batcher {
             .collect();
         for k in due {
             if let Some(b) = self.batches.remove(&k) {
-                flush(ctx, publisher, b).await?;
+                sink.submit(k.0, b).await?;
             }
         }
         Ok(())
@@ -138,16 +108,12 @@ impl Batcher {
     ///
     /// # Errors
     /// [`SessionError`] when acking or republishing failed.
-    pub async fn flush_all(
-        &mut self,
-        ctx: &Ctx,
-        publisher: &Publisher,
-    ) -> Result<(), SessionError> {
+    pub async fn flush_all(&mut self, sink: &Sink<'_>) -> Result<(), SessionError> {
         // One at a time: after a failure the rest stay held (their claims
         // are released when the session ends).
         while let Some(k) = self.batches.keys().next().cloned() {
             if let Some(b) = self.batches.remove(&k) {
-                flush(ctx, publisher, b).await?;
+                sink.submit(k.0, b).await?;
             }
         }
         Ok(())
@@ -159,16 +125,21 @@ impl Batcher {
 /// # Errors
 /// [`SessionError`] when acking, republishing or the store failed.
 pub async fn handle(
-    ctx: &Ctx,
-    publisher: &Publisher,
+    sink: &Sink<'_>,
     batcher: &mut Batcher,
     queue: Arc<str>,
     delivery: Delivery,
 ) -> Result<(), SessionError> {
+    let (ctx, publisher) = (sink.ctx, sink.publisher);
     let message_id = message_id(&delivery);
     let attempt = consume::attempt(&delivery);
-    let write = match build(ctx, &delivery, &message_id) {
-        Ok(w) => w,
+    let (org, write, prepared) = match build(ctx, &delivery, &message_id) {
+        Ok(Built::Write(org, w, prepared)) => (org, w, prepared),
+        Ok(Built::LoopGuard) => {
+            delivery.ack(BasicAckOptions::default()).await?;
+            ctx.metrics.skip("loop_guard");
+            return Ok(());
+        }
         Err((reason, label)) => {
             return dead_letter(ctx, publisher, &delivery, &queue, attempt, &reason, label).await;
         }
@@ -183,8 +154,9 @@ pub async fn handle(
         key,
         attempt,
         write,
+        prepared,
     };
-    enqueue(ctx, publisher, batcher, pending).await
+    enqueue(sink, batcher, org, pending).await
 }
 
 /// The message's id: its AMQP `message_id`, else the hash of its body, so
@@ -198,14 +170,15 @@ fn message_id(delivery: &Delivery) -> String {
         .unwrap_or_else(|| crate::verify::body_hash_id(&delivery.data))
 }
 
-/// Matches the routing key to an action and builds its write. Err: the
-/// reason and label to dead-letter with at once (no action matches, or the
-/// body does not fit the action: no retry can fix either).
+/// Matches the routing key to an action, finds its org and builds its
+/// write. Err: the reason and label to dead-letter with at once (no action
+/// matches, no such org, or the body does not fit the action: no retry can
+/// fix any of them).
 fn build(
     ctx: &Ctx,
     delivery: &Delivery,
     message_id: &str,
-) -> Result<Write, (ApiError, &'static str)> {
+) -> Result<Built, (ApiError, &'static str)> {
     let routing_key = consume::routing_key(delivery);
     let Some((_, action)) = ctx.actions.iter().find(|(p, _)| p.matches(&routing_key)) else {
         ctx.metrics.unmatched.inc();
@@ -213,6 +186,22 @@ fn build(
         let reason = ApiError::new("unmatched", "");
         return Err((reason, "unmatched"));
     };
+    let origin = Origin::of(&delivery.data);
+    let Some(org) = org::route(&ctx.config.orgs, action, &origin) else {
+        let id = origin.organization_id.as_deref().unwrap_or("none");
+        let reason = ApiError::new(
+            "unknown_org",
+            format!("no configured org for organization_id {id}"),
+        );
+        return Err((reason, "unknown_org"));
+    };
+    let Some(o) = ctx.orgs.get(org) else {
+        return Err((ApiError::new("unknown_org", ""), "unknown_org"));
+    };
+    if org::loop_guarded(&o.config, action, &origin) {
+        tracing::debug!(%routing_key, org = %o.config.name, "loop guard: last modified by the integration user");
+        return Ok(Built::LoopGuard);
+    }
     let received_at =
         consume::header(delivery, crate::envelope::RECEIVED_AT_HEADER).unwrap_or_default();
     let mut write = action::build(
@@ -227,12 +216,16 @@ fn build(
         let reason = ApiError::new("malformed", e.to_string());
         (reason, "malformed")
     })?;
-    if let Some(schema) = ctx.schema.get() {
-        schema
-            .prepare(&mut write)
-            .map_err(|reason| (reason, "malformed"))?;
-    }
-    Ok(write)
+    let prepared = match o.schema.get() {
+        Some(schema) => {
+            schema
+                .prepare(&mut write)
+                .map_err(|reason| (reason, "malformed"))?;
+            true
+        }
+        None => false,
+    };
+    Ok(Built::Write(org, write, prepared))
 }
 
 /// Claims the idempotency key: true when this worker is to apply the
@@ -271,16 +264,16 @@ async fn claim(
     }
 }
 
-/// Adds the message to the batch of its (operation, sObject), flushing
+/// Adds the message to the batch of its (org, operation, sObject), closing
 /// that batch first when it already writes the same record (two writes to
 /// one record never share a call) and after, when it is full.
 async fn enqueue(
-    ctx: &Ctx,
-    publisher: &Publisher,
+    sink: &Sink<'_>,
     batcher: &mut Batcher,
+    org: usize,
     pending: Pending,
 ) -> Result<(), SessionError> {
-    let batch_key = pending.write.batch_key();
+    let batch_key = (org, pending.write.batch_key());
     let record = pending.write.record_key();
     if batcher
         .batches
@@ -288,155 +281,19 @@ async fn enqueue(
         .is_some_and(|b| b.records.contains(&record))
     {
         if let Some(b) = batcher.batches.remove(&batch_key) {
-            flush(ctx, publisher, b).await?;
+            sink.submit(org, b).await?;
         }
     }
     let batch = batcher
         .batches
         .entry(batch_key.clone())
-        .or_insert_with(|| Batch {
-            started: Instant::now(),
-            items: Vec::new(),
-            records: HashSet::new(),
-        });
+        .or_insert_with(Batch::new);
     batch.records.insert(record);
     batch.items.push(pending);
-    if batch.items.len() >= ctx.config.worker.batch_size {
+    if batch.items.len() >= sink.ctx.config.worker.batch_size {
         if let Some(b) = batcher.batches.remove(&batch_key) {
-            flush(ctx, publisher, b).await?;
+            sink.submit(org, b).await?;
         }
     }
-    Ok(())
-}
-
-async fn flush(ctx: &Ctx, publisher: &Publisher, batch: Batch) -> Result<(), SessionError> {
-    ctx.metrics
-        .records_per_call
-        .observe(batch.items.len() as f64);
-    let writes: Vec<&Write> = batch.items.iter().map(|p| &p.write).collect();
-    // Pauses (and tries again) while the org or its token endpoint fails;
-    // narrows a whole-request refusal to the records that caused it.
-    let deps = super::pause::Deps {
-        config: &ctx.config,
-        client: &ctx.client,
-        store: &ctx.store,
-        metrics: &ctx.metrics,
-        state: &ctx.pause,
-    };
-    let results = super::isolate::send(&deps, &writes).await?;
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
-    for (p, r) in batch.items.into_iter().zip(results) {
-        match r {
-            Ok(()) => done.push(p),
-            Err(e) => failed.push((p, e)),
-        }
-    }
-    ctx.store
-        .done(done.iter().map(|p| p.key.clone()).collect())
-        .await?;
-    for p in &done {
-        p.delivery.ack(BasicAckOptions::default()).await?;
-    }
-    ctx.metrics.processed.inc_by(done.len() as u64);
-    ctx.store
-        .release(failed.iter().map(|(p, _)| p.key.clone()).collect())
-        .await?;
-    for (p, e) in failed {
-        if e.retryable() {
-            retry(ctx, publisher, &p, &e).await?;
-        } else {
-            dead_letter(
-                ctx,
-                publisher,
-                &p.delivery,
-                &p.queue,
-                p.attempt,
-                &e,
-                &e.code,
-            )
-            .await?;
-        }
-    }
-    ctx.metrics
-        .batch_latency
-        .observe(batch.started.elapsed().as_secs_f64());
-    Ok(())
-}
-
-async fn retry(
-    ctx: &Ctx,
-    publisher: &Publisher,
-    p: &Pending,
-    e: &ApiError,
-) -> Result<(), SessionError> {
-    let w = &ctx.config.worker;
-    if p.attempt >= w.max_attempts {
-        let reason = ApiError::new(
-            e.code.clone(),
-            format!("gave up after {} attempts: {}", p.attempt, e.message),
-        );
-        return dead_letter(
-            ctx,
-            publisher,
-            &p.delivery,
-            &p.queue,
-            p.attempt,
-            &reason,
-            "max_attempts",
-        )
-        .await;
-    }
-    let idx = (p.attempt as usize - 1).min(w.retry_delays_s.len() - 1);
-    let target = consume::retry_queue(&p.queue, w.retry_delays_s[idx]);
-    consume::republish(
-        publisher,
-        &p.delivery,
-        &target,
-        &[
-            (
-                ATTEMPT_HEADER,
-                AMQPValue::LongLongInt(i64::from(p.attempt) + 1),
-            ),
-            (
-                ERROR_HEADER,
-                AMQPValue::LongString(LongString::from(e.to_string())),
-            ),
-        ],
-        &[],
-    )
-    .await?;
-    p.delivery.ack(BasicAckOptions::default()).await?;
-    ctx.metrics.retried.inc();
-    Ok(())
-}
-
-async fn dead_letter(
-    ctx: &Ctx,
-    publisher: &Publisher,
-    d: &Delivery,
-    queue: &str,
-    attempt: u32,
-    e: &ApiError,
-    reason: &str,
-) -> Result<(), SessionError> {
-    tracing::warn!(routing_key = %consume::routing_key(d), error = %e, "dead-lettering");
-    consume::republish(
-        publisher,
-        d,
-        &ctx.config.worker.dead_letter_queue,
-        &[
-            (
-                ERROR_HEADER,
-                AMQPValue::LongString(LongString::from(e.to_string())),
-            ),
-            (QUEUE_HEADER, AMQPValue::LongString(LongString::from(queue))),
-            (ATTEMPT_HEADER, AMQPValue::LongLongInt(i64::from(attempt))),
-        ],
-        &[],
-    )
-    .await?;
-    d.ack(BasicAckOptions::default()).await?;
-    ctx.metrics.dead_letter(reason);
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! The worker's metrics (prefix `hookgate_worker_`): `processed_total`,
 //! `duplicates_total`, `retried_total`, `dead_lettered_total{reason}`,
-//! `unmatched_total`, `api_calls_total`, `token_requests_total`,
+//! `unmatched_total`, `deferred_total`, `skipped_total{reason}` (`loop_guard`), `api_calls_total`, `token_requests_total`,
 //! `records_per_call` (histogram), `batch_latency_seconds` (histogram),
-//! `api_usage_ratio` (gauge, from `Sforce-Limit-Info`), `paused{reason}` (1
-//! while consumption is paused for that reason: `auth`, `maintenance`,
-//! `request_limit`, `budget`, `unavailable`), `amqp_connected`,
+//! `api_usage_ratio` (gauge, from `Sforce-Limit-Info`), `paused{org,reason}`
+//! (1 while writing to that org is paused for that reason: `auth`,
+//! `maintenance`, `request_limit`, `budget`, `unavailable`), `amqp_connected`,
 //! `idempotency_evicted_total` (done marks the embedded idempotency store
 //! removed before their expiry to stay within `max_bytes`).
 //!
@@ -24,6 +24,15 @@ use crate::telemetry::registry::Registry;
 /// `unmatched`, `malformed`, `max_attempts`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
+    /// Why.
+    pub reason: String,
+}
+
+/// `{org, reason}` of `paused`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PauseLabels {
+    /// The org's `name`.
+    pub org: String,
     /// Why.
     pub reason: String,
 }
@@ -50,6 +59,11 @@ pub struct Metrics {
     pub dead_lettered: Family<ReasonLabels, Counter>,
     /// Messages no action matched.
     pub unmatched: Counter,
+    /// Messages of a paused org handed to the first retry queue (no attempt
+    /// spent) because its lane was full; several orgs only.
+    pub deferred: Counter,
+    /// Messages acked without a write on purpose, by reason (`loop_guard`).
+    pub skipped: Family<ReasonLabels, Counter>,
     /// Salesforce calls (shared with the REST client).
     pub sf: Counters,
     /// Records per collections call.
@@ -58,8 +72,11 @@ pub struct Metrics {
     pub batch_latency: Histogram,
     /// Last `used/limit`.
     pub api_usage_ratio: Gauge<f64, std::sync::atomic::AtomicU64>,
-    /// 1 while consumption is paused, by reason (at most one at a time).
-    pub paused: Family<ReasonLabels, Gauge>,
+    /// 1 while writing to an org is paused, by org and reason (at most one
+    /// reason per org at a time).
+    pub paused: Family<PauseLabels, Gauge>,
+    /// The orgs `paused` exports every reason of.
+    orgs: std::sync::Mutex<Vec<String>>,
     /// 1 while the AMQP connection is up.
     pub amqp_connected: Gauge,
     /// Done marks the embedded idempotency store removed before their
@@ -77,16 +94,23 @@ impl Metrics {
         let retried = r.counter("retried", "Messages sent to a retry queue");
         let dead_lettered = r.counters("dead_lettered", "Messages dead-lettered, by reason");
         let unmatched = r.counter("unmatched", "Messages no action matched");
+        let deferred = r.counter(
+            "deferred",
+            "Messages of a paused org sent to the first retry queue, no attempt spent",
+        );
+        let skipped = r.counters("skipped", "Messages acked without a write, by reason");
         let sf = Counters {
             api_calls: r.counter("api_calls", "Salesforce data API calls"),
             token_requests: r.counter("token_requests", "Salesforce token requests"),
         };
-        let m = Metrics {
+        Metrics {
             processed,
             duplicates,
             retried,
             dead_lettered,
             unmatched,
+            deferred,
+            skipped,
             sf,
             records_per_call: r.add(
                 "records_per_call",
@@ -105,45 +129,73 @@ impl Metrics {
             ),
             paused: r.add(
                 "paused",
-                "1 while consumption is paused, by reason",
+                "1 while writing to an org is paused, by org and reason",
                 Family::default(),
             ),
+            orgs: std::sync::Mutex::default(),
             amqp_connected: r.gauge("amqp_connected", "1 while the AMQP connection is up"),
             idempotency_evicted: r.counter(
                 "idempotency_evicted",
                 "Done marks removed before their expiry to stay within max_bytes",
             ),
             registry: r,
-        };
-        m.set_paused(None);
-        m
+        }
     }
 
-    /// Sets the `paused{reason}` gauges: 1 for `reason` (if any), 0 for the
-    /// others.
-    pub fn set_paused(&self, reason: Option<&str>) {
+    /// Exports `paused{org, reason}` = 0 for every reason of `org`.
+    pub fn register_org(&self, org: &str) {
+        self.org_names().push(org.to_owned());
+        self.set_paused(org, None);
+    }
+
+    fn org_names(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.orgs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets `org`'s `paused{org, reason}` gauges: 1 for `reason` (if any),
+    /// 0 for the others.
+    pub fn set_paused(&self, org: &str, reason: Option<&str>) {
         for r in PAUSE_REASONS {
             let v = i64::from(reason == Some(*r));
             self.paused
-                .get_or_create(&ReasonLabels {
+                .get_or_create(&PauseLabels {
+                    org: org.to_owned(),
                     reason: (*r).to_owned(),
                 })
                 .set(v);
         }
     }
 
-    /// `paused{reason}` now.
-    pub fn paused(&self, reason: &str) -> i64 {
+    /// `paused{org, reason}` now.
+    pub fn paused_in(&self, org: &str, reason: &str) -> i64 {
         self.paused
-            .get_or_create(&ReasonLabels {
+            .get_or_create(&PauseLabels {
+                org: org.to_owned(),
                 reason: reason.to_owned(),
             })
             .get()
     }
 
-    /// The reason consumption is paused for, if it is.
+    /// 1 when some org is paused for `reason`.
+    pub fn paused(&self, reason: &str) -> i64 {
+        let orgs = self.org_names().clone();
+        i64::from(orgs.iter().any(|o| self.paused_in(o, reason) == 1))
+    }
+
+    /// The reason some org is paused for, if one is (the first org's first).
     pub fn paused_reason(&self) -> Option<&'static str> {
         PAUSE_REASONS.iter().copied().find(|r| self.paused(r) == 1)
+    }
+
+    /// Counts one message acked without a write for `reason`.
+    pub fn skip(&self, reason: &str) {
+        self.skipped
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one dead-lettered message.

@@ -8,11 +8,14 @@
 pub mod action;
 pub mod consume;
 pub mod convert;
+pub mod ctx;
 pub mod dedupe;
 pub mod dlq;
 pub mod handle;
 pub mod isolate;
+pub mod lane;
 pub mod metrics;
+pub mod org;
 pub mod pause;
 pub mod schema;
 
@@ -27,13 +30,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use self::handle::{Batcher, Ctx, SessionError};
+use self::ctx::{Ctx, SessionError};
+use self::handle::{Batcher, Sink};
+use self::lane::Lanes;
 use self::metrics::Metrics;
 use crate::broker::connect::{Link, Live};
 use crate::broker::Publisher;
 use crate::config::pattern::Pattern;
 use crate::config::worker::WorkerConfig;
-use crate::salesforce::rest::Client;
 use crate::telemetry::admin::{self, Probes, Readiness};
 
 /// A start-up failure.
@@ -102,44 +106,20 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         .map_err(|e| StartError::Bind(config.worker.admin_listen, e))?;
     let metrics = Arc::new(Metrics::new());
     let store = dedupe::Store::open(&config.worker.idempotency, &metrics).await?;
-    let sf = &config.salesforce;
-    let client = Arc::new(Client::new(
-        config.auth.clone(),
-        sf.login_url.clone(),
-        sf.instance_url.clone(),
-        sf.api_version.clone(),
-        Duration::from_millis(sf.timeout_ms),
-        metrics.sf.clone(),
-    )?);
-    // Salesforce's answer decides the config (unknown field, version):
-    // refused now. No answer (token endpoint down, maintenance, 5xx) is not
-    // the config's fault: the worker starts paused and asks again before
-    // its first delivery.
-    let schema = std::sync::OnceLock::new();
-    match schema::Schema::load(&client, &config).await {
-        Ok(s) => {
-            let _ = schema.set(s);
-        }
-        Err(e) if e.pause_reason().is_some() => {
-            tracing::warn!(error = %e, "start-up checks got no answer; asking again before consuming");
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let (shutdown, rx) = watch::channel(false);
+    let orgs = orgs(&config, &metrics, &rx).await?;
     let actions = config
         .worker
         .actions
         .iter()
         .filter_map(|a| Pattern::parse(&a.pattern).map(|p| (p, a.clone())))
         .collect();
-    let (shutdown, rx) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         config,
         actions,
         store,
-        client,
-        schema,
+        orgs,
         metrics: metrics.clone(),
-        pause: pause::State::new(rx.clone()),
     });
     let (admin_stop, admin_rx) = watch::channel(false);
     let admin = tokio::spawn(admin::serve(listener, probes(metrics.clone()), admin_rx));
@@ -155,44 +135,42 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
     })
 }
 
-/// Runs the start-up checks until Salesforce answers them, paused (with
-/// the failure's reason) meanwhile; false when they fail for good (the
-/// config does not fit the org: logged, nothing is consumed) or shutdown
-/// came first.
-async fn checked(ctx: &Ctx) -> bool {
-    let deps = pause::Deps {
-        config: &ctx.config,
-        client: &ctx.client,
-        store: &ctx.store,
-        metrics: &ctx.metrics,
-        state: &ctx.pause,
-    };
-    let (min, max) = ctx.config.pause_retry();
-    let mut backoff = crate::backoff::jittered(min, max);
-    while ctx.schema.get().is_none() {
-        match schema::Schema::load(&ctx.client, &ctx.config).await {
+/// The orgs of `config`, each with its client and, when Salesforce
+/// answered, its describes.
+///
+/// # Errors
+/// [`StartError`] for an HTTP client, or a config that does not fit an org.
+async fn orgs(
+    config: &WorkerConfig,
+    metrics: &Metrics,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Vec<ctx::Org>, StartError> {
+    let mut orgs = Vec::with_capacity(config.orgs.len());
+    for oc in &config.orgs {
+        metrics.register_org(&oc.name);
+        let client = Arc::new(org::client(oc, metrics.sf.clone())?);
+        // Salesforce's answer decides the config (unknown field, version):
+        // refused now. No answer (token endpoint down, maintenance, 5xx) is
+        // not the config's fault: the worker starts paused and asks again
+        // before its first delivery.
+        let schema = std::sync::OnceLock::new();
+        match schema::Schema::load(&client, config, &oc.name).await {
             Ok(s) => {
-                let _ = ctx.schema.set(s);
-                pause::leave(&deps);
+                let _ = schema.set(s);
             }
-            Err(e) => match e.pause_reason() {
-                Some(reason) => {
-                    pause::enter(&deps, reason, &e);
-                    if pause::wait(&deps, backoff.next().unwrap_or(max))
-                        .await
-                        .is_err()
-                    {
-                        return false;
-                    }
-                }
-                None => {
-                    tracing::error!(error = %e, "the config does not fit the org: nothing is consumed");
-                    return false;
-                }
-            },
+            Err(e) if e.pause_reason().is_some() => {
+                tracing::warn!(org = %oc.name, error = %e, "start-up checks got no answer; asking again before consuming");
+            }
+            Err(e) => return Err(e.into()),
         }
+        orgs.push(ctx::Org {
+            config: oc.clone(),
+            client,
+            schema,
+            pause: pause::State::new(shutdown.clone()),
+        });
     }
-    true
+    Ok(orgs)
 }
 
 /// Consumes on the broker connection (from [`crate::broker::connect`])
@@ -214,7 +192,10 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
     while let Some(live) = connected(&link, &mut shutdown).await {
         // Connected (the queues are declared): the checks come before the
         // first delivery.
-        if !checked(&ctx).await {
+        // With one org, as before lanes: nothing is delivered before its
+        // checks pass. With several, each lane checks its own org first, so
+        // an org Salesforce does not answer does not hold up the others.
+        if ctx.orgs.len() == 1 && ctx.checked(0).await.is_err() {
             break;
         }
         let mut batcher = Batcher::default();
@@ -224,7 +205,9 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
         let _ = ctx.store.release(batcher.held_ids()).await;
         let _ = ctx.store.release_held().await;
         match result {
-            Ok(()) | Err(SessionError::Pause(pause::Error::Stopped)) => break,
+            Ok(()) | Err(SessionError::Pause(pause::Error::Stopped) | SessionError::Unfit(_)) => {
+                break
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "worker session ended; reconnecting");
                 link.give_up(&live);
@@ -252,14 +235,73 @@ async fn connected(link: &Link, shutdown: &mut watch::Receiver<bool>) -> Option<
     }
 }
 
-/// One session on a connection: consume, batch, until shutdown or failure.
+/// One session on a connection: consume, batch, hand closed batches to the
+/// org lanes, until shutdown or failure.
 async fn session(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     live: &Live,
     publisher: &Publisher,
     batcher: &mut Batcher,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
+    let (consume_ch, tags, mut deliveries) = consume(ctx, live).await?;
+    let (lanes, mut lane_errors) = Lanes::start(ctx, publisher);
+    let sink = Sink {
+        ctx,
+        publisher,
+        lanes: &lanes,
+    };
+    let linger = ctx.config.linger();
+    let result = loop {
+        let deadline = batcher.next_deadline(linger);
+        let step = tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    for tag in &tags {
+                        let _ = consume_ch.basic_cancel(ShortString::from(tag.as_str()), BasicCancelOptions::default()).await;
+                    }
+                    // The connection is closed by `run`.
+                    break batcher.flush_all(&sink).await;
+                }
+                Ok(())
+            }
+            Some(e) = lane_errors.recv() => Err(e),
+            _ = sleep_until(deadline) => batcher.flush_due(&sink).await,
+            item = deliveries.next() => match item {
+                Some((queue, Ok(delivery))) => handle::handle(&sink, batcher, queue, delivery).await,
+                Some((_, Err(e))) => Err(e.into()),
+                None => Err(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+                    lapin::ConnectionState::Closed,
+                ))
+                .into()),
+            },
+        };
+        if step.is_err() {
+            break step;
+        }
+    };
+    // After shutdown the lanes write what they hold (a paused one stops at
+    // once); after a failure they get a moment to settle the call in
+    // flight, then are aborted (their messages stay unacked).
+    let grace = result.is_err().then_some(LANE_GRACE);
+    let lanes_done = lanes.finish(grace).await;
+    match (result, lanes_done) {
+        // The lane's own error says more than that it ended.
+        (Err(SessionError::LaneEnded(_)) | Ok(()), Err(e)) | (Err(e), _) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+/// How long lanes may settle their calls in flight after a session failed.
+const LANE_GRACE: Duration = Duration::from_secs(10);
+
+/// Deliveries of every work queue on one channel (prefetch applied), and
+/// the consumer tags.
+async fn consume(
+    ctx: &Ctx,
+    live: &Live,
+) -> Result<(lapin::Channel, Vec<String>, Deliveries), SessionError> {
     let w = &ctx.config.worker;
     let consume_ch = live.connection.create_channel().await?;
     consume_ch
@@ -281,42 +323,18 @@ async fn session(
         let queue: Arc<str> = Arc::from(q.as_str());
         streams.push(consumer.map(move |d| (queue.clone(), d)).boxed());
     }
-    let mut deliveries = futures_util::stream::select_all(streams);
     ctx.metrics.amqp_connected.set(1);
     tracing::info!(queues = ?w.queues, "worker consuming");
-    let linger = ctx.config.linger();
-    loop {
-        let deadline = batcher.next_deadline(linger);
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() {
-                    for tag in &tags {
-                        let _ = consume_ch.basic_cancel(ShortString::from(tag.as_str()), BasicCancelOptions::default()).await;
-                    }
-                    // The connection is closed by `run`.
-                    batcher.flush_all(ctx, publisher).await?;
-                    return Ok(());
-                }
-            }
-            _ = sleep_until(deadline) => {
-                batcher.flush_due(ctx, publisher).await?;
-            }
-            item = deliveries.next() => match item {
-                Some((queue, Ok(delivery))) => {
-                    handle::handle(ctx, publisher, batcher, queue, delivery).await?;
-                }
-                Some((_, Err(e))) => return Err(e.into()),
-                None => {
-                    return Err(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
-                        lapin::ConnectionState::Closed,
-                    ))
-                    .into())
-                }
-            },
-        }
-    }
+    Ok((consume_ch, tags, futures_util::stream::select_all(streams)))
 }
+
+/// Deliveries of all work queues, each with its queue's name.
+type Deliveries = futures_util::stream::SelectAll<
+    futures_util::stream::BoxStream<
+        'static,
+        (Arc<str>, Result<lapin::message::Delivery, lapin::Error>),
+    >,
+>;
 
 /// `/readyz`'s body while paused for `reason`.
 fn paused_text(reason: &str) -> &'static str {

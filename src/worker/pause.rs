@@ -10,10 +10,11 @@
 //! | `request_limit` | `REQUEST_LIMIT_EXCEEDED` (daily allocation spent) | backoff |
 //! | `budget` | last `Sforce-Limit-Info` over `max_api_usage` | after `budget_pause_s`, one batch |
 //!
-//! While paused the session waits inside the flush: no delivery is taken,
-//! the held ones stay unacked with their attempt count, their idempotency
-//! claims are renewed ([`super::dedupe::Store::extend_held`]), `/readyz`
-//! answers not ready and `hookgate_worker_paused{reason}` is 1. A pause is
+//! Each org pauses on its own: its lane ([`super::lane`]) waits inside the
+//! flush while the other orgs' lanes keep writing; its held messages stay
+//! unacked with their attempt count, their idempotency claims are renewed
+//! ([`super::dedupe::Store::extend_held`]), `/readyz` answers not ready and
+//! `hookgate_worker_paused{org,reason}` is 1. A pause is
 //! logged when it starts or changes reason, and when it ends.
 
 use std::sync::{Mutex, PoisonError};
@@ -26,7 +27,7 @@ use tokio::time::Instant;
 use super::action::Write;
 use super::dedupe::Store;
 use super::metrics::Metrics;
-use crate::config::worker::WorkerConfig;
+use crate::config::worker::{OrgConfig, WorkerConfig};
 use crate::salesforce::rest::{ApiError, Client, Hold, Outcome, RecordResult};
 
 /// Why a paused call gave up.
@@ -42,16 +43,18 @@ pub enum Error {
 
 /// What a paused call uses: the worker's parts, borrowed.
 pub struct Deps<'a> {
-    /// Validated config (retry bounds, budget).
+    /// Validated config (retry bounds, budget pause).
     pub config: &'a WorkerConfig,
-    /// The Salesforce client.
+    /// The org called (`name`, `max_api_usage`).
+    pub org: &'a OrgConfig,
+    /// Its client.
     pub client: &'a Client,
+    /// Its pause state.
+    pub state: &'a State,
     /// The idempotency store (claims renewed while paused).
     pub store: &'a Store,
-    /// Metrics (`paused{reason}`, `api_usage_ratio`).
+    /// Metrics (`paused{org,reason}`, `api_usage_ratio`).
     pub metrics: &'a Metrics,
-    /// The pause state.
-    pub state: &'a State,
 }
 
 /// Why consumption is paused; [`Reason::label`] is the metric label.
@@ -122,6 +125,11 @@ impl State {
         }
     }
 
+    /// Whether this org is paused now.
+    pub fn is_paused(&self) -> bool {
+        self.current().is_some()
+    }
+
     fn current(&self) -> Option<Reason> {
         self.lock().map(|(r, _)| r)
     }
@@ -139,12 +147,13 @@ pub(super) fn enter(ctx: &Deps<'_>, reason: Reason, error: &dyn std::fmt::Displa
         return;
     }
     tracing::warn!(
+        org = %ctx.org.name,
         reason = reason.label(),
         %error,
         "worker paused: consuming stops, held messages stay unacked"
     );
     *state = Some((reason, Instant::now()));
-    ctx.metrics.set_paused(Some(reason.label()));
+    ctx.metrics.set_paused(&ctx.org.name, Some(reason.label()));
 }
 
 /// Leaves a pause, if any.
@@ -152,11 +161,12 @@ pub(super) fn leave(ctx: &Deps<'_>) {
     let mut state = ctx.state.lock();
     if let Some((reason, since)) = state.take() {
         tracing::info!(
+            org = %ctx.org.name,
             reason = reason.label(),
             paused_s = since.elapsed().as_secs_f64(),
             "worker resumed"
         );
-        ctx.metrics.set_paused(None);
+        ctx.metrics.set_paused(&ctx.org.name, None);
     }
 }
 
@@ -258,7 +268,7 @@ fn answered_now(ctx: &Deps<'_>) {
         && ctx
             .client
             .usage()
-            .is_some_and(|u| u.ratio() > ctx.config.salesforce.max_api_usage);
+            .is_some_and(|u| u.ratio() > ctx.org.section.max_api_usage);
     if !over_budget {
         leave(ctx);
     }
@@ -305,7 +315,7 @@ async fn respect_budget(ctx: &Deps<'_>) -> Result<(), Error> {
         return Ok(());
     };
     ctx.metrics.api_usage_ratio.set(u.ratio());
-    if u.ratio() <= ctx.config.salesforce.max_api_usage {
+    if u.ratio() <= ctx.org.section.max_api_usage {
         leave(ctx);
         return Ok(());
     }

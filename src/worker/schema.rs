@@ -67,12 +67,13 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// Checks `api_version`, describes every configured sObject once and
-    /// checks each action against it.
+    /// Checks `api_version`, describes every sObject the actions writing to
+    /// `org` name once and checks each such action against it (an action
+    /// without `org` writes to any org).
     ///
     /// # Errors
     /// [`Error`] naming the action, or the failed call.
-    pub async fn load(client: &Client, config: &WorkerConfig) -> Result<Schema, Error> {
+    pub async fn load(client: &Client, config: &WorkerConfig, org: &str) -> Result<Schema, Error> {
         let versions = retry(|| client.versions())
             .await
             .map_err(|error| Error::Api {
@@ -92,6 +93,9 @@ impl Schema {
         }
         let mut schema = Schema::default();
         for (i, action) in config.worker.actions.iter().enumerate() {
+            if action.org.as_deref().is_some_and(|o| o != org) {
+                continue;
+            }
             // An update without `sobject` writes the Notification's type:
             // known only per message.
             let Some(sobject) = action.sobject.as_deref() else {
@@ -187,22 +191,17 @@ where
 ///
 /// # Errors
 /// [`Error`] naming the action, or the failed call.
-pub async fn check_online(config: &WorkerConfig) -> Result<Schema, Error> {
+pub async fn check_online(config: &WorkerConfig) -> Result<Vec<Schema>, Error> {
     crate::tls::install_crypto_provider();
-    let sf = &config.salesforce;
-    let client = Client::new(
-        config.auth.clone(),
-        sf.login_url.clone(),
-        sf.instance_url.clone(),
-        sf.api_version.clone(),
-        std::time::Duration::from_millis(sf.timeout_ms),
-        Counters::default(),
-    )
-    .map_err(|e| Error::Api {
-        what: "HTTP client".into(),
-        error: ApiError::new("CONNECT", e.to_string()),
-    })?;
-    Schema::load(&client, config).await
+    let mut schemas = Vec::with_capacity(config.orgs.len());
+    for org in &config.orgs {
+        let client = super::org::client(org, Counters::default()).map_err(|e| Error::Api {
+            what: "HTTP client".into(),
+            error: ApiError::new("CONNECT", e.to_string()),
+        })?;
+        schemas.push(Schema::load(&client, config, &org.name).await?);
+    }
+    Ok(schemas)
 }
 
 /// Every field exists and can be written: updateable for an update;
@@ -288,6 +287,7 @@ mod tests {
         ActionConfig {
             pattern: "stripe.#".into(),
             kind: ActionKind::SalesforceUpsert,
+            org: None,
             sobject: Some("Payment__c".into()),
             external_id_field: Some(key.into()),
             fields: fields

@@ -19,4 +19,5 @@ mod support;
 mod webhooks;
 mod worker;
 mod worker_batches;
+mod worker_orgs;
 mod worker_pause;

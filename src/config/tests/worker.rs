@@ -1,5 +1,6 @@
 //! Tests for the worker's config: what its errors and `Debug` show.
 
+use crate::salesforce::rest::Auth;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
@@ -174,7 +175,7 @@ fn jwt_audience_defaults_from_login_url_and_can_be_overridden() {
     ];
     for (login_url, aud) in cases {
         let t = base.replace("https://login.example.test", login_url);
-        match load(&t).unwrap().auth {
+        match load(&t).unwrap().orgs.remove(0).auth {
             Auth::JwtBearer { audience, .. } => assert_eq!(audience, aud, "{login_url}"),
             other => panic!("{other:?}"),
         }
@@ -184,7 +185,7 @@ fn jwt_audience_defaults_from_login_url_and_can_be_overridden() {
         "redis://127.0.0.1:6379",
         &auth("audience = \"https://acme.my.site.com/partners\""),
     );
-    match load(&t).unwrap().auth {
+    match load(&t).unwrap().orgs.remove(0).auth {
         Auth::JwtBearer { audience, .. } => {
             assert_eq!(audience, "https://acme.my.site.com/partners")
         }

@@ -1,0 +1,394 @@
+//! One lane per org: the batches of an org are written by its own task, in
+//! the order the session closed them, so an org that is paused (its token
+//! endpoint down, maintenance, limits) waits in its lane while the session
+//! keeps consuming and the other orgs' lanes keep writing.
+//!
+//! | the org's lane | a closed batch |
+//! |---|---|
+//! | not paused | queued (at most [`LANE_DEPTH`] waiting; the session waits for room, as it waited for a flush before lanes, and with several orgs stops waiting if the org pauses meanwhile) |
+//! | paused, room | queued, written when the org resumes |
+//! | paused, full, several orgs | *deferred*: its claims released, each message handed to the first retry queue without spending an attempt (confirmed), then acked; `hookgate_worker_deferred_total` |
+//! | paused, full, one org | the session waits (nothing else could be written) |
+//!
+//! Settling is unchanged: a message is acked only after it is marked done,
+//! handed to a retry queue or dead-lettered (confirmed). A lane's failure
+//! (ack, publish, store) ends the session.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapin::message::Delivery;
+use lapin::options::BasicAckOptions;
+use lapin::types::{AMQPValue, LongString};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::action::Write;
+use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
+use super::ctx::{Ctx, SessionError};
+use crate::broker::Publisher;
+use crate::salesforce::rest::ApiError;
+
+/// Closed batches an org's lane holds beside the one it is writing.
+pub const LANE_DEPTH: usize = 2;
+
+/// How often a session waiting for room in a lane looks whether its org
+/// paused meanwhile (several orgs only).
+const PAUSE_CHECK: Duration = Duration::from_millis(100);
+
+/// One message waiting in a batch.
+pub struct Pending {
+    pub(super) delivery: Delivery,
+    pub(super) queue: Arc<str>,
+    /// What the idempotency store claimed ([`consume::idempotency_key`]).
+    pub(super) key: String,
+    pub(super) attempt: u32,
+    pub(super) write: Write,
+    /// Fitted to the org's describe ([`super::schema::Schema::prepare`]);
+    /// false when the describe came after the message was built.
+    pub(super) prepared: bool,
+}
+
+/// Writes of one (org, operation, sObject, external id field) that share a
+/// collections call.
+pub struct Batch {
+    pub(super) started: Instant,
+    pub(super) items: Vec<Pending>,
+    pub(super) records: HashSet<String>,
+}
+
+impl Batch {
+    /// An empty batch starting now.
+    pub(super) fn new() -> Batch {
+        Batch {
+            started: Instant::now(),
+            items: Vec::new(),
+            records: HashSet::new(),
+        }
+    }
+}
+
+/// The lanes of one session, one per org; dropping them aborts their tasks.
+pub struct Lanes {
+    senders: Vec<mpsc::Sender<Batch>>,
+    tasks: JoinSet<Result<(), SessionError>>,
+}
+
+/// Errors of lanes that ended, for the session to end on.
+pub type LaneErrors = mpsc::UnboundedReceiver<SessionError>;
+
+impl Lanes {
+    /// Starts a lane per org of `ctx`.
+    pub fn start(ctx: &Arc<Ctx>, publisher: &Publisher) -> (Lanes, LaneErrors) {
+        let (err_tx, err_rx) = mpsc::unbounded_channel();
+        let mut senders = Vec::with_capacity(ctx.orgs.len());
+        let mut tasks = JoinSet::new();
+        for org in 0..ctx.orgs.len() {
+            let (tx, rx) = mpsc::channel(LANE_DEPTH);
+            senders.push(tx);
+            let (ctx, publisher, err_tx) = (ctx.clone(), publisher.clone(), err_tx.clone());
+            tasks.spawn(async move {
+                let result = lane(&ctx, &publisher, org, rx).await;
+                if let Err(e) = &result {
+                    let name = ctx.orgs.get(org).map(|o| o.config.name.as_str());
+                    tracing::warn!(org = name.unwrap_or(""), error = %e, "org lane ended");
+                    let _ = err_tx.send(SessionError::LaneEnded(name.unwrap_or("").to_owned()));
+                }
+                result
+            });
+        }
+        (Lanes { senders, tasks }, err_rx)
+    }
+
+    /// Hands a closed batch to org `org`'s lane (see the module's table).
+    ///
+    /// # Errors
+    /// [`SessionError`] when the lane ended, or deferring failed.
+    pub async fn submit(
+        &self,
+        ctx: &Ctx,
+        publisher: &Publisher,
+        org: usize,
+        batch: Batch,
+    ) -> Result<(), SessionError> {
+        let (Some(tx), Some(o)) = (self.senders.get(org), ctx.orgs.get(org)) else {
+            return Ok(());
+        };
+        let ended = || SessionError::LaneEnded(o.config.name.clone());
+        if ctx.orgs.len() == 1 {
+            return tx.send(batch).await.map_err(|_| ended());
+        }
+        // Several orgs: wait for room only while the org is not paused (a
+        // pause is noticed within PAUSE_CHECK of its start).
+        loop {
+            if o.pause.is_paused() {
+                return match tx.try_send(batch) {
+                    Ok(()) => Ok(()),
+                    Err(mpsc::error::TrySendError::Full(b)) => defer(ctx, publisher, b).await,
+                    Err(mpsc::error::TrySendError::Closed(_)) => Err(ended()),
+                };
+            }
+            match tokio::time::timeout(PAUSE_CHECK, tx.reserve()).await {
+                Ok(Ok(permit)) => {
+                    permit.send(batch);
+                    return Ok(());
+                }
+                Ok(Err(_)) => return Err(ended()),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Closes the lanes and waits for them to write what they hold, up to
+    /// `grace` (`None`: until done; a paused lane ends at shutdown); then
+    /// aborts the rest (their messages stay unacked). The first lane error.
+    ///
+    /// # Errors
+    /// The first [`SessionError`] a lane ended with.
+    pub async fn finish(mut self, grace: Option<Duration>) -> Result<(), SessionError> {
+        self.senders.clear();
+        let mut first = None;
+        let join = async {
+            while let Some(r) = self.tasks.join_next().await {
+                if let Ok(Err(e)) = r {
+                    first.get_or_insert(e);
+                }
+            }
+        };
+        match grace {
+            Some(g) => {
+                let _ = tokio::time::timeout(g, join).await;
+            }
+            None => join.await,
+        }
+        match first {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes org `org`'s batches in the order they come, until the session
+/// closes the lane.
+async fn lane(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    org: usize,
+    mut rx: mpsc::Receiver<Batch>,
+) -> Result<(), SessionError> {
+    // The org's start-up checks, if they have not passed yet (Salesforce
+    // did not answer at start): its batches wait here, the others' lanes
+    // write on.
+    ctx.checked(org).await?;
+    while let Some(batch) = rx.recv().await {
+        flush(ctx, publisher, org, batch).await?;
+    }
+    Ok(())
+}
+
+/// Fits the writes built before their org's describe was known; a write
+/// that cannot fit is dead-lettered (`malformed`) as it would have been
+/// when built.
+async fn prepare(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    org: usize,
+    mut batch: Batch,
+) -> Result<Batch, SessionError> {
+    let Some(schema) = ctx.orgs.get(org).and_then(|o| o.schema.get()) else {
+        return Ok(batch);
+    };
+    let mut items = Vec::with_capacity(batch.items.len());
+    for mut p in std::mem::take(&mut batch.items) {
+        if p.prepared {
+            items.push(p);
+            continue;
+        }
+        match schema.prepare(&mut p.write) {
+            Ok(()) => {
+                p.prepared = true;
+                items.push(p);
+            }
+            Err(e) => {
+                ctx.store.release(vec![p.key.clone()]).await?;
+                dead_letter(
+                    ctx,
+                    publisher,
+                    &p.delivery,
+                    &p.queue,
+                    p.attempt,
+                    &e,
+                    "malformed",
+                )
+                .await?;
+            }
+        }
+    }
+    batch.items = items;
+    Ok(batch)
+}
+
+/// A paused org's batch when its lane is full: each message goes to the
+/// first retry queue with its attempt count unchanged (as a message another
+/// worker is applying does), so the other orgs' messages keep flowing.
+async fn defer(ctx: &Ctx, publisher: &Publisher, batch: Batch) -> Result<(), SessionError> {
+    ctx.store
+        .release(batch.items.iter().map(|p| p.key.clone()).collect())
+        .await?;
+    let delay = ctx
+        .config
+        .worker
+        .retry_delays_s
+        .first()
+        .copied()
+        .unwrap_or(1);
+    for p in &batch.items {
+        let target = consume::retry_queue(&p.queue, delay);
+        consume::republish(publisher, &p.delivery, &target, &[], &[]).await?;
+        p.delivery.ack(BasicAckOptions::default()).await?;
+        ctx.metrics.deferred.inc();
+    }
+    Ok(())
+}
+
+/// Writes one batch to org `org` and settles each of its messages.
+async fn flush(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    org: usize,
+    batch: Batch,
+) -> Result<(), SessionError> {
+    let Some(deps) = ctx.deps(org) else {
+        return Ok(());
+    };
+    let batch = prepare(ctx, publisher, org, batch).await?;
+    if batch.items.is_empty() {
+        return Ok(());
+    }
+    ctx.metrics
+        .records_per_call
+        .observe(batch.items.len() as f64);
+    let writes: Vec<&Write> = batch.items.iter().map(|p| &p.write).collect();
+    // Pauses (and tries again) while the org or its token endpoint fails;
+    // narrows a whole-request refusal to the records that caused it.
+    let results = super::isolate::send(&deps, &writes).await?;
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for (p, r) in batch.items.into_iter().zip(results) {
+        match r {
+            Ok(()) => done.push(p),
+            Err(e) => failed.push((p, e)),
+        }
+    }
+    ctx.store
+        .done(done.iter().map(|p| p.key.clone()).collect())
+        .await?;
+    for p in &done {
+        p.delivery.ack(BasicAckOptions::default()).await?;
+    }
+    ctx.metrics.processed.inc_by(done.len() as u64);
+    ctx.store
+        .release(failed.iter().map(|(p, _)| p.key.clone()).collect())
+        .await?;
+    for (p, e) in failed {
+        if e.retryable() {
+            retry(ctx, publisher, &p, &e).await?;
+        } else {
+            dead_letter(
+                ctx,
+                publisher,
+                &p.delivery,
+                &p.queue,
+                p.attempt,
+                &e,
+                &e.code,
+            )
+            .await?;
+        }
+    }
+    ctx.metrics
+        .batch_latency
+        .observe(batch.started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Hands a retryable failure to its retry queue (attempt + 1), or past
+/// `max_attempts` to the dead-letter queue.
+async fn retry(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    p: &Pending,
+    e: &ApiError,
+) -> Result<(), SessionError> {
+    let w = &ctx.config.worker;
+    if p.attempt >= w.max_attempts {
+        let reason = ApiError::new(
+            e.code.clone(),
+            format!("gave up after {} attempts: {}", p.attempt, e.message),
+        );
+        return dead_letter(
+            ctx,
+            publisher,
+            &p.delivery,
+            &p.queue,
+            p.attempt,
+            &reason,
+            "max_attempts",
+        )
+        .await;
+    }
+    let idx = (p.attempt as usize - 1).min(w.retry_delays_s.len() - 1);
+    let target = consume::retry_queue(&p.queue, w.retry_delays_s[idx]);
+    consume::republish(
+        publisher,
+        &p.delivery,
+        &target,
+        &[
+            (
+                ATTEMPT_HEADER,
+                AMQPValue::LongLongInt(i64::from(p.attempt) + 1),
+            ),
+            (
+                ERROR_HEADER,
+                AMQPValue::LongString(LongString::from(e.to_string())),
+            ),
+        ],
+        &[],
+    )
+    .await?;
+    p.delivery.ack(BasicAckOptions::default()).await?;
+    ctx.metrics.retried.inc();
+    Ok(())
+}
+
+/// Dead-letters one delivery with `e` as its reason (confirmed), then acks it.
+pub(super) async fn dead_letter(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    d: &Delivery,
+    queue: &str,
+    attempt: u32,
+    e: &ApiError,
+    reason: &str,
+) -> Result<(), SessionError> {
+    tracing::warn!(routing_key = %consume::routing_key(d), error = %e, "dead-lettering");
+    consume::republish(
+        publisher,
+        d,
+        &ctx.config.worker.dead_letter_queue,
+        &[
+            (
+                ERROR_HEADER,
+                AMQPValue::LongString(LongString::from(e.to_string())),
+            ),
+            (QUEUE_HEADER, AMQPValue::LongString(LongString::from(queue))),
+            (ATTEMPT_HEADER, AMQPValue::LongLongInt(i64::from(attempt))),
+        ],
+        &[],
+    )
+    .await?;
+    d.ack(BasicAckOptions::default()).await?;
+    ctx.metrics.dead_letter(reason);
+    Ok(())
+}
