@@ -73,7 +73,7 @@ pub enum Error {
 
 impl Error {
     /// redb's (or the blocking task's) failure `e`, as its text.
-    pub(crate) fn db(e: impl std::fmt::Display) -> Error {
+    pub fn db(e: impl std::fmt::Display) -> Error {
         Error::Db(e.to_string())
     }
 }

@@ -10,31 +10,31 @@ use crate::secret::redact_url;
 
 /// Smallest `worker.idempotency.max_bytes`: an empty redb file takes about
 /// 1 MiB.
-pub const MIN_IDEMPOTENCY_MAX_BYTES: u64 = 4 << 20;
+pub(crate) const MIN_IDEMPOTENCY_MAX_BYTES: u64 = 4 << 20;
 
 /// `[worker.idempotency]`. `Debug` shows the Redis URL without its password.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IdempotencyConfig {
+pub(crate) struct IdempotencyConfig {
     /// `embedded` (redb file) or `redis` (shared by a fleet of workers).
     #[serde(default)]
-    pub store: StoreKind,
+    pub(crate) store: StoreKind,
     /// redb file for `embedded`.
     #[serde(default = "default_idem_path")]
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// `redis://host:port` for `redis`.
-    pub redis_url: Option<String>,
+    pub(crate) redis_url: Option<String>,
     /// How long a done message_id is remembered, in seconds (default 48 h,
     /// longer than Salesforce's 24 h Outbound Message retry window).
     #[serde(default = "default_ttl")]
-    pub ttl_s: u64,
+    pub(crate) ttl_s: u64,
     /// Disk budget of the `embedded` file in bytes (default 4 GiB, at
     /// least [`MIN_IDEMPOTENCY_MAX_BYTES`]). While the file is at or over
     /// it, each done commit removes as many done marks as it adds, earliest
     /// expiry first (`hookgate_worker_idempotency_evicted_total`): a mark
     /// forgotten early lets a redelivery of its message be written twice.
     #[serde(default = "default_idem_max_bytes")]
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
 }
 
 impl std::fmt::Debug for IdempotencyConfig {
@@ -71,7 +71,7 @@ impl Default for IdempotencyConfig {
 /// Idempotency store kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum StoreKind {
+pub(crate) enum StoreKind {
     /// redb file, one worker process.
     #[default]
     Embedded,

@@ -6,7 +6,7 @@ use serde::Deserialize;
 /// One entry of an action's `fields`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
-pub enum FieldSpec {
+pub(crate) enum FieldSpec {
     /// Literal text, a template (update) or a JSON Pointer (upsert): the
     /// value is sent as the body holds it.
     Text(String),
@@ -17,20 +17,20 @@ pub enum FieldSpec {
 /// `{ pointer = "/data/object/amount_paid", type = "number", scale = 0.01 }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TypedField {
+pub(crate) struct TypedField {
     /// JSON Pointer (RFC 6901) into the webhook body.
-    pub pointer: String,
+    pub(crate) pointer: String,
     /// What the value becomes; absent: sent as the body holds it.
     #[serde(rename = "type")]
-    pub value_type: Option<ValueType>,
+    pub(crate) value_type: Option<ValueType>,
     /// `number` only: the value is multiplied by this (0.01: cents to units).
-    pub scale: Option<f64>,
+    pub(crate) scale: Option<f64>,
 }
 
 /// The type a typed field's value is converted to before it is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ValueType {
+pub(crate) enum ValueType {
     /// A JSON number (from a number or numeric text), times `scale`.
     Number,
     /// `true`/`false` (from a boolean, "true"/"false", 1/0).
@@ -45,7 +45,7 @@ pub enum ValueType {
 
 impl FieldSpec {
     /// The JSON Pointer this field reads, if it reads the body.
-    pub fn pointer(&self) -> Option<&str> {
+    pub(crate) fn pointer(&self) -> Option<&str> {
         match self {
             FieldSpec::Text(s) if s.starts_with('/') => Some(s),
             FieldSpec::Text(_) => None,

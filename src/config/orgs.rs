@@ -18,17 +18,17 @@ pub const DEFAULT_ORG: &str = "default";
 #[derive(Debug, Clone)]
 pub struct OrgConfig {
     /// Unique name (`org` of an action, the `org` metric label).
-    pub name: String,
+    pub(crate) name: String,
     /// 18-character Organization ID; `None` only for a single org, which
     /// then receives every Notification.
-    pub organization_id: Option<String>,
+    pub(crate) organization_id: Option<String>,
     /// 18-character id of the user whose changes are not written back
     /// (loop guard).
-    pub skip_if_last_modified_by: Option<String>,
+    pub(crate) skip_if_last_modified_by: Option<String>,
     /// The org's keys as written.
-    pub section: SalesforceSection,
+    pub(crate) section: SalesforceSection,
     /// The token flow with its secrets resolved.
-    pub auth: Auth,
+    pub(crate) auth: Auth,
 }
 
 /// `[salesforce]` as written: either one org's keys or `orgs`.

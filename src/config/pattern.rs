@@ -4,11 +4,11 @@
 /// A topic-exchange style routing-key pattern: words separated by `.`, `*`
 /// matches one word, `#` zero or more.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pattern(Vec<String>);
+pub(crate) struct Pattern(Vec<String>);
 
 impl Pattern {
     /// Parses `salesforce.Account`, `stripe.invoice.*`, `#`.
-    pub fn parse(p: &str) -> Option<Pattern> {
+    pub(crate) fn parse(p: &str) -> Option<Pattern> {
         if p.is_empty() || p.split('.').any(str::is_empty) {
             return None;
         }

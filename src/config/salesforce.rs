@@ -15,51 +15,51 @@ use crate::secret::Secret;
 /// `[salesforce]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SalesforceSection {
+pub(crate) struct SalesforceSection {
     /// The org's name: `org = "..."` of `[[worker.actions]]` and the `org`
     /// metric label. Required in `[[salesforce.orgs]]`; `default` for a
     /// single `[salesforce]` table without it.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// The org's Organization ID (15 or 18 characters): Notifications whose
     /// `organization_id` is this one are written here.
-    pub organization_id: Option<String>,
+    pub(crate) organization_id: Option<String>,
     /// Loop guard: a Notification whose record was last modified by this
     /// user (`LastModifiedById`, 15 or 18 characters; the integration user)
     /// is acked without a write (docs/workers.md, *Loop guard*).
-    pub skip_if_last_modified_by: Option<String>,
+    pub(crate) skip_if_last_modified_by: Option<String>,
     /// Token endpoint base (`https://login.salesforce.com`, the My Domain
     /// URL for client credentials, or the simulator's URL in tests).
-    pub login_url: String,
+    pub(crate) login_url: String,
     /// REST base used when the token reply has no `instance_url`.
-    pub instance_url: String,
+    pub(crate) instance_url: String,
     /// API version without the `v`, e.g. `62.0`.
     #[serde(default = "default_api_version")]
-    pub api_version: String,
+    pub(crate) api_version: String,
     /// `jwt_bearer` or `client_credentials`.
-    pub auth: AuthKind,
+    pub(crate) auth: AuthKind,
     /// Connected app consumer key.
-    pub consumer_key: SecretSource,
+    pub(crate) consumer_key: SecretSource,
     /// Integration user (jwt_bearer).
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     /// PEM RSA private key (jwt_bearer).
-    pub private_key: Option<SecretSource>,
+    pub(crate) private_key: Option<SecretSource>,
     /// JWT audience; default: derived from `login_url`
     /// (`salesforce::rest::auth::audience_for`).
-    pub audience: Option<String>,
+    pub(crate) audience: Option<String>,
     /// Consumer secret (client_credentials).
-    pub client_secret: Option<SecretSource>,
+    pub(crate) client_secret: Option<SecretSource>,
     /// Pause when `used/limit` from `Sforce-Limit-Info` exceeds this.
     #[serde(default = "default_max_usage")]
-    pub max_api_usage: f64,
+    pub(crate) max_api_usage: f64,
     /// Per-request timeout in ms.
     #[serde(default = "default_sf_timeout")]
-    pub timeout_ms: u64,
+    pub(crate) timeout_ms: u64,
 }
 
 /// OAuth flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AuthKind {
+pub(crate) enum AuthKind {
     /// RS256 JWT assertion.
     JwtBearer,
     /// Client id + secret.

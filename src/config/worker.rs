@@ -15,14 +15,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use super::idempotency::{IdempotencyConfig, StoreKind, MIN_IDEMPOTENCY_MAX_BYTES};
-pub use super::mapping::{FieldSpec, TypedField, ValueType};
-pub use super::orgs::{OrgConfig, DEFAULT_ORG};
-pub use super::salesforce::{AuthKind, SalesforceSection};
+pub(crate) use super::idempotency::{IdempotencyConfig, StoreKind};
+#[cfg(test)]
+pub(crate) use super::mapping::TypedField;
+pub(crate) use super::mapping::{FieldSpec, ValueType};
+pub(crate) use super::orgs::OrgConfig;
 use crate::config::{self, AmqpConfig, Error};
 
 /// Default worker admin listener.
-pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
+pub(crate) const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
 
 /// The whole file as the worker reads it.
 #[derive(Debug, Deserialize)]
@@ -50,40 +51,40 @@ pub struct WorkerSection {
     pub queues: Vec<String>,
     /// Unacknowledged deliveries per consumer; at least 2x the batch size.
     #[serde(default = "default_prefetch")]
-    pub prefetch: u16,
+    pub(crate) prefetch: u16,
     /// How long a batch waits for more records before it is sent, in ms.
     #[serde(default = "default_linger")]
-    pub batch_linger_ms: u64,
+    pub(crate) batch_linger_ms: u64,
     /// Records per sObject Collections call (at most 200).
     #[serde(default = "default_batch_size")]
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
     /// Attempts before a retryable failure is dead-lettered.
     #[serde(default = "default_max_attempts")]
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// Delay before attempt n+1, in seconds (the last one repeats).
     #[serde(default = "default_retry_delays")]
-    pub retry_delays_s: Vec<u64>,
+    pub(crate) retry_delays_s: Vec<u64>,
     /// Where permanent failures and exhausted retries go.
     #[serde(default = "default_dlq")]
     pub dead_letter_queue: String,
     /// `/healthz`, `/readyz`, `/metrics` of the worker.
     #[serde(default = "default_admin_listen")]
-    pub admin_listen: SocketAddr,
+    pub(crate) admin_listen: SocketAddr,
     /// How long consumption pauses when API usage is over the threshold, in
     /// seconds, before one batch is let through to read usage again.
     #[serde(default = "default_budget_pause")]
-    pub budget_pause_s: u64,
+    pub(crate) budget_pause_s: u64,
     /// First delay before a paused worker tries again (token endpoint down
     /// or refusing, maintenance, request limit), in ms; doubles (jittered)
     /// up to `pause_retry_max_s`.
     #[serde(default = "default_pause_retry_min")]
-    pub pause_retry_min_ms: u64,
+    pub(crate) pause_retry_min_ms: u64,
     /// Longest delay between two tries of a paused worker, in seconds.
     #[serde(default = "default_pause_retry_max")]
-    pub pause_retry_max_s: u64,
+    pub(crate) pause_retry_max_s: u64,
     /// `[worker.idempotency]`.
     #[serde(default)]
-    pub idempotency: IdempotencyConfig,
+    pub(crate) idempotency: IdempotencyConfig,
     /// `[[worker.actions]]`, tried in order; the first match wins.
     #[serde(default)]
     pub actions: Vec<ActionConfig>,
@@ -112,18 +113,18 @@ pub struct ActionConfig {
     /// The org written to (`name` of `[[salesforce.orgs]]`): required for
     /// an upsert when several orgs are configured; on an update it limits
     /// the action to Notifications of that org.
-    pub org: Option<String>,
+    pub(crate) org: Option<String>,
     /// sObject: required for upsert; for update it defaults to the
     /// Notification's `sobject_type`.
     pub sobject: Option<String>,
     /// Upsert: the external id field (must be in `fields`).
-    pub external_id_field: Option<String>,
+    pub(crate) external_id_field: Option<String>,
     /// Field -> value. Update: literal text with `{received_at}`,
     /// `{message_id}`, `{notification_id}`, `{organization_id}`,
     /// `{action_id}`, `{sobject_type}` placeholders. Upsert: a JSON Pointer
     /// (RFC 6901, starts with `/`) into the body, or literal text, or a
     /// typed pointer `{ pointer = "/a/b", type = "number", scale = 0.01 }`.
-    pub fields: BTreeMap<String, FieldSpec>,
+    pub(crate) fields: BTreeMap<String, FieldSpec>,
 }
 
 /// A validated worker configuration.
@@ -132,7 +133,7 @@ pub struct WorkerConfig {
     /// The file.
     pub file: PathBuf,
     /// `[amqp]` (env override applied).
-    pub amqp: AmqpConfig,
+    pub(crate) amqp: AmqpConfig,
     /// `[worker]`.
     pub worker: WorkerSection,
     /// The orgs (`[salesforce]` or `[[salesforce.orgs]]`), validated, in
@@ -178,12 +179,12 @@ impl WorkerConfig {
     }
 
     /// Linger as a Duration.
-    pub fn linger(&self) -> Duration {
+    pub(crate) fn linger(&self) -> Duration {
         Duration::from_millis(self.worker.batch_linger_ms)
     }
 
     /// The backoff bounds of a paused worker's tries.
-    pub fn pause_retry(&self) -> (Duration, Duration) {
+    pub(crate) fn pause_retry(&self) -> (Duration, Duration) {
         (
             Duration::from_millis(self.worker.pause_retry_min_ms),
             Duration::from_secs(self.worker.pause_retry_max_s),

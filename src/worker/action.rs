@@ -3,15 +3,15 @@
 use serde_json::{Map, Value};
 
 use super::convert;
-pub use crate::config::pattern::Pattern;
+pub(crate) use crate::config::pattern::Pattern;
 use crate::config::worker::{ActionConfig, ActionKind, FieldSpec};
 
 /// What shares a collections call: (operation, sObject, external id field).
-pub type BatchKey = (&'static str, String, Option<String>);
+pub(crate) type BatchKey = (&'static str, String, Option<String>);
 
 /// A Salesforce write derived from one message.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Write {
+pub(crate) enum Write {
     /// Update by Id: goes to `PATCH composite/sobjects`.
     Update {
         /// sObject type.
@@ -38,7 +38,7 @@ impl Write {
     /// Messages whose writes share a batch key go into one collections
     /// call: one sObject type per call, so a call never has more than one
     /// type chunk and never mixes setup objects (User, ...) with others.
-    pub fn batch_key(&self) -> BatchKey {
+    pub(crate) fn batch_key(&self) -> BatchKey {
         match self {
             Write::Update { sobject, .. } => ("update", sobject.clone(), None),
             Write::Upsert {
@@ -50,14 +50,14 @@ impl Write {
     }
 
     /// The sObject written.
-    pub fn sobject(&self) -> &str {
+    pub(crate) fn sobject(&self) -> &str {
         match self {
             Write::Update { sobject, .. } | Write::Upsert { sobject, .. } => sobject,
         }
     }
 
     /// The fields set (for an upsert, with the external id field).
-    pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
+    pub(crate) fn fields_mut(&mut self) -> &mut Map<String, Value> {
         match self {
             Write::Update { fields, .. } | Write::Upsert { fields, .. } => fields,
         }
@@ -65,7 +65,7 @@ impl Write {
 
     /// The record this write touches (two writes to one record never share
     /// a call).
-    pub fn record_key(&self) -> String {
+    pub(crate) fn record_key(&self) -> String {
         match self {
             Write::Update { sobject, id, .. } => format!("{sobject}/{id}"),
             Write::Upsert {
@@ -78,7 +78,7 @@ impl Write {
     }
 
     /// The collections record: `{"attributes":{"type":Obj}, "id"?, fields...}`.
-    pub fn record(&self) -> Value {
+    pub(crate) fn record(&self) -> Value {
         let (sobject, id, fields) = match self {
             Write::Update {
                 sobject,
@@ -103,7 +103,7 @@ impl Write {
 
 /// Why a message cannot become a write: permanent, dead-lettered at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The body is not the JSON the action needs.
     #[error("malformed body: {0}")]
     Body(&'static str),
@@ -128,18 +128,18 @@ pub enum Error {
 }
 
 /// Context for update placeholders.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     /// AMQP message_id.
-    pub message_id: &'a str,
+    pub(crate) message_id: &'a str,
     /// `x-hookgate-received-at` (RFC 3339).
-    pub received_at: &'a str,
+    pub(crate) received_at: &'a str,
 }
 
 /// Builds the write for a message under `action`.
 ///
 /// # Errors
 /// [`Error`] when the body lacks what the action needs.
-pub fn build(action: &ActionConfig, body: &[u8], ctx: &Context<'_>) -> Result<Write, Error> {
+pub(crate) fn build(action: &ActionConfig, body: &[u8], ctx: &Context<'_>) -> Result<Write, Error> {
     let v: Value = serde_json::from_slice(body).map_err(|_| Error::Body("not JSON"))?;
     match action.kind {
         ActionKind::SalesforceUpdate => {

@@ -27,16 +27,16 @@ use crate::config::worker::WorkerSection;
 use crate::config::AmqpConfig;
 
 /// Attempt number header (1 for the first delivery).
-pub const ATTEMPT_HEADER: &str = "x-hookgate-attempt";
+pub(crate) const ATTEMPT_HEADER: &str = "x-hookgate-attempt";
 /// Dead-letter reason header: `<code>: <message>`.
-pub const ERROR_HEADER: &str = "x-hookgate-error";
+pub(crate) const ERROR_HEADER: &str = "x-hookgate-error";
 /// Work queue a dead-lettered message came from (for `dlq replay`).
-pub const QUEUE_HEADER: &str = "x-hookgate-queue";
+pub(crate) const QUEUE_HEADER: &str = "x-hookgate-queue";
 /// The message's original routing key: retry and dead-letter queues are
 /// reached through the default exchange, which replaces it.
-pub const ROUTING_KEY_HEADER: &str = "x-hookgate-routing-key";
+pub(crate) const ROUTING_KEY_HEADER: &str = "x-hookgate-routing-key";
 /// How long a retry/dead-letter publish may wait for its confirm.
-pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Name of the retry queue of `queue` for a delay.
 pub fn retry_queue(queue: &str, delay_s: u64) -> String {
@@ -131,7 +131,7 @@ async fn declare_durable(
 }
 
 /// The attempt number of a delivery (1 when the header is absent).
-pub fn attempt(d: &Delivery) -> u32 {
+pub(crate) fn attempt(d: &Delivery) -> u32 {
     let Some(h) = d.properties.headers().as_ref() else {
         return 1;
     };
@@ -147,7 +147,7 @@ pub fn attempt(d: &Delivery) -> u32 {
 }
 
 /// A string header of a delivery.
-pub fn header(d: &Delivery, name: &str) -> Option<String> {
+pub(crate) fn header(d: &Delivery, name: &str) -> Option<String> {
     match d.properties.headers().as_ref()?.inner().get(name)? {
         AMQPValue::LongString(s) => Some(s.to_string()),
         AMQPValue::ShortString(s) => Some(s.to_string()),
@@ -163,7 +163,7 @@ pub fn header(d: &Delivery, name: &str) -> Option<String> {
 ///
 /// [`IDEMPOTENCY_KEY_HEADER`]: crate::envelope::IDEMPOTENCY_KEY_HEADER
 /// [`ROUTE_HEADER`]: crate::envelope::ROUTE_HEADER
-pub fn idempotency_key(d: &Delivery, message_id: &str) -> String {
+pub(crate) fn idempotency_key(d: &Delivery, message_id: &str) -> String {
     key_from(
         header(d, crate::envelope::IDEMPOTENCY_KEY_HEADER),
         header(d, crate::envelope::ROUTE_HEADER),
@@ -183,7 +183,7 @@ fn key_from(key: Option<String>, route: Option<String>, message_id: &str) -> Str
 }
 
 /// The routing key the gateway published the message with.
-pub fn routing_key(d: &Delivery) -> String {
+pub(crate) fn routing_key(d: &Delivery) -> String {
     header(d, ROUTING_KEY_HEADER).unwrap_or_else(|| d.routing_key.to_string())
 }
 

@@ -13,18 +13,18 @@ use crate::config::worker::ValueType;
 /// A value that cannot become the declared type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{value} is not a {expected}")]
-pub struct Error {
+pub(crate) struct Error {
     /// The value as the body holds it (JSON text, shortened).
-    pub value: String,
+    pub(crate) value: String,
     /// What was expected.
-    pub expected: &'static str,
+    pub(crate) expected: &'static str,
 }
 
 /// Converts `value` to `to`; `scale` multiplies numbers.
 ///
 /// # Errors
 /// [`Error`] when the value does not read as that type.
-pub fn convert(value: &Value, to: ValueType, scale: Option<f64>) -> Result<Value, Error> {
+pub(crate) fn convert(value: &Value, to: ValueType, scale: Option<f64>) -> Result<Value, Error> {
     let fail = |expected| Error {
         value: shorten(value),
         expected,
@@ -48,7 +48,7 @@ pub fn convert(value: &Value, to: ValueType, scale: Option<f64>) -> Result<Value
 }
 
 /// `yyyy-MM-ddTHH:mm:ss.SSSZ` in UTC.
-pub fn datetime_text(t: OffsetDateTime) -> String {
+pub(crate) fn datetime_text(t: OffsetDateTime) -> String {
     let fmt =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     t.to_offset(UtcOffset::UTC)
@@ -58,7 +58,7 @@ pub fn datetime_text(t: OffsetDateTime) -> String {
 
 /// RFC 3339 text in Salesforce's DateTime form; `None` if it is not RFC
 /// 3339.
-pub fn normalize_datetime(text: &str) -> Option<String> {
+pub(crate) fn normalize_datetime(text: &str) -> Option<String> {
     OffsetDateTime::parse(text, &Rfc3339)
         .ok()
         .map(datetime_text)

@@ -12,31 +12,31 @@ use crate::config::worker::{ActionConfig, OrgConfig, WorkerConfig};
 use crate::salesforce::rest::Client;
 
 /// One org at run time.
-pub struct Org {
+pub(crate) struct Org {
     /// Its config (name, ids, limits).
-    pub config: OrgConfig,
+    pub(crate) config: OrgConfig,
     /// Its REST client.
-    pub client: Arc<Client>,
+    pub(crate) client: Arc<Client>,
     /// Its describes: fetched at start, or, when it could not be asked
     /// then, before the first delivery.
-    pub schema: OnceLock<Schema>,
+    pub(crate) schema: OnceLock<Schema>,
     /// Whether (and why) writing to it is paused.
-    pub pause: pause::State,
+    pub(crate) pause: pause::State,
 }
 
 /// Shared state of a worker session.
-pub struct Ctx {
+pub(crate) struct Ctx {
     /// Validated config.
-    pub config: WorkerConfig,
+    pub(crate) config: WorkerConfig,
     /// Actions with parsed patterns.
-    pub actions: Vec<(Pattern, ActionConfig)>,
+    pub(crate) actions: Vec<(Pattern, ActionConfig)>,
     /// Idempotency store.
-    pub store: Store,
+    pub(crate) store: Store,
     /// The orgs written to, in config order (their client, describes and
     /// pause state).
-    pub orgs: Vec<Org>,
+    pub(crate) orgs: Vec<Org>,
     /// Metrics.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Ctx {
@@ -93,7 +93,7 @@ impl Ctx {
 /// A failure that ends the session (the channel is unusable); unacked
 /// deliveries return to their queues.
 #[derive(Debug, thiserror::Error)]
-pub enum SessionError {
+pub(crate) enum SessionError {
     /// AMQP failure (consume, ack).
     #[error(transparent)]
     Amqp(#[from] lapin::Error),

@@ -36,13 +36,13 @@ use crate::salesforce::rest::ApiError;
 
 /// Where closed batches go: the org lanes, and the publisher for the
 /// messages settled at once (dead-letter, retry later).
-pub struct Sink<'a> {
+pub(crate) struct Sink<'a> {
     /// Shared state.
-    pub ctx: &'a Ctx,
+    pub(crate) ctx: &'a Ctx,
     /// Retry and dead-letter publishes.
-    pub publisher: &'a Publisher,
+    pub(crate) publisher: &'a Publisher,
     /// The org lanes.
-    pub lanes: &'a Lanes,
+    pub(crate) lanes: &'a Lanes,
 }
 
 impl Sink<'_> {
@@ -63,13 +63,13 @@ enum Built {
 
 /// Open batches by (org, operation, sObject, external id field).
 #[derive(Default)]
-pub struct Batcher {
+pub(crate) struct Batcher {
     batches: HashMap<(usize, BatchKey), Batch>,
 }
 
 impl Batcher {
     /// When the oldest open batch is due.
-    pub fn next_deadline(&self, linger: Duration) -> Option<tokio::time::Instant> {
+    pub(crate) fn next_deadline(&self, linger: Duration) -> Option<tokio::time::Instant> {
         self.batches
             .values()
             .map(|b| tokio::time::Instant::from_std(b.started + linger))
@@ -77,7 +77,7 @@ impl Batcher {
     }
 
     /// Idempotency keys held (to release their claims when a session ends).
-    pub fn held_ids(&self) -> Vec<String> {
+    pub(crate) fn held_ids(&self) -> Vec<String> {
         self.batches
             .values()
             .flat_map(|b| b.items.iter().map(|p| p.key.clone()))
@@ -88,7 +88,7 @@ impl Batcher {
     ///
     /// # Errors
     /// [`SessionError`] when acking or republishing failed.
-    pub async fn flush_due(&mut self, sink: &Sink<'_>) -> Result<(), SessionError> {
+    pub(crate) async fn flush_due(&mut self, sink: &Sink<'_>) -> Result<(), SessionError> {
         let linger = sink.ctx.config.linger();
         let due: Vec<_> = self
             .batches
@@ -108,7 +108,7 @@ impl Batcher {
     ///
     /// # Errors
     /// [`SessionError`] when acking or republishing failed.
-    pub async fn flush_all(&mut self, sink: &Sink<'_>) -> Result<(), SessionError> {
+    pub(crate) async fn flush_all(&mut self, sink: &Sink<'_>) -> Result<(), SessionError> {
         // One at a time: after a failure the rest stay held (their claims
         // are released when the session ends).
         while let Some(k) = self.batches.keys().next().cloned() {
@@ -124,7 +124,7 @@ impl Batcher {
 ///
 /// # Errors
 /// [`SessionError`] when acking, republishing or the store failed.
-pub async fn handle(
+pub(crate) async fn handle(
     sink: &Sink<'_>,
     batcher: &mut Batcher,
     queue: Arc<str>,

@@ -41,7 +41,10 @@ const RECORD_CAUSED: &[&str] = &[
 /// # Errors
 /// [`pause::Error`] when shutdown comes during a pause (nothing of the
 /// batch is settled) or the held claims cannot be renewed.
-pub async fn send(deps: &Deps<'_>, writes: &[&Write]) -> Result<Vec<RecordResult>, pause::Error> {
+pub(crate) async fn send(
+    deps: &Deps<'_>,
+    writes: &[&Write],
+) -> Result<Vec<RecordResult>, pause::Error> {
     let mut results: Vec<Option<RecordResult>> = vec![None; writes.len()];
     let mut todo: Vec<Vec<usize>> = vec![(0..writes.len()).collect()];
     while let Some(group) = todo.pop() {

@@ -31,14 +31,14 @@ use crate::broker::Publisher;
 use crate::salesforce::rest::ApiError;
 
 /// Closed batches an org's lane holds beside the one it is writing.
-pub const LANE_DEPTH: usize = 2;
+pub(crate) const LANE_DEPTH: usize = 2;
 
 /// How often a session waiting for room in a lane looks whether its org
 /// paused meanwhile (several orgs only).
 const PAUSE_CHECK: Duration = Duration::from_millis(100);
 
 /// One message waiting in a batch.
-pub struct Pending {
+pub(crate) struct Pending {
     pub(super) delivery: Delivery,
     pub(super) queue: Arc<str>,
     /// What the idempotency store claimed ([`consume::idempotency_key`]).
@@ -52,7 +52,7 @@ pub struct Pending {
 
 /// Writes of one (org, operation, sObject, external id field) that share a
 /// collections call.
-pub struct Batch {
+pub(crate) struct Batch {
     pub(super) started: Instant,
     pub(super) items: Vec<Pending>,
     pub(super) records: HashSet<String>,
@@ -70,17 +70,17 @@ impl Batch {
 }
 
 /// The lanes of one session, one per org; dropping them aborts their tasks.
-pub struct Lanes {
+pub(crate) struct Lanes {
     senders: Vec<mpsc::Sender<Batch>>,
     tasks: JoinSet<Result<(), SessionError>>,
 }
 
 /// Errors of lanes that ended, for the session to end on.
-pub type LaneErrors = mpsc::UnboundedReceiver<SessionError>;
+pub(crate) type LaneErrors = mpsc::UnboundedReceiver<SessionError>;
 
 impl Lanes {
     /// Starts a lane per org of `ctx`.
-    pub fn start(ctx: &Arc<Ctx>, publisher: &Publisher) -> (Lanes, LaneErrors) {
+    pub(crate) fn start(ctx: &Arc<Ctx>, publisher: &Publisher) -> (Lanes, LaneErrors) {
         let (err_tx, err_rx) = mpsc::unbounded_channel();
         let mut senders = Vec::with_capacity(ctx.orgs.len());
         let mut tasks = JoinSet::new();
@@ -105,7 +105,7 @@ impl Lanes {
     ///
     /// # Errors
     /// [`SessionError`] when the lane ended, or deferring failed.
-    pub async fn submit(
+    pub(crate) async fn submit(
         &self,
         ctx: &Ctx,
         publisher: &Publisher,
@@ -146,7 +146,7 @@ impl Lanes {
     ///
     /// # Errors
     /// The first [`SessionError`] a lane ended with.
-    pub async fn finish(mut self, grace: Option<Duration>) -> Result<(), SessionError> {
+    pub(crate) async fn finish(mut self, grace: Option<Duration>) -> Result<(), SessionError> {
         self.senders.clear();
         let mut first = None;
         let join = async {

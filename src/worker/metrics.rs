@@ -30,11 +30,11 @@ pub struct ReasonLabels {
 
 /// `{org, reason}` of `paused`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PauseLabels {
+pub(crate) struct PauseLabels {
     /// The org's `name`.
-    pub org: String,
+    pub(crate) org: String,
     /// Why.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Every `{reason}` of `paused`.
@@ -65,16 +65,16 @@ pub struct Metrics {
     /// Messages acked without a write on purpose, by reason (`loop_guard`).
     pub skipped: Family<ReasonLabels, Counter>,
     /// Salesforce calls (shared with the REST client).
-    pub sf: Counters,
+    pub(crate) sf: Counters,
     /// Records per collections call.
-    pub records_per_call: Histogram,
+    pub(crate) records_per_call: Histogram,
     /// Seconds from a batch's first message to its outcome.
-    pub batch_latency: Histogram,
+    pub(crate) batch_latency: Histogram,
     /// Last `used/limit`.
-    pub api_usage_ratio: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub(crate) api_usage_ratio: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// 1 while writing to an org is paused, by org and reason (at most one
     /// reason per org at a time).
-    pub paused: Family<PauseLabels, Gauge>,
+    pub(crate) paused: Family<PauseLabels, Gauge>,
     /// The orgs `paused` exports every reason of.
     orgs: std::sync::Mutex<Vec<String>>,
     /// 1 while the AMQP connection is up.
@@ -82,12 +82,12 @@ pub struct Metrics {
     /// Done marks the embedded idempotency store removed before their
     /// expiry, earliest expiry first, to stay within
     /// `worker.idempotency.max_bytes`.
-    pub idempotency_evicted: Counter,
+    pub(crate) idempotency_evicted: Counter,
 }
 
 impl Metrics {
     /// Creates and registers every metric.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut r = Registry::with_prefix("hookgate_worker");
         let processed = r.counter("processed", "Messages applied and acked");
         let duplicates = r.counter("duplicates", "Messages already done, acked without a call");
@@ -143,7 +143,7 @@ impl Metrics {
     }
 
     /// Exports `paused{org, reason}` = 0 for every reason of `org`.
-    pub fn register_org(&self, org: &str) {
+    pub(crate) fn register_org(&self, org: &str) {
         self.org_names().push(org.to_owned());
         self.set_paused(org, None);
     }
@@ -156,7 +156,7 @@ impl Metrics {
 
     /// Sets `org`'s `paused{org, reason}` gauges: 1 for `reason` (if any),
     /// 0 for the others.
-    pub fn set_paused(&self, org: &str, reason: Option<&str>) {
+    pub(crate) fn set_paused(&self, org: &str, reason: Option<&str>) {
         for r in PAUSE_REASONS {
             let v = i64::from(reason == Some(*r));
             self.paused

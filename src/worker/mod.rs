@@ -5,18 +5,18 @@
 //! through per-attempt delay queues and dead-lettered when it cannot succeed.
 //! See docs/workers.md.
 
-pub mod action;
+pub(crate) mod action;
 pub mod consume;
-pub mod convert;
-pub mod ctx;
+pub(crate) mod convert;
+pub(crate) mod ctx;
 pub mod dedupe;
 pub mod dlq;
-pub mod handle;
-pub mod isolate;
-pub mod lane;
+pub(crate) mod handle;
+pub(crate) mod isolate;
+pub(crate) mod lane;
 pub mod metrics;
-pub mod org;
-pub mod pause;
+pub(crate) mod org;
+pub(crate) mod pause;
 pub mod schema;
 
 use std::net::SocketAddr;

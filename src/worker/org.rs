@@ -20,7 +20,7 @@ use crate::salesforce::rest::Client;
 ///
 /// # Errors
 /// The HTTP client could not be built.
-pub fn client(org: &OrgConfig, counters: Counters) -> Result<Client, reqwest::Error> {
+pub(crate) fn client(org: &OrgConfig, counters: Counters) -> Result<Client, reqwest::Error> {
     let sf = &org.section;
     Client::new(
         org.auth.clone(),
@@ -34,16 +34,16 @@ pub fn client(org: &OrgConfig, counters: Counters) -> Result<Client, reqwest::Er
 
 /// What of a Notification body decides its org and the loop guard.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Origin {
+pub(crate) struct Origin {
     /// `organization_id`, 18-character form (`None`: absent or not an id).
-    pub organization_id: Option<String>,
+    pub(crate) organization_id: Option<String>,
     /// `sobject.LastModifiedById`, 18-character form.
-    pub last_modified_by: Option<String>,
+    pub(crate) last_modified_by: Option<String>,
 }
 
 impl Origin {
     /// Reads a Notification body (anything else gives an empty origin).
-    pub fn of(body: &[u8]) -> Origin {
+    pub(crate) fn of(body: &[u8]) -> Origin {
         let Ok(v) = serde_json::from_slice::<Value>(body) else {
             return Origin::default();
         };
@@ -61,7 +61,7 @@ impl Origin {
 
 /// The index of the org `action` writes `body` to; `None`: no configured
 /// org (dead-lettered `unknown_org`).
-pub fn route(orgs: &[OrgConfig], action: &ActionConfig, origin: &Origin) -> Option<usize> {
+pub(crate) fn route(orgs: &[OrgConfig], action: &ActionConfig, origin: &Origin) -> Option<usize> {
     let named = |name: &str| orgs.iter().position(|o| o.name == name);
     match action.kind {
         ActionKind::SalesforceUpsert => match &action.org {
@@ -87,7 +87,7 @@ pub fn route(orgs: &[OrgConfig], action: &ActionConfig, origin: &Origin) -> Opti
 /// The loop guard: the record was last modified by the org's
 /// `skip_if_last_modified_by` user (the integration itself), so writing it
 /// back would fire the org's automation again.
-pub fn loop_guarded(org: &OrgConfig, action: &ActionConfig, origin: &Origin) -> bool {
+pub(crate) fn loop_guarded(org: &OrgConfig, action: &ActionConfig, origin: &Origin) -> bool {
     action.kind == ActionKind::SalesforceUpdate
         && org.skip_if_last_modified_by.is_some()
         && org.skip_if_last_modified_by == origin.last_modified_by

@@ -32,7 +32,7 @@ use crate::salesforce::rest::{ApiError, Client, Hold, Outcome, RecordResult};
 
 /// Why a paused call gave up.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// Shutdown came while paused: the held messages stay unacked.
     #[error("stopped while paused")]
     Stopped,
@@ -42,17 +42,17 @@ pub enum Error {
 }
 
 /// What a paused call uses: the worker's parts, borrowed.
-pub struct Deps<'a> {
+pub(crate) struct Deps<'a> {
     /// Validated config (retry bounds, budget pause).
-    pub config: &'a WorkerConfig,
+    pub(crate) config: &'a WorkerConfig,
     /// The org called (`name`, `max_api_usage`).
-    pub org: &'a OrgConfig,
+    pub(crate) org: &'a OrgConfig,
     /// Its client.
-    pub client: &'a Client,
+    pub(crate) client: &'a Client,
     /// Its pause state.
-    pub state: &'a State,
+    pub(crate) state: &'a State,
     /// The idempotency store (claims renewed while paused).
-    pub store: &'a Store,
+    pub(crate) store: &'a Store,
     /// Metrics (`paused{org,reason}`, `api_usage_ratio`).
     pub metrics: &'a Metrics,
 }
@@ -76,7 +76,7 @@ pub enum Reason {
 
 impl Reason {
     /// `auth`, `maintenance`, `request_limit`, `budget`, `unavailable`.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Reason::Auth => "auth",
             Reason::Maintenance => "maintenance",
@@ -89,7 +89,7 @@ impl Reason {
     /// Why a failed call is the org's problem rather than the messages' or
     /// the config's: its `Hold`, or `Unavailable` for a retryable failure
     /// (5xx, transport); `None` for anything else.
-    pub fn of(e: &ApiError) -> Option<Reason> {
+    pub(crate) fn of(e: &ApiError) -> Option<Reason> {
         match e.hold() {
             Some(h) => Some(h.into()),
             None if e.retryable() => Some(Reason::Unavailable),
@@ -111,14 +111,14 @@ impl From<Hold> for Reason {
 /// The pause state of one worker: at most one reason at a time, and the
 /// shutdown signal that ends a wait.
 #[derive(Debug)]
-pub struct State {
+pub(crate) struct State {
     current: Mutex<Option<(Reason, Instant)>>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl State {
     /// Not paused; a wait ends when `shutdown` turns true.
-    pub fn new(shutdown: watch::Receiver<bool>) -> State {
+    pub(crate) fn new(shutdown: watch::Receiver<bool>) -> State {
         State {
             current: Mutex::new(None),
             shutdown,
@@ -126,7 +126,7 @@ impl State {
     }
 
     /// Whether this org is paused now.
-    pub fn is_paused(&self) -> bool {
+    pub(crate) fn is_paused(&self) -> bool {
         self.current().is_some()
     }
 

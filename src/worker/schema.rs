@@ -73,7 +73,11 @@ impl Schema {
     ///
     /// # Errors
     /// [`Error`] naming the action, or the failed call.
-    pub async fn load(client: &Client, config: &WorkerConfig, org: &str) -> Result<Schema, Error> {
+    pub(crate) async fn load(
+        client: &Client,
+        config: &WorkerConfig,
+        org: &str,
+    ) -> Result<Schema, Error> {
         let versions = retry(|| client.versions())
             .await
             .map_err(|error| Error::Api {
@@ -132,7 +136,7 @@ impl Schema {
     ///
     /// # Errors
     /// `ApiError` with code `malformed` naming the field.
-    pub fn prepare(&self, write: &mut Write) -> Result<(), ApiError> {
+    pub(crate) fn prepare(&self, write: &mut Write) -> Result<(), ApiError> {
         let Some(d) = self.objects.get(&write.sobject().to_ascii_lowercase()) else {
             return Ok(());
         };
@@ -186,7 +190,7 @@ where
     f().await
 }
 
-/// `hookgate check-config --online`: the start-up checks of [`Schema::load`]
+/// `hookgate check-config --online`: the start-up checks of `Schema::load`
 /// with a client of its own, consuming nothing.
 ///
 /// # Errors

@@ -14,15 +14,15 @@ use zeroize::Zeroizing;
 use crate::secret::Secret;
 
 /// JWT `grant_type` (RFC 7523).
-pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub(crate) const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// Assertion lifetime: Salesforce accepts `exp` at most about 3 minutes ahead.
-pub const ASSERTION_TTL: Duration = Duration::from_secs(150);
+pub(crate) const ASSERTION_TTL: Duration = Duration::from_secs(150);
 
 /// JWT `aud` for production orgs (also when the token request goes to a
 /// production My Domain URL).
-pub const PRODUCTION_AUDIENCE: &str = "https://login.salesforce.com";
+pub(crate) const PRODUCTION_AUDIENCE: &str = "https://login.salesforce.com";
 /// JWT `aud` for sandboxes.
-pub const SANDBOX_AUDIENCE: &str = "https://test.salesforce.com";
+pub(crate) const SANDBOX_AUDIENCE: &str = "https://test.salesforce.com";
 
 /// The JWT `aud` Salesforce expects for token requests sent to `login_url`
 /// (SALESFORCE.md section 6, "JWT bearer"): [`PRODUCTION_AUDIENCE`] for
@@ -30,7 +30,7 @@ pub const SANDBOX_AUDIENCE: &str = "https://test.salesforce.com";
 /// not sandboxes, [`SANDBOX_AUDIENCE`] for `test.salesforce.com` and
 /// `*.sandbox.my.salesforce.com`, otherwise the login URL itself (an
 /// Experience Cloud site, a simulator), without a trailing `/`.
-pub fn audience_for(login_url: &str) -> String {
+pub(crate) fn audience_for(login_url: &str) -> String {
     let host = url::Url::parse(login_url).ok().and_then(|u| {
         u.host_str()
             .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
@@ -46,7 +46,7 @@ pub fn audience_for(login_url: &str) -> String {
 
 /// How to obtain tokens.
 #[derive(Clone)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// JWT bearer: `iss` = consumer key, `sub` = username, `aud` = audience.
     JwtBearer {
         /// Connected app consumer key.
@@ -92,11 +92,11 @@ impl std::fmt::Debug for Auth {
 
 /// A token and where to use it.
 #[derive(Clone)]
-pub struct Token {
+pub(crate) struct Token {
     /// Bearer token: zeroized on drop, not printed.
-    pub access_token: SecretString,
+    pub(crate) access_token: SecretString,
     /// Base URL of the org's REST API.
-    pub instance_url: String,
+    pub(crate) instance_url: String,
 }
 
 impl std::fmt::Debug for Token {
@@ -109,7 +109,7 @@ impl std::fmt::Debug for Token {
 
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The private key PEM is not an RSA key.
     #[error("private key is not a PEM RSA key")]
     Key,
@@ -164,7 +164,7 @@ impl Auth {
     ///
     /// # Errors
     /// [`Error::Key`] when the PEM is not an RSA private key.
-    pub fn jwt_bearer(
+    pub(crate) fn jwt_bearer(
         consumer_key: String,
         username: String,
         audience: String,
@@ -184,7 +184,7 @@ impl Auth {
     ///
     /// # Errors
     /// [`Error`]: transport failures are retryable, refusals are not.
-    pub async fn token(
+    pub(crate) async fn token(
         &self,
         http: &reqwest::Client,
         login_url: &str,

@@ -12,9 +12,9 @@ use serde_json::Value;
 /// A serialized `{"allOrNone":false,"records":[...]}` with where each
 /// record sits in it.
 #[derive(Debug, Clone)]
-pub struct CollectionBody {
+pub(crate) struct CollectionBody {
     /// The JSON text sent.
-    pub text: String,
+    pub(crate) text: String,
     /// Per record: `[start, end)` in characters and in bytes.
     spans: Vec<Span>,
 }
@@ -27,7 +27,7 @@ struct Span {
 
 impl CollectionBody {
     /// Serializes `records` with `allOrNone: false`.
-    pub fn new(records: &[Value]) -> CollectionBody {
+    pub(crate) fn new(records: &[Value]) -> CollectionBody {
         let mut text = String::from(r#"{"allOrNone":false,"records":["#);
         let mut chars = text.chars().count();
         let mut spans = Vec::with_capacity(records.len());
@@ -54,7 +54,7 @@ impl CollectionBody {
     /// parser may count the column in characters or in bytes: the two
     /// readings must name the same record, else `None` (the caller then
     /// narrows the batch down another way).
-    pub fn record_at(&self, line: usize, column: usize) -> Option<usize> {
+    pub(crate) fn record_at(&self, line: usize, column: usize) -> Option<usize> {
         if line != 1 {
             return None;
         }
@@ -71,14 +71,14 @@ impl CollectionBody {
     }
 
     /// The record a `JSON_PARSER_ERROR` message points at.
-    pub fn record_in_message(&self, message: &str) -> Option<usize> {
+    pub(crate) fn record_in_message(&self, message: &str) -> Option<usize> {
         let (line, column) = position(message)?;
         self.record_at(line, column)
     }
 }
 
 /// `[line:L, column:C]` at the end of a parser message.
-pub fn position(message: &str) -> Option<(usize, usize)> {
+pub(crate) fn position(message: &str) -> Option<(usize, usize)> {
     let (_, tail) = message.rsplit_once("[line:")?;
     let (line, tail) = tail.split_once(',')?;
     let column = tail.trim_start().strip_prefix("column:")?;

@@ -15,20 +15,20 @@ use super::body::CollectionBody;
 use super::ApiError;
 
 /// Response header with the org's rolling 24 h API usage.
-pub const LIMIT_INFO: &str = "sforce-limit-info";
+pub(crate) const LIMIT_INFO: &str = "sforce-limit-info";
 
 /// One usage item of `Sforce-Limit-Info`: `<used>/<limit>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// Requests used in the rolling 24 h.
-    pub used: u64,
+    pub(crate) used: u64,
     /// The allocation.
-    pub limit: u64,
+    pub(crate) limit: u64,
 }
 
 impl Usage {
     /// `used / limit` (0 when the limit is 0).
-    pub fn ratio(&self) -> f64 {
+    pub(crate) fn ratio(&self) -> f64 {
         if self.limit == 0 {
             0.0
         } else {
@@ -38,7 +38,7 @@ impl Usage {
 
     /// The usage item closest to its limit in a `Sforce-Limit-Info` value
     /// (see [`LimitInfo::parse`]).
-    pub fn parse(header: &str) -> Option<Usage> {
+    pub(crate) fn parse(header: &str) -> Option<Usage> {
         LimitInfo::parse(header).tightest()
     }
 
@@ -60,20 +60,20 @@ impl Usage {
 /// Developer Guide, "Limit Info Header"), e.g.
 /// `api-usage=10018/100000; per-app-api-usage=17/250(appName=x)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LimitInfo {
+pub(crate) struct LimitInfo {
     /// `api-usage`: the org's rolling 24 h allocation.
-    pub api: Option<Usage>,
+    pub(crate) api: Option<Usage>,
     /// `per-app-api-usage`: the connected app's own allocation, when the org
     /// sets one.
-    pub per_app: Option<Usage>,
+    pub(crate) per_app: Option<Usage>,
     /// The `appName` of `per-app-api-usage`.
-    pub app_name: Option<String>,
+    pub(crate) app_name: Option<String>,
 }
 
 impl LimitInfo {
     /// Parses the header value; unknown and malformed items are skipped
     /// (`,` is accepted as a separator too).
-    pub fn parse(header: &str) -> LimitInfo {
+    pub(crate) fn parse(header: &str) -> LimitInfo {
         let mut info = LimitInfo::default();
         for item in header.split([';', ',']) {
             let Some((name, value)) = item.trim().split_once('=') else {
@@ -96,7 +96,7 @@ impl LimitInfo {
     }
 
     /// The item closest to its limit (the one a budget must follow).
-    pub fn tightest(&self) -> Option<Usage> {
+    pub(crate) fn tightest(&self) -> Option<Usage> {
         match (self.api, self.per_app) {
             (Some(a), Some(p)) => Some(if p.ratio() > a.ratio() { p } else { a }),
             (a, p) => a.or(p),
@@ -105,11 +105,11 @@ impl LimitInfo {
 }
 
 /// One record's result, in request order.
-pub type RecordResult = Result<(), ApiError>;
+pub(crate) type RecordResult = Result<(), ApiError>;
 
 /// The result of a collections call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// HTTP 200: one result per record, in request order.
     Records(Vec<RecordResult>),
     /// The whole call failed (transport, 4xx/5xx with a top-level error).
@@ -127,15 +127,15 @@ pub enum Outcome {
 
 /// Counters the client keeps (shared with the worker's metrics).
 #[derive(Debug, Clone, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Data API calls made (token requests not included).
-    pub api_calls: Counter,
+    pub(crate) api_calls: Counter,
     /// Token requests made.
-    pub token_requests: Counter,
+    pub(crate) token_requests: Counter,
 }
 
 /// A Salesforce REST client for one org.
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     auth: Auth,
     login_url: String,
@@ -171,7 +171,7 @@ struct TopError {
 impl Client {
     /// A client; no request is made until the first call.
     /// `timeout` bounds every request (connect + answer).
-    pub fn new(
+    pub(crate) fn new(
         auth: Auth,
         login_url: String,
         fallback_instance: String,
@@ -197,20 +197,20 @@ impl Client {
 
     /// The last `Sforce-Limit-Info` seen: its item closest to its limit
     /// (`api-usage` or `per-app-api-usage`).
-    pub fn usage(&self) -> Option<Usage> {
+    pub(crate) fn usage(&self) -> Option<Usage> {
         self.usage.lock().ok().and_then(|u| *u)
     }
 
     /// `PATCH /services/data/vNN.N/composite/sobjects`: update records by Id.
     /// Each record is `{"attributes":{"type":Obj},"id":...,<fields>}`.
-    pub async fn update(&self, records: &[Value]) -> Outcome {
+    pub(crate) async fn update(&self, records: &[Value]) -> Outcome {
         let path = format!("/services/data/v{}/composite/sobjects", self.api_version);
         self.collections(&path, records).await
     }
 
     /// `PATCH /services/data/vNN.N/composite/sobjects/{Obj}/{ExtField}`:
     /// upsert records of one sObject type by external id.
-    pub async fn upsert(
+    pub(crate) async fn upsert(
         &self,
         sobject: &str,
         external_id_field: &str,
@@ -224,7 +224,7 @@ impl Client {
     }
 
     /// The API version calls are made with (`62.0`).
-    pub fn api_version(&self) -> &str {
+    pub(crate) fn api_version(&self) -> &str {
         &self.api_version
     }
 

@@ -8,47 +8,47 @@ use super::{ApiError, Client};
 
 /// One entry of `GET /services/data/`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Version {
+pub(crate) struct Version {
     /// `"62.0"`.
-    pub version: String,
+    pub(crate) version: String,
     /// `"Winter '25"`.
     #[serde(default)]
-    pub label: String,
+    pub(crate) label: String,
 }
 
 /// The parts of an sObject describe the worker uses.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Describe {
+pub(crate) struct Describe {
     /// The object's API name as the org spells it.
-    pub name: String,
+    pub(crate) name: String,
     /// Its fields.
-    pub fields: Vec<Field>,
+    pub(crate) fields: Vec<Field>,
 }
 
 /// One `fields[]` entry of a describe.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Field {
+pub(crate) struct Field {
     /// API name.
-    pub name: String,
+    pub(crate) name: String,
     /// Lower-case field type: `string`, `boolean`, `int`, `double`,
     /// `currency`, `percent`, `date`, `datetime`, `reference`, ...
     #[serde(rename = "type")]
-    pub field_type: String,
+    pub(crate) field_type: String,
     /// Can be set on insert through the API.
     #[serde(default)]
-    pub createable: bool,
+    pub(crate) createable: bool,
     /// Can be set on update through the API.
     #[serde(default)]
-    pub updateable: bool,
+    pub(crate) updateable: bool,
     /// Marked External ID.
     #[serde(default)]
-    pub external_id: bool,
+    pub(crate) external_id: bool,
 }
 
 impl Describe {
     /// A field by name (field names are case-insensitive).
-    pub fn field(&self, name: &str) -> Option<&Field> {
+    pub(crate) fn field(&self, name: &str) -> Option<&Field> {
         self.fields
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))
@@ -61,7 +61,7 @@ impl Client {
     ///
     /// # Errors
     /// [`ApiError`] for transport failures and non-200 answers.
-    pub async fn versions(&self) -> Result<Vec<Version>, ApiError> {
+    pub(crate) async fn versions(&self) -> Result<Vec<Version>, ApiError> {
         let (status, body) = self.get("/services/data/", false).await?;
         if status != 200 {
             return Err(super::client::top_error(status, &body));
@@ -74,7 +74,7 @@ impl Client {
     ///
     /// # Errors
     /// [`ApiError`] for transport failures and other non-200 answers.
-    pub async fn describe(&self, sobject: &str) -> Result<Option<Describe>, ApiError> {
+    pub(crate) async fn describe(&self, sobject: &str) -> Result<Option<Describe>, ApiError> {
         let path = format!(
             "/services/data/v{}/sobjects/{sobject}/describe",
             self.api_version()

@@ -6,24 +6,24 @@
 //! client credentials flows, `INVALID_SESSION_ID`, sObject Collections update
 //! and upsert, `Sforce-Limit-Info`, error codes and which to retry).
 
-pub mod auth;
-pub mod body;
-pub mod client;
-pub mod describe;
+pub(crate) mod auth;
+pub(crate) mod body;
+pub(crate) mod client;
+pub(crate) mod describe;
 
-pub use auth::Auth;
-pub use client::{Client, Outcome, RecordResult};
-pub use describe::Describe;
+pub(crate) use auth::Auth;
+pub(crate) use client::{Client, Outcome, RecordResult};
+pub(crate) use describe::Describe;
 
 /// Most records in one sObject Collections call.
-pub const MAX_COLLECTION_RECORDS: usize = 200;
+pub(crate) const MAX_COLLECTION_RECORDS: usize = 200;
 
 /// The code of an [`ApiError`] for a failed token request: the token
 /// endpoint (unreachable, 5xx, `invalid_grant`, `invalid_client`) or our own
 /// credentials, never the message.
-pub const AUTH_ERROR: &str = "AUTH";
+pub(crate) const AUTH_ERROR: &str = "AUTH";
 /// Read-only mode during a Salesforce maintenance window.
-pub const MAINTENANCE_ERROR: &str = "INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE";
+pub(crate) const MAINTENANCE_ERROR: &str = "INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE";
 /// The org's rolling 24 h API allocation is spent (HTTP 403).
 pub const REQUEST_LIMIT_ERROR: &str = "REQUEST_LIMIT_EXCEEDED";
 
@@ -33,18 +33,18 @@ pub const REQUEST_LIMIT_ERROR: &str = "REQUEST_LIMIT_EXCEEDED";
 pub struct ApiError {
     /// `UNABLE_TO_LOCK_ROW`, `REQUIRED_FIELD_MISSING`, ... or `HTTP_<status>`
     /// when the body had none.
-    pub code: String,
+    pub(crate) code: String,
     /// Salesforce's message (may name fields; never contains our secrets).
-    pub message: String,
+    pub(crate) message: String,
     /// The HTTP status of a whole-call failure; `None` for a per-record
     /// error, a transport failure or a token failure.
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
 }
 
 /// Why no call should be made for a while: the org or its token endpoint is
 /// the problem, not the messages (SALESFORCE.md section 6 table: "pause").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Hold {
+pub(crate) enum Hold {
     /// No token: connect errors, timeouts, 5xx, `invalid_grant`,
     /// `invalid_client` at the token endpoint.
     Auth,
@@ -56,7 +56,7 @@ pub enum Hold {
 
 impl ApiError {
     /// An error without an HTTP status (per record, transport, ours).
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(code: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError {
             code: code.into(),
             message: message.into(),
@@ -67,7 +67,7 @@ impl ApiError {
     /// Whether a retry later may succeed (SALESFORCE.md section 6 table):
     /// any HTTP 5xx or 429 whatever the body's `errorCode` (`UNKNOWN_EXCEPTION`
     /// comes with 500), and the transient codes.
-    pub fn retryable(&self) -> bool {
+    pub(crate) fn retryable(&self) -> bool {
         if self
             .status
             .is_some_and(|s| (500..600).contains(&s) || s == 429)
@@ -93,7 +93,7 @@ impl ApiError {
 
     /// Whether this failure is the org's rather than the message's: the
     /// worker then pauses instead of spending the message's attempts.
-    pub fn hold(&self) -> Option<Hold> {
+    pub(crate) fn hold(&self) -> Option<Hold> {
         match self.code.as_str() {
             AUTH_ERROR => Some(Hold::Auth),
             MAINTENANCE_ERROR => Some(Hold::Maintenance),

@@ -1,5 +1,5 @@
 //! Idempotency: a store keyed by the messages' idempotency keys
-//! ([`super::consume::idempotency_key`]: the gateway's replay-cache key,
+//! (`super::consume::idempotency_key`: the gateway's replay-cache key,
 //! `<route>|<id>[|<body hash>]`) that records done work.
 //!
 //! Two states per key: `pending` (claimed by a worker that is applying it,
@@ -7,10 +7,10 @@
 //! Salesforce's 24 h Outbound Message retry window). A worker claims a key
 //! before the Salesforce call, marks it done after success and releases the
 //! claim after a failure, so two workers sharing Redis never apply one message
-//! twice; a worker that dies holding a claim loses it after [`CLAIM_TTL`].
+//! twice; a worker that dies holding a claim loses it after `CLAIM_TTL`.
 //! A paused worker (docs/workers.md) keeps its messages, so it keeps their
-//! claims too: [`Store::extend_held`] renews every claim it holds for another
-//! [`CLAIM_TTL`] while it waits, so no pause outlives a claim.
+//! claims too: `Store::extend_held` renews every claim it holds for another
+//! `CLAIM_TTL` while it waits, so no pause outlives a claim.
 //!
 //! Embedded store (`embedded.rs`, its tables in `tables.rs`): a redb file opened through
 //! [`crate::store`] like the replay cache and the spool (claims committed
@@ -33,7 +33,7 @@ use super::metrics::Metrics;
 use crate::config::worker::{IdempotencyConfig, StoreKind};
 
 /// How long a claim holds without being marked done or released.
-pub const CLAIM_TTL: Duration = Duration::from_secs(120);
+pub(crate) const CLAIM_TTL: Duration = Duration::from_secs(120);
 /// Redis key prefix.
 pub const REDIS_PREFIX: &str = "hookgate:idem:";
 /// redb's page cache for the embedded file (its default is 1 GiB, taken as
@@ -42,7 +42,7 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// The answer to a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
+pub(crate) enum Claim {
     /// Ours: apply it, then [`Store::done`] or [`Store::release`].
     Acquired,
     /// Already applied: ack without a call.
@@ -76,7 +76,7 @@ const EXTEND_SCRIPT: &str = "for _, k in ipairs(KEYS) do \
 
 /// The idempotency store, and the claims this process holds.
 #[derive(Clone)]
-pub struct Store {
+pub(crate) struct Store {
     backend: Backend,
     /// Keys this process claimed and has not yet marked done or released.
     held: Arc<Mutex<HashSet<String>>>,
@@ -117,7 +117,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error`] when the store fails.
-    pub async fn extend_held(&self) -> Result<(), Error> {
+    pub(crate) async fn extend_held(&self) -> Result<(), Error> {
         let ids: Vec<String> = self.held().iter().cloned().collect();
         if ids.is_empty() {
             return Ok(());
@@ -144,7 +144,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error`] when the store fails (the claims then expire by themselves).
-    pub async fn release_held(&self) -> Result<(), Error> {
+    pub(crate) async fn release_held(&self) -> Result<(), Error> {
         let ids: Vec<String> = self.held().iter().cloned().collect();
         self.release(ids).await
     }
@@ -154,7 +154,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error`] when the file cannot be opened or Redis is unreachable.
-    pub async fn open(cfg: &IdempotencyConfig, metrics: &Metrics) -> Result<Store, Error> {
+    pub(crate) async fn open(cfg: &IdempotencyConfig, metrics: &Metrics) -> Result<Store, Error> {
         match cfg.store {
             StoreKind::Embedded => {
                 let open = crate::store::file(&cfg.path, CACHE_BYTES);
@@ -200,7 +200,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error`] when the store fails.
-    pub async fn claim(&self, id: &str) -> Result<Claim, Error> {
+    pub(crate) async fn claim(&self, id: &str) -> Result<Claim, Error> {
         let claim = self.claim_in_store(id).await?;
         if claim == Claim::Acquired {
             self.held().insert(id.to_owned());
@@ -249,7 +249,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error`] when the store fails.
-    pub async fn done(&self, ids: Vec<String>) -> Result<(), Error> {
+    pub(crate) async fn done(&self, ids: Vec<String>) -> Result<(), Error> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -280,7 +280,7 @@ impl Store {
     /// # Errors
     /// [`Error`] when the store fails (the claim then expires by itself, or,
     /// embedded, is released when the file is reopened).
-    pub async fn release(&self, ids: Vec<String>) -> Result<(), Error> {
+    pub(crate) async fn release(&self, ids: Vec<String>) -> Result<(), Error> {
         if ids.is_empty() {
             return Ok(());
         }
