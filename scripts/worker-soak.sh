@@ -137,26 +137,29 @@ timeout 180 "$WORK/venv/bin/pip" install -q --disable-pip-version-check pika ||
   die "pip install pika failed (package index reachable?)"
 CLEAN_BROKER=1
 
-read -r SIM_A_PORT SIM_B_PORT LISTEN_PORT ADMIN_PORT WORKER_ADMIN_PORT < <(free_ports 5)
+read -r LISTEN_PORT ADMIN_PORT WORKER_ADMIN_PORT < <(free_ports 3)
 
 # --- 2. simulators, gateway, worker -----------------------------------------------------------
 TOKEN_PLAN=(--expire-tokens "${TOKEN_AT}s" --token-outage "${TOKEN_AT}s+${TOKEN_OUTAGE}s")
 MAINT_PLAN=(--maintenance "${MAINT_AT}s+${MAINT_FOR}s")
 LIFETIME=$((LOAD_S + DRAIN_TIMEOUT + 600))
-start_sim() { # start_sim NAME ORG_ID PORT SEED PLAN...
-  local name=$1 org=$2 port=$3 seed=$4
-  shift 4
-  "$SFSIM" "$port" --org-id "$org" --seed "$seed" --unknown-exception-ratio "$UNKNOWN_RATIO" \
+start_sim() { # start_sim NAME ORG_ID SEED PLAN...: sets SIM_PORT (the simulator picks a free one)
+  local name=$1 org=$2 seed=$3 url=
+  shift 3
+  "$SFSIM" 0 --org-id "$org" --seed "$seed" --unknown-exception-ratio "$UNKNOWN_RATIO" \
     --summary "$WORK/sim-$name.json" --exit-after "${LIFETIME}s" "$@" </dev/null \
     >"$WORK/sim-$name.out" 2>"$WORK/sim-$name.log" &
   SIM_PIDS+=($!)
   local i
   for ((i = 0; i < 100; i++)); do
-    curl -sf --max-time 1 "http://127.0.0.1:$port/_sfsim/summary?records=0" >/dev/null 2>&1 && break
-    kill -0 "${SIM_PIDS[-1]}" 2>/dev/null || die "sfsim $name exited: $(tail -3 "$WORK/sim-$name.log")"
+    url=$(head -1 "$WORK/sim-$name.out" 2>/dev/null)
+    [[ $url == http://127.0.0.1:* ]] && break
+    kill -0 "${SIM_PIDS[-1]}" 2>/dev/null || die "sfsim $name exited: $(head -3 "$WORK/sim-$name.log")"
     sleep 0.1
   done
-  log "sfsim $name (org $org) pid ${SIM_PIDS[-1]} on 127.0.0.1:$port: $(grep 'fault plan' "$WORK/sim-$name.log" | sed 's/fault plan: //' | paste -sd';' -)"
+  [[ $url == http://127.0.0.1:* ]] || die "sfsim $name printed no URL"
+  SIM_PORT=${url##*:}
+  log "sfsim $name (org $org) pid ${SIM_PIDS[-1]} on $url: $(grep 'fault plan' "$WORK/sim-$name.log" | sed 's/fault plan: //' | paste -sd';' -)"
 }
 
 export SF_CONSUMER_KEY=3MVG9-test-consumer-key
@@ -177,8 +180,10 @@ TOML
 
 if [[ $ORGS == 2 ]]; then
   SIM_T0=$SECONDS
-  start_sim acme "$ORG_A" "$SIM_A_PORT" "$SEED" "${TOKEN_PLAN[@]}"
-  start_sim globex "$ORG_B" "$SIM_B_PORT" "$((SEED + 1))" "${MAINT_PLAN[@]}"
+  start_sim acme "$ORG_A" "$SEED" "${TOKEN_PLAN[@]}"
+  SIM_A_PORT=$SIM_PORT
+  start_sim globex "$ORG_B" "$((SEED + 1))" "${MAINT_PLAN[@]}"
+  SIM_B_PORT=$SIM_PORT
   ORG_IDS="\"$ORG_A\", \"$ORG_B\""
   LOAD_ORGS=$ORG_A,$ORG_B
   SUMMARIES=(--summary "$ORG_A=$WORK/sim-acme.json" --summary "$ORG_B=$WORK/sim-globex.json")
@@ -187,7 +192,8 @@ if [[ $ORGS == 2 ]]; then
 $(org_table globex "$ORG_B" "$SIM_B_PORT")"
 else
   SIM_T0=$SECONDS
-  start_sim acme "$ORG_A" "$SIM_A_PORT" "$SEED" "${TOKEN_PLAN[@]}" "${MAINT_PLAN[@]}"
+  start_sim acme "$ORG_A" "$SEED" "${TOKEN_PLAN[@]}" "${MAINT_PLAN[@]}"
+  SIM_A_PORT=$SIM_PORT
   ORG_IDS="\"$ORG_A\""
   LOAD_ORGS=$ORG_A
   SUMMARIES=(--summary "$ORG_A=$WORK/sim-acme.json")
@@ -322,7 +328,7 @@ timeout 300 "$WORK/venv/bin/python" scripts/worker-soak.py dlq --amqp "$AMQP_URL
 log "$(cat "$WORK/dlq.out")"
 
 # --- 6. report ----------------------------------------------------------------------------------
-PANICS=$(grep -c 'panicked at' "$WORK/worker.log" "$WORK/gateway.log" | awk -F: '{ s += $2 } END { print s + 0 }')
+PANICS=$(cat "$WORK/worker.log" "$WORK/gateway.log" | grep -c 'panicked at' || true)
 MODE=$([[ $ORGS == 2 ]] && echo "ORGS=2, two orgs" || echo "ORGS=1, one org with both fault plans")
 echo
 echo "=== worker soak: $MODE, N=$N, seed $SEED; load $LOAD_S s; drained in $((T_DONE - T_LOAD)) s" \

@@ -233,6 +233,7 @@ pub fn call_kind(call: &Call) -> &'static str {
 }
 
 pub(super) fn summary(shared: &Shared, with_records: bool) -> Value {
+    let read_only = shared.org().read_only;
     let st = shared.state();
     let mut kinds: BTreeMap<&str, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
     let mut records_sent = 0usize;
@@ -265,7 +266,7 @@ pub(super) fn summary(shared: &Shared, with_records: bool) -> Value {
         "records_written": records.iter().filter(|r| r.writes > 0).count(),
         "writes_total": records.iter().map(|r| r.writes).sum::<u64>(),
         "written_more_than_once": written_more_than_once,
-        "read_only": shared.org().read_only,
+        "read_only": read_only,
     });
     if with_records {
         out["records"] = records
