@@ -329,19 +329,44 @@ def metrics(path):
     return out
 
 
+def log_time(ts):
+    """Seconds of an RFC 3339 timestamp (nanoseconds allowed)."""
+    import datetime
+    ts = ts.replace("Z", "+00:00")
+    if "." in ts:
+        head, rest = ts.split(".", 1)
+        frac = "".join(c for c in rest if c.isdigit())
+        tz = rest[len(frac):]
+        ts = f"{head}.{frac[:6]:0<6}{tz}"
+    return datetime.datetime.fromisoformat(ts).timestamp()
+
+
 def pauses(path):
-    """[(reason, org, paused_s)] from the worker's JSON log ("worker resumed" lines)."""
-    out = []
+    """[(reason, org, seconds)] from the worker's JSON log: a pause runs from its "worker paused"
+    line to the next "worker resumed" or "worker paused" (a change of reason) of the same org."""
+    out, open_ = [], {}
     try:
         for line in open(path, errors="replace"):
-            if "worker resumed" not in line:
+            if "worker paused" not in line and "worker resumed" not in line:
                 continue
             try:
                 ev = json.loads(line)
             except ValueError:
                 continue
             f = {**ev, **ev.get("fields", {}), **ev.get("span", {})}
-            out.append((f.get("reason", "?"), f.get("org", f.get("org_name", "-")), float(f.get("paused_s", 0))))
+            msg = str(f.get("message", ""))
+            org = f.get("org", f.get("org_name", "-"))
+            try:
+                t = log_time(ev["timestamp"])
+            except (KeyError, ValueError):
+                continue
+            if org in open_:
+                reason, since = open_.pop(org)
+                out.append((reason, org, t - since))
+            if msg.startswith("worker paused"):
+                open_[org] = (f.get("reason", "?"), t)
+        for org, (reason, since) in open_.items():
+            out.append((reason + " (not resumed)", org, 0.0))
     except OSError:
         pass
     return out

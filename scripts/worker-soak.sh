@@ -39,7 +39,7 @@
 #        ORGS=1 N=2000 scripts/worker-soak.sh   (short check, single org)
 # Env:   N (10000), ORGS (2), SEED (random; printed), PER_POST (50), LOAD_S (90 s the POSTs
 #        are spread over), CONCURRENCY (4), TOKEN_AT/TOKEN_OUTAGE (20/30 s), MAINT_AT/MAINT_FOR
-#        (55/20 s), UNKNOWN_RATIO (5%), DRAIN_TIMEOUT (600 s), AMQP_URL
+#        (60/20 s), UNKNOWN_RATIO (5%), DRAIN_TIMEOUT (600 s), AMQP_URL
 #        (amqp://guest:guest@127.0.0.1:5672/%2f), KEEP_WORK=1 (keep the temp dir; a failed run
 #        keeps it too), CARGO_TARGET_DIR.
 # Needs: cargo, a RabbitMQ on AMQP_URL, openssl, curl, python3 with venv + pip (pika).
@@ -58,7 +58,7 @@ LOAD_S=${LOAD_S:-90}
 CONCURRENCY=${CONCURRENCY:-4}
 TOKEN_AT=${TOKEN_AT:-20}
 TOKEN_OUTAGE=${TOKEN_OUTAGE:-30}
-MAINT_AT=${MAINT_AT:-55}
+MAINT_AT=${MAINT_AT:-60}
 MAINT_FOR=${MAINT_FOR:-20}
 UNKNOWN_RATIO=${UNKNOWN_RATIO:-5%}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-600}
