@@ -60,7 +60,7 @@ def records(args):
     """[(org_id, notification_id, account_id, key, bad)] in sending order; bad is '', 'typed'
     (AnnualRevenue n/a) or 'date' (Customer_Since__c no date)."""
     rng = random.Random(args.seed)
-    orgs = args.orgs.split(",")
+    orgs = [o.split("=", 1)[0] for o in args.orgs.split(",")]
     n_bad = args.n // 100
     bad_idx = sorted(rng.sample(range(args.n), n_bad))
     bad = {i: ("typed" if k % 2 == 0 else "date") for k, i in enumerate(bad_idx)}
@@ -128,6 +128,7 @@ async def load_main(args):
     ctx.set_alpn_protocols(["http/1.1"])
     host = f"127.0.0.1:{args.port}"
     t0 = time.monotonic()
+    paths = dict(o.split("=", 1) for o in args.orgs.split(","))
     queue = collections.deque(enumerate(posts))
     log = open(args.log, "w", buffering=1)
     log.write("post\torg_id\tnotifications\tattempts\tstatus\n")
@@ -140,7 +141,7 @@ async def load_main(args):
             due = t0 + i * args.duration / len(posts)
             await asyncio.sleep(max(0, due - time.monotonic()))
             body = envelope(notes[0][0], notes)
-            raw = (f"POST {args.path} HTTP/1.1\r\nHost: {host}\r\n"
+            raw = (f"POST {paths[notes[0][0]]} HTTP/1.1\r\nHost: {host}\r\n"
                    "Content-Type: text/xml; charset=utf-8\r\nSOAPAction: \"\"\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body
             status, attempt = "none", 0
@@ -505,11 +506,10 @@ def main():
     s = sub.add_parser("load")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--ca", required=True)
-    s.add_argument("--path", default="/salesforce/outbound")
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("--n", type=int, default=10000)
     s.add_argument("--per-post", type=int, default=50)
-    s.add_argument("--orgs", required=True, help="comma-separated 18-character org ids")
+    s.add_argument("--orgs", required=True, help="ORG_ID=PATH,...: each org's id (18 characters) and gateway path")
     s.add_argument("--duration", type=float, default=90, help="seconds the POSTs are spread over")
     s.add_argument("--concurrency", type=int, default=4)
     s.add_argument("--attempts", type=int, default=20, help="sends of one POST until it gets 200")

@@ -41,7 +41,8 @@
 #        are spread over), CONCURRENCY (4), TOKEN_AT/TOKEN_OUTAGE (20/30 s), MAINT_AT/MAINT_FOR
 #        (60/20 s), UNKNOWN_RATIO (5%), DRAIN_TIMEOUT (600 s), AMQP_URL
 #        (amqp://guest:guest@127.0.0.1:5672/%2f), KEEP_WORK=1 (keep the temp dir; a failed run
-#        keeps it too), CARGO_TARGET_DIR.
+#        keeps it too), CARGO_TARGET_DIR, HOOKGATE_BIN (a hookgate binary to use instead of
+#        building one: another branch's worker, for one).
 # Needs: cargo, a RabbitMQ on AMQP_URL, openssl, curl, python3 with venv + pip (pika).
 set -euo pipefail
 
@@ -126,9 +127,15 @@ log "worker soak: ORGS=$ORGS N=$N SEED=$SEED PER_POST=$PER_POST LOAD_S=$LOAD_S" 
 log "work dir $WORK; exchange $EXCHANGE, queue $QUEUE, dead-letter queue $DLQ"
 
 # --- 1. build, venv -------------------------------------------------------------------------
-log "building (release): hookgate, sfsim"
-cargo build --release --locked -p hookgate -p sfsim --bin hookgate --bin sfsim
-BIN=$TARGET/release/hookgate
+if [[ -n ${HOOKGATE_BIN:-} ]]; then
+  log "building (release): sfsim; hookgate is $HOOKGATE_BIN"
+  cargo build --release --locked -p sfsim --bin sfsim
+  BIN=$HOOKGATE_BIN
+else
+  log "building (release): hookgate, sfsim"
+  cargo build --release --locked -p hookgate -p sfsim --bin hookgate --bin sfsim
+  BIN=$TARGET/release/hookgate
+fi
 SFSIM=$TARGET/release/sfsim
 [[ -x $BIN && -x $SFSIM ]] || die "no $BIN or $SFSIM (CARGO_TARGET_DIR?)"
 log "venv with pika (queues, DLQ)"
@@ -152,7 +159,7 @@ start_sim() { # start_sim NAME ORG_ID SEED PLAN...: sets SIM_PORT (the simulator
   SIM_PIDS+=($!)
   local i
   for ((i = 0; i < 100; i++)); do
-    url=$(head -1 "$WORK/sim-$name.out" 2>/dev/null)
+    url=$(head -1 "$WORK/sim-$name.out" 2>/dev/null || true)
     [[ $url == http://127.0.0.1:* ]] && break
     kill -0 "${SIM_PIDS[-1]}" 2>/dev/null || die "sfsim $name exited: $(head -3 "$WORK/sim-$name.log")"
     sleep 0.1
@@ -184,8 +191,8 @@ if [[ $ORGS == 2 ]]; then
   SIM_A_PORT=$SIM_PORT
   start_sim globex "$ORG_B" "$((SEED + 1))" "${MAINT_PLAN[@]}"
   SIM_B_PORT=$SIM_PORT
-  ORG_IDS="\"$ORG_A\", \"$ORG_B\""
-  LOAD_ORGS=$ORG_A,$ORG_B
+  ROUTES=(acme "$ORG_A" globex "$ORG_B")
+  LOAD_ORGS=$ORG_A=/salesforce/acme,$ORG_B=/salesforce/globex
   SUMMARIES=(--summary "$ORG_A=$WORK/sim-acme.json" --summary "$ORG_B=$WORK/sim-globex.json")
   SIM_URLS=(--sim "http://127.0.0.1:$SIM_A_PORT" --sim "http://127.0.0.1:$SIM_B_PORT")
   SALESFORCE="$(org_table acme "$ORG_A" "$SIM_A_PORT")
@@ -194,8 +201,8 @@ else
   SIM_T0=$SECONDS
   start_sim acme "$ORG_A" "$SEED" "${TOKEN_PLAN[@]}" "${MAINT_PLAN[@]}"
   SIM_A_PORT=$SIM_PORT
-  ORG_IDS="\"$ORG_A\""
-  LOAD_ORGS=$ORG_A
+  ROUTES=(acme "$ORG_A")
+  LOAD_ORGS=$ORG_A=/salesforce/acme
   SUMMARIES=(--summary "$ORG_A=$WORK/sim-acme.json")
   SIM_URLS=(--sim "http://127.0.0.1:$SIM_A_PORT")
   SALESFORCE="[salesforce]
@@ -224,18 +231,16 @@ url = "$AMQP_URL"
 exchange = "$EXCHANGE"
 [[amqp.queues]]
 name = "$QUEUE"
-bindings = ["salesforce.#"]
+bindings = ["acme.#", "globex.#"]
 type = "quorum"
 [dedupe]
 enabled = true
 path = "$WORK/dedupe.redb"
-[[routes]]
-name = "salesforce"
-path = "/salesforce/outbound"
-kind = "salesforce_om"
-org_ids = [$ORG_IDS]
-max_body_bytes = 4194304
 TOML
+for ((i = 0; i < ${#ROUTES[@]}; i += 2)); do
+  printf '[[routes]]\nname = "%s"\npath = "/salesforce/%s"\nkind = "salesforce_om"\norg_ids = ["%s"]\nmax_body_bytes = 4194304\n' \
+    "${ROUTES[i]}" "${ROUTES[i]}" "${ROUTES[i + 1]}" >>"$CONFIG"
+done
 "$BIN" check-config --config "$CONFIG" >"$WORK/check-config.out" 2>&1 || die "check-config (gateway): $(cat "$WORK/check-config.out")"
 log "starting the gateway on https://127.0.0.1:$LISTEN_PORT (admin $ADMIN_PORT)"
 start_gateway
@@ -266,18 +271,19 @@ path = "$WORK/idempotency.redb"
 # Every Notification upserts its Account by Account_Key__c; AnnualRevenue is typed (a value
 # that is no number is dead-lettered by the worker); Customer_Since__c is sent as the text it
 # is (a value that is no date is refused by the org and isolated); Description says which
-# Notification wrote the record.
-[[worker.actions]]
-match = "salesforce.Account"
-kind = "salesforce_upsert"
-sobject = "Account"
-external_id_field = "Account_Key__c"
-fields = { Account_Key__c = "/sobject/Account_Key__c", Name = "/sobject/Name", AnnualRevenue = { pointer = "/sobject/AnnualRevenue", type = "number" }, Customer_Since__c = "/sobject/Customer_Since__c", Description = "/notification_id" }
+# Notification wrote the record. One gateway route per org (its own path and org_ids, as each
+# org's Outbound Message action has its own endpoint URL): an upsert names its org.
+$(for ((i = 0; i < ${#ROUTES[@]}; i += 2)); do
+  printf '[[worker.actions]]\nmatch = "%s.Account"\nkind = "salesforce_upsert"\n' "${ROUTES[i]}"
+  [[ $ORGS == 2 ]] && printf 'org = "%s"\n' "${ROUTES[i]}"
+  printf 'sobject = "Account"\nexternal_id_field = "Account_Key__c"\n'
+  printf 'fields = { Account_Key__c = "/sobject/Account_Key__c", Name = "/sobject/Name", AnnualRevenue = { pointer = "/sobject/AnnualRevenue", type = "number" }, Customer_Since__c = "/sobject/Customer_Since__c", Description = "/notification_id" }\n\n'
+done)
 
 $SALESFORCE
 TOML
 "$BIN" check-config --config "$WORKER_CONFIG" >"$WORK/check-config-worker.out" 2>&1 ||
-  die "check-config (worker, ORGS=$ORGS): $(tail -5 "$WORK/check-config-worker.out")"
+  die "check-config (worker, ORGS=$ORGS; ORGS=2 needs the multi-org worker, ORGS=1 runs the single [salesforce] table): $(tail -5 "$WORK/check-config-worker.out")"
 log "starting the worker (admin $WORKER_ADMIN_PORT)"
 "$BIN" worker --config "$WORKER_CONFIG" --log-format json </dev/null >>"$WORK/worker.log" 2>&1 &
 WORKER_PID=$!
