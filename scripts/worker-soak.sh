@@ -16,9 +16,10 @@
 #   1. builds the release binaries (hookgate, sfsim) into CARGO_TARGET_DIR (default target/);
 #      makes a venv with pika in the temp dir;
 #   2. starts one sfsim per org (fault plan offsets count from its start), the gateway (TLS with
-#      a throwaway dev CA, route salesforce_om for the org ids, a unique exchange and work queue
-#      on the shared RabbitMQ) and one worker (a salesforce_upsert of Account by Account_Key__c
-#      with the typed field AnnualRevenue, embedded idempotency store in the temp dir);
+#      a throwaway dev CA, one salesforce_om route per org with its org_ids, a unique exchange
+#      and work queue on the shared RabbitMQ) and one worker (per route a salesforce_upsert of
+#      Account by Account_Key__c with the typed field AnnualRevenue, naming its org when there
+#      are two; embedded idempotency store in the temp dir);
 #   3. sends the Outbound Messages (PER_POST Notifications per POST, unique Notification Ids,
 #      spread over LOAD_S s, POSTs alternating between the orgs; each re-sent until answered
 #      200, as Salesforce does);
