@@ -24,6 +24,11 @@
 //!   objects cannot share an update with others, at most 10 type chunks.
 //! - Org conditions set at run time (`org.rs`): token endpoint outages,
 //!   revoked approval, a rotated secret, read-only mode, per-app usage.
+//! - A fault plan timed from the start (`plan.rs`, the `sfsim` command
+//!   line): token endpoint outages, session expiry, maintenance windows, a
+//!   seeded share of collections calls answered 500 `UNKNOWN_EXCEPTION`; and
+//!   the summary a soak reads (`GET /_sfsim/summary`: calls by kind, writes
+//!   per record).
 //! - Faults ([`Fault`]) are injected by the test and consumed in order; the
 //!   call log ([`Call`]), usage and per-record write counts let tests prove
 //!   how many API calls were spent and that each effect happened once.
