@@ -173,7 +173,7 @@ pub(super) fn handle(
         let mut reply = if st.usage > shared.config.daily_limit || per_app_over {
             limit_exceeded()
         } else {
-            match st.take_refusal() {
+            match st.take_refusal(route.collection().is_some()) {
                 Some(Refusal::RequestLimit) => limit_exceeded(),
                 Some(Refusal::ServerError) => Reply::error(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -24,6 +24,11 @@
 //!   objects cannot share an update with others, at most 10 type chunks.
 //! - Org conditions set at run time (`org.rs`): token endpoint outages,
 //!   revoked approval, a rotated secret, read-only mode, per-app usage.
+//! - A fault plan timed from the start (`plan.rs`, the `sfsim` command
+//!   line): token endpoint outages, session expiry, maintenance windows, a
+//!   seeded share of collections calls answered 500 `UNKNOWN_EXCEPTION`; and
+//!   the summary a soak reads (`GET /_sfsim/summary`: calls by kind, writes
+//!   per record).
 //! - Faults ([`Fault`]) are injected by the test and consumed in order; the
 //!   call log ([`Call`]), usage and per-record write counts let tests prove
 //!   how many API calls were spent and that each effect happened once.
@@ -38,6 +43,7 @@ mod id;
 mod jsonpos;
 mod oauth;
 mod org;
+mod plan;
 mod record;
 mod rng;
 mod schema;
@@ -65,6 +71,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use org::{LoginHost, Outage};
+pub use plan::{call_kind, parse_duration, parse_ratio, FaultPlan, Window, SUMMARY_PATH};
 use state::State;
 
 /// The JWT audience of production orgs ([`LoginHost::Production`]).
@@ -77,8 +84,8 @@ pub const TOKEN_PATH: &str = "/services/oauth2/token";
 pub const DATA_PREFIX: &str = "/services/data/";
 /// Largest request body read (a full 200-record collection is far smaller).
 const MAX_BODY: usize = 16 * 1024 * 1024;
-/// The simulated org and integration user (15-character forms).
-const ORG_ID: &str = "00D000000000062";
+/// The simulated org (by default) and integration user (15-character forms).
+pub const DEFAULT_ORG_ID: &str = "00D000000000062";
 const USER_ID: &str = "005000000000001";
 
 /// The simulated org's connected app and limits.
@@ -107,6 +114,9 @@ pub struct SimConfig {
     pub per_app_limit: Option<u64>,
     /// The connected app's name, as `appName=` in `per-app-api-usage`.
     pub app_name: String,
+    /// The org's id (15 or 18 characters, key prefix `00D`): in the token
+    /// reply's identity URL `id` and the access token's prefix.
+    pub org_id: String,
 }
 
 impl Default for SimConfig {
@@ -121,6 +131,7 @@ impl Default for SimConfig {
             daily_limit: 100_000,
             per_app_limit: None,
             app_name: "hookgate-test".to_owned(),
+            org_id: DEFAULT_ORG_ID.to_owned(),
         }
     }
 }
@@ -156,6 +167,11 @@ pub enum Fault {
     /// From now on each data call fails with 503 with probability `ratio`
     /// (deterministic for a `seed`); replaces an earlier ratio, 0 turns it off.
     TransientRatio { ratio: f64, seed: u64 },
+    /// From now on each sObject Collections call fails with HTTP 500
+    /// `UNKNOWN_EXCEPTION` with probability `ratio` (deterministic for a
+    /// `seed`; drawn after [`Fault::TransientRatio`]), before anything is
+    /// written; replaces an earlier ratio, 0 turns it off.
+    CollectionsUnknownException { ratio: f64, seed: u64 },
 }
 
 /// One request the simulator answered.
@@ -230,6 +246,12 @@ impl Simulator {
                 )
             })?),
         };
+        let org_id = crate::id::to_18(&config.org_id).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("org_id {:?}: not a 15- or 18-character id", config.org_id),
+            )
+        })?;
         let listener = TcpListener::bind(addr).await?;
         let mut local = listener.local_addr()?;
         if local.ip().is_unspecified() {
@@ -238,7 +260,7 @@ impl Simulator {
         let shared = Arc::new(Shared {
             config,
             url: format!("http://{local}"),
-            org_id: crate::id::to_18(ORG_ID).unwrap_or_else(|| ORG_ID.to_owned()),
+            org_id,
             user_id: crate::id::to_18(USER_ID).unwrap_or_else(|| USER_ID.to_owned()),
             jwt_key,
             state: Mutex::new(State::new()),
@@ -385,6 +407,16 @@ impl Reply {
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
+    if path == SUMMARY_PATH && parts.method == http::Method::GET {
+        // The simulator's own read endpoint: not an org resource, not
+        // logged nor charged; `?records=0` leaves the records out.
+        let with_records = parts.uri.query() != Some("records=0");
+        let summary = plan::summary(shared, with_records);
+        return Some(respond(
+            Reply::json(StatusCode::OK, summary),
+            &shared.config,
+        ));
+    }
     let outage = shared.org().outage();
     if path == TOKEN_PATH && matches!(outage, Some(Outage::Dropped | Outage::Refused)) {
         shared.state().token_requests += 1;

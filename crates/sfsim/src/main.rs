@@ -1,28 +1,90 @@
-//! Runs the Salesforce REST API simulator until Ctrl-C, for the README demo
-//! and for trying the worker by hand.
+//! Runs the Salesforce REST API simulator until Ctrl-C or SIGTERM (or
+//! `--exit-after`), for the README demo, trying the worker by hand and the
+//! worker soak (`scripts/worker-soak.sh`).
 //!
 //! `cargo run -p sfsim -- [PORT]` (default 0: a free port). It trusts
 //! `fixtures/salesforce/jwt/test-rsa.pub.pem` for the JWT bearer flow (sign
-//! assertions with `fixtures/salesforce/jwt/test-rsa.key`); `SFSIM_JWT_PUB`
-//! names another public key, `SFSIM_DAILY_LIMIT` sets the daily limit and
+//! assertions with `fixtures/salesforce/jwt/test-rsa.key`); `--jwt-pub` /
+//! `SFSIM_JWT_PUB` names another public key, `--daily-limit` /
+//! `SFSIM_DAILY_LIMIT` sets the daily limit and `--login-host` /
 //! `SFSIM_LOGIN_HOST` (`site`, the default: JWT `aud` = its URL;
 //! `production`; `sandbox`) the login host it stands for.
 //! Prints the URL to use as both `login_url` and `instance_url`.
+//!
+//! A fault plan, counted from the start (`crate::plan`): `--token-outage
+//! 20s+30s` (the token endpoint answers 503), `--expire-tokens 20s` (every
+//! token issued so far dies), `--maintenance 90s+20s` (read-only mode),
+//! `--unknown-exception-ratio 5%` (collections calls answered 500
+//! `UNKNOWN_EXCEPTION`, drawn with `--seed`). The summary (calls by kind,
+//! per-record write counts) is served at `GET /_sfsim/summary` and, at exit,
+//! written to `--summary PATH` (`-`: stdout) with one line on stderr.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use sfsim::{LoginHost, SimConfig, Simulator};
+use clap::{Parser, ValueEnum};
+use sfsim::{FaultPlan, LoginHost, SimConfig, Simulator, Window};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Host {
+    Site,
+    Production,
+    Sandbox,
+}
+
+/// The Salesforce REST API simulator (dev-only).
+#[derive(Debug, Parser)]
+#[command(name = "sfsim")]
+struct Args {
+    /// Port on 127.0.0.1 (0: a free one).
+    #[arg(default_value_t = 0)]
+    port: u16,
+    /// The RS256 public key (PEM) the JWT bearer flow trusts.
+    #[arg(long, env = "SFSIM_JWT_PUB")]
+    jwt_pub: Option<String>,
+    /// The daily API allocation.
+    #[arg(long, env = "SFSIM_DAILY_LIMIT")]
+    daily_limit: Option<u64>,
+    /// The login host it stands for (decides the JWT audience).
+    #[arg(long, env = "SFSIM_LOGIN_HOST", value_enum, default_value = "site")]
+    login_host: Host,
+    /// The org's id (15 or 18 characters, prefix 00D).
+    #[arg(long, default_value = sfsim::DEFAULT_ORG_ID)]
+    org_id: String,
+    /// The connected app's consumer key (JWT `iss`).
+    #[arg(long)]
+    consumer_key: Option<String>,
+    /// Tokens die this long after they are issued (30, 30s, 500ms, 2m).
+    #[arg(long, value_parser = sfsim::parse_duration)]
+    token_ttl: Option<Duration>,
+    /// START+DURATION from the start: the token endpoint answers 503 (repeatable).
+    #[arg(long, value_name = "START+DURATION")]
+    token_outage: Vec<Window>,
+    /// Every token issued so far dies at this offset (repeatable).
+    #[arg(long, value_name = "AT", value_parser = sfsim::parse_duration)]
+    expire_tokens: Vec<Duration>,
+    /// START+DURATION from the start: read-only mode, a maintenance window (repeatable).
+    #[arg(long, value_name = "START+DURATION")]
+    maintenance: Vec<Window>,
+    /// Share of sObject Collections calls answered 500 UNKNOWN_EXCEPTION (0.05 or 5%).
+    #[arg(long, value_parser = sfsim::parse_ratio, default_value = "0")]
+    unknown_exception_ratio: f64,
+    /// Seed of the random faults.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// At exit, write the summary (JSON, with every record) here; `-`: stdout.
+    #[arg(long)]
+    summary: Option<String>,
+    /// Stop by itself after this long.
+    #[arg(long, value_parser = sfsim::parse_duration)]
+    exit_after: Option<Duration>,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .map(|p| p.parse())
-        .transpose()
-        .context("PORT must be a number")?
-        .unwrap_or(0);
-    let key_path = std::env::var("SFSIM_JWT_PUB").unwrap_or_else(|_| {
+    let args = Args::parse();
+    let key_path = args.jwt_pub.clone().unwrap_or_else(|| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../fixtures/salesforce/jwt/test-rsa.pub.pem"
@@ -32,39 +94,142 @@ async fn main() -> anyhow::Result<()> {
     let pem = std::fs::read_to_string(&key_path).with_context(|| format!("reading {key_path}"))?;
     let mut config = SimConfig {
         jwt_public_key_pem: pem,
+        org_id: args.org_id.clone(),
         ..SimConfig::default()
     };
-    if let Ok(limit) = std::env::var("SFSIM_DAILY_LIMIT") {
-        config.daily_limit = limit
-            .parse()
-            .context("SFSIM_DAILY_LIMIT must be a number")?;
+    if let Some(limit) = args.daily_limit {
+        config.daily_limit = limit;
     }
-    config.login_host = match std::env::var("SFSIM_LOGIN_HOST").as_deref() {
-        Ok("production") => LoginHost::Production,
-        Ok("sandbox") => LoginHost::Sandbox,
-        Ok("site") | Err(_) => LoginHost::Site,
-        Ok(other) => anyhow::bail!("SFSIM_LOGIN_HOST: {other}: production, sandbox or site"),
+    if let Some(key) = &args.consumer_key {
+        config.consumer_key.clone_from(key);
+    }
+    if let Some(ttl) = args.token_ttl {
+        config.token_ttl = ttl;
+    }
+    config.login_host = match args.login_host {
+        Host::Production => LoginHost::Production,
+        Host::Sandbox => LoginHost::Sandbox,
+        Host::Site => LoginHost::Site,
+    };
+    let plan = FaultPlan {
+        token_outages: args.token_outage.clone(),
+        expire_tokens: args.expire_tokens.clone(),
+        maintenance: args.maintenance.clone(),
+        unknown_exception_ratio: args.unknown_exception_ratio,
+        seed: args.seed,
     };
     let summary = format!(
-        "consumer_key={} username={} client_secret={} daily_limit={}",
-        config.consumer_key, config.username, config.client_secret, config.daily_limit
+        "org_id={} consumer_key={} username={} client_secret={} daily_limit={}",
+        args.org_id, config.consumer_key, config.username, config.client_secret, config.daily_limit
     );
-    let sim = Simulator::start_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+    let sim = Simulator::start_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
         .await
         .context("starting the simulator")?;
+    sim.schedule(&plan);
     println!("{}", sim.url());
     eprintln!(
-        "Salesforce simulator on {} ({summary} audience={}); Ctrl-C stops it",
+        "Salesforce simulator on {} ({summary} audience={}); Ctrl-C or SIGTERM stops it",
         sim.url(),
         sim.audience()
     );
-    tokio::signal::ctrl_c().await?;
+    for line in plan.describe() {
+        eprintln!("fault plan: {line}");
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let lifetime = args.exit_after.unwrap_or(Duration::MAX);
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+        () = sleep_long(lifetime) => eprintln!("exit after {} s", lifetime.as_secs_f64()),
+    }
+    let s = sim.summary(args.summary.is_some());
     eprintln!(
-        "{} API calls, {} token requests, usage {}",
+        "{} API calls, {} token requests, usage {}; calls by kind: {}; records written {}, \
+         written more than once {}",
         sim.api_calls(),
         sim.token_requests(),
-        sim.usage()
+        sim.usage(),
+        s["calls"],
+        s["records_written"],
+        s["written_more_than_once"].as_array().map_or(0, Vec::len),
     );
+    match args.summary.as_deref() {
+        Some("-") => println!("{s}"),
+        Some(path) => {
+            std::fs::write(path, s.to_string()).with_context(|| format!("writing {path}"))?
+        }
+        None => {}
+    }
     sim.shutdown().await;
     Ok(())
+}
+
+/// `tokio::time::sleep` without overflowing on `Duration::MAX`.
+async fn sleep_long(d: Duration) {
+    match tokio::time::Instant::now().checked_add(d) {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_alone_still_works() {
+        let a = Args::try_parse_from(["sfsim", "8787"]).expect("parse");
+        assert_eq!(a.port, 8787);
+        assert!(a.token_outage.is_empty() && a.maintenance.is_empty());
+        assert_eq!(a.unknown_exception_ratio, 0.0);
+        assert_eq!(a.org_id, sfsim::DEFAULT_ORG_ID);
+        assert_eq!(Args::try_parse_from(["sfsim"]).expect("parse").port, 0);
+    }
+
+    #[test]
+    fn a_fault_plan_parses() {
+        let a = Args::try_parse_from([
+            "sfsim",
+            "0",
+            "--org-id",
+            "00D000000000001EAA",
+            "--token-outage",
+            "20s+30s",
+            "--expire-tokens",
+            "20",
+            "--maintenance",
+            "90+20",
+            "--maintenance",
+            "150s+5s",
+            "--unknown-exception-ratio",
+            "5%",
+            "--seed",
+            "42",
+            "--exit-after",
+            "10m",
+        ])
+        .expect("parse");
+        let s = Duration::from_secs;
+        assert_eq!(
+            a.token_outage,
+            vec![Window {
+                start: s(20),
+                duration: s(30)
+            }]
+        );
+        assert_eq!(a.expire_tokens, vec![s(20)]);
+        assert_eq!(a.maintenance.len(), 2);
+        assert_eq!(a.maintenance[1].start, s(150));
+        assert_eq!(a.unknown_exception_ratio, 0.05);
+        assert_eq!(a.seed, 42);
+        assert_eq!(a.exit_after, Some(s(600)));
+        for bad in [
+            &["sfsim", "--token-outage", "30"][..],
+            &["sfsim", "--unknown-exception-ratio", "2"],
+            &["sfsim", "--login-host", "moon"],
+            &["sfsim", "port"],
+        ] {
+            assert!(Args::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -362,3 +362,88 @@ async fn limit_info_carries_both_items_and_the_app_limit_refuses() {
     plain.shutdown().await;
     sim.shutdown().await;
 }
+
+/// `sfsim --token-outage ... --expire-tokens ... --maintenance ...
+/// --unknown-exception-ratio ...`: the plan runs by itself, and the summary
+/// counts calls by kind and writes per record.
+#[tokio::test]
+async fn a_scheduled_fault_plan_and_the_summary() {
+    let sim = Simulator::start(SimConfig {
+        org_id: "00D000000000002".into(),
+        ..config(LoginHost::Site)
+    })
+    .await
+    .expect("start");
+    sim.seed("Account", ACCOUNT, Map::new());
+    sim.seed("Account", ACCOUNT_2, Map::new());
+    let token = login(&sim).await;
+    assert!(token.starts_with("00D000000000002!"), "{token}");
+    sim.schedule(&FaultPlan {
+        token_outages: vec!["300ms+900ms".parse().expect("window")],
+        expire_tokens: vec![Duration::from_millis(300)],
+        maintenance: vec!["2s+1.5s".parse().expect("window")],
+        unknown_exception_ratio: 1.0,
+        seed: 3,
+    });
+    let t0 = tokio::time::Instant::now();
+    let at = |ms| tokio::time::sleep_until(t0 + Duration::from_millis(ms));
+    // Every collections call: 500 UNKNOWN_EXCEPTION, nothing written.
+    let r = collections_update(&sim, &token, &[ACCOUNT]).await;
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body[0]["errorCode"], "UNKNOWN_EXCEPTION");
+    assert_eq!(sim.writes("Account", ACCOUNT), 0);
+    sim.inject(Fault::CollectionsUnknownException {
+        ratio: 0.0,
+        seed: 0,
+    });
+    assert_eq!(
+        collections_update(&sim, &token, &[ACCOUNT]).await.status(),
+        200
+    );
+    // The token dies at 300 ms and the endpoint is down until 1.2 s.
+    at(600).await;
+    assert_eq!(
+        collections_update(&sim, &token, &[ACCOUNT]).await.status(),
+        401
+    );
+    let (status, _, _) = jwt(&sim, &assertion(&sim.audience(), &[])).await;
+    assert_eq!(status, 503);
+    // Read-only from 2 s to 3.5 s.
+    at(2300).await;
+    let token = login(&sim).await;
+    let r = collections_update(&sim, &token, &[ACCOUNT_2]).await;
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(
+        body[0]["errors"][0]["statusCode"],
+        "INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE"
+    );
+    at(3800).await;
+    for _ in 0..2 {
+        let r = collections_update(&sim, &token, &[ACCOUNT_2]).await;
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body[0]["success"], true, "{body}");
+    }
+    let s = sim.summary(true);
+    assert_eq!(s["org_id"], "00D000000000002EAA");
+    assert_eq!(s["calls"]["collections"]["total"], 6);
+    assert_eq!(s["calls"]["collections"]["by_status"]["500"], 1);
+    assert_eq!(s["calls"]["collections"]["by_status"]["401"], 1);
+    assert_eq!(s["calls"]["token"]["total"], 3);
+    assert_eq!(s["calls"]["token"]["by_status"]["503"], 1);
+    assert_eq!(s["records_written"], 2);
+    assert_eq!(s["written_more_than_once"][0]["writes"], 2);
+    assert_eq!(s["records"].as_array().map(Vec::len), Some(2));
+    let r = client()
+        .get(format!("{}{SUMMARY_PATH}?records=0", sim.url()))
+        .send()
+        .await
+        .expect("summary");
+    let body: Value = r.json().await.expect("json");
+    assert!(body.get("records").is_none());
+    assert_eq!(
+        body["calls"]["collections"]["total"], 6,
+        "not logged itself"
+    );
+    sim.shutdown().await;
+}

@@ -35,6 +35,14 @@ pub(super) struct Record {
     pub deleted: bool,
 }
 
+/// A record as the summary reports it.
+pub(super) struct RecordInfo {
+    pub sobject: String,
+    pub id: String,
+    pub writes: u64,
+    pub fields: Fields,
+}
+
 struct Object {
     /// The name as first seen (object names are case-insensitive).
     name: String,
@@ -65,6 +73,8 @@ pub(super) struct State {
     lock_rows: u64,
     rejects: Vec<Reject>,
     transient: Option<(f64, Rng)>,
+    /// [`Fault::CollectionsUnknownException`].
+    unknown: Option<(f64, Rng)>,
     /// Keyed by lower-case object name.
     objects: HashMap<String, Object>,
     /// Typed objects, keyed by lower-case name ([`schema`]).
@@ -89,6 +99,7 @@ impl State {
             lock_rows: 0,
             rejects: Vec::new(),
             transient: None,
+            unknown: None,
             objects: HashMap::new(),
             schemas: schema::defaults()
                 .into_iter()
@@ -134,6 +145,9 @@ impl State {
             Fault::TransientRatio { ratio, seed } => {
                 self.transient = (ratio > 0.0).then(|| (ratio.min(1.0), Rng::new(seed)));
             }
+            Fault::CollectionsUnknownException { ratio, seed } => {
+                self.unknown = (ratio > 0.0).then(|| (ratio.min(1.0), Rng::new(seed)));
+            }
         }
     }
 
@@ -161,8 +175,10 @@ impl State {
         Some(delay)
     }
 
-    /// The next queued refusal, else a draw of the transient ratio.
-    pub fn take_refusal(&mut self) -> Option<Refusal> {
+    /// The next queued refusal, else a draw of the transient ratio, else
+    /// (`collection`: an sObject Collections call) a draw of the
+    /// `UNKNOWN_EXCEPTION` ratio.
+    pub fn take_refusal(&mut self, collection: bool) -> Option<Refusal> {
         if let Some((kind, left)) = self.refusals.front_mut() {
             let kind = *kind;
             *left -= 1;
@@ -171,8 +187,13 @@ impl State {
             }
             return Some(kind);
         }
-        let (ratio, rng) = self.transient.as_mut()?;
-        (rng.unit() < *ratio).then_some(Refusal::ServerError)
+        if let Some((ratio, rng)) = self.transient.as_mut() {
+            if rng.unit() < *ratio {
+                return Some(Refusal::ServerError);
+            }
+        }
+        let (ratio, rng) = self.unknown.as_mut().filter(|_| collection)?;
+        (rng.unit() < *ratio).then_some(Refusal::UnknownException)
     }
 
     fn take_lock_row(&mut self) -> bool {
@@ -496,6 +517,24 @@ impl State {
         let mut id15 = prefix.to_owned();
         id15.extend(digits.iter().map(|&b| b as char));
         id::to_18(&id15).unwrap_or(id15)
+    }
+
+    /// Every record (deleted ones too), sorted by object and Id.
+    pub fn records(&self) -> Vec<RecordInfo> {
+        let mut out: Vec<RecordInfo> = self
+            .objects
+            .values()
+            .flat_map(|o| {
+                o.records.iter().map(|(id, r)| RecordInfo {
+                    sobject: o.name.clone(),
+                    id: id.clone(),
+                    writes: r.writes,
+                    fields: r.fields.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.sobject, &a.id).cmp(&(&b.sobject, &b.id)));
+        out
     }
 
     pub fn object_name(&self, sobject: &str) -> String {
