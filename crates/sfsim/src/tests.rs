@@ -789,19 +789,22 @@ async fn expired_tokens_then_a_fresh_one() {
 
     // token_ttl: a token dies on its own.
     let cfg = SimConfig {
-        token_ttl: Duration::from_millis(100),
+        // Long enough for the first call on a loaded machine.
+        token_ttl: Duration::from_secs(2),
         ..config()
     };
     let sim = Simulator::start(cfg).await.expect("start");
     sim.seed("Account", ACCOUNT, Map::new());
     let token = login(&sim).await;
+    // The token was issued before this instant, so it is dead 2 s after it.
+    let issued = tokio::time::Instant::now();
     assert_eq!(
         patch(&sim, &token, &path, json!({"Name": "a"}))
             .await
             .status(),
         204
     );
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep_until(issued + Duration::from_millis(2_100)).await;
     assert_eq!(
         patch(&sim, &token, &path, json!({"Name": "b"}))
             .await
