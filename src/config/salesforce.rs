@@ -30,7 +30,7 @@ pub struct SalesforceSection {
     /// PEM RSA private key (jwt_bearer).
     pub private_key: Option<SecretSource>,
     /// JWT audience; default: derived from `login_url`
-    /// ([`audience_for`](crate::salesforce::rest::auth::audience_for)).
+    /// (`salesforce::rest::auth::audience_for`).
     pub audience: Option<String>,
     /// Consumer secret (client_credentials).
     pub client_secret: Option<SecretSource>,

@@ -34,7 +34,7 @@ const RECORD_CAUSED: &[&str] = &[
 
 /// Sends `writes` (one batch key: same operation, sObject and external id
 /// field) and returns one result per write, in order. Each call goes
-/// through [`pause::send`]: while the org or its token endpoint fails, the
+/// through `pause::send`: while the org or its token endpoint fails, the
 /// worker pauses and the same records are sent again, so no result here is
 /// a pause's.
 ///

@@ -84,7 +84,7 @@ impl Reason {
     }
 
     /// Why a failed call is the org's problem rather than the messages' or
-    /// the config's: its [`Hold`], or `Unavailable` for a retryable failure
+    /// the config's: its `Hold`, or `Unavailable` for a retryable failure
     /// (5xx, transport); `None` for anything else.
     pub fn of(e: &ApiError) -> Option<Reason> {
         match e.hold() {

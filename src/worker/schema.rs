@@ -127,7 +127,7 @@ impl Schema {
     /// kind cannot fit its field's type is refused.
     ///
     /// # Errors
-    /// [`ApiError`] with code `malformed` naming the field.
+    /// `ApiError` with code `malformed` naming the field.
     pub fn prepare(&self, write: &mut Write) -> Result<(), ApiError> {
         let Some(d) = self.objects.get(&write.sobject().to_ascii_lowercase()) else {
             return Ok(());
