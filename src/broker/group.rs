@@ -2,23 +2,30 @@
 //! publishes queued at one moment go out together on one leased channel,
 //! their confirms are awaited together, and every `basic.return` is matched
 //! to its message by `message_id` and routing key across the group, so each
-//! caller gets exactly its own messages' outcomes.
+//! caller gets exactly its own messages' outcomes, as soon as the confirms
+//! up to its last message are in (`super::confirms`), not the whole group's.
 //!
 //! At most `amqp.channels` groups run at once on a connection, and one
 //! starts at a time: a caller queues its publishes, and the next group to
 //! start takes everything queued (as the spool's writer groups commits); a
-//! new group starts after the tasks ready at that moment had their turn.
+//! new group starts after the tasks ready at that moment had their turn
+//! (at once when no other group is out).
 //! Under load a channel thus carries tens of requests per lease instead of
 //! one.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use lapin::options::BasicPublishOptions;
 use lapin::types::ShortString;
-use lapin::{BasicProperties, Confirmation};
+use lapin::{BasicProperties, PublisherConfirm};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::confirms::{Sent, Tracker};
 use super::pool::{Lease, Owner, Pool};
 use super::{Error, Observe};
 
@@ -89,6 +96,8 @@ impl Groups {
         if queue.starting || queue.running >= self.slots {
             return;
         }
+        // With no group out, nothing is gained by waiting for company.
+        let alone = queue.running == 0;
         queue.running += 1;
         queue.starting = true;
         drop(queue);
@@ -98,9 +107,12 @@ impl Groups {
         };
         let observer = observer.clone();
         tokio::spawn(async move {
-            // The group takes what is queued when it first runs, after the
-            // tasks ready now had their turn: every job they submit joins it.
-            tokio::task::yield_now().await;
+            // With other groups out, the group takes what is queued when it
+            // first runs, after the tasks ready now had their turn: every job
+            // they submit joins it.
+            if !alone {
+                tokio::task::yield_now().await;
+            }
             while let Some(jobs) = running.next() {
                 publish_group(&owner, &observer, jobs).await;
             }
@@ -148,19 +160,11 @@ impl Drop for Running {
     }
 }
 
-/// One message of a group: its caller, its place in the caller's items,
-/// and what a `basic.return` is matched by.
-struct Sent {
-    job: usize,
-    item: usize,
-    message_id: Option<ShortString>,
-    routing_key: ShortString,
-}
-
 /// Leases a channel for `jobs`, publishes all their messages and answers
-/// each job. Jobs whose caller stopped waiting are not published.
+/// each job as soon as its own confirms are in. Jobs whose caller stopped
+/// waiting are not published.
 async fn publish_group(owner: &Arc<dyn Owner>, observer: &Arc<dyn Observe>, jobs: Vec<Job>) {
-    let mut jobs = waiting(jobs);
+    let jobs = waiting(jobs);
     let Some(deadline) = jobs.iter().map(|j| j.deadline).max() else {
         return;
     };
@@ -174,21 +178,13 @@ async fn publish_group(owner: &Arc<dyn Owner>, observer: &Arc<dyn Observe>, jobs
         }
     };
     // Callers may have given up while the group waited for its channel.
-    jobs = waiting(jobs);
-    let mut results: Vec<Vec<Result<(), Error>>> = jobs
-        .iter()
-        .map(|j| Vec::with_capacity(j.items.len()))
-        .collect();
-    match send(lease, &mut jobs, &mut results, deadline).await {
-        Ok(()) => {
-            for (job, r) in jobs.into_iter().zip(results) {
-                let _ = job.reply.send(Ok(r));
-            }
-        }
-        Err(e) => {
-            for job in jobs {
-                let _ = job.reply.send(Err(e.clone()));
-            }
+    let (items, mut replies): (Vec<_>, Vec<_>) = waiting(jobs)
+        .into_iter()
+        .map(|j| (j.items, Some(j.reply)))
+        .unzip();
+    if let Err(e) = send(lease, items, &mut replies, deadline).await {
+        for reply in replies.into_iter().flatten() {
+            let _ = reply.send(Err(e.clone()));
         }
     }
 }
@@ -211,123 +207,109 @@ fn waiting(jobs: Vec<Job>) -> Vec<Job> {
         .collect()
 }
 
-/// Publishes every item of `jobs` on the lease's channel, then awaits all
-/// confirms under `deadline` and writes each item's outcome to `results`
-/// (one vector per job). `Err` when the group failed as a whole.
+/// Publishes every item of `items` (one vector per job) on the lease's
+/// channel, then answers each job on its `replies` entry as soon as the
+/// confirms up to its last message are in, until `deadline`. `Err` for the
+/// jobs not answered (their entries are left).
 async fn send(
     mut lease: Lease,
-    jobs: &mut [Job],
-    results: &mut [Vec<Result<(), Error>>],
+    items: Vec<Vec<Result<Outgoing, Error>>>,
+    replies: &mut [Option<oneshot::Sender<Outcomes>>],
     deadline: Instant,
 ) -> Result<(), Error> {
     let Some(channel) = lease.channel.clone() else {
         return Err(Error::NotConnected);
     };
     // Every basic.publish of the group is written before any confirm is
-    // awaited: lapin's I/O loop flushes them together.
+    // awaited: lapin's I/O loop flushes them together. `order` numbers them
+    // as lapin gives them delivery tags (in the same poll, on this task).
+    let order = AtomicUsize::new(0);
     let mut sent = Vec::new();
     let mut publishes = Vec::new();
-    for (j, job) in jobs.iter_mut().enumerate() {
-        for (i, item) in std::mem::take(&mut job.items).into_iter().enumerate() {
+    let mut results = Vec::with_capacity(items.len());
+    for (j, job) in items.into_iter().enumerate() {
+        let mut r = Vec::with_capacity(job.len());
+        for (i, item) in job.into_iter().enumerate() {
             match item {
                 Ok(o) => {
-                    results[j].push(Ok(()));
+                    r.push(Ok(()));
                     sent.push(Sent {
                         job: j,
                         item: i,
                         message_id: o.properties.message_id().clone(),
                         routing_key: o.routing_key.clone(),
                     });
-                    publishes.push(publish(&channel, o));
+                    publishes.push(publish(&channel, &order, o));
                 }
-                Err(e) => results[j].push(Err(e)),
+                Err(e) => r.push(Err(e)),
             }
         }
+        results.push(r);
     }
     lease.unsettled = publishes.len();
     let published = tokio::time::timeout_at(deadline, futures_util::future::join_all(publishes))
         .await
         .map_err(|_| Error::Timeout)?;
-    for p in published {
-        lease.confirms.push(p.map_err(Error::Channel)?);
+    let mut tagged = Vec::with_capacity(published.len());
+    for ((tag, p), s) in published.into_iter().zip(sent) {
+        tagged.push((tag, s, p.map_err(Error::Channel)?));
     }
-    let confirmations = tokio::time::timeout_at(
-        deadline,
-        futures_util::future::join_all(lease.confirms.iter_mut()),
-    )
-    .await
-    .map_err(|_| Error::Timeout)?;
-    // Every confirm resolved: the channel may go back to the pool.
-    lease.confirms.clear();
-    lease.unsettled = 0;
-    for (s, r) in sent.iter().zip(attribute(&sent, confirmations)) {
-        results[s.job][s.item] = r;
+    tagged.sort_unstable_by_key(|(tag, _, _)| *tag);
+    let (sent, confirms): (Vec<_>, Vec<_>) = tagged.into_iter().map(|(_, s, c)| (s, c)).unzip();
+    lease.confirms = confirms;
+    let mut tracker = Tracker::new(sent, results);
+    let confirms = &mut lease.confirms;
+    let settle = std::future::poll_fn(|cx| {
+        harvest(confirms, &mut tracker, cx);
+        let prefix = tracker.prefix();
+        // Every return of the first `prefix` messages is with a confirm
+        // resolved by now: this round sees it.
+        harvest(confirms, &mut tracker, cx);
+        for (job, outcomes) in tracker.answerable(prefix) {
+            if let Some(reply) = replies[job].take() {
+                let _ = reply.send(Ok(outcomes));
+            }
+        }
+        if tracker.finished() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    });
+    let answered = tokio::time::timeout_at(deadline, settle).await;
+    if tracker.settled() {
+        // Every confirm resolved: the channel may go back to the pool.
+        lease.confirms.clear();
+        lease.unsettled = 0;
     }
-    Ok(())
+    answered.map_err(|_| Error::Timeout)
 }
 
-/// `basic.publish` of `o` (`mandatory`: an unroutable message comes back).
-async fn publish(channel: &lapin::Channel, o: Outgoing) -> lapin::Result<lapin::PublisherConfirm> {
+/// Polls every confirm not resolved yet and records those that are.
+fn harvest(confirms: &mut [PublisherConfirm], tracker: &mut Tracker, cx: &mut Context<'_>) {
+    for (i, c) in confirms.iter_mut().enumerate() {
+        if !tracker.resolved(i) {
+            if let Poll::Ready(r) = Pin::new(c).poll(cx) {
+                tracker.resolve(i, r.into());
+            }
+        }
+    }
+}
+
+/// `basic.publish` of `o` (`mandatory`: an unroutable message comes back),
+/// with its place in `order` (the channel's delivery-tag order).
+async fn publish(
+    channel: &lapin::Channel,
+    order: &AtomicUsize,
+    o: Outgoing,
+) -> (usize, lapin::Result<PublisherConfirm>) {
+    let tag = order.fetch_add(1, Ordering::Relaxed);
     let options = BasicPublishOptions {
         mandatory: true,
         ..BasicPublishOptions::default()
     };
-    channel
+    let confirm = channel
         .basic_publish(o.exchange, o.routing_key, options, &o.body, o.properties)
-        .await
-}
-
-/// Each message's outcome from its own confirm plus every `basic.return`
-/// seen on the lease, matched to its message by `message_id` and routing key
-/// (`messages` in publish order; lapin may attach a return to any confirm of
-/// a coalesced ack, so to any message of the group). A return that matches
-/// no message fails them all: nothing may be answered 2xx on a guess.
-fn attribute(
-    messages: &[Sent],
-    confirmations: Vec<lapin::Result<Confirmation>>,
-) -> Vec<Result<(), Error>> {
-    let mut returned = Vec::new();
-    let mut results: Vec<Result<(), Error>> = confirmations
-        .into_iter()
-        .map(|c| match c {
-            Ok(Confirmation::Ack(r)) => {
-                returned.extend(r);
-                Ok(())
-            }
-            Ok(Confirmation::Nack(r)) => {
-                returned.extend(r);
-                Err(Error::Nack)
-            }
-            // Channels are put in confirm mode before use: cannot happen,
-            // and must not count as durable if it did.
-            Ok(Confirmation::NotRequested) => Err(Error::Nack),
-            Err(e) => Err(Error::Channel(e)),
-        })
-        .collect();
-    for r in returned {
-        let text = r.reply_text.to_string();
-        let id = r
-            .delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(ShortString::as_str);
-        let key = r.delivery.routing_key.as_str();
-        let mut matched = false;
-        for (m, result) in messages.iter().zip(results.iter_mut()) {
-            if id.is_some()
-                && id == m.message_id.as_ref().map(ShortString::as_str)
-                && key == m.routing_key.as_str()
-            {
-                *result = Err(Error::Returned(text.clone()));
-                matched = true;
-            }
-        }
-        if !matched {
-            for result in results.iter_mut().filter(|r| r.is_ok()) {
-                *result = Err(Error::Returned(text.clone()));
-            }
-        }
-    }
-    results
+        .await;
+    (tag, confirm)
 }

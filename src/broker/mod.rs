@@ -13,6 +13,8 @@
 //! - `group`: the requests queued together publish as one group on a
 //!   channel leased from the connection's `pool` (at most `amqp.channels`
 //!   groups at once); returns are matched across the group.
+//! - `confirms`: which of a group's requests can be answered, as soon as the
+//!   confirms up to its last message are in.
 //! - `topology`: what the gateway declares (exchange, alternate exchange,
 //!   queues).
 //!
@@ -21,6 +23,7 @@
 //! (the worker, the `dlq` commands) open their own channels on a connection
 //! from here, and publish through [`Publisher`].
 
+mod confirms;
 pub(crate) mod connect;
 mod group;
 mod pool;
