@@ -119,7 +119,7 @@ fn date(value: &Value) -> Option<Value> {
 }
 
 /// The value as JSON text, at most 60 characters (it goes into a header).
-fn shorten(value: &Value) -> String {
+pub(super) fn shorten(value: &Value) -> String {
     let text = value.to_string();
     match text.char_indices().nth(60) {
         Some((i, _)) => format!("{}...", &text[..i]),

@@ -154,7 +154,7 @@ impl Schema {
                     "malformed",
                     format!(
                         "field {name}: {} cannot be sent to a {} field",
-                        short(value),
+                        convert::shorten(value),
                         field.field_type
                     ),
                 ));
@@ -259,14 +259,6 @@ fn fits(field_type: &str, value: &Value) -> bool {
             "int" | "double" | "currency" | "percent" => s.trim().parse::<f64>().is_ok(),
             _ => true,
         },
-    }
-}
-
-fn short(value: &Value) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(60) {
-        Some((i, _)) => format!("{}...", &text[..i]),
-        None => text,
     }
 }
 
