@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions, ExchangeDeleteOptions};
+use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, ExchangeKind};
 use serde_json::{json, Value};
@@ -44,13 +44,7 @@ async fn env_with(actions: &str) -> (WorkerEnv, String) {
 }
 
 async fn finish(env: WorkerEnv, exchange: &str) {
-    let _ = env
-        .channel
-        .exchange_delete(
-            ShortString::from(exchange),
-            ExchangeDeleteOptions::default(),
-        )
-        .await;
+    crate::support::delete_exchange(exchange).await;
     env.finish(&[]).await;
 }
 

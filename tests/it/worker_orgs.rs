@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use hookgate::worker::metrics::ReasonLabels;
-use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions, ExchangeDeleteOptions};
+use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::json;
@@ -147,13 +147,7 @@ impl Orgs {
     }
 
     async fn finish(self, ids: &[String]) {
-        let _ = self
-            .ch
-            .exchange_delete(
-                ShortString::from(self.exchange.as_str()),
-                ExchangeDeleteOptions::default(),
-            )
-            .await;
+        crate::support::delete_exchange(&self.exchange).await;
         let _ = self.conn.close(200, ShortString::from("done")).await;
         self.b.shutdown().await;
         self.env.finish(ids).await;

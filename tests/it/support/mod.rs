@@ -825,3 +825,19 @@ pub fn message_id(m: &lapin::message::BasicGetMessage) -> String {
         .map(|s| s.to_string())
         .unwrap_or_default()
 }
+
+/// Deletes `exchange` on a connection of its own (a test's channel may have
+/// been closed by a broker error by then), asserting that the broker did it.
+pub async fn delete_exchange(exchange: &str) {
+    let conn = lapin::Connection::connect(AMQP_URL, Default::default())
+        .await
+        .expect("connect to delete an exchange");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.exchange_delete(
+        ShortString::from(exchange),
+        lapin::options::ExchangeDeleteOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("delete exchange {exchange}: {e}"));
+    let _ = conn.close(200, ShortString::from("deleted")).await;
+}
