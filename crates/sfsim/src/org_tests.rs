@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::super::oauth::JWT_BEARER_GRANT;
 use super::super::*;
 use super::{PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE};
+use crate::tests::{client, now};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/salesforce/jwt");
 const ACCOUNT: &str = "001000000000001";
@@ -22,18 +23,6 @@ fn config(login_host: LoginHost) -> SimConfig {
         login_host,
         ..SimConfig::default()
     }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
 }
 
 fn assertion(aud: &str, extra: &[(&str, Value)]) -> String {
