@@ -69,6 +69,30 @@ async fn publish(ch: &Channel, exchange: &str, key: &str, id: &str, body: &Value
     .unwrap();
 }
 
+/// Publishes 200 `stripe.invoice.paid` events (`body(i)`, ids
+/// `evt_<base>_<i>`), one of them bad, and runs a worker until it
+/// dead-lettered 1 and wrote 199.
+async fn one_bad_among_200(env: &WorkerEnv, exchange: &str, body: impl Fn(u64) -> Value) {
+    let b = base();
+    for i in 0..200u64 {
+        publish(
+            &env.channel,
+            exchange,
+            "stripe.invoice.paid",
+            &format!("evt_{b}_{i}"),
+            &body(i),
+        )
+        .await;
+    }
+    let w = env.worker().await;
+    dead_count(env, 1).await;
+    eventually(60, "199 payments written", || {
+        w.metrics.processed.get() == 199
+    })
+    .await;
+    w.shutdown().await;
+}
+
 async fn dead_count(env: &WorkerEnv, n: u32) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while env.try_depth(&env.dlq).await != Some(n) {
@@ -94,27 +118,13 @@ async fn one_badly_typed_record_among_200_is_isolated() {
     let (env, exchange) = env_with(PAYMENTS).await;
     let b = base();
     let bad = 137;
-    for i in 0..200u64 {
-        // 2024-02-30 is no date: the simulator's parser refuses the whole
-        // call at its position (the describe check lets text through).
+    // 2024-02-30 is no date: the simulator's parser refuses the whole call
+    // at its position (the describe check lets text through).
+    one_bad_among_200(&env, &exchange, |i| {
         let paid_on = if i == bad { "2024-02-30" } else { "2024-02-29" };
-        let body = json!({"data": {"object": {"id": format!("in_{b}_{i}"), "amount_paid": 1000 + i, "paid_on": paid_on}}});
-        publish(
-            &env.channel,
-            &exchange,
-            "stripe.invoice.paid",
-            &format!("evt_{b}_{i}"),
-            &body,
-        )
-        .await;
-    }
-    let w = env.worker().await;
-    dead_count(&env, 1).await;
-    eventually(60, "199 payments written", || {
-        w.metrics.processed.get() == 199
+        json!({"data": {"object": {"id": format!("in_{b}_{i}"), "amount_paid": 1000 + i, "paid_on": paid_on}}})
     })
     .await;
-    w.shutdown().await;
     for i in 0..200u64 {
         let found =
             env.sim
@@ -383,26 +393,12 @@ async fn an_ambiguous_position_falls_back_to_bisection() {
     let (env, exchange) = env_with(&actions).await;
     let b = base();
     let bad = 137;
-    for i in 0..200u64 {
+    one_bad_among_200(&env, &exchange, |i| {
         let paid_on = if i == bad { "2024-13-01" } else { "2024-02-29" };
-        let body = json!({"data": {"object": {"id": format!("in_{b}_{i}"), "amount_paid": i,
-            "paid_on": paid_on, "source": "Société Générale à Zürich"}}});
-        publish(
-            &env.channel,
-            &exchange,
-            "stripe.invoice.paid",
-            &format!("evt_{b}_{i}"),
-            &body,
-        )
-        .await;
-    }
-    let w = env.worker().await;
-    dead_count(&env, 1).await;
-    eventually(60, "199 payments written", || {
-        w.metrics.processed.get() == 199
+        json!({"data": {"object": {"id": format!("in_{b}_{i}"), "amount_paid": i,
+            "paid_on": paid_on, "source": "Société Générale à Zürich"}}})
     })
     .await;
-    w.shutdown().await;
     let calls = env.sim.collections_calls();
     assert!(calls <= 17, "bisection cost {calls} calls");
     println!("one bad record among 200, bisected: {calls} collections calls");
