@@ -17,6 +17,7 @@
 //! type and secret references.
 
 mod broker;
+mod bulk;
 mod dedupe;
 mod idempotency;
 mod mapping;

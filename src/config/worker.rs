@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub(crate) use super::bulk::BulkConfig;
 pub(crate) use super::idempotency::{IdempotencyConfig, StoreKind};
 #[cfg(test)]
 pub(crate) use super::mapping::TypedField;
@@ -85,6 +86,9 @@ pub struct WorkerSection {
     /// `[worker.idempotency]`.
     #[serde(default)]
     pub(crate) idempotency: IdempotencyConfig,
+    /// `[worker.bulk]`: backlogs through Bulk API 2.0.
+    #[serde(default)]
+    pub(crate) bulk: BulkConfig,
     /// `[[worker.actions]]`, tried in order; the first match wins.
     #[serde(default)]
     pub actions: Vec<ActionConfig>,
@@ -183,6 +187,11 @@ impl WorkerConfig {
         Duration::from_millis(self.worker.batch_linger_ms)
     }
 
+    /// `worker.bulk.gather_linger_ms` as a Duration.
+    pub(crate) fn gather_linger(&self) -> Duration {
+        Duration::from_millis(self.worker.bulk.gather_linger_ms)
+    }
+
     /// The backoff bounds of a paused worker's tries.
     pub(crate) fn pause_retry(&self) -> (Duration, Duration) {
         (
@@ -250,6 +259,7 @@ impl WorkerSection {
             ));
         }
         self.idempotency.validate(file)?;
+        self.bulk.validate(file, self.batch_size)?;
         if self.actions.is_empty() {
             return Err(Error::invalid(
                 file,

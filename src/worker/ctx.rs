@@ -22,6 +22,32 @@ pub(crate) struct Org {
     pub(crate) schema: OnceLock<Schema>,
     /// Whether (and why) writing to it is paused.
     pub(crate) pause: pause::State,
+    /// Its remaining daily Bulk batches, and when `/limits` said so.
+    pub(crate) bulk_batches: std::sync::Mutex<Option<(u64, std::time::Instant)>>,
+}
+
+impl Org {
+    /// The remaining daily Bulk batches last read (and counted down).
+    pub(crate) fn bulk_batches(&self) -> Option<(u64, std::time::Instant)> {
+        *self
+            .bulk_batches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets the remaining daily Bulk batches: `read` now from `/limits`,
+    /// or counted down (the reading's time is kept then).
+    pub(crate) fn set_bulk_batches(&self, n: u64, read: bool) {
+        let mut g = self
+            .bulk_batches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = match *g {
+            Some((_, at)) if !read => at,
+            _ => std::time::Instant::now(),
+        };
+        *g = Some((n, at));
+    }
 }
 
 /// Shared state of a worker session.

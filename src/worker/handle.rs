@@ -65,14 +65,31 @@ enum Built {
 #[derive(Default)]
 pub(crate) struct Batcher {
     batches: HashMap<(usize, BatchKey), Batch>,
+    /// A backlog is being gathered ([`super::bulk`]): batches opened now
+    /// are gathering batches.
+    pub(crate) gathering: bool,
+}
+
+/// When `b` is due: `linger` after its first write, or, gathering,
+/// `gather_linger` after its last.
+fn due_at(b: &Batch, linger: Duration, gather_linger: Duration) -> std::time::Instant {
+    if b.gather {
+        b.last + gather_linger
+    } else {
+        b.started + linger
+    }
 }
 
 impl Batcher {
-    /// When the oldest open batch is due.
-    pub(crate) fn next_deadline(&self, linger: Duration) -> Option<tokio::time::Instant> {
+    /// When the first open batch is due.
+    pub(crate) fn next_deadline(
+        &self,
+        linger: Duration,
+        gather_linger: Duration,
+    ) -> Option<tokio::time::Instant> {
         self.batches
             .values()
-            .map(|b| tokio::time::Instant::from_std(b.started + linger))
+            .map(|b| tokio::time::Instant::from_std(due_at(b, linger, gather_linger)))
             .min()
     }
 
@@ -84,16 +101,17 @@ impl Batcher {
             .collect()
     }
 
-    /// Flushes batches older than `linger`.
+    /// Flushes the batches that are due ([`Batcher::next_deadline`]).
     ///
     /// # Errors
     /// [`SessionError`] when acking or republishing failed.
     pub(crate) async fn flush_due(&mut self, sink: &Sink<'_>) -> Result<(), SessionError> {
-        let linger = sink.ctx.config.linger();
+        let (linger, gather_linger) = (sink.ctx.config.linger(), sink.ctx.config.gather_linger());
+        let now = std::time::Instant::now();
         let due: Vec<_> = self
             .batches
             .iter()
-            .filter(|(_, b)| b.started.elapsed() >= linger)
+            .filter(|(_, b)| due_at(b, linger, gather_linger) <= now)
             .map(|(k, _)| k.clone())
             .collect();
         for k in due {
@@ -266,7 +284,8 @@ async fn claim(
 
 /// Adds the message to the batch of its (org, operation, sObject), closing
 /// that batch first when it already writes the same record (two writes to
-/// one record never share a call) and after, when it is full.
+/// one record never share a call; a gathering batch keeps them, in order,
+/// and its lane splits them) and after, when it is full.
 async fn enqueue(
     sink: &Sink<'_>,
     batcher: &mut Batcher,
@@ -278,19 +297,26 @@ async fn enqueue(
     if batcher
         .batches
         .get(&batch_key)
-        .is_some_and(|b| b.records.contains(&record))
+        .is_some_and(|b| !b.gather && b.records.contains(&record))
     {
         if let Some(b) = batcher.batches.remove(&batch_key) {
             sink.submit(org, b).await?;
         }
     }
+    let gathering = batcher.gathering;
     let batch = batcher
         .batches
         .entry(batch_key.clone())
-        .or_insert_with(Batch::new);
+        .or_insert_with(|| Batch::new(gathering));
     batch.records.insert(record);
     batch.items.push(pending);
-    if batch.items.len() >= sink.ctx.config.worker.batch_size {
+    batch.last = std::time::Instant::now();
+    let w = &sink.ctx.config.worker;
+    let size = match batch.gather {
+        true => w.bulk.max_records_per_job,
+        false => w.batch_size,
+    };
+    if batch.items.len() >= size {
         if let Some(b) = batcher.batches.remove(&batch_key) {
             sink.submit(org, b).await?;
         }

@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 use super::action::Write;
 use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
 use super::ctx::{Ctx, SessionError};
+use super::dedupe::JobRecord;
 use crate::broker::Publisher;
 use crate::salesforce::rest::ApiError;
 
@@ -51,20 +52,28 @@ pub(crate) struct Pending {
 }
 
 /// Writes of one (org, operation, sObject, external id field) that share a
-/// collections call.
+/// collections call or, gathered from a backlog, an ingest job.
 pub(crate) struct Batch {
     pub(super) started: Instant,
+    /// When the last item came.
+    pub(super) last: Instant,
     pub(super) items: Vec<Pending>,
     pub(super) records: HashSet<String>,
+    /// Opened while a backlog is gathered ([`super::bulk`]): it takes up to
+    /// `max_records_per_job` writes, several to one record among them,
+    /// and closes when no write came for `gather_linger_ms`.
+    pub(super) gather: bool,
 }
 
 impl Batch {
     /// An empty batch starting now.
-    pub(super) fn new() -> Batch {
+    pub(super) fn new(gather: bool) -> Batch {
         Batch {
             started: Instant::now(),
+            last: Instant::now(),
             items: Vec::new(),
             records: HashSet::new(),
+            gather,
         }
     }
 }
@@ -79,8 +88,14 @@ pub(crate) struct Lanes {
 pub(crate) type LaneErrors = mpsc::UnboundedReceiver<SessionError>;
 
 impl Lanes {
-    /// Starts a lane per org of `ctx`.
-    pub(crate) fn start(ctx: &Arc<Ctx>, publisher: &Publisher) -> (Lanes, LaneErrors) {
+    /// Starts a lane per org of `ctx`; each first resumes its org's
+    /// `adopted` ingest jobs ([`super::bulk::resume`]).
+    pub(crate) fn start(
+        ctx: &Arc<Ctx>,
+        publisher: &Publisher,
+        adopted: Vec<(usize, JobRecord)>,
+    ) -> (Lanes, LaneErrors) {
+        let mut adopted = adopted;
         let (err_tx, err_rx) = mpsc::unbounded_channel();
         let mut senders = Vec::with_capacity(ctx.orgs.len());
         let mut tasks = JoinSet::new();
@@ -88,8 +103,13 @@ impl Lanes {
             let (tx, rx) = mpsc::channel(LANE_DEPTH);
             senders.push(tx);
             let (ctx, publisher, err_tx) = (ctx.clone(), publisher.clone(), err_tx.clone());
+            let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut adopted)
+                .into_iter()
+                .partition(|(o, _)| *o == org);
+            adopted = others;
+            let jobs: Vec<JobRecord> = mine.into_iter().map(|(_, j)| j).collect();
             tasks.spawn(async move {
-                let result = lane(&ctx, &publisher, org, rx).await;
+                let result = lane(&ctx, &publisher, org, jobs, rx).await;
                 if let Err(e) = &result {
                     let name = ctx.orgs.get(org).map(|o| o.config.name.as_str());
                     tracing::warn!(org = name.unwrap_or(""), error = %e, "org lane ended");
@@ -175,12 +195,18 @@ async fn lane(
     ctx: &Ctx,
     publisher: &Publisher,
     org: usize,
+    jobs: Vec<JobRecord>,
     mut rx: mpsc::Receiver<Batch>,
 ) -> Result<(), SessionError> {
     // The org's start-up checks, if they have not passed yet (Salesforce
     // did not answer at start): its batches wait here, the others' lanes
     // write on.
     ctx.checked(org).await?;
+    if let Some(deps) = ctx.deps(org) {
+        for job in jobs {
+            super::bulk::resume(ctx, &deps, job).await?;
+        }
+    }
     while let Some(batch) = rx.recv().await {
         flush(ctx, publisher, org, batch).await?;
     }
@@ -252,7 +278,9 @@ async fn defer(ctx: &Ctx, publisher: &Publisher, batch: Batch) -> Result<(), Ses
     Ok(())
 }
 
-/// Writes one batch to org `org` and settles each of its messages.
+/// Writes one batch to org `org` and settles each of its messages: a
+/// gathered backlog through an ingest job ([`super::bulk::write`]), the
+/// rest (and what the job cannot take) by collections calls.
 async fn flush(
     ctx: &Ctx,
     publisher: &Publisher,
@@ -262,20 +290,83 @@ async fn flush(
     let Some(deps) = ctx.deps(org) else {
         return Ok(());
     };
+    let started = batch.started;
+    let gather = batch.gather;
     let batch = prepare(ctx, publisher, org, batch).await?;
-    if batch.items.is_empty() {
-        return Ok(());
+    let items = if gather {
+        super::bulk::write(ctx, publisher, org, &deps, batch.items).await?
+    } else {
+        batch.items
+    };
+    for chunk in chunks(items, ctx.config.worker.batch_size) {
+        collections(ctx, publisher, &deps, chunk).await?;
     }
     ctx.metrics
-        .records_per_call
-        .observe(batch.items.len() as f64);
-    let writes: Vec<&Write> = batch.items.iter().map(|p| &p.write).collect();
+        .batch_latency
+        .observe(started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `items` in order, cut into calls of at most `size` writes with at most
+/// one write per record (a second write to a record starts the next call,
+/// so writes to one record keep their order).
+fn chunks(items: Vec<Pending>, size: usize) -> Vec<Vec<Pending>> {
+    let mut out: Vec<Vec<Pending>> = Vec::new();
+    let mut records = HashSet::new();
+    for p in items {
+        let record = p.write.record_key();
+        let full = out.last().is_none_or(|c| c.len() >= size);
+        if full || records.contains(&record) {
+            out.push(Vec::new());
+            records.clear();
+        }
+        records.insert(record);
+        if let Some(c) = out.last_mut() {
+            c.push(p);
+        }
+    }
+    out
+}
+
+/// Writes one chunk (one batch key, one write per record) by a collections
+/// call and settles its messages.
+async fn collections(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    deps: &super::pause::Deps<'_>,
+    items: Vec<Pending>,
+) -> Result<(), SessionError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    ctx.metrics.records_per_call.observe(items.len() as f64);
+    let writes: Vec<&Write> = items.iter().map(|p| &p.write).collect();
     // Pauses (and tries again) while the org or its token endpoint fails;
     // narrows a whole-request refusal to the records that caused it.
-    let results = super::isolate::send(&deps, &writes).await?;
+    let results = super::isolate::send(deps, &writes).await?;
+    settle(
+        ctx,
+        publisher,
+        "collections",
+        items.into_iter().zip(results).collect(),
+    )
+    .await
+}
+
+/// Settles each message by its record's result: done (marked, acked),
+/// retried or dead-lettered; `path` counts the written ones.
+///
+/// # Errors
+/// [`SessionError`] when the store, an ack or a publish fails.
+pub(super) async fn settle(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    path: &str,
+    results: Vec<(Pending, Result<(), ApiError>)>,
+) -> Result<(), SessionError> {
     let mut done = Vec::new();
     let mut failed = Vec::new();
-    for (p, r) in batch.items.into_iter().zip(results) {
+    for (p, r) in results {
         match r {
             Ok(()) => done.push(p),
             Err(e) => failed.push((p, e)),
@@ -288,6 +379,7 @@ async fn flush(
         p.delivery.ack(BasicAckOptions::default()).await?;
     }
     ctx.metrics.processed.inc_by(done.len() as u64);
+    ctx.metrics.path_written(path, done.len());
     ctx.store
         .release(failed.iter().map(|(p, _)| p.key.clone()).collect())
         .await?;
@@ -307,15 +399,15 @@ async fn flush(
             .await?;
         }
     }
-    ctx.metrics
-        .batch_latency
-        .observe(batch.started.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// Hands a retryable failure to its retry queue (attempt + 1), or past
 /// `max_attempts` to the dead-letter queue.
-async fn retry(
+///
+/// # Errors
+/// [`SessionError`] when the publish or the ack fails.
+pub(super) async fn retry(
     ctx: &Ctx,
     publisher: &Publisher,
     p: &Pending,

@@ -6,7 +6,11 @@
 //! (1 while writing to that org is paused for that reason: `auth`,
 //! `maintenance`, `request_limit`, `budget`, `unavailable`), `amqp_connected`,
 //! `idempotency_evicted_total` (done marks the embedded idempotency store
-//! removed before their expiry to stay within `max_bytes`).
+//! removed before their expiry to stay within `max_bytes`), and for Bulk
+//! API 2.0: `bulk_jobs_total{state}`, `bulk_fallbacks_total{reason}`,
+//! `bulk_records_per_job` (histogram), `path_api_calls_total{path}` and
+//! `path_records_total{path}` (`collections`, `bulk`: API calls per 1,000
+//! records by path is their ratio).
 //!
 //! Registered in the worker's own `Registry` (the type the gateway's
 //! metrics use too); the worker's admin listener serves its text.
@@ -35,6 +39,21 @@ pub(crate) struct PauseLabels {
     pub(crate) org: String,
     /// Why.
     pub(crate) reason: String,
+}
+
+/// `{state}` of `bulk_jobs`: a job's final state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// `JobComplete`, `Failed`, `Aborted`, `lost` (its state could not be
+    /// read).
+    pub state: String,
+}
+
+/// `{path}` of `path_api_calls` and `path_records`: `collections` or `bulk`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PathLabels {
+    /// The write path.
+    pub path: String,
 }
 
 /// Every `{reason}` of `paused`.
@@ -83,6 +102,18 @@ pub struct Metrics {
     /// expiry, earliest expiry first, to stay within
     /// `worker.idempotency.max_bytes`.
     pub(crate) idempotency_evicted: Counter,
+    /// Bulk API 2.0 ingest jobs ended, by final state.
+    pub bulk_jobs: Family<StateLabels, Counter>,
+    /// Gathered backlogs written by collections calls instead of a job, by
+    /// reason (`below_threshold`, `batch_allocation`, `refused`).
+    pub bulk_fallbacks: Family<ReasonLabels, Counter>,
+    /// Records per ingest job.
+    pub(crate) bulk_records_per_job: Histogram,
+    /// Salesforce API calls by write path (`collections`, `bulk`; token
+    /// requests and start-up checks not included).
+    pub path_api_calls: Family<PathLabels, Counter>,
+    /// Records written (marked done) by write path.
+    pub path_records: Family<PathLabels, Counter>,
 }
 
 impl Metrics {
@@ -138,8 +169,68 @@ impl Metrics {
                 "idempotency_evicted",
                 "Done marks removed before their expiry to stay within max_bytes",
             ),
+            bulk_jobs: r.add(
+                "bulk_jobs",
+                "Bulk API 2.0 ingest jobs ended, by final state",
+                Family::default(),
+            ),
+            bulk_fallbacks: r.counters(
+                "bulk_fallbacks",
+                "Gathered backlogs written by collections calls instead of a job, by reason",
+            ),
+            bulk_records_per_job: r.add(
+                "bulk_records_per_job",
+                "Records per Bulk API 2.0 ingest job",
+                Histogram::new(exponential_buckets(1000.0, 2.0, 10)),
+            ),
+            path_api_calls: r.add(
+                "path_api_calls",
+                "Salesforce API calls by write path (collections, bulk)",
+                Family::default(),
+            ),
+            path_records: r.add(
+                "path_records",
+                "Records written by write path (collections, bulk)",
+                Family::default(),
+            ),
             registry: r,
         }
+    }
+
+    /// Counts one API call on write path `path`.
+    pub(crate) fn path_call(&self, path: &str) {
+        self.path_api_calls
+            .get_or_create(&PathLabels {
+                path: path.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts `n` records written on write path `path`.
+    pub(crate) fn path_written(&self, path: &str, n: usize) {
+        self.path_records
+            .get_or_create(&PathLabels {
+                path: path.to_owned(),
+            })
+            .inc_by(n as u64);
+    }
+
+    /// Counts one job ended in `state`.
+    pub(crate) fn bulk_job(&self, state: &str) {
+        self.bulk_jobs
+            .get_or_create(&StateLabels {
+                state: state.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one gathered backlog written by collections calls.
+    pub(crate) fn bulk_fallback(&self, reason: &str) {
+        self.bulk_fallbacks
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Exports `paused{org, reason}` = 0 for every reason of `org`.

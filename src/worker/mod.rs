@@ -6,6 +6,7 @@
 //! See docs/workers.md.
 
 pub(crate) mod action;
+pub(crate) mod bulk;
 pub mod consume;
 pub(crate) mod convert;
 pub(crate) mod ctx;
@@ -168,6 +169,7 @@ async fn orgs(
             client,
             schema,
             pause: pause::State::new(shutdown.clone()),
+            bulk_batches: std::sync::Mutex::default(),
         });
     }
     Ok(orgs)
@@ -199,7 +201,20 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
             break;
         }
         let mut batcher = Batcher::default();
-        let result = session(&ctx, &live, &publisher, &mut batcher, &mut shutdown).await;
+        let result = match bulk::adopt(&ctx).await {
+            Ok(adopted) => {
+                session(
+                    &ctx,
+                    &live,
+                    &publisher,
+                    &mut batcher,
+                    adopted,
+                    &mut shutdown,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         ctx.metrics.amqp_connected.set(0);
         // Claims of messages we held go back: they will be redelivered.
         let _ = ctx.store.release(batcher.held_ids()).await;
@@ -236,24 +251,33 @@ async fn connected(link: &Link, shutdown: &mut watch::Receiver<bool>) -> Option<
 }
 
 /// One session on a connection: consume, batch, hand closed batches to the
-/// org lanes, until shutdown or failure.
+/// org lanes (which first resume the `adopted` ingest jobs), until shutdown
+/// or failure.
 async fn session(
     ctx: &Arc<Ctx>,
     live: &Live,
     publisher: &Publisher,
     batcher: &mut Batcher,
+    adopted: Vec<(usize, dedupe::JobRecord)>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
+    // A backlog already waiting is gathered from the first delivery on.
+    let mut gather = bulk::gather::Gather::new();
+    let first = gather.probe(ctx, live).await?;
+    batcher.gathering = gather.active();
     let (consume_ch, tags, mut deliveries) = consume(ctx, live).await?;
-    let (lanes, mut lane_errors) = Lanes::start(ctx, publisher);
+    for s in first {
+        deliveries.push(s);
+    }
+    let (lanes, mut lane_errors) = Lanes::start(ctx, publisher, adopted);
     let sink = Sink {
         ctx,
         publisher,
         lanes: &lanes,
     };
-    let linger = ctx.config.linger();
+    let (linger, gather_linger) = (ctx.config.linger(), ctx.config.gather_linger());
     let result = loop {
-        let deadline = batcher.next_deadline(linger);
+        let deadline = batcher.next_deadline(linger, gather_linger);
         let step = tokio::select! {
             biased;
             _ = shutdown.changed() => {
@@ -261,6 +285,7 @@ async fn session(
                     for tag in &tags {
                         let _ = consume_ch.basic_cancel(ShortString::from(tag.as_str()), BasicCancelOptions::default()).await;
                     }
+                    gather.stop().await;
                     // The connection is closed by `run`.
                     break batcher.flush_all(&sink).await;
                 }
@@ -268,6 +293,16 @@ async fn session(
             }
             Some(e) = lane_errors.recv() => Err(e),
             _ = sleep_until(deadline) => batcher.flush_due(&sink).await,
+            _ = sleep_until(gather.next_probe(ctx)) => match gather.probe(ctx, live).await {
+                Ok(streams) => {
+                    for s in streams {
+                        deliveries.push(s);
+                    }
+                    batcher.gathering = gather.active();
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
             item = deliveries.next() => match item {
                 Some((queue, Ok(delivery))) => handle::handle(&sink, batcher, queue, delivery).await,
                 Some((_, Err(e))) => Err(e.into()),

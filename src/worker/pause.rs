@@ -263,7 +263,7 @@ fn finish(
 
 /// A call was answered: the pause ends, unless it is a budget pause and the
 /// reading is still over the threshold.
-fn answered_now(ctx: &Deps<'_>) {
+pub(super) fn answered_now(ctx: &Deps<'_>) {
     let over_budget = ctx.state.current() == Some(Reason::Budget)
         && ctx
             .client
@@ -285,6 +285,7 @@ fn answered(r: Option<RecordResult>) -> RecordResult {
 
 /// One collections call of `write`'s kind.
 async fn call(ctx: &Deps<'_>, write: &Write, records: Vec<Value>) -> Outcome {
+    ctx.metrics.path_call("collections");
     let outcome = match write {
         Write::Update { .. } => ctx.client.update(&records).await,
         Write::Upsert {
@@ -307,7 +308,7 @@ async fn call(ctx: &Deps<'_>, write: &Write, records: Vec<Value>) -> Outcome {
 /// closest to its limit) is over `max_api_usage`, then lets one call
 /// through (its answer refreshes the reading). Not checked during another
 /// pause: that one's own retries decide.
-async fn respect_budget(ctx: &Deps<'_>) -> Result<(), Error> {
+pub(super) async fn respect_budget(ctx: &Deps<'_>) -> Result<(), Error> {
     if matches!(ctx.state.current(), Some(r) if r != Reason::Budget) {
         return Ok(());
     }

@@ -104,6 +104,18 @@ impl LimitInfo {
     }
 }
 
+/// One request for [`Client::send`].
+pub(crate) struct Call<'a> {
+    /// The HTTP method.
+    pub(crate) method: reqwest::Method,
+    /// The path on the instance (`/services/data/vNN.N/...`).
+    pub(crate) path: &'a str,
+    /// The body's `Content-Type`.
+    pub(crate) content_type: Option<&'static str>,
+    /// The body (cheap to clone: sent again after a re-authentication).
+    pub(crate) body: Option<bytes::Bytes>,
+}
+
 /// One record's result, in request order.
 pub(crate) type RecordResult = Result<(), ApiError>;
 
@@ -236,14 +248,40 @@ impl Client {
         path: &str,
         authenticated: bool,
     ) -> Result<(u16, bytes::Bytes), ApiError> {
+        let call = Call {
+            method: reqwest::Method::GET,
+            path,
+            content_type: None,
+            body: None,
+        };
+        self.send(&call, authenticated).await
+    }
+
+    /// One request to the org's instance: (status, body). With
+    /// `authenticated`, the token is sent (and renewed once on a 401) and
+    /// the call is counted as an API call; `Sforce-Limit-Info` is read.
+    ///
+    /// # Errors
+    /// [`ApiError`] for a transport failure or no token (`AUTH`).
+    pub(super) async fn send(
+        &self,
+        call: &Call<'_>,
+        authenticated: bool,
+    ) -> Result<(u16, bytes::Bytes), ApiError> {
         let mut reauthenticated = false;
         loop {
             let token = self.current_token(false).await?;
-            let url = format!("{}{}", token.instance_url.trim_end_matches('/'), path);
-            let mut req = self.http.get(url);
+            let url = format!("{}{}", token.instance_url.trim_end_matches('/'), call.path);
+            let mut req = self.http.request(call.method.clone(), url);
             if authenticated {
                 self.counters.api_calls.inc();
                 req = req.bearer_auth(token.access_token.expose_secret());
+            }
+            if let Some(ct) = call.content_type {
+                req = req.header(reqwest::header::CONTENT_TYPE, ct);
+            }
+            if let Some(body) = &call.body {
+                req = req.body(body.clone());
             }
             let resp = req.send().await.map_err(|e| transport(&e))?;
             self.read_usage(&resp);

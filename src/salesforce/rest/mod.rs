@@ -1,6 +1,7 @@
 //! Salesforce REST API client for the worker: OAuth 2.0 token flows
 //! ([`auth`]), sObject Collections writes ([`client`], the body in
-//! [`body`]) and describe / versions ([`describe`]).
+//! [`body`]), Bulk API 2.0 ingest jobs ([`bulk`]) and describe / versions
+//! ([`describe`]).
 //!
 //! Facts followed: `../shared/docs/SALESFORCE.md` section 6 (JWT bearer and
 //! client credentials flows, `INVALID_SESSION_ID`, sObject Collections update
@@ -8,6 +9,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod body;
+pub(crate) mod bulk;
 pub(crate) mod client;
 pub(crate) mod describe;
 

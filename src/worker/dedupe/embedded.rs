@@ -231,7 +231,7 @@ impl Embedded {
     /// Runs `f` on the file, or fails with [`Error::Reopening`] while it is
     /// reopened. A failure that latched the file's I/O error turns the store
     /// unhealthy and starts its reopen ([`Embedded::failed`]).
-    fn write<R>(
+    pub(super) fn write<R>(
         self: &Arc<Self>,
         f: impl FnOnce(&Database) -> Result<R, Error>,
     ) -> Result<R, Error> {

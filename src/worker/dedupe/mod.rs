@@ -22,7 +22,11 @@
 //! `SET key done PX ttl`, keys prefixed [`REDIS_PREFIX`].
 
 mod embedded;
+mod jobs;
 mod tables;
+
+pub(crate) use jobs::JobRecord;
+pub use jobs::REDIS_JOBS;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
