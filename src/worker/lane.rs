@@ -20,16 +20,15 @@ use std::time::{Duration, Instant};
 
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
-use lapin::types::{AMQPValue, LongString};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::action::Write;
-use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
+use super::consume;
 use super::ctx::{Ctx, SessionError};
 use super::dedupe::JobRecord;
+pub(crate) use super::settle::{dead_letter, retry, settle};
 use crate::broker::Publisher;
-use crate::salesforce::rest::ApiError;
 
 /// Closed batches an org's lane holds beside the one it is writing.
 pub(crate) const LANE_DEPTH: usize = 2;
@@ -298,7 +297,7 @@ async fn flush(
     } else {
         batch.items
     };
-    for chunk in chunks(items, ctx.config.worker.batch_size) {
+    for chunk in chunks(items, ctx.config.worker.batch_size, |p| &p.write) {
         collections(ctx, publisher, &deps, chunk).await?;
     }
     ctx.metrics
@@ -310,11 +309,11 @@ async fn flush(
 /// `items` in order, cut into calls of at most `size` writes with at most
 /// one write per record (a second write to a record starts the next call,
 /// so writes to one record keep their order).
-fn chunks(items: Vec<Pending>, size: usize) -> Vec<Vec<Pending>> {
-    let mut out: Vec<Vec<Pending>> = Vec::new();
+pub(crate) fn chunks<T>(items: Vec<T>, size: usize, write: impl Fn(&T) -> &Write) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
     let mut records = HashSet::new();
     for p in items {
-        let record = p.write.record_key();
+        let record = write(&p).record_key();
         let full = out.last().is_none_or(|c| c.len() >= size);
         if full || records.contains(&record) {
             out.push(Vec::new());
@@ -351,136 +350,4 @@ async fn collections(
         items.into_iter().zip(results).collect(),
     )
     .await
-}
-
-/// Settles each message by its record's result: done (marked, acked),
-/// retried or dead-lettered; `path` counts the written ones.
-///
-/// # Errors
-/// [`SessionError`] when the store, an ack or a publish fails.
-pub(super) async fn settle(
-    ctx: &Ctx,
-    publisher: &Publisher,
-    path: &str,
-    results: Vec<(Pending, Result<(), ApiError>)>,
-) -> Result<(), SessionError> {
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
-    for (p, r) in results {
-        match r {
-            Ok(()) => done.push(p),
-            Err(e) => failed.push((p, e)),
-        }
-    }
-    ctx.store
-        .done(done.iter().map(|p| p.key.clone()).collect())
-        .await?;
-    for p in &done {
-        p.delivery.ack(BasicAckOptions::default()).await?;
-    }
-    ctx.metrics.processed.inc_by(done.len() as u64);
-    ctx.metrics.path_written(path, done.len());
-    ctx.store
-        .release(failed.iter().map(|(p, _)| p.key.clone()).collect())
-        .await?;
-    for (p, e) in failed {
-        if e.retryable() {
-            retry(ctx, publisher, &p, &e).await?;
-        } else {
-            dead_letter(
-                ctx,
-                publisher,
-                &p.delivery,
-                &p.queue,
-                p.attempt,
-                &e,
-                &e.code,
-            )
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-/// Hands a retryable failure to its retry queue (attempt + 1), or past
-/// `max_attempts` to the dead-letter queue.
-///
-/// # Errors
-/// [`SessionError`] when the publish or the ack fails.
-pub(super) async fn retry(
-    ctx: &Ctx,
-    publisher: &Publisher,
-    p: &Pending,
-    e: &ApiError,
-) -> Result<(), SessionError> {
-    let w = &ctx.config.worker;
-    if p.attempt >= w.max_attempts {
-        let reason = ApiError::new(
-            e.code.clone(),
-            format!("gave up after {} attempts: {}", p.attempt, e.message),
-        );
-        return dead_letter(
-            ctx,
-            publisher,
-            &p.delivery,
-            &p.queue,
-            p.attempt,
-            &reason,
-            "max_attempts",
-        )
-        .await;
-    }
-    let idx = (p.attempt as usize - 1).min(w.retry_delays_s.len() - 1);
-    let target = consume::retry_queue(&p.queue, w.retry_delays_s[idx]);
-    consume::republish(
-        publisher,
-        &p.delivery,
-        &target,
-        &[
-            (
-                ATTEMPT_HEADER,
-                AMQPValue::LongLongInt(i64::from(p.attempt) + 1),
-            ),
-            (
-                ERROR_HEADER,
-                AMQPValue::LongString(LongString::from(e.to_string())),
-            ),
-        ],
-        &[],
-    )
-    .await?;
-    p.delivery.ack(BasicAckOptions::default()).await?;
-    ctx.metrics.retried.inc();
-    Ok(())
-}
-
-/// Dead-letters one delivery with `e` as its reason (confirmed), then acks it.
-pub(super) async fn dead_letter(
-    ctx: &Ctx,
-    publisher: &Publisher,
-    d: &Delivery,
-    queue: &str,
-    attempt: u32,
-    e: &ApiError,
-    reason: &str,
-) -> Result<(), SessionError> {
-    tracing::warn!(routing_key = %consume::routing_key(d), error = %e, "dead-lettering");
-    consume::republish(
-        publisher,
-        d,
-        &ctx.config.worker.dead_letter_queue,
-        &[
-            (
-                ERROR_HEADER,
-                AMQPValue::LongString(LongString::from(e.to_string())),
-            ),
-            (QUEUE_HEADER, AMQPValue::LongString(LongString::from(queue))),
-            (ATTEMPT_HEADER, AMQPValue::LongLongInt(i64::from(attempt))),
-        ],
-        &[],
-    )
-    .await?;
-    d.ack(BasicAckOptions::default()).await?;
-    ctx.metrics.dead_letter(reason);
-    Ok(())
 }

@@ -19,6 +19,7 @@ pub mod metrics;
 pub(crate) mod org;
 pub(crate) mod pause;
 pub mod schema;
+pub(crate) mod settle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

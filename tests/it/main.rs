@@ -19,5 +19,6 @@ mod support;
 mod webhooks;
 mod worker;
 mod worker_batches;
+mod worker_bulk;
 mod worker_orgs;
 mod worker_pause;

@@ -62,7 +62,7 @@ pub(crate) async fn write(
     items: Vec<Pending>,
 ) -> Result<Vec<Pending>, SessionError> {
     let cfg = &ctx.config.worker.bulk;
-    let (job, rest) = split(items);
+    let (job, rest) = split(items, |p| &p.write);
     let fallback = |job: Vec<Pending>, rest: Vec<Pending>| job.into_iter().chain(rest).collect();
     if !cfg.enabled || job.len() < cfg.threshold {
         if cfg.enabled {
@@ -138,12 +138,12 @@ pub(crate) async fn write(
 /// takes the first write of each record if it [fits](csv::fits) a CSV
 /// row; every other write of that record, and every write of a record whose
 /// first write does not fit, is left for collections calls after the job.
-fn split(items: Vec<Pending>) -> (Vec<Pending>, Vec<Pending>) {
+fn split<T>(items: Vec<T>, write: impl Fn(&T) -> &Write) -> (Vec<T>, Vec<T>) {
     let (mut job, mut rest) = (Vec::new(), Vec::new());
     let mut seen = HashSet::new();
     for p in items {
-        let first = seen.insert(p.write.record_key());
-        if first && csv::fits(&p.write) {
+        let first = seen.insert(write(&p).record_key());
+        if first && csv::fits(write(&p)) {
             job.push(p);
         } else {
             rest.push(p);
@@ -451,3 +451,6 @@ pub(crate) async fn resume(ctx: &Ctx, deps: &Deps<'_>, job: JobRecord) -> Result
     ctx.store.forget_job(&job.id).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

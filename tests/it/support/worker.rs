@@ -41,6 +41,10 @@ pub struct WorkerOpts {
     pub actions: Option<String>,
     /// The connected app's own allocation (`per-app-api-usage`).
     pub per_app_limit: Option<u64>,
+    /// The body of a `[worker.bulk]` section.
+    pub bulk: Option<String>,
+    /// Changes the simulator's config before it starts.
+    pub tune_sim: Option<fn(&mut SimConfig)>,
 }
 
 impl Default for WorkerOpts {
@@ -53,6 +57,8 @@ impl Default for WorkerOpts {
             daily_limit: 100_000,
             actions: None,
             per_app_limit: None,
+            bulk: None,
+            tune_sim: None,
         }
     }
 }
@@ -79,25 +85,36 @@ pub async fn simulator(daily_limit: u64) -> Simulator {
 
 /// [`simulator`] with a per-app allocation.
 pub async fn simulator_with(daily_limit: u64, per_app_limit: Option<u64>) -> Simulator {
+    simulator_tuned(daily_limit, per_app_limit, None).await
+}
+
+/// [`simulator_with`], its config changed by `tune` first.
+pub async fn simulator_tuned(
+    daily_limit: u64,
+    per_app_limit: Option<u64>,
+    tune: Option<fn(&mut SimConfig)>,
+) -> Simulator {
     let pem =
         std::fs::read_to_string(repo().join("fixtures/salesforce/jwt/test-rsa.pub.pem")).unwrap();
-    Simulator::start(SimConfig {
+    let mut config = SimConfig {
         consumer_key: CONSUMER_KEY.into(),
         username: USERNAME.into(),
         jwt_public_key_pem: pem,
         daily_limit,
         per_app_limit,
         ..SimConfig::default()
-    })
-    .await
-    .expect("simulator")
+    };
+    if let Some(tune) = tune {
+        tune(&mut config);
+    }
+    Simulator::start(config).await.expect("simulator")
 }
 
 impl WorkerEnv {
     /// Declares a durable work queue bound (`#`) to `exchange` and writes a
     /// worker config for it.
     pub async fn start(exchange: &str, opts: WorkerOpts) -> WorkerEnv {
-        let sim = simulator_with(opts.daily_limit, opts.per_app_limit).await;
+        let sim = simulator_tuned(opts.daily_limit, opts.per_app_limit, opts.tune_sim).await;
         let dir = tempfile::tempdir().unwrap();
         let id = unique();
         let work_queue = format!("hookgate.test.{id}.work");
@@ -158,6 +175,9 @@ pause_retry_max_s = 1
 [worker.idempotency]
 {idem}
 
+[worker.bulk]
+{bulk}
+
 {actions}
 
 [salesforce]
@@ -171,6 +191,7 @@ private_key = {{ file = "{pem}" }}
 max_api_usage = 0.9
 "#,
             actions = opts.actions.as_deref().unwrap_or(DEFAULT_ACTIONS),
+            bulk = opts.bulk.as_deref().unwrap_or(""),
             linger = opts.batch_linger_ms,
             attempts = opts.max_attempts,
             pause = opts.budget_pause_s,

@@ -1,0 +1,378 @@
+//! Bulk API 2.0 for backlogs (issue #16): a backlog of one key goes through
+//! one ingest job in a handful of calls, each record written once; the rows
+//! a job refuses are dead-lettered with their `sf__Error`; a worker killed
+//! after the upload resumes the same job; a failed or aborted job's
+//! unprocessed rows are retried and written once; below the threshold (or
+//! spread over keys) the collections path is used unchanged.
+
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, ExchangeKind};
+use serde_json::{json, Value};
+use sfsim::{Fault, SimConfig};
+
+use crate::support::unique;
+use crate::support::worker::{base, eventually, WorkerEnv, WorkerOpts};
+
+/// A worker env on an exchange of its own, with `[worker.bulk]` `bulk`.
+async fn env_with(bulk: &str, tune: Option<fn(&mut SimConfig)>) -> (WorkerEnv, String) {
+    let exchange = format!("hookgate.test.{}.x", unique());
+    let conn = lapin::Connection::connect(crate::support::AMQP_URL, Default::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(
+        ShortString::from(exchange.as_str()),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let _ = conn.close(200, ShortString::from("declared")).await;
+    let env = WorkerEnv::start(
+        &exchange,
+        WorkerOpts {
+            bulk: Some(bulk.to_owned()),
+            tune_sim: tune,
+            ..WorkerOpts::default()
+        },
+    )
+    .await;
+    (env, exchange)
+}
+
+async fn finish(env: WorkerEnv, exchange: &str) {
+    crate::support::delete_exchange(exchange).await;
+    env.finish(&[]).await;
+}
+
+/// Publishes `n` `stripe.invoice.paid` events (`in_<b>_<i>`, one record
+/// each) and waits until the work queue holds them all.
+async fn publish_invoices(env: &WorkerEnv, exchange: &str, b: u64, n: u64) {
+    publish_with(env, exchange, "stripe.invoice.paid", n, |i| {
+        (
+            format!("evt_{b}_{i}"),
+            json!({"data": {"object": {"id": format!("in_{b}_{i}"), "amount_paid": 1000 + i}}}),
+        )
+    })
+    .await;
+}
+
+async fn publish_with(
+    env: &WorkerEnv,
+    exchange: &str,
+    key: &str,
+    n: u64,
+    event: impl Fn(u64) -> (String, Value),
+) {
+    let before = env.depth(&env.work_queue).await;
+    let mut headers = FieldTable::default();
+    headers.insert(
+        ShortString::from(hookgate::envelope::RECEIVED_AT_HEADER),
+        AMQPValue::LongString(LongString::from("2026-12-06T01:00:00Z")),
+    );
+    for i in 0..n {
+        let (id, body) = event(i);
+        let _confirm = env
+            .channel
+            .basic_publish(
+                ShortString::from(exchange),
+                ShortString::from(key),
+                BasicPublishOptions::default(),
+                body.to_string().as_bytes(),
+                BasicProperties::default()
+                    .with_message_id(ShortString::from(id.as_str()))
+                    .with_delivery_mode(2)
+                    .with_headers(headers.clone()),
+            )
+            .await
+            .unwrap();
+    }
+    let want = before + n as u32;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while env.depth(&env.work_queue).await < want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the work queue never held {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Calls of `kind` in the simulator's summary.
+fn calls(summary: &Value, kind: &str) -> u64 {
+    summary["calls"][kind]["total"].as_u64().unwrap_or(0)
+}
+
+/// API calls spent writing: every call but the token, versions and
+/// describe ones.
+fn write_calls(summary: &Value) -> u64 {
+    summary["calls"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "token" | "versions" | "describe"))
+                .map(|(_, v)| v["total"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until the work queue and its retry queues are empty and nothing
+/// is unacked (the worker acked everything).
+async fn drained(env: &WorkerEnv, secs: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let mut total = 0;
+        for q in [
+            env.work_queue.clone(),
+            hookgate::worker::consume::retry_queue(&env.work_queue, 1),
+            hookgate::worker::consume::retry_queue(&env.work_queue, 2),
+        ] {
+            total += env.try_depth(&q).await.unwrap_or(0);
+        }
+        if total == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{total} messages still queued"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asserts every one of `n` invoices of run `b` was written exactly once.
+fn each_once(env: &WorkerEnv, n: u64) {
+    let s = env.sim.summary(false);
+    assert_eq!(s["records_written"], json!(n), "{s}");
+    assert_eq!(s["writes_total"], json!(n), "{s}");
+    assert_eq!(s["written_more_than_once"], json!([]), "{s}");
+}
+
+#[tokio::test]
+async fn a_backlog_of_25000_goes_through_one_ingest_job() {
+    let (env, exchange) = env_with("poll_interval_ms = 1000\n", None).await;
+    let b = base();
+    publish_invoices(&env, &exchange, b, 25_000).await;
+    let w = env.worker().await;
+    eventually(180, "25,000 invoices written", || {
+        w.metrics.processed.get() == 25_000
+    })
+    .await;
+    drained(&env, 30).await;
+    w.shutdown().await;
+    each_once(&env, 25_000);
+    let s = env.sim.summary(false);
+    assert_eq!(calls(&s, "collections"), 0, "{s}");
+    let jobs = env.sim.bulk_jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].records, 25_000);
+    assert_eq!(jobs[0].uploads, 1);
+    assert_eq!(jobs[0].state, "JobComplete");
+    let spent = write_calls(&s);
+    println!(
+        "25,000 records through Bulk API 2.0: {spent} API calls: {}",
+        s["calls"]
+    );
+    assert!(spent <= 10, "{spent} calls: {}", s["calls"]);
+    assert_eq!(env.try_depth(&env.dlq).await, Some(0));
+    finish(env, &exchange).await;
+}
+
+#[tokio::test]
+async fn rows_a_job_refuses_are_dead_lettered_with_their_sf_error() {
+    let (env, exchange) = env_with("threshold = 1000\npoll_interval_ms = 200\n", None).await;
+    let b = base();
+    for i in [17u64, 1234] {
+        env.sim.inject(Fault::RejectRecord {
+            key: format!("in_{b}_{i}"),
+            status_code: "FIELD_CUSTOM_VALIDATION_EXCEPTION".into(),
+            message: "Amount, paid twice".into(),
+            fields: vec!["Amount__c".into()],
+        });
+    }
+    publish_invoices(&env, &exchange, b, 1500).await;
+    let w = env.worker().await;
+    eventually(60, "1,498 written", || w.metrics.processed.get() == 1498).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while env.try_depth(&env.dlq).await != Some(2) {
+        assert!(tokio::time::Instant::now() < deadline, "2 dead-lettered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drained(&env, 30).await;
+    w.shutdown().await;
+    let s = env.sim.summary(false);
+    assert_eq!(calls(&s, "collections"), 0, "{s}");
+    assert_eq!(env.sim.bulk_jobs().len(), 1);
+    let dead = env.take_dead().await;
+    assert_eq!(dead.len(), 2);
+    for (key, err) in &dead {
+        assert_eq!(key, "stripe.invoice.paid");
+        assert!(
+            err.starts_with("FIELD_CUSTOM_VALIDATION_EXCEPTION: Amount, paid twice"),
+            "{err}"
+        );
+    }
+    assert_eq!(s["writes_total"], json!(1498), "{s}");
+    finish(env, &exchange).await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_after_the_upload_resumes_the_same_job() {
+    // Slow processing: 2,000 rows take about 4 s.
+    fn slow(c: &mut SimConfig) {
+        c.bulk_record_time = Duration::from_millis(2);
+    }
+    let (env, exchange) = env_with("threshold = 1000\npoll_interval_ms = 200\n", Some(slow)).await;
+    let b = base();
+    publish_invoices(&env, &exchange, b, 2000).await;
+    let w = env.worker().await;
+    eventually(60, "the job's CSV uploaded", || {
+        env.sim.bulk_jobs().iter().any(|j| j.uploads == 1)
+    })
+    .await;
+    w.abort().await;
+    let running = env.sim.bulk_jobs();
+    assert_eq!(running.len(), 1);
+    assert_ne!(
+        running[0].state, "JobComplete",
+        "killed too late: {running:?}"
+    );
+    let w = env.worker_after_abort().await;
+    eventually(90, "2,000 redeliveries acked as done", || {
+        w.metrics.duplicates.get() == 2000
+    })
+    .await;
+    drained(&env, 30).await;
+    w.shutdown().await;
+    let jobs = env.sim.bulk_jobs();
+    assert_eq!(jobs.len(), 1, "no second job: {jobs:?}");
+    assert_eq!(jobs[0].uploads, 1);
+    each_once(&env, 2000);
+    assert_eq!(calls(&env.sim.summary(false), "collections"), 0);
+    assert_eq!(env.try_depth(&env.dlq).await, Some(0));
+    finish(env, &exchange).await;
+}
+
+/// A job that ends early (`fault`) after 400 rows: the 400 are done, the
+/// rest retried (and written by a later job or calls), each record once.
+async fn ended_early(fault: Fault, state: &str) {
+    let (env, exchange) = env_with("threshold = 1000\npoll_interval_ms = 200\n", None).await;
+    env.sim.inject(fault);
+    let b = base();
+    publish_invoices(&env, &exchange, b, 1500).await;
+    let w = env.worker().await;
+    eventually(90, "1,500 written", || w.metrics.processed.get() == 1500).await;
+    drained(&env, 30).await;
+    let text = w.metrics.encode();
+    w.shutdown().await;
+    each_once(&env, 1500);
+    let jobs = env.sim.bulk_jobs();
+    assert_eq!(jobs[0].state, state, "{jobs:?}");
+    assert_eq!(jobs[0].processed, 400, "{jobs:?}");
+    assert!(
+        text.contains(&format!(
+            "hookgate_worker_bulk_jobs_total{{state=\"{state}\"}} 1"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("hookgate_worker_retried_total 1100"),
+        "the 1,100 unprocessed rows were retried once: {text}"
+    );
+    assert_eq!(env.try_depth(&env.dlq).await, Some(0));
+    finish(env, &exchange).await;
+}
+
+#[tokio::test]
+async fn a_failed_job_retries_its_unprocessed_rows() {
+    ended_early(
+        Fault::BulkJobFails {
+            after_records: 400,
+            message: "InvalidBatch : too many locks".into(),
+        },
+        "Failed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_aborted_mid_way_retries_its_unprocessed_rows() {
+    ended_early(Fault::BulkJobAborted { after_records: 400 }, "Aborted").await;
+}
+
+#[tokio::test]
+async fn below_the_threshold_or_spread_over_keys_collections_are_used() {
+    let actions = format!(
+        "{}\n[[worker.actions]]\nmatch = \"stripe.charge.*\"\nkind = \"salesforce_upsert\"\nsobject = \"Charge__c\"\nexternal_id_field = \"Stripe_Id__c\"\nfields = {{ Stripe_Id__c = \"/id\" }}\n",
+        crate::support::worker::DEFAULT_ACTIONS
+    );
+    let exchange = format!("hookgate.test.{}.x", unique());
+    {
+        let conn = lapin::Connection::connect(crate::support::AMQP_URL, Default::default())
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        ch.exchange_declare(
+            ShortString::from(exchange.as_str()),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        let _ = conn.close(200, ShortString::from("declared")).await;
+    }
+    let env = WorkerEnv::start(
+        &exchange,
+        WorkerOpts {
+            bulk: Some("threshold = 1000\n".into()),
+            actions: Some(actions),
+            ..WorkerOpts::default()
+        },
+    )
+    .await;
+    let b = base();
+    // 1,200 ready (over the threshold), but 600 per key.
+    publish_invoices(&env, &exchange, b, 600).await;
+    publish_with(&env, &exchange, "stripe.charge.succeeded", 600, |i| {
+        (
+            format!("evt_c_{b}_{i}"),
+            json!({"id": format!("ch_{b}_{i}")}),
+        )
+    })
+    .await;
+    let w = env.worker().await;
+    eventually(60, "1,200 written", || w.metrics.processed.get() == 1200).await;
+    // Then 500 of one key: below the threshold.
+    publish_with(&env, &exchange, "stripe.invoice.paid", 500, |i| {
+        (
+            format!("evt_{b}_late_{i}"),
+            json!({"data": {"object": {"id": format!("in_{b}_late_{i}"), "amount_paid": 1}}}),
+        )
+    })
+    .await;
+    eventually(60, "1,700 written", || w.metrics.processed.get() == 1700).await;
+    let text = w.metrics.encode();
+    w.shutdown().await;
+    each_once(&env, 1700);
+    let s = env.sim.summary(false);
+    assert!(env.sim.bulk_jobs().is_empty());
+    assert_eq!(
+        write_calls(&s),
+        calls(&s, "collections"),
+        "no Bulk call: {}",
+        s["calls"]
+    );
+    // 1,700 records in calls of at most 200.
+    assert!(calls(&s, "collections") >= 9, "{}", s["calls"]);
+    assert!(
+        text.contains("hookgate_worker_path_records_total{path=\"collections\"} 1700"),
+        "{text}"
+    );
+    finish(env, &exchange).await;
+}
