@@ -232,3 +232,72 @@ async fn redis_held_claims_are_extended_not_done_marks() {
     assert_eq!(s.claim(&a).await.unwrap(), Claim::Acquired);
     s.release(vec![a]).await.unwrap();
 }
+
+fn job(id: &str, keys: &[&str]) -> JobRecord {
+    JobRecord {
+        org: "default".into(),
+        id: id.into(),
+        key_column: "Ext__c".into(),
+        rows: keys
+            .iter()
+            .map(|k| (format!("ext-{k}"), (*k).to_owned()))
+            .collect(),
+    }
+}
+
+/// A job recorded before a crash is found by the next process, which
+/// takes over its rows' claims (not the done ones) and forgets it after.
+#[tokio::test]
+async fn embedded_jobs_survive_a_restart_and_their_rows_are_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir);
+    let s = Store::open(&cfg, &Metrics::new()).await.unwrap();
+    for k in ["a", "b", "c"] {
+        assert_eq!(s.claim(k).await.unwrap(), Claim::Acquired);
+    }
+    s.done(vec!["c".into()]).await.unwrap();
+    let j = job("750000000000001AAA", &["a", "b", "c"]);
+    s.record_job(&j).await.unwrap();
+    drop(s);
+    let s = Store::open(&cfg, &Metrics::new()).await.unwrap();
+    assert_eq!(s.jobs().await.unwrap(), vec![j.clone()]);
+    let taken = s
+        .take_over(vec!["a".into(), "b".into(), "c".into()])
+        .await
+        .unwrap();
+    assert_eq!(taken, ["a", "b"], "c is done");
+    assert_eq!(s.claim("a").await.unwrap(), Claim::InProgress);
+    assert_eq!(s.claim("c").await.unwrap(), Claim::Done);
+    s.forget_job(&j.id).await.unwrap();
+    assert!(s.jobs().await.unwrap().is_empty());
+}
+
+/// Redis: a job is listed until forgotten, and taking over claims keys a
+/// dead worker still holds as pending, never a done one.
+#[tokio::test]
+async fn redis_jobs_and_take_over() {
+    let cfg = IdempotencyConfig {
+        store: StoreKind::Redis,
+        path: PathBuf::new(),
+        redis_url: Some("redis://127.0.0.1:6379".into()),
+        ttl_s: 172_800,
+        max_bytes: 256 << 20,
+    };
+    let dead = Store::open(&cfg, &Metrics::new()).await.unwrap();
+    let s = Store::open(&cfg, &Metrics::new()).await.unwrap();
+    let tag = format!("unit-job-{}-{}", std::process::id(), now_ms());
+    let (a, b) = (format!("{tag}-a"), format!("{tag}-b"));
+    assert_eq!(dead.claim(&a).await.unwrap(), Claim::Acquired);
+    assert_eq!(dead.claim(&b).await.unwrap(), Claim::Acquired);
+    dead.done(vec![b.clone()]).await.unwrap();
+    let j = job(&format!("750{tag}"), &[&a, &b]);
+    dead.record_job(&j).await.unwrap();
+    assert!(s.jobs().await.unwrap().contains(&j));
+    assert_eq!(s.claim(&a).await.unwrap(), Claim::InProgress);
+    let taken = s.take_over(vec![a.clone(), b.clone()]).await.unwrap();
+    assert_eq!(taken, [a.clone()]);
+    assert_eq!(s.claim(&b).await.unwrap(), Claim::Done);
+    s.forget_job(&j.id).await.unwrap();
+    assert!(!s.jobs().await.unwrap().contains(&j));
+    s.release(vec![a, b]).await.unwrap();
+}
