@@ -170,7 +170,7 @@ async fn a_backlog_of_25000_goes_through_one_ingest_job() {
     assert_eq!(calls(&s, "collections"), 0, "{s}");
     let jobs = env.sim.bulk_jobs();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
-    assert_eq!(jobs[0].records, 25_000);
+    assert_eq!(jobs[0].records_uploaded, 25_000);
     assert_eq!(jobs[0].uploads, 1);
     assert_eq!(jobs[0].state, "JobComplete");
     let spent = write_calls(&s);
