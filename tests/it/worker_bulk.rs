@@ -376,3 +376,68 @@ async fn below_the_threshold_or_spread_over_keys_collections_are_used() {
     );
     finish(env, &exchange).await;
 }
+
+#[tokio::test]
+async fn values_with_commas_quotes_and_line_breaks_arrive_exactly() {
+    let actions = r#"
+[[worker.actions]]
+match = "stripe.#"
+kind = "salesforce_upsert"
+sobject = "Payment__c"
+external_id_field = "Stripe_Id__c"
+fields = { Stripe_Id__c = "/id", Source__c = "/note", Paid__c = { pointer = "/paid", type = "boolean" } }
+"#;
+    let exchange = format!("hookgate.test.{}.x", unique());
+    {
+        let conn = lapin::Connection::connect(crate::support::AMQP_URL, Default::default())
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        ch.exchange_declare(
+            ShortString::from(exchange.as_str()),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        let _ = conn.close(200, ShortString::from("declared")).await;
+    }
+    let env = WorkerEnv::start(
+        &exchange,
+        WorkerOpts {
+            bulk: Some("threshold = 1000\npoll_interval_ms = 200\n".into()),
+            actions: Some(actions.into()),
+            ..WorkerOpts::default()
+        },
+    )
+    .await;
+    let notes = [
+        "plain",
+        "a, \"quoted\" b\nsecond line\r\nthird",
+        " padded , \"",
+        "Zürich 東京 ,;|\t",
+    ];
+    let b = base();
+    publish_with(&env, &exchange, "stripe.charge.succeeded", 1000, |i| {
+        (
+            format!("evt_n_{b}_{i}"),
+            json!({"id": format!("ch_{b}_{i}"), "note": notes[i as usize % 4], "paid": i % 2 == 0}),
+        )
+    })
+    .await;
+    let w = env.worker().await;
+    eventually(60, "1,000 written", || w.metrics.processed.get() == 1000).await;
+    w.shutdown().await;
+    assert_eq!(env.sim.bulk_jobs().len(), 1);
+    for i in 0..8u64 {
+        let (_, rec) = env
+            .sim
+            .record_by_external_id("Payment__c", "Stripe_Id__c", &format!("ch_{b}_{i}"))
+            .unwrap_or_else(|| panic!("ch_{b}_{i} written"));
+        assert_eq!(rec["Source__c"], json!(notes[i as usize % 4]), "row {i}");
+        assert_eq!(rec["Paid__c"], json!(i % 2 == 0), "row {i}");
+    }
+    each_once(&env, 1000);
+    finish(env, &exchange).await;
+}

@@ -110,23 +110,33 @@ pub(crate) async fn write(
     ctx.store.record_job(&record).await?;
     ctx.metrics.bulk_records_per_job.observe(job.len() as f64);
     spend(ctx, org, job.len());
-    let body = bytes::Bytes::from(body);
-    let started = match call(deps, || deps.client.bulk_upload(&info.id, body.clone())).await? {
-        Ok(()) => call(deps, || {
-            deps.client.bulk_set_state(&info.id, "UploadComplete")
-        })
-        .await?
-        .map(drop),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = started {
-        // Nothing was processed: abort the job (one try) and write the
-        // records by collections calls.
-        tracing::warn!(org = %deps.org.name, job = %info.id, error = %e, "ingest job upload refused; aborting it");
+    // One upload, never repeated: whether several uploads to one job add
+    // up is not documented, and a repeat of one that arrived would write
+    // every row twice. An unclosed job is never processed, so a failed
+    // upload is aborted (one try) and its records written by collections
+    // calls (which pause while the org fails).
+    pause::respect_budget(deps).await?;
+    deps.metrics.path_call("bulk");
+    if let Err(e) = deps
+        .client
+        .bulk_upload(&info.id, bytes::Bytes::from(body))
+        .await
+    {
+        tracing::warn!(org = %deps.org.name, job = %info.id, error = %e, "ingest job upload failed; aborting it");
         let _ = deps.client.bulk_set_state(&info.id, "Aborted").await;
         ctx.store.forget_job(&info.id).await?;
         ctx.metrics.bulk_fallback("refused");
         return Ok(fallback(job, rest));
+    }
+    // Closing is made again through pauses; a refusal leaves the job to
+    // `conclude`, which aborts it if it is still open (its rows are then
+    // retried).
+    if let Err(e) = call(deps, || {
+        deps.client.bulk_set_state(&info.id, "UploadComplete")
+    })
+    .await?
+    {
+        tracing::warn!(org = %deps.org.name, job = %info.id, error = %e, "closing the ingest job refused");
     }
     let end = conclude(ctx, deps, &record, created).await?;
     settle(ctx, publisher, &record, job, &end).await?;
