@@ -26,11 +26,13 @@ use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 
 use super::action::{self, BatchKey, Write};
+use super::batch::{Batch, Pending};
 use super::consume;
 use super::ctx::{Ctx, SessionError};
 use super::dedupe::Claim;
-use super::lane::{dead_letter, Batch, Lanes, Pending};
+use super::lane::Lanes;
 use super::org::{self, Origin};
+use super::settle::dead_letter;
 use crate::broker::Publisher;
 use crate::salesforce::rest::ApiError;
 

@@ -14,20 +14,19 @@
 //! handed to a retry queue or dead-lettered (confirmed). A lane's failure
 //! (ack, publish, store) ends the session.
 
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::action::Write;
+use super::batch::{chunks, Batch, Pending};
 use super::consume;
 use super::ctx::{Ctx, SessionError};
 use super::dedupe::JobRecord;
-pub(crate) use super::settle::{dead_letter, retry, settle};
+use super::settle::{dead_letter, settle};
 use crate::broker::Publisher;
 
 /// Closed batches an org's lane holds beside the one it is writing.
@@ -36,46 +35,6 @@ pub(crate) const LANE_DEPTH: usize = 2;
 /// How often a session waiting for room in a lane looks whether its org
 /// paused meanwhile (several orgs only).
 const PAUSE_CHECK: Duration = Duration::from_millis(100);
-
-/// One message waiting in a batch.
-pub(crate) struct Pending {
-    pub(super) delivery: Delivery,
-    pub(super) queue: Arc<str>,
-    /// What the idempotency store claimed ([`consume::idempotency_key`]).
-    pub(super) key: String,
-    pub(super) attempt: u32,
-    pub(super) write: Write,
-    /// Fitted to the org's describe ([`super::schema::Schema::prepare`]);
-    /// false when the describe came after the message was built.
-    pub(super) prepared: bool,
-}
-
-/// Writes of one (org, operation, sObject, external id field) that share a
-/// collections call or, gathered from a backlog, an ingest job.
-pub(crate) struct Batch {
-    pub(super) started: Instant,
-    /// When the last item came.
-    pub(super) last: Instant,
-    pub(super) items: Vec<Pending>,
-    pub(super) records: HashSet<String>,
-    /// Opened while a backlog is gathered ([`super::bulk`]): it takes up to
-    /// `max_records_per_job` writes, several to one record among them,
-    /// and closes when no write came for `gather_linger_ms`.
-    pub(super) gather: bool,
-}
-
-impl Batch {
-    /// An empty batch starting now.
-    pub(super) fn new(gather: bool) -> Batch {
-        Batch {
-            started: Instant::now(),
-            last: Instant::now(),
-            items: Vec::new(),
-            records: HashSet::new(),
-            gather,
-        }
-    }
-}
 
 /// The lanes of one session, one per org; dropping them aborts their tasks.
 pub(crate) struct Lanes {
@@ -304,27 +263,6 @@ async fn flush(
         .batch_latency
         .observe(started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// `items` in order, cut into calls of at most `size` writes with at most
-/// one write per record (a second write to a record starts the next call,
-/// so writes to one record keep their order).
-pub(crate) fn chunks<T>(items: Vec<T>, size: usize, write: impl Fn(&T) -> &Write) -> Vec<Vec<T>> {
-    let mut out: Vec<Vec<T>> = Vec::new();
-    let mut records = HashSet::new();
-    for p in items {
-        let record = write(&p).record_key();
-        let full = out.last().is_none_or(|c| c.len() >= size);
-        if full || records.contains(&record) {
-            out.push(Vec::new());
-            records.clear();
-        }
-        records.insert(record);
-        if let Some(c) = out.last_mut() {
-            c.push(p);
-        }
-    }
-    out
 }
 
 /// Writes one chunk (one batch key, one write per record) by a collections

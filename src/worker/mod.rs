@@ -6,6 +6,7 @@
 //! See docs/workers.md.
 
 pub(crate) mod action;
+pub(crate) mod batch;
 pub(crate) mod bulk;
 pub mod consume;
 pub(crate) mod convert;

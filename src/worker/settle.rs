@@ -6,9 +6,9 @@ use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 use lapin::types::{AMQPValue, LongString};
 
+use super::batch::Pending;
 use super::consume::{self, ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER};
 use super::ctx::{Ctx, SessionError};
-use super::lane::Pending;
 use crate::broker::Publisher;
 use crate::salesforce::rest::ApiError;
 

@@ -33,10 +33,11 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::action::Write;
+use super::batch::Pending;
 use super::ctx::{Ctx, SessionError};
 use super::dedupe::JobRecord;
-use super::lane::{self, Pending};
 use super::pause::{self, Deps};
+use super::settle;
 use crate::broker::Publisher;
 use crate::salesforce::rest::bulk::{JobState, Results};
 use crate::salesforce::rest::ApiError;
@@ -387,7 +388,7 @@ async fn settle(
             unprocessed.push(p);
         }
     }
-    lane::settle(ctx, publisher, "bulk", decided).await?;
+    settle::settle(ctx, publisher, "bulk", decided).await?;
     if unprocessed.is_empty() {
         return Ok(());
     }
@@ -407,7 +408,7 @@ async fn settle(
         .release(unprocessed.iter().map(|p| p.key.clone()).collect())
         .await?;
     for p in &unprocessed {
-        lane::retry(ctx, publisher, p, &why).await?;
+        settle::retry(ctx, publisher, p, &why).await?;
     }
     Ok(())
 }

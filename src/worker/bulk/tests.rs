@@ -1,7 +1,7 @@
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::worker::lane::chunks;
+use crate::worker::batch::chunks;
 
 fn upsert(ext: &str, amount: Value) -> Write {
     let mut fields = Map::new();
