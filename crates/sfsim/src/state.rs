@@ -83,6 +83,8 @@ pub(super) struct State {
     next_id: u64,
     /// For tokens only (never for faults: those must be reproducible).
     pub rng: Rng,
+    /// Bulk API 2.0 ingest jobs ([`crate::bulk`]).
+    pub bulk: crate::bulk::Jobs,
 }
 
 impl State {
@@ -108,6 +110,7 @@ impl State {
             custom_objects: 0,
             next_id: 0,
             rng: Rng::from_entropy(),
+            bulk: crate::bulk::Jobs::default(),
         }
     }
 
@@ -148,6 +151,7 @@ impl State {
             Fault::CollectionsUnknownException { ratio, seed } => {
                 self.unknown = (ratio > 0.0).then(|| (ratio.min(1.0), Rng::new(seed)));
             }
+            Fault::BulkJobFails { .. } | Fault::BulkJobAborted { .. } => self.bulk.inject(fault),
         }
     }
 
@@ -238,7 +242,7 @@ impl State {
     }
 
     /// [`ObjectSchema::check_access`] of a typed object.
-    fn check_access(
+    pub(super) fn check_access(
         &self,
         sobject: &str,
         fields: &Fields,
@@ -451,7 +455,7 @@ impl State {
 
     /// The last checks of a write that is otherwise valid: an injected
     /// rejection, then a pending `UNABLE_TO_LOCK_ROW`.
-    fn admit(&mut self, id: Option<&str>, value: Option<&str>) -> Result<(), RecordError> {
+    pub(super) fn admit(&mut self, id: Option<&str>, value: Option<&str>) -> Result<(), RecordError> {
         if let Some(e) = self.rejection(id, value) {
             return Err(e);
         }
@@ -504,7 +508,7 @@ impl State {
     /// An 18-character id: the prefix, then 12 base-62 digits of a scrambled
     /// counter (mixed case, so clients must not mangle the case), then the
     /// checksum.
-    fn new_id(&mut self, prefix: &str) -> String {
+    pub(super) fn new_id(&mut self, prefix: &str) -> String {
         const SPACE: u64 = 62u64.pow(9);
         self.next_id += 1;
         // 1_000_003 is prime and coprime to 62: a bijection on 0..SPACE.
