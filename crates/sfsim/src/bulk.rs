@@ -187,11 +187,9 @@ impl Jobs {
                 after: after_records,
                 message,
             }),
-            Fault::BulkJobAborted { after_records } => {
-                self.faults.push_back(JobFault::Aborted {
-                    after: after_records,
-                })
-            }
+            Fault::BulkJobAborted { after_records } => self.faults.push_back(JobFault::Aborted {
+                after: after_records,
+            }),
             _ => {}
         }
     }
@@ -297,14 +295,29 @@ pub(super) enum Results {
 
 /// What a `jobs/ingest` path asks for.
 pub(super) enum Route {
-    Create { version: String },
-    Upload { id: String },
+    Create {
+        version: String,
+    },
+    Upload {
+        id: String,
+    },
     /// Close or abort, by the body's `state`.
-    Patch { id: String },
-    Get { id: String },
-    Delete { id: String },
-    Results { id: String, which: Results },
-    NotAllowed { allowed: &'static str },
+    Patch {
+        id: String,
+    },
+    Get {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+    Results {
+        id: String,
+        which: Results,
+    },
+    NotAllowed {
+        allowed: &'static str,
+    },
     NotFound,
 }
 

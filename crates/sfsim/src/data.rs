@@ -104,7 +104,9 @@ impl Route {
             ["composite", "sobjects"] | ["composite", "sobjects", _, _] => {
                 Route::NotAllowed { allowed: "PATCH" }
             }
-            ["jobs", "ingest", rest @ ..] => Route::Bulk(bulk::Route::parse(method, &version, rest)),
+            ["jobs", "ingest", rest @ ..] => {
+                Route::Bulk(bulk::Route::parse(method, &version, rest))
+            }
             ["limits"] if method == Method::GET => Route::Limits,
             ["limits"] => Route::NotAllowed { allowed: "GET" },
             _ => Route::NotFound,

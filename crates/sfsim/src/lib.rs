@@ -212,7 +212,10 @@ pub enum Fault {
     /// `after_records` rows, then turns `Failed` with `errorMessage` =
     /// `message`; the rows processed stay written, the rest is unprocessed
     /// (Bulk API 2.0 "Job States": `Failed` does not roll back).
-    BulkJobFails { after_records: usize, message: String },
+    BulkJobFails {
+        after_records: usize,
+        message: String,
+    },
     /// The next Bulk API 2.0 job closed is aborted after `after_records`
     /// rows (as by a user with "Manage Data Integrations"): `Aborted`, the
     /// rest unprocessed.
@@ -436,7 +439,7 @@ struct Reply {
     /// Answer this late ([`Fault::Slow`]).
     delay: Option<Duration>,
     /// A non-JSON body: its content type and bytes (Bulk result CSVs).
-    raw: Option<(&'static str, Vec<u8>)>,
+    raw: Option<Box<(&'static str, Vec<u8>)>>,
     /// [`Call::kind`].
     kind: Option<&'static str>,
 }
@@ -469,7 +472,7 @@ impl Reply {
     /// A non-JSON body (`text/csv` results).
     fn raw(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Reply {
         Reply {
-            raw: Some((content_type, body)),
+            raw: Some(Box::new((content_type, body))),
             ..Reply::empty(status)
         }
     }
@@ -568,9 +571,9 @@ enum Kind {
 }
 
 fn respond(reply: Reply, config: &SimConfig) -> Response<Full<Bytes>> {
-    let content_type = reply.raw.as_ref().map(|(ct, _)| *ct);
+    let content_type = reply.raw.as_ref().map(|r| r.0);
     let body = match (reply.raw, &reply.body) {
-        (Some((_, raw)), _) => Bytes::from(raw),
+        (Some(raw), _) => Bytes::from(raw.1),
         (None, Some(v)) => Bytes::from(v.to_string()),
         (None, None) => Bytes::new(),
     };

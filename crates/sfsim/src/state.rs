@@ -362,6 +362,40 @@ impl State {
         ids
     }
 
+    /// Live records of `sobject` by their `field` value, ids sorted: what
+    /// [`State::find_by_external_id`] finds, for many look-ups at once. The
+    /// key is [`State::external_key`] of the value.
+    pub fn external_index(&self, sobject: &str, field: &str) -> HashMap<String, Vec<String>> {
+        let mut index: HashMap<String, Vec<String>> = HashMap::new();
+        let Some(object) = self.objects.get(&sobject.to_ascii_lowercase()) else {
+            return index;
+        };
+        for (id, r) in object.records.iter().filter(|(_, r)| !r.deleted) {
+            if let Some(v) = get_field(&r.fields, field).and_then(external_value) {
+                index
+                    .entry(self.external_key(sobject, field, &v))
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+        index.values_mut().for_each(|ids| ids.sort());
+        index
+    }
+
+    /// How `field` values compare: exactly for a `caseSensitive` field,
+    /// else ignoring ASCII case (as [`State::find_by_external_id`]).
+    pub fn external_key(&self, sobject: &str, field: &str, value: &str) -> String {
+        let exact = self
+            .schema(sobject)
+            .and_then(|s| s.field(field))
+            .is_some_and(|f| f.case_sensitive);
+        if exact {
+            value.to_owned()
+        } else {
+            value.to_ascii_lowercase()
+        }
+    }
+
     /// Checks an update of record `raw_id` of `sobject` (the order of checks
     /// decides which error a record with several problems gets).
     pub fn check_update(
@@ -413,12 +447,25 @@ impl State {
         value: &str,
         fields: &Fields,
     ) -> Result<Plan, RecordError> {
+        let matches = self.find_by_external_id(sobject, field, value);
+        self.check_upsert_among(sobject, field, value, fields, &matches)
+    }
+
+    /// [`State::check_upsert`] with the records `field` = `value` already
+    /// found (`matches`, sorted ids): for a Bulk job's many rows.
+    pub fn check_upsert_among(
+        &mut self,
+        sobject: &str,
+        field: &str,
+        value: &str,
+        fields: &Fields,
+        matches: &[String],
+    ) -> Result<Plan, RecordError> {
         if !self.object_exists(sobject) {
             return Err(RecordError::invalid_type(sobject));
         }
         check_field_names(sobject, fields)?;
-        let matches = self.find_by_external_id(sobject, field, value);
-        match matches.as_slice() {
+        match matches {
             [] => {
                 self.check_access(sobject, fields, true)?;
                 self.admit(None, Some(value))?;
@@ -455,7 +502,11 @@ impl State {
 
     /// The last checks of a write that is otherwise valid: an injected
     /// rejection, then a pending `UNABLE_TO_LOCK_ROW`.
-    pub(super) fn admit(&mut self, id: Option<&str>, value: Option<&str>) -> Result<(), RecordError> {
+    pub(super) fn admit(
+        &mut self,
+        id: Option<&str>,
+        value: Option<&str>,
+    ) -> Result<(), RecordError> {
         if let Some(e) = self.rejection(id, value) {
             return Err(e);
         }

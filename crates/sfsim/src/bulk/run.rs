@@ -14,6 +14,7 @@
 //! injected `RejectRecord`/`LockRow` faults and typed-object checks, and
 //! [`State::apply`] (write counts).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use csv::{ReaderBuilder, Terminator, WriterBuilder};
@@ -44,7 +45,11 @@ fn terminator(crlf: bool) -> Terminator {
 /// The header row (field API names) and the data rows. A row whose column
 /// count differs from the header's fails alone (choice): its `sf__Error`
 /// is set here. Not UTF-8, or no header: the upload is refused.
-pub(super) fn parse(raw: &[u8], delimiter: u8, crlf: bool) -> Result<(Vec<String>, Vec<Row>), String> {
+pub(super) fn parse(
+    raw: &[u8],
+    delimiter: u8,
+    crlf: bool,
+) -> Result<(Vec<String>, Vec<Row>), String> {
     let mut reader = ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -185,8 +190,17 @@ impl State {
         });
         let due = rows_due(elapsed, config.bulk_record_time, n).min(stop.unwrap_or(n));
         let schema = self.schema(&job.object).cloned();
+        // Upsert by an external id field: the records by key, found once
+        // (a scan per row would make a 25,000-row job quadratic).
+        let mut index = match (&job.external_id, job.outcomes.len() < due) {
+            (Some(f), true) if !f.eq_ignore_ascii_case("Id") => {
+                Some(self.external_index(&job.object, f))
+            }
+            _ => None,
+        };
         while job.outcomes.len() < due {
-            let outcome = self.bulk_row(job, job.outcomes.len(), schema.as_ref(), read_only);
+            let i = job.outcomes.len();
+            let outcome = self.bulk_row(job, i, schema.as_ref(), index.as_mut(), read_only);
             job.outcomes.push(outcome);
         }
         let count = u32::try_from(job.outcomes.len()).unwrap_or(u32::MAX);
@@ -241,6 +255,7 @@ impl State {
         job: &Job,
         i: usize,
         schema: Option<&ObjectSchema>,
+        index: Option<&mut HashMap<String, Vec<String>>>,
         read_only: bool,
     ) -> Outcome {
         let row = &job.rows[i];
@@ -274,7 +289,10 @@ impl State {
             let value = if raw == "#N/A" {
                 Value::Null
             } else {
-                match typed(schema.and_then(|s| s.field(column)).map(|f| f.field_type), raw) {
+                match typed(
+                    schema.and_then(|s| s.field(column)).map(|f| f.field_type),
+                    raw,
+                ) {
                     Some(v) => v,
                     None => {
                         bad.get_or_insert(column.clone());
@@ -303,11 +321,17 @@ impl State {
             )
             .on(&column))
         } else {
-            self.plan_row(job, id, key, &fields)
+            self.plan_row(job, id, key, &fields, index.as_deref())
         };
         match planned {
             Ok(plan) => {
                 let applied = self.apply(plan);
+                if let (Some(index), Some(key), Some(field), true) =
+                    (index, key, &job.external_id, applied.created)
+                {
+                    let k = self.external_key(&job.object, field, key);
+                    index.insert(k, vec![applied.id.clone()]);
+                }
                 Outcome::Done {
                     id: applied.id,
                     created: applied.created,
@@ -333,6 +357,7 @@ impl State {
         id: Option<&str>,
         key: Option<&str>,
         fields: &Fields,
+        index: Option<&HashMap<String, Vec<String>>>,
     ) -> Result<Plan, RecordError> {
         let object = job.object.as_str();
         let by_id = job
@@ -373,7 +398,14 @@ impl State {
                     .on("Id"));
                 }
                 match key {
-                    Some(value) => self.check_upsert(object, field, value, fields),
+                    Some(value) => match index {
+                        Some(index) => {
+                            let k = self.external_key(object, field, value);
+                            let matches = index.get(&k).cloned().unwrap_or_default();
+                            self.check_upsert_among(object, field, value, fields, &matches)
+                        }
+                        None => self.check_upsert(object, field, value, fields),
+                    },
                     None => Err(RecordError::new(
                         "MISSING_ARGUMENT",
                         format!("{field} not specified"),
