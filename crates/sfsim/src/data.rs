@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use super::record::{get_field, is_identifier, Fields, RecordError};
 use super::state::{Refusal, State};
-use super::{collections, versions};
-use super::{Reply, Shared, DATA_PREFIX};
+use super::{bulk, collections, versions};
+use super::{Reply, Shared, SimConfig, DATA_PREFIX};
 
 /// A parsed request body: `None` when empty.
 pub(super) type Body = Option<Result<Value, serde_json::Error>>;
@@ -43,6 +43,10 @@ enum Route {
         sobject: String,
         field: String,
     },
+    /// `jobs/ingest...`: Bulk API 2.0 ([`bulk`]).
+    Bulk(bulk::Route),
+    /// `GET limits`.
+    Limits,
     /// A known resource, another method.
     NotAllowed {
         allowed: &'static str,
@@ -100,6 +104,11 @@ impl Route {
             ["composite", "sobjects"] | ["composite", "sobjects", _, _] => {
                 Route::NotAllowed { allowed: "PATCH" }
             }
+            ["jobs", "ingest", rest @ ..] => {
+                Route::Bulk(bulk::Route::parse(method, &version, rest))
+            }
+            ["limits"] if method == Method::GET => Route::Limits,
+            ["limits"] => Route::NotAllowed { allowed: "GET" },
             _ => Route::NotFound,
         }
     }
@@ -112,7 +121,7 @@ impl Route {
                 | Route::UpsertOne { .. }
                 | Route::CollectionUpdate
                 | Route::CollectionUpsert { .. }
-        )
+        ) || matches!(self, Route::Bulk(b) if b.creates())
     }
 
     /// `Some(upsert)` for an sObject Collections call.
@@ -151,7 +160,13 @@ pub(super) fn handle(
     let json: Body = (!body.is_empty()).then(|| serde_json::from_slice(body));
     let records = route.records(&json);
     let read_only = shared.org().read_only;
+    let kind = match &route {
+        Route::Bulk(b) => b.kind(&json),
+        Route::Limits => Some("limits"),
+        _ => None,
+    };
     let mut st = shared.state();
+    st.advance_bulk(&shared.config, read_only);
     let live = bearer(headers).is_some_and(|t| st.token_live(t, shared.config.token_ttl));
     let mut reply = if !live {
         Reply::error(
@@ -192,14 +207,15 @@ pub(super) fn handle(
                 None if read_only && route.writes() => {
                     super::org::read_only(route.collection(), records)
                 }
-                None => run(&mut st, route, headers, json, body),
+                None => run(&mut st, &shared.config, route, headers, json, body),
             }
         };
         reply.delay = delay;
         reply
     };
     reply.usage = Some((st.usage, st.per_app_usage));
-    reply.records = records;
+    reply.records = reply.records.max(records);
+    reply.kind = kind;
     reply
 }
 
@@ -211,7 +227,19 @@ fn limit_exceeded() -> Reply {
     )
 }
 
-fn run(st: &mut State, route: Route, headers: &HeaderMap, json: Body, raw: &[u8]) -> Reply {
+fn run(
+    st: &mut State,
+    config: &SimConfig,
+    route: Route,
+    headers: &HeaderMap,
+    json: Body,
+    raw: &[u8],
+) -> Reply {
+    match route {
+        Route::Bulk(b) => return bulk::run(st, config, b, headers, json, raw),
+        Route::Limits => return bulk::limits(st, config),
+        _ => {}
+    }
     if let Err(reply) = check_media_type(headers) {
         return reply;
     }
@@ -248,6 +276,7 @@ fn run(st: &mut State, route: Route, headers: &HeaderMap, json: Body, raw: &[u8]
         Route::CollectionUpsert { sobject, field } => {
             collections::upsert(st, &sobject, &field, json, raw)
         }
+        Route::Bulk(_) | Route::Limits => not_found(),
     }
 }
 
@@ -431,7 +460,7 @@ pub(super) fn token_name(v: &Value) -> &'static str {
 }
 
 /// JSON bodies only: a declared type other than JSON gets 415.
-fn check_media_type(headers: &HeaderMap) -> Result<(), Reply> {
+pub(super) fn check_media_type(headers: &HeaderMap) -> Result<(), Reply> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };

@@ -29,6 +29,20 @@
 //!   seeded share of collections calls answered 500 `UNKNOWN_EXCEPTION`; and
 //!   the summary a soak reads (`GET /_sfsim/summary`: calls by kind, writes
 //!   per record).
+//! - Bulk API 2.0 ingest (`bulk.rs`, `bulk/run.rs`; SALESFORCE.md section
+//!   8): `POST jobs/ingest` (insert, update, upsert; CSV), `PUT
+//!   jobs/ingest/{id}/batches` (the CSV, up to [`MAX_BULK_BODY`]), `PATCH
+//!   jobs/ingest/{id}` (`UploadComplete`, `Aborted`), `GET jobs/ingest/{id}`,
+//!   `GET .../successfulResults/`, `failedResults/`, `unprocessedrecords/`
+//!   (CSV, rows in a shuffled order), `DELETE jobs/ingest/{id}`, and `GET
+//!   limits` (`DailyApiRequests`, `DailyBulkApiBatches`). A closed job waits
+//!   [`SimConfig::bulk_queue_time`], then applies its rows in chunks of 200
+//!   at [`SimConfig::bulk_record_time`] per record, each row a real write
+//!   checked like the same record in a collections call; progress is
+//!   computed from the clock whenever the org is looked at. Every Bulk
+//!   request is one API call. Faults: [`Fault::BulkJobFails`],
+//!   [`Fault::BulkJobAborted`]; the daily batch allocation
+//!   ([`SimConfig::daily_bulk_batches`]) fails a job that would exceed it.
 //! - Faults ([`Fault`]) are injected by the test and consumed in order; the
 //!   call log ([`Call`]), usage and per-record write counts let tests prove
 //!   how many API calls were spent and that each effect happened once.
@@ -37,6 +51,7 @@
 //! refused ones over the limit), before the answer; a call without a live
 //! token is answered 401 and not counted (no org to charge).
 
+mod bulk;
 mod collections;
 mod data;
 mod id;
@@ -53,6 +68,7 @@ mod state;
 mod tests;
 mod versions;
 
+pub use bulk::BulkJobInfo;
 pub use schema::{FieldSchema, FieldType, ObjectSchema};
 
 use std::io;
@@ -84,6 +100,12 @@ pub const TOKEN_PATH: &str = "/services/oauth2/token";
 pub const DATA_PREFIX: &str = "/services/data/";
 /// Largest request body read (a full 200-record collection is far smaller).
 const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Largest Bulk API 2.0 upload (`PUT jobs/ingest/{id}/batches`): 150 MB
+/// per job (Bulk API 2.0 Developer Guide, "Upload Job Data",
+/// developer.salesforce.com/docs/platform/api-asynch/guide/upload-job-data.html;
+/// the docs count base64-encoded content, so about 100 MB of raw CSV: the
+/// job's total is checked against the base64 size, see `bulk.rs`).
+pub const MAX_BULK_BODY: usize = 150 * 1024 * 1024;
 /// The simulated org (by default) and integration user (15-character forms).
 pub const DEFAULT_ORG_ID: &str = "00D000000000062";
 const USER_ID: &str = "005000000000001";
@@ -117,6 +139,17 @@ pub struct SimConfig {
     /// The org's id (15 or 18 characters, key prefix `00D`): in the token
     /// reply's identity URL `id` and the access token's prefix.
     pub org_id: String,
+    /// Bulk API 2.0: processing time per record of a closed job (rows are
+    /// applied in chunks of 200 as this time passes); default 50 µs, so
+    /// 25,000 records take about 1.25 s.
+    pub bulk_record_time: Duration,
+    /// Bulk API 2.0: how long a closed job stays `UploadComplete` (queued)
+    /// before it turns `InProgress`; default 200 ms.
+    pub bulk_queue_time: Duration,
+    /// Bulk API 2.0: the daily batch allocation (`DailyBulkApiBatches`
+    /// `Max`; 15,000 per rolling 24 h, SALESFORCE.md section 8). A job uses
+    /// one batch per 10,000 records (rounded up) when it starts.
+    pub daily_bulk_batches: u64,
 }
 
 impl Default for SimConfig {
@@ -132,6 +165,9 @@ impl Default for SimConfig {
             per_app_limit: None,
             app_name: "hookgate-test".to_owned(),
             org_id: DEFAULT_ORG_ID.to_owned(),
+            bulk_record_time: Duration::from_micros(50),
+            bulk_queue_time: Duration::from_millis(200),
+            daily_bulk_batches: 15_000,
         }
     }
 }
@@ -172,6 +208,18 @@ pub enum Fault {
     /// `seed`; drawn after [`Fault::TransientRatio`]), before anything is
     /// written; replaces an earlier ratio, 0 turns it off.
     CollectionsUnknownException { ratio: f64, seed: u64 },
+    /// The next Bulk API 2.0 job closed (`UploadComplete`) processes
+    /// `after_records` rows, then turns `Failed` with `errorMessage` =
+    /// `message`; the rows processed stay written, the rest is unprocessed
+    /// (Bulk API 2.0 "Job States": `Failed` does not roll back).
+    BulkJobFails {
+        after_records: usize,
+        message: String,
+    },
+    /// The next Bulk API 2.0 job closed is aborted after `after_records`
+    /// rows (as by a user with "Manage Data Integrations"): `Aborted`, the
+    /// rest unprocessed.
+    BulkJobAborted { after_records: usize },
 }
 
 /// One request the simulator answered.
@@ -186,6 +234,9 @@ pub struct Call {
     pub records: usize,
     /// `true` for the token endpoint.
     pub auth: bool,
+    /// The kind when the method and path do not tell it ([`call_kind`]):
+    /// Bulk API 2.0 calls (`bulk_close` or `bulk_abort` depend on the body).
+    pub kind: Option<&'static str>,
 }
 
 /// What every request handler sees.
@@ -208,6 +259,16 @@ impl Shared {
 
     fn org(&self) -> MutexGuard<'_, org::Org> {
         self.org.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state with the Bulk API 2.0 jobs brought up to now (their rows
+    /// written as the clock says they were), so a test sees what the org
+    /// would show.
+    fn state_now(&self) -> MutexGuard<'_, State> {
+        let read_only = self.org().read_only;
+        let mut st = self.state();
+        st.advance_bulk(&self.config, read_only);
+        st
     }
 }
 
@@ -305,7 +366,7 @@ impl Simulator {
     /// A live record's fields (without `Id`); `id` may be 15 or 18
     /// characters.
     pub fn record(&self, sobject: &str, id: &str) -> Option<Map<String, Value>> {
-        self.shared.state().fields(sobject, id).cloned()
+        self.shared.state_now().fields(sobject, id).cloned()
     }
 
     /// The live record whose `field` equals `value` (case-insensitive), with
@@ -316,7 +377,7 @@ impl Simulator {
         field: &str,
         value: &str,
     ) -> Option<(String, Map<String, Value>)> {
-        let st = self.shared.state();
+        let st = self.shared.state_now();
         let id = st
             .find_by_external_id(sobject, field, value)
             .into_iter()
@@ -327,12 +388,18 @@ impl Simulator {
 
     /// How many successful writes touched that record.
     pub fn writes(&self, sobject: &str, id: &str) -> u64 {
-        self.shared.state().writes(sobject, id)
+        self.shared.state_now().writes(sobject, id)
     }
 
     /// Every request answered so far, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.shared.state().calls.clone()
+    }
+
+    /// Every Bulk API 2.0 ingest job, in creation order, brought up to now
+    /// (deleted ones too, marked).
+    pub fn bulk_jobs(&self) -> Vec<BulkJobInfo> {
+        self.shared.state_now().bulk.infos()
     }
 
     /// Data calls (not the token endpoint), failed ones included.
@@ -371,6 +438,10 @@ struct Reply {
     records: usize,
     /// Answer this late ([`Fault::Slow`]).
     delay: Option<Duration>,
+    /// A non-JSON body: its content type and bytes (Bulk result CSVs).
+    raw: Option<Box<(&'static str, Vec<u8>)>>,
+    /// [`Call::kind`].
+    kind: Option<&'static str>,
 }
 
 impl Reply {
@@ -381,6 +452,8 @@ impl Reply {
             usage: None,
             records: 0,
             delay: None,
+            raw: None,
+            kind: None,
         }
     }
 
@@ -391,6 +464,16 @@ impl Reply {
             usage: None,
             records: 0,
             delay: None,
+            raw: None,
+            kind: None,
+        }
+    }
+
+    /// A non-JSON body (`text/csv` results).
+    fn raw(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Reply {
+        Reply {
+            raw: Some(Box::new((content_type, body))),
+            ..Reply::empty(status)
         }
     }
 
@@ -431,7 +514,12 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Option<Response<Full
     } else {
         Kind::Other
     };
-    let reply = match Limited::new(body, MAX_BODY).collect().await {
+    let limit = if bulk::is_upload(&parts.method, &path) {
+        MAX_BULK_BODY
+    } else {
+        MAX_BODY
+    };
+    let reply = match Limited::new(body, limit).collect().await {
         Err(_) => Reply::error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "REQUEST_ENTITY_TOO_LARGE",
@@ -464,6 +552,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Option<Response<Full
             status: reply.status.as_u16(),
             records: reply.records,
             auth: matches!(kind, Kind::Token),
+            kind: reply.kind,
         });
     }
     if let Some(delay) = reply.delay {
@@ -482,15 +571,18 @@ enum Kind {
 }
 
 fn respond(reply: Reply, config: &SimConfig) -> Response<Full<Bytes>> {
-    let body = reply
-        .body
-        .as_ref()
-        .map(|v| Bytes::from(v.to_string()))
-        .unwrap_or_default();
+    let content_type = reply.raw.as_ref().map(|r| r.0);
+    let body = match (reply.raw, &reply.body) {
+        (Some(raw), _) => Bytes::from(raw.1),
+        (None, Some(v)) => Bytes::from(v.to_string()),
+        (None, None) => Bytes::new(),
+    };
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = reply.status;
     let headers = resp.headers_mut();
-    if reply.body.is_some() {
+    if let Some(content_type) = content_type {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    } else if reply.body.is_some() {
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json;charset=UTF-8"),

@@ -215,10 +215,20 @@ impl Simulator {
 }
 
 /// Calls by kind: `token`, `collections`, `describe`, `versions`, `sobject`
-/// (single-record data calls), `other`.
+/// (single-record data calls), Bulk API 2.0 `bulk_create`, `bulk_upload`,
+/// `bulk_close`, `bulk_abort`, `bulk_poll`, `bulk_results`, `bulk_delete`,
+/// `limits`, and `other`.
 pub fn call_kind(call: &Call) -> &'static str {
     if call.auth {
         "token"
+    } else if let Some(kind) = call.kind {
+        kind
+    } else if call.path.contains("/jobs/ingest") {
+        bulk_kind(call)
+    } else if call.path.starts_with(super::DATA_PREFIX)
+        && call.path.trim_end_matches('/').ends_with("/limits")
+    {
+        "limits"
     } else if call.path.contains("/composite/sobjects") {
         "collections"
     } else if call.path.ends_with("/describe") {
@@ -232,9 +242,22 @@ pub fn call_kind(call: &Call) -> &'static str {
     }
 }
 
+/// A Bulk call's kind by method and path (when [`Call::kind`] is unset).
+fn bulk_kind(call: &Call) -> &'static str {
+    let path = call.path.trim_end_matches('/');
+    match call.method.as_str() {
+        "POST" => "bulk_create",
+        "PUT" => "bulk_upload",
+        "PATCH" => "bulk_close",
+        "DELETE" => "bulk_delete",
+        _ if path.ends_with("Results") || path.ends_with("unprocessedrecords") => "bulk_results",
+        _ => "bulk_poll",
+    }
+}
+
 pub(super) fn summary(shared: &Shared, with_records: bool) -> Value {
     let read_only = shared.org().read_only;
-    let st = shared.state();
+    let st = shared.state_now();
     let mut kinds: BTreeMap<&str, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
     let mut records_sent = 0usize;
     for call in &st.calls {
@@ -354,6 +377,7 @@ mod tests {
             status: 200,
             records: 0,
             auth,
+            kind: None,
         };
         assert_eq!(call_kind(&call("/services/oauth2/token", true)), "token");
         assert_eq!(

@@ -83,6 +83,8 @@ pub(super) struct State {
     next_id: u64,
     /// For tokens only (never for faults: those must be reproducible).
     pub rng: Rng,
+    /// Bulk API 2.0 ingest jobs ([`crate::bulk`]).
+    pub bulk: crate::bulk::Jobs,
 }
 
 impl State {
@@ -108,6 +110,7 @@ impl State {
             custom_objects: 0,
             next_id: 0,
             rng: Rng::from_entropy(),
+            bulk: crate::bulk::Jobs::default(),
         }
     }
 
@@ -148,6 +151,7 @@ impl State {
             Fault::CollectionsUnknownException { ratio, seed } => {
                 self.unknown = (ratio > 0.0).then(|| (ratio.min(1.0), Rng::new(seed)));
             }
+            Fault::BulkJobFails { .. } | Fault::BulkJobAborted { .. } => self.bulk.inject(fault),
         }
     }
 
@@ -238,7 +242,7 @@ impl State {
     }
 
     /// [`ObjectSchema::check_access`] of a typed object.
-    fn check_access(
+    pub(super) fn check_access(
         &self,
         sobject: &str,
         fields: &Fields,
@@ -358,6 +362,40 @@ impl State {
         ids
     }
 
+    /// Live records of `sobject` by their `field` value, ids sorted: what
+    /// [`State::find_by_external_id`] finds, for many look-ups at once. The
+    /// key is [`State::external_key`] of the value.
+    pub fn external_index(&self, sobject: &str, field: &str) -> HashMap<String, Vec<String>> {
+        let mut index: HashMap<String, Vec<String>> = HashMap::new();
+        let Some(object) = self.objects.get(&sobject.to_ascii_lowercase()) else {
+            return index;
+        };
+        for (id, r) in object.records.iter().filter(|(_, r)| !r.deleted) {
+            if let Some(v) = get_field(&r.fields, field).and_then(external_value) {
+                index
+                    .entry(self.external_key(sobject, field, &v))
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+        index.values_mut().for_each(|ids| ids.sort());
+        index
+    }
+
+    /// How `field` values compare: exactly for a `caseSensitive` field,
+    /// else ignoring ASCII case (as [`State::find_by_external_id`]).
+    pub fn external_key(&self, sobject: &str, field: &str, value: &str) -> String {
+        let exact = self
+            .schema(sobject)
+            .and_then(|s| s.field(field))
+            .is_some_and(|f| f.case_sensitive);
+        if exact {
+            value.to_owned()
+        } else {
+            value.to_ascii_lowercase()
+        }
+    }
+
     /// Checks an update of record `raw_id` of `sobject` (the order of checks
     /// decides which error a record with several problems gets).
     pub fn check_update(
@@ -409,12 +447,25 @@ impl State {
         value: &str,
         fields: &Fields,
     ) -> Result<Plan, RecordError> {
+        let matches = self.find_by_external_id(sobject, field, value);
+        self.check_upsert_among(sobject, field, value, fields, &matches)
+    }
+
+    /// [`State::check_upsert`] with the records `field` = `value` already
+    /// found (`matches`, sorted ids): for a Bulk job's many rows.
+    pub fn check_upsert_among(
+        &mut self,
+        sobject: &str,
+        field: &str,
+        value: &str,
+        fields: &Fields,
+        matches: &[String],
+    ) -> Result<Plan, RecordError> {
         if !self.object_exists(sobject) {
             return Err(RecordError::invalid_type(sobject));
         }
         check_field_names(sobject, fields)?;
-        let matches = self.find_by_external_id(sobject, field, value);
-        match matches.as_slice() {
+        match matches {
             [] => {
                 self.check_access(sobject, fields, true)?;
                 self.admit(None, Some(value))?;
@@ -451,7 +502,11 @@ impl State {
 
     /// The last checks of a write that is otherwise valid: an injected
     /// rejection, then a pending `UNABLE_TO_LOCK_ROW`.
-    fn admit(&mut self, id: Option<&str>, value: Option<&str>) -> Result<(), RecordError> {
+    pub(super) fn admit(
+        &mut self,
+        id: Option<&str>,
+        value: Option<&str>,
+    ) -> Result<(), RecordError> {
         if let Some(e) = self.rejection(id, value) {
             return Err(e);
         }
@@ -504,7 +559,7 @@ impl State {
     /// An 18-character id: the prefix, then 12 base-62 digits of a scrambled
     /// counter (mixed case, so clients must not mangle the case), then the
     /// checksum.
-    fn new_id(&mut self, prefix: &str) -> String {
+    pub(super) fn new_id(&mut self, prefix: &str) -> String {
         const SPACE: u64 = 62u64.pow(9);
         self.next_id += 1;
         // 1_000_003 is prime and coprime to 62: a bijection on 0..SPACE.

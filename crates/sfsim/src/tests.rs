@@ -18,7 +18,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// Standing for `login.salesforce.com`: `aud` is [`DEFAULT_AUDIENCE`].
-fn config() -> SimConfig {
+pub(crate) fn config() -> SimConfig {
     SimConfig {
         jwt_public_key_pem: String::from_utf8(fixture("test-rsa.pub.pem")).expect("utf-8"),
         login_host: LoginHost::Production,
@@ -67,7 +67,7 @@ async fn jwt_call(sim: &Simulator, assertion: &str) -> (u16, Value) {
     .await
 }
 
-async fn login(sim: &Simulator) -> String {
+pub(crate) async fn login(sim: &Simulator) -> String {
     let (status, body) = jwt_call(sim, &sign("test-rsa.key", &claims(&config()))).await;
     assert_eq!(status, 200, "{body}");
     body["access_token"].as_str().expect("token").to_owned()
