@@ -686,3 +686,38 @@ async fn refusals_apply_to_bulk_calls() {
     assert_eq!(sim.api_calls(), 6);
     sim.shutdown().await;
 }
+
+#[test]
+fn job_dates_are_in_the_captured_form() {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(1_630_373_473_000);
+    assert_eq!(
+        super::handlers::timestamp(t),
+        "2021-08-31T01:31:13.000+0000"
+    );
+    let leap = std::time::UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399);
+    assert_eq!(
+        super::handlers::timestamp(leap),
+        "2000-02-29T23:59:59.000+0000"
+    );
+}
+
+#[tokio::test]
+async fn rows_processed_in_read_only_mode_fail() {
+    let (sim, token) = start(fast()).await;
+    let (_, info) = create(
+        &sim,
+        &token,
+        json!({"object": "Account", "operation": "insert"}),
+    )
+    .await;
+    let id = info["id"].as_str().expect("id").to_owned();
+    upload(&sim, &token, &id, "Name\na\n").await;
+    sim.set_read_only(true);
+    set_state(&sim, &token, &id, "UploadComplete").await;
+    let info = finish(&sim, &token, &id, Duration::from_secs(5)).await;
+    assert_eq!(info["numberRecordsFailed"], 1, "{info}");
+    let (_, rows) = results(&sim, &token, &id, "failedResults").await;
+    assert!(rows[1][1].starts_with("INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE:"));
+    assert_eq!(sim.summary(false)["records_total"], 0);
+    sim.shutdown().await;
+}
