@@ -432,3 +432,7 @@ pub(super) fn run(
 #[cfg(test)]
 #[path = "bulk_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "bulk_fault_tests.rs"]
+mod fault_tests;
