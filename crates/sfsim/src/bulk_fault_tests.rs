@@ -1,7 +1,7 @@
 //! Bulk API 2.0 against a real socket: job states and bad requests,
-//! injected job faults, the daily
-//! batch allocation and `/limits`, refusals of the data gate, read-only
-//! mode, and the job date form (helpers in `bulk_tests.rs`).
+//! injected job faults, the daily batch allocation and `/limits`, refusals
+//! of the data gate, read-only mode, and the job date form (helpers in
+//! `bulk_tests.rs`).
 
 use std::time::Duration;
 
