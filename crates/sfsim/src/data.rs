@@ -9,6 +9,7 @@
 use http::{header, HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
 
+use super::percent::percent_decode;
 use super::record::{get_field, is_identifier, Fields, RecordError};
 use super::state::{Refusal, State};
 use super::{bulk, collections, versions};
@@ -491,42 +492,4 @@ fn is_version(s: &str) -> bool {
     };
     let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
     digits(major) && digits(minor)
-}
-
-/// `%XX` decoding (and `+` as space in forms); invalid escapes stay as
-/// they are.
-pub(super) fn percent_decode(s: &str, plus_as_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' if plus_as_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -58,8 +58,10 @@ mod id;
 mod jsonpos;
 mod oauth;
 mod org;
+mod percent;
 mod plan;
 mod record;
+mod reply;
 mod rng;
 mod schema;
 mod server;
@@ -77,7 +79,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use jsonwebtoken::DecodingKey;
@@ -88,6 +90,7 @@ use tokio::task::JoinHandle;
 
 pub use org::{LoginHost, Outage};
 pub use plan::{call_kind, parse_duration, parse_ratio, FaultPlan, Window, SUMMARY_PATH};
+use reply::{respond, Reply};
 use state::State;
 
 /// The JWT audience of production orgs ([`LoginHost::Production`]).
@@ -428,65 +431,6 @@ impl Drop for Simulator {
     }
 }
 
-/// An answer before it becomes a response.
-struct Reply {
-    status: StatusCode,
-    body: Option<Value>,
-    /// `Some` on data endpoints: the org's and the app's usage for
-    /// `Sforce-Limit-Info`.
-    usage: Option<(u64, u64)>,
-    records: usize,
-    /// Answer this late ([`Fault::Slow`]).
-    delay: Option<Duration>,
-    /// A non-JSON body: its content type and bytes (Bulk result CSVs).
-    raw: Option<Box<(&'static str, Vec<u8>)>>,
-    /// [`Call::kind`].
-    kind: Option<&'static str>,
-}
-
-impl Reply {
-    fn json(status: StatusCode, body: Value) -> Reply {
-        Reply {
-            status,
-            body: Some(body),
-            usage: None,
-            records: 0,
-            delay: None,
-            raw: None,
-            kind: None,
-        }
-    }
-
-    fn empty(status: StatusCode) -> Reply {
-        Reply {
-            status,
-            body: None,
-            usage: None,
-            records: 0,
-            delay: None,
-            raw: None,
-            kind: None,
-        }
-    }
-
-    /// A non-JSON body (`text/csv` results).
-    fn raw(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Reply {
-        Reply {
-            raw: Some(Box::new((content_type, body))),
-            ..Reply::empty(status)
-        }
-    }
-
-    /// A top-level REST error: `[{"message","errorCode"}]`.
-    fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Reply {
-        let message: String = message.into();
-        Reply::json(
-            status,
-            serde_json::json!([{ "message": message, "errorCode": code }]),
-        )
-    }
-}
-
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
@@ -568,30 +512,4 @@ enum Kind {
     /// `GET /services/data/`: unauthenticated, not charged.
     Versions,
     Other,
-}
-
-fn respond(reply: Reply, config: &SimConfig) -> Response<Full<Bytes>> {
-    let content_type = reply.raw.as_ref().map(|r| r.0);
-    let body = match (reply.raw, &reply.body) {
-        (Some(raw), _) => Bytes::from(raw.1),
-        (None, Some(v)) => Bytes::from(v.to_string()),
-        (None, None) => Bytes::new(),
-    };
-    let mut resp = Response::new(Full::new(body));
-    *resp.status_mut() = reply.status;
-    let headers = resp.headers_mut();
-    if let Some(content_type) = content_type {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    } else if reply.body.is_some() {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json;charset=UTF-8"),
-        );
-    }
-    if let Some((used, per_app)) = reply.usage {
-        if let Ok(v) = HeaderValue::from_str(&org::limit_info(config, used, per_app)) {
-            headers.insert(LIMIT_INFO_HEADER, v);
-        }
-    }
-    resp
 }

@@ -9,6 +9,8 @@
 //! `SFSIM_DAILY_LIMIT` sets the daily limit and `--login-host` /
 //! `SFSIM_LOGIN_HOST` (`site`, the default: JWT `aud` = its URL;
 //! `production`; `sandbox`) the login host it stands for.
+//! `--bulk-record-time 0.05ms`, `--bulk-queue-time 200ms` and
+//! `--daily-bulk-batches 15000` set Bulk API 2.0 processing (the defaults).
 //! Prints the URL to use as both `login_url` and `instance_url`.
 //!
 //! A fault plan, counted from the start (`crate::plan`): `--token-outage
@@ -79,6 +81,15 @@ struct Args {
     /// Stop by itself after this long.
     #[arg(long, value_parser = sfsim::parse_duration)]
     exit_after: Option<Duration>,
+    /// Bulk API 2.0: processing time per record of a closed job (default 0.05ms).
+    #[arg(long, value_parser = sfsim::parse_duration)]
+    bulk_record_time: Option<Duration>,
+    /// Bulk API 2.0: how long a closed job stays queued (default 200ms).
+    #[arg(long, value_parser = sfsim::parse_duration)]
+    bulk_queue_time: Option<Duration>,
+    /// Bulk API 2.0: the daily batch allocation (default 15000).
+    #[arg(long)]
+    daily_bulk_batches: Option<u64>,
 }
 
 #[tokio::main]
@@ -105,6 +116,15 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(ttl) = args.token_ttl {
         config.token_ttl = ttl;
+    }
+    if let Some(t) = args.bulk_record_time {
+        config.bulk_record_time = t;
+    }
+    if let Some(t) = args.bulk_queue_time {
+        config.bulk_queue_time = t;
+    }
+    if let Some(n) = args.daily_bulk_batches {
+        config.daily_bulk_batches = n;
     }
     config.login_host = match args.login_host {
         Host::Production => LoginHost::Production,

@@ -218,8 +218,8 @@ pub(super) fn parse_form(body: &[u8]) -> Vec<(String, String)> {
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (
-                super::data::percent_decode(k, true),
-                super::data::percent_decode(v, true),
+                super::percent::percent_decode(k, true),
+                super::percent::percent_decode(v, true),
             )
         })
         .collect()

@@ -303,6 +303,9 @@ impl State {
             fields.insert(column.clone(), value);
         }
         let canonical = id.and_then(crate::id::to_18);
+        // Read-only mode: the row fails like a record in collections
+        // (Salesforce Help, "Read-Only Mode Overview": writes fail; what
+        // happens to a queued Bulk job is n/f: choice).
         let planned = if read_only {
             Err(RecordError::new(READ_ONLY_CODE, READ_ONLY_MESSAGE))
         } else if let Some(column) = bad {
