@@ -82,16 +82,28 @@ fn due_at(b: &Batch, linger: Duration, gather_linger: Duration) -> std::time::In
     }
 }
 
+/// How soon a due batch whose lane has no room is looked at again.
+const LANE_FULL_RECHECK: Duration = Duration::from_millis(20);
+
 impl Batcher {
-    /// When the first open batch is due.
-    pub(crate) fn next_deadline(
-        &self,
-        linger: Duration,
-        gather_linger: Duration,
-    ) -> Option<tokio::time::Instant> {
+    /// When the first open batch is due: its linger is over and its org's
+    /// lane can take it. A batch whose lane is busy keeps filling (a
+    /// backlog then goes out in full calls, not in the pieces that came
+    /// while the lane was busy) and is looked at again shortly.
+    pub(crate) fn next_deadline(&self, sink: &Sink<'_>) -> Option<tokio::time::Instant> {
+        let (linger, gather_linger) = (sink.ctx.config.linger(), sink.ctx.config.gather_linger());
+        let now = std::time::Instant::now();
         self.batches
-            .values()
-            .map(|b| tokio::time::Instant::from_std(due_at(b, linger, gather_linger)))
+            .iter()
+            .map(|((org, _), b)| {
+                let due = due_at(b, linger, gather_linger);
+                if due <= now && !sink.lanes.ready(sink.ctx, *org) {
+                    now + LANE_FULL_RECHECK
+                } else {
+                    due
+                }
+            })
+            .map(tokio::time::Instant::from_std)
             .min()
     }
 
@@ -113,7 +125,9 @@ impl Batcher {
         let due: Vec<_> = self
             .batches
             .iter()
-            .filter(|(_, b)| due_at(b, linger, gather_linger) <= now)
+            .filter(|((org, _), b)| {
+                due_at(b, linger, gather_linger) <= now && sink.lanes.ready(sink.ctx, *org)
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in due {

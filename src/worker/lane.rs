@@ -14,6 +14,7 @@
 //! handed to a retry queue or dead-lettered (confirmed). A lane's failure
 //! (ack, publish, store) ends the session.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +40,9 @@ const PAUSE_CHECK: Duration = Duration::from_millis(100);
 /// The lanes of one session, one per org; dropping them aborts their tasks.
 pub(crate) struct Lanes {
     senders: Vec<mpsc::Sender<Batch>>,
+    /// Per lane: batches handed to it and not yet written, plus one while
+    /// it runs its start-up checks and resumes jobs.
+    busy: Vec<Arc<AtomicUsize>>,
     tasks: JoinSet<Result<(), SessionError>>,
 }
 
@@ -56,10 +60,13 @@ impl Lanes {
         let mut adopted = adopted;
         let (err_tx, err_rx) = mpsc::unbounded_channel();
         let mut senders = Vec::with_capacity(ctx.orgs.len());
+        let mut busy = Vec::with_capacity(ctx.orgs.len());
         let mut tasks = JoinSet::new();
         for org in 0..ctx.orgs.len() {
             let (tx, rx) = mpsc::channel(LANE_DEPTH);
             senders.push(tx);
+            let count = Arc::new(AtomicUsize::new(1));
+            busy.push(count.clone());
             let (ctx, publisher, err_tx) = (ctx.clone(), publisher.clone(), err_tx.clone());
             let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut adopted)
                 .into_iter()
@@ -67,7 +74,7 @@ impl Lanes {
             adopted = others;
             let jobs: Vec<JobRecord> = mine.into_iter().map(|(_, j)| j).collect();
             tasks.spawn(async move {
-                let result = lane(&ctx, &publisher, org, jobs, rx).await;
+                let result = lane(&ctx, &publisher, org, jobs, rx, &count).await;
                 if let Err(e) = &result {
                     let name = ctx.orgs.get(org).map(|o| o.config.name.as_str());
                     tracing::warn!(org = name.unwrap_or(""), error = %e, "org lane ended");
@@ -76,7 +83,26 @@ impl Lanes {
                 result
             });
         }
-        (Lanes { senders, tasks }, err_rx)
+        (
+            Lanes {
+                senders,
+                busy,
+                tasks,
+            },
+            err_rx,
+        )
+    }
+
+    /// Whether org `org`'s lane would write a batch handed to it now: it
+    /// is idle (nothing written or waiting), or (several orgs) the org is
+    /// paused, so the batch would be queued or deferred at once. A batch
+    /// for a busy lane would only wait there, so it keeps filling instead.
+    pub(crate) fn ready(&self, ctx: &Ctx, org: usize) -> bool {
+        let idle = self
+            .busy
+            .get(org)
+            .is_none_or(|n| n.load(Ordering::Acquire) == 0);
+        idle || (ctx.orgs.len() > 1 && ctx.orgs.get(org).is_some_and(|o| o.pause.is_paused()))
     }
 
     /// Hands a closed batch to org `org`'s lane (see the module's table).
@@ -94,7 +120,13 @@ impl Lanes {
             return Ok(());
         };
         let ended = || SessionError::LaneEnded(o.config.name.clone());
+        let queued = || {
+            if let Some(n) = self.busy.get(org) {
+                n.fetch_add(1, Ordering::AcqRel);
+            }
+        };
         if ctx.orgs.len() == 1 {
+            queued();
             return tx.send(batch).await.map_err(|_| ended());
         }
         // Several orgs: wait for room only while the org is not paused (a
@@ -102,13 +134,17 @@ impl Lanes {
         loop {
             if o.pause.is_paused() {
                 return match tx.try_send(batch) {
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        queued();
+                        Ok(())
+                    }
                     Err(mpsc::error::TrySendError::Full(b)) => defer(ctx, publisher, b).await,
                     Err(mpsc::error::TrySendError::Closed(_)) => Err(ended()),
                 };
             }
             match tokio::time::timeout(PAUSE_CHECK, tx.reserve()).await {
                 Ok(Ok(permit)) => {
+                    queued();
                     permit.send(batch);
                     return Ok(());
                 }
@@ -155,6 +191,7 @@ async fn lane(
     org: usize,
     jobs: Vec<JobRecord>,
     mut rx: mpsc::Receiver<Batch>,
+    busy: &AtomicUsize,
 ) -> Result<(), SessionError> {
     // The org's start-up checks, if they have not passed yet (Salesforce
     // did not answer at start): its batches wait here, the others' lanes
@@ -165,8 +202,10 @@ async fn lane(
             super::bulk::resume(ctx, &deps, job).await?;
         }
     }
+    busy.fetch_sub(1, Ordering::AcqRel);
     while let Some(batch) = rx.recv().await {
         flush(ctx, publisher, org, batch).await?;
+        busy.fetch_sub(1, Ordering::AcqRel);
     }
     Ok(())
 }

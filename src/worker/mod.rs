@@ -277,9 +277,8 @@ async fn session(
         publisher,
         lanes: &lanes,
     };
-    let (linger, gather_linger) = (ctx.config.linger(), ctx.config.gather_linger());
     let result = loop {
-        let deadline = batcher.next_deadline(linger, gather_linger);
+        let deadline = batcher.next_deadline(&sink);
         let step = tokio::select! {
             biased;
             _ = shutdown.changed() => {

@@ -138,6 +138,9 @@ pub(super) fn upsert(st: &mut State, sobject: &str, field: &str, json: Body, raw
     for v in values.iter().flatten() {
         *occurrences.entry(v.to_lowercase()).or_default() += 1;
     }
+    // One lookup table per call (the values of one call are distinct, see
+    // DUPLICATE_VALUE below), not a scan of the object per record.
+    let index = st.external_index(sobject, field);
     let outcomes = batch
         .records
         .into_iter()
@@ -172,7 +175,11 @@ pub(super) fn upsert(st: &mut State, sobject: &str, field: &str, json: Body, raw
                 )
                 .on(field));
             }
-            st.check_upsert(sobject, field, &value, &fields)
+            let matches = index
+                .get(&st.external_key(sobject, field, &value))
+                .cloned()
+                .unwrap_or_default();
+            st.check_upsert_among(sobject, field, &value, &fields, &matches)
         })
         .collect();
     finish(st, outcomes, batch.all_or_none, true)
