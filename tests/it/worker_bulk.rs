@@ -497,3 +497,60 @@ fields = { Stripe_Id__c = "/id", Source__c = "/note", Paid__c = { pointer = "/pa
     each_once(&env, 1000);
     finish(env, &exchange).await;
 }
+
+#[tokio::test]
+async fn without_daily_bulk_batches_left_the_backlog_goes_by_collections_calls() {
+    fn no_batches(c: &mut SimConfig) {
+        c.daily_bulk_batches = 0;
+    }
+    let (env, exchange) = env_with("threshold = 1000\n", Some(no_batches)).await;
+    let b = base();
+    publish_invoices(&env, &exchange, b, 1500).await;
+    let w = env.worker().await;
+    eventually(60, "1,500 written", || w.metrics.processed.get() == 1500).await;
+    let text = w.metrics.encode();
+    w.shutdown().await;
+    each_once(&env, 1500);
+    let s = env.sim.summary(false);
+    assert_eq!(calls(&s, "bulk_create"), 0, "{}", s["calls"]);
+    assert_eq!(calls(&s, "limits"), 1, "{}", s["calls"]);
+    assert!(calls(&s, "collections") >= 8, "{}", s["calls"]);
+    assert!(
+        text.contains("hookgate_worker_bulk_fallbacks_total{reason=\"batch_allocation\"} 1"),
+        "{text}"
+    );
+    finish(env, &exchange).await;
+}
+
+/// Salesforce answering 503 to the job's calls pauses the org and the same
+/// calls are made again: nothing retried, nothing dead-lettered, one job.
+#[tokio::test]
+async fn bulk_calls_answered_503_pause_and_go_on() {
+    let (env, exchange) = env_with("threshold = 1000\npoll_interval_ms = 200\n", None).await;
+    let b = base();
+    publish_invoices(&env, &exchange, b, 1500).await;
+    let w = env.worker().await;
+    // After the start-up checks, before the backlog is gathered (1 s of
+    // gather linger at least).
+    env.sim.inject(Fault::ServerError { count: 3 });
+    eventually(60, "1,500 written", || w.metrics.processed.get() == 1500).await;
+    drained(&env, 30).await;
+    let retried = w.metrics.retried.get();
+    w.shutdown().await;
+    each_once(&env, 1500);
+    let s = env.sim.summary(false);
+    let refused: u64 = s["calls"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .map(|v| v["by_status"]["503"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(refused, 3, "{}", s["calls"]);
+    assert_eq!(env.sim.bulk_jobs().len(), 1);
+    assert_eq!(calls(&s, "collections"), 0, "{}", s["calls"]);
+    assert_eq!(retried, 0);
+    assert_eq!(env.try_depth(&env.dlq).await, Some(0));
+    finish(env, &exchange).await;
+}

@@ -76,73 +76,94 @@ pub(crate) async fn write(
         return Ok(fallback(job, rest));
     }
     let writes: Vec<&Write> = job.iter().map(|p| &p.write).collect();
-    let Some(first) = writes.first() else {
-        return Ok(rest);
-    };
     let Ok(body) = csv::upload(&writes) else {
         ctx.metrics.bulk_fallback("refused");
         return Ok(fallback(job, rest));
     };
-    let (operation, object, ext) = first.batch_key();
-    let created = Instant::now();
-    let info = match call(deps, || {
-        deps.client.bulk_create(&object, operation, ext.as_deref())
-    })
-    .await?
-    {
-        Ok(info) => info,
-        Err(e) => {
-            tracing::warn!(org = %deps.org.name, %object, error = %e, "ingest job refused; writing by collections calls");
-            ctx.metrics.bulk_fallback("refused");
-            return Ok(fallback(job, rest));
-        }
-    };
-    let record = JobRecord {
-        org: deps.org.name.clone(),
-        id: info.id.clone(),
-        key_column: csv::key_column(first).to_owned(),
-        rows: job
-            .iter()
-            .map(|p| (csv::key_value(&p.write).to_owned(), p.key.clone()))
-            .collect(),
-    };
-    // Before the upload: a successor resumes this job rather than writing
-    // its records again.
-    ctx.store.record_job(&record).await?;
-    ctx.metrics.bulk_records_per_job.observe(job.len() as f64);
-    spend(ctx, org, job.len());
-    // One upload, never repeated: whether several uploads to one job add
-    // up is not documented, and a repeat of one that arrived would write
-    // every row twice. An unclosed job is never processed, so a failed
-    // upload is aborted (one try) and its records written by collections
-    // calls (which pause while the org fails).
-    pause::respect_budget(deps).await?;
-    deps.metrics.path_call("bulk");
-    if let Err(e) = deps
-        .client
-        .bulk_upload(&info.id, bytes::Bytes::from(body))
-        .await
-    {
-        tracing::warn!(org = %deps.org.name, job = %info.id, error = %e, "ingest job upload failed; aborting it");
-        let _ = deps.client.bulk_set_state(&info.id, "Aborted").await;
-        ctx.store.forget_job(&info.id).await?;
+    let body = bytes::Bytes::from(body);
+    let Some((record, created)) = upload(ctx, org, deps, &job, &body).await? else {
         ctx.metrics.bulk_fallback("refused");
         return Ok(fallback(job, rest));
-    }
+    };
     // Closing is made again through pauses; a refusal leaves the job to
     // `conclude`, which aborts it if it is still open (its rows are then
     // retried).
     if let Err(e) = call(deps, || {
-        deps.client.bulk_set_state(&info.id, "UploadComplete")
+        deps.client.bulk_set_state(&record.id, "UploadComplete")
     })
     .await?
     {
-        tracing::warn!(org = %deps.org.name, job = %info.id, error = %e, "closing the ingest job refused");
+        tracing::warn!(org = %deps.org.name, job = %record.id, error = %e, "closing the ingest job refused");
     }
     let end = conclude(ctx, deps, &record, created).await?;
     settle(ctx, publisher, &record, job, &end).await?;
     ctx.store.forget_job(&record.id).await?;
     Ok(rest)
+}
+
+/// Creates a job for `job`'s writes, records it (before the upload: a
+/// successor resumes it rather than writing its records again) and uploads
+/// `body`: the job and when it was created, or `None` when Salesforce
+/// refused the job (its records go by collections calls).
+///
+/// One upload per job, never repeated: whether several uploads to one job
+/// add up is not documented, and a repeat of one that arrived would write
+/// every row twice. An unclosed job is never processed, so a job whose
+/// upload failed is aborted (one try) and forgotten; after a failure that
+/// is the org's (no token, maintenance, limit, 5xx, transport) the org
+/// pauses and a new job is made.
+async fn upload(
+    ctx: &Ctx,
+    org: usize,
+    deps: &Deps<'_>,
+    job: &[Pending],
+    body: &bytes::Bytes,
+) -> Result<Option<(JobRecord, Instant)>, SessionError> {
+    let Some(first) = job.first().map(|p| &p.write) else {
+        return Ok(None);
+    };
+    let (operation, object, ext) = first.batch_key();
+    let (min, max) = deps.config.pause_retry();
+    let mut backoff = crate::backoff::jittered(min, max);
+    loop {
+        let created = Instant::now();
+        let info = match call(deps, || {
+            deps.client.bulk_create(&object, operation, ext.as_deref())
+        })
+        .await?
+        {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::warn!(org = %deps.org.name, %object, error = %e, "ingest job refused; writing by collections calls");
+                return Ok(None);
+            }
+        };
+        let record = JobRecord {
+            org: deps.org.name.clone(),
+            id: info.id.clone(),
+            key_column: csv::key_column(first).to_owned(),
+            rows: job
+                .iter()
+                .map(|p| (csv::key_value(&p.write).to_owned(), p.key.clone()))
+                .collect(),
+        };
+        ctx.store.record_job(&record).await?;
+        pause::respect_budget(deps).await?;
+        deps.metrics.path_call("bulk");
+        let Err(e) = deps.client.bulk_upload(&info.id, body.clone()).await else {
+            ctx.metrics.bulk_records_per_job.observe(job.len() as f64);
+            spend(ctx, org, job.len());
+            return Ok(Some((record, created)));
+        };
+        tracing::warn!(org = %deps.org.name, job = %info.id, error = %e, "ingest job upload failed; aborting it");
+        let _ = deps.client.bulk_set_state(&info.id, "Aborted").await;
+        ctx.store.forget_job(&info.id).await?;
+        let Some(reason) = pause::Reason::of(&e) else {
+            return Ok(None);
+        };
+        pause::enter(deps, reason, &e);
+        pause::wait(deps, backoff.next().unwrap_or(max)).await?;
+    }
 }
 
 /// The job part of a gathered batch and the rest, both in order: the job
