@@ -224,18 +224,25 @@ async fn the_same_backlog_by_collections_calls_costs_about_125_calls() {
     assert!((125..=140).contains(&spent), "{}", s["calls"]);
 }
 
-/// A larger backlog for docs/workers.md (not run by CI):
+/// A larger backlog for docs/workers.md (not run by CI): `BULK_N` records
+/// (default 100,000), each path (`BULK_PATHS`, default `bulk,collections`)
+/// at each linger (`BULK_LINGERS` in ms, default `200,1000`):
 /// `BULK_N=100000 cargo test --test it worker_bulk::measure -- --ignored --nocapture`.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: run by hand"]
 async fn measure() {
-    let n = std::env::var("BULK_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    for linger in [200, 1000] {
-        backlog(n, "", linger).await;
-        backlog(n, "enabled = false\n", linger).await;
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    let n = var("BULK_N", "100000").parse().unwrap_or(100_000);
+    for linger in var("BULK_LINGERS", "200,1000").split(',') {
+        let linger = linger.trim().parse().unwrap_or(200);
+        for path in var("BULK_PATHS", "bulk,collections").split(',') {
+            let bulk = if path.trim() == "bulk" {
+                ""
+            } else {
+                "enabled = false\n"
+            };
+            backlog(n, bulk, linger).await;
+        }
     }
 }
 

@@ -3,8 +3,9 @@
 //! one holds at least `worker.bulk.threshold`, it opens *gather consumers*
 //! on a channel of their own whose prefetch holds `max_records_per_job`
 //! (plus a collections call's worth for other keys), and the batches it
-//! opens meanwhile gather (see [`super::super::lane::Batch`]). When no
-//! queue holds the threshold any more, the gather consumers are cancelled;
+//! opens meanwhile gather (see [`super::super::batch::Batch`]). When the
+//! work queues are empty (all of the backlog delivered), the gather
+//! consumers are cancelled;
 //! their deliveries stay unacked on their channel until settled, so the
 //! channel stays open for the session.
 //!
@@ -88,9 +89,11 @@ impl Gather {
         let Some(ready) = self.ready(ctx, live).await else {
             return Ok(Vec::new());
         };
-        let backlog = ready >= cfg.threshold as u64;
-        match (backlog, self.active()) {
-            (true, false) => {
+        // Started at the threshold, stopped only once the queues are
+        // empty: a backlog is gathered whole (up to the window), not cut
+        // where the ready count first dips under the threshold.
+        match (ready >= cfg.threshold as u64, ready == 0, self.active()) {
+            (true, _, false) => {
                 tracing::info!(
                     ready,
                     threshold = cfg.threshold,
@@ -98,8 +101,8 @@ impl Gather {
                 );
                 self.start(ctx, live).await
             }
-            (false, true) => {
-                tracing::info!(ready, "backlog gathered: gather consumers stop");
+            (_, true, true) => {
+                tracing::info!("backlog gathered: gather consumers stop");
                 self.stop().await;
                 Ok(Vec::new())
             }
