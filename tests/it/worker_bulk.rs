@@ -284,8 +284,10 @@ async fn rows_a_job_refuses_are_dead_lettered_with_their_sf_error() {
     finish(env, &exchange).await;
 }
 
-#[tokio::test]
-async fn a_worker_killed_after_the_upload_resumes_the_same_job() {
+/// A worker killed (an in-process abort, or `hookgate worker` SIGKILLed)
+/// after its job's upload: the next one resumes that job, uploads nothing
+/// and writes nothing twice; the redeliveries are acked as duplicates.
+async fn killed_after_the_upload(process: bool) {
     // Slow processing: 2,000 rows take about 4 s.
     fn slow(c: &mut SimConfig) {
         c.bulk_record_time = Duration::from_millis(2);
@@ -293,12 +295,24 @@ async fn a_worker_killed_after_the_upload_resumes_the_same_job() {
     let (env, exchange) = env_with("threshold = 1000\npoll_interval_ms = 200\n", Some(slow)).await;
     let b = base();
     publish_invoices(&env, &exchange, b, 2000).await;
-    let w = env.worker().await;
-    eventually(60, "the job's CSV uploaded", || {
-        env.sim.bulk_jobs().iter().any(|j| j.uploads == 1)
-    })
-    .await;
-    w.abort().await;
+    let uploaded = || env.sim.bulk_jobs().iter().any(|j| j.uploads == 1);
+    if process {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["worker", "--config"])
+            .arg(&env.config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("hookgate worker");
+        eventually(60, "the job's CSV uploaded", uploaded).await;
+        child.start_kill().expect("SIGKILL");
+        child.wait().await.expect("reap");
+    } else {
+        let w = env.worker().await;
+        eventually(60, "the job's CSV uploaded", uploaded).await;
+        w.abort().await;
+    }
     let running = env.sim.bulk_jobs();
     assert_eq!(running.len(), 1);
     assert_ne!(
@@ -319,6 +333,16 @@ async fn a_worker_killed_after_the_upload_resumes_the_same_job() {
     assert_eq!(calls(&env.sim.summary(false), "collections"), 0);
     assert_eq!(env.try_depth(&env.dlq).await, Some(0));
     finish(env, &exchange).await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_after_the_upload_resumes_the_same_job() {
+    killed_after_the_upload(false).await;
+}
+
+#[tokio::test]
+async fn a_worker_process_sigkilled_after_the_upload_resumes_the_same_job() {
+    killed_after_the_upload(true).await;
 }
 
 /// A job that ends early (`fault`) after 400 rows: the 400 are done, the

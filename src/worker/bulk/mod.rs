@@ -23,7 +23,10 @@
 //! idempotency claims renewed) while the job runs, so a worker that dies
 //! loses nothing: its successor finds the job in the store, claims its rows
 //! ([`adopt`]), polls the same job to its end and marks what it wrote done
-//! ([`resume`]), and the redelivered messages are acked as duplicates.
+//! ([`resume`]), and the redelivered messages are acked as duplicates. A
+//! job found still `Open` (the worker died between its upload and the
+//! close) is closed: with its data it runs; without (the upload never
+//! arrived) it processes nothing and its rows are written anew.
 
 pub(crate) mod csv;
 pub(crate) mod gather;
@@ -86,8 +89,8 @@ pub(crate) async fn write(
         return Ok(fallback(job, rest));
     };
     // Closing is made again through pauses; a refusal leaves the job to
-    // `conclude`, which aborts it if it is still open (its rows are then
-    // retried).
+    // `conclude`, which closes it once more, then aborts it if it stays
+    // open (its rows are then retried).
     if let Err(e) = call(deps, || {
         deps.client.bulk_set_state(&record.id, "UploadComplete")
     })
@@ -291,17 +294,27 @@ async fn conclude(
     let (mut delay, max) = cfg.poll();
     let deadline = created + Duration::from_secs(cfg.job_timeout_s);
     let mut aborted = false;
+    let mut closing = false;
     let info = loop {
         pause::wait(deps, delay).await?;
         delay = (delay * 2).min(max);
         match call(deps, || deps.client.bulk_job(&record.id)).await? {
             Ok(info) if info.state.terminal() => break Some(info),
             Ok(info) if info.state == JobState::Open => {
-                // Never closed (a predecessor died before): nothing runs.
+                // Never closed: a predecessor died between its upload and
+                // the close, or the close was refused. Closed once: with
+                // its data it runs (the same job, resumed); without (the
+                // upload never arrived) nothing is processed and its rows
+                // are written anew. Still open after that: aborted.
+                let next = if closing { "Aborted" } else { "UploadComplete" };
                 if !aborted {
-                    let _ =
-                        call(deps, || deps.client.bulk_set_state(&record.id, "Aborted")).await?;
-                    aborted = true;
+                    let r = call(deps, || deps.client.bulk_set_state(&record.id, next)).await?;
+                    aborted = closing || r.is_err();
+                    if r.is_err() && !closing {
+                        let _ = call(deps, || deps.client.bulk_set_state(&record.id, "Aborted"))
+                            .await?;
+                    }
+                    closing = true;
                 }
             }
             Ok(_) => {}
