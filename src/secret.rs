@@ -81,6 +81,11 @@ impl Secret {
         Secret(self.0, Some(at))
     }
 
+    /// When the key stops verifying (`not_after`), if ever.
+    pub(crate) fn not_after(&self) -> Option<time::OffsetDateTime> {
+        self.1
+    }
+
     /// Whether the key may still verify at Unix time `now` (seconds).
     pub(crate) fn valid_at(&self, now: i64) -> bool {
         self.1.is_none_or(|t| now <= t.unix_timestamp())

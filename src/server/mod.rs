@@ -142,6 +142,7 @@ impl Gateway {
         let previous = self.routes.load();
         self.routes
             .store(Arc::new(route_table(config, Some(&previous))));
+        export_secret_expiries(config, &self.metrics);
     }
 
     /// Builds the shared state from a validated config.
@@ -152,6 +153,7 @@ impl Gateway {
         replay: Option<crate::dedupe::Cache>,
     ) -> Self {
         let routes = arc_swap::ArcSwap::from_pointee(route_table(config, None));
+        export_secret_expiries(config, &metrics);
         Gateway {
             routes,
             outbox,
@@ -173,6 +175,17 @@ impl Gateway {
             replay,
         }
     }
+}
+
+/// `hookgate_secret_not_after_seconds{route,slot}` for every route secret
+/// with a `not_after`.
+fn export_secret_expiries(config: &Config, metrics: &Metrics) {
+    metrics.set_secret_expiries(config.routes.iter().flat_map(|r| {
+        r.secrets.iter().enumerate().filter_map(|(slot, s)| {
+            let slot = u32::try_from(slot).ok()?;
+            Some((r.name.clone(), slot, s.not_after()?.unix_timestamp()))
+        })
+    }));
 }
 
 #[cfg(test)]

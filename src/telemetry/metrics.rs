@@ -2,6 +2,7 @@
 //!
 //! Names (all prefixed `hookgate_`): `requests_total{route,outcome}`,
 //! `verification_failures_total{route,reason}`, `secret_matches_total{route,slot}`,
+//! `secret_not_after_seconds{route,slot}` (gauge: a secret's `not_after`, Unix s),
 //! `confirm_latency_seconds` (histogram: publish start to last confirm, per
 //! request), `messages_published_total`, `publish_failures_total{reason}`,
 //! `broker_connected` (1/0), `broker_blocked` (1/0), `broker_connections_total`,
@@ -127,6 +128,9 @@ pub struct Metrics {
     /// Replay-cache marks removed before their expiry because the file
     /// reached `dedupe.max_bytes` (earliest expiry first).
     pub(crate) replay_cache_evicted: Counter,
+    /// Unix seconds after which a route's secret (by slot) no longer
+    /// verifies (its `not_after`); secrets without one are not exported.
+    pub(crate) secret_not_after: Family<SlotLabels, Gauge>,
 }
 
 impl Metrics {
@@ -171,6 +175,11 @@ impl Metrics {
             spool_file_bytes: r.gauge("spool_file_bytes", "Size of the spool file, checked against spool.max_bytes"),
             replay_cache_healthy: r.gauge("replay_cache_healthy", "1 while the replay cache file can be written, 0 while it is reopened after an I/O error"),
             replay_cache_evicted: r.counter("replay_cache_evicted", "Replay cache marks removed before expiry to keep dedupe.max_bytes"),
+            secret_not_after: r.add(
+                "secret_not_after_seconds",
+                "Unix time after which a route's secret no longer verifies (its not_after), by route and slot",
+                Family::default(),
+            ),
             registry: r,
         };
         metrics.spool_healthy.set(1);
@@ -183,6 +192,21 @@ impl Metrics {
     pub(crate) fn in_flight_request(&self) -> InFlight<'_> {
         self.in_flight.inc();
         InFlight(&self.in_flight)
+    }
+
+    /// Sets `secret_not_after_seconds` to exactly `expiries` (route, slot,
+    /// Unix seconds): the routes' secrets with a `not_after`, at start and
+    /// after each reload (a secret removed by a reload disappears).
+    pub(crate) fn set_secret_expiries(
+        &self,
+        expiries: impl IntoIterator<Item = (String, u32, i64)>,
+    ) {
+        self.secret_not_after.clear();
+        for (route, slot, at) in expiries {
+            self.secret_not_after
+                .get_or_create(&SlotLabels { route, slot })
+                .set(at);
+        }
     }
 
     /// Counts one finished request.

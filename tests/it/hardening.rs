@@ -671,6 +671,18 @@ secrets = [{{ file = "{old_path}", not_after = "2020-01-01T00:00:00Z" }}, {{ fil
         ),
         None
     );
+    // Every secret with a not_after exports it (Unix seconds), for the
+    // "secret expiring within 14 days" alert.
+    assert_metric(
+        &m,
+        r#"hookgate_secret_not_after_seconds{route="rotated",slot="1"}"#,
+        32_472_144_000.0,
+    );
+    assert_metric(
+        &m,
+        r#"hookgate_secret_not_after_seconds{route="expired_only",slot="0"}"#,
+        1_577_836_800.0,
+    );
     h.finish().await;
 }
 
