@@ -57,9 +57,8 @@ import sys
 
 dashboard, alerts, out = sys.argv[1:4]
 
-# Added to the gateway separately (issue #18): a gauge of each route secret's
-# not_after, in Unix seconds; the alert rules already use it.
-PENDING = {"hookgate_secret_not_after_seconds"}
+# Names the dashboard or rules may use beyond those registered (none now).
+PENDING = set()
 
 # Exported names: Registry::with_prefix("p") + r.counter/counters/gauge/add("n").
 # Counters get `_total` (OpenMetrics), histograms `_bucket/_sum/_count`.
