@@ -103,6 +103,8 @@ struct Expect {
     payload: &'static str,
     routing_key: &'static str,
     message_id: String,
+    /// `content_type`: the request's for webhooks, JSON for Notifications.
+    content_type: &'static str,
     /// The body published, when it is the request's body byte for byte.
     body: Option<Vec<u8>>,
 }
@@ -133,6 +135,10 @@ fn check(m: &BasicGetMessage, e: &Expect) {
     // What the document states beyond the schemas.
     assert_eq!(m.delivery.routing_key.as_str(), e.routing_key, "{what}");
     assert_eq!(props["message_id"], e.message_id, "{what}: message_id");
+    assert_eq!(
+        props["content_type"], e.content_type,
+        "{what}: content_type"
+    );
     assert_eq!(
         props["type"], e.routing_key,
         "{what}: type is the routing key"
@@ -211,6 +217,7 @@ async fn one_message_of_each_kind_matches_the_asyncapi_document() {
         payload: "payload-github.json",
         routing_key: "github.push",
         message_id: "7f5b3c2e-f7a1-11ef-8b4a-3c8a1d2e9f01".into(),
+        content_type: "application/json",
         body: Some(body.clone()),
     };
     webhook(&h, "/hooks/github", &headers, &body, &e).await;
@@ -227,6 +234,7 @@ async fn one_message_of_each_kind_matches_the_asyncapi_document() {
         payload: "payload-stripe.json",
         routing_key: "stripe.invoice.paid",
         message_id: "evt_1QxYzBB2cDeFgHiJa1B2c3D4".into(),
+        content_type: "application/json; charset=utf-8",
         body: Some(body.clone()),
     };
     webhook(&h, "/hooks/stripe", &headers, &body, &e).await;
@@ -243,6 +251,7 @@ async fn one_message_of_each_kind_matches_the_asyncapi_document() {
         payload: "payload-slack.json",
         routing_key: "slack.app_mention",
         message_id: "Ev08F7QK1ZPX".into(),
+        content_type: "application/json",
         body: Some(body.clone()),
     };
     webhook(&h, "/hooks/slack", &headers, &body, &e).await;
@@ -258,6 +267,7 @@ async fn one_message_of_each_kind_matches_the_asyncapi_document() {
         payload: "payload-shopify.json",
         routing_key: "shopify.orders.create",
         message_id: "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043".into(),
+        content_type: "application/json",
         body: Some(body.clone()),
     };
     webhook(&h, "/hooks/shopify", &headers, &body, &e).await;
@@ -275,6 +285,7 @@ async fn one_message_of_each_kind_matches_the_asyncapi_document() {
         payload: "payload-standard-webhooks.json",
         routing_key: "standard.invoice.created",
         message_id: "msg_2tXq9NfH0oZ3yW8kR5cV1bJ7aLp".into(),
+        content_type: "application/json",
         body: Some(body.clone()),
     };
     webhook(&h, "/hooks/standard", &headers, &body, &e).await;
@@ -291,6 +302,7 @@ async fn one_message_of_each_kind_matches_the_asyncapi_document() {
         payload: "payload-generic-hmac.json",
         routing_key: "generic.order.shipped",
         message_id: "0b6f2c9e-3d4a-4e1b-9f8c-7a5d2e1c0b93".into(),
+        content_type: "application/json",
         body: Some(body.clone()),
     };
     webhook(&h, "/hooks/generic", &headers, &body, &e).await;
@@ -308,6 +320,7 @@ async fn one_message_of_each_kind_matches_the_asyncapi_document() {
         payload: "payload-salesforce-notification.json",
         routing_key: "salesforce.Account",
         message_id: id.to_owned(),
+        content_type: "application/json",
         body: None,
     };
     check(&msgs[0], &notification("04lHs000000oLkOIAU"));
