@@ -389,10 +389,11 @@ fn the_header_schema_refuses_renamed_missing_and_extra_headers() {
     assert!(!v.is_valid(&Value::Object(wrong)), "wrong specversion");
 }
 
-/// The worker's retry and dead-letter headers: attempt is an integer, the
-/// error `<code>: <message>`.
+/// The worker's retry headers: `x-hookgate-attempt` is an AMQP integer, not
+/// text (real dead-lettered messages are checked by [`assert_dead_lettered`]
+/// in the worker tests).
 #[test]
-fn the_worker_header_schema_matches_what_the_worker_writes() {
+fn the_worker_header_schema_takes_an_integer_attempt() {
     let v = schema("worker-headers.json");
     let retried = serde_json::json!({
         "x-hookgate-route": "salesforce",
