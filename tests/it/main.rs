@@ -5,6 +5,7 @@
 mod attacks;
 mod cli;
 mod connections;
+mod contracts;
 mod durability;
 mod edge;
 mod hardening;

@@ -305,6 +305,7 @@ max_api_usage = 0.9
             .await
             .unwrap()
         {
+            crate::contracts::assert_dead_lettered(&m);
             let err = m
                 .delivery
                 .properties
