@@ -39,8 +39,17 @@
 #   - podman's default rlimits (nofile/nproc) are above what this host lets a
 #     process raise to ("setrlimit RLIMIT_NPROC: Operation not permitted"): the
 #     container gets nofile from this shell and nproc=4096.
-#   - podman runs no health check timers without systemd: the HEALTHCHECK is
-#     run with `podman healthcheck run` (which runs the image's command).
+#   - podman runs no health check timers without systemd (it logs "unable to
+#     get systemd connection to add healthchecks", harmless here): the
+#     HEALTHCHECK is run with `podman healthcheck run` (the image's command).
+#   - the reqwest client of `hookgate healthcheck` must not need a CA bundle:
+#     the host-built base has none (the real image installs ca-certificates).
+# With those, the run passes: HEALTHCHECK healthy, POST /hooks/github 200,
+# spool.redb and dedupe.redb on the volume, exit 0 on `stop`.
+#
+# It publishes to the broker's exchange `hookgate` and leaves the message in
+# the quorum queue hookgate.events that the baked config declares (the names
+# config/hookgate.example.toml uses too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

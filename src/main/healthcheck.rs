@@ -83,7 +83,7 @@ fn loopback_if_unspecified(mut addr: SocketAddr) -> SocketAddr {
     addr
 }
 
-/// GET `url` without proxies: the status code and the body.
+/// GET `url` (plain HTTP) without proxies: the status code and the body.
 fn probe(url: &str) -> anyhow::Result<(u16, String)> {
     hookgate::tls::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -91,9 +91,12 @@ fn probe(url: &str) -> anyhow::Result<(u16, String)> {
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(async {
+        // The admin listener is plain HTTP: no trust roots to load (an image
+        // without a CA bundle still probes).
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .no_proxy()
+            .tls_certs_only(std::iter::empty())
             .build()
             .context("building the HTTP client")?;
         let response = client.get(url).send().await?;
