@@ -17,9 +17,13 @@
 #   HOOKGATE_BIN     with SMOKE_FROM_HOST: the binary to put in the image
 #                    (default: cargo build --release --locked --bin hookgate)
 #   AMQP_URL         default amqp://guest:guest@127.0.0.1:5672/%2f
+#   SFSIM_BIN        the simulator binary (cargo build --locked -p sfsim): then the
+#                    worker runs from the same image too (worker --config
+#                    /etc/hookgate/worker.toml, sfsim on 127.0.0.1:8787 reached as
+#                    sfsim:8787), must turn ready and stop with exit 0
 #   KEEP=1           keep the image, container and volume for a look
 #
-# Needs free ports 8443 and 9090 on this host (the container shares its
+# Needs free ports 8443 and 9090 (and 8787, 9091 with SFSIM_BIN) on this host (the container shares its
 # network), curl and openssl (scripts/send-fixture.sh, scripts/gen-dev-cert.sh).
 #
 # What this machine allowed (the one it was written on: a Firecracker VM,
@@ -28,11 +32,11 @@
 #     registry-1.docker.io), so the Dockerfile's build stage (rust:1-slim-bookworm)
 #     and base cannot be fetched. SMOKE_FROM_HOST builds the last stage from a
 #     local base instead: a rootfs of the binary's shared libraries, sh, mkdir and
-#     chown from this host plus /etc/passwd with the hookgate user (uid 10001),
+#     chown from this host, its CA bundle, /etc/passwd with the hookgate user (uid 10001),
 #     imported as localhost/hookgate-smoke-base. Every instruction of the
 #     Dockerfile's last stage is used as written except its FROM, the RUN
-#     apt-get/useradd (the base has the user; no CA bundle needed to reach a
-#     local broker) and COPY --from=build (the binary comes from the host).
+#     apt-get/useradd (the base has the user and the CA bundle) and COPY
+#     --from=build (the binary comes from the host).
 #   - crun refuses to start containers on its cgroup layout (cgroup v1 with
 #     hugetlb left on the unified hierarchy: "cgroups in hybrid mode not
 #     supported"): runc (Debian package runc) is used when installed.
@@ -45,7 +49,8 @@
 #   - the reqwest client of `hookgate healthcheck` must not need a CA bundle:
 #     the host-built base has none (the real image installs ca-certificates).
 # With those, the run passes: HEALTHCHECK healthy, POST /hooks/github 200,
-# spool.redb and dedupe.redb on the volume, exit 0 on `stop`.
+# spool.redb and dedupe.redb on the volume (owned by 10001), exit 0 on
+# `stop`; with SFSIM_BIN the worker container turns ready and stops with 0.
 #
 # It publishes to the broker's exchange `hookgate` and leaves the message in
 # the quorum queue hookgate.events that the baked config declares (the names
@@ -63,6 +68,8 @@ IMAGE=localhost/$TAG:latest
 VOLUME=$TAG
 tmp=$(mktemp -d)
 cid=""
+wid=""
+sfsim_pid=""
 
 # === engine ===
 if [[ -z ${ENGINE:-} ]]; then
@@ -96,8 +103,13 @@ cleanup() {
     fi
     eng rm -f "$cid" >/dev/null 2>&1 || true
   fi
+  if [[ -n $wid && ${KEEP:-0} != 1 ]]; then
+    [[ $rc -ne 0 ]] && { echo "--- worker container log" >&2; eng logs "$wid" 2>&1 | tail -20 >&2 || true; }
+    eng rm -f "$wid" >/dev/null 2>&1 || true
+  fi
+  [[ -n $sfsim_pid ]] && kill "$sfsim_pid" 2>/dev/null
   if [[ ${KEEP:-0} != 1 ]]; then
-    eng volume rm -f "$VOLUME" >/dev/null 2>&1 || true
+    eng volume rm -f "$VOLUME" "$VOLUME-worker" >/dev/null 2>&1 || true
     eng rmi -f "$IMAGE" "localhost/$TAG-base:latest" >/dev/null 2>&1 || true
   else
     log "kept: container $cid, volume $VOLUME, image $IMAGE"
@@ -147,6 +159,12 @@ if [[ $from_host == 1 ]]; then
     cp -L "$src" "$rootfs$src"
     [[ -e $rootfs/bin/$b ]] || { mkdir -p "$rootfs/bin"; cp -L "$src" "$rootfs/bin/$b"; }
   done
+  # The CA bundle `apt-get install ca-certificates` gives the real image (the
+  # worker's HTTP client loads it even for an http:// org).
+  if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
+    mkdir -p "$rootfs/etc/ssl/certs"
+    cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"
+  fi
   printf 'root:x:0:0:root:/root:/bin/sh\nhookgate:x:10001:10001::/nonexistent:/usr/sbin/nologin\n' \
     >"$rootfs/etc/passwd"
   printf 'root:x:0:\nhookgate:x:10001:\n' >"$rootfs/etc/group"
@@ -222,4 +240,35 @@ eng stop -t 30 "$cid" >/dev/null
 status=$(eng inspect --format '{{.State.ExitCode}}' "$cid")
 [[ $status == 0 ]] || die "the gateway exited $status on SIGTERM"
 log "stopped ${cid:0:12} (exit 0)"
+
+# === the worker from the same image (needs the simulator) ===
+if [[ -n ${SFSIM_BIN:-} ]]; then
+  port_open 8787 && die "port 8787 is in use on this host"
+  port_open 9091 && die "port 9091 is in use on this host"
+  "$SFSIM_BIN" 8787 --public-url http://sfsim:8787 \
+    --jwt-pub fixtures/salesforce/jwt/test-rsa.pub.pem >"$tmp/sfsim.log" 2>&1 &
+  sfsim_pid=$!
+  eng volume create "$VOLUME-worker" >/dev/null
+  wid=$(eng run -d "${RUN_ARGS[@]}" --network host --add-host sfsim:127.0.0.1 \
+    --env-file config/dev.env -e "HOOKGATE_AMQP_URL=$AMQP_URL" \
+    -v "$ROOT/fixtures/salesforce/jwt/test-rsa.key:/etc/hookgate/salesforce/private.key:ro" \
+    -v "$VOLUME-worker:/var/lib/hookgate" \
+    "$IMAGE" worker --config /etc/hookgate/worker.toml)
+  log "worker container ${wid:0:12} started (worker --config /etc/hookgate/worker.toml)"
+  ready=0
+  for _ in $(seq 1 60); do
+    eng exec "$wid" /usr/local/bin/hookgate healthcheck --config /etc/hookgate/worker.toml \
+      >/dev/null 2>&1 && { ready=1; break; }
+    [[ $(eng inspect --format '{{.State.Running}}' "$wid") == true ]] || break
+    sleep 1
+  done
+  [[ $ready == 1 ]] || die "the worker did not become ready"
+  log "worker: hookgate healthcheck --config /etc/hookgate/worker.toml passed"
+  eng stop -t 60 "$wid" >/dev/null
+  status=$(eng inspect --format '{{.State.ExitCode}}' "$wid")
+  [[ $status == 0 ]] || die "the worker exited $status on SIGTERM"
+  log "stopped the worker ${wid:0:12} (exit 0)"
+else
+  log "worker: skipped (set SFSIM_BIN to the simulator binary: cargo build -p sfsim)"
+fi
 log "PASS"
