@@ -13,7 +13,7 @@
 #                    when `docker info` reaches a daemon)
 #   SMOKE_FROM_HOST  1: build the image's last stage from this host instead of
 #                    the registry's base images (below); 0: never; default auto:
-#                    when debian:bookworm-slim cannot be pulled
+#                    when the Dockerfile does not build
 #   HOOKGATE_BIN     with SMOKE_FROM_HOST: the binary to put in the image
 #                    (default: cargo build --release --locked --bin hookgate)
 #   AMQP_URL         default amqp://guest:guest@127.0.0.1:5672/%2f
@@ -28,9 +28,11 @@
 #
 # What this machine allowed (the one it was written on: a Firecracker VM,
 # Debian 12, root, podman 4.3.1 from Debian, no docker daemon):
-#   - no registry: `podman pull debian:bookworm-slim` fails (no DNS for
-#     registry-1.docker.io), so the Dockerfile's build stage (rust:1-slim-bookworm)
-#     and base cannot be fetched. SMOKE_FROM_HOST builds the last stage from a
+#   - no registry: the Dockerfile's base images (rust:1-slim-bookworm,
+#     debian:bookworm-slim) cannot be pulled, so `podman build` of the
+#     Dockerfile fails at its first FROM: podman resolves `rust` by no alias and
+#     registries.conf names no unqualified-search registry; `debian`, which has
+#     an alias, fails on DNS (the registry's host name does not resolve). SMOKE_FROM_HOST builds the last stage from a
 #     local base instead: a rootfs of the binary's shared libraries, sh, mkdir and
 #     chown from this host, its CA bundle, /etc/passwd with the hookgate user (uid 10001),
 #     imported as localhost/hookgate-smoke-base. Every instruction of the
@@ -128,12 +130,17 @@ port_open 5672 || die "no RabbitMQ on 127.0.0.1:5672"
 
 # === image ===
 from_host=${SMOKE_FROM_HOST:-auto}
-if [[ $from_host == auto ]]; then
-  if timeout 120 "$ENGINE" pull -q docker.io/library/debian:bookworm-slim >/dev/null 2>&1; then
+if [[ $from_host != 1 ]]; then
+  if eng build "${BUILD_ARGS[@]}" -t "$IMAGE" . >"$tmp/build.log" 2>&1; then
     from_host=0
-  else
-    log "cannot pull debian:bookworm-slim (no registry?): building the last stage from this host"
+  elif [[ $from_host == auto ]]; then
+    tail -5 "$tmp/build.log" | sed 's/^/  build: /'
+    log "the Dockerfile did not build (above; no registry for its base images?):" \
+      "building its last stage from this host"
     from_host=1
+  else
+    cat "$tmp/build.log" >&2
+    die "the Dockerfile did not build"
   fi
 fi
 
@@ -188,8 +195,6 @@ if [[ $from_host == 1 ]]; then
   log "Containerfile (the Dockerfile's last stage from a host base):"
   sed 's/^/  | /' "$ctx/Containerfile"
   eng build "${BUILD_ARGS[@]}" -q -t "$IMAGE" -f "$ctx/Containerfile" "$ctx" >/dev/null
-else
-  eng build "${BUILD_ARGS[@]}" -t "$IMAGE" .
 fi
 log "image $IMAGE built"
 user=$(eng image inspect --format '{{.Config.User}}' "$IMAGE")
