@@ -5,7 +5,9 @@
 #   2. the Grafana dashboard is JSON, every PromQL expression in it parses, and
 #      every metric name in it and in the alert rules is one hookgate registers
 #      (src/telemetry/metrics.rs, src/worker/metrics.rs);
-#   3. both systemd units pass `systemd-analyze verify` with no warning.
+#   3. both systemd units pass `systemd-analyze verify` with no warning;
+#   4. deploy/compose.yaml fits the Dockerfile and the repository
+#      (scripts/check-compose.py: health-gated start order, volumes, mounts).
 # Run from anywhere: bash scripts/check-deploy.sh. Called by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -175,4 +177,7 @@ fi
 out=$(systemd-analyze verify "${units[@]}" 2>&1) || { echo "$out" >&2; exit 1; }
 if [ -n "$out" ]; then echo "$out" >&2; echo "check-deploy: systemd-analyze verify warned" >&2; exit 1; fi
 echo "  SUCCESS: ${#units[@]} units verified"
+
+echo "== compose file"
+PYTHONDONTWRITEBYTECODE=1 python3 scripts/check-compose.py deploy/compose.yaml
 echo "check-deploy: all deployment checks passed"

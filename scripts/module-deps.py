@@ -2,7 +2,8 @@
 """The import graph between hookgate's top-level modules: cycles and layer violations.
 
 A stand-in for `cargo modules dependencies --acyclic` that needs no rust-analyzer:
-walks the module tree from src/lib.rs (and src/main.rs as the node `main`), follows
+walks the module tree from src/lib.rs (and src/main.rs as the node `main`, with
+the files of src/main/ its `mod` declarations name), follows
 `mod x;` declarations to their files, and in each file collects every path that
 leaves its top-level module: `crate::x..` (in `use`, grouped `use crate::{a, b::c}`
 and expression paths), `super::..` chains that climb to the crate root, and, in
@@ -367,8 +368,19 @@ def module_files(src_dir):
                     break
     main = src_dir / "main.rs"
     if main.exists():
-        files["main.rs"] = ([MAIN], parse(main.read_text(encoding="utf-8"), [MAIN],
-                                          crate_names=("crate", LIB_NAME)))
+        parsed = parse(main.read_text(encoding="utf-8"), [MAIN],
+                       crate_names=("crate", LIB_NAME))
+        files["main.rs"] = ([MAIN], parsed)
+        # The binary's own modules: `#[path = "main/x.rs"] mod x;` in main.rs,
+        # files of src/main/ (part of the node `main`; they import the library
+        # as `hookgate::`).
+        for name, inner in parsed.mods:
+            cand = src_dir / MAIN / Path(*inner) / f"{name}.rs"
+            rel = cand.relative_to(src_dir).as_posix()
+            if cand.exists() and not is_test_file(rel):
+                files[rel] = ([MAIN, *inner, name],
+                              parse(cand.read_text(encoding="utf-8"), [MAIN, *inner, name],
+                                    crate_names=("crate", LIB_NAME)))
     reached = set(files) | tests
     orphans = sorted(
         p.relative_to(src_dir).as_posix() for p in src_dir.rglob("*.rs")

@@ -201,6 +201,16 @@ class Tree(unittest.TestCase):
         self.assertEqual(orphans, ["stray.rs"])
         self.assertEqual(md.cycles(nodes, edges), [["a", "b"]])
 
+    def test_binary_modules_in_src_main_belong_to_main(self):
+        write_tree(self.tmp.name, {
+            "main.rs": 'use hookgate::b::X;\n#[path = "main/probe.rs"]\nmod probe;',
+            "main/probe.rs": "use hookgate::c::Y;\nuse super::helper;",
+        })
+        nodes, edges, _, orphans = md.graph(self.tmp.name)
+        self.assertEqual(edges[("main", "c")], ["main/probe.rs:1"])
+        self.assertNotIn("main/probe.rs", orphans)
+        self.assertEqual(nodes, ["a", "b", "c", "main"])
+
     def test_inner_graph(self):
         nodes, edges = md.inner_graph(self.tmp.name)
         self.assertIn("b::one", nodes)

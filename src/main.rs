@@ -4,6 +4,9 @@
 //! - `hookgate check-config --config PATH [--online]`: validate, print routes
 //!   (`--online`: and the worker's actions against the org); exit 2 on error.
 //! - `hookgate worker --config PATH`: run the Salesforce worker.
+//! - `hookgate healthcheck --config PATH | --url URL`: exit 0 when the
+//!   admin listener's `/readyz` answers 200, else 1 (a container's
+//!   `HEALTHCHECK`).
 //! - `hookgate dlq list|replay|purge --config PATH [--limit N]`: the
 //!   worker's dead-letter queue.
 //! - `hookgate spool status|drain --config PATH`: inspect or drain a stopped
@@ -21,6 +24,13 @@ use clap::{Args, Parser, Subcommand};
 use hookgate::config::worker::WorkerConfig;
 use hookgate::config::Config;
 use hookgate::telemetry::tracing::{self as logs, LogFormat};
+
+// Binary-only modules live in src/main/ (scripts/module-deps.py follows them
+// as part of the `main` node).
+#[path = "main/check_config.rs"]
+mod check_config;
+#[path = "main/healthcheck.rs"]
+mod healthcheck;
 
 /// mimalloc: the request path allocates per request in hyper, rustls, lapin
 /// and the handler; glibc malloc was ~8% of the gateway's CPU under load
@@ -75,6 +85,16 @@ enum Command {
         /// Also check the worker's actions against the org (versions, describe).
         #[arg(long)]
         online: bool,
+    },
+    /// Exit 0 when the admin listener's /readyz answers 200 (3 s timeout), else 1.
+    Healthcheck {
+        /// Path of the TOML config file: `[admin] listen`, or `[worker]
+        /// admin_listen` of a worker-only file.
+        #[arg(long, short, conflicts_with = "url", required_unless_present = "url")]
+        config: Option<PathBuf>,
+        /// The URL to ask instead, e.g. http://127.0.0.1:9090/readyz.
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Run the worker: consume, call Salesforce, retry, dead-letter.
     Worker {
@@ -223,7 +243,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logs::init(cli.log_format);
     match cli.command {
-        Command::CheckConfig { config, online } => check_config(&config, online),
+        Command::CheckConfig { config, online } => check_config::run(&config, online),
+        Command::Healthcheck { config, url } => healthcheck::run(config.as_deref(), url.as_deref()),
         Command::Worker { config } => {
             let config = match WorkerConfig::load(&config) {
                 Ok(c) => c,
@@ -271,66 +292,6 @@ fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
-}
-
-/// Validates the gateway part (`[server]`) and the worker part (`[worker]`)
-/// of a file, whichever it has, and prints what they declare.
-fn check_config(path: &std::path::Path, online: bool) -> ExitCode {
-    let sections: Vec<String> = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .map(|t| t.keys().cloned().collect())
-        .unwrap_or_default();
-    let has = |k: &str| sections.iter().any(|s| s == k);
-    let worker_only = has("worker") && !has("server");
-    if !worker_only {
-        match Config::load(path) {
-            Ok(c) => {
-                println!("{}: gateway ok", c.file.display());
-                for r in &c.routes {
-                    println!(
-                        "  {:<28} {:<18} name={} max_body_bytes={} secrets={}",
-                        r.path,
-                        r.kind.as_str(),
-                        r.name,
-                        r.max_body_bytes,
-                        r.secrets.len()
-                    );
-                }
-            }
-            Err(e) => return config_error(&e),
-        }
-    }
-    if has("worker") {
-        match WorkerConfig::load(path) {
-            Ok(c) => {
-                println!("{}: worker ok", c.file.display());
-                println!(
-                    "  queues {:?} -> dead letters to {}",
-                    c.worker.queues, c.worker.dead_letter_queue
-                );
-                for a in &c.worker.actions {
-                    println!(
-                        "  {:<28} {:?} {}",
-                        a.pattern,
-                        a.kind,
-                        a.sobject.as_deref().unwrap_or("(from the Notification)")
-                    );
-                }
-                let checked = runtime().and_then(|rt| {
-                    let check = hookgate::worker::schema::check_online(&c);
-                    Ok(online.then(|| rt.block_on(check)).transpose()?)
-                });
-                match checked {
-                    Err(e) => return config_error(&e),
-                    Ok(Some(_)) => println!("  online: the org serves api_version; actions fit"),
-                    Ok(None) => {}
-                }
-            }
-            Err(e) => return config_error(&e),
-        }
-    }
-    ExitCode::SUCCESS
 }
 
 fn config_error(e: &dyn std::fmt::Display) -> ExitCode {

@@ -48,7 +48,9 @@ pub enum Error {
 }
 
 /// The process-wide crypto provider (ring). Installing twice is harmless.
-pub(crate) fn install_crypto_provider() {
+/// Call it before building a `reqwest` client (the crate enables rustls
+/// without a default provider).
+pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 

@@ -23,8 +23,8 @@ pub(crate) use super::mapping::{FieldSpec, ValueType};
 pub(crate) use super::orgs::OrgConfig;
 use crate::config::{self, AmqpConfig, Error};
 
-/// Default worker admin listener.
-pub(crate) const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
+/// Default worker admin listener (`[worker] admin_listen`).
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
 
 /// The whole file as the worker reads it.
 #[derive(Debug, Deserialize)]

@@ -108,3 +108,144 @@ fn check_config_validates_the_worker_example() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("salesforce.consumer_key.env"), "{stderr}");
 }
+
+/// The container's secrets as `docker run -e` would pass them (the dev
+/// values of config/dev.env).
+fn dev_env(cmd: &mut Command) {
+    for line in std::fs::read_to_string(repo().join("config/dev.env"))
+        .unwrap()
+        .lines()
+    {
+        if let Some((k, v)) = line.split_once('=') {
+            if !k.starts_with('#') {
+                cmd.env(k.trim(), v.trim());
+            }
+        }
+    }
+}
+
+#[test]
+fn check_config_accepts_the_container_configs_with_the_env_set() {
+    // config/container.toml names its TLS files under /etc/hookgate/tls/;
+    // here they are written to a temporary folder and the paths swapped.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = crate::support::write_certs(dir.path());
+    let text = std::fs::read_to_string(repo().join("config/container.toml"))
+        .unwrap()
+        .replace("/etc/hookgate/tls/server.pem", &cert.display().to_string())
+        .replace("/etc/hookgate/tls/server.key", &key.display().to_string())
+        .replace("/var/lib/hookgate/", &format!("{}/", dir.path().display()));
+    let gateway = dir.path().join("container.toml");
+    std::fs::write(&gateway, text).unwrap();
+    let mut cmd = hookgate();
+    dev_env(&mut cmd);
+    let out = cmd
+        .env("HOOKGATE_AMQP_URL", "amqp://guest:guest@rabbitmq:5672/%2f")
+        .args(["check-config", "--config"])
+        .arg(&gateway)
+        .output()
+        .expect("run hookgate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("gateway ok") && stdout.contains("/hooks/github"),
+        "{stdout}"
+    );
+
+    // The worker's files: the image's and deploy/compose.yaml's (Redis
+    // store). Their private key is mounted at /etc/hookgate/salesforce/;
+    // here the simulator's test key stands in.
+    let key = repo().join("fixtures/salesforce/jwt/test-rsa.key");
+    for rel in ["config/container-worker.toml", "deploy/compose-worker.toml"] {
+        let text = std::fs::read_to_string(repo().join(rel))
+            .unwrap()
+            .replace(
+                "/etc/hookgate/salesforce/private.key",
+                &key.display().to_string(),
+            )
+            .replace("/var/lib/hookgate/", &format!("{}/", dir.path().display()));
+        let worker = dir.path().join("worker.toml");
+        std::fs::write(&worker, text).unwrap();
+        let mut cmd = hookgate();
+        dev_env(&mut cmd);
+        let out = cmd
+            .args(["check-config", "--config"])
+            .arg(&worker)
+            .output()
+            .expect("run hookgate");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{rel}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("worker ok"), "{rel}: {stdout}");
+    }
+}
+
+/// Runs `hookgate healthcheck ARGS..` off the async runtime (the gateway
+/// under test runs on it).
+async fn healthcheck(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        hookgate()
+            .arg("healthcheck")
+            .args(args)
+            .output()
+            .expect("run hookgate")
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_0_when_ready_and_1_when_nobody_answers() {
+    let h = crate::support::Harness::start().await;
+    let mut ready = false;
+    for _ in 0..100 {
+        if h.admin_get("/readyz").await.0 == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the gateway became ready");
+
+    let out = healthcheck(vec!["--url".into(), format!("{}/readyz", h.admin)]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // --config: the admin listener from the file, 0.0.0.0 asked on loopback.
+    let dir = tempfile::tempdir().unwrap();
+    let port = h.admin.rsplit(':').next().unwrap_or_default().to_owned();
+    let file = dir.path().join("gw.toml");
+    std::fs::write(
+        &file,
+        format!("[server]\n[admin]\nlisten = \"0.0.0.0:{port}\"\n"),
+    )
+    .unwrap();
+    let out = healthcheck(vec!["--config".into(), file.display().to_string()]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    h.finish().await;
+
+    // A port nobody listens on: exit 1, the reason on stderr.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let out = healthcheck(vec!["--url".into(), format!("http://{addr}/readyz")]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unhealthy"), "{stderr}");
+}

@@ -153,6 +153,11 @@ pub struct SimConfig {
     /// `Max`; 15,000 per rolling 24 h, SALESFORCE.md section 8). A job uses
     /// one batch per 10,000 records (rounded up) when it starts.
     pub daily_bulk_batches: u64,
+    /// The URL clients reach it at (token replies' `instance_url`, the
+    /// site audience), when that is not the bound address: behind a
+    /// container network name, `http://sfsim:8787`. `None`: the bound
+    /// address (an unspecified one as `127.0.0.1`).
+    pub public_url: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -171,6 +176,7 @@ impl Default for SimConfig {
             bulk_record_time: Duration::from_micros(50),
             bulk_queue_time: Duration::from_millis(200),
             daily_bulk_batches: 15_000,
+            public_url: None,
         }
     }
 }
@@ -321,9 +327,13 @@ impl Simulator {
         if local.ip().is_unspecified() {
             local.set_ip(Ipv4Addr::LOCALHOST.into());
         }
+        let url = match &config.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{local}"),
+        };
         let shared = Arc::new(Shared {
             config,
-            url: format!("http://{local}"),
+            url,
             org_id,
             user_id: crate::id::to_18(USER_ID).unwrap_or_else(|| USER_ID.to_owned()),
             jwt_key,

@@ -2,7 +2,8 @@
 //! `--exit-after`), for the README demo, trying the worker by hand and the
 //! worker soak (`scripts/worker-soak.sh`).
 //!
-//! `cargo run -p sfsim -- [PORT]` (default 0: a free port). It trusts
+//! `cargo run -p sfsim -- [PORT]` (default 0: a free port; `--host 0.0.0.0
+//! --public-url http://sfsim:8787` in a container). It trusts
 //! `fixtures/salesforce/jwt/test-rsa.pub.pem` for the JWT bearer flow (sign
 //! assertions with `fixtures/salesforce/jwt/test-rsa.key`); `--jwt-pub` /
 //! `SFSIM_JWT_PUB` names another public key, `--daily-limit` /
@@ -21,7 +22,7 @@
 //! per-record write counts) is served at `GET /_sfsim/summary` and, at exit,
 //! written to `--summary PATH` (`-`: stdout) with one line on stderr.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -42,6 +43,14 @@ struct Args {
     /// Port on 127.0.0.1 (0: a free one).
     #[arg(default_value_t = 0)]
     port: u16,
+    /// The address to listen on (0.0.0.0 in a container).
+    #[arg(long, env = "SFSIM_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// The URL clients reach it at, when not the listen address (the
+    /// token reply's instance_url and the site's JWT audience), e.g.
+    /// http://sfsim:8787 on a container network.
+    #[arg(long, env = "SFSIM_PUBLIC_URL")]
+    public_url: Option<String>,
     /// The RS256 public key (PEM) the JWT bearer flow trusts.
     #[arg(long, env = "SFSIM_JWT_PUB")]
     jwt_pub: Option<String>,
@@ -106,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
     let mut config = SimConfig {
         jwt_public_key_pem: pem,
         org_id: args.org_id.clone(),
+        public_url: args.public_url.clone(),
         ..SimConfig::default()
     };
     if let Some(limit) = args.daily_limit {
@@ -142,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
         "org_id={} consumer_key={} username={} client_secret={} daily_limit={}",
         args.org_id, config.consumer_key, config.username, config.client_secret, config.daily_limit
     );
-    let sim = Simulator::start_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
+    let sim = Simulator::start_on(config, SocketAddr::from((args.host, args.port)))
         .await
         .context("starting the simulator")?;
     sim.schedule(&plan);

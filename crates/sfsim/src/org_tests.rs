@@ -436,3 +436,17 @@ async fn a_scheduled_fault_plan_and_the_summary() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_public_url_is_its_url_and_site_audience() {
+    // Behind a container network: bound on 127.0.0.1, reached as sfsim:8787.
+    let sim = Simulator::start(SimConfig {
+        public_url: Some("http://sfsim:8787/".into()),
+        ..config(LoginHost::Site)
+    })
+    .await
+    .expect("start");
+    assert_eq!(sim.url(), "http://sfsim:8787");
+    assert_eq!(sim.audience(), "http://sfsim:8787");
+    sim.shutdown().await;
+}
