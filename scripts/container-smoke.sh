@@ -16,7 +16,9 @@
 #                    when the Dockerfile does not build
 #   HOOKGATE_BIN     with SMOKE_FROM_HOST: the binary to put in the image
 #                    (default: cargo build --release --locked --bin hookgate)
-#   AMQP_URL         default amqp://guest:guest@127.0.0.1:5672/%2f
+#   AMQP_URL         default: a fresh vhost hookgate-smoke-<pid> on 127.0.0.1:5672 (guest),
+#                    made with rabbitmqctl and deleted at the end, so the smoke test leaves
+#                    nothing in the shared broker
 #   SFSIM_BIN        the simulator binary (cargo build --locked -p sfsim): then the
 #                    worker runs from the same image too (worker --config
 #                    /etc/hookgate/worker.toml, sfsim on 127.0.0.1:8787 reached as
@@ -64,8 +66,8 @@ ROOT=$PWD
 log() { echo "container-smoke: $*"; }
 die() { echo "container-smoke: FAIL: $*" >&2; exit 1; }
 
-AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 TAG=hookgate-smoke-$$
+SMOKE_VHOST=""
 IMAGE=localhost/$TAG:latest
 VOLUME=$TAG
 tmp=$(mktemp -d)
@@ -116,10 +118,19 @@ cleanup() {
   else
     log "kept: container $cid, volume $VOLUME, image $IMAGE"
   fi
+  [[ -n $SMOKE_VHOST ]] && rabbitmqctl -q delete_vhost "$SMOKE_VHOST" >/dev/null 2>&1
   rm -rf "$tmp"
   exit "$rc"
 }
 trap cleanup EXIT
+
+if [[ -z ${AMQP_URL:-} ]]; then
+  SMOKE_VHOST=$TAG
+  rabbitmqctl -q add_vhost "$SMOKE_VHOST" >/dev/null \
+    && rabbitmqctl -q set_permissions -p "$SMOKE_VHOST" guest '.*' '.*' '.*' >/dev/null \
+    || { echo "container-smoke: cannot make vhost $SMOKE_VHOST (rabbitmqctl)" >&2; exit 1; }
+  AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$SMOKE_VHOST"
+fi
 
 # === preconditions ===
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
