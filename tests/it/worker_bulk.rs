@@ -508,7 +508,9 @@ fields = { Stripe_Id__c = "/id", Source__c = "/note", Paid__c = { pointer = "/pa
     let env = WorkerEnv::start(
         &exchange,
         WorkerOpts {
-            bulk: Some("threshold = 1000\npoll_interval_ms = 200\ngather_linger_ms = 3000\n".into()),
+            bulk: Some(
+                "threshold = 1000\npoll_interval_ms = 200\ngather_linger_ms = 3000\n".into(),
+            ),
             actions: Some(actions.into()),
             ..WorkerOpts::default()
         },
