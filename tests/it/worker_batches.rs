@@ -40,6 +40,8 @@ async fn env_with(actions: &str) -> (WorkerEnv, String) {
         },
     )
     .await;
+    let mut env = env;
+    env.exchanges.push(exchange.clone());
     (env, exchange)
 }
 

@@ -53,6 +53,8 @@ async fn env_lingering(
         },
     )
     .await;
+    let mut env = env;
+    env.exchanges.push(exchange.clone());
     (env, exchange)
 }
 
@@ -429,7 +431,7 @@ async fn below_the_threshold_or_spread_over_keys_collections_are_used() {
         .unwrap();
         let _ = conn.close(200, ShortString::from("declared")).await;
     }
-    let env = WorkerEnv::start(
+    let mut env = WorkerEnv::start(
         &exchange,
         WorkerOpts {
             bulk: Some("threshold = 1000\ngather_linger_ms = 3000\n".into()),
@@ -438,6 +440,7 @@ async fn below_the_threshold_or_spread_over_keys_collections_are_used() {
         },
     )
     .await;
+    env.exchanges.push(exchange.clone());
     let b = base();
     // 1,200 ready (over the threshold), but 600 per key.
     publish_invoices(&env, &exchange, b, 600).await;
@@ -505,7 +508,7 @@ fields = { Stripe_Id__c = "/id", Source__c = "/note", Paid__c = { pointer = "/pa
         .unwrap();
         let _ = conn.close(200, ShortString::from("declared")).await;
     }
-    let env = WorkerEnv::start(
+    let mut env = WorkerEnv::start(
         &exchange,
         WorkerOpts {
             bulk: Some(
@@ -516,6 +519,7 @@ fields = { Stripe_Id__c = "/id", Source__c = "/note", Paid__c = { pointer = "/pa
         },
     )
     .await;
+    env.exchanges.push(exchange.clone());
     let notes = [
         "plain",
         "a, \"quoted\" b\nsecond line\r\nthird",

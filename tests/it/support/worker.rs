@@ -74,6 +74,9 @@ pub struct WorkerEnv {
     pub channel: Channel,
     redis: bool,
     finished: bool,
+    /// Exchanges the test made for this env, deleted by `Drop` when the
+    /// test panicked before `finish`.
+    pub exchanges: Vec<String>,
 }
 
 /// The simulator trusting the test key. It stands for a login host that is
@@ -214,6 +217,7 @@ max_api_usage = 0.9
             channel,
             redis: opts.redis,
             finished: false,
+            exchanges: Vec::new(),
         }
     }
 
@@ -381,7 +385,7 @@ impl Drop for WorkerEnv {
     /// A test that panicked before `finish`: delete its queues anyway.
     fn drop(&mut self) {
         if !self.finished {
-            super::cleanup(AMQP_URL, Vec::new(), self.queues());
+            super::cleanup(AMQP_URL, self.exchanges.clone(), self.queues());
         }
     }
 }
