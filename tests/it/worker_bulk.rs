@@ -102,7 +102,6 @@ async fn publish_with(
                 body.to_string().as_bytes(),
                 BasicProperties::default()
                     .with_message_id(ShortString::from(id.as_str()))
-                    .with_delivery_mode(2)
                     .with_headers(headers.clone()),
             )
             .await
@@ -217,15 +216,16 @@ async fn a_backlog_of_25000_goes_through_one_ingest_job() {
     assert!(spent <= 10, "{spent} calls: {}", s["calls"]);
 }
 
-/// The same backlog with Bulk API 2.0 disabled: the collections path's
-/// cost, for docs/workers.md's table. A linger of 1 s lets each call fill
-/// (200 records), whatever this machine's load.
+/// A backlog with Bulk API 2.0 disabled: the collections path's cost
+/// (5,000 records here, to spare the shared broker in CI; 25,000 and
+/// 100,000 by [`measure`]). A linger of 1 s lets each call fill (200
+/// records), whatever this machine's load.
 #[tokio::test]
-async fn the_same_backlog_by_collections_calls_costs_about_125_calls() {
-    let (s, _) = backlog(25_000, "enabled = false\n", 1000).await;
+async fn a_backlog_by_collections_calls_costs_5_calls_per_1000() {
+    let (s, _) = backlog(5_000, "enabled = false\n", 1000).await;
     assert_eq!(calls(&s, "bulk_create"), 0, "{s}");
     let spent = write_calls(&s);
-    assert!((125..=140).contains(&spent), "{}", s["calls"]);
+    assert!((25..=28).contains(&spent), "{}", s["calls"]);
 }
 
 /// A larger backlog for docs/workers.md (not run by CI): `BULK_N` records
