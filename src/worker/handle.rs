@@ -107,6 +107,11 @@ impl Batcher {
             .min()
     }
 
+    /// Whether a gathering batch is open.
+    pub(crate) fn gathers(&self) -> bool {
+        self.batches.values().any(|b| b.gather)
+    }
+
     /// Idempotency keys held (to release their claims when a session ends).
     pub(crate) fn held_ids(&self) -> Vec<String> {
         self.batches

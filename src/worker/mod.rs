@@ -265,7 +265,7 @@ async fn session(
 ) -> Result<(), SessionError> {
     // A backlog already waiting is gathered from the first delivery on.
     let mut gather = bulk::gather::Gather::new();
-    let first = gather.probe(ctx, live).await?;
+    let first = gather.probe(ctx, live, false).await?;
     batcher.gathering = gather.active();
     let (consume_ch, tags, mut deliveries) = consume(ctx, live).await?;
     for s in first {
@@ -294,7 +294,7 @@ async fn session(
             }
             Some(e) = lane_errors.recv() => Err(e),
             _ = sleep_until(deadline) => batcher.flush_due(&sink).await,
-            _ = sleep_until(gather.next_probe(ctx)) => match gather.probe(ctx, live).await {
+            _ = sleep_until(gather.next_probe(ctx)) => match gather.probe(ctx, live, batcher.gathers()).await {
                 Ok(streams) => {
                     for s in streams {
                         deliveries.push(s);

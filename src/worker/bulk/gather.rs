@@ -80,6 +80,7 @@ impl Gather {
         &mut self,
         ctx: &Ctx,
         live: &Live,
+        gathering_open: bool,
     ) -> Result<Vec<DeliveryStream>, SessionError> {
         self.next = Instant::now() + PROBE_EVERY;
         let cfg = &ctx.config.worker.bulk;
@@ -90,9 +91,11 @@ impl Gather {
             return Ok(Vec::new());
         };
         // Started at the threshold, stopped only once the queues are
-        // empty: a backlog is gathered whole (up to the window), not cut
-        // where the ready count first dips under the threshold.
-        match (ready >= cfg.threshold as u64, ready == 0, self.active()) {
+        // empty and no gathering batch is open: a backlog is gathered whole
+        // (up to the window), not cut where the ready count first dips
+        // under the threshold, nor when a batch closed early (a stall).
+        let done = ready == 0 && !gathering_open;
+        match (ready >= cfg.threshold as u64, done, self.active()) {
             (true, _, false) => {
                 tracing::info!(
                     ready,
