@@ -6,31 +6,17 @@
 
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, ExchangeKind};
+use lapin::{BasicProperties, Channel};
 use serde_json::{json, Value};
 use sfsim::{FieldSchema, FieldType, ObjectSchema};
 
-use crate::support::unique;
 use crate::support::worker::{base, eventually, sfid, WorkerEnv, WorkerOpts};
 
 /// A topic exchange of this test's own (no gateway needed).
 async fn env_with(actions: &str) -> (WorkerEnv, String) {
-    let exchange = format!("hookgate.test.{}.x", unique());
-    let conn = lapin::Connection::connect(crate::support::AMQP_URL, Default::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    ch.exchange_declare(
-        ShortString::from(exchange.as_str()),
-        ExchangeKind::Topic,
-        ExchangeDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    let _ = conn.close(200, ShortString::from("declared")).await;
+    let exchange = crate::support::worker::topic_exchange().await;
     let env = WorkerEnv::start(
         &exchange,
         WorkerOpts {

@@ -7,13 +7,12 @@
 
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, ExchangeKind};
+use lapin::BasicProperties;
 use serde_json::{json, Value};
 use sfsim::{Fault, SimConfig};
 
-use crate::support::unique;
 use crate::support::worker::{base, eventually, WorkerEnv, WorkerOpts};
 
 /// A worker env on an exchange of its own, with `[worker.bulk]` `bulk`.
@@ -27,20 +26,7 @@ async fn env_lingering(
     tune: Option<fn(&mut SimConfig)>,
     linger_ms: u64,
 ) -> (WorkerEnv, String) {
-    let exchange = format!("hookgate.test.{}.x", unique());
-    let conn = lapin::Connection::connect(crate::support::AMQP_URL, Default::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    ch.exchange_declare(
-        ShortString::from(exchange.as_str()),
-        ExchangeKind::Topic,
-        ExchangeDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    let _ = conn.close(200, ShortString::from("declared")).await;
+    let exchange = crate::support::worker::topic_exchange().await;
     let env = WorkerEnv::start(
         &exchange,
         WorkerOpts {
@@ -426,22 +412,7 @@ async fn below_the_threshold_or_spread_over_keys_collections_are_used() {
         "{}\n[[worker.actions]]\nmatch = \"stripe.charge.*\"\nkind = \"salesforce_upsert\"\nsobject = \"Contact\"\nexternal_id_field = \"Contact_Key__c\"\nfields = {{ Contact_Key__c = \"/id\", LastName = \"/id\" }}\n",
         crate::support::worker::DEFAULT_ACTIONS
     );
-    let exchange = format!("hookgate.test.{}.x", unique());
-    {
-        let conn = lapin::Connection::connect(crate::support::AMQP_URL, Default::default())
-            .await
-            .unwrap();
-        let ch = conn.create_channel().await.unwrap();
-        ch.exchange_declare(
-            ShortString::from(exchange.as_str()),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-        let _ = conn.close(200, ShortString::from("declared")).await;
-    }
+    let exchange = crate::support::worker::topic_exchange().await;
     let mut env = WorkerEnv::start(
         &exchange,
         WorkerOpts {
@@ -503,22 +474,7 @@ sobject = "Payment__c"
 external_id_field = "Stripe_Id__c"
 fields = { Stripe_Id__c = "/id", Source__c = "/note", Paid__c = { pointer = "/paid", type = "boolean" } }
 "#;
-    let exchange = format!("hookgate.test.{}.x", unique());
-    {
-        let conn = lapin::Connection::connect(crate::support::AMQP_URL, Default::default())
-            .await
-            .unwrap();
-        let ch = conn.create_channel().await.unwrap();
-        ch.exchange_declare(
-            ShortString::from(exchange.as_str()),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-        let _ = conn.close(200, ShortString::from("declared")).await;
-    }
+    let exchange = crate::support::worker::topic_exchange().await;
     let mut env = WorkerEnv::start(
         &exchange,
         WorkerOpts {

@@ -390,6 +390,26 @@ impl Drop for WorkerEnv {
     }
 }
 
+/// Declares a topic exchange of the test's own (`hookgate.test.<unique>.x`,
+/// no gateway needed) and returns its name.
+pub async fn topic_exchange() -> String {
+    let exchange = format!("hookgate.test.{}.x", unique());
+    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(
+        ShortString::from(exchange.as_str()),
+        lapin::ExchangeKind::Topic,
+        lapin::options::ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let _ = conn.close(200, ShortString::from("declared")).await;
+    exchange
+}
+
 /// 18-character test ids: prefix + 12 digits + the case checksum.
 pub fn sfid(prefix: &str, n: u64) -> String {
     let id15 = format!("{prefix}{:012}", n % 1_000_000_000_000);
