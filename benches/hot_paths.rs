@@ -227,13 +227,17 @@ fn verifiers(c: &mut Criterion) {
             let body = Bytes::from(body);
             let verifier = Verifier::new(&route);
             verifier
-                .verify(&headers, body.clone(), NOW)
+                .verify(hookgate::verify::Head::post(&headers), body.clone(), NOW)
                 .unwrap_or_else(|e| panic!("{kind} {size}: {e}"));
             g.throughput(Throughput::Bytes(size as u64));
             g.bench_with_input(BenchmarkId::from_parameter(size), &body, |b, body| {
                 b.iter(|| {
                     verifier
-                        .verify(black_box(&headers), black_box(body.clone()), NOW)
+                        .verify(
+                            black_box(hookgate::verify::Head::post(&headers)),
+                            black_box(body.clone()),
+                            NOW,
+                        )
                         .expect("verify")
                 })
             });
@@ -288,7 +292,11 @@ fn envelope(c: &mut Criterion) {
 fn route_github_verified() -> (Route, hookgate::verify::Verified) {
     let (route, headers, body) = signed("github", 1024);
     let verified = Verifier::new(&route)
-        .verify(&headers, Bytes::from(body), NOW)
+        .verify(
+            hookgate::verify::Head::post(&headers),
+            Bytes::from(body),
+            NOW,
+        )
         .expect("verify");
     (route, verified)
 }

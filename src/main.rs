@@ -9,6 +9,10 @@
 //!   `HEALTHCHECK`).
 //! - `hookgate dlq list|replay|purge --config PATH [--limit N]`: the
 //!   worker's dead-letter queue.
+//! - `hookgate sign --config PATH --route NAME --body FILE [--event E]
+//!   [--private-key FILE]`: a request signed as the provider would send it.
+//! - `hookgate providers [--markdown]`: every route kind with its headers,
+//!   id and event sources and handshake.
 //! - `hookgate spool status|drain --config PATH`: inspect or drain a stopped
 //!   gateway's spool.
 //! - `hookgate spool quarantine list|requeue|purge --config PATH`: the
@@ -31,6 +35,8 @@ use hookgate::telemetry::tracing::{self as logs, LogFormat};
 mod check_config;
 #[path = "main/healthcheck.rs"]
 mod healthcheck;
+#[path = "main/sign.rs"]
+mod sign;
 
 /// mimalloc: the request path allocates per request in hyper, rustls, lapin
 /// and the handler; glibc malloc was ~8% of the gateway's CPU under load
@@ -111,6 +117,14 @@ enum Command {
     Spool {
         #[command(subcommand)]
         command: SpoolCommand,
+    },
+    /// Print a request signed as the route's provider would send it.
+    Sign(sign::SignArgs),
+    /// List every route kind: signature, id and event sources, handshake.
+    Providers {
+        /// Print a Markdown table (the README's kinds table).
+        #[arg(long)]
+        markdown: bool,
     },
 }
 
@@ -245,6 +259,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { config, online } => check_config::run(&config, online),
         Command::Healthcheck { config, url } => healthcheck::run(config.as_deref(), url.as_deref()),
+        Command::Sign(args) => sign::run(&args),
+        Command::Providers { markdown } => sign::providers(markdown),
         Command::Worker { config } => {
             let config = match WorkerConfig::load(&config) {
                 Ok(c) => c,

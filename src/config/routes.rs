@@ -7,6 +7,7 @@
 mod client_cert;
 pub(crate) mod dn;
 pub(crate) mod generic;
+pub(crate) mod keys;
 mod om;
 mod rate_limit;
 
@@ -19,6 +20,7 @@ use serde::Deserialize;
 pub use self::client_cert::{ClientCertRule, ClientCerts};
 pub use self::dn::Dn;
 use self::generic::{Algorithm, Encoding, Scheme};
+pub use self::keys::{DiscordEndpoint, KeyAlgorithm, KeySource, PublicKey};
 pub use self::om::ParseLimitsConfig;
 pub use self::rate_limit::{RateLimit, RateLimitConfig};
 use super::{resolve_secret, Error, SecretSource, ServerConfig};
@@ -54,6 +56,50 @@ pub enum RouteKind {
     StandardWebhooks,
     /// Any HMAC scheme described by the route's keys.
     GenericHmac,
+    /// Twilio: `X-Twilio-Signature` over the public URL and form params.
+    Twilio,
+    /// Zoom: `x-zm-signature` over `v0:{ts}:{body}`; `endpoint.url_validation` handshake.
+    Zoom,
+    /// Meta (Facebook, Instagram, WhatsApp): `X-Hub-Signature-256`; GET verify-token handshake.
+    Meta,
+    /// HubSpot: `X-HubSpot-Signature-v3` over method, URI, body and timestamp.
+    Hubspot,
+    /// Discord: Ed25519 `X-Signature-Ed25519` over `{timestamp}{body}`; PING handshake.
+    Discord,
+    /// SendGrid Event Webhook: ECDSA P-256 over `{timestamp}{body}`.
+    Sendgrid,
+    /// Paddle Billing: `Paddle-Signature: ts=..;h1=..`.
+    Paddle,
+    /// Square: `x-square-hmacsha256-signature` over `{public_url}{body}`.
+    Square,
+    /// Linear: `Linear-Signature`, `webhookTimestamp` in the body.
+    Linear,
+    /// Intercom: `X-Hub-Signature` `sha1=`.
+    Intercom,
+    /// GitLab: `X-Gitlab-Token` equals a secret.
+    Gitlab,
+    /// Bitbucket Cloud: `X-Hub-Signature` `sha256=`.
+    Bitbucket,
+    /// PagerDuty v3: `X-PagerDuty-Signature: v1=..`.
+    Pagerduty,
+    /// Calendly: `Calendly-Webhook-Signature: t=..,v1=..`.
+    Calendly,
+    /// Typeform: `Typeform-Signature` `sha256=` base64.
+    Typeform,
+    /// DocuSign Connect: `X-DocuSign-Signature-N` base64.
+    Docusign,
+    /// Mailgun: `signature` object in the body (the body itself is not signed).
+    Mailgun,
+    /// Twitch EventSub: `Twitch-Eventsub-Message-Signature`; callback verification handshake.
+    Twitch,
+    /// X (Twitter) Account Activity: `x-twitter-webhooks-signature`; GET CRC handshake.
+    X,
+    /// Microsoft Graph change notifications: `clientState`; `validationToken` handshake.
+    MicrosoftGraph,
+    /// Dropbox: `X-Dropbox-Signature`; GET challenge handshake.
+    Dropbox,
+    /// Okta event hooks: a header equals a secret; GET verification challenge.
+    Okta,
 }
 
 impl RouteKind {
@@ -67,14 +113,116 @@ impl RouteKind {
             RouteKind::Shopify => "shopify",
             RouteKind::StandardWebhooks => "standard_webhooks",
             RouteKind::GenericHmac => "generic_hmac",
+            RouteKind::Twilio => "twilio",
+            RouteKind::Zoom => "zoom",
+            RouteKind::Meta => "meta",
+            RouteKind::Hubspot => "hubspot",
+            RouteKind::Discord => "discord",
+            RouteKind::Sendgrid => "sendgrid",
+            RouteKind::Paddle => "paddle",
+            RouteKind::Square => "square",
+            RouteKind::Linear => "linear",
+            RouteKind::Intercom => "intercom",
+            RouteKind::Gitlab => "gitlab",
+            RouteKind::Bitbucket => "bitbucket",
+            RouteKind::Pagerduty => "pagerduty",
+            RouteKind::Calendly => "calendly",
+            RouteKind::Typeform => "typeform",
+            RouteKind::Docusign => "docusign",
+            RouteKind::Mailgun => "mailgun",
+            RouteKind::Twitch => "twitch",
+            RouteKind::X => "x",
+            RouteKind::MicrosoftGraph => "microsoft_graph",
+            RouteKind::Dropbox => "dropbox",
+            RouteKind::Okta => "okta",
         }
     }
+
+    /// Every kind, in the order `hookgate providers` lists them.
+    pub const ALL: [RouteKind; 29] = [
+        RouteKind::SalesforceOm,
+        RouteKind::Github,
+        RouteKind::Stripe,
+        RouteKind::Slack,
+        RouteKind::Shopify,
+        RouteKind::StandardWebhooks,
+        RouteKind::GenericHmac,
+        RouteKind::Twilio,
+        RouteKind::Zoom,
+        RouteKind::Meta,
+        RouteKind::Hubspot,
+        RouteKind::Discord,
+        RouteKind::Sendgrid,
+        RouteKind::Paddle,
+        RouteKind::Square,
+        RouteKind::Linear,
+        RouteKind::Intercom,
+        RouteKind::Gitlab,
+        RouteKind::Bitbucket,
+        RouteKind::Pagerduty,
+        RouteKind::Calendly,
+        RouteKind::Typeform,
+        RouteKind::Docusign,
+        RouteKind::Mailgun,
+        RouteKind::Twitch,
+        RouteKind::X,
+        RouteKind::MicrosoftGraph,
+        RouteKind::Dropbox,
+        RouteKind::Okta,
+    ];
 
     /// Whether the scheme signs a timestamp (so `tolerance_s` applies).
     pub(crate) fn signs_timestamp(self) -> bool {
         matches!(
             self,
-            RouteKind::Stripe | RouteKind::Slack | RouteKind::StandardWebhooks
+            RouteKind::Stripe
+                | RouteKind::Slack
+                | RouteKind::StandardWebhooks
+                | RouteKind::Zoom
+                | RouteKind::Hubspot
+                | RouteKind::Discord
+                | RouteKind::Sendgrid
+                | RouteKind::Paddle
+                | RouteKind::Linear
+                | RouteKind::Calendly
+                | RouteKind::Mailgun
+                | RouteKind::Twitch
+        )
+    }
+
+    /// The kind's default `tolerance_s` in seconds: the provider's own
+    /// window where its documentation or SDK names one, else
+    /// [`DEFAULT_TOLERANCE_S`].
+    pub(crate) fn default_tolerance_s(self) -> u64 {
+        match self {
+            RouteKind::Linear => 60,
+            RouteKind::Paddle => 5,
+            RouteKind::Twitch => 600,
+            _ => DEFAULT_TOLERANCE_S,
+        }
+    }
+
+    /// Whether the kind's handshake comes as a GET (Meta, X, Dropbox,
+    /// Okta): such routes admit GET as well as POST.
+    pub fn answers_get(self) -> bool {
+        matches!(
+            self,
+            RouteKind::Meta | RouteKind::X | RouteKind::Dropbox | RouteKind::Okta
+        )
+    }
+
+    /// Whether the kind verifies with public keys (`public_keys`) instead
+    /// of shared `secrets`.
+    pub(crate) fn uses_public_keys(self) -> bool {
+        matches!(self, RouteKind::Discord | RouteKind::Sendgrid)
+    }
+
+    /// Whether the kind signs the URL the provider calls, so `public_url`
+    /// is required.
+    pub(crate) fn needs_public_url(self) -> bool {
+        matches!(
+            self,
+            RouteKind::Twilio | RouteKind::Hubspot | RouteKind::Square
         )
     }
 }
@@ -105,8 +253,18 @@ pub struct RouteConfig {
     pub(crate) forward_session_id: bool,
     /// salesforce_om: the parser's bounds (Notifications, elements, text).
     pub(crate) parse_limits: Option<ParseLimitsConfig>,
-    /// generic_hmac: the signature header.
+    /// generic_hmac: the signature header; okta: the header holding the
+    /// secret (default `Authorization`).
     pub(crate) header: Option<String>,
+    /// discord, sendgrid: the provider's public keys (any one verifies:
+    /// rotation), instead of `secrets`.
+    #[serde(default)]
+    pub(crate) public_keys: Vec<KeySource>,
+    /// meta: the verify token the subscription handshake must present.
+    pub(crate) verify_token: Option<SecretSource>,
+    /// discord: which endpoint this is (`interactions`, the default,
+    /// answers PING `{"type":1}`; `webhook_events` answers PING with 204).
+    pub(crate) discord_endpoint: Option<DiscordEndpoint>,
     /// generic_hmac: HMAC hash.
     pub(crate) algorithm: Option<Algorithm>,
     /// generic_hmac: signature encoding.
@@ -139,6 +297,7 @@ pub struct RouteConfig {
 
 /// A validated route.
 #[derive(Debug, Clone)]
+#[allow(dead_code)] // public_keys, verify_token, discord_endpoint, secret_header: #17 kinds
 pub struct Route {
     /// Unique name (routing-key source, metric label).
     pub name: String,
@@ -160,6 +319,14 @@ pub struct Route {
     pub(crate) parse_limits: Limits,
     /// The generic_hmac description, for that kind only.
     pub(crate) generic: Option<Scheme>,
+    /// Public keys (discord, sendgrid), in config order (slot 0 first).
+    pub(crate) public_keys: Vec<PublicKey>,
+    /// The Meta subscription verify token.
+    pub(crate) verify_token: Option<Secret>,
+    /// Discord: which endpoint the route is.
+    pub(crate) discord_endpoint: DiscordEndpoint,
+    /// Okta: the header carrying the secret (default `authorization`).
+    pub(crate) secret_header: Option<http::HeaderName>,
     /// Allowed client networks (empty: all).
     pub(crate) allow_cidrs: Vec<ipnet::IpNet>,
     /// Accepted client certificates (mutual TLS), if required.
@@ -192,6 +359,13 @@ struct Verification {
     tolerance_s: u64,
     org_ids: Vec<String>,
     generic: Option<Scheme>,
+    public_keys: Vec<PublicKey>,
+}
+
+/// The kind's options that are neither secrets nor keys.
+struct Options {
+    verify_token: Option<Secret>,
+    secret_header: Option<http::HeaderName>,
 }
 
 /// Validates each route, then that names and paths are unique.
@@ -241,16 +415,28 @@ impl RouteConfig {
         let verification = match self.kind {
             RouteKind::SalesforceOm => self.validate_salesforce_om(at)?,
             RouteKind::GenericHmac => self.validate_generic_hmac(at)?,
+            k if k.uses_public_keys() => self.validate_public_keys(at)?,
             _ => self.validate_webhook(at)?,
         };
+        let options = self.validate_options(at)?;
         let client_cert = match &self.client_cert {
             None => None,
             Some(rule) => Some(rule.validate(at, server)?),
         };
-        if let Some(u) = &self.public_url {
-            if !(u.starts_with("https://") || u.starts_with("http://")) {
+        match &self.public_url {
+            Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
                 return Err(at.invalid("public_url", "an absolute http(s) URL"));
             }
+            None if self.kind.needs_public_url() => {
+                return Err(at.invalid(
+                    "public_url",
+                    format!(
+                        "required for kind {}: the full URL the provider calls, which it signs",
+                        self.kind.as_str()
+                    ),
+                ));
+            }
+            _ => {}
         }
         let replay_ttl = self.replay_ttl(at, verification.tolerance_s)?;
         let rate_limit = match self.rate_limit {
@@ -269,6 +455,10 @@ impl RouteConfig {
             forward_session_id: self.forward_session_id,
             parse_limits,
             generic: verification.generic,
+            public_keys: verification.public_keys,
+            verify_token: options.verify_token,
+            discord_endpoint: self.discord_endpoint.unwrap_or_default(),
+            secret_header: options.secret_header,
             allow_cidrs: self.allow_cidrs,
             client_cert,
             public_url: self.public_url,
@@ -319,6 +509,71 @@ impl RouteConfig {
             secrets,
             tolerance_s: self.tolerance_s(at)?,
             ..Verification::default()
+        })
+    }
+
+    /// `discord`, `sendgrid`: public keys instead of secrets, parsed now.
+    fn validate_public_keys(&self, at: &RouteKey<'_>) -> Result<Verification, Error> {
+        let algorithm = if self.kind == RouteKind::Discord {
+            KeyAlgorithm::Ed25519
+        } else {
+            KeyAlgorithm::EcdsaP256Sha256
+        };
+        if self.public_keys.is_empty() {
+            return Err(at.invalid(
+                "public_keys",
+                format!("at least one key is required for {}", self.kind.as_str()),
+            ));
+        }
+        let mut keys = Vec::with_capacity(self.public_keys.len());
+        for (j, src) in self.public_keys.iter().enumerate() {
+            let key = format!("public_keys[{j}]");
+            let text =
+                resolve_key(src).map_err(|(sub, r)| at.invalid(&format!("{key}{sub}"), r))?;
+            let mut parsed =
+                keys::parse(algorithm, text.trim()).map_err(|r| at.invalid(&key, r))?;
+            if let Some(t) = &src.not_after {
+                parsed.not_after = Some(parse_not_after(at, &key, t)?);
+            }
+            keys.push(parsed);
+        }
+        Ok(Verification {
+            tolerance_s: self.tolerance_s(at)?,
+            public_keys: keys,
+            ..Verification::default()
+        })
+    }
+
+    /// `verify_token` (meta, required) and `header` (okta).
+    fn validate_options(&self, at: &RouteKey<'_>) -> Result<Options, Error> {
+        let verify_token = match (&self.verify_token, self.kind) {
+            (None, RouteKind::Meta) => {
+                return Err(at.invalid(
+                    "verify_token",
+                    "required for meta: the Verify Token set in the app's webhook subscription",
+                ))
+            }
+            (None, _) => None,
+            (Some(src), _) => {
+                let raw = resolve_secret(src)
+                    .map_err(|(sub, reason)| at.invalid(&format!("verify_token{sub}"), reason))?;
+                let token = Secret::from_slice(&raw);
+                if token.is_empty() {
+                    return Err(at.invalid("verify_token", "the token is empty"));
+                }
+                Some(token)
+            }
+        };
+        let secret_header = match (&self.header, self.kind) {
+            (Some(h), RouteKind::Okta) => Some(
+                http::HeaderName::from_bytes(h.trim().as_bytes())
+                    .map_err(|_| at.invalid("header", "not a valid HTTP header name"))?,
+            ),
+            _ => None,
+        };
+        Ok(Options {
+            verify_token,
+            secret_header,
         })
     }
 
@@ -381,12 +636,28 @@ impl RouteConfig {
     fn check_foreign_keys(&self, at: &RouteKey<'_>) -> Result<(), Error> {
         let is_sf = self.kind == RouteKind::SalesforceOm;
         let is_generic = self.kind == RouteKind::GenericHmac;
-        let keys: [(&str, bool, bool); 12] = [
+        let keyed = self.kind.uses_public_keys();
+        let keys: [(&str, bool, bool); 15] = [
             ("org_ids", !self.org_ids.is_empty(), is_sf),
             ("forward_session_id", self.forward_session_id, is_sf),
             ("parse_limits", self.parse_limits.is_some(), is_sf),
-            ("secrets", !self.secrets.is_empty(), !is_sf),
-            ("header", self.header.is_some(), is_generic),
+            ("secrets", !self.secrets.is_empty(), !is_sf && !keyed),
+            ("public_keys", !self.public_keys.is_empty(), keyed),
+            (
+                "verify_token",
+                self.verify_token.is_some(),
+                self.kind == RouteKind::Meta,
+            ),
+            (
+                "discord_endpoint",
+                self.discord_endpoint.is_some(),
+                self.kind == RouteKind::Discord,
+            ),
+            (
+                "header",
+                self.header.is_some(),
+                is_generic || self.kind == RouteKind::Okta,
+            ),
             ("algorithm", self.algorithm.is_some(), is_generic),
             ("encoding", self.encoding.is_some(), is_generic),
             ("prefix", self.prefix.is_some(), is_generic),
@@ -419,15 +690,7 @@ impl RouteConfig {
             Secret::from_slice(&raw)
         };
         if let Some(t) = &src.not_after {
-            let at_time =
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| {
-                        at.invalid(
-                            &format!("{key}.not_after"),
-                            "an RFC 3339 time, e.g. 2027-01-01T00:00:00Z",
-                        )
-                    })?;
-            secret = secret.with_not_after(at_time);
+            secret = secret.with_not_after(parse_not_after(at, &key, t)?);
         }
         if secret.is_empty() {
             return Err(at.invalid(&key, "the secret is empty"));
@@ -450,7 +713,7 @@ impl RouteConfig {
             )),
             Some(0) => Err(at.invalid("tolerance_s", "must be greater than 0")),
             Some(t) => Ok(t),
-            None => Ok(DEFAULT_TOLERANCE_S),
+            None => Ok(self.kind.default_tolerance_s()),
         }
     }
 
@@ -464,5 +727,28 @@ impl RouteConfig {
             None if self.kind == RouteKind::SalesforceOm => Duration::from_secs(24 * 3600),
             None => Duration::from_secs(72 * 3600),
         })
+    }
+}
+
+/// `<key>.not_after` as an RFC 3339 time.
+fn parse_not_after(at: &RouteKey<'_>, key: &str, t: &str) -> Result<time::OffsetDateTime, Error> {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        at.invalid(
+            &format!("{key}.not_after"),
+            "an RFC 3339 time, e.g. 2027-01-01T00:00:00Z",
+        )
+    })
+}
+
+/// A public key's text from exactly one of its sources; `Err((subkey,
+/// reason))`.
+fn resolve_key(src: &KeySource) -> Result<String, (&'static str, String)> {
+    match (&src.value, &src.env, &src.file) {
+        (Some(v), None, None) => Ok(v.clone()),
+        (None, Some(name), None) => std::env::var(name)
+            .map_err(|_| (".env", format!("environment variable {name} is not set"))),
+        (None, None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| (".file", format!("cannot read {}: {e}", path.display()))),
+        _ => Err(("", "exactly one of value, env or file".to_owned())),
     }
 }

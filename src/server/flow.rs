@@ -103,7 +103,7 @@ where
     let body = read(gw, route, &parts.headers, inbound, deadline).await?;
     let received_at = OffsetDateTime::now_utc();
     let now = received_at.unix_timestamp();
-    let authenticated = authenticate(admitted.entry, &parts.headers, body, now)?;
+    let authenticated = authenticate(admitted.entry, verify::Head::from(parts), body, now)?;
     if let Authenticated::Webhook(v) = &authenticated {
         gw.metrics.secret_match(&route.name, v.secret_slot());
     }
@@ -177,11 +177,12 @@ pub(crate) enum Authenticated {
 /// [`Unauthenticated`] naming the check that failed.
 pub(crate) fn authenticate(
     entry: &RouteEntry,
-    headers: &HeaderMap,
+    head: verify::Head<'_>,
     body: Bytes,
     now: i64,
 ) -> Result<Authenticated, Unauthenticated> {
     let route = &entry.route;
+    let headers = head.headers;
     if route.kind == RouteKind::SalesforceOm {
         return match verify::salesforce::verify(&route.org_ids, route.parse_limits, &body) {
             Ok(om) => Ok(Authenticated::OutboundMessage(om)),
@@ -195,7 +196,7 @@ pub(crate) fn authenticate(
             }
         };
     }
-    let verified = entry.verifier.verify(headers, body, now).inspect_err(|e| {
+    let verified = entry.verifier.verify(head, body, now).inspect_err(|e| {
         tracing::info!(
             route = %route.name,
             url = route.public_url.as_deref().unwrap_or(&route.path),

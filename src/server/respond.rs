@@ -16,6 +16,24 @@ use crate::outbox::{self, Stored};
 use crate::salesforce::om::ack::{self, FaultCode};
 use crate::verify::{self, Handshake};
 
+/// The answer a provider's handshake asks for: its status, type and body
+/// exactly, never the gateway's JSON.
+fn handshake(h: &Handshake) -> Response<Body> {
+    let (status, ctype, body) = match h {
+        Handshake::Json(b) => (StatusCode::OK, Some("application/json"), b.clone()),
+        Handshake::Text(b) => (StatusCode::OK, Some("text/plain; charset=utf-8"), b.clone()),
+        Handshake::NoContent => (StatusCode::NO_CONTENT, None, String::new()),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    if let Some(c) = ctype {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(c));
+    }
+    let _ = headers;
+    resp
+}
+
 /// Seconds a sender is asked to wait after a 503 (or SOAP Server fault).
 pub(crate) const RETRY_AFTER_S: &str = "5";
 
@@ -29,8 +47,9 @@ pub(crate) enum Outcome {
     Accepted,
     /// Written to the spool (fsynced), to be published later: 200.
     Spooled,
-    /// Handshake answered synchronously (Slack url_verification): 200 + body.
-    Handshake(String),
+    /// Handshake answered synchronously (Slack url_verification, Meta
+    /// subscribe, Discord PING...): the provider's exact answer.
+    Handshake(Handshake),
     /// Seen before within the replay TTL: 200 (or Ack), not published again.
     Duplicate,
     /// Client address not allowed, or no matching client certificate: 403.
@@ -134,13 +153,12 @@ impl Outcome {
 
     /// The JSON answer for webhook routes (and unknown paths).
     pub(crate) fn webhook(&self) -> Response<Body> {
-        let body = match self {
-            Outcome::Handshake(challenge) => {
-                serde_json::json!({ "challenge": challenge }).to_string()
-            }
-            other => other.text().to_owned(),
-        };
-        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        if let Outcome::Handshake(h) = self {
+            let mut resp = handshake(h);
+            self.common_headers(resp.headers_mut());
+            return resp;
+        }
+        let mut resp = Response::new(Full::new(Bytes::from_static(self.text().as_bytes())));
         *resp.status_mut() = self.status();
         let h = resp.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -274,9 +292,7 @@ impl From<Unqueued> for Outcome {
 
 impl From<Handshake> for Outcome {
     fn from(h: Handshake) -> Self {
-        match h {
-            Handshake::SlackChallenge(challenge) => Outcome::Handshake(challenge),
-        }
+        Outcome::Handshake(h)
     }
 }
 

@@ -9,9 +9,11 @@
 use base64::Engine as _;
 use http::HeaderName;
 
+use super::sign::{self, Draft, Signed};
 use super::{body_hash_id, clean_id, parse_unix, Claims, Ctx, Error};
 use crate::config::generic::Part;
 pub(crate) use crate::config::generic::{Encoding, Scheme};
+use crate::config::Route;
 
 // === impl Scheme ===
 
@@ -81,5 +83,37 @@ impl Scheme {
             secret_slot: slot,
             handshake: None,
         })
+    }
+
+    /// Signs `d` as the described sender would: the signature header, and
+    /// the timestamp, id and event headers the description names.
+    pub(crate) fn sign(&self, route: &Route, d: &Draft<'_>) -> Result<Signed, sign::Error> {
+        let ts = d.now.to_string();
+        let id = d.id_or_default();
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(self.template.len());
+        for p in &self.template {
+            parts.push(match p {
+                Part::Literal(s) => s.as_bytes(),
+                Part::Body => d.body,
+                Part::Timestamp => ts.as_bytes(),
+                Part::Id => id.as_bytes(),
+            });
+        }
+        let sig = sign::mac(route, d.now, self.algorithm, &parts)?;
+        let sig = match self.encoding {
+            Encoding::Hex => hex::encode(sig),
+            Encoding::Base64 => sign::b64(&sig),
+        };
+        let mut headers = vec![(self.header.as_str(), format!("{}{sig}", self.prefix))];
+        if let Some(h) = &self.timestamp_header {
+            headers.push((h.as_str(), ts.clone()));
+        }
+        if let Some(h) = &self.id_header {
+            headers.push((h.as_str(), id.clone()));
+        }
+        if let (Some(h), Some(e)) = (&self.event_header, d.event) {
+            headers.push((h.as_str(), e.to_owned()));
+        }
+        Ok(sign::json_post(route, d.body, headers))
     }
 }

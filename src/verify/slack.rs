@@ -73,7 +73,9 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
             event: Some("url_verification".into()),
             id_signed: true,
             secret_slot: slot,
-            handshake: Some(Handshake::SlackChallenge(challenge)),
+            handshake: Some(Handshake::Json(
+                serde_json::json!({ "challenge": challenge }).to_string(),
+            )),
         });
     }
     Ok(Claims {

@@ -225,13 +225,15 @@ event_header = "X-Event-Type""#
     h.insert("x-event-type", "order.shipped".parse().unwrap());
     let v = crate::verify::Verifier::new(&c.routes[0]);
     let body = bytes::Bytes::from_static(body);
-    let ok = v.verify(&h, body.clone(), now).unwrap();
+    let ok = v
+        .verify(crate::verify::Head::post(&h), body.clone(), now)
+        .unwrap();
     assert_eq!(ok.id(), "req-1");
     assert_eq!(ok.event(), Some("order.shipped"));
     assert_eq!(ok.secret_slot(), 0);
     // Tolerance 300 s (default) applies.
     assert_eq!(
-        v.verify(&h, body, now + 301),
+        v.verify(crate::verify::Head::post(&h), body, now + 301),
         Err(crate::verify::Error::Stale)
     );
 }

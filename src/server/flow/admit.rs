@@ -35,7 +35,8 @@ pub(crate) fn admit<'g>(
     parts: &Parts,
 ) -> Result<Admitted<'g>, Refused> {
     let entry = entry.ok_or(Refused::NoRoute)?;
-    if parts.method != Method::POST {
+    let get_handshake = parts.method == Method::GET && entry.route.kind.answers_get();
+    if parts.method != Method::POST && !get_handshake {
         return Err(Refused::Method);
     }
     let permit = gw

@@ -210,7 +210,12 @@ async fn signed_body_declared_json_that_is_not_is_400() {
     let (parts, body) = github("/github", "d-1", b"{\"a\":", SECRET).into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     let routes = f.gw.routes.load();
-    let r = authenticate(&routes["/github"], &parts.headers, body, 0);
+    let r = authenticate(
+        &routes["/github"],
+        crate::verify::Head::from(&parts),
+        body,
+        0,
+    );
     assert!(matches!(r, Err(Unauthenticated::NotJson)));
 }
 
@@ -244,7 +249,13 @@ async fn outbound_message_phases_without_a_socket() {
     let headers = http::HeaderMap::new();
     let now = time::OffsetDateTime::now_utc();
 
-    let authenticated = authenticate(entry, &headers, Bytes::from_static(OM_1), 0).unwrap();
+    let authenticated = authenticate(
+        entry,
+        crate::verify::Head::post(&headers),
+        Bytes::from_static(OM_1),
+        0,
+    )
+    .unwrap();
     let messages = envelope(&entry.route, authenticated, None, now).unwrap();
     assert_eq!(messages.len(), 1);
     assert!(messages[0].routing_key.starts_with("salesforce."));
@@ -270,7 +281,12 @@ async fn outbound_message_phases_without_a_socket() {
         route: other,
         limiter: None,
     };
-    let r = authenticate(&other, &headers, Bytes::from_static(OM_1), 0);
+    let r = authenticate(
+        &other,
+        crate::verify::Head::post(&headers),
+        Bytes::from_static(OM_1),
+        0,
+    );
     assert!(matches!(
         r,
         Err(Unauthenticated::OutboundMessage(

@@ -43,7 +43,9 @@ fn slack_url_verification_is_a_handshake() {
             event: Some("url_verification".to_string()),
             id_signed: true,
             secret_slot: 0,
-            handshake: Some(Handshake::SlackChallenge(challenge)),
+            handshake: Some(Handshake::Json(
+                serde_json::json!({ "challenge": challenge }).to_string(),
+            )),
         }
     );
 }
