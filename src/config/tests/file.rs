@@ -359,9 +359,9 @@ fn unknown_route_key_and_kind_are_parse_errors() {
         matches!(&e, Error::Parse { message, .. } if message.contains("secret")),
         "{e}"
     );
-    let e = load(&one_route("path = \"/x\"\nkind = \"gitlab\"")).unwrap_err();
+    let e = load(&one_route("path = \"/x\"\nkind = \"myspace\"")).unwrap_err();
     assert!(
-        matches!(&e, Error::Parse { message, .. } if message.contains("gitlab")),
+        matches!(&e, Error::Parse { message, .. } if message.contains("myspace")),
         "{e}"
     );
 }
