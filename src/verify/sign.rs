@@ -91,7 +91,7 @@ pub enum Error {
 /// kind cannot carry.
 pub fn sign(route: &Route, draft: &Draft<'_>) -> Result<Signed, Error> {
     match route.kind {
-        RouteKind::SalesforceOm => Err(Error::Unsupported("salesforce_om")),
+        RouteKind::SalesforceOm => Ok(outbound_message(route, draft)),
         RouteKind::Github => github(route, draft),
         RouteKind::Stripe => stripe(route, draft),
         RouteKind::Slack => slack(route, draft),
@@ -173,6 +173,26 @@ pub(crate) fn json_post(route: &Route, body: &[u8], headers: Vec<(&str, String)>
 
 // === the kinds of PROVIDERS.md's first rows ===
 
+/// An Outbound Message carries no signature: Salesforce sends SOAP 1.1
+/// headers only (docs/SALESFORCE.md, "Wire format").
+fn outbound_message(route: &Route, d: &Draft<'_>) -> Signed {
+    Signed {
+        method: http::Method::POST,
+        url: route
+            .public_url
+            .clone()
+            .unwrap_or_else(|| route.path.clone()),
+        headers: vec![
+            (
+                "Content-Type".to_owned(),
+                "text/xml; charset=utf-8".to_owned(),
+            ),
+            ("SOAPAction".to_owned(), "\"\"".to_owned()),
+        ],
+        body: d.body.to_vec(),
+    }
+}
+
 fn github(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     let sig = mac(route, d.now, Algorithm::Sha256, &[d.body])?;
     Ok(json_post(
@@ -183,9 +203,11 @@ fn github(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
                 "X-Hub-Signature-256",
                 format!("sha256={}", hex::encode(sig)),
             ),
-            ("X-GitHub-Event", d.event.unwrap_or("ping").to_owned()),
             ("X-GitHub-Delivery", d.id_or_default()),
-        ],
+        ]
+        .into_iter()
+        .chain(d.event.map(|e| ("X-GitHub-Event", e.to_owned())))
+        .collect(),
     ))
 }
 

@@ -249,3 +249,122 @@ async fn healthcheck_exits_0_when_ready_and_1_when_nobody_answers() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unhealthy"), "{stderr}");
 }
+
+/// Runs `hookgate sign` for `route` of the harness's config over `fixture`;
+/// the request it prints: (method, URL, headers).
+async fn sign(
+    h: &crate::support::Harness,
+    route: &str,
+    fixture: &str,
+    id: &str,
+) -> (String, String, Vec<(String, String)>) {
+    let args: Vec<String> = [
+        "sign",
+        "--config",
+        &h.dir().join("hookgate.toml").display().to_string(),
+        "--route",
+        route,
+        "--body",
+        &repo().join(fixture).display().to_string(),
+        "--id",
+        id,
+        "--base",
+        &h.base,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = tokio::task::spawn_blocking(move || hookgate().args(args).output().expect("run"))
+        .await
+        .expect("join");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{route}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    let first = lines.next().expect("request line");
+    let (method, url) = first.split_once(' ').expect("METHOD URL");
+    let headers = lines
+        .map(|l| {
+            let (k, v) = l.split_once(": ").expect("Name: value");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    (method.to_owned(), url.to_owned(), headers)
+}
+
+/// What `hookgate sign` prints is what the gateway accepts: each kind's
+/// request, sent as printed, is queued with the id given (or the body's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_prints_requests_the_gateway_accepts() {
+    let h = crate::support::Harness::start().await;
+    let routes = [
+        ("github", "fixtures/github/push.json", "sign-gh-1"),
+        (
+            "stripe",
+            "fixtures/stripe/invoice.paid.json",
+            "evt_1QxYzBB2cDeFgHiJa1B2c3D4",
+        ),
+        ("slack", "fixtures/slack/app_mention.json", "Ev08F7QK1ZPX"),
+        (
+            "shopify",
+            "fixtures/shopify/orders_create.json",
+            "sign-shop-1",
+        ),
+        (
+            "standard",
+            "fixtures/standard_webhooks/invoice.created.json",
+            "sign-std-1",
+        ),
+        ("generic", "fixtures/generic/order.json", "sign-gen-1"),
+    ];
+    let mut want = Vec::new();
+    for (route, fixture, id) in routes {
+        let (method, url, headers) = sign(&h, route, fixture, id).await;
+        assert_eq!(method, "POST", "{route}");
+        assert!(url.starts_with(&h.base), "{route}: {url}");
+        let mut req = h
+            .client
+            .post(&url)
+            .body(std::fs::read(repo().join(fixture)).expect("fixture"));
+        for (k, v) in &headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.expect("send");
+        assert_eq!(resp.status(), 200, "{route}: {:?}", resp.text().await);
+        want.push(id.to_owned());
+    }
+    let got: Vec<String> = h
+        .take(want.len())
+        .await
+        .iter()
+        .map(crate::support::message_id)
+        .collect();
+    for id in &want {
+        assert!(
+            got.iter().filter(|g| *g == id).count() == 1,
+            "{id} queued once: {got:?}"
+        );
+    }
+    h.finish().await;
+}
+
+/// `hookgate providers --markdown` is the README's kinds table.
+#[test]
+fn providers_table_is_the_readme_table() {
+    let out = hookgate()
+        .args(["providers", "--markdown"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(table.lines().count(), 2 + 29, "a row per kind:\n{table}");
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    assert!(
+        readme.contains(&table),
+        "README.md holds the table `hookgate providers --markdown` prints:\n{table}"
+    );
+}

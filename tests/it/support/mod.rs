@@ -304,6 +304,8 @@ event_header = "X-Event-Type"
             Some(url) => format!("{toml}redis_url = \"{url}\"\n"),
             None => toml,
         };
+        // On disk too, for the CLI tests (`hookgate sign --config`).
+        std::fs::write(dir.path().join("hookgate.toml"), &toml).expect("write config");
         let config = Config::from_toml(&dir.path().join("hookgate.toml"), &toml)
             .unwrap_or_else(|e| panic!("test config: {e}"));
         // Our own connection to the real broker, to read what was queued; the
