@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates tests/vectors/<kind>.json with each provider's own SDK signer
-# (or verifier, to cross-check) where one exists. Not run by CI: the vectors
+# (or verifier, to cross-check) where one exists. Shared code: scripts/vectors/lib/common.py. Not run by CI: the vectors
 # are committed, so CI needs no SDK; `cargo test every_vector_file_passes`
 # checks them against hookgate's verifiers.
 #
@@ -31,7 +31,8 @@ for gen in scripts/vectors/*.py scripts/vectors/*.mjs; do
   [ "$kind" = common ] && continue
   [ -n "$only" ] && [ "$kind" != "$only" ] && continue
   case "$gen" in
-    *.py) PYTHONPATH=scripts/vectors "$cache/venv/bin/python" "$gen" ;;
+    # -P: the script's folder is not put on sys.path, so stripe.py can import stripe.
+    *.py) PYTHONPATH=scripts/vectors/lib "$cache/venv/bin/python" -P "$gen" ;;
     *.mjs) NODE_PATH="$cache/node_modules" node "$gen" ;;
   esac
   echo "wrote tests/vectors/$kind.json"

@@ -3,7 +3,7 @@ form src/verify/tests/vectors.rs reads (see its module docs)."""
 import json
 import pathlib
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
 def write(kind, generator, cases, route="", secrets=()):
