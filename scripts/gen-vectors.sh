@@ -11,7 +11,8 @@
 # ${HOOKGATE_VECTORS_CACHE:-~/.cache/hookgate-vectors} with the pinned
 # packages of scripts/vectors/requirements.txt; Node generators
 # (scripts/vectors/<kind>.mjs) with the packages of
-# scripts/vectors/package.json installed there. Each writes its own file.
+# scripts/vectors/package.json installed there (a copy of the generator runs in that folder;
+# HOOKGATE_ROOT tells it where the repository is). Each writes its own file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${HOOKGATE_VECTORS_CACHE:-$HOME/.cache/hookgate-vectors}
@@ -33,7 +34,8 @@ for gen in scripts/vectors/*.py scripts/vectors/*.mjs; do
   case "$gen" in
     # -P: the script's folder is not put on sys.path, so stripe.py can import stripe.
     *.py) PYTHONPATH=scripts/vectors/lib "$cache/venv/bin/python" -P "$gen" ;;
-    *.mjs) NODE_PATH="$cache/node_modules" node "$gen" ;;
+    # ES modules resolve packages from their own folder: run a copy beside node_modules.
+    *.mjs) cp "$gen" "$cache/$name" && HOOKGATE_ROOT=$PWD node "$cache/$name" ;;
   esac
   echo "wrote tests/vectors/$kind.json"
 done
