@@ -62,16 +62,20 @@ pub(crate) fn esc(s: &str) -> std::borrow::Cow<'_, str> {
     html_escape::encode_safe(s)
 }
 
-/// Writes `<h2>` and a table with `head` and `rows`; nothing without rows.
+/// Writes a `<section>` with `<h2>` and a table with `head` (no header row
+/// when empty) and `rows`; nothing without rows.
 pub(crate) fn table(out: &mut String, title: &str, head: &[&str], rows: Vec<Vec<Cell>>) {
     if rows.is_empty() {
         return;
     }
-    let _ = write!(out, "<h2>{}</h2>\n<table>\n<tr>", esc(title));
-    for h in head {
-        let _ = write!(out, "<th>{}</th>", esc(h));
+    let _ = write!(out, "<section><h2>{}</h2>\n<table>\n", esc(title));
+    if !head.is_empty() {
+        out.push_str("<tr>");
+        for h in head {
+            let _ = write!(out, "<th>{}</th>", esc(h));
+        }
+        out.push_str("</tr>\n");
     }
-    out.push_str("</tr>\n");
     for row in rows {
         out.push_str("<tr>");
         for c in row {
@@ -85,7 +89,7 @@ pub(crate) fn table(out: &mut String, title: &str, head: &[&str], rows: Vec<Vec<
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></section>\n");
 }
 
 /// Writes a two-column table of named values.
@@ -94,7 +98,7 @@ pub(crate) fn facts(out: &mut String, title: &str, rows: Vec<(String, String, Ma
         .into_iter()
         .map(|(k, v, m)| vec![Cell::text(k), Cell::num(v).marked(m)])
         .collect();
-    table(out, title, &["", ""], rows);
+    table(out, title, &[], rows);
 }
 
 /// A count or gauge: integers without decimals.

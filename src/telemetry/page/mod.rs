@@ -36,9 +36,10 @@ pub(crate) const CONTENT_TYPE: &str = "text/html; charset=utf-8";
 const MIN_INTERVAL_SECS: f64 = 1.0;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
-h1{font-size:1.4em;margin:0}h2{font-size:1.1em;margin:1.4em 0 .4em}\
-p.meta{color:#666;margin:.2em 0 1em}\
-table{border-collapse:collapse;min-width:32em}\
+h1{font-size:1.4em;margin:0}h2{font-size:1.1em;margin:1em 0 .4em}\
+p.meta{color:#666;margin:.2em 0 .5em}\
+main{display:flex;flex-wrap:wrap;gap:0 2.5em;align-items:flex-start}\
+table{border-collapse:collapse;min-width:24em}\
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}\
 th{background:#f0f0f0}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .warn{background:#fff3c4}.bad{background:#ffd2cc;font-weight:bold}";
@@ -98,6 +99,7 @@ fn render(v: &View<'_>) -> String {
         esc(&stamp(now)),
         esc(&rates)
     );
+    out.push_str("<main>\n");
     if worker {
         worker::render(v, &mut out);
     }
@@ -105,7 +107,7 @@ fn render(v: &View<'_>) -> String {
     if !v.cur.has_prefix("hookgate_") {
         out.push_str("<p>No hookgate metrics yet.</p>\n");
     }
-    out.push_str("</body></html>\n");
+    out.push_str("</main>\n</body></html>\n");
     out
 }
 
