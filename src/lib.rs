@@ -19,8 +19,9 @@
 //! - [`store`]: redb helpers of the spool, the replay cache and the worker's idempotency store (open,
 //!   reopen after an I/O error).
 //! - [`telemetry`]: logs, the metrics registry, the admin listener
-//!   (`/healthz`, `/readyz`, `/metrics`) of the gateway and the worker; a
-//!   leaf: it imports no other module, the others report into it.
+//!   (`/healthz`, `/readyz`, `/metrics`, the operations page `/`) of the
+//!   gateway and the worker; a leaf: it imports no other module, the others
+//!   report into it.
 //! - [`gateway`]: start-up, reload and shutdown of the whole gateway.
 //! - [`dedupe`]: the edge replay cache (embedded redb or Redis).
 //! - [`secret`]: zeroized, redacted secret bytes.

@@ -1,15 +1,16 @@
 //! The admin listener of both processes, the gateway and the worker (plain
 //! HTTP, bind it to loopback or a private network): `GET /healthz` 200 while
 //! the process runs; `GET /readyz` 200 or 503 as the process's [`Probes`]
-//! answer; `GET /metrics` the OpenMetrics text the probes produce. Other
-//! methods on these paths get 405, other paths 404.
+//! answer; `GET /metrics` the OpenMetrics text the probes produce; `GET /`
+//! (and `HEAD /`) the operations page ([`super::page`]), rendered from that
+//! same text. Other methods on these paths get 405, other paths 404.
 //!
 //! The probes are closures so that this module knows nothing of what makes a
 //! process ready (the gateway: broker or spool; the worker: its consumer).
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
@@ -18,6 +19,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+use super::page::{self, History};
 
 /// Content type of `/metrics` (prometheus-client writes OpenMetrics text).
 pub(crate) const METRICS_CONTENT_TYPE: &str =
@@ -58,6 +61,7 @@ pub(crate) async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
     let builder = Arc::new(builder);
+    let history = Arc::new(History::default());
     loop {
         let (stream, _) = tokio::select! {
             a = listener.accept() => match a {
@@ -71,9 +75,10 @@ pub(crate) async fn serve(
         };
         let probes = probes.clone();
         let builder = builder.clone();
+        let history = history.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
-                let resp = answer(&req, &probes);
+                let resp = answer(&req, &probes, &history);
                 async move { Ok::<_, Infallible>(resp) }
             });
             let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
@@ -81,16 +86,17 @@ pub(crate) async fn serve(
     }
 }
 
-fn answer<B>(req: &Request<B>, probes: &Probes) -> Response<Full<Bytes>> {
+fn answer<B>(req: &Request<B>, probes: &Probes, history: &History) -> Response<Full<Bytes>> {
     const TEXT: &str = "text/plain";
     let (status, ctype, body) = match (req.method(), req.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/") => return ops_page(req.method(), probes, history),
         (&Method::GET, "/healthz") => (StatusCode::OK, TEXT, "ok\n".to_owned()),
         (&Method::GET, "/readyz") => match (probes.ready)() {
             Readiness::Ready(text) => (StatusCode::OK, TEXT, text.to_owned()),
             Readiness::NotReady(text) => (StatusCode::SERVICE_UNAVAILABLE, TEXT, text.to_owned()),
         },
         (&Method::GET, "/metrics") => (StatusCode::OK, METRICS_CONTENT_TYPE, (probes.metrics)()),
-        (_, "/healthz" | "/readyz" | "/metrics") => (
+        (_, "/" | "/healthz" | "/readyz" | "/metrics") => (
             StatusCode::METHOD_NOT_ALLOWED,
             TEXT,
             "method not allowed\n".to_owned(),
@@ -106,6 +112,35 @@ fn answer<B>(req: &Request<B>, probes: &Probes) -> Response<Full<Bytes>> {
     resp
 }
 
+/// `/`: the operations page from the metrics text of this moment, with the
+/// headers that keep it inert (no script, not framed, not cached, not
+/// sniffed). `HEAD` gets the headers without the body.
+fn ops_page(method: &Method, probes: &Probes, history: &History) -> Response<Full<Bytes>> {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let html = history.render(&(probes.metrics)(), now);
+    let body = if method == Method::HEAD {
+        Bytes::new()
+    } else {
+        Bytes::from(html)
+    };
+    let mut resp = Response::new(Full::new(body));
+    let h = resp.headers_mut();
+    let static_headers = [
+        (header::CONTENT_TYPE, page::CONTENT_TYPE),
+        (header::CONTENT_SECURITY_POLICY, page::CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+    for (name, value) in static_headers {
+        h.insert(name, header::HeaderValue::from_static(value));
+    }
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,7 +149,7 @@ mod tests {
     use http::{Method, Request, StatusCode};
     use http_body_util::BodyExt as _;
 
-    use super::{answer, Probes, Readiness, METRICS_CONTENT_TYPE};
+    use super::{answer, History, Probes, Readiness, METRICS_CONTENT_TYPE};
 
     fn probes(up: Arc<AtomicBool>) -> Probes {
         Probes {
@@ -135,7 +170,7 @@ mod tests {
             .uri(path)
             .body(())
             .expect("request");
-        let resp = answer(&req, probes);
+        let resp = answer(&req, probes, &History::default());
         let status = resp.status();
         let ctype = resp.headers()[http::header::CONTENT_TYPE]
             .to_str()
@@ -181,5 +216,63 @@ mod tests {
             get(&p, Method::GET, "/other").await.0,
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[tokio::test]
+    async fn ops_page_is_inert_html_for_get_and_head_only() {
+        let p = Probes {
+            ready: Arc::new(|| Readiness::Ready("ready\n")),
+            metrics: Arc::new(|| {
+                "# TYPE hookgate_requests counter\n\
+                 hookgate_requests_total{route=\"github\",outcome=\"accepted\"} 3\n# EOF\n"
+                    .to_owned()
+            }),
+        };
+        let req = |m: Method| {
+            Request::builder()
+                .method(m)
+                .uri("/")
+                .body(())
+                .expect("request")
+        };
+        let resp = answer(&req(Method::GET), &p, &History::default());
+        assert_eq!(resp.status(), StatusCode::OK);
+        let h = resp.headers();
+        assert_eq!(h[http::header::CONTENT_TYPE], "text/html; charset=utf-8");
+        let csp = h[http::header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii");
+        assert!(
+            csp.starts_with("default-src 'none'; style-src 'unsafe-inline'"),
+            "{csp}"
+        );
+        assert_eq!(h[http::header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(h[http::header::CACHE_CONTROL], "no-store");
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let html = String::from_utf8(body.to_vec()).expect("utf-8");
+        assert!(
+            html.contains("<meta http-equiv=\"refresh\" content=\"5\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>github</td><td>accepted</td><td class=\"n\">3</td>"),
+            "{html}"
+        );
+        assert!(!html.contains("<script"), "{html}");
+
+        let head = answer(&req(Method::HEAD), &p, &History::default());
+        assert_eq!(head.status(), StatusCode::OK);
+        assert_eq!(
+            head.headers()[http::header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        let body = head.into_body().collect().await.expect("body").to_bytes();
+        assert!(body.is_empty());
+        for m in [Method::POST, Method::PUT, Method::DELETE] {
+            assert_eq!(
+                answer(&req(m), &p, &History::default()).status(),
+                StatusCode::METHOD_NOT_ALLOWED
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Logs ([`tracing`](mod@self::tracing)), metrics ([`metrics`], registered in
 //! a `registry::Registry`) and the admin listener (`admin`: `/healthz`,
-//! `/readyz`, `/metrics`), shared by the gateway and the worker.
+//! `/readyz`, `/metrics`, and `/`, the operations page of `page`), shared by
+//! the gateway and the worker.
 //!
 //! A leaf: nothing here imports another module of the crate. The broker,
 //! the spool and the server report into [`metrics::Metrics`] through its
@@ -9,5 +10,6 @@
 
 pub(crate) mod admin;
 pub mod metrics;
+pub(crate) mod page;
 pub mod registry;
 pub mod tracing;

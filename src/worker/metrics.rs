@@ -309,3 +309,38 @@ impl Default for Metrics {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+    use crate::telemetry::page::History;
+
+    /// The operations page knows these metrics by name: a renamed one would
+    /// drop its row silently.
+    #[test]
+    fn the_ops_page_shows_every_worker_section() {
+        let m = Metrics::new();
+        m.register_org("main");
+        m.set_paused("main", Some("budget"));
+        m.amqp_connected.set(1);
+        m.api_usage_ratio.set(0.5);
+        m.processed.inc_by(7);
+        m.dead_letter("INVALID_FIELD");
+        m.bulk_job("JobComplete");
+        m.path_call("bulk");
+        m.path_written("bulk", 2000);
+        let page = History::default().render(&m.encode(), 1_796_515_200.0);
+        for want in [
+            "<h1>hookgate worker</h1>",
+            "<td>main</td><td class=\"bad\">paused: budget</td>",
+            "<td>AMQP connected</td><td class=\"n\">yes</td>",
+            "50.0 % used, 50.0 % left",
+            "<td>Processed (written and acked)</td><td class=\"n\">7</td>",
+            "<td>INVALID_FIELD</td><td class=\"n\">1</td>",
+            "<td>JobComplete</td><td class=\"n\">1</td>",
+            "<td>bulk</td><td class=\"n\">2000</td><td class=\"n\">1</td><td class=\"n\">0.5</td>",
+        ] {
+            assert!(page.contains(want), "no {want:?} in {page}");
+        }
+    }
+}

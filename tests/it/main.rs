@@ -9,6 +9,7 @@ mod contracts;
 mod durability;
 mod edge;
 mod hardening;
+mod ops_page;
 mod outage;
 mod providers_handshakes;
 mod providers_hmac;
