@@ -10,4 +10,5 @@
 pub(crate) mod admin;
 pub mod metrics;
 pub mod registry;
+pub mod trace;
 pub mod tracing;
