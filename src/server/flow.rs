@@ -137,7 +137,7 @@ where
     if let Some(cache) = cache {
         record(cache, route, &fresh, deadline).await;
     }
-    tracing::debug!(route = %route.name, messages = fresh.len(), ?stored, "stored");
+    tracing::debug!(route = %route.name, messages = fresh.len(), ?stored, trace_id = %span.trace_id(), "stored");
     Ok(stored)
 }
 

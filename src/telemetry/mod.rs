@@ -1,5 +1,6 @@
 //! Logs ([`tracing`](mod@self::tracing)), metrics ([`metrics`], registered in
-//! a `registry::Registry`) and the admin listener (`admin`: `/healthz`,
+//! a `registry::Registry`), trace context and span export ([`trace`]: W3C
+//! `traceparent`, OTLP/HTTP) and the admin listener (`admin`: `/healthz`,
 //! `/readyz`, `/metrics`), shared by the gateway and the worker.
 //!
 //! A leaf: nothing here imports another module of the crate. The broker,

@@ -14,6 +14,8 @@ use crate::store::testing::{flaky_file, Flaky, Memory};
 use crate::store::Open;
 use crate::telemetry::metrics::Metrics;
 
+mod trace;
+
 /// A message with a 10-byte body; `id`s of one length give equal sizes.
 pub(super) fn message(id: &str, routing_key: &str) -> Message {
     Message {
