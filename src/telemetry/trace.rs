@@ -45,8 +45,10 @@ const TRACEPARENT_LEN: usize = 55;
 pub const OTLP_TRACES_PATH: &str = "/v1/traces";
 /// Most links a span keeps (a worker batch links its other messages').
 pub const MAX_LINKS: usize = 128;
-/// Bound of one export POST.
-const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound of one export (its POST and the exporter's retries).
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest [`Tracer::shutdown`] waits for the last export.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a process's tracer is built from (plain values: the config
 /// sections are read by their owners).
@@ -145,10 +147,11 @@ impl Tracer {
         }
     }
 
-    /// Exports what is queued and stops the exporter. Blocks (up to the
-    /// export timeout): call it off the async workers, once, at the end.
+    /// Exports what is queued and stops the exporter. Blocks (at most
+    /// 5 s, an unreachable collector included): call it off the async
+    /// workers, once, at the end.
     pub fn shutdown(&self) {
-        if let Err(e) = self.provider.shutdown() {
+        if let Err(e) = self.provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT) {
             tracing::debug!(error = %e, "tracer shutdown");
         }
     }

@@ -229,6 +229,34 @@ async fn the_gateway_exports_its_spans_to_the_collector() {
 }
 
 #[tokio::test]
+async fn an_unreachable_collector_costs_no_request() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let h = Harness::start_with(Options {
+        telemetry_toml: Some(format!("otlp_endpoint = \"http://127.0.0.1:{port}\"")),
+        ..Options::default()
+    })
+    .await;
+    let (headers, body) = push(&[("traceparent", &parent())]);
+    assert_eq!(h.post("/hooks/github", &headers, body).await.status(), 200);
+    let m = h.take(1).await;
+    assert_eq!(
+        parts(&header(&m[0], "traceparent").expect("traceparent")).0,
+        TRACE_ID
+    );
+    let started = std::time::Instant::now();
+    h.finish().await;
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(12),
+        "shutdown took {took:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_worker_continues_the_trace_into_its_salesforce_call() {
     let collector = Collector::start().await;
     let h = Harness::start().await;
