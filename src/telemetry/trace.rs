@@ -3,7 +3,10 @@
 //!
 //! Each process (a gateway, a worker) owns one [`Tracer`]: the tracer
 //! provider is not process-global, so two gateways in one test process
-//! export to their own collectors. Without an endpoint the provider has no
+//! export to their own collectors. (That is also why spans are made with
+//! the OpenTelemetry API directly rather than through a
+//! `tracing-opentelemetry` layer: the `tracing` subscriber is global; log
+//! lines name the `trace_id` where a request is stored.) Without an endpoint the provider has no
 //! processor: spans still get ids (what goes into the AMQP headers) and are
 //! dropped when they end, nothing is exported.
 //!

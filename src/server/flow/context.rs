@@ -57,3 +57,51 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     }
     first.to_str().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn message() -> Message {
+        Message {
+            routing_key: "r.e".into(),
+            message_id: "m".into(),
+            content_type: "application/json".into(),
+            kind: "r.e".into(),
+            received_at: time::OffsetDateTime::UNIX_EPOCH,
+            headers: vec![(Cow::Borrowed("x-hookgate-route"), "r".into())],
+            body: bytes::Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn one_traceparent_is_continued_two_are_not() {
+        let tracer = Tracer::disabled();
+        let mut headers = HeaderMap::new();
+        headers.insert(trace::TRACEPARENT_HEADER, PARENT.parse().unwrap());
+        let span = request(&tracer, &headers, "r");
+        assert_eq!(span.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        headers.append(trace::TRACEPARENT_HEADER, PARENT.parse().unwrap());
+        let span = request(&tracer, &headers, "r");
+        assert_ne!(span.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+
+    #[test]
+    fn every_message_gets_the_request_span_after_its_own_headers() {
+        let tracer = Tracer::disabled();
+        let mut headers = HeaderMap::new();
+        headers.insert(trace::TRACEPARENT_HEADER, PARENT.parse().unwrap());
+        headers.insert(trace::TRACESTATE_HEADER, "v=1".parse().unwrap());
+        let span = request(&tracer, &headers, "r");
+        let mut messages = vec![message(), message()];
+        stamp(&span, &mut messages);
+        for m in &messages {
+            let names: Vec<&str> = m.headers.iter().map(|(k, _)| k.as_ref()).collect();
+            assert_eq!(names, ["x-hookgate-route", "traceparent", "tracestate"]);
+            assert_eq!(m.headers[1].1, span.headers()[0].1);
+            assert_eq!(m.headers[2].1, "v=1");
+        }
+    }
+}
