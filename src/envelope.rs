@@ -14,7 +14,11 @@
 //!   `x-hookgate-idempotency-key` (see below), and the CloudEvents AMQP
 //!   binding's binary-mode attributes `cloudEvents:specversion` (`1.0`),
 //!   `cloudEvents:id`, `cloudEvents:source` (the route path),
-//!   `cloudEvents:type`, `cloudEvents:time`.
+//!   `cloudEvents:type`, `cloudEvents:time`; then the W3C Trace Context
+//!   [`TRACEPARENT_HEADER`] (always: the gateway's request span, continuing
+//!   the request's own `traceparent` when well-formed) and
+//!   [`TRACESTATE_HEADER`] (when the request sent a usable one), added by
+//!   the request flow to every message of a request.
 //! - `x-hookgate-idempotency-key` = [`idempotency_key`]: `<route>|<id>`, plus
 //!   `|<hex SHA-256 of the body>` when the scheme does not sign the id. It is
 //!   the gateway's replay-cache key and the worker's idempotency key, so a
@@ -44,6 +48,7 @@ pub const ROUTE_HEADER: &str = "x-hookgate-route";
 pub const RECEIVED_AT_HEADER: &str = "x-hookgate-received-at";
 /// Header with the message's idempotency key ([`idempotency_key`]).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "x-hookgate-idempotency-key";
+pub use crate::telemetry::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
 /// Longest routing key AMQP allows (shortstr).
 pub const MAX_ROUTING_KEY: usize = 255;
 
@@ -60,7 +65,8 @@ pub struct Message {
     pub kind: String,
     /// When hookgate received the request.
     pub received_at: OffsetDateTime,
-    /// String headers (`x-hookgate-*`, `cloudEvents:*`), in this order.
+    /// String headers (`x-hookgate-*`, `cloudEvents:*`, then `traceparent`
+    /// and `tracestate`), in this order.
     pub headers: Vec<(Cow<'static, str>, String)>,
     /// The payload.
     pub body: Bytes,

@@ -20,6 +20,7 @@ use crate::outbox::Outbox;
 use crate::server::{listener, Gateway};
 use crate::telemetry::admin::{self, Probes, Readiness};
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::trace::Tracer;
 
 /// A start-up failure.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,9 @@ pub enum Error {
     /// The spool could not be opened; names the key.
     #[error("spool.path: {0}")]
     Spool(#[from] crate::outbox::spool::Error),
+    /// The OTLP exporter could not be built; names the key.
+    #[error("telemetry.otlp_endpoint: {0}")]
+    Trace(#[from] crate::telemetry::trace::Error),
     /// `spool.enabled = false` while the spool file holds messages.
     #[error("spool.enabled: false, but {} holds {messages} accepted messages; enable the spool so they are forwarded, or run `hookgate spool drain` first", path.display())]
     SpoolLeftBehind {
@@ -82,6 +86,8 @@ pub struct Running {
     /// The spool, when enabled.
     pub spool: Option<Spool>,
     replay: Option<crate::dedupe::Cache>,
+    /// Makes (and, with `telemetry.otlp_endpoint`, exports) the spans.
+    tracer: Tracer,
     /// Stops the listeners, the admin server and the reload task.
     shutdown: watch::Sender<bool>,
     /// Stops the spool forwarder and the broker connection, after the
@@ -120,6 +126,9 @@ impl Running {
                 tracing::warn!(error = %e, "replay cache not closed cleanly");
             }
         }
+        // The last spans are exported (a blocking call: off the workers).
+        let tracer = self.tracer;
+        let _ = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
         // Let the broker manager close its connection.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -175,6 +184,11 @@ async fn forward_before_exit(spool: &Spool, publisher: &Publisher, grace: Durati
 pub async fn start(config: &Config) -> Result<Running, Error> {
     crate::tls::install_crypto_provider();
     let tls = load_tls(config)?;
+    let tracer = Tracer::new(
+        config
+            .telemetry
+            .settings(crate::config::DEFAULT_GATEWAY_SERVICE),
+    )?;
     let Listeners {
         listener,
         admin_listener,
@@ -202,7 +216,8 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         publisher.clone(),
         spool.clone(),
         Duration::from_millis(config.spool.after_ms),
-    );
+    )
+    .with_tracer(tracer.clone());
     let replay = open_replay(config, &metrics).await?;
     let gateway = Arc::new(Gateway::new(
         config,
@@ -236,6 +251,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         metrics,
         spool,
         replay,
+        tracer,
         shutdown,
         broker_shutdown,
         grace: Duration::from_millis(config.server.shutdown_grace_ms),

@@ -18,7 +18,8 @@
 //!   quarantine.
 //! - [`store`]: redb helpers of the spool, the replay cache and the worker's idempotency store (open,
 //!   reopen after an I/O error).
-//! - [`telemetry`]: logs, the metrics registry, the admin listener
+//! - [`telemetry`]: logs, the metrics registry, trace context (W3C
+//!   `traceparent`, spans, the optional OTLP export), the admin listener
 //!   (`/healthz`, `/readyz`, `/metrics`, the operations page `/`) of the
 //!   gateway and the worker; a leaf: it imports no other module, the others
 //!   report into it.

@@ -12,7 +12,8 @@
 //!
 //! One file per section: `server.rs` (`[server]`, `[admin]`), `broker.rs`
 //! (`[amqp]`, shared with the worker), `spool.rs`, `dedupe.rs`, `routes.rs`
-//! (`[[routes]]`, a validate per kind). The worker's sections are read by
+//! (`[[routes]]`, a validate per kind), `telemetry.rs` (`[telemetry]`, shared
+//! with the worker). The worker's sections are read by
 //! `crate::config::worker` through the same loader (`parse_toml`), error
 //! type and secret references.
 
@@ -27,6 +28,7 @@ mod routes;
 mod salesforce;
 mod server;
 mod spool;
+mod telemetry;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +47,7 @@ pub use self::server::{
     AdminConfig, ServerConfig, TlsConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN,
 };
 pub use self::spool::{SpoolConfig, MIN_SPOOL_MAX_BYTES};
+pub use self::telemetry::{TelemetryConfig, DEFAULT_GATEWAY_SERVICE, DEFAULT_WORKER_SERVICE};
 
 /// A configuration error: which file, which key, what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +101,9 @@ pub(crate) struct FileConfig {
     /// `[[routes]]`: one per endpoint path.
     #[serde(default)]
     pub(crate) routes: Vec<RouteConfig>,
+    /// `[telemetry]`: trace export (shared with the worker).
+    #[serde(default)]
+    pub(crate) telemetry: TelemetryConfig,
     /// The worker's sections (`hookgate worker` reads them; allowed here so
     /// one file can serve both).
     #[serde(default, rename = "worker")]
@@ -147,6 +153,8 @@ pub struct Config {
     pub dedupe: DedupeConfig,
     /// Validated routes.
     pub routes: Vec<Route>,
+    /// `[telemetry]`.
+    pub telemetry: TelemetryConfig,
 }
 
 impl Config {
@@ -182,6 +190,7 @@ impl FileConfig {
             spool,
             dedupe,
             routes,
+            mut telemetry,
             ..
         } = self;
         server.validate(file)?;
@@ -189,6 +198,7 @@ impl FileConfig {
         spool.validate(file, &amqp)?;
         dedupe.validate(file)?;
         let routes = routes::validate(routes, file, &server)?;
+        telemetry.validate(file)?;
         Ok(Config {
             file: file.to_path_buf(),
             server,
@@ -197,6 +207,7 @@ impl FileConfig {
             spool,
             dedupe,
             routes,
+            telemetry,
         })
     }
 }

@@ -1,5 +1,5 @@
 //! The worker's configuration: `[amqp]`, `[worker]`, `[worker.idempotency]`,
-//! `[[worker.actions]]` and `[salesforce]`, read from the same file as the
+//! `[[worker.actions]]`, `[salesforce]` and `[telemetry]`, read from the same file as the
 //! gateway (its `[server]`, `[admin]`, `[spool]` and `[[routes]]` sections are
 //! the gateway's and are not read here).
 //!
@@ -21,7 +21,7 @@ pub(crate) use super::idempotency::{IdempotencyConfig, StoreKind};
 pub(crate) use super::mapping::TypedField;
 pub(crate) use super::mapping::{FieldSpec, ValueType};
 pub(crate) use super::orgs::OrgConfig;
-use crate::config::{self, AmqpConfig, Error};
+use crate::config::{self, AmqpConfig, Error, TelemetryConfig};
 
 /// Default worker admin listener (`[worker] admin_listen`).
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
@@ -33,6 +33,8 @@ struct WorkerFile {
     amqp: AmqpConfig,
     worker: WorkerSection,
     salesforce: super::orgs::SalesforceTable,
+    #[serde(default)]
+    telemetry: TelemetryConfig,
     // The gateway's sections: allowed in the same file, not read here.
     #[serde(default, rename = "server")]
     _server: Option<serde::de::IgnoredAny>,
@@ -143,6 +145,9 @@ pub struct WorkerConfig {
     /// The orgs (`[salesforce]` or `[[salesforce.orgs]]`), validated, in
     /// file order.
     pub orgs: Vec<OrgConfig>,
+    /// `[telemetry]` (the gateway's section; `service_name` defaults to
+    /// `hookgate-worker` here).
+    pub telemetry: TelemetryConfig,
 }
 
 impl WorkerConfig {
@@ -163,6 +168,7 @@ impl WorkerConfig {
             mut amqp,
             worker,
             salesforce,
+            mut telemetry,
             ..
         } = config::parse_toml(path, text)?;
         // Of `[amqp]` the worker uses the connection only: the gateway's
@@ -174,11 +180,13 @@ impl WorkerConfig {
         }
         let orgs = salesforce.orgs(path)?;
         check_orgs(path, &worker.actions, &orgs)?;
+        telemetry.validate(path)?;
         Ok(WorkerConfig {
             file: path.to_path_buf(),
             amqp,
             worker,
             orgs,
+            telemetry,
         })
     }
 

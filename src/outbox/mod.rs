@@ -19,6 +19,7 @@ use std::time::Duration;
 use self::spool::Spool;
 use crate::broker::{self, Publisher, Status};
 use crate::envelope::Message;
+use crate::telemetry::trace::{Context, Span, SpanKind, Tracer};
 
 /// Where the messages ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub(crate) struct Outbox {
     publisher: Publisher,
     spool: Option<Spool>,
     after: Duration,
+    /// Makes the `publish` and `spool` spans.
+    tracer: Tracer,
 }
 
 impl Outbox {
@@ -55,32 +58,75 @@ impl Outbox {
             publisher,
             spool,
             after,
+            tracer: Tracer::disabled(),
         }
     }
 
+    /// The same outbox making its spans with `tracer`.
+    pub(crate) fn with_tracer(self, tracer: Tracer) -> Self {
+        Outbox { tracer, ..self }
+    }
+
+    /// The tracer of its spans (the gateway's).
+    pub(crate) fn tracer(&self) -> &Tracer {
+        &self.tracer
+    }
+
     /// Stores `messages` durably: confirmed by the broker or fsynced to the
-    /// spool.
+    /// spool. The `publish` (confirm wait) and `spool` (write and fsync)
+    /// spans are children of `parent`.
     ///
     /// # Errors
     /// [`Error`] when neither holds them; the caller answers 503.
-    pub(crate) async fn store(&self, messages: &[Message]) -> Result<Stored, Error> {
+    pub(crate) async fn store(
+        &self,
+        messages: &[Message],
+        parent: &Context,
+    ) -> Result<Stored, Error> {
         let Some(spool) = &self.spool else {
-            self.publisher.publish(messages).await?;
+            let span = self.span("publish", SpanKind::Producer, parent, messages);
+            self.publisher
+                .publish(messages)
+                .await
+                .inspect_err(|e| fail(&span, e))?;
             return Ok(Stored::Confirmed);
         };
         if self.publisher.status() == Status::Connected {
+            let span = self.span("publish", SpanKind::Producer, parent, messages);
             match self.publisher.publish_within(messages, self.after).await {
                 Ok(()) => return Ok(Stored::Confirmed),
                 // No queue is bound for this routing key: spooling would only
                 // return it again. A configuration problem: 503.
                 Err(e @ (broker::Error::Returned(_) | broker::Error::Uncarriable(_))) => {
-                    return Err(e.into())
+                    fail(&span, &e);
+                    return Err(e.into());
                 }
-                Err(e) => tracing::warn!(error = %e, "not confirmed in time; spooling"),
+                Err(e) => {
+                    fail(&span, &e);
+                    tracing::warn!(error = %e, "not confirmed in time; spooling");
+                }
             }
         }
-        spool.write(messages).await?;
+        let span = self.span("spool", SpanKind::Internal, parent, messages);
+        spool
+            .write(messages)
+            .await
+            .inspect_err(|e| fail(&span, e))?;
         Ok(Stored::Spooled)
+    }
+
+    /// A span of this outbox's step `name` over `messages`.
+    fn span(
+        &self,
+        name: &'static str,
+        kind: SpanKind,
+        parent: &Context,
+        messages: &[Message],
+    ) -> Span {
+        let span = self.tracer.start(name, kind, parent);
+        span.set("messaging.system", "rabbitmq");
+        span.set("messaging.batch.message_count", messages.len() as i64);
+        span
     }
 
     /// Ready to take messages: the broker is up, or the spool has room.
@@ -98,4 +144,9 @@ impl Outbox {
     pub(crate) fn spool(&self) -> Option<&Spool> {
         self.spool.as_ref()
     }
+}
+
+/// Marks `span` failed with `e`'s text (it names the cause, never data).
+fn fail(span: &Span, e: &impl std::fmt::Display) {
+    span.fail(e.to_string());
 }

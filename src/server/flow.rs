@@ -16,6 +16,10 @@
 //!   dropped.
 //! - [`store`]: the outbox (confirmed or spooled), then the replay marks.
 //!
+//! Each request is a `request` span (continuing a valid W3C `traceparent`),
+//! with `authenticate`, `publish` and `spool` children; every message
+//! carries the request span's `traceparent` (see [`context`]).
+//!
 //! The deadline (`server.request_timeout_ms`) runs from the request head to
 //! the message stored. Each phase fails with its own error, and
 //! `respond` maps every one to the answer. The phase names are the `phase`
@@ -39,9 +43,11 @@ use crate::envelope::{self, Message};
 use crate::outbox::{self, Outbox, Stored};
 use crate::salesforce::om::OutboundMessage;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::trace::{Context, Span};
 use crate::verify::{self, Verified};
 
 mod admit;
+mod context;
 
 pub(crate) use super::phase::{Error, Late, Refused, Seen, Unauthenticated, Unqueued};
 pub(crate) use admit::admit;
@@ -66,7 +72,9 @@ where
             e.route.kind == RouteKind::SalesforceOm,
         ),
     };
-    let outcome = match run(&gw, entry.as_deref(), &parts, &mut inbound, deadline).await {
+    let span = context::request(&gw.tracer, &parts.headers, name);
+    let flow = run(&gw, entry.as_deref(), &parts, &mut inbound, deadline, &span);
+    let outcome = match flow.await {
         Ok(stored) => Outcome::from(stored),
         Err(e) => {
             if let Some(reason) = e.reason() {
@@ -75,7 +83,8 @@ where
             Outcome::from(e)
         }
     };
-    gw.metrics.request(name, outcome.label());
+    let label = outcome.label();
+    gw.metrics.request(name, label);
     let mut resp = if soap {
         outcome.soap()
     } else {
@@ -84,6 +93,7 @@ where
     if parts.version <= Version::HTTP_11 && inbound.finish(&parts.headers, gw.linger) {
         respond::close_connection(&mut resp);
     }
+    context::answered(&span, label, resp.status().as_u16());
     resp
 }
 
@@ -94,6 +104,7 @@ async fn run<B>(
     parts: &Parts,
     inbound: &mut Inbound<B>,
     deadline: Instant,
+    span: &Span,
 ) -> Result<Stored, Error>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
@@ -103,12 +114,16 @@ where
     let body = read(gw, route, &parts.headers, inbound, deadline).await?;
     let received_at = OffsetDateTime::now_utc();
     let now = received_at.unix_timestamp();
-    let authenticated = authenticate(admitted.entry, verify::Head::from(parts), body, now)?;
+    let verifying = context::phase(&gw.tracer, span, "authenticate");
+    let authenticated = authenticate(admitted.entry, verify::Head::from(parts), body, now)
+        .inspect_err(|e| verifying.fail(e.reason()))?;
+    verifying.end();
     if let Authenticated::Webhook(v) = &authenticated {
         gw.metrics.secret_match(&route.name, v.secret_slot());
     }
     let content_type = content_type(&parts.headers);
-    let messages = envelope(route, authenticated, content_type, received_at)?;
+    let mut messages = envelope(route, authenticated, content_type, received_at)?;
+    context::stamp(span, &mut messages);
     let cache = gw.replay.as_ref();
     let fresh = dedupe(cache, &gw.metrics, &route.name, messages);
     let fresh = within(deadline, "dedupe", &route.name, fresh).await??;
@@ -116,13 +131,13 @@ where
         deadline,
         "store",
         &route.name,
-        store(&gw.outbox, route, &fresh),
+        store(&gw.outbox, route, &fresh, span.context()),
     );
     let stored = stored.await??;
     if let Some(cache) = cache {
         record(cache, route, &fresh, deadline).await;
     }
-    tracing::debug!(route = %route.name, messages = fresh.len(), ?stored, "stored");
+    tracing::debug!(route = %route.name, messages = fresh.len(), ?stored, trace_id = %span.trace_id(), "stored");
     Ok(stored)
 }
 
@@ -306,8 +321,9 @@ pub(crate) async fn store(
     outbox: &Outbox,
     route: &Route,
     messages: &[Message],
+    parent: &Context,
 ) -> Result<Stored, outbox::Error> {
-    outbox.store(messages).await.inspect_err(|e| {
+    outbox.store(messages, parent).await.inspect_err(|e| {
         tracing::warn!(route = %route.name, error = %e, phase = "store", "neither confirmed nor spooled; answering 503");
     })
 }

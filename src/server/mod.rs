@@ -96,6 +96,8 @@ pub(crate) struct Gateway {
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// The replay cache, when `[dedupe] enabled`.
     pub(crate) replay: Option<crate::dedupe::Cache>,
+    /// Makes the request's spans (the outbox's tracer).
+    pub(crate) tracer: crate::telemetry::trace::Tracer,
 }
 
 /// Routes by path, with their verifiers and rate limiters. A route of
@@ -156,7 +158,6 @@ impl Gateway {
         export_secret_expiries(config, &metrics);
         Gateway {
             routes,
-            outbox,
             metrics,
             permits: Arc::new(Semaphore::new(config.server.max_concurrent_requests)),
             body_timeout: Duration::from_millis(
@@ -173,6 +174,8 @@ impl Gateway {
             },
             trusted_proxies: config.server.trusted_proxies.clone(),
             replay,
+            tracer: outbox.tracer().clone(),
+            outbox,
         }
     }
 }

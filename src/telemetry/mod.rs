@@ -1,5 +1,6 @@
 //! Logs ([`tracing`](mod@self::tracing)), metrics ([`metrics`], registered in
-//! a `registry::Registry`) and the admin listener (`admin`: `/healthz`,
+//! a `registry::Registry`), trace context and span export ([`trace`]: W3C
+//! `traceparent`, OTLP/HTTP) and the admin listener (`admin`: `/healthz`,
 //! `/readyz`, `/metrics`, and `/`, the operations page of `page`), shared by
 //! the gateway and the worker.
 //!
@@ -12,4 +13,5 @@ pub(crate) mod admin;
 pub mod metrics;
 pub(crate) mod page;
 pub mod registry;
+pub mod trace;
 pub mod tracing;

@@ -9,6 +9,7 @@ use std::time::Instant;
 use lapin::message::Delivery;
 
 use super::action::Write;
+use crate::telemetry::trace::{self, Context, Span, SpanContext, SpanKind, Tracer};
 
 /// One message waiting in a batch.
 pub(crate) struct Pending {
@@ -47,6 +48,40 @@ impl Batch {
             records: HashSet::new(),
             gather,
         }
+    }
+
+    /// The `batch` span: a child of the trace of the first message that
+    /// carries one (the request that published it), linked to the others'
+    /// (at most [`trace::MAX_LINKS`]); a new trace when none does.
+    pub(super) fn span(&self, tracer: &Tracer) -> Span {
+        let mut traced = self.items.iter().filter_map(|p| {
+            let header = |name| super::consume::header(&p.delivery, name);
+            let cx = trace::extract(
+                header(trace::TRACEPARENT_HEADER).as_deref(),
+                header(trace::TRACESTATE_HEADER).as_deref(),
+            );
+            trace::span_context(&cx).map(|sc| (cx, sc))
+        });
+        let Some((parent, first)) = traced.next() else {
+            return self.started(tracer, &Context::new(), Vec::new());
+        };
+        // Messages of one request share a context: each linked once.
+        let mut seen = HashSet::from([first.span_id()]);
+        let links = traced
+            .filter(|(_, sc)| seen.insert(sc.span_id()))
+            .take(trace::MAX_LINKS)
+            .map(|(_, sc)| sc)
+            .collect();
+        self.started(tracer, &parent, links)
+    }
+
+    /// The `batch` span under `parent`, linked to `links`.
+    fn started(&self, tracer: &Tracer, parent: &Context, links: Vec<SpanContext>) -> Span {
+        let span = tracer.start_linked("batch", SpanKind::Consumer, parent, links);
+        span.set("messaging.system", "rabbitmq");
+        span.set("messaging.batch.message_count", self.items.len() as i64);
+        span.set("hookgate.gather", self.gather);
+        span
     }
 }
 

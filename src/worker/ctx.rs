@@ -63,6 +63,8 @@ pub(crate) struct Ctx {
     pub(crate) orgs: Vec<Org>,
     /// Metrics.
     pub(crate) metrics: Arc<Metrics>,
+    /// Makes the `batch` spans (the clients make their call spans).
+    pub(crate) tracer: crate::telemetry::trace::Tracer,
 }
 
 impl Ctx {

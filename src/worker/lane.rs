@@ -29,6 +29,7 @@ use super::ctx::{Ctx, SessionError};
 use super::dedupe::JobRecord;
 use super::settle::{dead_letter, settle};
 use crate::broker::Publisher;
+use crate::telemetry::trace::FutureExt as _;
 
 /// Closed batches an org's lane holds beside the one it is writing.
 pub(crate) const LANE_DEPTH: usize = 2;
@@ -275,10 +276,29 @@ async fn defer(ctx: &Ctx, publisher: &Publisher, batch: Batch) -> Result<(), Ses
     Ok(())
 }
 
+/// Writes one batch to org `org` under its `batch` span: the Salesforce
+/// calls made for it are that span's children (it is their task's current
+/// trace context).
+async fn flush(
+    ctx: &Ctx,
+    publisher: &Publisher,
+    org: usize,
+    batch: Batch,
+) -> Result<(), SessionError> {
+    let span = batch.span(&ctx.tracer);
+    if let Some(o) = ctx.orgs.get(org) {
+        span.set("hookgate.org", o.config.name.clone());
+    }
+    write(ctx, publisher, org, batch)
+        .with_context(span.context().clone())
+        .await
+        .inspect_err(|e| span.fail(e.to_string()))
+}
+
 /// Writes one batch to org `org` and settles each of its messages: a
 /// gathered backlog through an ingest job ([`super::bulk::write`]), the
 /// rest (and what the job cannot take) by collections calls.
-async fn flush(
+async fn write(
     ctx: &Ctx,
     publisher: &Publisher,
     org: usize,

@@ -42,6 +42,7 @@ use crate::broker::Publisher;
 use crate::config::pattern::Pattern;
 use crate::config::worker::WorkerConfig;
 use crate::telemetry::admin::{self, Probes, Readiness};
+use crate::telemetry::trace::Tracer;
 
 /// A start-up failure.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,9 @@ pub enum StartError {
     /// The HTTP client could not be built.
     #[error("salesforce: {0}")]
     Http(#[from] reqwest::Error),
+    /// The OTLP exporter could not be built.
+    #[error("telemetry.otlp_endpoint: {0}")]
+    Trace(#[from] crate::telemetry::trace::Error),
     /// `api_version`, an action's sObject or field does not fit the org.
     #[error(transparent)]
     Schema(#[from] schema::Error),
@@ -72,6 +76,8 @@ pub struct Running {
     /// answers `/readyz` and `/metrics` until then).
     admin_stop: watch::Sender<bool>,
     admin: JoinHandle<()>,
+    /// Makes (and, with `telemetry.otlp_endpoint`, exports) the spans.
+    tracer: Tracer,
 }
 
 impl Running {
@@ -83,6 +89,9 @@ impl Running {
         let _ = self.task.await;
         let _ = self.admin_stop.send(true);
         let _ = self.admin.await;
+        // The last spans are exported (a blocking call: off the workers).
+        let tracer = self.tracer;
+        let _ = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
     }
 
     /// Stops at once, as a crash would: no flush, no acks; the broker
@@ -107,10 +116,15 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
     let admin_addr = listener
         .local_addr()
         .map_err(|e| StartError::Bind(config.worker.admin_listen, e))?;
+    let tracer = Tracer::new(
+        config
+            .telemetry
+            .settings(crate::config::DEFAULT_WORKER_SERVICE),
+    )?;
     let metrics = Arc::new(Metrics::new());
     let store = dedupe::Store::open(&config.worker.idempotency, &metrics).await?;
     let (shutdown, rx) = watch::channel(false);
-    let orgs = orgs(&config, &metrics, &rx).await?;
+    let orgs = orgs(&config, &metrics, &tracer, &rx).await?;
     let actions = config
         .worker
         .actions
@@ -123,6 +137,7 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         store,
         orgs,
         metrics: metrics.clone(),
+        tracer: tracer.clone(),
     });
     let (admin_stop, admin_rx) = watch::channel(false);
     let admin = tokio::spawn(admin::serve(listener, probes(metrics.clone()), admin_rx));
@@ -135,6 +150,7 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
         task,
         admin_stop,
         admin,
+        tracer,
     })
 }
 
@@ -146,12 +162,13 @@ pub async fn start(config: WorkerConfig) -> Result<Running, StartError> {
 async fn orgs(
     config: &WorkerConfig,
     metrics: &Metrics,
+    tracer: &Tracer,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<Vec<ctx::Org>, StartError> {
     let mut orgs = Vec::with_capacity(config.orgs.len());
     for oc in &config.orgs {
         metrics.register_org(&oc.name);
-        let client = Arc::new(org::client(oc, metrics.sf.clone())?);
+        let client = Arc::new(org::client(oc, metrics.sf.clone(), tracer.clone())?);
         // Salesforce's answer decides the config (unknown field, version):
         // refused now. No answer (token endpoint down, maintenance, 5xx) is
         // not the config's fault: the worker starts paused and asks again

@@ -15,12 +15,18 @@ use serde_json::Value;
 use crate::config::worker::{ActionConfig, ActionKind, OrgConfig};
 use crate::salesforce::rest::client::Counters;
 use crate::salesforce::rest::Client;
+use crate::telemetry::trace::Tracer;
 
-/// A REST client for `org`, counting its calls into `counters`.
+/// A REST client for `org`, counting its calls into `counters` and making
+/// their spans with `tracer`.
 ///
 /// # Errors
 /// The HTTP client could not be built.
-pub(crate) fn client(org: &OrgConfig, counters: Counters) -> Result<Client, reqwest::Error> {
+pub(crate) fn client(
+    org: &OrgConfig,
+    counters: Counters,
+    tracer: Tracer,
+) -> Result<Client, reqwest::Error> {
     let sf = &org.section;
     Client::new(
         org.auth.clone(),
@@ -30,6 +36,7 @@ pub(crate) fn client(org: &OrgConfig, counters: Counters) -> Result<Client, reqw
         Duration::from_millis(sf.timeout_ms),
         counters,
     )
+    .map(|c| c.with_tracer(tracer))
 }
 
 /// What of a Notification body decides its org and the loop guard.

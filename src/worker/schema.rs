@@ -199,10 +199,12 @@ pub async fn check_online(config: &WorkerConfig) -> Result<Vec<Schema>, Error> {
     crate::tls::install_crypto_provider();
     let mut schemas = Vec::with_capacity(config.orgs.len());
     for org in &config.orgs {
-        let client = super::org::client(org, Counters::default()).map_err(|e| Error::Api {
-            what: "HTTP client".into(),
-            error: ApiError::new("CONNECT", e.to_string()),
-        })?;
+        let tracer = crate::telemetry::trace::Tracer::disabled();
+        let client =
+            super::org::client(org, Counters::default(), tracer).map_err(|e| Error::Api {
+                what: "HTTP client".into(),
+                error: ApiError::new("CONNECT", e.to_string()),
+            })?;
         schemas.push(Schema::load(&client, config, &org.name).await?);
     }
     Ok(schemas)

@@ -366,9 +366,18 @@ fn the_header_schema_refuses_renamed_missing_and_extra_headers() {
         "cloudEvents:id": "d-1",
         "cloudEvents:source": "/hooks/github",
         "cloudEvents:type": "github.push",
-        "cloudEvents:time": "2025-03-02T16:45:08.912345678Z"
+        "cloudEvents:time": "2025-03-02T16:45:08.912345678Z",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     });
     assert_valid(&v, &good, "the example headers");
+    let mut with_state = good.clone();
+    with_state["tracestate"] = "vendor=abc".into();
+    assert_valid(&v, &with_state, "the example headers with a tracestate");
+    with_state["tracestate"] = "a".repeat(513).into();
+    assert!(!v.is_valid(&with_state), "a tracestate over 512 bytes");
+    let mut bad_parent = good.clone();
+    bad_parent["traceparent"] = "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into();
+    assert!(!v.is_valid(&bad_parent), "a traceparent of another version");
     let obj = good.as_object().expect("object").clone();
     for name in obj.keys() {
         let mut missing = obj.clone();

@@ -21,6 +21,7 @@ mod salesforce;
 mod slow_clients;
 mod spool;
 mod support;
+mod trace;
 mod webhooks;
 mod worker;
 mod worker_batches;

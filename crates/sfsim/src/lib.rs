@@ -246,6 +246,8 @@ pub struct Call {
     /// The kind when the method and path do not tell it ([`call_kind`]):
     /// Bulk API 2.0 calls (`bulk_close` or `bulk_abort` depend on the body).
     pub kind: Option<&'static str>,
+    /// The W3C `traceparent` header the caller sent, if any.
+    pub traceparent: Option<String>,
 }
 
 /// What every request handler sees.
@@ -507,6 +509,11 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Option<Response<Full
             records: reply.records,
             auth: matches!(kind, Kind::Token),
             kind: reply.kind,
+            traceparent: parts
+                .headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         });
     }
     if let Some(delay) = reply.delay {

@@ -378,6 +378,7 @@ mod tests {
             records: 0,
             auth,
             kind: None,
+            traceparent: None,
         };
         assert_eq!(call_kind(&call("/services/oauth2/token", true)), "token");
         assert_eq!(

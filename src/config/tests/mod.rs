@@ -8,6 +8,7 @@ mod generic;
 mod routes;
 mod server;
 mod spool;
+mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -255,3 +255,33 @@ fn idempotency_max_bytes_is_checked_for_the_embedded_store() {
     // Redis has its own budget: the file's is not checked.
     assert!(load(&with(&redis, "1048576")).is_ok());
 }
+
+#[test]
+fn telemetry_is_read_and_checked_by_the_worker_too() {
+    if std::env::var_os(AMQP_URL_ENV).is_some() {
+        return;
+    }
+    let dir = TempDir::new("telemetry");
+    let ck = dir.file("ck", b"consumer-key-1");
+    let cs = dir.file("cs", b"x");
+    let auth = format!(
+        "auth = \"client_credentials\"\nconsumer_key = {{ file = \"{ck}\" }}\nclient_secret = {{ file = \"{cs}\" }}"
+    );
+    let base = text("amqp://127.0.0.1:5672/%2f", "redis://127.0.0.1:6379", &auth);
+    let c = load(&base).unwrap();
+    let s = c.telemetry.settings(crate::config::DEFAULT_WORKER_SERVICE);
+    assert_eq!(s.service_name, "hookgate-worker");
+    assert!(s.otlp_endpoint.is_none());
+    let t = format!("{base}\n[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n");
+    let c = load(&t).unwrap();
+    assert_eq!(
+        c.telemetry.otlp_endpoint.as_deref(),
+        Some("http://127.0.0.1:4318")
+    );
+    let t = format!("{base}\n[telemetry]\nsample_ratio = 2\n");
+    let e = load(&t).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!("{FILE}: telemetry.sample_ratio")),
+        "{e}"
+    );
+}

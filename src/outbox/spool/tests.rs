@@ -14,6 +14,8 @@ use crate::store::testing::{flaky_file, Flaky, Memory};
 use crate::store::Open;
 use crate::telemetry::metrics::Metrics;
 
+mod trace;
+
 /// A message with a 10-byte body; `id`s of one length give equal sizes.
 pub(super) fn message(id: &str, routing_key: &str) -> Message {
     Message {
@@ -376,7 +378,12 @@ async fn not_ready_while_the_spool_file_is_failed() {
     assert_eq!(metrics.spool_healthy.get(), 1);
 
     fail.store(true, Ordering::SeqCst);
-    let e = outbox.store(&[message("b", "x.y")]).await;
+    let e = outbox
+        .store(
+            &[message("b", "x.y")],
+            &crate::telemetry::trace::Context::new(),
+        )
+        .await;
     assert!(e.is_err(), "{e:?}");
     assert!(!spool.can_accept(), "a failed file cannot take writes");
     assert!(!outbox.ready(), "/readyz answers 503 with the broker down");

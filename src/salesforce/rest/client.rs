@@ -12,7 +12,8 @@ use tokio::sync::RwLock;
 
 use super::auth::{Auth, Token};
 use super::body::CollectionBody;
-use super::ApiError;
+use super::{span, ApiError};
+use crate::telemetry::trace::Tracer;
 
 /// Response header with the org's rolling 24 h API usage.
 pub(crate) const LIMIT_INFO: &str = "sforce-limit-info";
@@ -156,6 +157,8 @@ pub(crate) struct Client {
     token: RwLock<Option<Token>>,
     usage: Mutex<Option<Usage>>,
     counters: Counters,
+    /// Makes the `salesforce` span of each call (the worker's).
+    tracer: Tracer,
 }
 
 #[derive(Deserialize)]
@@ -204,7 +207,13 @@ impl Client {
             token: RwLock::new(None),
             usage: Mutex::new(None),
             counters,
+            tracer: Tracer::disabled(),
         })
+    }
+
+    /// The same client making its call spans with `tracer`.
+    pub(crate) fn with_tracer(self, tracer: Tracer) -> Client {
+        Client { tracer, ..self }
     }
 
     /// The last `Sforce-Limit-Info` seen: its item closest to its limit
@@ -272,7 +281,8 @@ impl Client {
         loop {
             let token = self.current_token(false).await?;
             let url = format!("{}{}", token.instance_url.trim_end_matches('/'), call.path);
-            let mut req = self.http.request(call.method.clone(), url);
+            let span = span::start(&self.tracer, &call.method, call.path);
+            let mut req = span::propagate(self.http.request(call.method.clone(), url), &span);
             if authenticated {
                 self.counters.api_calls.inc();
                 req = req.bearer_auth(token.access_token.expose_secret());
@@ -283,9 +293,13 @@ impl Client {
             if let Some(body) = &call.body {
                 req = req.body(body.clone());
             }
-            let resp = req.send().await.map_err(|e| transport(&e))?;
+            let resp = req.send().await.map_err(|e| {
+                span::failed(&span, &e);
+                transport(&e)
+            })?;
             self.read_usage(&resp);
             let status = resp.status().as_u16();
+            span::answered(&span, status);
             let bytes = resp.bytes().await.map_err(|e| transport(&e))?;
             if authenticated && status == 401 && !reauthenticated {
                 reauthenticated = true;
@@ -319,9 +333,8 @@ impl Client {
             };
             let url = format!("{}{}", token.instance_url.trim_end_matches('/'), path);
             self.counters.api_calls.inc();
-            let sent = self
-                .http
-                .patch(url)
+            let span = span::start(&self.tracer, &reqwest::Method::PATCH, path);
+            let sent = span::propagate(self.http.patch(url), &span)
                 .bearer_auth(token.access_token.expose_secret())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.text.clone())
@@ -329,10 +342,14 @@ impl Client {
                 .await;
             let resp = match sent {
                 Ok(r) => r,
-                Err(e) => return Outcome::Failed(transport(&e)),
+                Err(e) => {
+                    span::failed(&span, &e);
+                    return Outcome::Failed(transport(&e));
+                }
             };
             self.read_usage(&resp);
             let status = resp.status().as_u16();
+            span::answered(&span, status);
             let bytes = match resp.bytes().await {
                 Ok(b) => b,
                 Err(e) => return Outcome::Failed(transport(&e)),

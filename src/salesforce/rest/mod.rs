@@ -12,6 +12,7 @@ pub(crate) mod body;
 pub(crate) mod bulk;
 pub(crate) mod client;
 pub(crate) mod describe;
+mod span;
 
 pub(crate) use auth::Auth;
 pub(crate) use client::{Client, Outcome, RecordResult};

@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod gateway;
+pub mod otlp;
 pub mod pki;
 pub mod proxy;
 pub mod rabbit;
@@ -131,6 +132,8 @@ pub struct Options {
     pub plaintext: bool,
     /// `server.request_timeout_ms` (default 5000).
     pub request_timeout_ms: Option<u64>,
+    /// Lines of a `[telemetry]` section (e.g. `otlp_endpoint = "..."`).
+    pub telemetry_toml: Option<String>,
 }
 
 /// A running gateway with its TLS client and a queue bound to its exchange.
@@ -302,6 +305,10 @@ event_header = "X-Event-Type"
         );
         let toml = match &opts.dedupe_redis_url {
             Some(url) => format!("{toml}redis_url = \"{url}\"\n"),
+            None => toml,
+        };
+        let toml = match &opts.telemetry_toml {
+            Some(lines) => format!("{toml}\n[telemetry]\n{lines}\n"),
             None => toml,
         };
         // On disk too, for the CLI tests (`hookgate sign --config`).

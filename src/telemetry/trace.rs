@@ -1,0 +1,291 @@
+//! Trace context: W3C `traceparent` / `tracestate` in and out, spans, and
+//! the optional OTLP/HTTP export (`[telemetry] otlp_endpoint`).
+//!
+//! Each process (a gateway, a worker) owns one [`Tracer`]: the tracer
+//! provider is not process-global, so two gateways in one test process
+//! export to their own collectors. (That is also why spans are made with
+//! the OpenTelemetry API directly rather than through a
+//! `tracing-opentelemetry` layer: the `tracing` subscriber is global; log
+//! lines name the `trace_id` where a request is stored.) Without an endpoint the provider has no
+//! processor: spans still get ids (what goes into the AMQP headers) and are
+//! dropped when they end, nothing is exported.
+//!
+//! Incoming context is untrusted: [`extract`] takes a `traceparent` only in
+//! the exact version-00 form (`00-<32 hex>-<16 hex>-<2 hex>`, lowercase,
+//! ids not all zero) and a `tracestate` of at most [`MAX_TRACESTATE`]
+//! printable ASCII bytes (it may come from an AMQP header, and is sent on
+//! as an HTTP header); anything else starts a new trace (or drops the
+//! state), never fails a request. The
+//! parsing and the header text are `opentelemetry_sdk`'s
+//! `TraceContextPropagator`; the shape check in front of it only refuses
+//! what the propagator would read leniently (`+1`, short ids).
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{Link, Status, TraceContextExt, Tracer as _, TracerProvider as _};
+use opentelemetry::{KeyValue, Value};
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+
+pub use opentelemetry::context::FutureExt;
+pub use opentelemetry::trace::{SpanContext, SpanKind};
+pub use opentelemetry::Context;
+
+/// The W3C trace-context header with the trace and parent span ids.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// The W3C vendor-specific trace state header.
+pub const TRACESTATE_HEADER: &str = "tracestate";
+/// Longest `tracestate` taken from a request or a message, in bytes (the
+/// W3C limit for propagating is 512); a longer one is dropped.
+pub const MAX_TRACESTATE: usize = 512;
+/// Length of a version-00 `traceparent`.
+const TRACEPARENT_LEN: usize = 55;
+/// Path the OTLP/HTTP collector takes spans on, after `otlp_endpoint`.
+pub const OTLP_TRACES_PATH: &str = "/v1/traces";
+/// Most links a span keeps (a worker batch links its other messages').
+pub const MAX_LINKS: usize = 128;
+/// Bound of one export (its POST and the exporter's retries).
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest [`Tracer::shutdown`] waits for the last export.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a process's tracer is built from (plain values: the config
+/// sections are read by their owners).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    /// Base URL of an OTLP/HTTP collector; spans go to
+    /// `<endpoint>/v1/traces`. None: nothing is exported.
+    pub otlp_endpoint: Option<&'a str>,
+    /// `service.name` of the exported spans.
+    pub service_name: &'a str,
+    /// Share of new traces recorded (0..=1); a continued trace follows its
+    /// parent's sampled flag.
+    pub sample_ratio: f64,
+}
+
+/// The OTLP exporter could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("OTLP exporter for {endpoint}: {source}")]
+pub struct Error {
+    /// The traces URL.
+    pub endpoint: String,
+    /// The exporter's reason.
+    #[source]
+    pub source: opentelemetry_otlp::ExporterBuildError,
+}
+
+/// A process's tracer: makes spans, exports them when configured.
+#[derive(Clone, Debug)]
+pub struct Tracer {
+    provider: SdkTracerProvider,
+    tracer: SdkTracer,
+}
+
+impl Tracer {
+    /// A tracer per `settings`. Export runs on the SDK's own thread (a
+    /// batch every few seconds); the request path only queues ended spans.
+    ///
+    /// # Errors
+    /// [`Error`] when the exporter cannot be built (a malformed endpoint).
+    pub fn new(settings: Settings<'_>) -> Result<Tracer, Error> {
+        let resource = Resource::builder()
+            .with_service_name(settings.service_name.to_owned())
+            .build();
+        let mut builder = SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                settings.sample_ratio,
+            ))));
+        if let Some(endpoint) = settings.otlp_endpoint {
+            let endpoint = format!("{}{OTLP_TRACES_PATH}", endpoint.trim_end_matches('/'));
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(endpoint.clone())
+                .with_timeout(EXPORT_TIMEOUT)
+                .build()
+                .map_err(|source| Error { endpoint, source })?;
+            builder = builder.with_batch_exporter(exporter);
+        }
+        let provider = builder.build();
+        let tracer = provider.tracer("hookgate");
+        Ok(Tracer { provider, tracer })
+    }
+
+    /// A tracer that exports nothing (spans get ids, nothing else).
+    pub fn disabled() -> Tracer {
+        let provider = SdkTracerProvider::builder().build();
+        let tracer = provider.tracer("hookgate");
+        Tracer { provider, tracer }
+    }
+
+    /// Starts span `name` of `kind`, a child of `parent`'s span (a new
+    /// trace when it has none).
+    pub fn start(&self, name: &'static str, kind: SpanKind, parent: &Context) -> Span {
+        self.start_linked(name, kind, parent, Vec::new())
+    }
+
+    /// As [`Tracer::start`], linked to `links` (at most [`MAX_LINKS`] are
+    /// kept): the other messages of a worker batch.
+    pub fn start_linked(
+        &self,
+        name: &'static str,
+        kind: SpanKind,
+        parent: &Context,
+        mut links: Vec<SpanContext>,
+    ) -> Span {
+        links.truncate(MAX_LINKS);
+        let span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(kind)
+            .with_links(links.into_iter().map(Link::with_context).collect())
+            .start_with_context(&self.tracer, parent);
+        Span {
+            cx: parent.with_span(span),
+        }
+    }
+
+    /// Exports what is queued and stops the exporter. Blocks (at most
+    /// 5 s, an unreachable collector included): call it off the async
+    /// workers, once, at the end.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT) {
+            tracing::debug!(error = %e, "tracer shutdown");
+        }
+    }
+}
+
+/// A started span; it ends when dropped (or at [`Span::end`]).
+#[derive(Debug)]
+pub struct Span {
+    cx: Context,
+}
+
+impl Span {
+    /// The context with this span: the parent of its children.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// The span's trace id, hex (for log lines).
+    pub fn trace_id(&self) -> String {
+        self.cx.span().span_context().trace_id().to_string()
+    }
+
+    /// Sets attribute `key`.
+    pub fn set(&self, key: &'static str, value: impl Into<Value>) {
+        self.cx.span().set_attribute(KeyValue::new(key, value));
+    }
+
+    /// Marks the span failed with `reason` (a fixed text or an error's
+    /// display, never request data).
+    pub fn fail(&self, reason: impl Into<Cow<'static, str>>) {
+        self.cx.span().set_status(Status::error(reason));
+    }
+
+    /// `traceparent` (and `tracestate` when not empty) naming this span as
+    /// the parent: the headers of a message or an outgoing call.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        inject(&self.cx)
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {}
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        self.cx.span().end();
+    }
+}
+
+/// The remote parent named by `traceparent` / `tracestate` (header or
+/// AMQP header values), or an empty context (a new trace) when it is
+/// missing or not a well-formed version-00 value.
+pub fn extract(traceparent: Option<&str>, tracestate: Option<&str>) -> Context {
+    let Some(traceparent) = traceparent.filter(|v| well_formed(v)) else {
+        return Context::new();
+    };
+    let carrier = Carrier {
+        traceparent,
+        tracestate: tracestate
+            .filter(|s| s.len() <= MAX_TRACESTATE && s.bytes().all(|b| (0x20..=0x7e).contains(&b))),
+    };
+    TraceContextPropagator::new().extract(&carrier)
+}
+
+/// The span context `cx` carries, when valid (for links).
+pub fn span_context(cx: &Context) -> Option<SpanContext> {
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.clone())
+}
+
+/// `traceparent` (and a non-empty `tracestate`) of `cx`'s span; empty
+/// when it has no valid span.
+pub fn inject(cx: &Context) -> Vec<(&'static str, String)> {
+    let mut out = Headers::default();
+    TraceContextPropagator::new().inject_context(cx, &mut out);
+    out.0
+}
+
+/// `value` is `00-<32 lowercase hex>-<16 lowercase hex>-<2 lowercase hex>`.
+/// (All-zero ids are refused by the propagator.)
+fn well_formed(value: &str) -> bool {
+    let b = value.as_bytes();
+    let hex = |s: &[u8]| {
+        s.iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+    };
+    b.len() == TRACEPARENT_LEN
+        && b.starts_with(b"00-")
+        && b[35] == b'-'
+        && b[52] == b'-'
+        && hex(&b[3..35])
+        && hex(&b[36..52])
+        && hex(&b[53..55])
+}
+
+/// The two header values the propagator reads.
+struct Carrier<'a> {
+    traceparent: &'a str,
+    tracestate: Option<&'a str>,
+}
+
+impl Extractor for Carrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            TRACEPARENT_HEADER => Some(self.traceparent),
+            TRACESTATE_HEADER => self.tracestate,
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec![TRACEPARENT_HEADER, TRACESTATE_HEADER]
+    }
+}
+
+/// What the propagator writes: the two headers, an empty `tracestate` left
+/// out.
+#[derive(Default)]
+struct Headers(Vec<(&'static str, String)>);
+
+impl Injector for Headers {
+    fn set(&mut self, key: &str, value: String) {
+        let name = match key {
+            TRACEPARENT_HEADER => TRACEPARENT_HEADER,
+            TRACESTATE_HEADER if !value.is_empty() => TRACESTATE_HEADER,
+            _ => return,
+        };
+        self.0.push((name, value));
+    }
+}
+
+#[cfg(test)]
+mod tests;

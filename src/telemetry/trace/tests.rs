@@ -1,0 +1,97 @@
+use super::*;
+
+const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn traceparent(span: &Span) -> String {
+    span.headers()
+        .into_iter()
+        .find(|(k, _)| *k == TRACEPARENT_HEADER)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_valid_parent_is_continued_with_a_new_span_id() {
+    let tracer = Tracer::disabled();
+    let parent = extract(Some(PARENT), Some("vendor=abc"));
+    let span = tracer.start("request", SpanKind::Server, &parent);
+    let tp = traceparent(&span);
+    assert!(well_formed(&tp), "{tp}");
+    assert_eq!(&tp[3..35], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(&tp[36..52], "00f067aa0ba902b7");
+    assert_eq!(&tp[53..], "01");
+    let headers = span.headers();
+    assert!(headers.contains(&(TRACESTATE_HEADER, "vendor=abc".to_owned())));
+}
+
+#[test]
+fn hostile_parents_start_a_new_trace() {
+    let tracer = Tracer::disabled();
+    let long = format!("{PARENT}{}", "0".repeat(4096));
+    for hostile in [
+        "",
+        "garbage",
+        long.as_str(),
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+        "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01-x",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nx: y",
+    ] {
+        let parent = extract(Some(hostile), None);
+        assert!(span_context(&parent).is_none(), "{hostile:?} was taken");
+        let tp = traceparent(&tracer.start("request", SpanKind::Server, &parent));
+        assert!(well_formed(&tp), "{tp}");
+        assert_ne!(&tp[3..35], "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+}
+
+#[test]
+fn a_long_or_malformed_tracestate_is_dropped() {
+    let tracer = Tracer::disabled();
+    let long = format!("a={}", "b".repeat(MAX_TRACESTATE));
+    for state in [long.as_str(), "not a state", "a=b\r\nx"] {
+        let span = tracer.start(
+            "request",
+            SpanKind::Server,
+            &extract(Some(PARENT), Some(state)),
+        );
+        assert_eq!(span.headers().len(), 1, "{state:?}");
+        assert_eq!(
+            &traceparent(&span)[3..35],
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+    }
+}
+
+#[test]
+fn no_span_injects_nothing() {
+    assert!(inject(&Context::new()).is_empty());
+}
+
+#[test]
+fn unsampled_traces_still_propagate() {
+    let tracer = Tracer::new(Settings {
+        otlp_endpoint: None,
+        service_name: "t",
+        sample_ratio: 0.0,
+    })
+    .unwrap();
+    let span = tracer.start("request", SpanKind::Server, &Context::new());
+    let tp = traceparent(&span);
+    assert!(well_formed(&tp), "{tp}");
+    assert!(tp.ends_with("-00"));
+}
+
+#[test]
+fn a_malformed_endpoint_is_an_error() {
+    let err = Tracer::new(Settings {
+        otlp_endpoint: Some("not a url"),
+        service_name: "t",
+        sample_ratio: 1.0,
+    });
+    assert!(err.is_err());
+}
