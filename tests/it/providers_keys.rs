@@ -48,6 +48,18 @@ async fn gateway(routes: String) -> Harness {
     .await
 }
 
+/// A gateway with a `kind` route at `/hooks/<kind>` whose `public_url` is
+/// under [`HOST`], keyed with `secrets` (slot 0, slot 1); returns the URL.
+async fn url_gateway(f: &Files, kind: &str, secrets: [&[u8]; 2]) -> (Harness, String) {
+    let url = format!("{HOST}/hooks/{kind}");
+    let lines = format!(
+        "public_url = \"{url}\"\nsecrets = [{}, {}]",
+        f.source("s0", secrets[0]),
+        f.source("s1", secrets[1])
+    );
+    (gateway(route(kind, &lines)).await, url)
+}
+
 fn hmac<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("key");
     for p in parts {
@@ -89,7 +101,7 @@ async fn status(h: &Harness, target: &str, headers: &Headers, body: &[u8]) -> u1
 }
 
 /// Each request is refused 401 and nothing is queued.
-async fn all_refused(h: &Harness, target: &str, cases: &[(&str, Headers, Vec<u8>)]) {
+async fn all_refused(h: &Harness, target: &str, cases: &[(&str, Headers, &[u8])]) {
     for (name, headers, body) in cases {
         assert_eq!(status(h, target, headers, body).await, 401, "{name}");
     }
@@ -129,14 +141,8 @@ fn pem_der(pem: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn twilio_form_callbacks() {
     let f = Files::new();
-    let url = format!("{HOST}/hooks/twilio");
     let (old, new) = (&b"dev-twilio-auth-token"[..], &b"dev-twilio-next"[..]);
-    let lines = format!(
-        "public_url = \"{url}\"\nsecrets = [{}, {}]",
-        f.source("tw0", old),
-        f.source("tw1", new)
-    );
-    let h = gateway(route("twilio", &lines)).await;
+    let (h, url) = url_gateway(&f, "twilio", [old, new]).await;
     let body = fixture("twilio/message_status.form");
     let sign = |key: &[u8], url: &str, body: &[u8]| {
         let mut p: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
@@ -158,17 +164,13 @@ async fn twilio_form_callbacks() {
         &h,
         target,
         &[
-            ("tampered", good.clone(), flip(&body)),
-            ("other query", sign(old, &url, &body), body.clone()),
-            (
-                "wrong token",
-                sign(b"nope", &signed_url, &body),
-                body.clone(),
-            ),
+            ("tampered", good.clone(), &flip(&body)),
+            ("other query", sign(old, &url, &body), &body),
+            ("wrong token", sign(b"nope", &signed_url, &body), &body),
             (
                 "missing header",
                 without(&good, "x-twilio-signature"),
-                body.clone(),
+                &body,
             ),
         ],
     )
@@ -190,14 +192,8 @@ async fn twilio_form_callbacks() {
 #[tokio::test]
 async fn hubspot_v3_events() {
     let f = Files::new();
-    let url = format!("{HOST}/hooks/hubspot");
     let (old, new) = (&b"dev-hubspot-secret"[..], &b"dev-hubspot-next"[..]);
-    let lines = format!(
-        "public_url = \"{url}\"\nsecrets = [{}, {}]",
-        f.source("hs0", old),
-        f.source("hs1", new)
-    );
-    let h = gateway(route("hubspot", &lines)).await;
+    let (h, url) = url_gateway(&f, "hubspot", [old, new]).await;
     let body = fixture("hubspot/contact_creation.json");
     let target = "/hooks/hubspot?portal=62515&path=%2Fx";
     let signed_uri = format!("{url}?portal=62515&path=/x");
@@ -219,15 +215,15 @@ async fn hubspot_v3_events() {
         &h,
         target,
         &[
-            ("tampered", good.clone(), flip(&body)),
-            ("wrong secret", sign(b"nope", &body, now()), body.clone()),
+            ("tampered", good.clone(), &flip(&body)),
+            ("wrong secret", sign(b"nope", &body, now()), &body),
             (
                 "missing header",
                 without(&good, "x-hubspot-signature-v3"),
-                body.clone(),
+                &body,
             ),
-            ("stale", sign(old, &body, now() - 600), body.clone()),
-            ("future", sign(old, &body, now() + 600), body.clone()),
+            ("stale", sign(old, &body, now() - 600), &body),
+            ("future", sign(old, &body, now() + 600), &body),
         ],
     )
     .await;
@@ -240,14 +236,8 @@ async fn hubspot_v3_events() {
 #[tokio::test]
 async fn square_events() {
     let f = Files::new();
-    let url = format!("{HOST}/hooks/square");
     let (old, new) = (&b"dev-square-key"[..], &b"dev-square-next"[..]);
-    let lines = format!(
-        "public_url = \"{url}\"\nsecrets = [{}, {}]",
-        f.source("sq0", old),
-        f.source("sq1", new)
-    );
-    let h = gateway(route("square", &lines)).await;
+    let (h, url) = url_gateway(&f, "square", [old, new]).await;
     let body = fixture("square/payment_created.json");
     let sign = |key: &[u8], body: &[u8]| {
         let sig = hmac::<Hmac<sha2::Sha256>>(key, &[url.as_bytes(), body]);
@@ -271,12 +261,12 @@ async fn square_events() {
         &h,
         "/hooks/square",
         &[
-            ("tampered", good.clone(), flip(&body)),
-            ("wrong key", sign(b"nope", &body), body.clone()),
+            ("tampered", good.clone(), &flip(&body)),
+            ("wrong key", sign(b"nope", &body), &body),
             (
                 "missing header",
                 without(&good, "x-square-hmacsha256-signature"),
-                body.clone(),
+                &body,
             ),
         ],
     )
@@ -367,32 +357,16 @@ async fn discord_interactions_and_webhook_events() {
         &h,
         "/hooks/discord",
         &[
-            ("tampered", good.clone(), flip(&body)),
-            (
-                "unknown key",
-                discord_headers(other, now(), &body),
-                body.clone(),
-            ),
-            (
-                "bad ping",
-                discord_headers(other, now(), &ping),
-                ping.clone(),
-            ),
+            ("tampered", good.clone(), &flip(&body)),
+            ("unknown key", discord_headers(other, now(), &body), &body),
+            ("bad ping", discord_headers(other, now(), &ping), &ping),
             (
                 "missing header",
                 without(&good, "x-signature-ed25519"),
-                body.clone(),
+                &body,
             ),
-            (
-                "stale",
-                discord_headers(&k1, now() - 600, &body),
-                body.clone(),
-            ),
-            (
-                "future",
-                discord_headers(&k1, now() + 600, &body),
-                body.clone(),
-            ),
+            ("stale", discord_headers(&k1, now() - 600, &body), &body),
+            ("future", discord_headers(&k1, now() + 600, &body), &body),
         ],
     )
     .await;
@@ -461,32 +435,16 @@ async fn sendgrid_event_batches() {
         &h,
         "/hooks/sendgrid",
         &[
-            ("tampered", good.clone(), flip(&body)),
-            (
-                "CRLF dropped",
-                good.clone(),
-                body[..body.len() - 2].to_vec(),
-            ),
-            (
-                "unknown key",
-                sendgrid_headers(other, now(), &body),
-                body.clone(),
-            ),
+            ("tampered", good.clone(), &flip(&body)),
+            ("CRLF dropped", good.clone(), &body[..body.len() - 2]),
+            ("unknown key", sendgrid_headers(other, now(), &body), &body),
             (
                 "missing header",
                 without(&good, "x-twilio-email-event-webhook-signature"),
-                body.clone(),
+                &body,
             ),
-            (
-                "stale",
-                sendgrid_headers(&k1, now() - 600, &body),
-                body.clone(),
-            ),
-            (
-                "future",
-                sendgrid_headers(&k1, now() + 600, &body),
-                body.clone(),
-            ),
+            ("stale", sendgrid_headers(&k1, now() - 600, &body), &body),
+            ("future", sendgrid_headers(&k1, now() + 600, &body), &body),
         ],
     )
     .await;
