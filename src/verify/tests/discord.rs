@@ -129,13 +129,7 @@ fn missing_and_malformed_headers() {
     for name in ["x-signature-ed25519", "x-signature-timestamp"] {
         let mut h = full.clone();
         h.remove(name);
-        assert_eq!(
-            v.verify(&h, COMMAND, NOW),
-            Err(Error::MissingHeader(match name {
-                "x-signature-ed25519" => "x-signature-ed25519",
-                _ => "x-signature-timestamp",
-            }))
-        );
+        assert_eq!(v.verify(&h, COMMAND, NOW), Err(Error::MissingHeader(name)));
     }
     for bad in ["zz".repeat(64), "ab".repeat(65), "ab".repeat(5000)] {
         let mut h = full.clone();
