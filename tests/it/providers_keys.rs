@@ -92,39 +92,43 @@ fn flip(body: &[u8]) -> Vec<u8> {
     b
 }
 
-/// POSTs and returns the status.
-async fn status(h: &Harness, target: &str, headers: &Headers, body: &[u8]) -> u16 {
-    h.post(target, headers, body.to_vec())
-        .await
-        .status()
-        .as_u16()
+/// One route of the gateway under test: the target requests go to.
+struct At<'a> {
+    h: &'a Harness,
+    target: &'a str,
 }
 
-/// Each request is refused 401 and nothing is queued.
-async fn all_refused(h: &Harness, target: &str, cases: &[(&str, Headers, &[u8])]) {
-    for (name, headers, body) in cases {
-        assert_eq!(status(h, target, headers, body).await, 401, "{name}");
+fn at<'a>(h: &'a Harness, target: &'a str) -> At<'a> {
+    At { h, target }
+}
+
+impl At<'_> {
+    /// POSTs and returns the status.
+    async fn status(&self, headers: &Headers, body: &[u8]) -> u16 {
+        let r = self.h.post(self.target, headers, body.to_vec()).await;
+        r.status().as_u16()
     }
-    h.assert_empty().await;
-}
 
-/// A valid request is queued once with `id`, `routing_key` and the exact
-/// body; the same request again is a 200 duplicate, not queued twice.
-async fn queued_once(
-    h: &Harness,
-    target: &str,
-    headers: &Headers,
-    body: &[u8],
-    id: &str,
-    routing_key: &str,
-) {
-    assert_eq!(status(h, target, headers, body).await, 200, "{routing_key}");
-    let m = h.take(1).await;
-    assert_eq!(support::message_id(&m[0]), id);
-    assert_eq!(m[0].delivery.routing_key.as_str(), routing_key);
-    assert_eq!(m[0].delivery.data, body, "exact body bytes");
-    assert_eq!(status(h, target, headers, body).await, 200, "replay");
-    h.assert_empty().await;
+    /// Each request is refused 401 and nothing is queued.
+    async fn refused(&self, cases: &[(&str, Headers, &[u8])]) {
+        for (name, headers, body) in cases {
+            assert_eq!(self.status(headers, body).await, 401, "{name}");
+        }
+        self.h.assert_empty().await;
+    }
+
+    /// A valid request is queued once with `id`, `routing_key` and the
+    /// exact body; the same request again is a 200 duplicate, not queued
+    /// twice.
+    async fn queued_once(&self, headers: &Headers, body: &[u8], id: &str, routing_key: &str) {
+        assert_eq!(self.status(headers, body).await, 200, "{routing_key}");
+        let m = self.h.take(1).await;
+        assert_eq!(support::message_id(&m[0]), id);
+        assert_eq!(m[0].delivery.routing_key.as_str(), routing_key);
+        assert_eq!(m[0].delivery.data, body, "exact body bytes");
+        assert_eq!(self.status(headers, body).await, 200, "replay");
+        self.h.assert_empty().await;
+    }
 }
 
 fn sha256_id(body: &[u8]) -> String {
@@ -156,36 +160,26 @@ async fn twilio_form_callbacks() {
         )
     };
     let target = "/hooks/twilio?rc=1";
+    let r = at(&h, target);
     let signed_url = format!("{url}?rc=1");
     let good = sign(old, &signed_url, &body);
     let token = "7a2f1d8e-3c4b-4e5f-9a6b-0c1d2e3f4a5b";
-    queued_once(&h, target, &good, &body, token, "twilio.delivered").await;
-    all_refused(
-        &h,
-        target,
-        &[
-            ("tampered", good.clone(), &flip(&body)),
-            ("other query", sign(old, &url, &body), &body),
-            ("wrong token", sign(b"nope", &signed_url, &body), &body),
-            (
-                "missing header",
-                without(&good, "x-twilio-signature"),
-                &body,
-            ),
-        ],
-    )
+    r.queued_once(&good, &body, token, "twilio.delivered").await;
+    r.refused(&[
+        ("tampered", good.clone(), &flip(&body)),
+        ("other query", sign(old, &url, &body), &body),
+        ("wrong token", sign(b"nope", &signed_url, &body), &body),
+        (
+            "missing header",
+            without(&good, "x-twilio-signature"),
+            &body,
+        ),
+    ])
     .await;
     let next = b"MessageSid=SM2&MessageStatus=sent&To=%2B1555".to_vec();
     let rotated = without(&sign(new, &signed_url, &next), "i-twilio-idempotency-token");
-    queued_once(
-        &h,
-        target,
-        &rotated,
-        &next,
-        &sha256_id(&next),
-        "twilio.sent",
-    )
-    .await;
+    r.queued_once(&rotated, &next, &sha256_id(&next), "twilio.sent")
+        .await;
     h.finish().await;
 }
 
@@ -196,6 +190,7 @@ async fn hubspot_v3_events() {
     let (h, url) = url_gateway(&f, "hubspot", [old, new]).await;
     let body = fixture("hubspot/contact_creation.json");
     let target = "/hooks/hubspot?portal=62515&path=%2Fx";
+    let r = at(&h, target);
     let signed_uri = format!("{url}?portal=62515&path=/x");
     let sign = |key: &[u8], body: &[u8], ts: i64| {
         let ts = (ts * 1000).to_string();
@@ -210,26 +205,24 @@ async fn hubspot_v3_events() {
         )
     };
     let good = sign(old, &body, now());
-    queued_once(&h, target, &good, &body, "1", "hubspot.contact.creation").await;
-    all_refused(
-        &h,
-        target,
-        &[
-            ("tampered", good.clone(), &flip(&body)),
-            ("wrong secret", sign(b"nope", &body, now()), &body),
-            (
-                "missing header",
-                without(&good, "x-hubspot-signature-v3"),
-                &body,
-            ),
-            ("stale", sign(old, &body, now() - 600), &body),
-            ("future", sign(old, &body, now() + 600), &body),
-        ],
-    )
+    r.queued_once(&good, &body, "1", "hubspot.contact.creation")
+        .await;
+    r.refused(&[
+        ("tampered", good.clone(), &flip(&body)),
+        ("wrong secret", sign(b"nope", &body, now()), &body),
+        (
+            "missing header",
+            without(&good, "x-hubspot-signature-v3"),
+            &body,
+        ),
+        ("stale", sign(old, &body, now() - 600), &body),
+        ("future", sign(old, &body, now() + 600), &body),
+    ])
     .await;
     let next = br#"[{"eventId":2,"subscriptionType":"deal.creation"}]"#;
     let rotated = sign(new, next, now());
-    queued_once(&h, target, &rotated, next, "2", "hubspot.deal.creation").await;
+    r.queued_once(&rotated, next, "2", "hubspot.deal.creation")
+        .await;
     h.finish().await;
 }
 
@@ -238,6 +231,7 @@ async fn square_events() {
     let f = Files::new();
     let (old, new) = (&b"dev-square-key"[..], &b"dev-square-next"[..]);
     let (h, url) = url_gateway(&f, "square", [old, new]).await;
+    let r = at(&h, "/hooks/square");
     let body = fixture("square/payment_created.json");
     let sign = |key: &[u8], body: &[u8]| {
         let sig = hmac::<Hmac<sha2::Sha256>>(key, &[url.as_bytes(), body]);
@@ -248,39 +242,21 @@ async fn square_events() {
     };
     let good = sign(old, &body);
     let id = "13b867cf-db3d-4b1c-90b6-2f32a9d78124";
-    queued_once(
-        &h,
-        "/hooks/square",
-        &good,
-        &body,
-        id,
-        "square.payment.created",
-    )
-    .await;
-    all_refused(
-        &h,
-        "/hooks/square",
-        &[
-            ("tampered", good.clone(), &flip(&body)),
-            ("wrong key", sign(b"nope", &body), &body),
-            (
-                "missing header",
-                without(&good, "x-square-hmacsha256-signature"),
-                &body,
-            ),
-        ],
-    )
+    r.queued_once(&good, &body, id, "square.payment.created")
+        .await;
+    r.refused(&[
+        ("tampered", good.clone(), &flip(&body)),
+        ("wrong key", sign(b"nope", &body), &body),
+        (
+            "missing header",
+            without(&good, "x-square-hmacsha256-signature"),
+            &body,
+        ),
+    ])
     .await;
     let next = br#"{"type":"refund.created","event_id":"evt-2"}"#;
-    queued_once(
-        &h,
-        "/hooks/square",
-        &sign(new, next),
-        next,
-        "evt-2",
-        "square.refund.created",
-    )
-    .await;
+    r.queued_once(&sign(new, next), next, "evt-2", "square.refund.created")
+        .await;
     h.finish().await;
 }
 
@@ -306,83 +282,73 @@ async fn discord_interactions_and_webhook_events() {
         key("dev-key-2.pub.hex").trim(),
         key("dev-key.pub.hex").trim()
     );
-    let events = format!(
+    let events_route = format!(
         "[[routes]]\nname = \"discord_events\"\npath = \"/hooks/discord-events\"\nkind = \"discord\"\n\
          discord_endpoint = \"webhook_events\"\n{keys}\n"
     );
-    let h = gateway(route("discord", &keys) + &events).await;
+    let h = gateway(route("discord", &keys) + &events_route).await;
+    let r = at(&h, "/hooks/discord");
+    let events = at(&h, "/hooks/discord-events");
     let (k1, k2) = (
         pem_der(&fixture("discord/dev-key.pem")),
         pem_der(&fixture("discord/dev-key-2.pem")),
     );
     let ping = fixture("discord/ping.json");
-    let r = h
+    let a = h
         .post(
             "/hooks/discord",
             &discord_headers(&k1, now(), &ping),
             ping.clone(),
         )
         .await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "application/json");
-    assert_eq!(r.text().await.expect("body"), r#"{"type":1}"#);
+    assert_eq!(a.status(), 200);
+    assert_eq!(a.headers()["content-type"], "application/json");
+    assert_eq!(a.text().await.expect("body"), r#"{"type":1}"#);
     let events_ping = fixture("discord/webhook_ping.json");
-    let r = h
+    let a = h
         .post(
             "/hooks/discord-events",
             &discord_headers(&k1, now(), &events_ping),
             events_ping.clone(),
         )
         .await;
-    assert_eq!(r.status(), 204);
-    assert_eq!(r.text().await.expect("body"), "");
+    assert_eq!(a.status(), 204);
+    assert_eq!(a.text().await.expect("body"), "");
     h.assert_empty().await;
 
     let body = fixture("discord/application_command.json");
     let good = discord_headers(&k1, now(), &body);
     let id = "1234567890123456789";
-    queued_once(
-        &h,
-        "/hooks/discord",
-        &good,
-        &body,
-        id,
-        "discord.application_command.blep",
-    )
-    .await;
+    r.queued_once(&good, &body, id, "discord.application_command.blep")
+        .await;
     let rng = ring::rand::SystemRandom::new();
     let other = Ed25519KeyPair::generate_pkcs8(&rng).expect("key");
     let other = other.as_ref();
-    all_refused(
-        &h,
-        "/hooks/discord",
-        &[
-            ("tampered", good.clone(), &flip(&body)),
-            ("unknown key", discord_headers(other, now(), &body), &body),
-            ("bad ping", discord_headers(other, now(), &ping), &ping),
-            (
-                "missing header",
-                without(&good, "x-signature-ed25519"),
-                &body,
-            ),
-            ("stale", discord_headers(&k1, now() - 600, &body), &body),
-            ("future", discord_headers(&k1, now() + 600, &body), &body),
-        ],
-    )
+    r.refused(&[
+        ("tampered", good.clone(), &flip(&body)),
+        ("unknown key", discord_headers(other, now(), &body), &body),
+        ("bad ping", discord_headers(other, now(), &ping), &ping),
+        (
+            "missing header",
+            without(&good, "x-signature-ed25519"),
+            &body,
+        ),
+        ("stale", discord_headers(&k1, now() - 600, &body), &body),
+        ("future", discord_headers(&k1, now() + 600, &body), &body),
+    ])
     .await;
     // Slot 0 of the route is dev-key-2: a rotation in either direction.
     let event = fixture("discord/application_authorized.json");
     let signed = discord_headers(&k2, now(), &event);
     let id = sha256_id(&event);
-    queued_once(
-        &h,
-        "/hooks/discord-events",
-        &signed,
-        &event,
-        &id,
-        "discord_events.APPLICATION_AUTHORIZED",
-    )
-    .await;
+    events
+        .queued_once(
+            &signed,
+            &event,
+            &id,
+            "discord_events.APPLICATION_AUTHORIZED",
+        )
+        .await;
     h.finish().await;
 }
 
@@ -412,6 +378,7 @@ async fn sendgrid_event_batches() {
         f.source("sg1", &fixture("sendgrid/dev-key-2.pub.b64"))
     );
     let h = gateway(route("sendgrid", &lines)).await;
+    let r = at(&h, "/hooks/sendgrid");
     let (k1, k2) = (
         pem_der(&fixture("sendgrid/dev-key.pem")),
         pem_der(&fixture("sendgrid/dev-key-2.pem")),
@@ -422,42 +389,23 @@ async fn sendgrid_event_batches() {
     let body = fixture("sendgrid/processed.json");
     let good = sendgrid_headers(&k1, now(), &body);
     let id = "rbtnWrG1DVDGGGFHFyun0A==";
-    queued_once(
-        &h,
-        "/hooks/sendgrid",
-        &good,
-        &body,
-        id,
-        "sendgrid.processed",
-    )
-    .await;
-    all_refused(
-        &h,
-        "/hooks/sendgrid",
-        &[
-            ("tampered", good.clone(), &flip(&body)),
-            ("CRLF dropped", good.clone(), &body[..body.len() - 2]),
-            ("unknown key", sendgrid_headers(other, now(), &body), &body),
-            (
-                "missing header",
-                without(&good, "x-twilio-email-event-webhook-signature"),
-                &body,
-            ),
-            ("stale", sendgrid_headers(&k1, now() - 600, &body), &body),
-            ("future", sendgrid_headers(&k1, now() + 600, &body), &body),
-        ],
-    )
+    r.queued_once(&good, &body, id, "sendgrid.processed").await;
+    r.refused(&[
+        ("tampered", good.clone(), &flip(&body)),
+        ("CRLF dropped", good.clone(), &body[..body.len() - 2]),
+        ("unknown key", sendgrid_headers(other, now(), &body), &body),
+        (
+            "missing header",
+            without(&good, "x-twilio-email-event-webhook-signature"),
+            &body,
+        ),
+        ("stale", sendgrid_headers(&k1, now() - 600, &body), &body),
+        ("future", sendgrid_headers(&k1, now() + 600, &body), &body),
+    ])
     .await;
     let batch = fixture("sendgrid/batch.json");
     let rotated = sendgrid_headers(&k2, now(), &batch);
-    queued_once(
-        &h,
-        "/hooks/sendgrid",
-        &rotated,
-        &batch,
-        &sha256_id(&batch),
-        "sendgrid.event",
-    )
-    .await;
+    r.queued_once(&rotated, &batch, &sha256_id(&batch), "sendgrid.event")
+        .await;
     h.finish().await;
 }
