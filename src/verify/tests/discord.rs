@@ -205,3 +205,14 @@ fn sign_round_trips() {
         Err(sign::Error::BadPrivateKey("Ed25519"))
     );
 }
+
+#[test]
+fn unknown_interaction_type_is_named_by_number() {
+    let v = discord(vec![public(KEY_PEM, None)], DiscordEndpoint::Interactions);
+    let body = br#"{"id":"42","type":9}"#;
+    let h = headers(KEY_PEM, NOW, body);
+    assert_eq!(
+        v.verify(&h, body, NOW).unwrap(),
+        verified("42", Some("type_9"), 0)
+    );
+}

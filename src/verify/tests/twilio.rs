@@ -211,3 +211,23 @@ fn sign_round_trips_form_and_json() {
         assert_eq!(c.id, "tok-1");
     }
 }
+
+#[test]
+fn hostile_form_bodies_are_bounded_by_the_body_cap() {
+    // 100,000 parameters (about 0.6 MB, under the default body cap): one
+    // sort and one HMAC per URL form, then a plain mismatch.
+    let r = url_route(RouteKind::Twilio, PUBLIC_URL, &[TOKEN]);
+    let body: Vec<u8> = (0..100_000)
+        .map(|i| format!("p{}=\u{e9}&", i % 977))
+        .collect::<String>()
+        .into_bytes();
+    let h = form_headers(WRONG_SECRET, PUBLIC_URL, b"x=1");
+    let start = std::time::Instant::now();
+    assert_eq!(
+        claims_at(&r, "POST", "/hooks/twilio", &h, &body, NOW),
+        Err(Error::BadSignature)
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    let h = form_headers(TOKEN, PUBLIC_URL, &body);
+    assert!(claims_at(&r, "POST", "/hooks/twilio", &h, &body, NOW).is_ok());
+}
