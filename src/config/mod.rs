@@ -43,6 +43,11 @@ pub use self::routes::{
     ClientCertRule, ClientCerts, Dn, RateLimit, RateLimitConfig, Route, RouteConfig, RouteKind,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE_S, DEFAULT_WEBHOOK_MAX_BODY_BYTES,
 };
+// discord, sendgrid (#17): their keys and endpoint type, read by verify
+// (the key type is built by its tests).
+#[cfg(test)]
+pub(crate) use self::routes::PublicKey;
+pub(crate) use self::routes::{DiscordEndpoint, KeyAlgorithm};
 pub use self::server::{
     AdminConfig, ServerConfig, TlsConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN,
 };

@@ -182,12 +182,17 @@ fn unsigned(v: Verified) -> Verified {
     }
 }
 
+mod discord;
 mod generic;
 mod github;
+mod hubspot;
+mod sendgrid;
 mod shopify;
 mod slack;
+mod square;
 mod standard;
 mod stripe;
+mod twilio;
 mod vectors;
 
 // Each scheme's helpers, for the tests of the others and of mod.rs.
