@@ -182,13 +182,20 @@ fn unsigned(v: Verified) -> Verified {
     }
 }
 
+mod dropbox;
 mod generic;
 mod github;
+mod meta;
+mod microsoft_graph;
+mod okta;
 mod shopify;
 mod slack;
 mod standard;
 mod stripe;
+mod twitch;
 mod vectors;
+mod x;
+mod zoom;
 
 // Each scheme's helpers, for the tests of the others and of mod.rs.
 use self::{generic::*, github::*};
