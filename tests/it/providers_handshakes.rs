@@ -76,6 +76,28 @@ impl Kit {
         self.h.assert_empty().await;
     }
 
+    /// The checks of a body-signing kind: `sign(secret, body)` headers
+    /// verify with slot 0 (queued once, replay a duplicate) and slot 1; a
+    /// tampered body, a wrong secret and no signature get 401.
+    async fn body_signed(&self, body: &[u8], key: &str, sign: impl Fn(&str, &[u8]) -> Headers) {
+        self.queued_once(&sign(SECRETS[0], body), body, key, &body_id(body))
+            .await;
+        self.refused(&[
+            ("tampered", sign(SECRETS[0], body), tampered(body)),
+            ("wrong secret", sign("wrong", body), body.to_vec()),
+            ("no signature", hdrs(&[]), body.to_vec()),
+        ])
+        .await;
+        let second = another(body);
+        self.queued_once(&sign(SECRETS[1], &second), &second, key, &body_id(&second))
+            .await;
+    }
+
+    /// A GET of the route with `query` and no headers.
+    async fn get(&self, query: &str) -> Answer {
+        self.send(reqwest::Method::GET, query, &Vec::new()).await
+    }
+
     /// `method target` with `headers`: status, content type, body.
     async fn send(&self, method: reqwest::Method, query: &str, headers: &Headers) -> Answer {
         let url = format!("{}{}{query}", self.h.base, self.path);
@@ -119,9 +141,10 @@ impl Answer {
         Answer::of("text/plain; charset=utf-8", body.to_owned())
     }
     fn of(ctype: &str, body: String) -> Answer {
-        let (ctype, nosniff) = (Some(ctype.to_owned()), Some("nosniff".to_owned()));
+        let nosniff = Some("nosniff".to_owned());
+        let (status, ctype) = (200, Some(ctype.to_owned()));
         Answer {
-            status: 200,
+            status,
             ctype,
             nosniff,
             body,
@@ -182,31 +205,12 @@ async fn zoom_events_and_url_validation() {
         ])
     };
     let body = fixture("zoom/meeting.started.json");
-    let id = body_id(&body);
-    k.queued_once(
-        &sign(SECRETS[0], now(), &body),
-        &body,
-        "zoom.meeting.started",
-        &id,
-    )
-    .await;
-    let mut unsigned = sign(SECRETS[0], now(), &body);
-    unsigned.pop();
+    k.body_signed(&body, "zoom.meeting.started", |s, b| sign(s, now(), b))
+        .await;
     k.refused(&[
-        ("tampered", sign(SECRETS[0], now(), &body), tampered(&body)),
-        ("wrong secret", sign("wrong", now(), &body), body.clone()),
-        ("no signature", unsigned, body.clone()),
         ("stale", sign(SECRETS[0], now() - 301, &body), body.clone()),
         ("future", sign(SECRETS[0], now() + 301, &body), body.clone()),
     ])
-    .await;
-    let second = another(&body);
-    k.queued_once(
-        &sign(SECRETS[1], now(), &second),
-        &second,
-        "zoom.meeting.started",
-        &body_id(&second),
-    )
     .await;
     let v = fixture("zoom/url_validation.json");
     let enc = hex::encode(hs256(SECRETS[1], &[b"qgg8vlvZRS6UYooatFL8Aw"]));
@@ -235,37 +239,15 @@ async fn meta_deliveries_and_subscribe_get() {
         hdrs(&[("X-Hub-Signature-256", &format!("sha256={sig}"))])
     };
     let body = fixture("meta/page.feed.json");
-    k.queued_once(
-        &sign(SECRETS[0], &body),
-        &body,
-        "meta.page",
-        &body_id(&body),
-    )
-    .await;
-    k.refused(&[
-        ("tampered", sign(SECRETS[0], &body), tampered(&body)),
-        ("wrong secret", sign("wrong", &body), body.clone()),
-        ("no signature", hdrs(&[]), body.clone()),
-    ])
-    .await;
-    let second = another(&body);
-    k.queued_once(
-        &sign(SECRETS[1], &second),
-        &second,
-        "meta.page",
-        &body_id(&second),
-    )
-    .await;
+    k.body_signed(&body, "meta.page", sign).await;
     let q = "?hub.mode=subscribe&hub.verify_token=dev-meta-verify-token&hub.challenge=1158201444";
-    let got = k.send(reqwest::Method::GET, q, &Vec::new()).await;
-    assert_eq!(got, Answer::text("1158201444"));
+    assert_eq!(k.get(q).await, Answer::text("1158201444"));
     for q in [
         "?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1158201444",
         "?hub.mode=subscribe&hub.verify_token=dev-meta-verify-token&hub.challenge=a%20b",
         "",
     ] {
-        let got = k.send(reqwest::Method::GET, q, &Vec::new()).await;
-        assert_eq!(got.status, 401, "{q}");
+        assert_eq!(k.get(q).await.status, 401, "{q}");
     }
     k.finish().await;
 }
@@ -294,7 +276,8 @@ async fn twitch_notifications_and_callback_verification() {
     };
     let body = fixture("twitch/channel.follow.json");
     let id = "befa7b53-d79d-478f-86b9-120f112b044e";
-    let ok = sign(SECRETS[0], id, now(), "notification", &body);
+    let note = |secret: &str, ts: i64| sign(secret, id, ts, "notification", &body);
+    let ok = note(SECRETS[0], now());
     k.queued_once(&ok, &body, "twitch.channel.follow", id).await;
     let mut unsigned = ok.clone();
     unsigned.retain(|(n, _)| n != "Twitch-Eventsub-Message-Signature");
@@ -302,23 +285,11 @@ async fn twitch_notifications_and_callback_verification() {
     other_id[1].1 = "another-id".into();
     k.refused(&[
         ("tampered", ok.clone(), tampered(&body)),
-        (
-            "wrong secret",
-            sign("wrong", id, now(), "notification", &body),
-            body.clone(),
-        ),
+        ("wrong secret", note("wrong", now()), body.clone()),
         ("no signature", unsigned, body.clone()),
         ("id not signed", other_id, body.clone()),
-        (
-            "stale",
-            sign(SECRETS[0], id, now() - 601, "notification", &body),
-            body.clone(),
-        ),
-        (
-            "future",
-            sign(SECRETS[0], id, now() + 601, "notification", &body),
-            body.clone(),
-        ),
+        ("stale", note(SECRETS[0], now() - 601), body.clone()),
+        ("future", note(SECRETS[0], now() + 601), body.clone()),
     ])
     .await;
     let rotated = sign(SECRETS[1], "msg-2", now(), "revocation", &body);
@@ -348,30 +319,14 @@ async fn x_events_and_crc() {
         hdrs(&[("x-twitter-webhooks-signature", &format!("sha256={sig}"))])
     };
     let body = fixture("x/tweet_create_events.json");
-    let key = "x.tweet_create_events";
-    k.queued_once(&sign(SECRETS[0], &body), &body, key, &body_id(&body))
-        .await;
-    k.refused(&[
-        ("tampered", sign(SECRETS[0], &body), tampered(&body)),
-        ("wrong secret", sign("wrong", &body), body.clone()),
-        ("no signature", hdrs(&[]), body.clone()),
-    ])
-    .await;
-    let second = another(&body);
-    k.queued_once(&sign(SECRETS[1], &second), &second, key, &body_id(&second))
-        .await;
-    let got = k
-        .send(reqwest::Method::GET, "?crc_token=a1b2c3d4e5", &Vec::new())
-        .await;
+    k.body_signed(&body, "x.tweet_create_events", sign).await;
+    let got = k.get("?crc_token=a1b2c3d4e5").await;
     let tag = b64(&hs256(SECRETS[0], &[b"a1b2c3d4e5"]));
     assert_eq!(
         got,
         Answer::json(format!(r#"{{"response_token":"sha256={tag}"}}"#))
     );
-    let got = k
-        .send(reqwest::Method::GET, "?crc_token=%FF", &Vec::new())
-        .await;
-    assert_eq!(got.status, 401);
+    assert_eq!(k.get("?crc_token=%FF").await.status, 401);
     k.finish().await;
 }
 
@@ -389,27 +344,17 @@ async fn microsoft_graph_notifications_and_validation() {
         ("empty clientState", hdrs(&[]), with("")),
     ])
     .await;
-    let rotated = text
-        .replace("dev-graph-client-state", SECRETS[1])
-        .replace("lsgTZMr9KwAAA", "lsgTZMr9KwAAB")
-        .into_bytes();
-    k.queued_once(
-        &hdrs(&[]),
-        &rotated,
-        "microsoft_graph.created",
-        "lsgTZMr9KwAAB",
-    )
-    .await;
-    let q = "?validationToken=Validation%3a+Testing+client+application+reachability";
-    let text = vec![(
-        "Content-Type".to_owned(),
-        "text/plain; charset=utf-8".to_owned(),
-    )];
-    let got = k.send(reqwest::Method::POST, q, &text).await;
-    assert_eq!(
-        got,
-        Answer::text("Validation: Testing client application reachability")
-    );
+    let rotated = with(SECRETS[1]);
+    let id2 = "lsgTZMr9KwAAB";
+    let rotated = String::from_utf8(rotated)
+        .unwrap()
+        .replace("lsgTZMr9KwAAA", id2);
+    let key = "microsoft_graph.created";
+    k.queued_once(&hdrs(&[]), rotated.as_bytes(), key, id2)
+        .await;
+    let q = "?validationToken=Validation%3a+Testing+client+reachability";
+    let got = k.send(reqwest::Method::POST, q, &Vec::new()).await;
+    assert_eq!(got, Answer::text("Validation: Testing client reachability"));
     k.finish().await;
 }
 
@@ -420,34 +365,14 @@ async fn dropbox_notifications_and_challenge() {
         hdrs(&[("X-Dropbox-Signature", &hex::encode(hs256(secret, &[body])))])
     };
     let body = fixture("dropbox/list_folder.json");
-    let key = "dropbox.list_folder";
-    k.queued_once(&sign(SECRETS[0], &body), &body, key, &body_id(&body))
-        .await;
-    k.refused(&[
-        ("tampered", sign(SECRETS[0], &body), tampered(&body)),
-        ("wrong secret", sign("wrong", &body), body.clone()),
-        ("no signature", hdrs(&[]), body.clone()),
-    ])
-    .await;
-    let second = another(&body);
-    k.queued_once(&sign(SECRETS[1], &second), &second, key, &body_id(&second))
-        .await;
-    let got = k
-        .send(
-            reqwest::Method::GET,
-            "?challenge=ZmFrZS1jaGFsbGVuZ2U",
-            &Vec::new(),
-        )
-        .await;
+    k.body_signed(&body, "dropbox.list_folder", sign).await;
+    let got = k.get("?challenge=ZmFrZS1jaGFsbGVuZ2U").await;
     assert_eq!(
         got,
         Answer::text("ZmFrZS1jaGFsbGVuZ2U"),
         "text/plain + nosniff"
     );
-    let got = k
-        .send(reqwest::Method::GET, "?challenge=%3Cb%3E%20", &Vec::new())
-        .await;
-    assert_eq!(got.status, 401);
+    assert_eq!(k.get("?challenge=%3Cb%3E%20").await.status, 401);
     k.finish().await;
 }
 
@@ -462,7 +387,7 @@ async fn okta_events_and_verification() {
     k.refused(&[
         ("wrong secret", auth("wrong"), body.clone()),
         (
-            "secret in Authorization",
+            "in Authorization",
             hdrs(&[("Authorization", SECRETS[0])]),
             body.clone(),
         ),
@@ -471,29 +396,20 @@ async fn okta_events_and_verification() {
     .await;
     let second = String::from_utf8(body.clone())
         .unwrap()
-        .replace(id, "evt-2")
-        .into_bytes();
-    k.queued_once(
-        &auth(SECRETS[1]),
-        &second,
-        "okta.user.session.start",
-        "evt-2",
-    )
-    .await;
-    let mut challenge = auth(SECRETS[1]);
-    challenge.push((
-        "X-Okta-Verification-Challenge".into(),
-        "2rM8LPY6lKMz".into(),
-    ));
-    let got = k.send(reqwest::Method::GET, "", &challenge).await;
-    assert_eq!(
-        got,
-        Answer::json(r#"{"verification":"2rM8LPY6lKMz"}"#.into())
-    );
-    challenge[1].1 = "wrong".into();
-    assert_eq!(
-        k.send(reqwest::Method::GET, "", &challenge).await.status,
-        401
-    );
+        .replace(id, "evt-2");
+    let key = "okta.user.session.start";
+    k.queued_once(&auth(SECRETS[1]), second.as_bytes(), key, "evt-2")
+        .await;
+    let challenge = |secret: &str| {
+        let mut h = auth(secret);
+        h.push(("X-Okta-Verification-Challenge".into(), "2rM8LPY6".into()));
+        h
+    };
+    let got = k
+        .send(reqwest::Method::GET, "", &challenge(SECRETS[1]))
+        .await;
+    assert_eq!(got, Answer::json(r#"{"verification":"2rM8LPY6"}"#.into()));
+    let got = k.send(reqwest::Method::GET, "", &challenge("wrong")).await;
+    assert_eq!(got.status, 401);
     k.finish().await;
 }
