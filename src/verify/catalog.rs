@@ -137,7 +137,7 @@ const CATALOG: [Provider; RouteKind::ALL.len()] = [
             signature: "`X-Hub-Signature-256`: `sha256=` hex HMAC-SHA256 of the body",
             id: "sha256 of body",
             event: "body `object`",
-            handshake: "GET `hub.mode=subscribe&hub.verify_token=V&hub.challenge=C` -> 200 `C`",
+            handshake: "GET `hub.mode=subscribe&hub.verify_token=V&hub.challenge=C` -> 200 `C` (wrong V: 401)",
             source: "Meta: Webhooks getting started",
         },
     Provider {
@@ -159,8 +159,8 @@ const CATALOG: [Provider; RouteKind::ALL.len()] = [
     Provider {
             kind: RouteKind::MicrosoftGraph,
             signature: "none: every `value[].clientState` equals a secret",
-            id: "`value[].id`, else sha256 of body",
-            event: "`value[].changeType`",
+            id: "`value[].id` of a one-notification batch, else sha256 of body",
+            event: "first `value[].changeType` (lifecycle: `lifecycleEvent`)",
             handshake: "POST `validationToken=T` -> 200 text/plain T",
             source: "Microsoft Graph: change notifications through webhooks",
         },
@@ -176,7 +176,7 @@ const CATALOG: [Provider; RouteKind::ALL.len()] = [
             kind: RouteKind::Okta,
             signature: "a header (default `Authorization`) equals a secret",
             id: "body `eventId`",
-            event: "`data.events[].eventType`",
+            event: "first `data.events[].eventType`",
             handshake: "GET with `X-Okta-Verification-Challenge: V` -> `{\"verification\":\"V\"}`",
             source: "Okta: Event hooks",
         },

@@ -183,9 +183,13 @@ fn unsigned(v: Verified) -> Verified {
 }
 
 mod discord;
+mod dropbox;
 mod generic;
 mod github;
 mod hubspot;
+mod meta;
+mod microsoft_graph;
+mod okta;
 mod sendgrid;
 mod shopify;
 mod slack;
@@ -193,7 +197,10 @@ mod square;
 mod standard;
 mod stripe;
 mod twilio;
+mod twitch;
 mod vectors;
+mod x;
+mod zoom;
 
 // Each scheme's helpers, for the tests of the others and of mod.rs.
 use self::{generic::*, github::*};
