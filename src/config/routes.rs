@@ -297,7 +297,6 @@ pub struct RouteConfig {
 
 /// A validated route.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // public_keys, verify_token, discord_endpoint, secret_header: #17 kinds
 pub struct Route {
     /// Unique name (routing-key source, metric label).
     pub name: String,

@@ -180,7 +180,6 @@ impl std::fmt::Debug for Verified {
 /// A provider handshake answered at the edge and never queued: the answer
 /// the provider's documentation asks for, byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // Text, NoContent: the #17 kinds as they land
 pub(crate) enum Handshake {
     /// 200 `application/json` with this body (Slack `{"challenge":..}`,
     /// Discord `{"type":1}`, Zoom, X CRC, Okta).
@@ -312,8 +311,46 @@ impl Verifier {
     }
 }
 
+/// Signs `draft` as `route`'s provider would.
+///
+/// # Errors
+/// [`Error`]: a kind without signature, no usable secret or key, a body the
+/// kind cannot carry.
+pub fn sign_request(route: &Route, draft: &sign::Draft<'_>) -> Result<sign::Signed, sign::Error> {
+    match route.kind {
+        RouteKind::SalesforceOm => Ok(sign::outbound_message(route, draft)),
+        RouteKind::Github => sign::github(route, draft),
+        RouteKind::Stripe => sign::stripe(route, draft),
+        RouteKind::Slack => sign::slack(route, draft),
+        RouteKind::Shopify => sign::shopify(route, draft),
+        RouteKind::StandardWebhooks => sign::standard(route, draft),
+        RouteKind::GenericHmac => sign::generic(route, draft),
+        RouteKind::Twilio => twilio::sign(route, draft),
+        RouteKind::Zoom => zoom::sign(route, draft),
+        RouteKind::Meta => meta::sign(route, draft),
+        RouteKind::Hubspot => hubspot::sign(route, draft),
+        RouteKind::Discord => discord::sign(route, draft),
+        RouteKind::Sendgrid => sendgrid::sign(route, draft),
+        RouteKind::Paddle => paddle::sign(route, draft),
+        RouteKind::Square => square::sign(route, draft),
+        RouteKind::Linear => linear::sign(route, draft),
+        RouteKind::Intercom => intercom::sign(route, draft),
+        RouteKind::Gitlab => gitlab::sign(route, draft),
+        RouteKind::Bitbucket => bitbucket::sign(route, draft),
+        RouteKind::Pagerduty => pagerduty::sign(route, draft),
+        RouteKind::Calendly => calendly::sign(route, draft),
+        RouteKind::Typeform => typeform::sign(route, draft),
+        RouteKind::Docusign => docusign::sign(route, draft),
+        RouteKind::Mailgun => mailgun::sign(route, draft),
+        RouteKind::Twitch => twitch::sign(route, draft),
+        RouteKind::X => x::sign(route, draft),
+        RouteKind::MicrosoftGraph => microsoft_graph::sign(route, draft),
+        RouteKind::Dropbox => dropbox::sign(route, draft),
+        RouteKind::Okta => okta::sign(route, draft),
+    }
+}
+
 /// What every scheme reads.
-#[allow(dead_code)] // method, uri, route: read by the #17 kinds as they land
 pub(crate) struct Ctx<'a> {
     /// The request method (GET only reaches kinds that
     /// [`RouteKind::answers_get`]).

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::hmac::{self, Algorithm};
-use crate::config::{Route, RouteKind};
+use crate::config::Route;
 use crate::secret::Secret;
 
 /// What to sign.
@@ -84,44 +84,7 @@ pub enum Error {
     Body(&'static str),
 }
 
-/// Signs `draft` as `route`'s provider would.
-///
-/// # Errors
-/// [`Error`]: a kind without signature, no usable secret or key, a body the
-/// kind cannot carry.
-pub fn sign(route: &Route, draft: &Draft<'_>) -> Result<Signed, Error> {
-    match route.kind {
-        RouteKind::SalesforceOm => Ok(outbound_message(route, draft)),
-        RouteKind::Github => github(route, draft),
-        RouteKind::Stripe => stripe(route, draft),
-        RouteKind::Slack => slack(route, draft),
-        RouteKind::Shopify => shopify(route, draft),
-        RouteKind::StandardWebhooks => standard(route, draft),
-        RouteKind::GenericHmac => generic(route, draft),
-        RouteKind::Twilio => super::twilio::sign(route, draft),
-        RouteKind::Zoom => super::zoom::sign(route, draft),
-        RouteKind::Meta => super::meta::sign(route, draft),
-        RouteKind::Hubspot => super::hubspot::sign(route, draft),
-        RouteKind::Discord => super::discord::sign(route, draft),
-        RouteKind::Sendgrid => super::sendgrid::sign(route, draft),
-        RouteKind::Paddle => super::paddle::sign(route, draft),
-        RouteKind::Square => super::square::sign(route, draft),
-        RouteKind::Linear => super::linear::sign(route, draft),
-        RouteKind::Intercom => super::intercom::sign(route, draft),
-        RouteKind::Gitlab => super::gitlab::sign(route, draft),
-        RouteKind::Bitbucket => super::bitbucket::sign(route, draft),
-        RouteKind::Pagerduty => super::pagerduty::sign(route, draft),
-        RouteKind::Calendly => super::calendly::sign(route, draft),
-        RouteKind::Typeform => super::typeform::sign(route, draft),
-        RouteKind::Docusign => super::docusign::sign(route, draft),
-        RouteKind::Mailgun => super::mailgun::sign(route, draft),
-        RouteKind::Twitch => super::twitch::sign(route, draft),
-        RouteKind::X => super::x::sign(route, draft),
-        RouteKind::MicrosoftGraph => super::microsoft_graph::sign(route, draft),
-        RouteKind::Dropbox => super::dropbox::sign(route, draft),
-        RouteKind::Okta => super::okta::sign(route, draft),
-    }
-}
+pub use super::sign_request as sign;
 
 // === helpers for the kinds' signers ===
 
@@ -175,7 +138,7 @@ pub(crate) fn json_post(route: &Route, body: &[u8], headers: Vec<(&str, String)>
 
 /// An Outbound Message carries no signature: Salesforce sends SOAP 1.1
 /// headers only (docs/SALESFORCE.md, "Wire format").
-fn outbound_message(route: &Route, d: &Draft<'_>) -> Signed {
+pub(crate) fn outbound_message(route: &Route, d: &Draft<'_>) -> Signed {
     Signed {
         method: http::Method::POST,
         url: route
@@ -193,7 +156,7 @@ fn outbound_message(route: &Route, d: &Draft<'_>) -> Signed {
     }
 }
 
-fn github(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
+pub(crate) fn github(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     let sig = mac(route, d.now, Algorithm::Sha256, &[d.body])?;
     Ok(json_post(
         route,
@@ -211,7 +174,7 @@ fn github(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     ))
 }
 
-fn stripe(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
+pub(crate) fn stripe(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     let t = d.now.to_string();
     let sig = mac(
         route,
@@ -226,7 +189,7 @@ fn stripe(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     ))
 }
 
-fn slack(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
+pub(crate) fn slack(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     let t = d.now.to_string();
     let sig = mac(
         route,
@@ -244,7 +207,7 @@ fn slack(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     ))
 }
 
-fn shopify(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
+pub(crate) fn shopify(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     let sig = mac(route, d.now, Algorithm::Sha256, &[d.body])?;
     Ok(json_post(
         route,
@@ -260,7 +223,7 @@ fn shopify(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     ))
 }
 
-fn standard(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
+pub(crate) fn standard(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     let id = d.id_or_default();
     let t = d.now.to_string();
     let sig = mac(
@@ -280,7 +243,7 @@ fn standard(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     ))
 }
 
-fn generic(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
+pub(crate) fn generic(route: &Route, d: &Draft<'_>) -> Result<Signed, Error> {
     let scheme = route
         .generic
         .as_ref()

@@ -51,7 +51,6 @@ pub struct PublicKey {
     pub(crate) not_after: Option<time::OffsetDateTime>,
 }
 
-#[allow(dead_code)] // read by discord, sendgrid (#17)
 impl PublicKey {
     /// Whether the key may verify at Unix time `now` (seconds).
     pub(crate) fn usable_at(&self, now: i64) -> bool {
