@@ -57,6 +57,8 @@ fn route_with(kind: &str, extra: &str) -> Route {
     std::fs::write(&secret, text).expect("secret");
     let keys = if kind == "salesforce_om" {
         r#"org_ids = ["00D000000000001EAA"]"#.to_string()
+    } else if let Some(public) = public_key(kind) {
+        format!(r#"public_keys = [{{ value = "{public}" }}]"#)
     } else {
         format!(r#"secrets = [{{ file = "{}" }}]"#, secret.display())
     };
@@ -79,6 +81,44 @@ kind = "{kind}"
 
 fn route(kind: &str) -> Route {
     route_with(kind, "")
+}
+
+/// The dev public key of an asymmetric kind (fixtures/<kind>/).
+fn public_key(kind: &str) -> Option<String> {
+    let file = match kind {
+        "discord" => "discord/dev-key.pub.hex",
+        "sendgrid" => "sendgrid/dev-key.pub.b64",
+        _ => return None,
+    };
+    Some(
+        String::from_utf8(fixture(file))
+            .expect("utf8")
+            .trim()
+            .to_owned(),
+    )
+}
+
+/// A request of an asymmetric kind signed with its dev private key
+/// (fixtures/<kind>/dev-key.pem) by hookgate's own signer: the benchmark
+/// measures verification, the vectors check the signer.
+fn signed_with_key(kind: &str, size: usize) -> (Route, HeaderMap, Vec<u8>) {
+    let body = json_body(r#""id":"1","type":1"#, size);
+    let route = route(kind);
+    let pem = fixture(&format!("{kind}/dev-key.pem"));
+    let draft = hookgate::verify::sign::Draft {
+        body: &body,
+        event: None,
+        id: None,
+        now: NOW,
+        private_key: Some(&pem),
+    };
+    let signed = hookgate::verify::sign::sign(&route, &draft).expect("sign");
+    let pairs: Vec<(&str, String)> = signed
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    (route, headers(&pairs), signed.body)
 }
 
 fn hmac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
@@ -193,6 +233,7 @@ event_header = "X-Event-Type""#,
             ]);
             (r, h, body)
         }
+        "discord" | "sendgrid" => signed_with_key(kind, size),
         other => panic!("no such kind {other}"),
     }
 }
@@ -220,6 +261,8 @@ fn verifiers(c: &mut Criterion) {
         "shopify",
         "standard_webhooks",
         "generic_hmac",
+        "discord",
+        "sendgrid",
     ] {
         let mut g = c.benchmark_group(format!("verify_{kind}"));
         for size in [1024usize, 64 * 1024] {
