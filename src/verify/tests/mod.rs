@@ -182,12 +182,22 @@ fn unsigned(v: Verified) -> Verified {
     }
 }
 
+mod bitbucket;
+mod calendly;
+mod docusign;
 mod generic;
 mod github;
+mod gitlab;
+mod intercom;
+mod linear;
+mod mailgun;
+mod paddle;
+mod pagerduty;
 mod shopify;
 mod slack;
 mod standard;
 mod stripe;
+mod typeform;
 mod vectors;
 
 // Each scheme's helpers, for the tests of the others and of mod.rs.
