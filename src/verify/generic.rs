@@ -71,7 +71,7 @@ impl TimestampFormat {
     fn parse(self, text: &str, label: &'static str) -> Result<i64, Error> {
         match self {
             TimestampFormat::Unix => parse_unix(text, label),
-            TimestampFormat::UnixMs => parse_unix(text, label).map(|ms| ms.div_euclid(1000)),
+            TimestampFormat::UnixMs => parse_unix_ms(text, label),
             TimestampFormat::Rfc3339 if text.len() <= MAX_TIMESTAMP => {
                 OffsetDateTime::parse(text.trim(), &Rfc3339)
                     .map(OffsetDateTime::unix_timestamp)
@@ -92,6 +92,17 @@ impl TimestampFormat {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// Decimal Unix milliseconds (up to 15 digits) as seconds.
+fn parse_unix_ms(text: &str, label: &'static str) -> Result<i64, Error> {
+    let t = text.trim();
+    if t.is_empty() || t.len() > 15 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::MalformedHeader(label));
+    }
+    t.parse::<i64>()
+        .map(|ms| ms.div_euclid(1000))
+        .map_err(|_| Error::MalformedHeader(label))
 }
 
 // === impl Scheme ===

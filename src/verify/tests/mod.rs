@@ -186,6 +186,7 @@ mod bitbucket;
 mod calendly;
 mod docusign;
 mod generic;
+mod generic_template;
 mod github;
 mod gitlab;
 mod intercom;
