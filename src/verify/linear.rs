@@ -44,7 +44,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
         .get(TIMESTAMP_FIELD)
         .and_then(serde_json::Value::as_i64)
         .ok_or(Error::Body)?;
-    ctx.check_timestamp(ms.div_euclid(1000))?;
+    check_ms(ctx, ms)?;
     let event = ctx
         .opt_header(EVENT)
         .and_then(clean_id)
@@ -59,6 +59,20 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
         },
         None => generic::claims(ctx, checked.slot, None, event),
     })
+}
+
+/// Checks `webhookTimestamp` in milliseconds, as the SDK does
+/// (`Math.abs(Date.now() - timestamp) > 60 s`), against the request time.
+fn check_ms(ctx: &Ctx<'_>, ms: i64) -> Result<(), Error> {
+    let now_ms = ctx.now.saturating_mul(1000);
+    let tol_ms = ctx.tolerance_s.saturating_mul(1000);
+    if now_ms.saturating_sub(ms) > tol_ms {
+        Err(Error::Stale)
+    } else if ms.saturating_sub(now_ms) > tol_ms {
+        Err(Error::Future)
+    } else {
+        Ok(())
+    }
 }
 
 /// Signs as Linear would, with `Linear-Delivery` and `Linear-Event`. A JSON
