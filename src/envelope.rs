@@ -14,7 +14,9 @@
 //!   `x-hookgate-idempotency-key` (see below), and the CloudEvents AMQP
 //!   binding's binary-mode attributes `cloudEvents:specversion` (`1.0`),
 //!   `cloudEvents:id`, `cloudEvents:source` (the route path),
-//!   `cloudEvents:type`, `cloudEvents:time`; then the W3C Trace Context
+//!   `cloudEvents:type`, `cloudEvents:time`; `x-hookgate-body-signed:
+//!   false` when the provider's signature does not cover the body
+//!   (Mailgun); then the W3C Trace Context
 //!   [`TRACEPARENT_HEADER`] (always: the gateway's request span, continuing
 //!   the request's own `traceparent` when well-formed) and
 //!   [`TRACESTATE_HEADER`] (when the request sent a usable one), added by
@@ -46,6 +48,9 @@ pub(crate) const APP_ID: &str = "hookgate";
 pub const ROUTE_HEADER: &str = "x-hookgate-route";
 /// Header with the receive time, RFC 3339.
 pub const RECEIVED_AT_HEADER: &str = "x-hookgate-received-at";
+/// Header `false` on messages whose body the provider's signature does not
+/// cover (Mailgun signs only a timestamp and token): absent otherwise.
+pub const BODY_SIGNED_HEADER: &str = "x-hookgate-body-signed";
 /// Header with the message's idempotency key ([`idempotency_key`]).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "x-hookgate-idempotency-key";
 pub use crate::telemetry::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
@@ -131,7 +136,7 @@ pub fn webhook(
         verified.body(),
     );
     let id = verified.id().to_owned();
-    checked(build(
+    let mut m = build(
         route,
         id,
         key,
@@ -141,7 +146,12 @@ pub fn webhook(
             .to_owned(),
         verified.into_body(),
         received_at,
-    ))
+    );
+    if !route.kind.signs_body() {
+        m.headers
+            .push((Cow::Borrowed(BODY_SIGNED_HEADER), "false".to_owned()));
+    }
+    checked(m)
 }
 
 /// `m` when every short-string field fits ([`MAX_SHORT_STRING`]).

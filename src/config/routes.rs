@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 pub use self::client_cert::{ClientCertRule, ClientCerts};
 pub use self::dn::Dn;
-use self::generic::{Algorithm, Encoding, Scheme};
+use self::generic::{Algorithm, Encoding, Scheme, Spec, TimestampFormat};
 pub use self::keys::{DiscordEndpoint, KeyAlgorithm, KeySource, PublicKey};
 pub use self::om::ParseLimitsConfig;
 pub use self::rate_limit::{RateLimit, RateLimitConfig};
@@ -202,6 +202,13 @@ impl RouteKind {
         }
     }
 
+    /// Whether the scheme's signature covers the body: not Mailgun's (it
+    /// signs `{timestamp}{token}` only), whose messages carry
+    /// `x-hookgate-body-signed: false`.
+    pub(crate) fn signs_body(self) -> bool {
+        !matches!(self, RouteKind::Mailgun)
+    }
+
     /// Whether the kind's handshake comes as a GET (Meta, X, Dropbox,
     /// Okta): such routes admit GET as well as POST.
     pub fn answers_get(self) -> bool {
@@ -279,6 +286,14 @@ pub struct RouteConfig {
     pub(crate) id_header: Option<String>,
     /// generic_hmac: header carrying the event name.
     pub(crate) event_header: Option<String>,
+    /// generic_hmac: the signature header is a list split on this text.
+    pub(crate) separator: Option<String>,
+    /// generic_hmac: text before each signature item of the list (`v1=`).
+    pub(crate) item_prefix: Option<String>,
+    /// generic_hmac: the list item holding the signed timestamp (`t=`).
+    pub(crate) timestamp_item: Option<String>,
+    /// generic_hmac: `unix` (default), `unix_ms` or `rfc3339`.
+    pub(crate) timestamp_format: Option<TimestampFormat>,
     /// Client addresses allowed (IPv4 and IPv6 CIDRs); empty allows all.
     #[serde(default)]
     pub(crate) allow_cidrs: Vec<ipnet::IpNet>,
@@ -583,16 +598,22 @@ impl RouteConfig {
             .header
             .as_deref()
             .ok_or_else(|| at.invalid("header", "required for generic_hmac"))?;
-        let scheme = Scheme::new(
+        let scheme = Spec {
             header,
-            self.algorithm.unwrap_or_default(),
-            self.encoding.unwrap_or_default(),
-            self.prefix.clone().unwrap_or_default(),
-            self.signed_payload.as_deref().unwrap_or("{body}"),
-            self.timestamp_header.as_deref(),
-            self.id_header.as_deref(),
-            self.event_header.as_deref(),
-        )
+            label: "signature",
+            algorithm: self.algorithm.unwrap_or_default(),
+            encoding: self.encoding.unwrap_or_default(),
+            prefix: self.prefix.as_deref().unwrap_or_default(),
+            separator: self.separator.as_deref(),
+            item_prefix: self.item_prefix.as_deref(),
+            timestamp_item: self.timestamp_item.as_deref(),
+            signed_payload: self.signed_payload.as_deref().unwrap_or("{body}"),
+            timestamp_header: self.timestamp_header.as_deref(),
+            timestamp_format: self.timestamp_format.unwrap_or_default(),
+            id_header: self.id_header.as_deref(),
+            event_header: self.event_header.as_deref(),
+        }
+        .build()
         .map_err(|(key, reason)| at.invalid(key, reason))?;
         Ok(Verification {
             generic: Some(scheme),
@@ -636,7 +657,7 @@ impl RouteConfig {
         let is_sf = self.kind == RouteKind::SalesforceOm;
         let is_generic = self.kind == RouteKind::GenericHmac;
         let keyed = self.kind.uses_public_keys();
-        let keys: [(&str, bool, bool); 15] = [
+        let keys: [(&str, bool, bool); 19] = [
             ("org_ids", !self.org_ids.is_empty(), is_sf),
             ("forward_session_id", self.forward_session_id, is_sf),
             ("parse_limits", self.parse_limits.is_some(), is_sf),
@@ -668,6 +689,14 @@ impl RouteConfig {
             ),
             ("id_header", self.id_header.is_some(), is_generic),
             ("event_header", self.event_header.is_some(), is_generic),
+            ("separator", self.separator.is_some(), is_generic),
+            ("item_prefix", self.item_prefix.is_some(), is_generic),
+            ("timestamp_item", self.timestamp_item.is_some(), is_generic),
+            (
+                "timestamp_format",
+                self.timestamp_format.is_some(),
+                is_generic,
+            ),
         ];
         for (key, present, allowed) in keys {
             if present && !allowed {
@@ -700,7 +729,8 @@ impl RouteConfig {
     /// Whether the route's scheme signs a timestamp `tolerance_s` bounds.
     fn signs_timestamp(&self) -> bool {
         self.kind.signs_timestamp()
-            || (self.kind == RouteKind::GenericHmac && self.timestamp_header.is_some())
+            || (self.kind == RouteKind::GenericHmac
+                && (self.timestamp_header.is_some() || self.timestamp_item.is_some()))
     }
 
     /// `tolerance_s`, only where a timestamp is signed; default 300.

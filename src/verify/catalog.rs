@@ -183,7 +183,7 @@ const CATALOG: [Provider; RouteKind::ALL.len()] = [
         // --- HMAC presets ---
     Provider {
             kind: RouteKind::Paddle,
-            signature: "`Paddle-Signature: ts=..;h1=..`: hex HMAC-SHA256 of `{ts}:{body}`",
+            signature: "`Paddle-Signature: ts=..;h1=..[;h1=..]`: hex HMAC-SHA256 of `{ts}:{body}`; 5 s",
             id: "body `event_id`",
             event: "body `event_type`",
             handshake: "-",
@@ -191,9 +191,9 @@ const CATALOG: [Provider; RouteKind::ALL.len()] = [
         },
     Provider {
             kind: RouteKind::Linear,
-            signature: "`Linear-Signature`: hex HMAC-SHA256 of the body; body `webhookTimestamp` (ms)",
+            signature: "`Linear-Signature`: hex HMAC-SHA256 of the body; body `webhookTimestamp` (ms), 60 s",
             id: "`Linear-Delivery`, else sha256 of body",
-            event: "`Linear-Event`",
+            event: "`Linear-Event`, else body `type`",
             handshake: "-",
             source: "Linear: Webhooks",
         },
@@ -208,7 +208,7 @@ const CATALOG: [Provider; RouteKind::ALL.len()] = [
     Provider {
             kind: RouteKind::Gitlab,
             signature: "`X-Gitlab-Token` equals a secret",
-            id: "`Idempotency-Key`",
+            id: "`Idempotency-Key`, else `X-Gitlab-Event-UUID`",
             event: "`X-Gitlab-Event`",
             handshake: "-",
             source: "GitLab: Webhooks",
@@ -224,7 +224,7 @@ const CATALOG: [Provider; RouteKind::ALL.len()] = [
     Provider {
             kind: RouteKind::Pagerduty,
             signature: "`X-PagerDuty-Signature: v1=..[,v1=..]`: hex HMAC-SHA256 of the body",
-            id: "`X-Webhook-Id`",
+            id: "`X-Webhook-Id`, else body `event.id`",
             event: "body `event.event_type`",
             handshake: "-",
             source: "PagerDuty: Verifying signatures (v3)",
@@ -256,8 +256,8 @@ const CATALOG: [Provider; RouteKind::ALL.len()] = [
     Provider {
             kind: RouteKind::Mailgun,
             signature: "body `signature.{timestamp,token,signature}`: hex HMAC-SHA256 of `{timestamp}{token}` (body not covered)",
-            id: "`event-data.id`",
-            event: "`event-data.event`",
+            id: "body `event-data.id`, else `signature.token`",
+            event: "body `event-data.event`",
             handshake: "-",
             source: "Mailgun: Securing webhooks",
         },

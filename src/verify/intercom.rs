@@ -1,17 +1,52 @@
-//! `intercom`: not implemented yet (issue #17); every request is refused.
+//! Intercom: `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>` with the
+//! app's client secret. Id and event: the notification's `id`
+//! (`notif_...`) and `topic` (PROVIDERS.md, Intercom row;
+//! developers.intercom.com/docs/webhooks). A preset of the generic scheme;
+//! no signed timestamp. The `ping` topic is an ordinary signed delivery.
 
+use std::sync::LazyLock;
+
+use super::generic::{self, json_body, json_str, Scheme, Spec};
+use super::hmac::Algorithm;
 use super::sign::{self, Draft, Signed};
 use super::{Claims, Ctx, Error};
 use crate::config::Route;
 
-/// Verifies a request of this kind.
+/// Signature header.
+pub(crate) const SIGNATURE: &str = "x-hub-signature";
+
+/// The scheme as a generic description.
+pub(crate) const SPEC: Spec<'static> = Spec {
+    header: SIGNATURE,
+    label: SIGNATURE,
+    algorithm: Algorithm::Sha1,
+    prefix: "sha1=",
+    ..Spec::BODY
+};
+
+static SCHEME: LazyLock<Option<Scheme>> = LazyLock::new(|| generic::preset(&SPEC));
+
+/// Verifies an Intercom notification.
 pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
-    let _ = ctx;
-    Err(Error::BadSignature)
+    let scheme = SCHEME.as_ref().ok_or(Error::BadSignature)?;
+    let checked = scheme.check(ctx)?;
+    let body = json_body(ctx.body)?;
+    Ok(generic::claims(
+        ctx,
+        checked.slot,
+        json_str(&body, &["id"]),
+        json_str(&body, &["topic"]),
+    ))
 }
 
-/// Signs a request as the provider would.
+/// Signs as Intercom would.
 pub(crate) fn sign(route: &Route, draft: &Draft<'_>) -> Result<Signed, sign::Error> {
-    let _ = (route, draft);
-    Err(sign::Error::Unsupported("intercom"))
+    let scheme = SCHEME
+        .as_ref()
+        .ok_or(sign::Error::Unsupported("intercom"))?;
+    Ok(sign::json_post(
+        route,
+        draft.body,
+        scheme.sign_headers(route, draft, "POST")?,
+    ))
 }

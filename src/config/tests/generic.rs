@@ -112,3 +112,64 @@ fn generic_minimal_route_accepted() {
     assert_eq!(c.routes[0].name, "generic_hmac");
     assert!(c.routes[0].generic.is_some());
 }
+
+// === the declarative template's keys ===
+
+#[test]
+fn generic_list_and_timestamp_keys_load() {
+    let dir = TempDir::new("generic-list");
+    let c = load_ok(&generic_route(
+        &dir,
+        "header = \"X-Sig\"\nencoding = \"base64url\"\nseparator = \";\"\nitem_prefix = \"s=\"\ntimestamp_item = \"t=\"\ntimestamp_format = \"unix_ms\"\nsigned_payload = \"{method} {url} {timestamp}.{body}\"\ntolerance_s = 30",
+    ));
+    let r = &c.routes[0];
+    assert_eq!(r.tolerance.as_secs(), 30);
+    let s = r.generic.as_ref().unwrap();
+    assert_eq!(s.list.as_ref().unwrap().item_prefix, "s=");
+}
+
+#[test]
+fn generic_list_key_errors_name_their_key() {
+    let dir = TempDir::new("generic-list-errors");
+    for (extra, expected) in [
+        (
+            "header = \"X-Sig\"\nitem_prefix = \"v1=\"",
+            "routes[0].item_prefix",
+        ),
+        (
+            "header = \"X-Sig\"\ntimestamp_item = \"t=\"\nsigned_payload = \"{timestamp}.{body}\"",
+            "routes[0].timestamp_item",
+        ),
+        (
+            "header = \"X-Sig\"\nseparator = \"\"",
+            "routes[0].separator",
+        ),
+        (
+            "header = \"X-Sig\"\nseparator = \",\"\ntimestamp_item = \"t=\"",
+            "routes[0].signed_payload",
+        ),
+    ] {
+        let key = invalid_key(&generic_route(&dir, extra));
+        assert!(key.starts_with(expected), "{extra}: {key}");
+    }
+}
+
+#[test]
+fn generic_template_keys_refused_on_other_kinds() {
+    let dir = TempDir::new("generic-foreign");
+    let s = dir.file("p", b"dev-paddle-secret");
+    for key in [
+        "separator = \",\"",
+        "item_prefix = \"v1=\"",
+        "timestamp_item = \"t=\"",
+        "timestamp_format = \"rfc3339\"",
+    ] {
+        let text = one_route(&format!(
+            "path = \"/p\"\nkind = \"paddle\"\nsecrets = [{{ file = {s} }}]\n{key}"
+        ));
+        let (k, reason, _) = invalid(&text);
+        let name = key.split(' ').next().unwrap();
+        assert_eq!(k, format!("routes[0].{name}"));
+        assert!(reason.contains("not a key of kind paddle"), "{reason}");
+    }
+}

@@ -272,3 +272,97 @@ fn generic_scheme_rejects_bad_descriptions() {
         Ok(())
     );
 }
+
+// === the contract every HMAC kind's tests run ===
+
+/// An independent signer: the headers (and the body, which Mailgun and
+/// Linear change) a provider would send for `body` at `now` with `key`.
+pub(super) type Signer = fn(&[u8], i64, &[u8]) -> (Vec<(&'static str, String)>, Vec<u8>);
+
+/// One kind's contract, over a fixture.
+pub(super) struct Contract {
+    pub(super) kind: RouteKind,
+    pub(super) secret: &'static [u8],
+    pub(super) body: &'static [u8],
+    pub(super) headers: &'static str,
+    pub(super) sign: Signer,
+    /// The header whose absence is `MissingHeader(missing)` (empty: none).
+    pub(super) missing: &'static str,
+    /// What a valid request proves (slot 0).
+    pub(super) claims: Claims,
+    /// Whether a signed timestamp bounds freshness.
+    pub(super) timestamped: bool,
+    /// Whether the signature covers the body (else a tampered body is
+    /// each kind's own test).
+    pub(super) body_signed: bool,
+}
+
+impl Contract {
+    fn request(&self, key: &[u8], now: i64) -> (HeaderMap, Vec<u8>) {
+        let (signed, body) = (self.sign)(key, now, self.body);
+        let mut h = fixture_headers(self.headers);
+        for (k, v) in signed {
+            set(&mut h, k, &v);
+        }
+        (h, body)
+    }
+
+    /// Valid, tampered, wrong secret, missing header, rotation, window,
+    /// the product's signer round trip.
+    pub(super) fn run(&self) {
+        let v = verifier(self.kind, &[self.secret]);
+        let (h, body) = self.request(self.secret, NOW);
+        assert_eq!(v.verify(&h, &body, NOW), Ok(self.claims.clone()), "valid");
+        if self.body_signed {
+            let t = v.verify(&h, &tampered(&body), NOW);
+            assert_eq!(t, Err(Error::BadSignature), "tampered body");
+        }
+        let (h2, b2) = self.request(WRONG_SECRET, NOW);
+        assert_eq!(v.verify(&h2, &b2, NOW), Err(Error::BadSignature), "wrong");
+        if !self.missing.is_empty() {
+            let mut h3 = h.clone();
+            h3.remove(self.missing);
+            assert_eq!(
+                v.verify(&h3, &body, NOW),
+                Err(Error::MissingHeader(self.missing))
+            );
+        }
+        let rotated = verifier(self.kind, &[WRONG_SECRET, self.secret]);
+        let got = rotated.verify(&h, &body, NOW).expect("rotation");
+        assert_eq!(got.secret_slot, 1);
+        self.window(&v);
+        self.round_trip(&v);
+    }
+
+    fn window(&self, v: &Verifier) {
+        let tol = v.0.tolerance_s;
+        let (h, body) = self.request(self.secret, NOW - tol - 1);
+        let (hf, bodyf) = self.request(self.secret, NOW + tol + 1);
+        if self.timestamped {
+            assert_eq!(v.verify(&h, &body, NOW), Err(Error::Stale));
+            assert_eq!(v.verify(&hf, &bodyf, NOW), Err(Error::Future));
+            let (h, body) = self.request(self.secret, NOW - tol);
+            assert!(v.verify(&h, &body, NOW).is_ok(), "edge of the window");
+        } else {
+            assert!(v.verify(&h, &body, NOW).is_ok(), "no timestamp");
+        }
+    }
+
+    fn round_trip(&self, v: &Verifier) {
+        let route = route(self.kind, &[self.secret], None);
+        let draft = super::super::sign::Draft {
+            body: self.body,
+            event: self.claims.event.as_deref(),
+            id: None,
+            now: NOW,
+            private_key: None,
+        };
+        let s = super::super::sign::sign(&route, &draft).expect("sign");
+        let mut h = HeaderMap::new();
+        for (k, val) in &s.headers {
+            set(&mut h, k, val);
+        }
+        let got = v.verify(&h, &s.body, NOW).expect("round trip");
+        assert_eq!((got.secret_slot, got.event), (0, self.claims.event.clone()));
+    }
+}

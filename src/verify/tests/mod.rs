@@ -182,14 +182,24 @@ fn unsigned(v: Verified) -> Verified {
     }
 }
 
+mod bitbucket;
+mod calendly;
 mod discord;
+mod docusign;
 mod dropbox;
 mod generic;
+mod generic_template;
 mod github;
+mod gitlab;
 mod hubspot;
+mod intercom;
+mod linear;
+mod mailgun;
 mod meta;
 mod microsoft_graph;
 mod okta;
+mod paddle;
+mod pagerduty;
 mod sendgrid;
 mod shopify;
 mod slack;
@@ -198,6 +208,7 @@ mod standard;
 mod stripe;
 mod twilio;
 mod twitch;
+mod typeform;
 mod vectors;
 mod x;
 mod zoom;
