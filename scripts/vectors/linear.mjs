@@ -7,9 +7,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
-// ESM ignores NODE_PATH (gen-vectors.sh sets it): resolve the SDK there.
-const SDK = path.join(process.env.NODE_PATH ?? "node_modules", "@linear/sdk");
+// gen-vectors.sh runs a copy of this file beside the SDK's node_modules and
+// names the repository in HOOKGATE_ROOT.
+const ROOT = process.env.HOOKGATE_ROOT;
+const SDK = path.join(path.dirname(new URL(import.meta.url).pathname), "node_modules", "@linear/sdk");
 const { LinearWebhookClient } = await import(pathToFileURL(path.join(SDK, "dist/webhooks/index.mjs")));
 const version = JSON.parse(fs.readFileSync(path.join(SDK, "package.json"))).version;
 const [KEY, ROTATED, WRONG] = ["lin_wh_dev_vector", "lin_wh_dev_rotated", "not-the-secret"];
