@@ -102,7 +102,17 @@ fn public_key(kind: &str) -> Option<String> {
 /// (fixtures/<kind>/dev-key.pem) by hookgate's own signer: the benchmark
 /// measures verification, the vectors check the signer.
 fn signed_with_key(kind: &str, size: usize) -> (Route, HeaderMap, Vec<u8>) {
-    let body = json_body(r#""id":"1","type":1"#, size);
+    // SendGrid posts an array of events; Discord one interaction object.
+    let body = if kind == "sendgrid" {
+        [
+            &b"["[..],
+            &json_body(r#""sg_event_id":"1","event":"processed""#, size - 2),
+            b"]",
+        ]
+        .concat()
+    } else {
+        json_body(r#""id":"1","type":1"#, size)
+    };
     let route = route(kind);
     let pem = fixture(&format!("{kind}/dev-key.pem"));
     let draft = hookgate::verify::sign::Draft {
