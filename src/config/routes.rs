@@ -8,7 +8,9 @@ mod client_cert;
 pub(crate) mod dn;
 pub(crate) mod generic;
 pub(crate) mod keys;
+mod kind;
 mod om;
+mod options;
 mod rate_limit;
 
 use std::collections::HashSet;
@@ -21,7 +23,9 @@ pub use self::client_cert::{ClientCertRule, ClientCerts};
 pub use self::dn::Dn;
 use self::generic::{Algorithm, Encoding, Scheme, Spec, TimestampFormat};
 pub use self::keys::{DiscordEndpoint, KeyAlgorithm, KeySource, PublicKey};
+pub use self::kind::RouteKind;
 pub use self::om::ParseLimitsConfig;
+use self::options::parse_not_after;
 pub use self::rate_limit::{RateLimit, RateLimitConfig};
 use super::{resolve_secret, Error, SecretSource, ServerConfig};
 use crate::salesforce::om::Limits;
@@ -36,203 +40,6 @@ pub const DEFAULT_WEBHOOK_MAX_BODY_BYTES: usize = 256 * 1024;
 /// Default timestamp tolerance in seconds for schemes that sign a timestamp
 /// (Stripe, Slack, Standard Webhooks: 300 s in their documentation).
 pub const DEFAULT_TOLERANCE_S: u64 = 300;
-
-/// The kind of sender a route verifies; decides the signature scheme,
-/// idempotency key and event name (see `../shared/docs/PROVIDERS.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RouteKind {
-    /// Salesforce SOAP Outbound Messages (no signature: Organization ID check).
-    SalesforceOm,
-    /// GitHub: `X-Hub-Signature-256`.
-    Github,
-    /// Stripe: `Stripe-Signature` with `t=` and `v1=`.
-    Stripe,
-    /// Slack: `X-Slack-Signature` over `v0:{ts}:{body}`.
-    Slack,
-    /// Shopify: `X-Shopify-Hmac-Sha256`, base64.
-    Shopify,
-    /// Standard Webhooks (and Svix): `webhook-*` or `svix-*` headers.
-    StandardWebhooks,
-    /// Any HMAC scheme described by the route's keys.
-    GenericHmac,
-    /// Twilio: `X-Twilio-Signature` over the public URL and form params.
-    Twilio,
-    /// Zoom: `x-zm-signature` over `v0:{ts}:{body}`; `endpoint.url_validation` handshake.
-    Zoom,
-    /// Meta (Facebook, Instagram, WhatsApp): `X-Hub-Signature-256`; GET verify-token handshake.
-    Meta,
-    /// HubSpot: `X-HubSpot-Signature-v3` over method, URI, body and timestamp.
-    Hubspot,
-    /// Discord: Ed25519 `X-Signature-Ed25519` over `{timestamp}{body}`; PING handshake.
-    Discord,
-    /// SendGrid Event Webhook: ECDSA P-256 over `{timestamp}{body}`.
-    Sendgrid,
-    /// Paddle Billing: `Paddle-Signature: ts=..;h1=..`.
-    Paddle,
-    /// Square: `x-square-hmacsha256-signature` over `{public_url}{body}`.
-    Square,
-    /// Linear: `Linear-Signature`, `webhookTimestamp` in the body.
-    Linear,
-    /// Intercom: `X-Hub-Signature` `sha1=`.
-    Intercom,
-    /// GitLab: `X-Gitlab-Token` equals a secret.
-    Gitlab,
-    /// Bitbucket Cloud: `X-Hub-Signature` `sha256=`.
-    Bitbucket,
-    /// PagerDuty v3: `X-PagerDuty-Signature: v1=..`.
-    Pagerduty,
-    /// Calendly: `Calendly-Webhook-Signature: t=..,v1=..`.
-    Calendly,
-    /// Typeform: `Typeform-Signature` `sha256=` base64.
-    Typeform,
-    /// DocuSign Connect: `X-DocuSign-Signature-N` base64.
-    Docusign,
-    /// Mailgun: `signature` object in the body (the body itself is not signed).
-    Mailgun,
-    /// Twitch EventSub: `Twitch-Eventsub-Message-Signature`; callback verification handshake.
-    Twitch,
-    /// X (Twitter) Account Activity: `x-twitter-webhooks-signature`; GET CRC handshake.
-    X,
-    /// Microsoft Graph change notifications: `clientState`; `validationToken` handshake.
-    MicrosoftGraph,
-    /// Dropbox: `X-Dropbox-Signature`; GET challenge handshake.
-    Dropbox,
-    /// Okta event hooks: a header equals a secret; GET verification challenge.
-    Okta,
-}
-
-impl RouteKind {
-    /// The snake_case name used in config, routing keys and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RouteKind::SalesforceOm => "salesforce_om",
-            RouteKind::Github => "github",
-            RouteKind::Stripe => "stripe",
-            RouteKind::Slack => "slack",
-            RouteKind::Shopify => "shopify",
-            RouteKind::StandardWebhooks => "standard_webhooks",
-            RouteKind::GenericHmac => "generic_hmac",
-            RouteKind::Twilio => "twilio",
-            RouteKind::Zoom => "zoom",
-            RouteKind::Meta => "meta",
-            RouteKind::Hubspot => "hubspot",
-            RouteKind::Discord => "discord",
-            RouteKind::Sendgrid => "sendgrid",
-            RouteKind::Paddle => "paddle",
-            RouteKind::Square => "square",
-            RouteKind::Linear => "linear",
-            RouteKind::Intercom => "intercom",
-            RouteKind::Gitlab => "gitlab",
-            RouteKind::Bitbucket => "bitbucket",
-            RouteKind::Pagerduty => "pagerduty",
-            RouteKind::Calendly => "calendly",
-            RouteKind::Typeform => "typeform",
-            RouteKind::Docusign => "docusign",
-            RouteKind::Mailgun => "mailgun",
-            RouteKind::Twitch => "twitch",
-            RouteKind::X => "x",
-            RouteKind::MicrosoftGraph => "microsoft_graph",
-            RouteKind::Dropbox => "dropbox",
-            RouteKind::Okta => "okta",
-        }
-    }
-
-    /// Every kind, in the order `hookgate providers` lists them.
-    pub const ALL: [RouteKind; 29] = [
-        RouteKind::SalesforceOm,
-        RouteKind::Github,
-        RouteKind::Stripe,
-        RouteKind::Slack,
-        RouteKind::Shopify,
-        RouteKind::StandardWebhooks,
-        RouteKind::GenericHmac,
-        RouteKind::Twilio,
-        RouteKind::Zoom,
-        RouteKind::Meta,
-        RouteKind::Hubspot,
-        RouteKind::Discord,
-        RouteKind::Sendgrid,
-        RouteKind::Paddle,
-        RouteKind::Square,
-        RouteKind::Linear,
-        RouteKind::Intercom,
-        RouteKind::Gitlab,
-        RouteKind::Bitbucket,
-        RouteKind::Pagerduty,
-        RouteKind::Calendly,
-        RouteKind::Typeform,
-        RouteKind::Docusign,
-        RouteKind::Mailgun,
-        RouteKind::Twitch,
-        RouteKind::X,
-        RouteKind::MicrosoftGraph,
-        RouteKind::Dropbox,
-        RouteKind::Okta,
-    ];
-
-    /// Whether the scheme signs a timestamp (so `tolerance_s` applies).
-    pub(crate) fn signs_timestamp(self) -> bool {
-        matches!(
-            self,
-            RouteKind::Stripe
-                | RouteKind::Slack
-                | RouteKind::StandardWebhooks
-                | RouteKind::Zoom
-                | RouteKind::Hubspot
-                | RouteKind::Discord
-                | RouteKind::Sendgrid
-                | RouteKind::Paddle
-                | RouteKind::Linear
-                | RouteKind::Calendly
-                | RouteKind::Mailgun
-                | RouteKind::Twitch
-        )
-    }
-
-    /// The kind's default `tolerance_s` in seconds: the provider's own
-    /// window where its documentation or SDK names one, else
-    /// [`DEFAULT_TOLERANCE_S`].
-    pub(crate) fn default_tolerance_s(self) -> u64 {
-        match self {
-            RouteKind::Linear => 60,
-            RouteKind::Paddle => 5,
-            RouteKind::Twitch => 600,
-            _ => DEFAULT_TOLERANCE_S,
-        }
-    }
-
-    /// Whether the scheme's signature covers the body: not Mailgun's (it
-    /// signs `{timestamp}{token}` only), whose messages carry
-    /// `x-hookgate-body-signed: false`.
-    pub(crate) fn signs_body(self) -> bool {
-        !matches!(self, RouteKind::Mailgun)
-    }
-
-    /// Whether the kind's handshake comes as a GET (Meta, X, Dropbox,
-    /// Okta): such routes admit GET as well as POST.
-    pub fn answers_get(self) -> bool {
-        matches!(
-            self,
-            RouteKind::Meta | RouteKind::X | RouteKind::Dropbox | RouteKind::Okta
-        )
-    }
-
-    /// Whether the kind verifies with public keys (`public_keys`) instead
-    /// of shared `secrets`.
-    pub(crate) fn uses_public_keys(self) -> bool {
-        matches!(self, RouteKind::Discord | RouteKind::Sendgrid)
-    }
-
-    /// Whether the kind signs the URL the provider calls, so `public_url`
-    /// is required.
-    pub(crate) fn needs_public_url(self) -> bool {
-        matches!(
-            self,
-            RouteKind::Twilio | RouteKind::Hubspot | RouteKind::Square
-        )
-    }
-}
 
 /// `[[routes]]`: one endpoint. Keys that do not belong to `kind` are errors.
 #[derive(Debug, Clone, Deserialize)]
@@ -526,71 +333,6 @@ impl RouteConfig {
         })
     }
 
-    /// `discord`, `sendgrid`: public keys instead of secrets, parsed now.
-    fn validate_public_keys(&self, at: &RouteKey<'_>) -> Result<Verification, Error> {
-        let algorithm = if self.kind == RouteKind::Discord {
-            KeyAlgorithm::Ed25519
-        } else {
-            KeyAlgorithm::EcdsaP256Sha256
-        };
-        if self.public_keys.is_empty() {
-            return Err(at.invalid(
-                "public_keys",
-                format!("at least one key is required for {}", self.kind.as_str()),
-            ));
-        }
-        let mut keys = Vec::with_capacity(self.public_keys.len());
-        for (j, src) in self.public_keys.iter().enumerate() {
-            let key = format!("public_keys[{j}]");
-            let text =
-                resolve_key(src).map_err(|(sub, r)| at.invalid(&format!("{key}{sub}"), r))?;
-            let mut parsed =
-                keys::parse(algorithm, text.trim()).map_err(|r| at.invalid(&key, r))?;
-            if let Some(t) = &src.not_after {
-                parsed.not_after = Some(parse_not_after(at, &key, t)?);
-            }
-            keys.push(parsed);
-        }
-        Ok(Verification {
-            tolerance_s: self.tolerance_s(at)?,
-            public_keys: keys,
-            ..Verification::default()
-        })
-    }
-
-    /// `verify_token` (meta, required) and `header` (okta).
-    fn validate_options(&self, at: &RouteKey<'_>) -> Result<Options, Error> {
-        let verify_token = match (&self.verify_token, self.kind) {
-            (None, RouteKind::Meta) => {
-                return Err(at.invalid(
-                    "verify_token",
-                    "required for meta: the Verify Token set in the app's webhook subscription",
-                ))
-            }
-            (None, _) => None,
-            (Some(src), _) => {
-                let raw = resolve_secret(src)
-                    .map_err(|(sub, reason)| at.invalid(&format!("verify_token{sub}"), reason))?;
-                let token = Secret::from_slice(&raw);
-                if token.is_empty() {
-                    return Err(at.invalid("verify_token", "the token is empty"));
-                }
-                Some(token)
-            }
-        };
-        let secret_header = match (&self.header, self.kind) {
-            (Some(h), RouteKind::Okta) => Some(
-                http::HeaderName::from_bytes(h.trim().as_bytes())
-                    .map_err(|_| at.invalid("header", "not a valid HTTP header name"))?,
-            ),
-            _ => None,
-        };
-        Ok(Options {
-            verify_token,
-            secret_header,
-        })
-    }
-
     /// `generic_hmac`: a signed kind whose scheme the route's keys describe.
     fn validate_generic_hmac(&self, at: &RouteKey<'_>) -> Result<Verification, Error> {
         let verification = self.validate_webhook(at)?;
@@ -652,61 +394,6 @@ impl RouteConfig {
         Ok(cap)
     }
 
-    /// Refuses keys that belong to another kind.
-    fn check_foreign_keys(&self, at: &RouteKey<'_>) -> Result<(), Error> {
-        let is_sf = self.kind == RouteKind::SalesforceOm;
-        let is_generic = self.kind == RouteKind::GenericHmac;
-        let keyed = self.kind.uses_public_keys();
-        let keys: [(&str, bool, bool); 19] = [
-            ("org_ids", !self.org_ids.is_empty(), is_sf),
-            ("forward_session_id", self.forward_session_id, is_sf),
-            ("parse_limits", self.parse_limits.is_some(), is_sf),
-            ("secrets", !self.secrets.is_empty(), !is_sf && !keyed),
-            ("public_keys", !self.public_keys.is_empty(), keyed),
-            (
-                "verify_token",
-                self.verify_token.is_some(),
-                self.kind == RouteKind::Meta,
-            ),
-            (
-                "discord_endpoint",
-                self.discord_endpoint.is_some(),
-                self.kind == RouteKind::Discord,
-            ),
-            (
-                "header",
-                self.header.is_some(),
-                is_generic || self.kind == RouteKind::Okta,
-            ),
-            ("algorithm", self.algorithm.is_some(), is_generic),
-            ("encoding", self.encoding.is_some(), is_generic),
-            ("prefix", self.prefix.is_some(), is_generic),
-            ("signed_payload", self.signed_payload.is_some(), is_generic),
-            (
-                "timestamp_header",
-                self.timestamp_header.is_some(),
-                is_generic,
-            ),
-            ("id_header", self.id_header.is_some(), is_generic),
-            ("event_header", self.event_header.is_some(), is_generic),
-            ("separator", self.separator.is_some(), is_generic),
-            ("item_prefix", self.item_prefix.is_some(), is_generic),
-            ("timestamp_item", self.timestamp_item.is_some(), is_generic),
-            (
-                "timestamp_format",
-                self.timestamp_format.is_some(),
-                is_generic,
-            ),
-        ];
-        for (key, present, allowed) in keys {
-            if present && !allowed {
-                let kind = self.kind.as_str();
-                return Err(at.invalid(key, format!("not a key of kind {kind}")));
-            }
-        }
-        Ok(())
-    }
-
     /// `secrets[j]` read from its source, with its expiry.
     fn secret(&self, at: &RouteKey<'_>, j: usize, src: &SecretSource) -> Result<Secret, Error> {
         let key = format!("secrets[{j}]");
@@ -756,28 +443,5 @@ impl RouteConfig {
             None if self.kind == RouteKind::SalesforceOm => Duration::from_secs(24 * 3600),
             None => Duration::from_secs(72 * 3600),
         })
-    }
-}
-
-/// `<key>.not_after` as an RFC 3339 time.
-fn parse_not_after(at: &RouteKey<'_>, key: &str, t: &str) -> Result<time::OffsetDateTime, Error> {
-    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|_| {
-        at.invalid(
-            &format!("{key}.not_after"),
-            "an RFC 3339 time, e.g. 2027-01-01T00:00:00Z",
-        )
-    })
-}
-
-/// A public key's text from exactly one of its sources; `Err((subkey,
-/// reason))`.
-fn resolve_key(src: &KeySource) -> Result<String, (&'static str, String)> {
-    match (&src.value, &src.env, &src.file) {
-        (Some(v), None, None) => Ok(v.clone()),
-        (None, Some(name), None) => std::env::var(name)
-            .map_err(|_| (".env", format!("environment variable {name} is not set"))),
-        (None, None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| (".file", format!("cannot read {}: {e}", path.display()))),
-        _ => Err(("", "exactly one of value, env or file".to_owned())),
     }
 }
