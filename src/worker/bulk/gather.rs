@@ -29,6 +29,11 @@ use crate::worker::ctx::{Ctx, SessionError};
 /// How often the ready counts are read while bulk is enabled.
 pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+/// How long gather consumers run at most before any gathering batch was
+/// opened (their deliveries all duplicates, say): past it an empty queue
+/// stops them.
+const FIRST_BATCH_WAIT: Duration = Duration::from_secs(60);
+
 /// A stream of one consumer's deliveries, with its queue's name.
 pub(crate) type DeliveryStream = futures_util::stream::BoxStream<
     'static,
@@ -45,6 +50,11 @@ pub(crate) struct Gather {
     tags: Vec<String>,
     next: Instant,
     serial: u32,
+    /// When the running gather consumers started.
+    started: Instant,
+    /// Whether a gathering batch was seen open since they started: their
+    /// deliveries reached the batcher.
+    seen_open: bool,
 }
 
 impl Gather {
@@ -56,6 +66,8 @@ impl Gather {
             tags: Vec::new(),
             next: Instant::now(),
             serial: 0,
+            started: Instant::now(),
+            seen_open: false,
         }
     }
 
@@ -94,7 +106,13 @@ impl Gather {
         // empty and no gathering batch is open: a backlog is gathered whole
         // (up to the window), not cut where the ready count first dips
         // under the threshold, nor when a batch closed early (a stall).
-        let done = ready == 0 && !gathering_open;
+        // The gather consumers' prefetch takes the whole backlog off the
+        // ready count at once, long before a loaded worker has batched it:
+        // an empty queue means "gathered" only once a gathering batch was
+        // seen open (what was delivered reached the batcher) and is closed.
+        self.seen_open |= gathering_open;
+        let batched = self.seen_open || self.started.elapsed() >= FIRST_BATCH_WAIT;
+        let done = ready == 0 && !gathering_open && batched;
         match (ready >= cfg.threshold as u64, done, self.active()) {
             (true, _, false) => {
                 tracing::info!(
@@ -156,6 +174,8 @@ impl Gather {
             return Ok(Vec::new());
         };
         let mut streams = Vec::new();
+        self.started = Instant::now();
+        self.seen_open = false;
         for q in &w.queues {
             for _ in 0..per_queue {
                 self.serial += 1;
