@@ -15,9 +15,10 @@ pub(crate) enum Refused {
     /// No route has the request's path.
     #[error("no route for the path")]
     NoRoute,
-    /// Not `POST`.
+    /// Not `POST` (nor `GET` where the route's kind answers a handshake
+    /// by GET: `true` then).
     #[error("method not allowed")]
-    Method,
+    Method(bool),
     /// Every request permit is taken (load shedding).
     #[error("too many requests in progress")]
     Overloaded,

@@ -56,8 +56,9 @@ pub(crate) enum Outcome {
     Forbidden,
     /// No route for the path: 404.
     NotFound,
-    /// Not POST: 405 with `Allow: POST`.
-    MethodNotAllowed,
+    /// Not POST: 405 with `Allow: POST` (`Allow: GET, POST` when `true`:
+    /// the route answers a handshake by GET).
+    MethodNotAllowed(bool),
     /// Verification failed: 401.
     Unauthorized,
     /// Malformed request (body, content): 400.
@@ -90,7 +91,7 @@ impl Outcome {
             Outcome::Forbidden => "forbidden",
             Outcome::Handshake(_) => "handshake",
             Outcome::NotFound => "not_found",
-            Outcome::MethodNotAllowed => "method_not_allowed",
+            Outcome::MethodNotAllowed(_) => "method_not_allowed",
             Outcome::Unauthorized => "unauthorized",
             Outcome::BadRequest => "bad_request",
             Outcome::TooLarge => "too_large",
@@ -109,7 +110,7 @@ impl Outcome {
             }
             Outcome::Forbidden => StatusCode::FORBIDDEN,
             Outcome::NotFound => StatusCode::NOT_FOUND,
-            Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Outcome::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Outcome::Unauthorized => StatusCode::UNAUTHORIZED,
             Outcome::BadRequest => StatusCode::BAD_REQUEST,
             Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -129,7 +130,7 @@ impl Outcome {
             Outcome::Forbidden => "{\"error\":\"forbidden\"}\n",
             Outcome::Handshake(_) => "",
             Outcome::NotFound => "{\"error\":\"not found\"}\n",
-            Outcome::MethodNotAllowed => "{\"error\":\"method not allowed\"}\n",
+            Outcome::MethodNotAllowed(_) => "{\"error\":\"method not allowed\"}\n",
             Outcome::Unauthorized => "{\"error\":\"unauthorized\"}\n",
             Outcome::BadRequest => "{\"error\":\"bad request\"}\n",
             Outcome::TooLarge => "{\"error\":\"payload too large\"}\n",
@@ -175,7 +176,7 @@ impl Outcome {
             Outcome::Accepted | Outcome::Spooled | Outcome::Duplicate | Outcome::Handshake(_) => {
                 (StatusCode::OK, ack::ACK.to_owned())
             }
-            Outcome::NotFound | Outcome::MethodNotAllowed => (
+            Outcome::NotFound | Outcome::MethodNotAllowed(_) => (
                 self.status(),
                 ack::fault(FaultCode::Client, self.fault_text()),
             ),
@@ -205,7 +206,7 @@ impl Outcome {
             Outcome::Accepted | Outcome::Spooled | Outcome::Duplicate | Outcome::Handshake(_) => "",
             Outcome::Forbidden => "Forbidden",
             Outcome::NotFound => "Not found",
-            Outcome::MethodNotAllowed => "Method not allowed",
+            Outcome::MethodNotAllowed(_) => "Method not allowed",
             Outcome::Unauthorized => "Unauthorized",
             Outcome::BadRequest => "Malformed Outbound Message",
             Outcome::TooLarge => "Message too large",
@@ -233,8 +234,9 @@ impl Outcome {
         if let Some(after) = self.retry_after() {
             h.insert(RETRY_AFTER, after);
         }
-        if *self == Outcome::MethodNotAllowed {
-            h.insert(ALLOW, HeaderValue::from_static("POST"));
+        if let Outcome::MethodNotAllowed(get) = self {
+            let allow = if *get { "GET, POST" } else { "POST" };
+            h.insert(ALLOW, HeaderValue::from_static(allow));
         }
     }
 }
@@ -245,7 +247,7 @@ impl From<Refused> for Outcome {
     fn from(e: Refused) -> Self {
         match e {
             Refused::NoRoute => Outcome::NotFound,
-            Refused::Method => Outcome::MethodNotAllowed,
+            Refused::Method(get) => Outcome::MethodNotAllowed(get),
             Refused::Overloaded => Outcome::Overloaded,
             Refused::Address | Refused::Certificate => Outcome::Forbidden,
             Refused::RateLimited(wait) => {

@@ -249,6 +249,11 @@ async fn meta_deliveries_and_subscribe_get() {
     ] {
         assert_eq!(k.get(q).await.status, 401, "{q}");
     }
+    // Other methods: 405 naming both that the route answers.
+    let url = format!("{}{}", k.h.base, k.path);
+    let r = k.h.client.put(url).send().await.expect("PUT");
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, POST");
     k.finish().await;
 }
 

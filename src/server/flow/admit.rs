@@ -37,7 +37,7 @@ pub(crate) fn admit<'g>(
     let entry = entry.ok_or(Refused::NoRoute)?;
     let get_handshake = parts.method == Method::GET && entry.route.kind.answers_get();
     if parts.method != Method::POST && !get_handshake {
-        return Err(Refused::Method);
+        return Err(Refused::Method(entry.route.kind.answers_get()));
     }
     let permit = gw
         .permits
