@@ -29,10 +29,10 @@ use crate::worker::ctx::{Ctx, SessionError};
 /// How often the ready counts are read while bulk is enabled.
 pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(1);
 
-/// How long gather consumers run at most before any gathering batch was
-/// opened (their deliveries all duplicates, say): past it an empty queue
-/// stops them.
-const FIRST_BATCH_WAIT: Duration = Duration::from_secs(60);
+/// How long gather consumers run at least, when no gathering batch was
+/// opened (their deliveries all duplicates of a resumed job, say), before
+/// an empty queue stops them: the longer of this and `gather_linger_ms`.
+const FIRST_BATCH_WAIT: Duration = Duration::from_secs(5);
 
 /// A stream of one consumer's deliveries, with its queue's name.
 pub(crate) type DeliveryStream = futures_util::stream::BoxStream<
@@ -111,7 +111,8 @@ impl Gather {
         // an empty queue means "gathered" only once a gathering batch was
         // seen open (what was delivered reached the batcher) and is closed.
         self.seen_open |= gathering_open;
-        let batched = self.seen_open || self.started.elapsed() >= FIRST_BATCH_WAIT;
+        let wait = FIRST_BATCH_WAIT.max(Duration::from_millis(cfg.gather_linger_ms));
+        let batched = self.seen_open || self.started.elapsed() >= wait;
         let done = ready == 0 && !gathering_open && batched;
         match (ready >= cfg.threshold as u64, done, self.active()) {
             (true, _, false) => {
