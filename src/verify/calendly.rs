@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use super::generic::{self, json_body, json_str, Scheme, Spec};
+use super::generic::{self, Scheme, Spec};
 use super::sign::{self, Draft, Signed};
 use super::{Claims, Ctx, Error};
 use crate::config::Route;
@@ -29,25 +29,10 @@ static SCHEME: LazyLock<Option<Scheme>> = LazyLock::new(|| generic::preset(&SPEC
 
 /// Verifies a Calendly delivery.
 pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
-    let scheme = SCHEME.as_ref().ok_or(Error::BadSignature)?;
-    let checked = scheme.check(ctx)?;
-    let body = json_body(ctx.body)?;
-    Ok(generic::claims(
-        ctx,
-        checked.slot,
-        None,
-        json_str(&body, &["event"]),
-    ))
+    generic::verify_json(SCHEME.as_ref(), ctx, None, &["event"])
 }
 
 /// Signs as Calendly would: `Calendly-Webhook-Signature: t=..,v1=..`.
 pub(crate) fn sign(route: &Route, draft: &Draft<'_>) -> Result<Signed, sign::Error> {
-    let scheme = SCHEME
-        .as_ref()
-        .ok_or(sign::Error::Unsupported("calendly"))?;
-    Ok(sign::json_post(
-        route,
-        draft.body,
-        scheme.sign_headers(route, draft, "POST")?,
-    ))
+    generic::sign_json(SCHEME.as_ref(), "calendly", route, draft)
 }

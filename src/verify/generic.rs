@@ -330,3 +330,45 @@ pub(crate) fn claims(
         handshake: None,
     }
 }
+
+/// A preset kind whose id and event name are string members of its JSON
+/// body (`id` / `event` paths, `None`: no id, the body's hash keys it):
+/// `scheme` checks the signature, then the body is read.
+///
+/// # Errors
+/// The scheme's [`Error`]; [`Error::Body`] when the signed body is not
+/// JSON.
+pub(crate) fn verify_json(
+    scheme: Option<&Scheme>,
+    ctx: &Ctx<'_>,
+    id: Option<&[&str]>,
+    event: &[&str],
+) -> Result<Claims, Error> {
+    let checked = scheme.ok_or(Error::BadSignature)?.check(ctx)?;
+    let body = json_body(ctx.body)?;
+    Ok(claims(
+        ctx,
+        checked.slot,
+        id.and_then(|p| json_str(&body, p)),
+        json_str(&body, event),
+    ))
+}
+
+/// Signs `draft` as a preset `kind` whose headers are its scheme's alone:
+/// a JSON POST to the route's URL.
+///
+/// # Errors
+/// [`sign::Error`]: no usable secret, or the preset did not build.
+pub(crate) fn sign_json(
+    scheme: Option<&Scheme>,
+    kind: &'static str,
+    route: &Route,
+    draft: &Draft<'_>,
+) -> Result<Signed, sign::Error> {
+    let scheme = scheme.ok_or(sign::Error::Unsupported(kind))?;
+    Ok(sign::json_post(
+        route,
+        draft.body,
+        scheme.sign_headers(route, draft, "POST")?,
+    ))
+}

@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use super::generic::{self, json_body, json_str, Scheme, Spec};
+use super::generic::{self, Scheme, Spec};
 use super::hmac::Algorithm;
 use super::sign::{self, Draft, Signed};
 use super::{Claims, Ctx, Error};
@@ -28,25 +28,10 @@ static SCHEME: LazyLock<Option<Scheme>> = LazyLock::new(|| generic::preset(&SPEC
 
 /// Verifies an Intercom notification.
 pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
-    let scheme = SCHEME.as_ref().ok_or(Error::BadSignature)?;
-    let checked = scheme.check(ctx)?;
-    let body = json_body(ctx.body)?;
-    Ok(generic::claims(
-        ctx,
-        checked.slot,
-        json_str(&body, &["id"]),
-        json_str(&body, &["topic"]),
-    ))
+    generic::verify_json(SCHEME.as_ref(), ctx, Some(&["id"]), &["topic"])
 }
 
 /// Signs as Intercom would.
 pub(crate) fn sign(route: &Route, draft: &Draft<'_>) -> Result<Signed, sign::Error> {
-    let scheme = SCHEME
-        .as_ref()
-        .ok_or(sign::Error::Unsupported("intercom"))?;
-    Ok(sign::json_post(
-        route,
-        draft.body,
-        scheme.sign_headers(route, draft, "POST")?,
-    ))
+    generic::sign_json(SCHEME.as_ref(), "intercom", route, draft)
 }

@@ -10,7 +10,7 @@
 
 use std::sync::LazyLock;
 
-use super::generic::{self, json_body, json_str, Scheme, Spec};
+use super::generic::{self, Scheme, Spec};
 use super::sign::{self, Draft, Signed};
 use super::{Claims, Ctx, Error};
 use crate::config::Route;
@@ -33,23 +33,10 @@ static SCHEME: LazyLock<Option<Scheme>> = LazyLock::new(|| generic::preset(&SPEC
 
 /// Verifies a Paddle notification.
 pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
-    let scheme = SCHEME.as_ref().ok_or(Error::BadSignature)?;
-    let checked = scheme.check(ctx)?;
-    let body = json_body(ctx.body)?;
-    Ok(generic::claims(
-        ctx,
-        checked.slot,
-        json_str(&body, &["event_id"]),
-        json_str(&body, &["event_type"]),
-    ))
+    generic::verify_json(SCHEME.as_ref(), ctx, Some(&["event_id"]), &["event_type"])
 }
 
 /// Signs as Paddle would: `Paddle-Signature: ts=..;h1=..`.
 pub(crate) fn sign(route: &Route, draft: &Draft<'_>) -> Result<Signed, sign::Error> {
-    let scheme = SCHEME.as_ref().ok_or(sign::Error::Unsupported("paddle"))?;
-    Ok(sign::json_post(
-        route,
-        draft.body,
-        scheme.sign_headers(route, draft, "POST")?,
-    ))
+    generic::sign_json(SCHEME.as_ref(), "paddle", route, draft)
 }

@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use super::generic::{self, json_body, json_str, Encoding, Scheme, Spec};
+use super::generic::{self, Encoding, Scheme, Spec};
 use super::sign::{self, Draft, Signed};
 use super::{Claims, Ctx, Error};
 use crate::config::Route;
@@ -26,25 +26,10 @@ static SCHEME: LazyLock<Option<Scheme>> = LazyLock::new(|| generic::preset(&SPEC
 
 /// Verifies a Typeform delivery.
 pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
-    let scheme = SCHEME.as_ref().ok_or(Error::BadSignature)?;
-    let checked = scheme.check(ctx)?;
-    let body = json_body(ctx.body)?;
-    Ok(generic::claims(
-        ctx,
-        checked.slot,
-        json_str(&body, &["event_id"]),
-        json_str(&body, &["event_type"]),
-    ))
+    generic::verify_json(SCHEME.as_ref(), ctx, Some(&["event_id"]), &["event_type"])
 }
 
 /// Signs as Typeform would.
 pub(crate) fn sign(route: &Route, draft: &Draft<'_>) -> Result<Signed, sign::Error> {
-    let scheme = SCHEME
-        .as_ref()
-        .ok_or(sign::Error::Unsupported("typeform"))?;
-    Ok(sign::json_post(
-        route,
-        draft.body,
-        scheme.sign_headers(route, draft, "POST")?,
-    ))
+    generic::sign_json(SCHEME.as_ref(), "typeform", route, draft)
 }
