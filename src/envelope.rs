@@ -54,6 +54,12 @@ pub const BODY_SIGNED_HEADER: &str = "x-hookgate-body-signed";
 /// Header with the message's idempotency key ([`idempotency_key`]).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "x-hookgate-idempotency-key";
 pub use crate::telemetry::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
+/// Header with a Pub/Sub API event's replay id (standard base64 of the
+/// opaque bytes Salesforce sent).
+pub const REPLAY_ID_HEADER: &str = "x-hookgate-replay-id";
+/// Header with the Avro schema id (fingerprint) a Pub/Sub API event was
+/// written with.
+pub const SCHEMA_ID_HEADER: &str = "x-hookgate-schema-id";
 /// Longest routing key AMQP allows (shortstr).
 pub const MAX_ROUTING_KEY: usize = 255;
 
@@ -152,6 +158,69 @@ pub fn webhook(
             .push((Cow::Borrowed(BODY_SIGNED_HEADER), "false".to_owned()));
     }
     checked(m)
+}
+
+/// One event pulled from Salesforce's Pub/Sub API (`hookgate subscribe`,
+/// docs/pubsub.md), as [`pubsub_event`] publishes it.
+#[derive(Debug, Clone)]
+pub struct PulledEvent<'a> {
+    /// The subscription's name: the routing key's first word and
+    /// [`ROUTE_HEADER`].
+    pub subscription: &'a str,
+    /// The topic (`/event/Order_Placed__e`): `cloudEvents:source`.
+    pub topic: &'a str,
+    /// `<EventName>` of a platform event, `<Entity>.<changeType>` of a change
+    /// event, `undecodable` when the payload did not decode.
+    pub event: &'a str,
+    /// The EventUuid of a platform event, `<transactionKey>-<sequenceNumber>`
+    /// of a change event.
+    pub id: &'a str,
+    /// The opaque replay id.
+    pub replay_id: &'a [u8],
+    /// The schema id the payload was written with.
+    pub schema_id: &'a str,
+    /// `application/json` (decoded) or `avro/binary` (the raw payload).
+    pub content_type: &'a str,
+}
+
+/// Builds the message of a pulled event: routing key
+/// `<subscription>.<event>`, `message_id` = `id`, idempotency key
+/// `<subscription>|<id>`, the CloudEvents headers as for webhooks (source =
+/// the topic), plus [`REPLAY_ID_HEADER`] and [`SCHEMA_ID_HEADER`].
+///
+/// # Errors
+/// [`Error`] when the id or routing key is longer than an AMQP short string.
+pub fn pubsub_event(e: &PulledEvent<'_>, body: Bytes, received_at: OffsetDateTime) -> Result<Message, Error> {
+    use base64::Engine as _;
+    let routing_key = routing_key(e.subscription, Some(e.event));
+    let time = rfc3339(received_at);
+    let headers = vec![
+        (Cow::Borrowed(ROUTE_HEADER), e.subscription.to_owned()),
+        (Cow::Borrowed(RECEIVED_AT_HEADER), time.clone()),
+        (
+            Cow::Borrowed(IDEMPOTENCY_KEY_HEADER),
+            format!("{}|{}", e.subscription, e.id),
+        ),
+        (Cow::Borrowed("cloudEvents:specversion"), "1.0".to_owned()),
+        (Cow::Borrowed("cloudEvents:id"), e.id.to_owned()),
+        (Cow::Borrowed("cloudEvents:source"), e.topic.to_owned()),
+        (Cow::Borrowed("cloudEvents:type"), routing_key.clone()),
+        (Cow::Borrowed("cloudEvents:time"), time),
+        (
+            Cow::Borrowed(REPLAY_ID_HEADER),
+            base64::engine::general_purpose::STANDARD.encode(e.replay_id),
+        ),
+        (Cow::Borrowed(SCHEMA_ID_HEADER), e.schema_id.to_owned()),
+    ];
+    checked(Message {
+        kind: routing_key.clone(),
+        routing_key,
+        message_id: e.id.to_owned(),
+        content_type: e.content_type.to_owned(),
+        received_at,
+        headers,
+        body,
+    })
 }
 
 /// `m` when every short-string field fits ([`MAX_SHORT_STRING`]).

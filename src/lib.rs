@@ -26,6 +26,9 @@
 //! - [`gateway`]: start-up, reload and shutdown of the whole gateway.
 //! - [`dedupe`]: the edge replay cache (embedded redb or Redis).
 //! - [`secret`]: zeroized, redacted secret bytes.
+//! - [`pubsub`]: `hookgate subscribe`: Platform Events and Change Data
+//!   Capture from Salesforce's Pub/Sub API into RabbitMQ, the replay id
+//!   saved after the publisher confirms.
 //! - [`worker`]: `hookgate worker`: consumes the queues, calls Salesforce's
 //!   REST API, retries and dead-letters.
 //!
@@ -44,6 +47,7 @@ pub mod dedupe;
 pub mod envelope;
 pub mod gateway;
 pub mod outbox;
+pub mod pubsub;
 pub mod salesforce;
 pub mod secret;
 pub mod server;

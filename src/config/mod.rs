@@ -24,6 +24,7 @@ mod idempotency;
 mod mapping;
 mod orgs;
 pub mod pattern;
+pub mod pubsub;
 mod routes;
 mod salesforce;
 mod server;
@@ -116,6 +117,9 @@ pub(crate) struct FileConfig {
     /// See `_worker`.
     #[serde(default, rename = "salesforce")]
     pub(crate) _salesforce: Option<serde::de::IgnoredAny>,
+    /// `hookgate subscribe`'s section (see `_worker`).
+    #[serde(default, rename = "pubsub")]
+    pub(crate) _pubsub: Option<serde::de::IgnoredAny>,
 }
 
 impl Error {

@@ -37,6 +37,11 @@ pub struct OrgConfig {
 pub(super) struct SalesforceTable(toml::Table);
 
 impl SalesforceTable {
+    /// Takes `[[salesforce.subscriptions]]` out (`hookgate subscribe`).
+    pub(super) fn take_subscriptions(&mut self) -> Option<toml::Value> {
+        self.0.remove("subscriptions")
+    }
+
     /// The orgs it configures, validated, their secrets read.
     ///
     /// # Errors
@@ -44,6 +49,8 @@ impl SalesforceTable {
     /// duplicate `name` or `organization_id`, a bad id, a bad secret.
     pub(super) fn orgs(self, file: &Path) -> Result<Vec<OrgConfig>, Error> {
         let mut table = self.0;
+        // `hookgate subscribe`'s list (`super::pubsub`), not an org key.
+        table.remove("subscriptions");
         let Some(list) = table.remove("orgs") else {
             let section: SalesforceSection = toml::Value::Table(table)
                 .try_into()

@@ -54,7 +54,15 @@ pub(crate) struct SalesforceSection {
     /// Per-request timeout in ms.
     #[serde(default = "default_sf_timeout")]
     pub(crate) timeout_ms: u64,
+    /// The org's Pub/Sub API endpoint (`hookgate subscribe`): `https://host:port`
+    /// (SALESFORCE.md section 9 [EP]; `http://` only for a local simulator).
+    #[serde(default = "default_pubsub_url")]
+    pub(crate) pubsub_url: String,
 }
+
+/// Default `pubsub_url`: Salesforce's global Pub/Sub API endpoint
+/// (SALESFORCE.md section 9 [EP]).
+pub(crate) const DEFAULT_PUBSUB_URL: &str = "https://api.pubsub.salesforce.com:7443";
 
 /// OAuth flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -77,6 +85,16 @@ impl SalesforceSection {
                 format!("{key}.max_api_usage"),
                 "a ratio in (0, 1]",
             ));
+        }
+        match url::Url::parse(&self.pubsub_url) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {}
+            _ => {
+                return Err(Error::invalid(
+                    file,
+                    format!("{key}.pubsub_url"),
+                    "an https:// URL with a host, e.g. https://api.pubsub.salesforce.com:7443",
+                ))
+            }
         }
         Ok(())
     }
@@ -145,6 +163,9 @@ fn read_secret(
     config::resolve_secret(src).map_err(|(sub, r)| Error::invalid(file, format!("{key}{sub}"), r))
 }
 
+fn default_pubsub_url() -> String {
+    DEFAULT_PUBSUB_URL.to_owned()
+}
 fn default_api_version() -> String {
     "62.0".into()
 }

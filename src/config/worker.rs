@@ -44,6 +44,8 @@ struct WorkerFile {
     _spool: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "routes")]
     _routes: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "pubsub")]
+    _pubsub: Option<serde::de::IgnoredAny>,
 }
 
 /// `[worker]`.

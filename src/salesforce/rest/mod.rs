@@ -14,7 +14,7 @@ pub(crate) mod client;
 pub(crate) mod describe;
 mod span;
 
-pub(crate) use auth::Auth;
+pub(crate) use auth::{Auth, Token};
 pub(crate) use client::{Client, Outcome, RecordResult};
 pub(crate) use describe::Describe;
 

@@ -1,0 +1,404 @@
+//! One subscription's life: open a `Subscribe` stream from the stored
+//! replay id (or the preset on a first start), ask for events by
+//! FetchRequest, publish each response's events with publisher confirms,
+//! and only then save the last one's replay id (SALESFORCE.md section 9:
+//! store a position only once every event before it is safely handled).
+//!
+//! ```text
+//! load position -> Subscribe(CUSTOM | preset) -> FetchRequest(batch)
+//!   -> FetchResponse: decode, publish, await confirms, save replay id
+//!      (pending_num_requested = 0: the next FetchRequest goes first)
+//!   -> keepalive (no events, requests outstanding): save latest_replay_id
+//! any error: close, back off, reopen from the saved position
+//! ```
+//!
+//! What may repeat: events confirmed whose replay id was not saved (a
+//! confirm failed for a later event of the same response, the save failed,
+//! the process died between confirm and save) are published again after
+//! the reopen; consumers dedupe on `message_id`. What may not: an event
+//! skipped. The saved id only moves past events that were confirmed; a
+//! keepalive's `latest_replay_id` is saved only while the stream had
+//! requests outstanding (nothing was held back for lack of a request).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pubsub_proto::{ConsumerEvent, FetchRequest, FetchResponse, ReplayPreset as WirePreset};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::client::OrgLink;
+use super::metrics::Metrics;
+use super::replay::{Position, ReplayStore};
+use crate::broker::{Publisher, Status};
+use crate::config::pubsub::{ReplayPreset, Subscription};
+use crate::envelope::{self, Message, PulledEvent};
+
+/// Salesforce's error codes start with this (SALESFORCE.md section 9,
+/// Errors [ERR]).
+const CODE_PREFIX: &str = "sfdc.platform.eventbus.grpc.";
+/// How long a publish of one response's events may wait for its confirms
+/// before the stream is reopened.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a stream ended.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// The process is stopping.
+    Shutdown,
+    /// Open again after a backoff; the label says why.
+    Retry(String),
+    /// The token was refused: ask for a new one, then open again.
+    Auth,
+    /// The broker is away: wait for it, then open again.
+    Broker,
+    /// Salesforce refused the stored replay id as older than its retention
+    /// (`replayid.corrupted`): events may be lost; an operator decides.
+    Stale,
+    /// The stored position belongs to another topic.
+    TopicChanged(String),
+}
+
+/// What one subscription needs.
+pub(crate) struct Sub {
+    pub(crate) config: Subscription,
+    pub(crate) org: Arc<OrgLink>,
+    pub(crate) store: ReplayStore,
+    pub(crate) publisher: Publisher,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) silence: Duration,
+}
+
+/// The replay position the stream starts from.
+fn start_request(
+    s: &Subscription,
+    stored: Option<&Position>,
+) -> Result<FetchRequest, Ended> {
+    let mut req = FetchRequest {
+        topic_name: s.topic.clone(),
+        num_requested: s.batch as i32,
+        ..FetchRequest::default()
+    };
+    match stored {
+        Some(p) if p.topic != s.topic => return Err(Ended::TopicChanged(p.topic.clone())),
+        Some(p) => {
+            req.replay_preset = WirePreset::Custom as i32;
+            req.replay_id = p.replay_id.clone();
+        }
+        None => {
+            req.replay_preset = match s.replay_preset {
+                ReplayPreset::Latest => WirePreset::Latest,
+                ReplayPreset::Earliest => WirePreset::Earliest,
+            } as i32;
+        }
+    }
+    Ok(req)
+}
+
+impl Sub {
+    /// Opens one stream and follows it until it ends.
+    pub(crate) async fn stream_once(&self, shutdown: &mut watch::Receiver<bool>) -> Ended {
+        let name = self.config.name.as_str();
+        let stored = match self.store.load(name).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(subscription = name, error = %e, "cannot read the replay id");
+                return Ended::Retry("store".into());
+            }
+        };
+        let first = match start_request(&self.config, stored.as_ref()) {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        let (tx, rx) = mpsc::channel::<FetchRequest>(4);
+        if tx.send(first).await.is_err() {
+            return Ended::Retry("closed".into());
+        }
+        self.metrics.fetch_requests.get_or_create(&Metrics::sub(name)).inc();
+        let req = match self.org.request(ReceiverStream::new(rx)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(subscription = name, error = %e, "no token for the Pub/Sub API");
+                return Ended::Auth;
+            }
+        };
+        let mut stream = match self.org.client().subscribe(req).await {
+            Ok(s) => s.into_inner(),
+            Err(status) => return classify(&status),
+        };
+        let streaming = self.metrics.streaming.get_or_create(&Metrics::sub(name)).clone();
+        streaming.set(1);
+        let ended = self.follow(&mut stream, &tx, stored, shutdown).await;
+        streaming.set(0);
+        ended
+    }
+
+    /// Reads responses until the stream ends.
+    async fn follow(
+        &self,
+        stream: &mut tonic::Streaming<FetchResponse>,
+        tx: &mpsc::Sender<FetchRequest>,
+        mut saved: Option<Position>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Ended {
+        let name = self.config.name.as_str();
+        loop {
+            let next = tokio::select! {
+                n = tokio::time::timeout(self.silence, stream.message()) => n,
+                _ = shutdown.changed() => return Ended::Shutdown,
+            };
+            let resp = match next {
+                Err(_) => return Ended::Retry("silence".into()),
+                Ok(Err(status)) => return classify(&status),
+                Ok(Ok(None)) => return Ended::Retry("closed".into()),
+                Ok(Ok(Some(r))) => r,
+            };
+            // Ask for the next batch first, so it travels while this one is
+            // published (at most two batches held: bounded memory).
+            if resp.pending_num_requested == 0 {
+                let more = FetchRequest {
+                    topic_name: self.config.topic.clone(),
+                    num_requested: self.config.batch as i32,
+                    ..FetchRequest::default()
+                };
+                if tx.send(more).await.is_err() {
+                    return Ended::Retry("closed".into());
+                }
+                self.metrics.fetch_requests.get_or_create(&Metrics::sub(name)).inc();
+            }
+            let position = if resp.events.is_empty() {
+                self.keepalive_position(&resp, saved.as_ref())
+            } else {
+                if let Err(e) = self.publish(&resp.events).await {
+                    return e;
+                }
+                resp.events.last().map(|e| self.position(&e.replay_id))
+            };
+            if let Some(p) = position {
+                if let Err(e) = self.store.save(name, &p).await {
+                    tracing::warn!(subscription = name, error = %e, "cannot save the replay id");
+                    let n = resp.events.len() as u64;
+                    self.metrics.duplicates.get_or_create(&Metrics::sub(name)).inc_by(n);
+                    return Ended::Retry("store".into());
+                }
+                self.metrics.commits.get_or_create(&Metrics::sub(name)).inc();
+                if resp.events.is_empty() {
+                    self.metrics.keepalive_commits.get_or_create(&Metrics::sub(name)).inc();
+                }
+                saved = Some(p);
+            }
+        }
+    }
+
+    /// The position a keepalive lets us save: its `latest_replay_id`, when
+    /// the server held requests of ours (so it had nothing more to send) and
+    /// it differs from the saved one.
+    fn keepalive_position(&self, resp: &FetchResponse, saved: Option<&Position>) -> Option<Position> {
+        let id = &resp.latest_replay_id;
+        if id.is_empty() || resp.pending_num_requested <= 0 {
+            return None;
+        }
+        if saved.is_some_and(|p| &p.replay_id == id) {
+            return None;
+        }
+        Some(self.position(id))
+    }
+
+    fn position(&self, replay_id: &[u8]) -> Position {
+        Position {
+            topic: self.config.topic.clone(),
+            replay_id: replay_id.to_vec(),
+            saved_at_ms: crate::store::now_ms(),
+        }
+    }
+
+    /// Publishes one response's events and waits for every confirm.
+    async fn publish(&self, events: &[ConsumerEvent]) -> Result<(), Ended> {
+        let name = self.config.name.as_str();
+        let mut messages = Vec::with_capacity(events.len());
+        let mut undecodable = 0u64;
+        for e in events {
+            let (m, decoded) = self.message(e).await?;
+            undecodable += u64::from(!decoded);
+            messages.push(m);
+        }
+        let results = self.publisher.publish_each(&messages, PUBLISH_TIMEOUT).await;
+        let confirmed = results.iter().filter(|r| r.is_ok()).count() as u64;
+        if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+            tracing::warn!(subscription = name, error = %e, confirmed, "publish failed; reopening from the saved replay id");
+            self.metrics.duplicates.get_or_create(&Metrics::sub(name)).inc_by(confirmed);
+            return Err(Ended::Broker);
+        }
+        let decoded = confirmed - undecodable;
+        self.metrics.events.get_or_create(&Metrics::reason(name, "decoded")).inc_by(decoded);
+        if undecodable > 0 {
+            self.metrics
+                .events
+                .get_or_create(&Metrics::reason(name, "undecodable"))
+                .inc_by(undecodable);
+        }
+        Ok(())
+    }
+
+    /// The message of one event and whether its payload decoded.
+    async fn message(&self, e: &ConsumerEvent) -> Result<(Message, bool), Ended> {
+        let name = self.config.name.as_str();
+        let Some(event) = e.event.as_ref() else {
+            return Err(Ended::Retry("malformed".into()));
+        };
+        let schema = match self.org.schema(&event.schema_id).await {
+            Ok(s) => s,
+            Err(status) => return Err(classify(&status)),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let (body, what, id, decoded) = match schema.codec.decode(&event.payload) {
+            Ok(json) => {
+                let (what, id) = identity(&json, &schema.name, &event.id, &e.replay_id);
+                let body = serde_json::to_vec(&json).unwrap_or_default();
+                (Bytes::from(body), what, id, true)
+            }
+            Err(err) => {
+                tracing::warn!(subscription = name, schema_id = %event.schema_id, error = %err, "undecodable event published raw");
+                let id = fallback_id(&event.id, &e.replay_id);
+                (Bytes::from(event.payload.clone()), "undecodable".to_owned(), id, false)
+            }
+        };
+        let pulled = PulledEvent {
+            subscription: name,
+            topic: &self.config.topic,
+            event: &what,
+            id: &id,
+            replay_id: &e.replay_id,
+            schema_id: &event.schema_id,
+            content_type: if decoded { "application/json" } else { "avro/binary" },
+        };
+        match envelope::pubsub_event(&pulled, body, now) {
+            Ok(m) => Ok((m, decoded)),
+            Err(err) => {
+                tracing::error!(subscription = name, error = %err, "event cannot be carried by AMQP");
+                Err(Ended::Retry("uncarriable".into()))
+            }
+        }
+    }
+}
+
+/// `(event words, message id)` of a decoded event: a change event (it has a
+/// `ChangeEventHeader`) is `<entityName>.<changeType>` and
+/// `<transactionKey>-<sequenceNumber>` [CDCDEL]; a platform event is its
+/// schema's name and its EventUuid (`ProducerEvent.id` [UUID]).
+fn identity(
+    json: &serde_json::Value,
+    schema_name: &str,
+    event_id: &str,
+    replay_id: &[u8],
+) -> (String, String) {
+    if let Some(h) = json.get("ChangeEventHeader") {
+        let text = |k: &str| h.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        let entity = text("entityName");
+        let change = text("changeType");
+        let key = text("transactionKey");
+        let seq = h.get("sequenceNumber").and_then(serde_json::Value::as_i64);
+        let id = match (key.is_empty(), seq) {
+            (false, Some(seq)) => format!("{key}-{seq}"),
+            _ => fallback_id(event_id, replay_id),
+        };
+        return (format!("{entity}.{change}"), id);
+    }
+    let name = if schema_name.is_empty() { "event" } else { schema_name };
+    (name.to_owned(), fallback_id(event_id, replay_id))
+}
+
+/// The event's id, or `replay:<base64 replay id>` when it has none.
+fn fallback_id(event_id: &str, replay_id: &[u8]) -> String {
+    use base64::Engine as _;
+    if event_id.is_empty() {
+        format!(
+            "replay:{}",
+            base64::engine::general_purpose::STANDARD.encode(replay_id)
+        )
+    } else {
+        event_id.to_owned()
+    }
+}
+
+/// Salesforce's custom error code of `status` (`error-code` metadata),
+/// without its common prefix.
+pub(crate) fn error_code(status: &tonic::Status) -> Option<String> {
+    let code = status.metadata().get("error-code")?.to_str().ok()?;
+    Some(code.strip_prefix(CODE_PREFIX).unwrap_or(code).to_owned())
+}
+
+/// What to do after `status` ended a stream (SALESFORCE.md section 9,
+/// Errors [ERR][RETRY]).
+pub(crate) fn classify(status: &tonic::Status) -> Ended {
+    let code = error_code(status);
+    match code.as_deref() {
+        Some(c) if c.ends_with("replayid.corrupted") => Ended::Stale,
+        Some(c) if c.ends_with("auth.error") => Ended::Auth,
+        Some(c) => Ended::Retry(c.to_owned()),
+        None if status.code() == tonic::Code::Unauthenticated => Ended::Auth,
+        None => Ended::Retry(format!("{:?}", status.code()).to_lowercase()),
+    }
+}
+
+/// Waits until the broker connection is up (or shutdown: false).
+pub(crate) async fn broker_up(publisher: &Publisher, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let mut status = publisher.watch_status();
+    loop {
+        if *shutdown.borrow() {
+            return false;
+        }
+        if *status.borrow_and_update() == Status::Connected {
+            return true;
+        }
+        tokio::select! {
+            c = status.changed() => if c.is_err() { return false; },
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_events_are_named_by_entity_and_change() {
+        let json = serde_json::json!({"ChangeEventHeader": {
+            "entityName": "Account", "changeType": "UPDATE",
+            "transactionKey": "0002a2b9-1f2e", "sequenceNumber": 3}});
+        assert_eq!(
+            identity(&json, "AccountChangeEvent", "", b"\x01"),
+            ("Account.UPDATE".to_owned(), "0002a2b9-1f2e-3".to_owned())
+        );
+        let pe = serde_json::json!({"CreatedDate": 1});
+        assert_eq!(
+            identity(&pe, "Order_Placed__e", "e-uuid", b"\x01"),
+            ("Order_Placed__e".to_owned(), "e-uuid".to_owned())
+        );
+        assert_eq!(identity(&pe, "", "", b"\x01\x02").1, "replay:AQI=");
+    }
+
+    #[test]
+    fn errors_are_classified_by_salesforce_code() {
+        let with = |code: &str| {
+            let mut s = tonic::Status::invalid_argument("rpcId: 1");
+            s.metadata_mut().insert("error-code", code.parse().unwrap());
+            classify(&s)
+        };
+        assert!(matches!(
+            with("sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted"),
+            Ended::Stale
+        ));
+        assert!(matches!(with("sfdc.platform.eventbus.grpc.service.auth.error"), Ended::Auth));
+        assert!(matches!(
+            with("sfdc.platform.eventbus.grpc.service.unavailable"),
+            Ended::Retry(r) if r == "service.unavailable"
+        ));
+        assert!(matches!(
+            classify(&tonic::Status::unavailable("RST_STREAM closed stream")),
+            Ended::Retry(r) if r == "unavailable"
+        ));
+    }
+}
