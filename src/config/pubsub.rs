@@ -428,7 +428,7 @@ client_secret = { env = "PATH" }
     #[test]
     fn the_worker_reads_the_same_file() {
         let text = format!(
-            "{BASE}[worker]\nqueues = [\"q\"]\n[pubsub]\npath = \"x.redb\"\n[[salesforce.subscriptions]]\nname = \"a\"\ntopic = \"/data/ChangeEvents\"\n"
+            "{BASE}[worker]\nqueues = [\"q\"]\n[[worker.actions]]\nmatch = \"x.#\"\nkind = \"salesforce_update\"\nfields = {{ A__c = \"x\" }}\n[pubsub]\npath = \"x.redb\"\n[[salesforce.subscriptions]]\nname = \"a\"\ntopic = \"/data/ChangeEvents\"\n"
         );
         let w = crate::config::worker::WorkerConfig::from_toml(Path::new("t.toml"), &text);
         assert!(w.is_ok(), "{w:?}");

@@ -12,6 +12,7 @@ mod hardening;
 mod ops_page;
 mod outage;
 mod providers_handshakes;
+mod pubsub;
 mod providers_hmac;
 mod providers_keys;
 mod rate_limit;

@@ -23,10 +23,26 @@ impl GatewayProcess {
     /// Starts `hookgate serve` on `config` and waits (bounded) for its
     /// "hookgate listening" line.
     pub async fn spawn(config: &Path) -> GatewayProcess {
+        Self::spawn_command(&["serve"], config, "hookgate listening").await
+    }
+
+    /// Starts `hookgate subscribe` on `config` with `args` and waits
+    /// (bounded) for its "hookgate subscriber started" line (`addr` is then
+    /// the admin address too).
+    pub async fn spawn_subscriber(config: &Path, args: &[&str]) -> GatewayProcess {
+        let mut all = vec!["subscribe"];
+        all.extend_from_slice(args);
+        Self::spawn_command(&all, config, "hookgate subscriber started").await
+    }
+
+    /// Starts `hookgate <args> --log-format json --config <config>` and waits
+    /// for the JSON line whose message is `ready`.
+    async fn spawn_command(args: &[&str], config: &Path, ready: &'static str) -> GatewayProcess {
         // reqwest (rustls-no-provider) needs a process-wide provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
-            .args(["serve", "--log-format", "json", "--config"])
+            .args(args)
+            .args(["--log-format", "json", "--config"])
             .arg(config)
             .env("HOOKGATE_LOG", "info")
             .stdin(Stdio::null())
@@ -41,7 +57,7 @@ impl GatewayProcess {
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addrs) = listening(&line) {
+                if let Some(addrs) = listening(&line, ready) {
                     let _ = tx.send(addrs);
                 }
                 if let Ok(mut l) = lines.lock() {
@@ -66,7 +82,7 @@ impl GatewayProcess {
                     let _ = child.kill();
                     let _ = child.wait();
                     panic!(
-                        "no 'hookgate listening' line:\n{}",
+                        "no '{ready}' line:\n{}",
                         log.lock().map(|l| l.join("\n")).unwrap_or_default()
                     );
                 }
@@ -158,19 +174,23 @@ pub fn metric(metrics: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// `(addr, admin_addr)` from a JSON "hookgate listening" line (flattened or
-/// nested under `fields`).
-fn listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+/// `(addr, admin_addr)` from a JSON line whose message is `ready` (fields
+/// flattened or nested under `fields`); `addr` is `admin_addr` when the
+/// line has none.
+fn listening(line: &str, ready: &str) -> Option<(SocketAddr, SocketAddr)> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = if v.get("message").is_some() {
         &v
     } else {
         v.get("fields")?
     };
-    if fields.get("message")?.as_str()? != "hookgate listening" {
+    if fields.get("message")?.as_str()? != ready {
         return None;
     }
-    let addr = fields.get("addr")?.as_str()?.parse().ok()?;
     let admin = fields.get("admin_addr")?.as_str()?.parse().ok()?;
+    let addr = match fields.get("addr") {
+        Some(a) => a.as_str()?.parse().ok()?,
+        None => admin,
+    };
     Some((addr, admin))
 }

@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod otlp;
 pub mod pki;
 pub mod proxy;
+pub mod pubsub;
 pub mod rabbit;
 pub mod raw;
 pub mod sign;
