@@ -208,9 +208,11 @@ fn to_avro(v: &Value, schema: &Schema, path: &str) -> Result<Avro, Error> {
     Ok(match (schema, v) {
         (Schema::Null, Value::Null) => Avro::Null,
         (Schema::Boolean, Value::Bool(b)) => Avro::Boolean(*b),
-        (Schema::Int, Value::Number(n)) => {
-            Avro::Int(n.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or_else(bad)?)
-        }
+        (Schema::Int, Value::Number(n)) => Avro::Int(
+            n.as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(bad)?,
+        ),
         (Schema::Long, Value::Number(n)) => Avro::Long(n.as_i64().ok_or_else(bad)?),
         #[allow(clippy::cast_possible_truncation)]
         (Schema::Float, Value::Number(n)) => Avro::Float(n.as_f64().ok_or_else(bad)? as f32),

@@ -247,6 +247,18 @@ impl PubSubSim {
         self.url.clone()
     }
 
+    /// The `tenantid` metadata it expects: the simulator's 18-character
+    /// org id [HDR].
+    pub fn tenant_id(&self) -> String {
+        self.inner.rest.org_id.clone()
+    }
+
+    /// The `instanceurl` metadata it expects: the REST simulator's URL
+    /// (the token reply's `instance_url`) [HDR].
+    pub fn instance_url(&self) -> String {
+        self.inner.rest.url.clone()
+    }
+
     /// Stops the server: open streams end, new connections are refused.
     pub fn shutdown(&self) {
         let _ = self.inner.stop.send(true);
@@ -302,7 +314,8 @@ impl PubSubSim {
     /// Unknown topic, a change event topic, or a value not fitting.
     pub fn publish(&self, topic: &str, fields: Value) -> Result<Vec<u8>, Error> {
         let mut ids = self.publish_many(topic, 1, |_| fields.clone())?;
-        ids.pop().ok_or_else(|| Error::UnknownTopic(topic.to_owned()))
+        ids.pop()
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))
     }
 
     /// Publishes `n` platform events, the i-th with `fields(i)`, under one
@@ -390,7 +403,11 @@ impl PubSubSim {
 
     /// The schema JSON of `schema_id`, as `GetSchema` returns it.
     pub fn schema_json(&self, schema_id: &str) -> Option<String> {
-        self.inner.bus().schemas.get(schema_id).map(|s| s.json.clone())
+        self.inner
+            .bus()
+            .schemas
+            .get(schema_id)
+            .map(|s| s.json.clone())
     }
 
     /// Moves the simulated clock forward by `by` and purges events older

@@ -157,7 +157,10 @@ impl PubSub for Service {
     /// `/data/ChangeEvents`, whose events carry their entity's) [PROTO].
     /// Unknown: `NOT_FOUND` with `topic.not.found` ([DEC] only; the status
     /// is not documented).
-    async fn get_topic(&self, request: Request<TopicRequest>) -> Result<Response<TopicInfo>, Status> {
+    async fn get_topic(
+        &self,
+        request: Request<TopicRequest>,
+    ) -> Result<Response<TopicInfo>, Status> {
         self.inner.bus().counters.topic_requests += 1;
         let Admitted { rpc_id, .. } = self.admit(request.metadata(), false)?;
         let name = &request.get_ref().topic_name;

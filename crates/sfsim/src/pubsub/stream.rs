@@ -55,7 +55,14 @@ async fn serve(
     let rpc_id = admitted.rpc_id.as_str();
     let mut stop = inner.stop.subscribe();
     let mut sim_stop = inner.sim_stop.clone();
-    let stopped = || status(Code::Unavailable, Some(UNAVAILABLE), "shutting down", rpc_id);
+    let stopped = || {
+        status(
+            Code::Unavailable,
+            Some(UNAVAILABLE),
+            "shutting down",
+            rpc_id,
+        )
+    };
     let first = tokio::select! {
         m = inbound.message() => m?,
         () = super::stopped(&mut stop) => return Err(stopped()),
@@ -134,7 +141,10 @@ async fn serve(
 
 /// Adds `n` to the outstanding count, capped at 100 [FLOW].
 fn request(inner: &Inner, sub: &mut Sub, n: i32) {
-    sub.outstanding = sub.outstanding.saturating_add(n.max(0)).min(MAX_OUTSTANDING);
+    sub.outstanding = sub
+        .outstanding
+        .saturating_add(n.max(0))
+        .min(MAX_OUTSTANDING);
     let mut bus = inner.bus();
     bus.counters.max_outstanding = bus.counters.max_outstanding.max(sub.outstanding);
 }
