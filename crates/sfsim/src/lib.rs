@@ -60,6 +60,7 @@ mod oauth;
 mod org;
 mod percent;
 mod plan;
+pub mod pubsub;
 mod record;
 mod reply;
 mod rng;
@@ -71,6 +72,7 @@ mod tests;
 mod versions;
 
 pub use bulk::BulkJobInfo;
+pub use pubsub::{PubSubConfig, PubSubFault, PubSubSim};
 pub use schema::{FieldSchema, FieldType, ObjectSchema};
 
 use std::io;
