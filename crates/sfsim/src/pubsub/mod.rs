@@ -20,6 +20,8 @@ mod bitmap;
 mod bus;
 mod change;
 mod fault;
+#[cfg(test)]
+mod fault_tests;
 mod service;
 mod stream;
 #[cfg(test)]
