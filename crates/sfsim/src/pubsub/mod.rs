@@ -44,6 +44,7 @@ pub use bitmap::hex as bitmap_hex;
 pub use bus::ALL_CHANGES;
 pub use change::{ChangeSpec, ChangeType};
 pub use fault::{Error, PubSubCounters, PubSubFault};
+pub use service::{CODE_PREFIX, ERROR_CODE_KEY};
 
 use crate::{Shared, Simulator};
 
