@@ -43,6 +43,10 @@
 //!   request is one API call. Faults: [`Fault::BulkJobFails`],
 //!   [`Fault::BulkJobAborted`]; the daily batch allocation
 //!   ([`SimConfig::daily_bulk_batches`]) fails a job that would exceed it.
+//! - The Pub/Sub API (`pubsub/`, SALESFORCE.md section 9): `eventbus.v1.PubSub`
+//!   over gRPC on a second loopback port, started next to a simulator with
+//!   [`PubSubSim::start`] and authenticated by its tokens; topics, Avro
+//!   payloads, replay, flow control, retention and [`PubSubFault`]s.
 //! - Faults ([`Fault`]) are injected by the test and consumed in order; the
 //!   call log ([`Call`]), usage and per-record write counts let tests prove
 //!   how many API calls were spent and that each effect happened once.

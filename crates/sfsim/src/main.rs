@@ -21,13 +21,22 @@
 //! `UNKNOWN_EXCEPTION`, drawn with `--seed`). The summary (calls by kind,
 //! per-record write counts) is served at `GET /_sfsim/summary` and, at exit,
 //! written to `--summary PATH` (`-`: stdout) with one line on stderr.
+//!
+//! `--pubsub-port PORT` (0: a free one) also serves the Pub/Sub API
+//! (`eventbus.v1.PubSub`, plaintext h2c, `crate::pubsub`) on that port of
+//! `--host`, with a demo platform event topic `/event/Demo__e`
+//! (`Message__c` string, `Amount__c` double) and `/data/AccountChangeEvent`
+//! (`Name`, `Industry`); one of each is published every
+//! `--pubsub-demo-every` (default 5s; 0: none). Authenticate with a token
+//! from this simulator, `instanceurl` = its URL, `tenantid` = the 18-character
+//! org id (printed on stderr).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use sfsim::{FaultPlan, LoginHost, SimConfig, Simulator, Window};
+use sfsim::{FaultPlan, LoginHost, PubSubConfig, PubSubSim, SimConfig, Simulator, Window};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Host {
@@ -99,6 +108,12 @@ struct Args {
     /// Bulk API 2.0: the daily batch allocation (default 15000).
     #[arg(long)]
     daily_bulk_batches: Option<u64>,
+    /// Also serve the Pub/Sub API (gRPC, h2c) on this port (0: a free one).
+    #[arg(long, env = "SFSIM_PUBSUB_PORT")]
+    pubsub_port: Option<u16>,
+    /// Pub/Sub demo: publish one demo event and one change event this often (0: never).
+    #[arg(long, value_parser = sfsim::parse_duration, default_value = "5s")]
+    pubsub_demo_every: Duration,
 }
 
 #[tokio::main]
@@ -165,6 +180,20 @@ async fn main() -> anyhow::Result<()> {
     for line in plan.describe() {
         eprintln!("fault plan: {line}");
     }
+    if let Some(port) = args.pubsub_port {
+        let addr = SocketAddr::from((args.host, port));
+        let ps = PubSubSim::start_on(&sim, PubSubConfig::default(), addr)
+            .await
+            .context("starting the Pub/Sub API server")?;
+        demo(&ps, args.pubsub_demo_every).context("the Pub/Sub demo topics")?;
+        eprintln!(
+            "Pub/Sub API on {} (tenantid={}, instanceurl={}; topics {DEMO_EVENT}, {DEMO_CHANGE}, {})",
+            ps.url(),
+            ps.tenant_id(),
+            ps.instance_url(),
+            sfsim::pubsub::ALL_CHANGES,
+        );
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let lifetime = args.exit_after.unwrap_or(Duration::MAX);
     tokio::select! {
@@ -191,6 +220,52 @@ async fn main() -> anyhow::Result<()> {
         None => {}
     }
     sim.shutdown().await;
+    Ok(())
+}
+
+const DEMO_EVENT: &str = "/event/Demo__e";
+const DEMO_CHANGE: &str = "/data/AccountChangeEvent";
+
+/// Adds the demo topics and publishes to them every `every` (0: never).
+fn demo(ps: &PubSubSim, every: Duration) -> anyhow::Result<()> {
+    use sfsim::pubsub::{AvroType, ChangeSpec, ChangeType};
+    ps.add_platform_event(
+        DEMO_EVENT,
+        &[
+            ("Message__c", AvroType::String),
+            ("Amount__c", AvroType::Double),
+        ],
+    )?;
+    ps.add_change_event(
+        DEMO_CHANGE,
+        "Account",
+        &[("Name", AvroType::String), ("Industry", AvroType::String)],
+    )?;
+    if every.is_zero() {
+        return Ok(());
+    }
+    let ps = ps.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        for n in 1u64.. {
+            tick.tick().await;
+            let event =
+                serde_json::json!({ "Message__c": format!("demo {n}"), "Amount__c": n as f64 });
+            let change = ChangeSpec {
+                change_type: ChangeType::Update,
+                record_ids: vec!["001000000000001AAA".to_owned()],
+                changed_fields: vec!["Industry".to_owned()],
+                values: serde_json::json!({ "Industry": format!("Industry {n}") }),
+                sequence_number: 1,
+                ..ChangeSpec::default()
+            };
+            if ps.publish(DEMO_EVENT, event).is_err()
+                || ps.publish_change(DEMO_CHANGE, change).is_err()
+            {
+                break;
+            }
+        }
+    });
     Ok(())
 }
 

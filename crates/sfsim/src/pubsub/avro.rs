@@ -24,12 +24,19 @@ pub const NAMESPACE: &str = "com.sforce.eventbus";
 /// The type of one event field (inside its `["null", T]` union).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AvroType {
+    /// `boolean` (checkbox).
     Boolean,
+    /// `int` (32-bit).
     Int,
+    /// `long` (64-bit; date/time fields as epoch numbers [DIFF]).
     Long,
+    /// `float` (32-bit).
     Float,
+    /// `double` (number, currency, percent).
     Double,
+    /// `string` (text, picklist, id).
     String,
+    /// `bytes` (a JSON string's UTF-8 bytes when publishing).
     Bytes,
     /// A compound field (e.g. Contact `Name`, an address): a record named
     /// `name` whose own fields are `["null", T]` unions; change event

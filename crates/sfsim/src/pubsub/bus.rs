@@ -104,8 +104,18 @@ impl Bus {
     pub fn add_topic(&mut self, name: &str, schema: EventSchema, entity: Option<String>) {
         let schema = Arc::new(schema);
         self.schemas.insert(schema.id.clone(), schema.clone());
-        self.topics
-            .insert(name.to_owned(), Topic::new(Some(schema), entity));
+        match self.topics.get_mut(name) {
+            // A new schema version: retained events keep their own schema
+            // ids, so clients must decode each with its own [DESER].
+            Some(t) => {
+                t.schema = Some(schema);
+                t.entity = entity;
+            }
+            None => {
+                self.topics
+                    .insert(name.to_owned(), Topic::new(Some(schema), entity));
+            }
+        }
     }
 
     /// Appends one event to `topics` (all get the same replay id) and

@@ -10,14 +10,22 @@ use super::Error;
 /// `ChangeEventHeader.changeType` [CDCH][GAP][OVF].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChangeType {
+    /// `CREATE`.
     #[default]
     Create,
+    /// `UPDATE`.
     Update,
+    /// `DELETE`.
     Delete,
+    /// `UNDELETE`.
     Undelete,
+    /// `GAP_CREATE`: header only, re-read the record [GAP].
     GapCreate,
+    /// `GAP_UPDATE` [GAP].
     GapUpdate,
+    /// `GAP_DELETE` [GAP].
     GapDelete,
+    /// `GAP_UNDELETE` [GAP].
     GapUndelete,
     /// Over 100,000 changes in one transaction: header only, no ids [OVF].
     GapOverflow,
@@ -46,6 +54,7 @@ impl ChangeType {
 pub struct ChangeSpec {
     /// `entityName`; empty: the topic's entity.
     pub entity: String,
+    /// `changeType`.
     pub change_type: ChangeType,
     /// `recordIds` (usually one).
     pub record_ids: Vec<String>,

@@ -84,8 +84,10 @@ impl Service {
     }
 
     /// `accesstoken` live (issued by the REST simulator, not expired nor
-    /// revoked), `instanceurl` its URL, `tenantid` its 18-character org id
-    /// [AUTH][HDR].
+    /// revoked), `instanceurl` its URL (a trailing `/` allowed), `tenantid`
+    /// its 18-character org id [AUTH][HDR] (whether 15 characters are
+    /// accepted is n/f: refused here). A session timeout does not end a
+    /// stream already open [AUTH]: only new RPCs are checked.
     fn authenticated(&self, md: &MetadataMap) -> bool {
         let get = |k: &str| md.get(k).and_then(|v| v.to_str().ok());
         let rest = &self.inner.rest;

@@ -16,14 +16,14 @@ use super::*;
 use crate::tests::{client, config};
 use crate::{Fault, SimConfig, TOKEN_PATH};
 
-const ORDER: &str = "/event/Order_Placed__e";
+pub(super) const ORDER: &str = "/event/Order_Placed__e";
 const ACCOUNT: &str = "/data/AccountChangeEvent";
 
-struct Env {
-    sim: Simulator,
-    ps: PubSubSim,
-    token: String,
-    grpc: PubSubClient<Channel>,
+pub(super) struct Env {
+    pub sim: Simulator,
+    pub ps: PubSubSim,
+    pub token: String,
+    pub grpc: PubSubClient<Channel>,
 }
 
 async fn token(sim: &Simulator) -> String {
@@ -44,7 +44,7 @@ async fn token(sim: &Simulator) -> String {
     reply["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn env_with(pc: PubSubConfig) -> Env {
+pub(super) async fn env_with(pc: PubSubConfig) -> Env {
     let sim = Simulator::start(config()).await.unwrap();
     let ps = PubSubSim::start_with(&sim, pc).await.unwrap();
     ps.add_platform_event(
@@ -70,12 +70,12 @@ async fn env_with(pc: PubSubConfig) -> Env {
     }
 }
 
-async fn env() -> Env {
+pub(super) async fn env() -> Env {
     env_with(PubSubConfig::default()).await
 }
 
 impl Env {
-    fn req<T>(&self, msg: T) -> Request<T> {
+    pub(super) fn req<T>(&self, msg: T) -> Request<T> {
         let mut r = Request::new(msg);
         let md = r.metadata_mut();
         md.insert("accesstoken", self.token.parse().unwrap());
@@ -85,7 +85,7 @@ impl Env {
     }
 
     /// Opens a stream with `first`; returns the sender for more requests.
-    async fn subscribe(
+    pub(super) async fn subscribe(
         &mut self,
         first: FetchRequest,
     ) -> Result<(mpsc::Sender<FetchRequest>, Streaming<FetchResponse>), Status> {
@@ -97,7 +97,7 @@ impl Env {
     }
 }
 
-fn fetch(topic: &str, preset: ReplayPreset, replay_id: Vec<u8>, n: i32) -> FetchRequest {
+pub(super) fn fetch(topic: &str, preset: ReplayPreset, replay_id: Vec<u8>, n: i32) -> FetchRequest {
     FetchRequest {
         topic_name: topic.to_owned(),
         replay_preset: preset as i32,
@@ -107,7 +107,7 @@ fn fetch(topic: &str, preset: ReplayPreset, replay_id: Vec<u8>, n: i32) -> Fetch
     }
 }
 
-fn error_code(s: &Status) -> &str {
+pub(super) fn error_code(s: &Status) -> &str {
     s.metadata()
         .get("error-code")
         .and_then(|v| v.to_str().ok())
@@ -115,7 +115,7 @@ fn error_code(s: &Status) -> &str {
 }
 
 /// Reads responses until `n` events arrived (keepalives skipped).
-async fn events(
+pub(super) async fn events(
     stream: &mut Streaming<FetchResponse>,
     n: usize,
 ) -> Vec<pubsub_proto::ConsumerEvent> {
@@ -413,84 +413,4 @@ async fn change_events_and_bitmaps() {
     };
     let changed = header.iter().find(|(n, _)| n == "changedFields").unwrap();
     assert_eq!(changed.1, Avro::Array(vec![Avro::String("1-0x4".into())]));
-}
-
-#[tokio::test]
-async fn faults() {
-    let mut e = env().await;
-    e.ps.publish_many(ORDER, 10, |_| json!({})).unwrap();
-    e.ps.inject(PubSubFault::EndStreamAfter(4));
-    let (_t, mut s) = e
-        .subscribe(fetch(ORDER, ReplayPreset::Earliest, vec![], 100))
-        .await
-        .unwrap();
-    let mut n = 0;
-    let err = loop {
-        match s.message().await {
-            Ok(Some(r)) => n += r.events.len(),
-            Ok(None) => panic!("closed without error"),
-            Err(err) => break err,
-        }
-    };
-    assert_eq!(n, 4);
-    assert_eq!(err.code(), Code::Unavailable);
-    assert!(err.message().contains("RST_STREAM closed stream"));
-
-    e.ps.inject(PubSubFault::Unavailable);
-    e.ps.inject(PubSubFault::ConcurrentClientLimit);
-    e.ps.inject(PubSubFault::AuthError);
-    let s = e
-        .subscribe(fetch(ORDER, ReplayPreset::Latest, vec![], 1))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        error_code(&s),
-        "sfdc.platform.eventbus.grpc.service.unavailable"
-    );
-    let s = e
-        .subscribe(fetch(ORDER, ReplayPreset::Latest, vec![], 1))
-        .await
-        .unwrap_err();
-    assert_eq!(s.code(), Code::ResourceExhausted);
-    assert!(error_code(&s).ends_with("concurrent.client.limit.exceeded"));
-    let s = e
-        .grpc
-        .get_schema(e.req(SchemaRequest {
-            schema_id: "x".into(),
-        }))
-        .await;
-    assert_eq!(s.unwrap_err().code(), Code::Unauthenticated);
-    assert_eq!(e.ps.counters().subscribe_calls, 3);
-}
-
-#[tokio::test]
-async fn silence_and_idle_close() {
-    let mut e = env_with(PubSubConfig {
-        keepalive: Duration::from_millis(100),
-        idle_close: Duration::from_millis(300),
-        ..PubSubConfig::default()
-    })
-    .await;
-    e.ps.inject(PubSubFault::Silence);
-    e.ps.publish(ORDER, json!({})).unwrap();
-    let (_t, mut s) = e
-        .subscribe(fetch(ORDER, ReplayPreset::Earliest, vec![], 5))
-        .await
-        .unwrap();
-    let quiet = tokio::time::timeout(Duration::from_millis(600), s.message()).await;
-    assert!(quiet.is_err(), "a silent stream sends nothing");
-
-    // Nothing requested: keepalives, then the stream closes.
-    let (_t, mut s) = e
-        .subscribe(fetch(ORDER, ReplayPreset::Latest, vec![], 0))
-        .await
-        .unwrap();
-    let keep = s.message().await.unwrap().unwrap();
-    assert!(keep.events.is_empty() && !keep.latest_replay_id.is_empty());
-    let end = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Ok(Some(_)) = s.message().await {}
-    })
-    .await;
-    assert!(end.is_ok(), "idle stream closed");
-    e.ps.shutdown();
 }
