@@ -224,11 +224,13 @@ async fn a_replay_id_past_the_retention_halts_until_replay_from_is_given() {
 async fn stream_faults_are_survived_without_loss_or_repeats() {
     let env = PubsubEnv::start().await;
     orders(&env, 0, 400);
+    // Consumed in order, one per stream: each Subscribe meets the next one
+    // (the last stream's GetSchema finds the queue empty).
     for f in [
-        PubSubFault::AuthError,
-        PubSubFault::EndStreamAfter(130),
         PubSubFault::Unavailable,
+        PubSubFault::AuthError,
         PubSubFault::Silence,
+        PubSubFault::EndStreamAfter(130),
     ] {
         env.pubsub.inject(f);
     }
