@@ -190,7 +190,11 @@ pub struct PulledEvent<'a> {
 ///
 /// # Errors
 /// [`Error`] when the id or routing key is longer than an AMQP short string.
-pub fn pubsub_event(e: &PulledEvent<'_>, body: Bytes, received_at: OffsetDateTime) -> Result<Message, Error> {
+pub fn pubsub_event(
+    e: &PulledEvent<'_>,
+    body: Bytes,
+    received_at: OffsetDateTime,
+) -> Result<Message, Error> {
     use base64::Engine as _;
     let routing_key = routing_key(e.subscription, Some(e.event));
     let time = rfc3339(received_at);

@@ -336,8 +336,7 @@ fn subscriptions(
 fn is_word(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
@@ -348,9 +347,7 @@ fn valid_topic(t: &str) -> bool {
         .strip_prefix("/event/")
         .or_else(|| t.strip_prefix("/data/"));
     name.is_some_and(|n| {
-        !n.is_empty()
-            && n.len() <= 200
-            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        !n.is_empty() && n.len() <= 200 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     })
 }
 
@@ -399,12 +396,20 @@ client_secret = { env = "PATH" }
 
     #[test]
     fn a_subscription_gets_its_defaults() {
-        let c = load("[[salesforce.subscriptions]]\nname = \"orders\"\ntopic = \"/event/Order_Placed__e\"\n")
-            .unwrap();
+        let c = load(
+            "[[salesforce.subscriptions]]\nname = \"orders\"\ntopic = \"/event/Order_Placed__e\"\n",
+        )
+        .unwrap();
         let s = &c.subscriptions[0];
-        assert_eq!((s.batch, s.replay_preset, s.org), (100, ReplayPreset::Latest, 0));
+        assert_eq!(
+            (s.batch, s.replay_preset, s.org),
+            (100, ReplayPreset::Latest, 0)
+        );
         assert_eq!(c.pubsub.path, PathBuf::from("data/replay.redb"));
-        assert_eq!(c.org(s).section.pubsub_url, "https://api.pubsub.salesforce.com:7443");
+        assert_eq!(
+            c.org(s).section.pubsub_url,
+            "https://api.pubsub.salesforce.com:7443"
+        );
     }
 
     #[test]

@@ -82,8 +82,8 @@ impl OrgLink {
                 .tls_config(tls)
                 .map_err(|e| Error::Endpoint(e.to_string()))?;
         }
-        let client = PubSubClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let client =
+            PubSubClient::new(endpoint.connect_lazy()).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(org.section.timeout_ms))
             .connect_timeout(CONNECT_TIMEOUT)
@@ -117,7 +117,10 @@ impl OrgLink {
         let md = req.metadata_mut();
         let value = |s: &str| MetadataValue::try_from(s).map_err(|_| Error::Metadata);
         md.insert("accesstoken", value(token.access_token.expose_secret())?);
-        md.insert("instanceurl", value(token.instance_url.trim_end_matches('/'))?);
+        md.insert(
+            "instanceurl",
+            value(token.instance_url.trim_end_matches('/'))?,
+        );
         md.insert("tenantid", value(&self.tenant_id)?);
         Ok(req)
     }

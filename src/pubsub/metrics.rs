@@ -70,15 +70,35 @@ impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
         let mut r = Registry::with_prefix("hookgate_pubsub");
-        let events = r.counters("events", "Events published with a publisher confirm, by outcome (decoded, undecodable)");
-        let duplicates = r.counters("duplicates", "Events confirmed but not committed: published again after the stream reopens");
+        let events = r.counters(
+            "events",
+            "Events published with a publisher confirm, by outcome (decoded, undecodable)",
+        );
+        let duplicates = r.counters(
+            "duplicates",
+            "Events confirmed but not committed: published again after the stream reopens",
+        );
         let commits = r.counters("commits", "Replay ids saved");
-        let keepalive_commits = r.counters("keepalive_commits", "Replay ids saved from a keepalive's latest_replay_id");
+        let keepalive_commits = r.counters(
+            "keepalive_commits",
+            "Replay ids saved from a keepalive's latest_replay_id",
+        );
         let fetch_requests = r.counters("fetch_requests", "FetchRequests sent");
         let streams = r.counters("streams", "Subscribe streams ended, by reason");
-        let replay_gaps = r.counters("replay_gaps", "Stored replay ids refused as older than the retention (events may be lost)");
-        let streaming = r.add("streaming", "1 while the subscription's stream is open", Family::default());
-        let halted = r.add("halted", "1 when the subscription stopped and needs an operator", Family::default());
+        let replay_gaps = r.counters(
+            "replay_gaps",
+            "Stored replay ids refused as older than the retention (events may be lost)",
+        );
+        let streaming = r.add(
+            "streaming",
+            "1 while the subscription's stream is open",
+            Family::default(),
+        );
+        let halted = r.add(
+            "halted",
+            "1 when the subscription stopped and needs an operator",
+            Family::default(),
+        );
         let amqp_connected = r.gauge("amqp_connected", "1 while the broker connection is up");
         Metrics {
             registry: r,

@@ -147,7 +147,8 @@ impl ReplayStore {
                     let db = handle.get().ok_or(store::Error::Reopening)?;
                     let write = || -> Result<(), redb::Error> {
                         let txn = db.begin_write()?;
-                        txn.open_table(TABLE)?.insert(name.as_str(), value.as_slice())?;
+                        txn.open_table(TABLE)?
+                            .insert(name.as_str(), value.as_slice())?;
                         txn.commit()?;
                         Ok(())
                     };
@@ -261,7 +262,10 @@ mod tests {
         };
         let store = ReplayStore::open(&config).await.unwrap();
         assert_eq!(store.load("orders").await.unwrap(), None);
-        store.save("orders", &position(&[0, 1, 0xff])).await.unwrap();
+        store
+            .save("orders", &position(&[0, 1, 0xff]))
+            .await
+            .unwrap();
         store.save("orders", &position(&[0, 2])).await.unwrap();
         drop(store);
         let store = ReplayStore::open(&config).await.unwrap();
@@ -282,7 +286,10 @@ mod tests {
         };
         let store = ReplayStore::open(&config).await.unwrap();
         store.save("cdc", &position(b"\x00\x00\x01")).await.unwrap();
-        assert_eq!(store.load("cdc").await.unwrap(), Some(position(b"\x00\x00\x01")));
+        assert_eq!(
+            store.load("cdc").await.unwrap(),
+            Some(position(b"\x00\x00\x01"))
+        );
         store.forget("cdc").await.unwrap();
         assert_eq!(store.load("cdc").await.unwrap(), None);
     }
@@ -290,6 +297,9 @@ mod tests {
     #[test]
     fn a_foreign_value_is_corrupt_not_a_position() {
         assert_eq!(decode(b"not json"), None);
-        assert_eq!(decode(br#"{"topic":"t","replay_id":"!!","saved_at_ms":1}"#), None);
+        assert_eq!(
+            decode(br#"{"topic":"t","replay_id":"!!","saved_at_ms":1}"#),
+            None
+        );
     }
 }

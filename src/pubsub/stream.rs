@@ -42,6 +42,29 @@ const CODE_PREFIX: &str = "sfdc.platform.eventbus.grpc.";
 /// before the stream is reopened.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a stopping subscriber lets the writer finish the batches read.
+const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// One response, ready to publish: its messages and the position saved once
+/// they are confirmed.
+struct Batch {
+    messages: Vec<Message>,
+    /// How many of them carry the raw payload.
+    undecodable: u64,
+    /// The last event's replay id, or a keepalive's `latest_replay_id`.
+    position: Option<Position>,
+}
+
+impl Batch {
+    fn keepalive(position: Option<Position>) -> Batch {
+        Batch {
+            messages: Vec::new(),
+            undecodable: 0,
+            position,
+        }
+    }
+}
+
 /// Why a stream ended.
 #[derive(Debug)]
 pub(crate) enum Ended {
@@ -71,10 +94,7 @@ pub(crate) struct Sub {
 }
 
 /// The replay position the stream starts from.
-fn start_request(
-    s: &Subscription,
-    stored: Option<&Position>,
-) -> Result<FetchRequest, Ended> {
+fn start_request(s: &Subscription, stored: Option<&Position>) -> Result<FetchRequest, Ended> {
     let mut req = FetchRequest {
         topic_name: s.topic.clone(),
         num_requested: s.batch as i32,
@@ -115,7 +135,10 @@ impl Sub {
         if tx.send(first).await.is_err() {
             return Ended::Retry("closed".into());
         }
-        self.metrics.fetch_requests.get_or_create(&Metrics::sub(name)).inc();
+        self.metrics
+            .fetch_requests
+            .get_or_create(&Metrics::sub(name))
+            .inc();
         let req = match self.org.request(ReceiverStream::new(rx)).await {
             Ok(r) => r,
             Err(e) => {
@@ -127,19 +150,53 @@ impl Sub {
             Ok(s) => s.into_inner(),
             Err(status) => return classify(&status),
         };
-        let streaming = self.metrics.streaming.get_or_create(&Metrics::sub(name)).clone();
+        let streaming = self
+            .metrics
+            .streaming
+            .get_or_create(&Metrics::sub(name))
+            .clone();
         streaming.set(1);
         let ended = self.follow(&mut stream, &tx, stored, shutdown).await;
         streaming.set(0);
         ended
     }
 
-    /// Reads responses until the stream ends.
+    /// Follows the stream in two stages joined by a one-slot channel: the
+    /// reader asks for events and decodes each response into a [`Batch`];
+    /// the writer publishes a batch, awaits its confirms, then saves its
+    /// position. So response n+1 is decoded while response n waits for its
+    /// confirms, and at most two responses are held (bounded memory).
     async fn follow(
         &self,
         stream: &mut tonic::Streaming<FetchResponse>,
         tx: &mpsc::Sender<FetchRequest>,
-        mut saved: Option<Position>,
+        saved: Option<Position>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Ended {
+        let (batches, rx) = mpsc::channel::<Batch>(1);
+        let writer = self.write(rx, saved);
+        tokio::pin!(writer);
+        let reader = self.read(stream, tx, batches, shutdown);
+        tokio::select! {
+            failed = &mut writer => failed.unwrap_or(Ended::Retry("closed".into())),
+            ended = reader => {
+                // The stream ended; what was read is published and saved
+                // first (a graceful stop waits a little for it).
+                let drained = match ended {
+                    Ended::Shutdown => tokio::time::timeout(DRAIN_ON_SHUTDOWN, writer).await.ok().flatten(),
+                    _ => writer.await,
+                };
+                drained.unwrap_or(ended)
+            }
+        }
+    }
+
+    /// The reader stage: responses to batches until the stream ends.
+    async fn read(
+        &self,
+        stream: &mut tonic::Streaming<FetchResponse>,
+        tx: &mpsc::Sender<FetchRequest>,
+        batches: mpsc::Sender<Batch>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ended {
         let name = self.config.name.as_str();
@@ -155,7 +212,7 @@ impl Sub {
                 Ok(Ok(Some(r))) => r,
             };
             // Ask for the next batch first, so it travels while this one is
-            // published (at most two batches held: bounded memory).
+            // published.
             if resp.pending_num_requested == 0 {
                 let more = FetchRequest {
                     topic_name: self.config.topic.clone(),
@@ -165,41 +222,67 @@ impl Sub {
                 if tx.send(more).await.is_err() {
                     return Ended::Retry("closed".into());
                 }
-                self.metrics.fetch_requests.get_or_create(&Metrics::sub(name)).inc();
+                self.metrics
+                    .fetch_requests
+                    .get_or_create(&Metrics::sub(name))
+                    .inc();
             }
-            let position = if resp.events.is_empty() {
-                self.keepalive_position(&resp, saved.as_ref())
+            let batch = if resp.events.is_empty() {
+                Batch::keepalive(self.keepalive_position(&resp))
             } else {
-                if let Err(e) = self.publish(&resp.events).await {
-                    return e;
+                match self.batch(&resp.events).await {
+                    Ok(b) => b,
+                    Err(e) => return e,
                 }
-                resp.events.last().map(|e| self.position(&e.replay_id))
             };
-            if let Some(p) = position {
-                if let Err(e) = self.store.save(name, &p).await {
-                    tracing::warn!(subscription = name, error = %e, "cannot save the replay id");
-                    let n = resp.events.len() as u64;
-                    self.metrics.duplicates.get_or_create(&Metrics::sub(name)).inc_by(n);
-                    return Ended::Retry("store".into());
-                }
-                self.metrics.commits.get_or_create(&Metrics::sub(name)).inc();
-                if resp.events.is_empty() {
-                    self.metrics.keepalive_commits.get_or_create(&Metrics::sub(name)).inc();
-                }
-                saved = Some(p);
+            if batches.send(batch).await.is_err() {
+                // The writer failed; it reports why.
+                return Ended::Retry("closed".into());
             }
         }
     }
 
+    /// The writer stage: publishes each batch, then saves its position.
+    /// `None` when the reader stopped sending and every batch was written.
+    async fn write(
+        &self,
+        mut batches: mpsc::Receiver<Batch>,
+        mut saved: Option<Position>,
+    ) -> Option<Ended> {
+        let name = self.config.name.as_str();
+        let labels = Metrics::sub(name);
+        while let Some(batch) = batches.recv().await {
+            if let Err(e) = self.publish(&batch).await {
+                return Some(e);
+            }
+            let Some(mut p) = batch.position else {
+                continue;
+            };
+            if p.replay_id.is_empty() || saved.as_ref().is_some_and(|s| s.replay_id == p.replay_id)
+            {
+                continue;
+            }
+            p.saved_at_ms = crate::store::now_ms();
+            if let Err(e) = self.store.save(name, &p).await {
+                tracing::warn!(subscription = name, error = %e, "cannot save the replay id");
+                let n = batch.messages.len() as u64;
+                self.metrics.duplicates.get_or_create(&labels).inc_by(n);
+                return Some(Ended::Retry("store".into()));
+            }
+            self.metrics.commits.get_or_create(&labels).inc();
+            if batch.messages.is_empty() {
+                self.metrics.keepalive_commits.get_or_create(&labels).inc();
+            }
+            saved = Some(p);
+        }
+        None
+    }
+
     /// The position a keepalive lets us save: its `latest_replay_id`, when
-    /// the server held requests of ours (so it had nothing more to send) and
-    /// it differs from the saved one.
-    fn keepalive_position(&self, resp: &FetchResponse, saved: Option<&Position>) -> Option<Position> {
+    /// the server held requests of ours (so it had nothing more to send).
+    fn keepalive_position(&self, resp: &FetchResponse) -> Option<Position> {
         let id = &resp.latest_replay_id;
         if id.is_empty() || resp.pending_num_requested <= 0 {
-            return None;
-        }
-        if saved.is_some_and(|p| &p.replay_id == id) {
             return None;
         }
         Some(self.position(id))
@@ -209,13 +292,12 @@ impl Sub {
         Position {
             topic: self.config.topic.clone(),
             replay_id: replay_id.to_vec(),
-            saved_at_ms: crate::store::now_ms(),
+            saved_at_ms: 0,
         }
     }
 
-    /// Publishes one response's events and waits for every confirm.
-    async fn publish(&self, events: &[ConsumerEvent]) -> Result<(), Ended> {
-        let name = self.config.name.as_str();
+    /// One response's events as messages, with the last one's position.
+    async fn batch(&self, events: &[ConsumerEvent]) -> Result<Batch, Ended> {
         let mut messages = Vec::with_capacity(events.len());
         let mut undecodable = 0u64;
         for e in events {
@@ -223,20 +305,42 @@ impl Sub {
             undecodable += u64::from(!decoded);
             messages.push(m);
         }
-        let results = self.publisher.publish_each(&messages, PUBLISH_TIMEOUT).await;
+        Ok(Batch {
+            messages,
+            undecodable,
+            position: events.last().map(|e| self.position(&e.replay_id)),
+        })
+    }
+
+    /// Publishes a batch's messages and waits for every confirm.
+    async fn publish(&self, batch: &Batch) -> Result<(), Ended> {
+        if batch.messages.is_empty() {
+            return Ok(());
+        }
+        let name = self.config.name.as_str();
+        let results = self
+            .publisher
+            .publish_each(&batch.messages, PUBLISH_TIMEOUT)
+            .await;
         let confirmed = results.iter().filter(|r| r.is_ok()).count() as u64;
         if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
             tracing::warn!(subscription = name, error = %e, confirmed, "publish failed; reopening from the saved replay id");
-            self.metrics.duplicates.get_or_create(&Metrics::sub(name)).inc_by(confirmed);
+            self.metrics
+                .duplicates
+                .get_or_create(&Metrics::sub(name))
+                .inc_by(confirmed);
             return Err(Ended::Broker);
         }
-        let decoded = confirmed - undecodable;
-        self.metrics.events.get_or_create(&Metrics::reason(name, "decoded")).inc_by(decoded);
-        if undecodable > 0 {
+        let decoded = confirmed - batch.undecodable;
+        self.metrics
+            .events
+            .get_or_create(&Metrics::reason(name, "decoded"))
+            .inc_by(decoded);
+        if batch.undecodable > 0 {
             self.metrics
                 .events
                 .get_or_create(&Metrics::reason(name, "undecodable"))
-                .inc_by(undecodable);
+                .inc_by(batch.undecodable);
         }
         Ok(())
     }
@@ -261,7 +365,12 @@ impl Sub {
             Err(err) => {
                 tracing::warn!(subscription = name, schema_id = %event.schema_id, error = %err, "undecodable event published raw");
                 let id = fallback_id(&event.id, &e.replay_id);
-                (Bytes::from(event.payload.clone()), "undecodable".to_owned(), id, false)
+                (
+                    Bytes::from(event.payload.clone()),
+                    "undecodable".to_owned(),
+                    id,
+                    false,
+                )
             }
         };
         let pulled = PulledEvent {
@@ -271,7 +380,11 @@ impl Sub {
             id: &id,
             replay_id: &e.replay_id,
             schema_id: &event.schema_id,
-            content_type: if decoded { "application/json" } else { "avro/binary" },
+            content_type: if decoded {
+                "application/json"
+            } else {
+                "avro/binary"
+            },
         };
         match envelope::pubsub_event(&pulled, body, now) {
             Ok(m) => Ok((m, decoded)),
@@ -305,7 +418,11 @@ fn identity(
         };
         return (format!("{entity}.{change}"), id);
     }
-    let name = if schema_name.is_empty() { "event" } else { schema_name };
+    let name = if schema_name.is_empty() {
+        "event"
+    } else {
+        schema_name
+    };
     (name.to_owned(), fallback_id(event_id, replay_id))
 }
 
@@ -391,7 +508,10 @@ mod tests {
             with("sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted"),
             Ended::Stale
         ));
-        assert!(matches!(with("sfdc.platform.eventbus.grpc.service.auth.error"), Ended::Auth));
+        assert!(matches!(
+            with("sfdc.platform.eventbus.grpc.service.auth.error"),
+            Ended::Auth
+        ));
         assert!(matches!(
             with("sfdc.platform.eventbus.grpc.service.unavailable"),
             Ended::Retry(r) if r == "service.unavailable"

@@ -43,7 +43,9 @@ fn account_changes(env: &PubsubEnv, from: usize, n: usize) {
             sequence_number: 1,
             ..ChangeSpec::default()
         };
-        env.pubsub.publish_change(ACCOUNTS, spec).expect("publish change");
+        env.pubsub
+            .publish_change(ACCOUNTS, spec)
+            .expect("publish change");
     }
 }
 
@@ -67,9 +69,13 @@ async fn ten_thousand_events_on_two_topics_arrive_once_per_replay_id() {
     );
     let config = env.write_config(AMQP_URL, &subs);
     let started = Instant::now();
-    let running = pubsub::start(config.clone(), Options::default()).await.expect("start");
+    let running = pubsub::start(config.clone(), Options::default())
+        .await
+        .expect("start");
     let got = env
-        .collect(Duration::from_secs(120), Duration::from_millis(500), |g| g.len() >= 10_000)
+        .collect(Duration::from_secs(120), Duration::from_millis(500), |g| {
+            g.len() >= 10_000
+        })
         .await;
     let elapsed = started.elapsed();
     let metrics = running.metrics.encode();
@@ -85,11 +91,19 @@ async fn ten_thousand_events_on_two_topics_arrive_once_per_replay_id() {
     assert_eq!(count_ids(&got, "accounts.Account.UPDATE"), 5_000);
     let replay_ids: HashSet<_> = got
         .iter()
-        .map(|g| (g.routing_key.clone(), g.headers["x-hookgate-replay-id"].clone()))
+        .map(|g| {
+            (
+                g.routing_key.clone(),
+                g.headers["x-hookgate-replay-id"].clone(),
+            )
+        })
         .collect();
     assert_eq!(replay_ids.len(), 10_000, "one message per replay id");
     // The decoded bodies keep their types; bitmaps become field names.
-    let order = got.iter().find(|g| g.routing_key.starts_with("orders.")).expect("order");
+    let order = got
+        .iter()
+        .find(|g| g.routing_key.starts_with("orders."))
+        .expect("order");
     assert_eq!(order.content_type, "application/json");
     let body = order.json();
     assert!(body["Amount__c"].is_f64(), "{body}");
@@ -102,18 +116,32 @@ async fn ten_thousand_events_on_two_topics_arrive_once_per_replay_id() {
         order.headers["x-hookgate-idempotency-key"],
         format!("orders|{}", order.message_id)
     );
-    let change = got.iter().find(|g| g.routing_key.starts_with("accounts.")).expect("change");
+    let change = got
+        .iter()
+        .find(|g| g.routing_key.starts_with("accounts."))
+        .expect("change");
     let header = &change.json()["ChangeEventHeader"];
     assert_eq!(header["entityName"], "Account");
     assert_eq!(header["changeType"], "UPDATE");
-    assert_eq!(header["changedFields"], serde_json::json!(["Name", "AnnualRevenue"]));
+    assert_eq!(
+        header["changedFields"],
+        serde_json::json!(["Name", "AnnualRevenue"])
+    );
     let key = header["transactionKey"].as_str().expect("transactionKey");
     assert_eq!(change.message_id, format!("{key}-1"));
     // The saved position is the last event's replay id.
-    let store = pubsub::replay::ReplayStore::open(&config.pubsub).await.expect("store");
+    let store = pubsub::replay::ReplayStore::open(&config.pubsub)
+        .await
+        .expect("store");
     let saved = store.load("orders").await.expect("load").expect("saved");
     assert_eq!(saved.replay_id, last_order);
-    assert_eq!(metric_value(&metrics, "hookgate_pubsub_duplicates_total{subscription=\"orders\"}"), Some(0.0));
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "hookgate_pubsub_duplicates_total{subscription=\"orders\"}"
+        ),
+        Some(0.0)
+    );
     env.finish().await;
 }
 
@@ -125,10 +153,16 @@ async fn a_sigkilled_subscriber_loses_nothing_and_repeats_at_most_the_unconfirme
     let mut first = GatewayProcess::spawn_subscriber(&env.config_path, &[]).await;
     // Kill it mid-stream: once some events are in the queue, before all.
     let before = env
-        .collect(Duration::from_secs(30), Duration::ZERO, |g| g.len() >= 1_000)
+        .collect(Duration::from_secs(30), Duration::ZERO, |g| {
+            g.len() >= 1_000
+        })
         .await;
     first.sigkill();
-    assert!(before.len() >= 1_000 && before.len() < 4_000, "killed mid-stream: {}", before.len());
+    assert!(
+        before.len() >= 1_000 && before.len() < 4_000,
+        "killed mid-stream: {}",
+        before.len()
+    );
     orders(&env, 4_000, 1_000);
     let second = GatewayProcess::spawn_subscriber(&env.config_path, &[]).await;
     let all_ids = |g: &[Got]| {
@@ -144,7 +178,11 @@ async fn a_sigkilled_subscriber_loses_nothing_and_repeats_at_most_the_unconfirme
     all.extend(after);
     let counts = by_id(&all);
     let duplicates = all.len() - counts.len();
-    eprintln!("pubsub kill: {} messages, {} ids, {duplicates} duplicates", all.len(), counts.len());
+    eprintln!(
+        "pubsub kill: {} messages, {} ids, {duplicates} duplicates",
+        all.len(),
+        counts.len()
+    );
     assert_eq!(counts.len(), 5_000, "every event arrived");
     // At most the events of the responses in flight at the kill (two
     // batches of 50) are published again.
@@ -159,7 +197,9 @@ async fn a_broker_outage_pauses_fetching_and_loses_nothing() {
     let url = format!("amqp://guest:guest@{}/%2f", proxy.addr);
     orders(&env, 0, 300);
     let config = env.write_config(&url, &subscription("orders", ORDERS, "earliest", 20));
-    let running = pubsub::start(config, Options::default()).await.expect("start");
+    let running = pubsub::start(config, Options::default())
+        .await
+        .expect("start");
     let first = env
         .collect(Duration::from_secs(30), Duration::ZERO, |g| g.len() >= 300)
         .await;
@@ -171,16 +211,27 @@ async fn a_broker_outage_pauses_fetching_and_loses_nothing() {
     let delivered = env.pubsub.counters().events_delivered;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let during = env.pubsub.counters().events_delivered;
-    assert!(during - delivered <= 40, "fetching went on: {delivered} -> {during}");
+    assert!(
+        during - delivered <= 40,
+        "fetching went on: {delivered} -> {during}"
+    );
     let (status, text) = admin(&running.admin_addr, "/readyz").await;
     assert_eq!((status, text.as_str()), (503, "broker disconnected\n"));
     proxy.restore();
     let rest = env
         .collect(Duration::from_secs(60), Duration::from_millis(300), |g| {
-            g.iter().map(|x| &x.message_id).collect::<HashSet<_>>().len() >= 2_000
+            g.iter()
+                .map(|x| &x.message_id)
+                .collect::<HashSet<_>>()
+                .len()
+                >= 2_000
         })
         .await;
-    let ids: HashSet<_> = first.iter().chain(&rest).map(|g| g.message_id.clone()).collect();
+    let ids: HashSet<_> = first
+        .iter()
+        .chain(&rest)
+        .map(|g| g.message_id.clone())
+        .collect();
     assert_eq!(ids.len(), 2_300, "nothing lost across the outage");
     running.shutdown().await;
     env.finish().await;
@@ -191,31 +242,60 @@ async fn a_replay_id_past_the_retention_halts_until_replay_from_is_given() {
     let env = PubsubEnv::start().await;
     orders(&env, 0, 10);
     let config = env.write_config(AMQP_URL, &subscription("orders", ORDERS, "earliest", 100));
-    let running = pubsub::start(config.clone(), Options::default()).await.expect("start");
-    let got = env.collect(Duration::from_secs(30), Duration::ZERO, |g| g.len() >= 10).await;
+    let running = pubsub::start(config.clone(), Options::default())
+        .await
+        .expect("start");
+    let got = env
+        .collect(Duration::from_secs(30), Duration::ZERO, |g| g.len() >= 10)
+        .await;
     assert_eq!(got.len(), 10);
     running.shutdown().await;
     // 73 h later the saved replay id is past the 72 h retention.
     env.pubsub.advance(Duration::from_secs(73 * 3600));
     orders(&env, 10, 5);
-    let halted = pubsub::start(config.clone(), Options::default()).await.expect("start");
-    wait_for(&halted.metrics, "hookgate_pubsub_halted{subscription=\"orders\"}", 1.0).await;
+    let halted = pubsub::start(config.clone(), Options::default())
+        .await
+        .expect("start");
+    wait_for(
+        &halted.metrics,
+        "hookgate_pubsub_halted{subscription=\"orders\"}",
+        1.0,
+    )
+    .await;
     let metrics = halted.metrics.encode();
-    assert_eq!(metric_value(&metrics, "hookgate_pubsub_replay_gaps_total{subscription=\"orders\"}"), Some(1.0));
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "hookgate_pubsub_replay_gaps_total{subscription=\"orders\"}"
+        ),
+        Some(1.0)
+    );
     let (status, text) = admin(&halted.admin_addr, "/readyz").await;
     assert_eq!(status, 503, "{text}");
     halted.shutdown().await;
-    let nothing = env.collect(Duration::from_millis(500), Duration::ZERO, |_| false).await;
+    let nothing = env
+        .collect(Duration::from_millis(500), Duration::ZERO, |_| false)
+        .await;
     assert!(nothing.is_empty(), "nothing published while halted");
     // The documented recovery: start again from the oldest retained event.
     let options = Options {
         replay_from: Some(hookgate::config::pubsub::ReplayPreset::Earliest),
     };
     let resumed = pubsub::start(config, options).await.expect("start");
-    let rest = env.collect(Duration::from_secs(30), Duration::from_millis(300), |g| g.len() >= 5).await;
+    let rest = env
+        .collect(Duration::from_secs(30), Duration::from_millis(300), |g| {
+            g.len() >= 5
+        })
+        .await;
     assert_eq!(rest.len(), 5, "the retained events, once each");
     let metrics = resumed.metrics.encode();
-    assert_eq!(metric_value(&metrics, "hookgate_pubsub_replay_gaps_total{subscription=\"orders\"}"), Some(1.0));
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "hookgate_pubsub_replay_gaps_total{subscription=\"orders\"}"
+        ),
+        Some(1.0)
+    );
     resumed.shutdown().await;
     env.finish().await;
 }
@@ -236,19 +316,34 @@ async fn stream_faults_are_survived_without_loss_or_repeats() {
     }
     let tokens_before = env.sim.token_requests();
     let config = env.write_config(AMQP_URL, &subscription("orders", ORDERS, "earliest", 50));
-    let running = pubsub::start(config, Options::default()).await.expect("start");
+    let running = pubsub::start(config, Options::default())
+        .await
+        .expect("start");
     let got = env
-        .collect(Duration::from_secs(60), Duration::from_millis(500), |g| g.len() >= 400)
+        .collect(Duration::from_secs(60), Duration::from_millis(500), |g| {
+            g.len() >= 400
+        })
         .await;
     let metrics = running.metrics.encode();
     running.shutdown().await;
     assert_eq!(by_id(&got).len(), 400, "every event");
-    assert_eq!(got.len(), 400, "none twice: each response was saved before the stream ended");
+    assert_eq!(
+        got.len(),
+        400,
+        "none twice: each response was saved before the stream ended"
+    );
     for reason in ["auth", "service.unavailable", "unavailable", "silence"] {
-        let series = format!("hookgate_pubsub_streams_total{{subscription=\"orders\",reason=\"{reason}\"}}");
-        assert!(metric_value(&metrics, &series).unwrap_or(0.0) >= 1.0, "{series}\n{metrics}");
+        let series =
+            format!("hookgate_pubsub_streams_total{{subscription=\"orders\",reason=\"{reason}\"}}");
+        assert!(
+            metric_value(&metrics, &series).unwrap_or(0.0) >= 1.0,
+            "{series}\n{metrics}"
+        );
     }
-    assert!(env.sim.token_requests() >= tokens_before + 2, "a new token after the auth error");
+    assert!(
+        env.sim.token_requests() >= tokens_before + 2,
+        "a new token after the auth error"
+    );
     env.finish().await;
 }
 
@@ -257,20 +352,36 @@ async fn a_quiet_topic_saves_the_keepalive_position_and_resumes_after_it() {
     let env = PubsubEnv::start().await;
     orders(&env, 0, 5);
     let config = env.write_config(AMQP_URL, &subscription("orders", ORDERS, "latest", 100));
-    let running = pubsub::start(config.clone(), Options::default()).await.expect("start");
+    let running = pubsub::start(config.clone(), Options::default())
+        .await
+        .expect("start");
     // LATEST: the 5 earlier events are not delivered; a keepalive saves the tip.
-    wait_for(&running.metrics, "hookgate_pubsub_keepalive_commits_total{subscription=\"orders\"}", 1.0).await;
+    wait_for(
+        &running.metrics,
+        "hookgate_pubsub_keepalive_commits_total{subscription=\"orders\"}",
+        1.0,
+    )
+    .await;
     running.shutdown().await;
     let fresh = orders(&env, 5, 3);
-    let resumed = pubsub::start(config, Options::default()).await.expect("start");
-    let got = env.collect(Duration::from_secs(30), Duration::from_millis(500), |g| g.len() >= 3).await;
+    let resumed = pubsub::start(config, Options::default())
+        .await
+        .expect("start");
+    let got = env
+        .collect(Duration::from_secs(30), Duration::from_millis(500), |g| {
+            g.len() >= 3
+        })
+        .await;
     resumed.shutdown().await;
     assert_eq!(got.len(), 3, "only the events after the saved tip");
     let want: HashSet<String> = fresh
         .iter()
         .map(|r| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, r))
         .collect();
-    let have: HashSet<String> = got.iter().map(|g| g.headers["x-hookgate-replay-id"].clone()).collect();
+    let have: HashSet<String> = got
+        .iter()
+        .map(|g| g.headers["x-hookgate-replay-id"].clone())
+        .collect();
     assert_eq!(have, want);
     env.finish().await;
 }
@@ -283,7 +394,10 @@ async fn wait_for(metrics: &pubsub::metrics::Metrics, series: &str, want: f64) {
         if metric_value(&text, series).unwrap_or(0.0) >= want {
             return;
         }
-        assert!(Instant::now() < deadline, "{series} never reached {want}:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "{series} never reached {want}:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -60,7 +60,9 @@ impl PubsubEnv {
             keepalive: Duration::from_millis(200),
             ..PubSubConfig::default()
         };
-        let pubsub = PubSubSim::start_with(&sim, config).await.expect("pubsub sim");
+        let pubsub = PubSubSim::start_with(&sim, config)
+            .await
+            .expect("pubsub sim");
         pubsub
             .add_platform_event(
                 ORDERS,
@@ -161,7 +163,9 @@ pubsub_url = "{pubsub}"
             url = self.sim.url(),
             org = self.pubsub.tenant_id(),
             key_file = key_file.display(),
-            pem = repo().join("fixtures/salesforce/jwt/test-rsa.key").display(),
+            pem = repo()
+                .join("fixtures/salesforce/jwt/test-rsa.key")
+                .display(),
             pubsub = self.pubsub.url(),
         );
         std::fs::write(&self.config_path, &text).expect("write config");
@@ -177,7 +181,9 @@ pubsub_url = "{pubsub}"
         done: impl Fn(&[Got]) -> bool,
     ) -> Vec<Got> {
         let ch = self.amqp.create_channel().await.expect("channel");
-        ch.basic_qos(1000, BasicQosOptions::default()).await.expect("qos");
+        ch.basic_qos(1000, BasicQosOptions::default())
+            .await
+            .expect("qos");
         let tag = format!("collect-{}", unique());
         let mut consumer = ch
             .basic_consume(
@@ -228,7 +234,11 @@ pubsub_url = "{pubsub}"
     /// Deletes the exchange and queue.
     pub async fn finish(self) {
         let _ = self.amqp.close(200, ShortString::from("done")).await;
-        cleanup(AMQP_URL, vec![self.exchange.clone()], vec![self.queue.clone()]);
+        cleanup(
+            AMQP_URL,
+            vec![self.exchange.clone()],
+            vec![self.queue.clone()],
+        );
         self.pubsub.shutdown();
         self.sim.shutdown().await;
     }
