@@ -42,9 +42,21 @@ impl Publisher {
         metrics: Arc<dyn Observe>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        Self::start_as("hookgate gateway", config, metrics, shutdown)
+    }
+
+    /// [`start`](Self::start) with another connection name (shown by
+    /// `rabbitmqctl list_connections client_properties`): `hookgate
+    /// subscriber`.
+    pub fn start_as(
+        name: &'static str,
+        config: AmqpConfig,
+        metrics: Arc<dyn Observe>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         let topology = Arc::new(super::Exchange);
         Publisher {
-            link: Link::start(config, "hookgate gateway", topology, metrics, shutdown),
+            link: Link::start(config, name, topology, metrics, shutdown),
         }
     }
 

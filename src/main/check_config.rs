@@ -1,10 +1,12 @@
 //! `hookgate check-config --config PATH [--online]`: validates a file's
-//! gateway part, worker part or both, prints what they declare; exit 2 on
-//! error.
+//! gateway part, worker part, subscriber part (`[pubsub]`,
+//! `[[salesforce.subscriptions]]`) or several, prints what they declare;
+//! exit 2 on error.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use hookgate::config::pubsub::SubscribeConfig;
 use hookgate::config::worker::WorkerConfig;
 use hookgate::config::Config;
 
@@ -13,14 +15,17 @@ use super::{config_error, runtime};
 /// Validates the gateway part (`[server]`) and the worker part (`[worker]`)
 /// of a file, whichever it has, and prints what they declare.
 pub(crate) fn run(path: &Path, online: bool) -> ExitCode {
-    let sections: Vec<String> = std::fs::read_to_string(path)
+    let table = std::fs::read_to_string(path)
         .ok()
         .and_then(|t| t.parse::<toml::Table>().ok())
-        .map(|t| t.keys().cloned().collect())
         .unwrap_or_default();
-    let has = |k: &str| sections.iter().any(|s| s == k);
-    let worker_only = has("worker") && !has("server");
-    if !worker_only {
+    let has = |k: &str| table.contains_key(k);
+    let subscriber = has("pubsub")
+        || table
+            .get("salesforce")
+            .and_then(|s| s.get("subscriptions"))
+            .is_some();
+    if has("server") || !(has("worker") || subscriber) {
         match Config::load(path) {
             Ok(c) => {
                 println!("{}: gateway ok", c.file.display());
@@ -62,6 +67,20 @@ pub(crate) fn run(path: &Path, online: bool) -> ExitCode {
                     Err(e) => return config_error(&e),
                     Ok(Some(_)) => println!("  online: the org serves api_version; actions fit"),
                     Ok(None) => {}
+                }
+            }
+            Err(e) => return config_error(&e),
+        }
+    }
+    if subscriber {
+        match SubscribeConfig::load(path) {
+            Ok(c) => {
+                println!("{}: subscriber ok", c.file.display());
+                for s in &c.subscriptions {
+                    println!(
+                        "  {:<28} {:<36} first start {:?}, batch {}",
+                        s.name, s.topic, s.replay_preset, s.batch
+                    );
                 }
             }
             Err(e) => return config_error(&e),

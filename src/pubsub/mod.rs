@@ -103,7 +103,12 @@ pub async fn start(config: SubscribeConfig, options: Options) -> Result<Running,
     let store = ReplayStore::open(&config.pubsub).await?;
     let metrics = Arc::new(Metrics::new());
     let (shutdown, rx) = watch::channel(false);
-    let publisher = Publisher::start(config.amqp.clone(), metrics.clone(), rx.clone());
+    let publisher = Publisher::start_as(
+        "hookgate subscriber",
+        config.amqp.clone(),
+        metrics.clone(),
+        rx.clone(),
+    );
     let mut links: HashMap<usize, Arc<OrgLink>> = HashMap::new();
     let mut tasks = Vec::with_capacity(config.subscriptions.len());
     for s in &config.subscriptions {
