@@ -1,7 +1,7 @@
 //! The subscriber's metrics (prefix `hookgate_pubsub_`), all labelled by
 //! `subscription`:
-//! - `events_total{outcome}`: events published with a publisher confirm,
-//!   `outcome` = `decoded` (JSON body) or `undecodable` (the raw Avro
+//! - `events_total{reason}`: events published with a publisher confirm,
+//!   `reason` = `decoded` (JSON body) or `undecodable` (the raw Avro
 //!   payload, `avro/binary`);
 //! - `duplicates_total`: events confirmed whose replay id could not be
 //!   committed (a failed batch or save): they are published again after the

@@ -386,6 +386,28 @@ async fn a_quiet_topic_saves_the_keepalive_position_and_resumes_after_it() {
     env.finish().await;
 }
 
+/// Throughput for docs/performance.md: 50,000 platform events already
+/// retained, one subscription (batch 100), to the queue with confirms.
+/// `cargo test --release --test it -- --ignored pubsub::measure --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check: run in release by hand"]
+async fn measure() {
+    let env = PubsubEnv::start().await;
+    const N: usize = 50_000;
+    orders(&env, 0, N);
+    let config = env.write_config(AMQP_URL, &subscription("orders", ORDERS, "earliest", 100));
+    let started = Instant::now();
+    let running = pubsub::start(config, Options::default()).await.expect("start");
+    let got = env
+        .collect(Duration::from_secs(300), Duration::ZERO, |g| g.len() >= N)
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    running.shutdown().await;
+    assert_eq!(by_id(&got).len(), N);
+    println!("pubsub measure: {N} events in {secs:.2} s = {:.0} events/s", N as f64 / secs);
+    env.finish().await;
+}
+
 /// Waits until the metric series reaches `want` (or fails at the deadline).
 async fn wait_for(metrics: &pubsub::metrics::Metrics, series: &str, want: f64) {
     let deadline = Instant::now() + Duration::from_secs(15);
