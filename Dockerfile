@@ -14,6 +14,8 @@ COPY benches ./benches
 # Workspace members must be present for cargo to load the workspace; the
 # simulator (crates/sfsim) is not compiled by this stage.
 COPY crates ./crates
+# The Pub/Sub API's vendored proto, compiled by crates/pubsub-proto.
+COPY proto ./proto
 RUN cargo build --release --locked --bin hookgate
 
 FROM rust:1-slim-bookworm AS sfsim-build
@@ -22,6 +24,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
 COPY crates ./crates
+COPY proto ./proto
 RUN cargo build --release --locked -p sfsim
 
 # Built only with --target sfsim (or by compose): a dev-only simulator that

@@ -161,7 +161,7 @@ promtool check rules "$tmp/dashboard-exprs.yml" | sed 's/^  SUCCESS: \([0-9]*\) 
 echo "== systemd units"
 command -v systemd-analyze >/dev/null 2>&1 || {
   echo "check-deploy: systemd-analyze not found (Debian package systemd)" >&2; exit 1; }
-units=(deploy/hookgate.service deploy/hookgate-worker.service)
+units=(deploy/hookgate.service deploy/hookgate-worker.service deploy/hookgate-subscribe.service)
 if [ ! -x /usr/local/bin/hookgate ]; then
   # `verify` fails when ExecStart's binary does not exist: check copies (same
   # unit names) whose ExecStart runs /bin/true instead; everything else is
@@ -170,7 +170,7 @@ if [ ! -x /usr/local/bin/hookgate ]; then
   for u in "${units[@]}"; do
     sed 's#^ExecStart=/usr/local/bin/hookgate #ExecStart=/bin/true #' "$u" >"$tmp/units/$(basename "$u")"
   done
-  units=("$tmp/units/hookgate.service" "$tmp/units/hookgate-worker.service")
+  units=("$tmp/units/hookgate.service" "$tmp/units/hookgate-worker.service" "$tmp/units/hookgate-subscribe.service")
 fi
 # `verify` exits 0 on unknown directives and bad values (it only warns): any
 # output is a failure.
