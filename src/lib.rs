@@ -26,6 +26,8 @@
 //! - [`gateway`]: start-up, reload and shutdown of the whole gateway.
 //! - [`dedupe`]: the edge replay cache (embedded redb or Redis).
 //! - [`secret`]: zeroized, redacted secret bytes.
+//! - [`pubsub`]: Salesforce Pub/Sub API events: Avro payloads to JSON,
+//!   change-event bitmaps to field names (pure).
 //! - [`worker`]: `hookgate worker`: consumes the queues, calls Salesforce's
 //!   REST API, retries and dead-letters.
 //!
@@ -44,6 +46,7 @@ pub mod dedupe;
 pub mod envelope;
 pub mod gateway;
 pub mod outbox;
+pub mod pubsub;
 pub mod salesforce;
 pub mod secret;
 pub mod server;
