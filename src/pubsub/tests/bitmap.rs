@@ -36,6 +36,7 @@ fn wide(n: usize) -> Schema {
     Schema::parse_str(&json).expect("schema")
 }
 
+/// [`field_names`] over string literals.
 fn names(schema: &Schema, bitmaps: &[&str]) -> Result<Vec<String>, BitmapError> {
     let owned: Vec<String> = bitmaps.iter().map(|s| s.to_string()).collect();
     field_names(schema, &owned)

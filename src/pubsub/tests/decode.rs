@@ -11,6 +11,7 @@ use super::{Codec, DecodeError};
 const ORDER: &str = include_str!("../../../fixtures/pubsub/order_placed_event.avsc");
 const ACCOUNT: &str = include_str!("../../../fixtures/pubsub/account_change_event.avsc");
 
+/// `value` as a raw Avro datum of `schema`.
 fn encode(schema: &Schema, value: Value) -> Vec<u8> {
     GenericDatumWriter::builder(schema)
         .build()
@@ -19,6 +20,7 @@ fn encode(schema: &Schema, value: Value) -> Vec<u8> {
         .expect("encode")
 }
 
+/// A record value from `(field, value)` pairs in schema order.
 fn record(fields: Vec<(&str, Value)>) -> Value {
     Value::Record(
         fields
@@ -28,18 +30,22 @@ fn record(fields: Vec<(&str, Value)>) -> Value {
     )
 }
 
+/// The second branch of a `["null", T]` union.
 fn some(v: Value) -> Value {
     Value::Union(1, Box::new(v))
 }
 
+/// The null branch of a `["null", T]` union.
 fn none() -> Value {
     Value::Union(0, Box::new(Value::Null))
 }
 
+/// An array of strings.
 fn strings(items: &[&str]) -> Value {
     Value::Array(items.iter().map(|s| Value::String(s.to_string())).collect())
 }
 
+/// An `Order_Placed__e` payload (every field set but `Ship_Date__c`).
 fn order_payload(codec: &Codec) -> Vec<u8> {
     let value = record(vec![
         ("CreatedDate", Value::Long(1_740_933_909_123)),
@@ -52,6 +58,7 @@ fn order_payload(codec: &Codec) -> Vec<u8> {
     encode(codec.schema(), value)
 }
 
+/// An `AccountChangeEvent` UPDATE payload with bitmaps in the header.
 fn account_payload(codec: &Codec) -> Vec<u8> {
     let header = record(vec![
         ("entityName", Value::String("Account".into())),
