@@ -10,7 +10,13 @@
 //! - `envelope_notification`, `envelope_notifications_100`,
 //!   `envelope_webhook_1k`: building the AMQP message(s);
 //! - `dedupe_key_1k`: the replay-cache key of an unsigned-id delivery
-//!   (SHA-256 of the body).
+//!   (SHA-256 of the body);
+//! - `pubsub_decode/{platform_event,change_event}`: a Pub/Sub Avro payload
+//!   to JSON, the change event with its header bitmaps named
+//!   (`hot_paths/pubsub_decode.rs`).
+
+#[path = "hot_paths/pubsub_decode.rs"]
+mod pubsub_decode;
 
 use std::hint::black_box;
 use std::path::Path;
@@ -354,5 +360,11 @@ fn route_github_verified() -> (Route, hookgate::verify::Verified) {
     (route, verified)
 }
 
-criterion_group!(benches, parse, verifiers, envelope);
+criterion_group!(
+    benches,
+    parse,
+    verifiers,
+    envelope,
+    pubsub_decode::pubsub_decode
+);
 criterion_main!(benches);

@@ -15,9 +15,9 @@
 //! - `replay`: the saved positions (redb or Redis);
 //! - `metrics`: `hookgate_pubsub_*`, served by the admin listener.
 
-pub(crate) mod bitmap;
+pub mod bitmap;
 mod client;
-pub(crate) mod decode;
+pub mod decode;
 pub mod metrics;
 pub mod replay;
 mod stream;
