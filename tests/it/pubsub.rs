@@ -397,14 +397,19 @@ async fn measure() {
     orders(&env, 0, N);
     let config = env.write_config(AMQP_URL, &subscription("orders", ORDERS, "earliest", 100));
     let started = Instant::now();
-    let running = pubsub::start(config, Options::default()).await.expect("start");
+    let running = pubsub::start(config, Options::default())
+        .await
+        .expect("start");
     let got = env
         .collect(Duration::from_secs(300), Duration::ZERO, |g| g.len() >= N)
         .await;
     let secs = started.elapsed().as_secs_f64();
     running.shutdown().await;
     assert_eq!(by_id(&got).len(), N);
-    println!("pubsub measure: {N} events in {secs:.2} s = {:.0} events/s", N as f64 / secs);
+    println!(
+        "pubsub measure: {N} events in {secs:.2} s = {:.0} events/s",
+        N as f64 / secs
+    );
     env.finish().await;
 }
 
