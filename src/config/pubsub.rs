@@ -82,6 +82,11 @@ pub struct PubsubSection {
     /// Prefix of the Redis keys (`<prefix><subscription name>`).
     #[serde(default = "default_key_prefix")]
     pub(crate) key_prefix: String,
+    /// With `redis`: the lifetime of a subscription's lease, in seconds (one
+    /// process of a fleet streams it; a standby takes over within this
+    /// after the holder dies).
+    #[serde(default = "default_lease")]
+    pub(crate) lease_s: u64,
     /// `/healthz`, `/readyz`, `/metrics` of the subscriber.
     #[serde(default = "default_admin_listen")]
     pub(crate) admin_listen: SocketAddr,
@@ -118,6 +123,7 @@ impl Default for PubsubSection {
             path: default_path(),
             redis_url: None,
             key_prefix: default_key_prefix(),
+            lease_s: default_lease(),
             admin_listen: default_admin_listen(),
             silence_s: DEFAULT_SILENCE_S,
             retry_min_ms: default_retry_min(),
@@ -247,6 +253,13 @@ impl PubsubSection {
             ));
         }
         config::positive(file, "pubsub.silence_s", self.silence_s)?;
+        if self.lease_s < 3 {
+            return Err(Error::invalid(
+                file,
+                "pubsub.lease_s",
+                "at least 3 (renewed every third)",
+            ));
+        }
         config::positive(file, "pubsub.retry_min_ms", self.retry_min_ms)?;
         config::positive(file, "pubsub.retry_max_s", self.retry_max_s)?;
         Ok(())
@@ -255,6 +268,11 @@ impl PubsubSection {
     /// The watchdog's silence limit.
     pub(crate) fn silence(&self) -> Duration {
         Duration::from_secs(self.silence_s)
+    }
+
+    /// The lease lifetime (Redis store).
+    pub(crate) fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_s)
     }
 
     /// The reopen backoff bounds.
@@ -356,6 +374,9 @@ fn default_path() -> PathBuf {
 }
 fn default_key_prefix() -> String {
     "hookgate:replay:".to_owned()
+}
+fn default_lease() -> u64 {
+    30
 }
 fn default_admin_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9092))

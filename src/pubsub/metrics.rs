@@ -15,6 +15,8 @@
 //!   (`replayid.corrupted`) - events may have been lost there;
 //! - `streaming` (gauge, 1 while a stream is open), `halted` (gauge, 1 when
 //!   the subscription stopped and needs an operator, docs/pubsub.md);
+//! - `standby` (gauge, 1 while another instance of a fleet sharing the
+//!   Redis store holds the subscription's lease);
 //! - `amqp_connected` (gauge, the process's).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -55,6 +57,7 @@ pub struct Metrics {
     pub(crate) replay_gaps: Family<SubLabels, Counter>,
     pub(crate) streaming: Family<SubLabels, Gauge>,
     pub(crate) halted: Family<SubLabels, Gauge>,
+    pub(crate) standby: Family<SubLabels, Gauge>,
     pub(crate) amqp_connected: Gauge,
     connected: AtomicBool,
     halted_count: AtomicUsize,
@@ -99,6 +102,11 @@ impl Metrics {
             "1 when the subscription stopped and needs an operator",
             Family::default(),
         );
+        let standby = r.add(
+            "standby",
+            "1 while another instance holds the subscription's lease (Redis store)",
+            Family::default(),
+        );
         let amqp_connected = r.gauge("amqp_connected", "1 while the broker connection is up");
         Metrics {
             registry: r,
@@ -111,6 +119,7 @@ impl Metrics {
             replay_gaps,
             streaming,
             halted,
+            standby,
             amqp_connected,
             connected: AtomicBool::new(false),
             halted_count: AtomicUsize::new(0),

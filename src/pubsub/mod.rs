@@ -18,6 +18,7 @@
 pub mod bitmap;
 mod client;
 pub mod decode;
+mod lease;
 pub mod metrics;
 pub mod replay;
 mod stream;
@@ -111,6 +112,7 @@ pub async fn start(config: SubscribeConfig, options: Options) -> Result<Running,
     );
     let mut links: HashMap<usize, Arc<OrgLink>> = HashMap::new();
     let mut tasks = Vec::with_capacity(config.subscriptions.len());
+    let me = lease::instance_id();
     for s in &config.subscriptions {
         let org = config.org(s);
         let link = match links.get(&s.org) {
@@ -129,6 +131,7 @@ pub async fn start(config: SubscribeConfig, options: Options) -> Result<Running,
             config: s.clone(),
             org: link,
             store: store.clone(),
+            lease: store.lease(&s.name, &me, config.pubsub.lease()),
             publisher: publisher.clone(),
             metrics: metrics.clone(),
             silence: config.pubsub.silence(),
@@ -175,17 +178,26 @@ async fn run(
     let name = sub.config.name.clone();
     let labels = Metrics::sub(&name);
     let mut backoff = crate::backoff::jittered(min, max);
+    let standby = sub.metrics.standby.get_or_create(&labels).clone();
     loop {
+        standby.set(1);
+        if !sub.lease.acquire(&mut shutdown).await {
+            break;
+        }
+        standby.set(0);
         if !stream::broker_up(&sub.publisher, &mut shutdown).await {
-            return;
+            break;
         }
         let commits = sub.metrics.commits.get_or_create(&labels).get();
-        let ended = sub.stream_once(&mut shutdown).await;
+        let ended = tokio::select! {
+            e = sub.stream_once(&mut shutdown) => e,
+            () = sub.lease.lost() => Ended::Retry("lease_lost".into()),
+        };
         if sub.metrics.commits.get_or_create(&labels).get() > commits {
             backoff = crate::backoff::jittered(min, max);
         }
         let reason = match &ended {
-            Ended::Shutdown => return,
+            Ended::Shutdown => break,
             Ended::Retry(r) => r.clone(),
             Ended::Auth => "auth".to_owned(),
             Ended::Broker => "broker".to_owned(),
@@ -199,7 +211,7 @@ async fn run(
         match ended {
             Ended::Stale | Ended::TopicChanged(_) => {
                 if !restart_or_halt(&mut sub, &ended, options, &mut shutdown).await {
-                    return;
+                    break;
                 }
                 continue;
             }
@@ -210,9 +222,10 @@ async fn run(
         let pause = backoff.next().unwrap_or(max);
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         }
     }
+    sub.lease.release().await;
 }
 
 /// A saved position Salesforce refused (or of another topic): with

@@ -176,6 +176,25 @@ impl ReplayStore {
         }
     }
 
+    /// The lease `subscription` needs in this store (docs in `super::lease`):
+    /// none for the embedded file, a Redis lease held as `me` for `ttl`.
+    pub(crate) fn lease(
+        &self,
+        subscription: &str,
+        me: &str,
+        ttl: std::time::Duration,
+    ) -> super::lease::Lease {
+        match &self.0 {
+            Backend::Embedded(_) => super::lease::Lease::None,
+            Backend::Redis(conn, prefix) => super::lease::Lease::Redis {
+                conn: conn.clone(),
+                key: format!("{prefix}{subscription}:lease"),
+                me: me.to_owned(),
+                ttl,
+            },
+        }
+    }
+
     /// Forgets the position of `subscription` (`--replay-from`).
     ///
     /// # Errors

@@ -88,6 +88,8 @@ pub(crate) struct Sub {
     pub(crate) config: Subscription,
     pub(crate) org: Arc<OrgLink>,
     pub(crate) store: ReplayStore,
+    /// One process of a fleet streams it (Redis store).
+    pub(crate) lease: super::lease::Lease,
     pub(crate) publisher: Publisher,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) silence: Duration,

@@ -15,6 +15,7 @@ mod providers_handshakes;
 mod providers_hmac;
 mod providers_keys;
 mod pubsub;
+mod pubsub_fleet;
 mod rate_limit;
 mod reload;
 mod resilience;
