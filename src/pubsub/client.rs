@@ -41,6 +41,16 @@ pub enum Error {
     Metadata,
 }
 
+/// Why [`OrgLink::schema`] has no schema.
+#[derive(Debug)]
+pub(crate) enum SchemaError {
+    /// The RPC failed (auth, unavailable, ...): the stream is reopened.
+    Rpc(tonic::Status),
+    /// Salesforce has no such schema, or it does not parse: events written
+    /// with it are published raw.
+    Unusable(String),
+}
+
 /// A schema, parsed once.
 pub(crate) struct Schema {
     /// Decodes payloads written with it.
@@ -148,9 +158,10 @@ impl OrgLink {
     /// The schema `id`, from the cache or `GetSchema`.
     ///
     /// # Errors
-    /// The RPC's status (auth, unavailable, ...) or, for a schema that does
-    /// not parse, `Status::data_loss`.
-    pub(crate) async fn schema(&self, id: &str) -> Result<Arc<Schema>, tonic::Status> {
+    /// [`SchemaError::Rpc`] for a failed call (`NOT_FOUND` excepted),
+    /// [`SchemaError::Unusable`] for an unknown schema id or a schema that
+    /// does not parse.
+    pub(crate) async fn schema(&self, id: &str) -> Result<Arc<Schema>, SchemaError> {
         if let Some(s) = self.schemas.lock().await.get(id) {
             return Ok(s.clone());
         }
@@ -159,10 +170,16 @@ impl OrgLink {
                 schema_id: id.to_owned(),
             })
             .await
-            .map_err(|e| tonic::Status::unauthenticated(e.to_string()))?;
-        let info = self.client().get_schema(req).await?.into_inner();
+            .map_err(|e| SchemaError::Rpc(tonic::Status::unauthenticated(e.to_string())))?;
+        let info = match self.client().get_schema(req).await {
+            Ok(r) => r.into_inner(),
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                return Err(SchemaError::Unusable(format!("schema {id} not found")))
+            }
+            Err(s) => return Err(SchemaError::Rpc(s)),
+        };
         let codec = Codec::parse(&info.schema_json)
-            .map_err(|e| tonic::Status::data_loss(format!("schema {id}: {e}")))?;
+            .map_err(|e| SchemaError::Unusable(format!("schema {id}: {e}")))?;
         let name = serde_json::from_str::<serde_json::Value>(&info.schema_json)
             .ok()
             .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))

@@ -28,7 +28,7 @@ use pubsub_proto::{ConsumerEvent, FetchRequest, FetchResponse, ReplayPreset as W
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::client::OrgLink;
+use super::client::{OrgLink, SchemaError};
 use super::metrics::Metrics;
 use super::replay::{Position, ReplayStore};
 use crate::broker::{Publisher, Status};
@@ -350,31 +350,42 @@ impl Sub {
     /// The message of one event and whether its payload decoded.
     async fn message(&self, e: &ConsumerEvent) -> Result<(Message, bool), Ended> {
         let name = self.config.name.as_str();
-        let Some(event) = e.event.as_ref() else {
-            return Err(Ended::Retry("malformed".into()));
-        };
+        let empty = pubsub_proto::ProducerEvent::default();
+        let event = e.event.as_ref().unwrap_or(&empty);
+        // A schema Salesforce does not have, or one that does not parse, is
+        // not a reason to stop: the event is published raw (below). Only an
+        // RPC failure (auth, unavailable) ends the stream.
         let schema = match self.org.schema(&event.schema_id).await {
-            Ok(s) => s,
-            Err(status) => return Err(classify(&status)),
-        };
-        let now = time::OffsetDateTime::now_utc();
-        let (body, what, id, decoded) = match schema.codec.decode(&event.payload) {
-            Ok(json) => {
-                let (what, id) = identity(&json, &schema.name, &event.id, &e.replay_id);
-                let body = serde_json::to_vec(&json).unwrap_or_default();
-                (Bytes::from(body), what, id, true)
+            Ok(s) => Some(s),
+            Err(SchemaError::Rpc(status)) => return Err(classify(&status)),
+            Err(SchemaError::Unusable(why)) => {
+                tracing::warn!(subscription = name, schema_id = %event.schema_id, error = %why, "no usable schema");
+                None
             }
+        };
+        let decoded = schema.as_ref().and_then(|s| match s.codec.decode(&event.payload) {
+            Ok(json) => Some((json, s)),
             Err(err) => {
                 tracing::warn!(subscription = name, schema_id = %event.schema_id, error = %err, "undecodable event published raw");
-                let id = fallback_id(&event.id, &e.replay_id);
+                None
+            }
+        });
+        let (body, what, id) = match &decoded {
+            Some((json, s)) => {
+                let (what, id) = identity(json, &s.name, &event.id, &e.replay_id);
                 (
-                    Bytes::from(event.payload.clone()),
-                    "undecodable".to_owned(),
+                    Bytes::from(serde_json::to_vec(json).unwrap_or_default()),
+                    what,
                     id,
-                    false,
                 )
             }
+            None => (
+                Bytes::from(event.payload.clone()),
+                "undecodable".to_owned(),
+                fallback_id(&event.id, &e.replay_id),
+            ),
         };
+        let id = carriable_id(id);
         let pulled = PulledEvent {
             subscription: name,
             topic: &self.config.topic,
@@ -382,14 +393,17 @@ impl Sub {
             id: &id,
             replay_id: &e.replay_id,
             schema_id: &event.schema_id,
-            content_type: if decoded {
+            content_type: if decoded.is_some() {
                 "application/json"
             } else {
                 "avro/binary"
             },
         };
+        let now = time::OffsetDateTime::now_utc();
         match envelope::pubsub_event(&pulled, body, now) {
-            Ok(m) => Ok((m, decoded)),
+            Ok(m) => Ok((m, decoded.is_some())),
+            // Not reachable (the id is carriable, the routing key capped):
+            // reopening would meet the same event, so it is reported loudly.
             Err(err) => {
                 tracing::error!(subscription = name, error = %err, "event cannot be carried by AMQP");
                 Err(Ended::Retry("uncarriable".into()))
@@ -426,6 +440,20 @@ fn identity(
         schema_name
     };
     (name.to_owned(), fallback_id(event_id, replay_id))
+}
+
+/// `id`, or `sha256:<hex>` of it when it is longer than an AMQP short
+/// string holds (a publisher-chosen platform event id may be: one such
+/// event must not stop the subscription).
+fn carriable_id(id: String) -> String {
+    if id.len() <= envelope::MAX_SHORT_STRING {
+        return id;
+    }
+    use sha2::Digest as _;
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(id.as_bytes()))
+    )
 }
 
 /// The event's id, or `replay:<base64 replay id>` when it has none.
@@ -497,6 +525,17 @@ mod tests {
             ("Order_Placed__e".to_owned(), "e-uuid".to_owned())
         );
         assert_eq!(identity(&pe, "", "", b"\x01\x02").1, "replay:AQI=");
+    }
+
+    #[test]
+    fn an_overlong_event_id_is_hashed_not_refused() {
+        assert_eq!(carriable_id("e".repeat(255)), "e".repeat(255));
+        let long = carriable_id("e".repeat(256));
+        assert!(
+            long.starts_with("sha256:") && long.len() == 7 + 64,
+            "{long}"
+        );
+        assert_ne!(long, carriable_id("f".repeat(256)));
     }
 
     #[test]
