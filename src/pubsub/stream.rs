@@ -150,7 +150,7 @@ impl Sub {
         };
         let mut stream = match self.org.client().subscribe(req).await {
             Ok(s) => s.into_inner(),
-            Err(status) => return classify(&status),
+            Err(status) => return self.ended_by(&status),
         };
         let streaming = self
             .metrics
@@ -209,7 +209,7 @@ impl Sub {
             };
             let resp = match next {
                 Err(_) => return Ended::Retry("silence".into()),
-                Ok(Err(status)) => return classify(&status),
+                Ok(Err(status)) => return self.ended_by(&status),
                 Ok(Ok(None)) => return Ended::Retry("closed".into()),
                 Ok(Ok(Some(r))) => r,
             };
@@ -347,6 +347,19 @@ impl Sub {
         Ok(())
     }
 
+    /// Logs a status that ended the stream (its code, Salesforce's error
+    /// code and message: an `rpcId`, no credentials) and classifies it.
+    fn ended_by(&self, status: &tonic::Status) -> Ended {
+        tracing::warn!(
+            subscription = %self.config.name,
+            code = ?status.code(),
+            error_code = error_code(status).unwrap_or_default(),
+            message = status.message(),
+            "Pub/Sub API error"
+        );
+        classify(status)
+    }
+
     /// The message of one event and whether its payload decoded.
     async fn message(&self, e: &ConsumerEvent) -> Result<(Message, bool), Ended> {
         let name = self.config.name.as_str();
@@ -357,7 +370,7 @@ impl Sub {
         // RPC failure (auth, unavailable) ends the stream.
         let schema = match self.org.schema(&event.schema_id).await {
             Ok(s) => Some(s),
-            Err(SchemaError::Rpc(status)) => return Err(classify(&status)),
+            Err(SchemaError::Rpc(status)) => return Err(self.ended_by(&status)),
             Err(SchemaError::Unusable(why)) => {
                 tracing::warn!(subscription = name, schema_id = %event.schema_id, error = %why, "no usable schema");
                 None
