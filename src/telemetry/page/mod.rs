@@ -6,10 +6,12 @@
 //! Totals come from the current text; per-second rates from the difference
 //! with the previous one, which [`History`] keeps with its time. One
 //! renderer serves both processes: it shows the sections whose metrics the
-//! text has (the gateway's `hookgate_*`, the worker's `hookgate_worker_*`).
+//! text has (the gateway's `hookgate_*`, the worker's `hookgate_worker_*`,
+//! the subscriber's `hookgate_pubsub_*`).
 
 mod gateway;
 mod html;
+mod pubsub;
 mod snapshot;
 mod worker;
 
@@ -77,8 +79,11 @@ impl History {
 fn render(v: &View<'_>) -> String {
     let now = v.cur.at;
     let worker = v.cur.has_prefix("hookgate_worker_");
+    let subscriber = v.cur.has_prefix("hookgate_pubsub_");
     let title = if worker {
         "hookgate worker"
+    } else if subscriber {
+        "hookgate subscriber"
     } else {
         "hookgate gateway"
     };
@@ -102,6 +107,9 @@ fn render(v: &View<'_>) -> String {
     out.push_str("<main>\n");
     if worker {
         worker::render(v, &mut out);
+    }
+    if subscriber {
+        pubsub::render(v, &mut out);
     }
     gateway::render(v, now, &mut out);
     if !v.cur.has_prefix("hookgate_") {

@@ -196,3 +196,45 @@ fn worker_sections_show_pauses_usage_and_dead_letters() {
         "no gateway sections without their metrics"
     );
 }
+
+#[test]
+fn renders_the_subscriber_from_its_metrics() {
+    let text = "\
+# TYPE hookgate_pubsub_streaming gauge
+hookgate_pubsub_streaming{subscription=\"orders\"} 1
+hookgate_pubsub_streaming{subscription=\"cdc\"} 0
+# TYPE hookgate_pubsub_halted gauge
+hookgate_pubsub_halted{subscription=\"orders\"} 0
+hookgate_pubsub_halted{subscription=\"cdc\"} 1
+# TYPE hookgate_pubsub_events counter
+hookgate_pubsub_events_total{subscription=\"orders\",reason=\"decoded\"} 1200
+hookgate_pubsub_events_total{subscription=\"orders\",reason=\"undecodable\"} 2
+# TYPE hookgate_pubsub_replay_gaps counter
+hookgate_pubsub_replay_gaps_total{subscription=\"cdc\"} 1
+# TYPE hookgate_pubsub_streams counter
+hookgate_pubsub_streams_total{subscription=\"orders\",reason=\"service.unavailable\"} 3
+# TYPE hookgate_pubsub_amqp_connected gauge
+hookgate_pubsub_amqp_connected 1
+# EOF
+";
+    let html = History::default().render(text, NOW);
+    assert!(
+        html.contains("<title>hookgate subscriber</title>"),
+        "{html}"
+    );
+    assert!(
+        has_row(&html, "orders | streaming | 1200 | 2 | 0 | 0 | 0"),
+        "{:#?}",
+        rows(&html)
+    );
+    assert!(
+        has_row(&html, "cdc | halted: see the log | 0 | 0 | 0 | 0 | 1"),
+        "{:#?}",
+        rows(&html)
+    );
+    assert!(
+        has_row(&html, "orders | service.unavailable | 3"),
+        "{:#?}",
+        rows(&html)
+    );
+}
