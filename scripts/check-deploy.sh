@@ -65,7 +65,7 @@ PENDING = set()
 # Exported names: Registry::with_prefix("p") + r.counter/counters/gauge/add("n").
 # Counters get `_total` (OpenMetrics), histograms `_bucket/_sum/_count`.
 known = set()
-for src in ("src/telemetry/metrics.rs", "src/worker/metrics.rs"):
+for src in ("src/telemetry/metrics.rs", "src/worker/metrics.rs", "src/pubsub/metrics.rs"):
     text = open(src, encoding="utf-8").read()
     prefix = re.search(r'Registry::with_prefix\("([a-z_]+)"\)', text).group(1)
     for name in re.findall(r'r\.(?:counters?|gauge|add)\(\s*"([a-z_]+)"', text):
