@@ -353,25 +353,26 @@ async fn one_message_of_each_kind_matches_the_asyncapi_document() {
 }
 
 /// What the contract says of one event pulled by `hookgate subscribe`.
-struct Pulled {
-    kind: &'static str,
-    payload: &'static str,
-    routing_key: String,
+pub(crate) struct Pulled {
+    pub(crate) kind: &'static str,
+    /// The payload schema file (docs/asyncapi/).
+    pub(crate) payload: &'static str,
+    pub(crate) routing_key: String,
     /// `None` when the test cannot know it (a platform event's EventUuid).
-    message_id: Option<String>,
-    content_type: &'static str,
-    subscription: &'static str,
-    topic: &'static str,
+    pub(crate) message_id: Option<String>,
+    pub(crate) content_type: &'static str,
+    pub(crate) subscription: &'static str,
+    pub(crate) topic: &'static str,
     /// The replay id the simulator gave the event.
-    replay_id: Vec<u8>,
+    pub(crate) replay_id: Vec<u8>,
 }
 
 /// Validates a message `hookgate subscribe` published against the
 /// subscriber's schemas (properties, headers, payload), then the equalities
 /// the schemas cannot express. Returns the headers. An `avro/binary` body is
-/// validated as the string schema it is documented as (its bytes are not
-/// JSON): only its presence is checked here.
-fn check_pulled(m: &BasicGetMessage, e: &Pulled) -> Value {
+/// not JSON: its schema (`format: binary`) is only compiled, the caller
+/// compares the bytes. The Pub/Sub tests call it on their raw messages.
+pub(crate) fn check_pulled(m: &BasicGetMessage, e: &Pulled) -> Value {
     use base64::Engine as _;
     let what = format!("the {} message", e.kind);
     let props = properties_json(m);

@@ -16,6 +16,7 @@ use hookgate::pubsub::{self, Options};
 use sfsim::pubsub::{AvroType, ChangeSpec, ChangeType, ALL_CHANGES};
 use sfsim::PubSubFault;
 
+use crate::contracts::{check_pulled, Pulled};
 use crate::support::gateway::GatewayProcess;
 use crate::support::proxy::Proxy;
 use crate::support::pubsub::{by_id, subscription, Got, PubsubEnv, ACCOUNTS, ORDERS};
@@ -485,7 +486,20 @@ async fn undecodable_events_are_published_raw_in_order_and_nothing_is_lost() {
     // The two others raw: the exact bytes, the EventUuid, the topic's schema id.
     let schema_id = header(&got[0], "x-hookgate-schema-id");
     let mut uuids = HashSet::new();
-    for (m, bytes) in [(&got[1], &garbage), (&got[2], &truncated)] {
+    for (m, bytes, replay) in [(&got[1], &garbage, &bad), (&got[2], &truncated, &cut)] {
+        check_pulled(
+            m,
+            &Pulled {
+                kind: "undecodable",
+                payload: "payload-pubsub-undecodable.json",
+                routing_key: "orders.undecodable".into(),
+                message_id: None,
+                content_type: "avro/binary",
+                subscription: "orders",
+                topic: ORDERS,
+                replay_id: replay.clone(),
+            },
+        );
         assert_eq!(content_type(m), "avro/binary");
         assert_eq!(&m.delivery.data, bytes, "the payload byte for byte");
         assert_eq!(m.delivery.properties.kind().as_ref().map(|s| s.as_str()), Some("orders.undecodable"));
