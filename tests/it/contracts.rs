@@ -402,13 +402,20 @@ pub(crate) fn check_pulled(m: &BasicGetMessage, e: &Pulled) -> Value {
     assert_eq!(props["delivery_mode"], 2, "{what}: persistent");
     assert_eq!(props["app_id"], "hookgate", "{what}");
     let ts = props["timestamp"].as_i64().expect("timestamp");
-    assert!((now() - ts).abs() < 60, "{what}: timestamp is the read time");
+    assert!(
+        (now() - ts).abs() < 60,
+        "{what}: timestamp is the read time"
+    );
     if let Some(id) = &e.message_id {
         assert_eq!(props["message_id"], id.as_str(), "{what}: message_id");
     }
     let id = props["message_id"].as_str().expect("message_id");
     assert_eq!(headers["cloudEvents:id"], id, "{what}: correlation id");
-    assert_eq!(headers["cloudEvents:type"], e.routing_key.as_str(), "{what}");
+    assert_eq!(
+        headers["cloudEvents:type"],
+        e.routing_key.as_str(),
+        "{what}"
+    );
     assert_eq!(headers["cloudEvents:source"], e.topic, "{what}");
     assert_eq!(
         headers["cloudEvents:time"], headers["x-hookgate-received-at"],
@@ -489,7 +496,10 @@ async fn pulled_platform_and_change_events_match_the_asyncapi_document() {
         },
     );
     let schema_id = headers["x-hookgate-schema-id"].as_str().expect("schema id");
-    let avro = env.pubsub.schema_json(schema_id).expect("a schema id of the topic");
+    let avro = env
+        .pubsub
+        .schema_json(schema_id)
+        .expect("a schema id of the topic");
     assert!(avro.contains("\"Order_Placed__e\""), "{avro}");
     let body: Value = serde_json::from_slice(&order.delivery.data).expect("json");
     assert_eq!(body["Order_Number__c"], "ORD-1");
@@ -510,14 +520,23 @@ async fn pulled_platform_and_change_events_match_the_asyncapi_document() {
         },
     );
     let schema_id = headers["x-hookgate-schema-id"].as_str().expect("schema id");
-    let avro = env.pubsub.schema_json(schema_id).expect("a schema id of the topic");
+    let avro = env
+        .pubsub
+        .schema_json(schema_id)
+        .expect("a schema id of the topic");
     assert!(avro.contains("\"AccountChangeEvent\""), "{avro}");
     let body: Value = serde_json::from_slice(&change.delivery.data).expect("json");
     let header = &body["ChangeEventHeader"];
-    assert_eq!(header["changedFields"], serde_json::json!(["Name", "AnnualRevenue"]));
+    assert_eq!(
+        header["changedFields"],
+        serde_json::json!(["Name", "AnnualRevenue"])
+    );
     assert_eq!(header["nulledFields"], serde_json::json!(["Industry"]));
     assert_eq!(header["diffFields"], serde_json::json!([]));
-    assert_eq!(header["recordIds"], serde_json::json!(["001Hs0000010wBUIAY"]));
+    assert_eq!(
+        header["recordIds"],
+        serde_json::json!(["001Hs0000010wBUIAY"])
+    );
     env.finish().await;
 }
 
@@ -554,7 +573,10 @@ fn the_pubsub_schemas_refuse_missing_ids_raw_bitmaps_and_other_content_types() {
     assert!(!v.is_valid(&Value::Object(traced)), "no traceparent");
     let mut not_base64 = obj;
     not_base64.insert("x-hookgate-replay-id".into(), "01:00:07".into());
-    assert!(!v.is_valid(&Value::Object(not_base64)), "replay id in base64");
+    assert!(
+        !v.is_valid(&Value::Object(not_base64)),
+        "replay id in base64"
+    );
 
     let v = schema("payload-pubsub-change-event.json");
     let mut change = serde_json::json!({"ChangeEventHeader": {

@@ -422,7 +422,9 @@ async fn undecodable_events_are_published_raw_in_order_and_nothing_is_lost() {
     let datum = order_datum(1_740_933_908_000, "005000000000001AAA", "ORD-T", 7.25);
     // Cut inside `Amount__c`'s eight bytes: a datum that ends too early.
     let truncated = datum[..datum.len() - 4].to_vec();
-    let garbage = vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+    let garbage = vec![
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+    ];
     let first = orders(&env, 0, 1).pop().expect("replay id");
     let bad = env
         .pubsub
@@ -444,14 +446,26 @@ async fn undecodable_events_are_published_raw_in_order_and_nothing_is_lost() {
     // In replay order, each once.
     let b64 = |r: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, r);
     let header = |m: &lapin::message::BasicGetMessage, k: &str| -> String {
-        match m.delivery.properties.headers().as_ref().and_then(|h| h.inner().get(k)) {
+        match m
+            .delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get(k))
+        {
             Some(lapin::types::AMQPValue::LongString(s)) => s.to_string(),
             other => panic!("{k}: {other:?}"),
         }
     };
-    let replay_ids: Vec<String> = got.iter().map(|m| header(m, "x-hookgate-replay-id")).collect();
+    let replay_ids: Vec<String> = got
+        .iter()
+        .map(|m| header(m, "x-hookgate-replay-id"))
+        .collect();
     assert_eq!(replay_ids, [&first, &bad, &cut, &last].map(|r| b64(r)));
-    let keys: Vec<&str> = got.iter().map(|m| m.delivery.routing_key.as_str()).collect();
+    let keys: Vec<&str> = got
+        .iter()
+        .map(|m| m.delivery.routing_key.as_str())
+        .collect();
     assert_eq!(
         keys,
         [
@@ -502,11 +516,17 @@ async fn undecodable_events_are_published_raw_in_order_and_nothing_is_lost() {
         );
         assert_eq!(content_type(m), "avro/binary");
         assert_eq!(&m.delivery.data, bytes, "the payload byte for byte");
-        assert_eq!(m.delivery.properties.kind().as_ref().map(|s| s.as_str()), Some("orders.undecodable"));
+        assert_eq!(
+            m.delivery.properties.kind().as_ref().map(|s| s.as_str()),
+            Some("orders.undecodable")
+        );
         let id = message_id(m);
         assert_eq!(id.len(), 36, "the EventUuid: {id}");
         assert_eq!(header(m, "cloudEvents:id"), id);
-        assert_eq!(header(m, "x-hookgate-idempotency-key"), format!("orders|{id}"));
+        assert_eq!(
+            header(m, "x-hookgate-idempotency-key"),
+            format!("orders|{id}")
+        );
         assert_eq!(header(m, "x-hookgate-schema-id"), schema_id);
         uuids.insert(id);
     }
@@ -526,7 +546,11 @@ async fn undecodable_events_are_published_raw_in_order_and_nothing_is_lost() {
     for (reason, n) in [("decoded", 2.0), ("undecodable", 2.0)] {
         let series =
             format!("hookgate_pubsub_events_total{{subscription=\"orders\",reason=\"{reason}\"}}");
-        assert_eq!(metric_value(&metrics, &series), Some(n), "{series}\n{metrics}");
+        assert_eq!(
+            metric_value(&metrics, &series),
+            Some(n),
+            "{series}\n{metrics}"
+        );
     }
     let store = pubsub::replay::ReplayStore::open(&config.pubsub)
         .await
@@ -585,7 +609,13 @@ async fn all_changes_and_entity_channel_subscriptions_each_get_a_change_once() {
     running.shutdown().await;
 
     let header = |m: &lapin::message::BasicGetMessage, k: &str| -> String {
-        match m.delivery.properties.headers().as_ref().and_then(|h| h.inner().get(k)) {
+        match m
+            .delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get(k))
+        {
             Some(lapin::types::AMQPValue::LongString(s)) => s.to_string(),
             other => panic!("{k}: {other:?}"),
         }
@@ -598,11 +628,18 @@ async fn all_changes_and_entity_channel_subscriptions_each_get_a_change_once() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["accounts.Account.UPDATE", "all.Account.UPDATE", "all.Contact.CREATE"],
+        [
+            "accounts.Account.UPDATE",
+            "all.Account.UPDATE",
+            "all.Contact.CREATE"
+        ],
         "each subscription gets its events once"
     );
     let b64 = |r: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, r);
-    let (via_all, via_entity) = (by_key["all.Account.UPDATE"], by_key["accounts.Account.UPDATE"]);
+    let (via_all, via_entity) = (
+        by_key["all.Account.UPDATE"],
+        by_key["accounts.Account.UPDATE"],
+    );
     let contact_msg = by_key["all.Contact.CREATE"];
     // One event, the same replay id on both topics, two subscriptions.
     assert_eq!(header(via_all, "x-hookgate-replay-id"), b64(&account));
@@ -619,7 +656,10 @@ async fn all_changes_and_entity_channel_subscriptions_each_get_a_change_once() {
     assert_eq!(id(via_all), id(via_entity), "the same event id");
     assert_eq!(header(via_all, "x-hookgate-route"), "all");
     assert_eq!(header(via_entity, "x-hookgate-route"), "accounts");
-    assert_eq!(header(via_all, "x-hookgate-idempotency-key"), format!("all|{}", id(via_all)));
+    assert_eq!(
+        header(via_all, "x-hookgate-idempotency-key"),
+        format!("all|{}", id(via_all))
+    );
     assert_eq!(header(via_all, "cloudEvents:source"), ALL_CHANGES);
     assert_eq!(header(via_entity, "cloudEvents:source"), ACCOUNTS);
     // Each entity's own schema on the all-changes channel.
@@ -627,13 +667,23 @@ async fn all_changes_and_entity_channel_subscriptions_each_get_a_change_once() {
     assert_eq!(header(via_entity, "x-hookgate-schema-id"), account_schema);
     assert_ne!(header(contact_msg, "x-hookgate-schema-id"), account_schema);
     let body: serde_json::Value = serde_json::from_slice(&contact_msg.delivery.data).expect("json");
-    assert_eq!(body["ChangeEventHeader"]["changedFields"], serde_json::json!(["LastName"]));
+    assert_eq!(
+        body["ChangeEventHeader"]["changedFields"],
+        serde_json::json!(["LastName"])
+    );
     assert_eq!(body["LastName"], "Doe");
-    assert_eq!(via_all.delivery.data, via_entity.delivery.data, "the same body");
+    assert_eq!(
+        via_all.delivery.data, via_entity.delivery.data,
+        "the same body"
+    );
     for (sub, n) in [("all", 2.0), ("accounts", 1.0)] {
         let series =
             format!("hookgate_pubsub_events_total{{subscription=\"{sub}\",reason=\"decoded\"}}");
-        assert_eq!(metric_value(&metrics, &series), Some(n), "{series}\n{metrics}");
+        assert_eq!(
+            metric_value(&metrics, &series),
+            Some(n),
+            "{series}\n{metrics}"
+        );
     }
     env.finish().await;
 }

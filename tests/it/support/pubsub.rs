@@ -251,7 +251,10 @@ pubsub_url = "{pubsub}"
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         if let Some(extra) = self.get().await {
-            panic!("more than {n} messages: also {}", extra.delivery.routing_key);
+            panic!(
+                "more than {n} messages: also {}",
+                extra.delivery.routing_key
+            );
         }
         out
     }

@@ -428,7 +428,10 @@ async fn raw_payloads_are_stored_unchecked_with_the_topic_schema_id() {
         .unwrap();
     let got = events(&mut s, 2).await;
     assert_eq!(got[1].replay_id, raw);
-    let (good, bad) = (got[0].event.as_ref().unwrap(), got[1].event.as_ref().unwrap());
+    let (good, bad) = (
+        got[0].event.as_ref().unwrap(),
+        got[1].event.as_ref().unwrap(),
+    );
     assert_eq!(bad.payload, garbage, "the bytes as given");
     assert_eq!(bad.schema_id, good.schema_id, "the topic's schema id");
     assert_eq!(bad.id.len(), 36, "an EventUuid");
