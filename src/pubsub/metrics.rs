@@ -75,7 +75,7 @@ impl Metrics {
         let mut r = Registry::with_prefix("hookgate_pubsub");
         let events = r.counters(
             "events",
-            "Events published with a publisher confirm, by outcome (decoded, undecodable)",
+            "Events published with a publisher confirm, by reason (decoded, undecodable)",
         );
         let duplicates = r.counters(
             "duplicates",

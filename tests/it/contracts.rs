@@ -352,6 +352,257 @@ async fn one_message_of_each_kind_matches_the_asyncapi_document() {
     h.finish().await;
 }
 
+/// What the contract says of one event pulled by `hookgate subscribe`.
+pub(crate) struct Pulled {
+    pub(crate) kind: &'static str,
+    /// The payload schema file (docs/asyncapi/).
+    pub(crate) payload: &'static str,
+    pub(crate) routing_key: String,
+    /// `None` when the test cannot know it (a platform event's EventUuid).
+    pub(crate) message_id: Option<String>,
+    pub(crate) content_type: &'static str,
+    pub(crate) subscription: &'static str,
+    pub(crate) topic: &'static str,
+    /// The replay id the simulator gave the event.
+    pub(crate) replay_id: Vec<u8>,
+}
+
+/// Validates a message `hookgate subscribe` published against the
+/// subscriber's schemas (properties, headers, payload), then the equalities
+/// the schemas cannot express. Returns the headers. An `avro/binary` body is
+/// not JSON: its schema (`format: binary`) is only compiled, the caller
+/// compares the bytes. The Pub/Sub tests call it on their raw messages.
+pub(crate) fn check_pulled(m: &BasicGetMessage, e: &Pulled) -> Value {
+    use base64::Engine as _;
+    let what = format!("the {} message", e.kind);
+    let props = properties_json(m);
+    assert_valid(
+        &schema("pubsub-properties.json"),
+        &props,
+        &format!("{what}'s AMQP properties"),
+    );
+    let headers = headers_json(m);
+    assert_valid(
+        &schema("pubsub-headers.json"),
+        &headers,
+        &format!("{what}'s headers"),
+    );
+    if e.content_type == "application/json" {
+        let body: Value = serde_json::from_slice(&m.delivery.data)
+            .unwrap_or_else(|err| panic!("{what}'s body is not JSON: {err}"));
+        assert_valid(&schema(e.payload), &body, &format!("{what}'s payload"));
+    } else {
+        let _ = schema(e.payload);
+        assert!(!m.delivery.data.is_empty(), "{what}: the raw payload");
+    }
+
+    assert_eq!(m.delivery.routing_key.as_str(), e.routing_key, "{what}");
+    assert_eq!(props["type"], e.routing_key.as_str(), "{what}: type");
+    assert_eq!(props["content_type"], e.content_type, "{what}");
+    assert_eq!(props["delivery_mode"], 2, "{what}: persistent");
+    assert_eq!(props["app_id"], "hookgate", "{what}");
+    let ts = props["timestamp"].as_i64().expect("timestamp");
+    assert!(
+        (now() - ts).abs() < 60,
+        "{what}: timestamp is the read time"
+    );
+    if let Some(id) = &e.message_id {
+        assert_eq!(props["message_id"], id.as_str(), "{what}: message_id");
+    }
+    let id = props["message_id"].as_str().expect("message_id");
+    assert_eq!(headers["cloudEvents:id"], id, "{what}: correlation id");
+    assert_eq!(
+        headers["cloudEvents:type"],
+        e.routing_key.as_str(),
+        "{what}"
+    );
+    assert_eq!(headers["cloudEvents:source"], e.topic, "{what}");
+    assert_eq!(
+        headers["cloudEvents:time"], headers["x-hookgate-received-at"],
+        "{what}"
+    );
+    assert_eq!(headers["x-hookgate-route"], e.subscription, "{what}");
+    assert_eq!(
+        headers["x-hookgate-idempotency-key"],
+        format!("{}|{id}", e.subscription),
+        "{what}"
+    );
+    assert_eq!(
+        headers["x-hookgate-replay-id"],
+        base64::engine::general_purpose::STANDARD.encode(&e.replay_id),
+        "{what}: the event's replay id"
+    );
+    headers
+}
+
+/// One platform event and one change event pulled from the simulator's
+/// Pub/Sub API by a running subscriber: both messages (properties, headers,
+/// JSON bodies) match the document's `pubsubPlatformEvent` and
+/// `pubsubChangeEvent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_platform_and_change_events_match_the_asyncapi_document() {
+    use hookgate::pubsub::{self, Options};
+    use sfsim::pubsub::{ChangeSpec, ChangeType};
+    use support::pubsub::{subscription, PubsubEnv, ACCOUNTS, ORDERS};
+
+    let env = PubsubEnv::start().await;
+    let order_replay = env
+        .pubsub
+        .publish(
+            ORDERS,
+            serde_json::json!({"Order_Number__c": "ORD-1", "Amount__c": 10.5, "Rush__c": true}),
+        )
+        .expect("publish");
+    let key = "0002a2b9-1f2e-4c3d-8e9f-0a1b2c3d4e5f";
+    let spec = ChangeSpec {
+        change_type: ChangeType::Update,
+        record_ids: vec!["001Hs0000010wBUIAY".into()],
+        changed_fields: vec!["Name".into(), "AnnualRevenue".into()],
+        nulled_fields: vec!["Industry".into()],
+        values: serde_json::json!({"Name": "Acme", "AnnualRevenue": 1.0e6}),
+        transaction_key: key.into(),
+        sequence_number: 1,
+        ..ChangeSpec::default()
+    };
+    let change_replay = env
+        .pubsub
+        .publish_change(ACCOUNTS, spec)
+        .expect("publish change");
+    let subs = format!(
+        "{}{}",
+        subscription("orders", ORDERS, "earliest", 10),
+        subscription("accounts", ACCOUNTS, "earliest", 10)
+    );
+    let config = env.write_config(support::AMQP_URL, &subs);
+    let running = pubsub::start(config, Options::default())
+        .await
+        .expect("start");
+    let mut msgs = env.take(2, std::time::Duration::from_secs(30)).await;
+    running.shutdown().await;
+    msgs.sort_by_key(|m| m.delivery.routing_key.to_string());
+    let (change, order) = (&msgs[0], &msgs[1]);
+
+    let headers = check_pulled(
+        order,
+        &Pulled {
+            kind: "platform event",
+            payload: "payload-pubsub-platform-event.json",
+            routing_key: "orders.Order_Placed__e".into(),
+            message_id: None,
+            content_type: "application/json",
+            subscription: "orders",
+            topic: ORDERS,
+            replay_id: order_replay,
+        },
+    );
+    let schema_id = headers["x-hookgate-schema-id"].as_str().expect("schema id");
+    let avro = env
+        .pubsub
+        .schema_json(schema_id)
+        .expect("a schema id of the topic");
+    assert!(avro.contains("\"Order_Placed__e\""), "{avro}");
+    let body: Value = serde_json::from_slice(&order.delivery.data).expect("json");
+    assert_eq!(body["Order_Number__c"], "ORD-1");
+    assert_eq!(body["Amount__c"], 10.5);
+    assert_eq!(body["Rush__c"], true);
+
+    let headers = check_pulled(
+        change,
+        &Pulled {
+            kind: "change event",
+            payload: "payload-pubsub-change-event.json",
+            routing_key: "accounts.Account.UPDATE".into(),
+            message_id: Some(format!("{key}-1")),
+            content_type: "application/json",
+            subscription: "accounts",
+            topic: ACCOUNTS,
+            replay_id: change_replay,
+        },
+    );
+    let schema_id = headers["x-hookgate-schema-id"].as_str().expect("schema id");
+    let avro = env
+        .pubsub
+        .schema_json(schema_id)
+        .expect("a schema id of the topic");
+    assert!(avro.contains("\"AccountChangeEvent\""), "{avro}");
+    let body: Value = serde_json::from_slice(&change.delivery.data).expect("json");
+    let header = &body["ChangeEventHeader"];
+    assert_eq!(
+        header["changedFields"],
+        serde_json::json!(["Name", "AnnualRevenue"])
+    );
+    assert_eq!(header["nulledFields"], serde_json::json!(["Industry"]));
+    assert_eq!(header["diffFields"], serde_json::json!([]));
+    assert_eq!(
+        header["recordIds"],
+        serde_json::json!(["001Hs0000010wBUIAY"])
+    );
+    env.finish().await;
+}
+
+/// The subscriber's schemas are strict too: the replay and schema id
+/// headers are required, a webhook's `traceparent` is not theirs, raw
+/// bitmaps are not field names, and the content type is one of two.
+#[test]
+fn the_pubsub_schemas_refuse_missing_ids_raw_bitmaps_and_other_content_types() {
+    let v = schema("pubsub-headers.json");
+    let good = serde_json::json!({
+        "x-hookgate-route": "orders",
+        "x-hookgate-received-at": "2025-03-02T16:45:08.912345678Z",
+        "x-hookgate-idempotency-key": "orders|5e2b6a1c-7d3f-4a8e-9b0c-1d2e3f4a5b6c",
+        "x-hookgate-replay-id": "AQAAAAAAAAAH",
+        "x-hookgate-schema-id": "3c1f0e2d4b5a69788796a5b4c3d2e1f0",
+        "cloudEvents:specversion": "1.0",
+        "cloudEvents:id": "5e2b6a1c-7d3f-4a8e-9b0c-1d2e3f4a5b6c",
+        "cloudEvents:source": "/event/Order_Placed__e",
+        "cloudEvents:type": "orders.Order_Placed__e",
+        "cloudEvents:time": "2025-03-02T16:45:08.912345678Z"
+    });
+    assert_valid(&v, &good, "the example headers");
+    let obj = good.as_object().expect("object").clone();
+    for name in obj.keys() {
+        let mut missing = obj.clone();
+        missing.remove(name);
+        assert!(!v.is_valid(&Value::Object(missing)), "{name} missing");
+    }
+    let mut traced = obj.clone();
+    traced.insert(
+        "traceparent".into(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+    );
+    assert!(!v.is_valid(&Value::Object(traced)), "no traceparent");
+    let mut not_base64 = obj;
+    not_base64.insert("x-hookgate-replay-id".into(), "01:00:07".into());
+    assert!(
+        !v.is_valid(&Value::Object(not_base64)),
+        "replay id in base64"
+    );
+
+    let v = schema("payload-pubsub-change-event.json");
+    let mut change = serde_json::json!({"ChangeEventHeader": {
+        "entityName": "Account", "recordIds": ["001Hs0000010wBUIAY"],
+        "changeType": "UPDATE", "changeOrigin": "", "transactionKey": "k",
+        "sequenceNumber": 1, "commitTimestamp": 1, "commitNumber": 1,
+        "commitUser": "005Hs00000A1b2CIAR", "nulledFields": [],
+        "diffFields": [], "changedFields": ["Name", "Name.LastName"]}});
+    assert_valid(&v, &change, "a change event");
+    change["ChangeEventHeader"]["changedFields"] = serde_json::json!(["0x06", "3-0x01"]);
+    assert!(!v.is_valid(&change), "raw bitmaps are not field names");
+    change["ChangeEventHeader"]["changedFields"] = serde_json::json!([]);
+    change["ChangeEventHeader"]["changeType"] = "MODIFY".into();
+    assert!(!v.is_valid(&change), "an unknown changeType");
+
+    let v = schema("pubsub-properties.json");
+    let props = serde_json::json!({
+        "message_id": "m", "type": "orders.undecodable", "content_type": "avro/binary",
+        "delivery_mode": 2, "timestamp": 1, "app_id": "hookgate"
+    });
+    assert_valid(&v, &props, "raw event properties");
+    let mut other = props;
+    other["content_type"] = "application/octet-stream".into();
+    assert!(!v.is_valid(&other), "another content type");
+}
+
 /// The header schema is strict: a renamed, missing or extra header, or a
 /// value of the wrong form, is refused (so the test above would catch the
 /// gateway drifting from the document).

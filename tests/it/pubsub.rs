@@ -4,16 +4,19 @@
 //! nothing and re-publishes at most the unconfirmed tail; a broker outage
 //! pauses fetching; a replay id past the retention halts with the
 //! documented error; stream faults (auth, unavailable, ended, silent) are
-//! survived without loss.
+//! survived without loss; undecodable payloads are published raw, in
+//! order; a change on `/data/ChangeEvents` and on its entity's channel
+//! reaches each subscription once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hookgate::pubsub::{self, Options};
-use sfsim::pubsub::{ChangeSpec, ChangeType};
+use sfsim::pubsub::{AvroType, ChangeSpec, ChangeType, ALL_CHANGES};
 use sfsim::PubSubFault;
 
+use crate::contracts::{check_pulled, Pulled};
 use crate::support::gateway::GatewayProcess;
 use crate::support::proxy::Proxy;
 use crate::support::pubsub::{by_id, subscription, Got, PubsubEnv, ACCOUNTS, ORDERS};
@@ -383,6 +386,305 @@ async fn a_quiet_topic_saves_the_keepalive_position_and_resumes_after_it() {
         .map(|g| g.headers["x-hookgate-replay-id"].clone())
         .collect();
     assert_eq!(have, want);
+    env.finish().await;
+}
+
+/// Avro's zig-zag varint of `n` (ints and longs, lengths, union indexes).
+fn avro_long(n: i64, out: &mut Vec<u8>) {
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// A valid `Order_Placed__e` datum, encoded by hand: `CreatedDate`,
+/// `CreatedById`, then the `["null", T]` unions `Order_Number__c`,
+/// `Amount__c` and `Rush__c` (null).
+fn order_datum(created_ms: i64, by: &str, number: &str, amount: f64) -> Vec<u8> {
+    let mut out = Vec::new();
+    avro_long(created_ms, &mut out);
+    avro_long(by.len() as i64, &mut out);
+    out.extend_from_slice(by.as_bytes());
+    avro_long(1, &mut out);
+    avro_long(number.len() as i64, &mut out);
+    out.extend_from_slice(number.as_bytes());
+    avro_long(1, &mut out);
+    out.extend_from_slice(&amount.to_le_bytes());
+    avro_long(0, &mut out);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_events_are_published_raw_in_order_and_nothing_is_lost() {
+    let env = PubsubEnv::start().await;
+    let datum = order_datum(1_740_933_908_000, "005000000000001AAA", "ORD-T", 7.25);
+    // Cut inside `Amount__c`'s eight bytes: a datum that ends too early.
+    let truncated = datum[..datum.len() - 4].to_vec();
+    let garbage = vec![
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+    ];
+    let first = orders(&env, 0, 1).pop().expect("replay id");
+    let bad = env
+        .pubsub
+        .publish_raw(ORDERS, garbage.clone())
+        .expect("raw");
+    let cut = env
+        .pubsub
+        .publish_raw(ORDERS, truncated.clone())
+        .expect("raw");
+    let last = orders(&env, 1, 1).pop().expect("replay id");
+    let config = env.write_config(AMQP_URL, &subscription("orders", ORDERS, "earliest", 100));
+    let running = pubsub::start(config.clone(), Options::default())
+        .await
+        .expect("start");
+    let got = env.take(4, Duration::from_secs(30)).await;
+    let metrics = running.metrics.encode();
+    running.shutdown().await;
+
+    // In replay order, each once.
+    let b64 = |r: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, r);
+    let header = |m: &lapin::message::BasicGetMessage, k: &str| -> String {
+        match m
+            .delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get(k))
+        {
+            Some(lapin::types::AMQPValue::LongString(s)) => s.to_string(),
+            other => panic!("{k}: {other:?}"),
+        }
+    };
+    let replay_ids: Vec<String> = got
+        .iter()
+        .map(|m| header(m, "x-hookgate-replay-id"))
+        .collect();
+    assert_eq!(replay_ids, [&first, &bad, &cut, &last].map(|r| b64(r)));
+    let keys: Vec<&str> = got
+        .iter()
+        .map(|m| m.delivery.routing_key.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "orders.Order_Placed__e",
+            "orders.undecodable",
+            "orders.undecodable",
+            "orders.Order_Placed__e"
+        ]
+    );
+    let content_type = |m: &lapin::message::BasicGetMessage| {
+        m.delivery
+            .properties
+            .content_type()
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    };
+    let message_id = |m: &lapin::message::BasicGetMessage| {
+        m.delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    };
+    // The two valid events as JSON.
+    for (m, n) in [(&got[0], "ORD-0"), (&got[3], "ORD-1")] {
+        assert_eq!(content_type(m), "application/json");
+        let body: serde_json::Value = serde_json::from_slice(&m.delivery.data).expect("json");
+        assert_eq!(body["Order_Number__c"], n, "{body}");
+    }
+    // The two others raw: the exact bytes, the EventUuid, the topic's schema id.
+    let schema_id = header(&got[0], "x-hookgate-schema-id");
+    let mut uuids = HashSet::new();
+    for (m, bytes, replay) in [(&got[1], &garbage, &bad), (&got[2], &truncated, &cut)] {
+        check_pulled(
+            m,
+            &Pulled {
+                kind: "undecodable",
+                payload: "payload-pubsub-undecodable.json",
+                routing_key: "orders.undecodable".into(),
+                message_id: None,
+                content_type: "avro/binary",
+                subscription: "orders",
+                topic: ORDERS,
+                replay_id: replay.clone(),
+            },
+        );
+        assert_eq!(content_type(m), "avro/binary");
+        assert_eq!(&m.delivery.data, bytes, "the payload byte for byte");
+        assert_eq!(
+            m.delivery.properties.kind().as_ref().map(|s| s.as_str()),
+            Some("orders.undecodable")
+        );
+        let id = message_id(m);
+        assert_eq!(id.len(), 36, "the EventUuid: {id}");
+        assert_eq!(header(m, "cloudEvents:id"), id);
+        assert_eq!(
+            header(m, "x-hookgate-idempotency-key"),
+            format!("orders|{id}")
+        );
+        assert_eq!(header(m, "x-hookgate-schema-id"), schema_id);
+        uuids.insert(id);
+    }
+    assert_eq!(uuids.len(), 2, "each its own EventUuid");
+    // The truncated datum was a valid one before the cut.
+    let schema_json = env.pubsub.schema_json(&schema_id).expect("schema");
+    let schema = apache_avro::Schema::parse_str(&schema_json).expect("schema");
+    let read = |bytes: &[u8]| {
+        apache_avro::reader::datum::GenericDatumReader::builder(&schema)
+            .build()
+            .expect("reader")
+            .read_value(&mut &bytes[..])
+    };
+    assert!(read(&datum).is_ok(), "the whole datum decodes");
+    assert!(read(&truncated).is_err(), "the cut one does not");
+
+    for (reason, n) in [("decoded", 2.0), ("undecodable", 2.0)] {
+        let series =
+            format!("hookgate_pubsub_events_total{{subscription=\"orders\",reason=\"{reason}\"}}");
+        assert_eq!(
+            metric_value(&metrics, &series),
+            Some(n),
+            "{series}\n{metrics}"
+        );
+    }
+    let store = pubsub::replay::ReplayStore::open(&config.pubsub)
+        .await
+        .expect("store");
+    let saved = store.load("orders").await.expect("load").expect("saved");
+    assert_eq!(saved.replay_id, last, "saved past the undecodable events");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_changes_and_entity_channel_subscriptions_each_get_a_change_once() {
+    let env = PubsubEnv::start().await;
+    let contacts = "/data/ContactChangeEvent";
+    env.pubsub
+        .add_change_event(contacts, "Contact", &[("LastName", AvroType::String)])
+        .expect("contact topic");
+    let account = env
+        .pubsub
+        .publish_change(
+            ACCOUNTS,
+            ChangeSpec {
+                change_type: ChangeType::Update,
+                record_ids: vec!["001000000000001AAA".into()],
+                changed_fields: vec!["Name".into()],
+                values: serde_json::json!({"Name": "Acme"}),
+                sequence_number: 1,
+                ..ChangeSpec::default()
+            },
+        )
+        .expect("account change");
+    let contact = env
+        .pubsub
+        .publish_change(
+            contacts,
+            ChangeSpec {
+                change_type: ChangeType::Create,
+                record_ids: vec!["003000000000001AAA".into()],
+                changed_fields: vec!["LastName".into()],
+                values: serde_json::json!({"LastName": "Doe"}),
+                sequence_number: 1,
+                ..ChangeSpec::default()
+            },
+        )
+        .expect("contact change");
+    let subs = format!(
+        "{}{}",
+        subscription("all", ALL_CHANGES, "earliest", 10),
+        subscription("accounts", ACCOUNTS, "earliest", 10)
+    );
+    let config = env.write_config(AMQP_URL, &subs);
+    let running = pubsub::start(config, Options::default())
+        .await
+        .expect("start");
+    let got = env.take(3, Duration::from_secs(30)).await;
+    let metrics = running.metrics.encode();
+    running.shutdown().await;
+
+    let header = |m: &lapin::message::BasicGetMessage, k: &str| -> String {
+        match m
+            .delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get(k))
+        {
+            Some(lapin::types::AMQPValue::LongString(s)) => s.to_string(),
+            other => panic!("{k}: {other:?}"),
+        }
+    };
+    let by_key: HashMap<String, &lapin::message::BasicGetMessage> = got
+        .iter()
+        .map(|m| (m.delivery.routing_key.to_string(), m))
+        .collect();
+    let mut keys: Vec<&str> = by_key.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "accounts.Account.UPDATE",
+            "all.Account.UPDATE",
+            "all.Contact.CREATE"
+        ],
+        "each subscription gets its events once"
+    );
+    let b64 = |r: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, r);
+    let (via_all, via_entity) = (
+        by_key["all.Account.UPDATE"],
+        by_key["accounts.Account.UPDATE"],
+    );
+    let contact_msg = by_key["all.Contact.CREATE"];
+    // One event, the same replay id on both topics, two subscriptions.
+    assert_eq!(header(via_all, "x-hookgate-replay-id"), b64(&account));
+    assert_eq!(header(via_entity, "x-hookgate-replay-id"), b64(&account));
+    assert_eq!(header(contact_msg, "x-hookgate-replay-id"), b64(&contact));
+    let id = |m: &lapin::message::BasicGetMessage| {
+        m.delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(id(via_all), id(via_entity), "the same event id");
+    assert_eq!(header(via_all, "x-hookgate-route"), "all");
+    assert_eq!(header(via_entity, "x-hookgate-route"), "accounts");
+    assert_eq!(
+        header(via_all, "x-hookgate-idempotency-key"),
+        format!("all|{}", id(via_all))
+    );
+    assert_eq!(header(via_all, "cloudEvents:source"), ALL_CHANGES);
+    assert_eq!(header(via_entity, "cloudEvents:source"), ACCOUNTS);
+    // Each entity's own schema on the all-changes channel.
+    let account_schema = header(via_all, "x-hookgate-schema-id");
+    assert_eq!(header(via_entity, "x-hookgate-schema-id"), account_schema);
+    assert_ne!(header(contact_msg, "x-hookgate-schema-id"), account_schema);
+    let body: serde_json::Value = serde_json::from_slice(&contact_msg.delivery.data).expect("json");
+    assert_eq!(
+        body["ChangeEventHeader"]["changedFields"],
+        serde_json::json!(["LastName"])
+    );
+    assert_eq!(body["LastName"], "Doe");
+    assert_eq!(
+        via_all.delivery.data, via_entity.delivery.data,
+        "the same body"
+    );
+    for (sub, n) in [("all", 2.0), ("accounts", 1.0)] {
+        let series =
+            format!("hookgate_pubsub_events_total{{subscription=\"{sub}\",reason=\"decoded\"}}");
+        assert_eq!(
+            metric_value(&metrics, &series),
+            Some(n),
+            "{series}\n{metrics}"
+        );
+    }
     env.finish().await;
 }
 

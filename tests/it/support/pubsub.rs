@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use hookgate::config::pubsub::SubscribeConfig;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::message::BasicGetMessage;
+use lapin::options::{
+    BasicConsumeOptions, BasicGetOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties};
 use sfsim::pubsub::AvroType;
@@ -229,6 +232,42 @@ pubsub_url = "{pubsub}"
         }
         let _ = ch.close(200, ShortString::from("done")).await;
         got
+    }
+
+    /// Takes exactly `n` messages from the queue with `basic.get` (all
+    /// their properties), in queue order, waiting up to `within` for them;
+    /// then checks that no further message arrives for a moment.
+    pub async fn take(&self, n: usize, within: Duration) -> Vec<BasicGetMessage> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            match self.get().await {
+                Some(m) => out.push(m),
+                None if tokio::time::Instant::now() > deadline => {
+                    panic!("expected {n} messages, got {}", out.len())
+                }
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Some(extra) = self.get().await {
+            panic!(
+                "more than {n} messages: also {}",
+                extra.delivery.routing_key
+            );
+        }
+        out
+    }
+
+    /// One message from the queue (`basic.get`, no ack), if any.
+    async fn get(&self) -> Option<BasicGetMessage> {
+        self.channel
+            .basic_get(
+                ShortString::from(self.queue.as_str()),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic.get")
     }
 
     /// Deletes the exchange and queue.

@@ -7,7 +7,8 @@
 //! issues, for its instance URL and org id [AUTH][HDR]. Tests add topics
 //! ([`PubSubSim::add_platform_event`], [`PubSubSim::add_change_event`]),
 //! publish in process ([`PubSubSim::publish`],
-//! [`PubSubSim::publish_change`], [`PubSubSim::publish_many`]), move the
+//! [`PubSubSim::publish_change`], [`PubSubSim::publish_many`], and
+//! [`PubSubSim::publish_raw`] for payloads that do not decode), move the
 //! simulated clock ([`PubSubSim::advance`]), inject [`PubSubFault`]s and
 //! read [`PubSubCounters`]. It stops with the simulator or on
 //! [`PubSubSim::shutdown`].
@@ -329,6 +330,49 @@ impl PubSubSim {
             headers: Vec::new(),
         };
         let seq = bus.append(&[topic, ALL_CHANGES], event);
+        drop(bus);
+        self.inner.appended.send_replace(seq);
+        Ok(bus::replay_id(seq))
+    }
+
+    /// Stores an event on `topic` carrying the topic's schema id but
+    /// `payload` as its bytes, unchecked: Salesforce does not validate
+    /// published payloads, so a subscriber can meet one that does not decode
+    /// with its schema (SALESFORCE.md section 9: "Published payloads are not
+    /// validated" [AVRO]). Otherwise as a valid event of the topic's kind:
+    /// a fresh EventUuid in `ProducerEvent.id` [UUID] on a platform event
+    /// topic; on a change event topic an empty id, and the event goes to
+    /// [`ALL_CHANGES`] too [CDCCH]. For tests of that path: garbage, a
+    /// truncated datum, trailing bytes. Returns the replay id [DUR].
+    ///
+    /// # Errors
+    /// Unknown topic, or `/data/ChangeEvents` (it has no schema of its own).
+    pub fn publish_raw(&self, topic: &str, payload: Vec<u8>) -> Result<Vec<u8>, Error> {
+        let mut bus = self.inner.bus();
+        let t = bus
+            .topics
+            .get(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
+        let schema = t
+            .schema
+            .clone()
+            .ok_or_else(|| Error::WrongTopicKind(topic.to_owned()))?;
+        // As the valid events of the topic's kind: a change event has no
+        // EventUuid and goes to `/data/ChangeEvents` too.
+        let change = t.entity.is_some();
+        let id = if change { String::new() } else { bus.uuid() };
+        let event = ProducerEvent {
+            id,
+            schema_id: schema.id.clone(),
+            payload,
+            headers: Vec::new(),
+        };
+        let topics: &[&str] = if change {
+            &[topic, ALL_CHANGES]
+        } else {
+            &[topic]
+        };
+        let seq = bus.append(topics, event);
         drop(bus);
         self.inner.appended.send_replace(seq);
         Ok(bus::replay_id(seq))

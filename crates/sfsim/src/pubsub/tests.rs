@@ -414,3 +414,34 @@ async fn change_events_and_bitmaps() {
     let changed = header.iter().find(|(n, _)| n == "changedFields").unwrap();
     assert_eq!(changed.1, Avro::Array(vec![Avro::String("1-0x4".into())]));
 }
+
+#[tokio::test]
+async fn raw_payloads_are_stored_unchecked_with_the_topic_schema_id() {
+    let mut e = env().await;
+    let valid = e.ps.publish(ORDER, json!({ "Ref__c": "r0" })).unwrap();
+    let garbage = vec![0xff, 0xfe, 0x00, 0x13, 0x37];
+    let raw = e.ps.publish_raw(ORDER, garbage.clone()).unwrap();
+    assert!(valid < raw, "replay ids keep their order");
+    let (_tx, mut s) = e
+        .subscribe(fetch(ORDER, ReplayPreset::Earliest, vec![], 10))
+        .await
+        .unwrap();
+    let got = events(&mut s, 2).await;
+    assert_eq!(got[1].replay_id, raw);
+    let (good, bad) = (
+        got[0].event.as_ref().unwrap(),
+        got[1].event.as_ref().unwrap(),
+    );
+    assert_eq!(bad.payload, garbage, "the bytes as given");
+    assert_eq!(bad.schema_id, good.schema_id, "the topic's schema id");
+    assert_eq!(bad.id.len(), 36, "an EventUuid");
+    assert_ne!(bad.id, good.id);
+    assert!(matches!(
+        e.ps.publish_raw("/event/Nope__e", vec![1]),
+        Err(Error::UnknownTopic(_))
+    ));
+    assert!(matches!(
+        e.ps.publish_raw(ALL_CHANGES, vec![1]),
+        Err(Error::WrongTopicKind(_))
+    ));
+}
