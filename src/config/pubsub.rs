@@ -33,10 +33,10 @@ use crate::secret::redact_url;
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9092";
 /// Most events one FetchRequest may ask for: Salesforce caps the
 /// requested-but-undelivered events of a stream at 100 (SALESFORCE.md
-/// section 9 [FLOW]).
+/// section 9 \[FLOW\]).
 pub const MAX_BATCH: u32 = 100;
 /// Default watchdog: Salesforce sends a keepalive within 270 s of silence
-/// [PROTO]; a stream silent for longer than this is reopened ([P31]).
+/// \[PROTO\]; a stream silent for longer than this is reopened (\[P31\]).
 pub const DEFAULT_SILENCE_S: u64 = 300;
 
 /// The whole file as `hookgate subscribe` reads it.

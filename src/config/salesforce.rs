@@ -55,13 +55,13 @@ pub(crate) struct SalesforceSection {
     #[serde(default = "default_sf_timeout")]
     pub(crate) timeout_ms: u64,
     /// The org's Pub/Sub API endpoint (`hookgate subscribe`): `https://host:port`
-    /// (SALESFORCE.md section 9 [EP]; `http://` only for a local simulator).
+    /// (SALESFORCE.md section 9 \[EP\]; `http://` only for a local simulator).
     #[serde(default = "default_pubsub_url")]
     pub(crate) pubsub_url: String,
 }
 
 /// Default `pubsub_url`: Salesforce's global Pub/Sub API endpoint
-/// (SALESFORCE.md section 9 [EP]).
+/// (SALESFORCE.md section 9 \[EP\]).
 pub(crate) const DEFAULT_PUBSUB_URL: &str = "https://api.pubsub.salesforce.com:7443";
 
 /// OAuth flow.

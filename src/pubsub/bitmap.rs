@@ -1,4 +1,4 @@
-//! Change Data Capture header bitmaps to field names [DESER].
+//! Change Data Capture header bitmaps to field names \[DESER\].
 //!
 //! Over the Pub/Sub API the `changedFields`, `nulledFields` and `diffFields`
 //! of a `ChangeEventHeader` are string arrays such as

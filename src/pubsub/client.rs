@@ -2,8 +2,8 @@
 //! with the process's ring provider; `http://` only for a local simulator),
 //! the OAuth token (the worker's flows, `salesforce::rest::Auth`) sent as
 //! the `accesstoken`, `instanceurl` and `tenantid` metadata of every RPC
-//! (SALESFORCE.md section 9 [AUTH][HDR]), and the schema cache (`GetSchema`
-//! by schema id, each id fetched once [PROTO][AVRO]).
+//! (SALESFORCE.md section 9 \[AUTH\]\[HDR\]), and the schema cache (`GetSchema`
+//! by schema id, each id fetched once \[PROTO\]\[AVRO\]).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Pub/Sub event payloads (raw Avro datums) to JSON that keeps their types
-//! [PROTO][AVRO].
+//! \[PROTO\]\[AVRO\].
 //!
 //! A `ConsumerEvent` payload is one Avro binary datum without container
 //! header, written with the schema its `schema_id` names (fetched once by
@@ -39,13 +39,13 @@ use serde_json::{Map, Value as Json};
 use super::bitmap::{self, BitmapError};
 
 /// Largest single allocation apache-avro may make while decoding, in bytes
-/// (16 MiB). Events are at most 1 MB [ALLOC], so a length or count above
+/// (16 MiB). Events are at most 1 MB \[ALLOC\], so a length or count above
 /// this is a lie. The setting is process-wide and only its first setting
 /// counts (`apache_avro::util::max_allocation_bytes`); [`Codec`] sets it
 /// before it parses or decodes anything.
 pub const MAX_ALLOCATION_BYTES: usize = 16 * 1024 * 1024;
 
-/// The name of the change events' header field [CDCH].
+/// The name of the change events' header field \[CDCH\].
 const HEADER: &str = "ChangeEventHeader";
 /// The header's bitmap fields, replaced by field names.
 const BITMAP_FIELDS: [&str; 3] = ["changedFields", "nulledFields", "diffFields"];

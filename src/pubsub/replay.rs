@@ -7,7 +7,7 @@
 //! subscription, `<key_prefix><name>` (a fleet shares it). The value is the
 //! same JSON in both: `{"topic":"/event/X__e","replay_id":"<base64>",
 //! "saved_at_ms":1733472000000}`. Replay ids are opaque bytes (SALESFORCE.md
-//! section 9, Replay [DUR]): stored as received, never computed or
+//! section 9, Replay \[DUR\]): stored as received, never computed or
 //! compared.
 
 use std::sync::Arc;

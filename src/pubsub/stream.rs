@@ -36,7 +36,7 @@ use crate::config::pubsub::{ReplayPreset, Subscription};
 use crate::envelope::{self, Message, PulledEvent};
 
 /// Salesforce's error codes start with this (SALESFORCE.md section 9,
-/// Errors [ERR]).
+/// Errors \[ERR\]).
 const CODE_PREFIX: &str = "sfdc.platform.eventbus.grpc.";
 /// How long a publish of one response's events may wait for its confirms
 /// before the stream is reopened.
@@ -427,8 +427,8 @@ impl Sub {
 
 /// `(event words, message id)` of a decoded event: a change event (it has a
 /// `ChangeEventHeader`) is `<entityName>.<changeType>` and
-/// `<transactionKey>-<sequenceNumber>` [CDCDEL]; a platform event is its
-/// schema's name and its EventUuid (`ProducerEvent.id` [UUID]).
+/// `<transactionKey>-<sequenceNumber>` \[CDCDEL\]; a platform event is its
+/// schema's name and its EventUuid (`ProducerEvent.id` \[UUID\]).
 fn identity(
     json: &serde_json::Value,
     schema_name: &str,
@@ -490,7 +490,7 @@ pub(crate) fn error_code(status: &tonic::Status) -> Option<String> {
 }
 
 /// What to do after `status` ended a stream (SALESFORCE.md section 9,
-/// Errors [ERR][RETRY]).
+/// Errors \[ERR\]\[RETRY\]).
 pub(crate) fn classify(status: &tonic::Status) -> Ended {
     let code = error_code(status);
     match code.as_deref() {

@@ -2,7 +2,7 @@
 //! `--exit-after`), for the README demo, trying the worker by hand and the
 //! worker soak (`scripts/worker-soak.sh`).
 //!
-//! `cargo run -p sfsim -- [PORT]` (default 0: a free port; `--host 0.0.0.0
+//! `cargo run -p sfsim -- \[PORT\]` (default 0: a free port; `--host 0.0.0.0
 //! --public-url http://sfsim:8787` in a container). It trusts
 //! `fixtures/salesforce/jwt/test-rsa.pub.pem` for the JWT bearer flow (sign
 //! assertions with `fixtures/salesforce/jwt/test-rsa.key`); `--jwt-pub` /

@@ -1,11 +1,11 @@
 //! Event schemas as Salesforce builds them for Pub/Sub API topics, and the
 //! Avro encoding of one event: a raw binary datum, no container header
-//! [AVRO] (SALESFORCE.md section 9).
+//! \[AVRO\] (SALESFORCE.md section 9).
 //!
 //! Schema shapes (record named after the event, namespace
 //! `com.sforce.eventbus`, every custom or entity field a `["null", T]` union
 //! defaulting to null) follow Salesforce's published platform event and
-//! change event schemas [AVRO][DIFF][CDCH].
+//! change event schemas \[AVRO\]\[DIFF\]\[CDCH\].
 
 use std::collections::HashMap;
 
@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::Error;
 
-/// The namespace of every event record [AVRO].
+/// The namespace of every event record \[AVRO\].
 pub const NAMESPACE: &str = "com.sforce.eventbus";
 
 /// The type of one event field (inside its `["null", T]` union).
@@ -28,7 +28,7 @@ pub enum AvroType {
     Boolean,
     /// `int` (32-bit).
     Int,
-    /// `long` (64-bit; date/time fields as epoch numbers [DIFF]).
+    /// `long` (64-bit; date/time fields as epoch numbers \[DIFF\]).
     Long,
     /// `float` (32-bit).
     Float,
@@ -40,7 +40,7 @@ pub enum AvroType {
     Bytes,
     /// A compound field (e.g. Contact `Name`, an address): a record named
     /// `name` whose own fields are `["null", T]` unions; change event
-    /// bitmaps name its fields with the `p-0xHEX` form [DESER].
+    /// bitmaps name its fields with the `p-0xHEX` form \[DESER\].
     Compound {
         /// The record's Avro name (e.g. `Switchable_PersonName`).
         name: String,
@@ -94,7 +94,7 @@ pub(super) struct EventSchema {
     pub id: String,
     pub json: String,
     pub schema: Schema,
-    /// Top-level field names in schema order (bit i = field i [DESER]).
+    /// Top-level field names in schema order (bit i = field i \[DESER\]).
     pub fields: Vec<String>,
     /// Nested field names of compound fields, by top-level position.
     pub nested: HashMap<usize, Vec<String>>,
@@ -126,7 +126,7 @@ impl EventSchema {
 
     /// A platform event `/event/<Name>__e`: `CreatedDate` (long, epoch
     /// ms), `CreatedById` (string), then the custom fields as nullable
-    /// unions [AVRO].
+    /// unions \[AVRO\].
     pub fn platform_event(name: &str, fields: &[(String, AvroType)]) -> Result<Self, Error> {
         let mut all = vec![
             json!({"name": "CreatedDate", "type": "long", "doc": "CreatedDate:DateTime"}),
@@ -140,7 +140,7 @@ impl EventSchema {
     }
 
     /// A change event `<Entity>ChangeEvent`: `ChangeEventHeader` first, then
-    /// the entity's fields as nullable unions [CDCH][DIFF].
+    /// the entity's fields as nullable unions \[CDCH\]\[DIFF\].
     pub fn change_event(entity: &str, fields: &[(String, AvroType)]) -> Result<Self, Error> {
         let mut all = vec![json!({"name": "ChangeEventHeader", "type": header_schema()})];
         all.extend(fields.iter().map(|(n, t)| nullable(n, t)));
@@ -155,7 +155,7 @@ impl EventSchema {
     }
 
     /// Encodes `fields` (a JSON object; missing fields are null) as a raw
-    /// Avro datum of this schema [AVRO].
+    /// Avro datum of this schema \[AVRO\].
     ///
     /// # Errors
     /// A value that does not fit its field's type.
@@ -181,7 +181,7 @@ fn nested_names(fields: &[(String, AvroType)], offset: usize) -> HashMap<usize, 
         .collect()
 }
 
-/// `com.sforce.eventbus.ChangeEventHeader` [CDCH][APEXCEH][GAP][OVF].
+/// `com.sforce.eventbus.ChangeEventHeader` \[CDCH\]\[APEXCEH\]\[GAP\]\[OVF\].
 fn header_schema() -> Value {
     let strings = json!({"type": "array", "items": "string"});
     json!({

@@ -1,4 +1,4 @@
-//! Change event header field bitmaps as Pub/Sub API sends them [DESER]
+//! Change event header field bitmaps as Pub/Sub API sends them \[DESER\]
 //! (SALESFORCE.md section 9, "Bitmaps"): `changedFields`, `nulledFields`
 //! and `diffFields` are string arrays. An element `0xHEX` is a number over
 //! the event schema's top-level fields, bit i (from the least significant
@@ -15,7 +15,7 @@ use super::Error;
 /// for all its children) as bitmap elements: the top-level `0x...` element
 /// first (left out when no top-level bit is set), then `p-0x...` elements by
 /// ascending p. Naming a compound field sets every nested bit of its
-/// `p-0x` element (a decoder reports the parent then [DESER]), not its
+/// `p-0x` element (a decoder reports the parent then \[DESER\]), not its
 /// top-level bit.
 ///
 /// # Errors

@@ -12,10 +12,10 @@ use super::avro::EventSchema;
 use super::{PubSubCounters, PubSubFault};
 use crate::rng::Rng;
 
-/// The all-entities change event channel [CDCCH].
+/// The all-entities change event channel \[CDCCH\].
 pub const ALL_CHANGES: &str = "/data/ChangeEvents";
 /// Replay ids are this prefix byte then `seq * REPLAY_STEP` big-endian:
-/// opaque and not contiguous [DUR].
+/// opaque and not contiguous \[DUR\].
 const REPLAY_PREFIX: u8 = 0x01;
 const REPLAY_STEP: u64 = 7;
 
@@ -135,7 +135,7 @@ impl Bus {
         self.seq
     }
 
-    /// Drops events older than the retention (72 h) [DUR].
+    /// Drops events older than the retention (72 h) \[DUR\].
     pub fn purge(&mut self) {
         let retention = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
         let horizon = self.now_ms().saturating_sub(retention);
@@ -164,7 +164,7 @@ impl Bus {
     }
 }
 
-/// The opaque replay id of sequence `seq` [DUR].
+/// The opaque replay id of sequence `seq` \[DUR\].
 pub(super) fn replay_id(seq: u64) -> Vec<u8> {
     let mut out = vec![REPLAY_PREFIX];
     out.extend_from_slice(&seq.saturating_mul(REPLAY_STEP).to_be_bytes());

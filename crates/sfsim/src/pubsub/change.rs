@@ -1,5 +1,5 @@
 //! Change events: the `ChangeEventHeader` a test describes by field names,
-//! encoded as Salesforce sends it over Pub/Sub [CDCH][DESER][DIFF].
+//! encoded as Salesforce sends it over Pub/Sub \[CDCH\]\[DESER\]\[DIFF\].
 
 use serde_json::{json, Map, Value};
 
@@ -7,7 +7,7 @@ use super::avro::EventSchema;
 use super::bitmap;
 use super::Error;
 
-/// `ChangeEventHeader.changeType` [CDCH][GAP][OVF].
+/// `ChangeEventHeader.changeType` \[CDCH\]\[GAP\]\[OVF\].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChangeType {
     /// `CREATE`.
@@ -19,15 +19,15 @@ pub enum ChangeType {
     Delete,
     /// `UNDELETE`.
     Undelete,
-    /// `GAP_CREATE`: header only, re-read the record [GAP].
+    /// `GAP_CREATE`: header only, re-read the record \[GAP\].
     GapCreate,
-    /// `GAP_UPDATE` [GAP].
+    /// `GAP_UPDATE` \[GAP\].
     GapUpdate,
-    /// `GAP_DELETE` [GAP].
+    /// `GAP_DELETE` \[GAP\].
     GapDelete,
-    /// `GAP_UNDELETE` [GAP].
+    /// `GAP_UNDELETE` \[GAP\].
     GapUndelete,
-    /// Over 100,000 changes in one transaction: header only, no ids [OVF].
+    /// Over 100,000 changes in one transaction: header only, no ids \[OVF\].
     GapOverflow,
 }
 
@@ -65,7 +65,7 @@ pub struct ChangeSpec {
     /// `diffFields`, as names.
     pub diff_fields: Vec<String>,
     /// The entity's field values (a JSON object; fields left out are null,
-    /// as every unchanged field is [DIFF]); compound fields as objects.
+    /// as every unchanged field is \[DIFF\]); compound fields as objects.
     pub values: Value,
     /// `transactionKey`; empty: a fresh one per event.
     pub transaction_key: String,

@@ -6,23 +6,23 @@ use std::fmt;
 /// A Pub/Sub fault, queued and consumed in order by the RPCs it applies to
 /// (the first three by any RPC, the stream ones by the next `Subscribe`).
 /// Errors carry the `error-code` metadata and `rpcId:` in the message
-/// [ERR].
+/// \[ERR\].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PubSubFault {
     /// `UNAUTHENTICATED`, `sfdc.platform.eventbus.grpc.service.auth.error`
-    /// [ERR].
+    /// \[ERR\].
     AuthError,
     /// `UNAVAILABLE`, `sfdc.platform.eventbus.grpc.service.unavailable`
-    /// [ERR].
+    /// \[ERR\].
     Unavailable,
     /// `RESOURCE_EXHAUSTED` (status assumed: the page names only the code),
-    /// `sfdc.platform.eventbus.grpc.concurrent.client.limit.exceeded` [ERR].
+    /// `sfdc.platform.eventbus.grpc.concurrent.client.limit.exceeded` \[ERR\].
     ConcurrentClientLimit,
     /// The next stream ends with `UNAVAILABLE: RST_STREAM closed stream`
-    /// after delivering this many more events [ERR].
+    /// after delivering this many more events \[ERR\].
     EndStreamAfter(u32),
     /// The next stream sends nothing (no events, no keepalives) and stays
-    /// open: observed in practice [P31].
+    /// open: observed in practice \[P31\].
     Silence,
 }
 
@@ -40,7 +40,7 @@ pub struct PubSubCounters {
     /// `GetTopic` calls.
     pub topic_requests: u64,
     /// The largest outstanding (requested, undelivered) count of any
-    /// stream, after the cap [FLOW].
+    /// stream, after the cap \[FLOW\].
     pub max_outstanding: i32,
     /// Subscribe streams open now.
     pub open_streams: u64,

@@ -4,7 +4,7 @@
 //!
 //! Start it with [`PubSubSim::start`] (or [`PubSubSim::start_with`]) after
 //! the REST simulator: it accepts the tokens that simulator's token endpoint
-//! issues, for its instance URL and org id [AUTH][HDR]. Tests add topics
+//! issues, for its instance URL and org id \[AUTH\]\[HDR\]. Tests add topics
 //! ([`PubSubSim::add_platform_event`], [`PubSubSim::add_change_event`]),
 //! publish in process ([`PubSubSim::publish`],
 //! [`PubSubSim::publish_change`], [`PubSubSim::publish_many`], and
@@ -50,14 +50,14 @@ pub use service::{CODE_PREFIX, ERROR_CODE_KEY};
 use crate::{Shared, Simulator};
 
 /// Server keepalive: an empty `FetchResponse` when nothing was sent for
-/// this long (the documented bound is 270 s) [PROTO].
+/// this long (the documented bound is 270 s) \[PROTO\].
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(270);
 /// A stream with nothing requested closes after this long without a
-/// `FetchRequest` [SUB].
+/// `FetchRequest` \[SUB\].
 pub const DEFAULT_IDLE_CLOSE: Duration = Duration::from_secs(60);
-/// High-volume platform events and change events are kept 72 h [DUR].
+/// High-volume platform events and change events are kept 72 h \[DUR\].
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(72 * 3600);
-/// Outstanding requested-but-undelivered events per Subscribe call [FLOW].
+/// Outstanding requested-but-undelivered events per Subscribe call \[FLOW\].
 pub const MAX_OUTSTANDING: i32 = 100;
 
 /// Timings of the Pub/Sub server.
@@ -181,13 +181,13 @@ impl PubSubSim {
     }
 
     /// The `tenantid` metadata it expects: the simulator's 18-character
-    /// org id [HDR].
+    /// org id \[HDR\].
     pub fn tenant_id(&self) -> String {
         self.inner.rest.org_id.clone()
     }
 
     /// The `instanceurl` metadata it expects: the REST simulator's URL
-    /// (the token reply's `instance_url`) [HDR].
+    /// (the token reply's `instance_url`) \[HDR\].
     pub fn instance_url(&self) -> String {
         self.inner.rest.url.clone()
     }
@@ -200,7 +200,7 @@ impl PubSubSim {
     /// Adds the platform event topic `topic` (`/event/<Name>__e`) with the
     /// schema Salesforce builds: record `<Name>__e` in
     /// `com.sforce.eventbus`, `CreatedDate` (long, epoch ms), `CreatedById`
-    /// (string), then `fields` as `["null", T]` [AVRO]. Returns the schema
+    /// (string), then `fields` as `["null", T]` \[AVRO\]. Returns the schema
     /// id. On an existing topic it is a new schema version: retained events
     /// keep their own schema ids.
     ///
@@ -220,7 +220,7 @@ impl PubSubSim {
 
     /// Adds the change event topic `topic` (`/data/<Entity>ChangeEvent`)
     /// of `entity`: `ChangeEventHeader`, then `fields` as `["null", T]`
-    /// [CDCH][DIFF]; its events also go to [`ALL_CHANGES`] [CDCCH]. Returns
+    /// \[CDCH\]\[DIFF\]; its events also go to [`ALL_CHANGES`] \[CDCCH\]. Returns
     /// the schema id; on an existing topic, a new schema version.
     ///
     /// # Errors
@@ -241,8 +241,8 @@ impl PubSubSim {
 
     /// Publishes a platform event: `fields` (a JSON object of custom fields;
     /// `CreatedDate` defaults to the simulated clock, `CreatedById` to the
-    /// integration user) Avro-encoded [AVRO], with a fresh EventUuid in
-    /// `ProducerEvent.id` [UUID]. Returns the opaque replay id [DUR].
+    /// integration user) Avro-encoded \[AVRO\], with a fresh EventUuid in
+    /// `ProducerEvent.id` \[UUID\]. Returns the opaque replay id \[DUR\].
     ///
     /// # Errors
     /// Unknown topic, a change event topic, or a value not fitting.
@@ -303,8 +303,8 @@ impl PubSubSim {
 
     /// Publishes a change event on `topic` and [`ALL_CHANGES`] (same replay
     /// id, the entity's schema id): the header from `spec`, field bitmaps
-    /// encoded from names as [DESER] describes ([`bitmap_hex`]), an empty
-    /// `ProducerEvent.id` [DUR].
+    /// encoded from names as \[DESER\] describes ([`bitmap_hex`]), an empty
+    /// `ProducerEvent.id` \[DUR\].
     ///
     /// # Errors
     /// Unknown topic, a platform event topic, an unknown field name, or a
@@ -339,11 +339,11 @@ impl PubSubSim {
     /// `payload` as its bytes, unchecked: Salesforce does not validate
     /// published payloads, so a subscriber can meet one that does not decode
     /// with its schema (SALESFORCE.md section 9: "Published payloads are not
-    /// validated" [AVRO]). Otherwise as a valid event of the topic's kind:
-    /// a fresh EventUuid in `ProducerEvent.id` [UUID] on a platform event
+    /// validated" \[AVRO\]). Otherwise as a valid event of the topic's kind:
+    /// a fresh EventUuid in `ProducerEvent.id` \[UUID\] on a platform event
     /// topic; on a change event topic an empty id, and the event goes to
-    /// [`ALL_CHANGES`] too [CDCCH]. For tests of that path: garbage, a
-    /// truncated datum, trailing bytes. Returns the replay id [DUR].
+    /// [`ALL_CHANGES`] too \[CDCCH\]. For tests of that path: garbage, a
+    /// truncated datum, trailing bytes. Returns the replay id \[DUR\].
     ///
     /// # Errors
     /// Unknown topic, or `/data/ChangeEvents` (it has no schema of its own).
@@ -388,7 +388,7 @@ impl PubSubSim {
     }
 
     /// Moves the simulated clock forward by `by` and purges events older
-    /// than the retention [DUR].
+    /// than the retention \[DUR\].
     pub fn advance(&self, by: Duration) {
         let mut bus = self.inner.bus();
         bus.offset = bus.offset.saturating_add(by);

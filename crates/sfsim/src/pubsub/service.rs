@@ -1,5 +1,5 @@
 //! The `eventbus.v1.PubSub` gRPC service: authentication on every RPC
-//! [AUTH][HDR], queued faults, `GetSchema`, `GetTopic`, and `Subscribe`
+//! \[AUTH\]\[HDR\], queued faults, `GetSchema`, `GetTopic`, and `Subscribe`
 //! (the stream itself is `stream.rs`).
 
 use std::sync::Arc;
@@ -16,9 +16,9 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::{Inner, PubSubFault};
 
-/// Every custom error code starts with this [ERR].
+/// Every custom error code starts with this \[ERR\].
 pub const CODE_PREFIX: &str = "sfdc.platform.eventbus.grpc.";
-/// The trailer (and metadata) carrying the custom code [ERR][JAVA].
+/// The trailer (and metadata) carrying the custom code \[ERR\]\[JAVA\].
 pub const ERROR_CODE_KEY: &str = "error-code";
 
 pub(super) const AUTH_ERROR: &str = "service.auth.error";
@@ -28,7 +28,7 @@ pub(super) const TOPIC_NOT_FOUND: &str = "topic.not.found";
 
 /// A gRPC status as Salesforce sends one: `error-code` =
 /// `sfdc.platform.eventbus.grpc.<suffix>` when `suffix` is given, and
-/// `rpcId: <uuid>` at the end of the message [ERR][JAVA].
+/// `rpcId: <uuid>` at the end of the message \[ERR\]\[JAVA\].
 pub(super) fn status(code: Code, suffix: Option<&str>, msg: &str, rpc_id: &str) -> Status {
     let mut md = MetadataMap::new();
     if let Some(s) = suffix {
@@ -85,9 +85,9 @@ impl Service {
 
     /// `accesstoken` live (issued by the REST simulator, not expired nor
     /// revoked), `instanceurl` its URL (a trailing `/` allowed), `tenantid`
-    /// its 18-character org id [AUTH][HDR] (whether 15 characters are
+    /// its 18-character org id \[AUTH\]\[HDR\] (whether 15 characters are
     /// accepted is n/f: refused here). A session timeout does not end a
-    /// stream already open [AUTH]: only new RPCs are checked.
+    /// stream already open \[AUTH\]: only new RPCs are checked.
     fn authenticated(&self, md: &MetadataMap) -> bool {
         let get = |k: &str| md.get(k).and_then(|v| v.to_str().ok());
         let rest = &self.inner.rest;
@@ -116,7 +116,7 @@ impl PubSub for Service {
     type PublishStreamStream = Stream<PublishResponse>;
     type ManagedSubscribeStream = Stream<ManagedFetchResponse>;
 
-    /// Bidi, pull-based [PROTO][SUB]; see `stream.rs`.
+    /// Bidi, pull-based \[PROTO\]\[SUB\]; see `stream.rs`.
     async fn subscribe(
         &self,
         request: Request<Streaming<FetchRequest>>,
@@ -134,7 +134,7 @@ impl PubSub for Service {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
-    /// The writer schema of a schema id [PROTO][AVRO]; an unknown id is
+    /// The writer schema of a schema id \[PROTO\]\[AVRO\]; an unknown id is
     /// `NOT_FOUND` (no custom code documented).
     async fn get_schema(
         &self,
@@ -156,8 +156,8 @@ impl PubSub for Service {
 
     /// The topic's info: `can_subscribe` true, `can_publish` false (this
     /// server does not take publishes), its schema id (empty for
-    /// `/data/ChangeEvents`, whose events carry their entity's) [PROTO].
-    /// Unknown: `NOT_FOUND` with `topic.not.found` ([DEC] only; the status
+    /// `/data/ChangeEvents`, whose events carry their entity's) \[PROTO\].
+    /// Unknown: `NOT_FOUND` with `topic.not.found` (\[DEC\] only; the status
     /// is not documented).
     async fn get_topic(
         &self,
@@ -207,7 +207,7 @@ impl PubSub for Service {
     }
 }
 
-/// `NOT_FOUND`, `topic.not.found` ([DEC] only; status n/f).
+/// `NOT_FOUND`, `topic.not.found` (\[DEC\] only; status n/f).
 pub(super) fn topic_not_found(name: &str, rpc_id: &str) -> Status {
     status(
         Code::NotFound,

@@ -1,5 +1,5 @@
 //! One `Subscribe` stream: the starting point from the first `FetchRequest`
-//! [PROTO], flow control [FLOW], keepalives [PROTO], the idle close [SUB],
+//! \[PROTO\], flow control \[FLOW\], keepalives \[PROTO\], the idle close \[SUB\],
 //! and the stream faults.
 
 use std::sync::Arc;
@@ -40,7 +40,7 @@ struct Sub {
     topic: String,
     /// The last sequence delivered (or the starting point).
     cursor: u64,
-    /// Requested, not yet delivered, capped at [`MAX_OUTSTANDING`] [FLOW].
+    /// Requested, not yet delivered, capped at [`MAX_OUTSTANDING`] \[FLOW\].
     outstanding: i32,
     /// `EndStreamAfter`: events left before the stream breaks.
     end_after: Option<u32>,
@@ -139,7 +139,7 @@ async fn serve(
     }
 }
 
-/// Adds `n` to the outstanding count, capped at 100 [FLOW].
+/// Adds `n` to the outstanding count, capped at 100 \[FLOW\].
 fn request(inner: &Inner, sub: &mut Sub, n: i32) {
     sub.outstanding = sub
         .outstanding
@@ -149,7 +149,7 @@ fn request(inner: &Inner, sub: &mut Sub, n: i32) {
     bus.counters.max_outstanding = bus.counters.max_outstanding.max(sub.outstanding);
 }
 
-/// The starting point of the first request [PROTO]: `LATEST` the tip,
+/// The starting point of the first request \[PROTO\]: `LATEST` the tip,
 /// `EARLIEST` before the oldest retained event, `CUSTOM` after `replay_id`.
 fn start(inner: &Inner, first: &FetchRequest, rpc_id: &str) -> Result<Sub, Status> {
     let mut bus = inner.bus();
@@ -186,7 +186,7 @@ fn start(inner: &Inner, first: &FetchRequest, rpc_id: &str) -> Result<Sub, Statu
 }
 
 /// Sends the events after the cursor, up to the outstanding count, in
-/// replay order, in one `FetchResponse` [FLOW]; `true` when it sent any.
+/// replay order, in one `FetchResponse` \[FLOW\]; `true` when it sent any.
 async fn deliver(inner: &Inner, sub: &mut Sub, tx: &Tx, rpc_id: &str) -> Result<bool, Status> {
     let mut max = usize::try_from(sub.outstanding).unwrap_or(0);
     if let Some(left) = sub.end_after {
