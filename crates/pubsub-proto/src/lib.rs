@@ -6,7 +6,11 @@
 //! feature `server` builds `pub_sub_server::{PubSub, PubSubServer}` (the simulator).
 // Generated code: its comments are the proto's, not rustdoc.
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
-#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+#![allow(
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags,
+    rustdoc::broken_intra_doc_links
+)]
 
 /// Messages and services of `package eventbus.v1`.
 pub mod eventbus {
