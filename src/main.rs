@@ -37,6 +37,8 @@ use hookgate::telemetry::tracing::{self as logs, LogFormat};
 // as part of the `main` node).
 #[path = "main/check_config.rs"]
 mod check_config;
+#[path = "main/dlq.rs"]
+mod dlq;
 #[path = "main/healthcheck.rs"]
 mod healthcheck;
 #[path = "main/sign.rs"]
@@ -306,7 +308,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return config_error(&e),
             };
-            exit(runtime().and_then(|rt| rt.block_on(dlq(config, command))))
+            exit(runtime().and_then(|rt| rt.block_on(dlq::run(config, command))))
         }
         Command::Spool { command } => {
             let config = match Config::load(command.config()) {
@@ -386,35 +388,6 @@ async fn subscribe(
     tracing::info!("shutdown signal received; closing streams");
     running.shutdown().await;
     tracing::info!("subscriber stopped");
-    Ok(())
-}
-
-async fn dlq(config: WorkerConfig, command: DlqCommand) -> anyhow::Result<()> {
-    use hookgate::worker::dlq;
-    let q = config.worker.dead_letter_queue.clone();
-    match command {
-        DlqCommand::List { limit, .. } => {
-            let l = dlq::list(&config, limit)
-                .await
-                .context("listing the dead-letter queue")?;
-            println!("{q}: {} messages looked at", l.total);
-            for ((reason, queue), n) in &l.by_reason {
-                println!("  {n:>8}  {reason:<40} from {queue}");
-            }
-        }
-        DlqCommand::Replay { limit, .. } => {
-            let n = dlq::replay(&config, limit, true)
-                .await
-                .context("replaying the dead-letter queue")?;
-            println!("replayed {n} messages from {q} to their work queues");
-        }
-        DlqCommand::Purge { .. } => {
-            let n = dlq::purge(&config)
-                .await
-                .context("purging the dead-letter queue")?;
-            println!("purged {n} messages from {q}");
-        }
-    }
     Ok(())
 }
 

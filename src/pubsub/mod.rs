@@ -11,6 +11,7 @@
 //!
 //! - `client`: one org's gRPC channel, token metadata and schema cache;
 //! - `decode`, `bitmap`: Avro payloads to JSON, CDC bitmaps to field names;
+//! - `event`: the routing-key words and message id of a pulled event;
 //! - `stream`: one subscription's streams, publish-then-save;
 //! - `replay`: the saved positions (redb or Redis);
 //! - `metrics`: `hookgate_pubsub_*`, served by the admin listener.
@@ -18,6 +19,7 @@
 pub mod bitmap;
 mod client;
 pub mod decode;
+mod event;
 mod lease;
 pub mod metrics;
 pub mod replay;
