@@ -10,7 +10,8 @@ use futures_util::StreamExt as _;
 use hookgate::config::pubsub::SubscribeConfig;
 use lapin::message::BasicGetMessage;
 use lapin::options::{
-    BasicConsumeOptions, BasicGetOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicQosOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -175,8 +176,11 @@ pubsub_url = "{pubsub}"
         SubscribeConfig::load(&self.config_path).expect("config")
     }
 
-    /// Consumes (no ack) until `done(&got)` holds or `within` passes; then
-    /// keeps reading for `settle` more to see late duplicates.
+    /// Consumes until `done(&got)` holds or `within` passes; then keeps
+    /// reading for `settle` more to see late duplicates. Each message is
+    /// acked as it is read: what the broker pushed but this did not read
+    /// goes back to the queue when the channel closes (with `no_ack` it
+    /// would be lost to the next call).
     pub async fn collect(
         &self,
         within: Duration,
@@ -192,10 +196,7 @@ pubsub_url = "{pubsub}"
             .basic_consume(
                 ShortString::from(self.queue.as_str()),
                 ShortString::from(tag.as_str()),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
+                BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
             .await
@@ -209,23 +210,26 @@ pubsub_url = "{pubsub}"
             }
             let until = settled.unwrap_or(deadline).min(deadline);
             match tokio::time::timeout_at(until, consumer.next()).await {
-                Ok(Some(Ok(d))) => got.push(Got {
-                    message_id: d
-                        .properties
-                        .message_id()
-                        .as_ref()
-                        .map(|s| s.to_string())
-                        .unwrap_or_default(),
-                    routing_key: d.routing_key.to_string(),
-                    content_type: d
-                        .properties
-                        .content_type()
-                        .as_ref()
-                        .map(|s| s.to_string())
-                        .unwrap_or_default(),
-                    headers: headers(d.properties.headers().as_ref()),
-                    body: d.data.clone(),
-                }),
+                Ok(Some(Ok(d))) => {
+                    d.ack(BasicAckOptions::default()).await.expect("ack");
+                    got.push(Got {
+                        message_id: d
+                            .properties
+                            .message_id()
+                            .as_ref()
+                            .map(|s| s.to_string())
+                            .unwrap_or_default(),
+                        routing_key: d.routing_key.to_string(),
+                        content_type: d
+                            .properties
+                            .content_type()
+                            .as_ref()
+                            .map(|s| s.to_string())
+                            .unwrap_or_default(),
+                        headers: headers(d.properties.headers().as_ref()),
+                        body: d.data.clone(),
+                    })
+                }
                 Ok(_) => panic!("consumer ended"),
                 Err(_) => break,
             }
