@@ -435,7 +435,12 @@ async fn serve(shared: &Shared, live: &Live, shutdown: &mut watch::Receiver<bool
                 // stall this loop (its channel open would never answer).
                 let probed = tokio::time::timeout(
                     Duration::from_millis(500),
-                    probe_unroutable(&*shared.observer, live, &mut probe),
+                    probe_unroutable(
+                        &*shared.observer,
+                        &live.connection,
+                        &live.declared,
+                        &mut probe,
+                    ),
                 );
                 if probed.await.is_err() {
                     probe = None;

@@ -8,7 +8,6 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection};
 
-use super::connect::Live;
 use super::Observe;
 use crate::config::{AmqpConfig, QueueType};
 
@@ -235,17 +234,19 @@ fn is_precondition_failed(e: &lapin::Error) -> bool {
 }
 
 /// Reads the unroutable queue's depth into `hookgate_unroutable_messages`
-/// (a passive declare on a channel of its own, reopened when closed).
+/// (a passive declare on a channel of `connection` of its own, reopened
+/// when closed), when the topology `declared` one.
 pub(super) async fn probe_unroutable(
     observer: &dyn Observe,
-    live: &Live,
+    connection: &Connection,
+    declared: &Declared,
     probe: &mut Option<Channel>,
 ) {
-    let Some(queue) = live.declared.unroutable.as_deref() else {
+    let Some(queue) = declared.unroutable.as_deref() else {
         return;
     };
     if !probe.as_ref().is_some_and(|c| c.status().connected()) {
-        *probe = live.connection.create_channel().await.ok();
+        *probe = connection.create_channel().await.ok();
     }
     let Some(channel) = probe.as_ref() else {
         return;
