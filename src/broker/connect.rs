@@ -12,7 +12,8 @@
 //!     connection.blocked         -> Blocked, until connection.unblocked
 //!     error event, closed, dead  -> Disconnected, next node at once
 //!     given up by its user       -> Disconnected, back off, next node
-//!     16 nacks in a row          -> Disconnected, back off, next node
+//!     16 nacks before an ack     -> Disconnected, back off, next node
+//!       (several nodes only)
 //!     shutdown                   -> closed, manager ends
 //! ```
 //! A connection given up by its user (the worker's consumer failed on it)
@@ -67,8 +68,9 @@ pub(crate) struct Live {
     groups: Arc<Groups>,
     /// Its user found it unusable ([`Link::give_up`]).
     given_up: AtomicBool,
-    /// Nacks in a row on its channels.
+    /// Nacks before the first ack; with `several` nodes, a streak moves on.
     streak: NackStreak,
+    several: bool,
     /// [`NACK_STREAK`] nacks in a row: the manager closes it.
     nacked: AtomicBool,
     /// The manager's wake-up ([`Link::check`]).
@@ -93,6 +95,9 @@ impl Owner for Live {
     }
 
     fn confirmed(&self, outcome: &Result<(), Error>) {
+        if !self.several {
+            return;
+        }
         let tripped = match outcome {
             Ok(()) => self.streak.record(true),
             Err(Error::Nack) => self.streak.record(false),
@@ -151,7 +156,7 @@ impl Link {
         topology: Arc<dyn Topology>,
     ) -> Result<Link, ConnectError> {
         let link = Link::new(config, name, topology, Arc::new(()));
-        let mut nodes = Nodes::shuffled(urls(&link.shared.config));
+        let mut nodes = Nodes::shuffled(&link.shared.config);
         let mut last = ConnectError::Uri;
         for _ in 0..nodes.len() {
             let (_, url) = nodes.current();
@@ -248,11 +253,6 @@ impl Link {
     }
 }
 
-/// The nodes' URIs (`amqp.urls`, or `amqp.url` alone).
-fn urls(config: &AmqpConfig) -> Vec<String> {
-    config.nodes().into_iter().map(str::to_owned).collect()
-}
-
 /// The one place the crate opens an AMQP connection, to the node at `url`.
 async fn open(config: &AmqpConfig, url: &str, name: &str) -> Result<Connection, ConnectError> {
     // Validated at config load; kept as an error rather than a panic.
@@ -277,6 +277,7 @@ async fn attempt(shared: &Shared, url: &str) -> Result<Live, ConnectError> {
         groups: Arc::new(Groups::new(shared.config.channels)),
         given_up: AtomicBool::new(false),
         streak: NackStreak::default(),
+        several: shared.config.nodes().len() > 1,
         nacked: AtomicBool::new(false),
         broken: shared.broken.clone(),
     })
@@ -317,7 +318,7 @@ enum End {
 /// says), reconnect. Ends on shutdown, closing the connection.
 async fn manage(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
-    let mut nodes = Nodes::shuffled(urls(&shared.config));
+    let mut nodes = Nodes::shuffled(&shared.config);
     // Whether the last connection ended by itself: the next success then
     // resets the backoff.
     let mut calm = true;

@@ -11,16 +11,22 @@
 //!
 //! A node that just lost a cluster peer can nack every publish on a channel
 //! opened within milliseconds of the death, until it notices the death
-//! (RabbitMQ 3.10): [`NackStreak`] counts nacks in a row on one connection,
-//! and [`NACK_STREAK`] of them close it, so the manager backs off and
-//! connects to the next node instead of feeding the spool messages that are
-//! never confirmed.
+//! (RabbitMQ 3.10): with several nodes, [`NackStreak`] counts the nacks on
+//! a connection before its first ack, and [`NACK_STREAK`] of them close it,
+//! so the manager backs off and connects to the next node instead of
+//! feeding the spool messages that are never confirmed. A connection that
+//! has confirmed anything is healthy: its nacks are per-message refusals (a
+//! `reject-publish` queue that is full) and never close it, nor does a
+//! streak with one node (there is nowhere else to go).
 
 use std::hash::{BuildHasher as _, Hasher as _};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Nacks in a row (no ack between them) after which a connection is closed
-/// and the manager reconnects, after a backoff delay, to the next node.
+use crate::config::AmqpConfig;
+
+/// Nacks before the first ack after which a connection to one of several
+/// nodes is closed and the manager reconnects, after a backoff delay, to
+/// the next node.
 pub(crate) const NACK_STREAK: u32 = 16;
 
 /// The nodes' URIs and where the rotation stands.
@@ -33,10 +39,11 @@ pub(super) struct Nodes {
 }
 
 impl Nodes {
-    /// Rotation over `urls` starting at a random node.
-    pub(super) fn shuffled(urls: Vec<String>) -> Self {
-        let start = random() as usize;
-        Nodes::starting_at(urls, start)
+    /// Rotation over the nodes of `config` (`amqp.urls`, or `amqp.url`
+    /// alone) starting at a random node.
+    pub(super) fn shuffled(config: &AmqpConfig) -> Self {
+        let urls = config.nodes().into_iter().map(str::to_owned).collect();
+        Nodes::starting_at(urls, random() as usize)
     }
 
     /// Rotation over `urls` starting at `start` (modulo their count).
@@ -99,22 +106,28 @@ fn random() -> u64 {
     h.finish()
 }
 
-/// Nacks in a row on one connection.
+/// The nacks on one connection before its first ack.
 #[derive(Debug, Default)]
 pub(crate) struct NackStreak {
     run: AtomicU32,
 }
 
+/// [`NackStreak::run`] once the connection acked a message: never trips.
+const ACKED: u32 = u32::MAX;
+
 impl NackStreak {
     /// Records one confirm: `acked` or nacked. `true` exactly once, when
-    /// the run of nacks reaches [`NACK_STREAK`]; an ack ends the run.
+    /// the nacks reach [`NACK_STREAK`] before any ack.
     pub(crate) fn record(&self, acked: bool) -> bool {
         if acked {
-            self.run.store(0, Ordering::Relaxed);
-            false
-        } else {
-            self.run.fetch_add(1, Ordering::Relaxed) + 1 == NACK_STREAK
+            self.run.store(ACKED, Ordering::Relaxed);
+            return false;
         }
+        self.run
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n != ACKED).then(|| n + 1)
+            })
+            .is_ok_and(|n| n + 1 == NACK_STREAK)
     }
 }
 
