@@ -1,15 +1,19 @@
-//! The one AMQP connection: open (URI, heartbeat, name), declare the
-//! caller's topology, open the confirm channels, then keep it: follow
-//! `connection.blocked`, notice a dead connection, reconnect with jittered
-//! exponential backoff.
+//! The one AMQP connection: open (URI, heartbeat, name) to one node of
+//! `amqp.urls` (`super::nodes`: round-robin from a random start), declare
+//! the caller's topology, open the confirm channels, then keep it: follow
+//! `connection.blocked`, notice a dead connection, reconnect to the next
+//! node, with jittered exponential backoff between full rounds.
 //!
 //! ```text
-//! start -> attempt: connect + topology + confirm channels (10 s)
-//!   failed                       -> back off (0.2 s .. 5 s), attempt again
+//! start -> attempt on the current node: connect + topology + channels (10 s)
+//!   failed                       -> next node; after a full round of
+//!                                   failures back off (0.2 s .. 5 s)
 //!   ok                           -> Connected (backoff reset)
 //!     connection.blocked         -> Blocked, until connection.unblocked
-//!     error event, closed, dead  -> Disconnected, attempt again at once
-//!     given up by its user       -> Disconnected, back off, attempt again
+//!     error event, closed, dead  -> Disconnected, next node at once
+//!     given up by its user       -> Disconnected, back off, next node
+//!     16 nacks before an ack     -> Disconnected, back off, next node
+//!       (several nodes only)
 //!     shutdown                   -> closed, manager ends
 //! ```
 //! A connection given up by its user (the worker's consumer failed on it)
@@ -20,16 +24,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use futures_util::StreamExt as _;
-use lapin::options::QueueDeclareOptions;
-use lapin::types::{FieldTable, LongString, ShortString};
-use lapin::{Channel, Connection, ConnectionProperties, Event};
+use lapin::types::{LongString, ShortString};
+use lapin::{Connection, ConnectionProperties, Event};
 use tokio::sync::{watch, Notify};
 
 use super::group::{Groups, Job};
+use super::nodes::{NackStreak, Nodes, NACK_STREAK};
 use super::pool::{Owner, Pool};
-use super::{Observe, Status};
+use super::topology::probe_unroutable;
+pub(crate) use super::topology::{Declared, Topology};
+use super::{Error, Observe, Status};
 use crate::config::AmqpConfig;
 
 /// How long one connection attempt (TCP + AMQP handshake + topology) may take.
@@ -43,7 +48,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 pub enum ConnectError {
     /// Checked at config load; the parser's message can quote the URL,
     /// password included, so none is kept.
-    #[error("amqp.url is not an AMQP URI")]
+    #[error("an amqp.url(s) entry is not an AMQP URI")]
     Uri,
     /// No connection (with its topology declared) within the attempt's
     /// deadline.
@@ -52,36 +57,6 @@ pub enum ConnectError {
     /// The broker refused, or the connection failed during the attempt.
     #[error(transparent)]
     Amqp(#[from] lapin::Error),
-}
-
-/// What every (re)connection declares before it is handed out.
-pub(crate) trait Topology: Send + Sync + 'static {
-    /// Declares exchanges, queues and bindings on `connection`.
-    fn declare<'a>(
-        &'a self,
-        connection: &'a Connection,
-        config: &'a AmqpConfig,
-    ) -> BoxFuture<'a, Result<Declared, lapin::Error>>;
-}
-
-/// Declares nothing (the `dlq` commands use what the worker declared).
-impl Topology for () {
-    fn declare<'a>(
-        &'a self,
-        _: &'a Connection,
-        _: &'a AmqpConfig,
-    ) -> BoxFuture<'a, Result<Declared, lapin::Error>> {
-        Box::pin(async { Ok(Declared::default()) })
-    }
-}
-
-/// What a [`Topology`] declared that the connection's users need.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Declared {
-    /// The queue behind the exchange's alternate exchange, when the exchange
-    /// has one: unroutable messages are kept there (not returned), and its
-    /// depth is read every second.
-    pub(crate) unroutable: Option<String>,
 }
 
 /// One connection, its topology declared, with its publishing channels.
@@ -93,6 +68,13 @@ pub(crate) struct Live {
     groups: Arc<Groups>,
     /// Its user found it unusable ([`Link::give_up`]).
     given_up: AtomicBool,
+    /// Nacks before the first ack; with `several` nodes, a streak moves on.
+    streak: NackStreak,
+    several: bool,
+    /// [`NACK_STREAK`] nacks in a row: the manager closes it.
+    nacked: AtomicBool,
+    /// The manager's wake-up ([`Link::check`]).
+    broken: Arc<Notify>,
 }
 
 impl Live {
@@ -111,6 +93,21 @@ impl Owner for Live {
     fn connection(&self) -> &Connection {
         &self.connection
     }
+
+    fn confirmed(&self, outcome: &Result<(), Error>) {
+        if !self.several {
+            return;
+        }
+        let tripped = match outcome {
+            Ok(()) => self.streak.record(true),
+            Err(Error::Nack) => self.streak.record(false),
+            Err(_) => false,
+        };
+        if tripped {
+            self.nacked.store(true, Ordering::Relaxed);
+            self.broken.notify_one();
+        }
+    }
 }
 
 struct Shared {
@@ -122,7 +119,7 @@ struct Shared {
     live: RwLock<Option<Arc<Live>>>,
     blocked: AtomicBool,
     /// Woken when a user saw a dead channel: check the connection now.
-    broken: Notify,
+    broken: Arc<Notify>,
     status: watch::Sender<Status>,
 }
 
@@ -159,11 +156,21 @@ impl Link {
         topology: Arc<dyn Topology>,
     ) -> Result<Link, ConnectError> {
         let link = Link::new(config, name, topology, Arc::new(()));
-        let live = tokio::time::timeout(CONNECT_TIMEOUT, attempt(&link.shared))
-            .await
-            .map_err(|_| ConnectError::Timeout(CONNECT_TIMEOUT))??;
-        install(&link.shared, Arc::new(live));
-        Ok(link)
+        let mut nodes = Nodes::shuffled(&link.shared.config);
+        let mut last = ConnectError::Uri;
+        for _ in 0..nodes.len() {
+            let (_, url) = nodes.current();
+            match tokio::time::timeout(CONNECT_TIMEOUT, attempt(&link.shared, url)).await {
+                Ok(Ok(live)) => {
+                    install(&link.shared, Arc::new(live));
+                    return Ok(link);
+                }
+                Ok(Err(e)) => last = e,
+                Err(_) => last = ConnectError::Timeout(CONNECT_TIMEOUT),
+            }
+            nodes.failed();
+        }
+        Err(last)
     }
 
     fn new(
@@ -181,7 +188,7 @@ impl Link {
                 observer,
                 live: RwLock::new(None),
                 blocked: AtomicBool::new(false),
-                broken: Notify::new(),
+                broken: Arc::new(Notify::new()),
                 status,
             }),
         }
@@ -246,10 +253,10 @@ impl Link {
     }
 }
 
-/// The one place the crate opens an AMQP connection.
-async fn open(config: &AmqpConfig, name: &str) -> Result<Connection, ConnectError> {
+/// The one place the crate opens an AMQP connection, to the node at `url`.
+async fn open(config: &AmqpConfig, url: &str, name: &str) -> Result<Connection, ConnectError> {
     // Validated at config load; kept as an error rather than a panic.
-    let mut uri: lapin::uri::AMQPUri = config.url.parse().map_err(|_| ConnectError::Uri)?;
+    let mut uri: lapin::uri::AMQPUri = url.parse().map_err(|_| ConnectError::Uri)?;
     if uri.query.heartbeat.is_none() {
         uri.query.heartbeat = Some(config.heartbeat_s);
     }
@@ -257,10 +264,10 @@ async fn open(config: &AmqpConfig, name: &str) -> Result<Connection, ConnectErro
     Ok(Connection::connect_uri(uri, props).await?)
 }
 
-/// One connection attempt: connect, declare the topology, open the confirm
-/// channels.
-async fn attempt(shared: &Shared) -> Result<Live, ConnectError> {
-    let connection = open(&shared.config, shared.name).await?;
+/// One connection attempt on the node at `url`: connect, declare the
+/// topology, open the confirm channels.
+async fn attempt(shared: &Shared, url: &str) -> Result<Live, ConnectError> {
+    let connection = open(&shared.config, url, shared.name).await?;
     let declared = shared.topology.declare(&connection, &shared.config).await?;
     let pool = Pool::open(&connection, &shared.config).await?;
     Ok(Live {
@@ -269,6 +276,10 @@ async fn attempt(shared: &Shared) -> Result<Live, ConnectError> {
         pool,
         groups: Arc::new(Groups::new(shared.config.channels)),
         given_up: AtomicBool::new(false),
+        streak: NackStreak::default(),
+        several: shared.config.nodes().len() > 1,
+        nacked: AtomicBool::new(false),
+        broken: shared.broken.clone(),
     })
 }
 
@@ -298,37 +309,26 @@ enum End {
     Lost,
     /// Its user gave it up.
     GivenUp,
+    /// Its publishes were nacked [`NACK_STREAK`] times in a row.
+    Nacked,
 }
 
-/// The connection manager loop: connect, serve until the connection dies,
-/// back off, reconnect. Ends on shutdown, closing the connection.
+/// The connection manager loop: connect to a node, serve until the
+/// connection dies, move to the next node (backing off as `super::nodes`
+/// says), reconnect. Ends on shutdown, closing the connection.
 async fn manage(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
+    let mut nodes = Nodes::shuffled(&shared.config);
     // Whether the last connection ended by itself: the next success then
     // resets the backoff.
     let mut calm = true;
     while !stopping(&shutdown) {
-        let live = match tokio::time::timeout(CONNECT_TIMEOUT, attempt(&shared)).await {
-            Ok(Ok(live)) => Arc::new(live),
-            Ok(Err(e)) => {
-                tracing::warn!(connection = shared.name, error = %e, "broker connection failed");
-                wait_backoff(&mut backoff, &mut shutdown).await;
-                continue;
-            }
-            Err(_) => {
-                tracing::warn!(
-                    connection = shared.name,
-                    "broker connection attempt timed out"
-                );
-                wait_backoff(&mut backoff, &mut shutdown).await;
-                continue;
-            }
+        let Some(live) = connect(&shared, &mut nodes, &mut backoff, &mut shutdown).await else {
+            continue;
         };
         if calm {
             backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
         }
-        install(&shared, live.clone());
-        tracing::info!(connection = shared.name, "broker connected");
         let end = serve(&shared, &live, &mut shutdown).await;
         if let Ok(mut g) = shared.live.write() {
             *g = None;
@@ -337,20 +337,25 @@ async fn manage(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         set_status(&shared);
         let reason = match end {
             End::Shutdown => "hookgate shutdown",
-            End::Lost | End::GivenUp => "hookgate reconnecting",
+            End::Lost | End::GivenUp | End::Nacked => "hookgate reconnecting",
         };
         close(&live, reason).await;
-        calm = end != End::GivenUp;
+        nodes.ended();
+        calm = end == End::Lost || end == End::Shutdown;
+        let node = nodes.current().0;
         match end {
             End::Shutdown => {}
             End::Lost => tracing::warn!(
                 connection = shared.name,
+                next_node = node,
                 "broker connection lost; reconnecting"
             ),
-            End::GivenUp => {
+            End::GivenUp | End::Nacked => {
                 tracing::warn!(
                     connection = shared.name,
-                    "broker connection given up; reconnecting"
+                    next_node = node,
+                    nacks = if end == End::Nacked { NACK_STREAK } else { 0 },
+                    "broker connection given up; reconnecting after a backoff"
                 );
                 wait_backoff(&mut backoff, &mut shutdown).await;
             }
@@ -360,6 +365,37 @@ async fn manage(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         *g = None;
     }
     set_status(&shared);
+}
+
+/// One attempt on the current node; installed on success. On failure moves
+/// to the next node, backing off after a full round of failures.
+async fn connect(
+    shared: &Arc<Shared>,
+    nodes: &mut Nodes,
+    backoff: &mut backon::ExponentialBackoff,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Arc<Live>> {
+    let (node, url) = nodes.current();
+    let failure = match tokio::time::timeout(CONNECT_TIMEOUT, attempt(shared, url)).await {
+        Ok(Ok(live)) => {
+            let live = Arc::new(live);
+            install(shared, live.clone());
+            tracing::info!(
+                connection = shared.name,
+                node,
+                broker = %crate::secret::redact_url(url),
+                "broker connected"
+            );
+            return Some(live);
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("attempt timed out after {CONNECT_TIMEOUT:?}"),
+    };
+    tracing::warn!(connection = shared.name, node, error = %failure, "broker connection failed");
+    if nodes.failed() {
+        wait_backoff(backoff, shutdown).await;
+    }
+    None
 }
 
 /// Follows one connection until it ends: blocked/unblocked events, a health
@@ -400,7 +436,12 @@ async fn serve(shared: &Shared, live: &Live, shutdown: &mut watch::Receiver<bool
                 // stall this loop (its channel open would never answer).
                 let probed = tokio::time::timeout(
                     Duration::from_millis(500),
-                    probe_unroutable(shared, live, &mut probe),
+                    probe_unroutable(
+                        &*shared.observer,
+                        &live.connection,
+                        &live.declared,
+                        &mut probe,
+                    ),
                 );
                 if probed.await.is_err() {
                     probe = None;
@@ -420,6 +461,8 @@ fn unhealthy(live: &Live) -> Option<End> {
         Some(End::Lost)
     } else if live.given_up.load(Ordering::Relaxed) {
         Some(End::GivenUp)
+    } else if live.nacked.load(Ordering::Relaxed) {
+        Some(End::Nacked)
     } else {
         None
     }
@@ -432,33 +475,6 @@ async fn close(live: &Live, reason: &str) {
         live.connection.close(200, ShortString::from(reason)),
     )
     .await;
-}
-
-/// Reads the unroutable queue's depth into `hookgate_unroutable_messages`
-/// (a passive declare on a channel of its own, reopened when closed).
-async fn probe_unroutable(shared: &Shared, live: &Live, probe: &mut Option<Channel>) {
-    let Some(queue) = live.declared.unroutable.as_deref() else {
-        return;
-    };
-    if !probe.as_ref().is_some_and(|c| c.status().connected()) {
-        *probe = live.connection.create_channel().await.ok();
-    }
-    let Some(channel) = probe.as_ref() else {
-        return;
-    };
-    let declared = channel
-        .queue_declare(
-            ShortString::from(queue),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
-    if let Ok(q) = declared {
-        shared.observer.unroutable(q.message_count());
-    }
 }
 
 fn set_status(shared: &Shared) {

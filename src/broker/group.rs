@@ -25,7 +25,7 @@ use lapin::{BasicProperties, PublisherConfirm};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::confirms::{Sent, Tracker};
+use super::confirms::{Resolved, Sent, Tracker};
 use super::pool::{Lease, Owner, Pool};
 use super::{Error, Observe};
 
@@ -258,13 +258,14 @@ async fn send(
     let (sent, confirms): (Vec<_>, Vec<_>) = tagged.into_iter().map(|(_, s, c)| (s, c)).unzip();
     lease.confirms = confirms;
     let mut tracker = Tracker::new(sent, results);
+    let owner = lease.live.clone();
     let confirms = &mut lease.confirms;
     let settle = std::future::poll_fn(|cx| {
-        harvest(confirms, &mut tracker, cx);
+        harvest(confirms, &mut tracker, &*owner, cx);
         let prefix = tracker.prefix();
         // Every return of the first `prefix` messages is with a confirm
         // resolved by now: this round sees it.
-        harvest(confirms, &mut tracker, cx);
+        harvest(confirms, &mut tracker, &*owner, cx);
         for (job, outcomes) in tracker.answerable(prefix) {
             if let Some(reply) = replies[job].take() {
                 let _ = reply.send(Ok(outcomes));
@@ -285,12 +286,20 @@ async fn send(
     answered.map_err(|_| Error::Timeout)
 }
 
-/// Polls every confirm not resolved yet and records those that are.
-fn harvest(confirms: &mut [PublisherConfirm], tracker: &mut Tracker, cx: &mut Context<'_>) {
+/// Polls every confirm not resolved yet and records those that are (and
+/// tells `owner`, which counts nacks in a row).
+fn harvest(
+    confirms: &mut [PublisherConfirm],
+    tracker: &mut Tracker,
+    owner: &dyn Owner,
+    cx: &mut Context<'_>,
+) {
     for (i, c) in confirms.iter_mut().enumerate() {
         if !tracker.resolved(i) {
             if let Poll::Ready(r) = Pin::new(c).poll(cx) {
-                tracker.resolve(i, r.into());
+                let resolved: Resolved = r.into();
+                owner.confirmed(&resolved.outcome);
+                tracker.resolve(i, resolved);
             }
         }
     }

@@ -13,6 +13,9 @@
 //! - `group`: the requests queued together publish as one group on a
 //!   channel leased from the connection's `pool` (at most `amqp.channels`
 //!   groups at once); returns are matched across the group.
+//! - `nodes`: which node of `amqp.urls` the connection tries next
+//!   (round-robin from a random start), and the nack streak that moves a
+//!   connection to the next node.
 //! - `confirms`: which of a group's requests can be answered, as soon as the
 //!   confirms up to its last message are in.
 //! - `topology`: what the gateway declares (exchange, alternate exchange,
@@ -26,6 +29,7 @@
 mod confirms;
 pub(crate) mod connect;
 mod group;
+mod nodes;
 mod pool;
 pub(crate) mod publish;
 mod topology;

@@ -62,6 +62,11 @@ pub(super) trait Owner: Send + Sync + 'static {
     fn pool(&self) -> &Pool;
     /// The connection a new channel is opened on.
     fn connection(&self) -> &Connection;
+    /// One confirm of a message published on the connection resolved with
+    /// `outcome` (nacks in a row close the connection: `super::nodes`).
+    fn confirmed(&self, outcome: &Result<(), Error>) {
+        let _ = outcome;
+    }
 }
 
 impl Pool {
@@ -109,7 +114,8 @@ impl Pool {
 /// keeps an unresolved, dropped confirm until its channel closes, so a slow
 /// broker cannot grow memory past `max_channels` leases.
 pub(super) struct Lease {
-    live: Arc<dyn Owner>,
+    /// The connection the channel is on.
+    pub(super) live: Arc<dyn Owner>,
     pub(super) channel: Option<Channel>,
     /// The publishes' confirms, in publish order.
     pub(super) confirms: Vec<PublisherConfirm>,

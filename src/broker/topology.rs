@@ -8,8 +8,38 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection};
 
-use super::connect::{Declared, Topology};
+use super::Observe;
 use crate::config::{AmqpConfig, QueueType};
+
+/// What every (re)connection declares before it is handed out.
+pub(crate) trait Topology: Send + Sync + 'static {
+    /// Declares exchanges, queues and bindings on `connection`.
+    fn declare<'a>(
+        &'a self,
+        connection: &'a Connection,
+        config: &'a AmqpConfig,
+    ) -> BoxFuture<'a, Result<Declared, lapin::Error>>;
+}
+
+/// Declares nothing (the `dlq` commands use what the worker declared).
+impl Topology for () {
+    fn declare<'a>(
+        &'a self,
+        _: &'a Connection,
+        _: &'a AmqpConfig,
+    ) -> BoxFuture<'a, Result<Declared, lapin::Error>> {
+        Box::pin(async { Ok(Declared::default()) })
+    }
+}
+
+/// What a [`Topology`] declared that the connection's users need.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Declared {
+    /// The queue behind the exchange's alternate exchange, when the exchange
+    /// has one: unroutable messages are kept there (not returned), and its
+    /// depth is read every second.
+    pub(crate) unroutable: Option<String>,
+}
 
 /// The gateway's topology: the durable topic exchange (with its alternate
 /// exchange and `unroutable` queue) and the `[[amqp.queues]]` with their
@@ -201,4 +231,37 @@ fn is_precondition_failed(e: &lapin::Error) -> bool {
         e.kind(),
         lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == 406
     )
+}
+
+/// Reads the unroutable queue's depth into `hookgate_unroutable_messages`
+/// (a passive declare on a channel of `connection` of its own, reopened
+/// when closed), when the topology `declared` one.
+pub(super) async fn probe_unroutable(
+    observer: &dyn Observe,
+    connection: &Connection,
+    declared: &Declared,
+    probe: &mut Option<Channel>,
+) {
+    let Some(queue) = declared.unroutable.as_deref() else {
+        return;
+    };
+    if !probe.as_ref().is_some_and(|c| c.status().connected()) {
+        *probe = connection.create_channel().await.ok();
+    }
+    let Some(channel) = probe.as_ref() else {
+        return;
+    };
+    let declared = channel
+        .queue_declare(
+            ShortString::from(queue),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    if let Ok(q) = declared {
+        observer.unroutable(q.message_count());
+    }
 }

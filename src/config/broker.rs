@@ -9,7 +9,8 @@ use serde::Deserialize;
 use super::{positive, Error};
 use crate::secret::redact_url;
 
-/// Environment variable that overrides `[amqp] url`.
+/// Environment variable that overrides `[amqp] url` (and replaces a
+/// `urls` list with its one URL).
 pub const AMQP_URL_ENV: &str = "HOOKGATE_AMQP_URL";
 /// Most channels `amqp.max_channels` may ask for (RabbitMQ's default
 /// `channel_max` is 2047 per connection).
@@ -19,8 +20,16 @@ pub const MAX_AMQP_CHANNELS: usize = 2047;
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpConfig {
-    /// AMQP 0-9-1 URI; the `HOOKGATE_AMQP_URL` environment variable overrides it.
+    /// AMQP 0-9-1 URI of the one broker node; the `HOOKGATE_AMQP_URL`
+    /// environment variable overrides it. The one-element shorthand of
+    /// `urls`: exactly one of them is set (empty: not set).
+    #[serde(default)]
     pub url: String,
+    /// AMQP 0-9-1 URIs of the nodes of a RabbitMQ cluster: the connection
+    /// goes to any reachable one and moves to the next on loss
+    /// (`broker::connect`). Exactly one of `url` and `urls` is set.
+    #[serde(default)]
+    pub urls: Vec<String>,
     /// Durable topic exchange every message is published to; declared at start.
     #[serde(default = "default_exchange")]
     pub exchange: String,
@@ -61,6 +70,7 @@ impl std::fmt::Debug for AmqpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let AmqpConfig {
             url,
+            urls,
             exchange,
             confirm_timeout_ms,
             channels,
@@ -71,6 +81,10 @@ impl std::fmt::Debug for AmqpConfig {
         } = self;
         f.debug_struct("AmqpConfig")
             .field("url", &redact_url(url))
+            .field(
+                "urls",
+                &urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+            )
             .field("exchange", exchange)
             .field("confirm_timeout_ms", confirm_timeout_ms)
             .field("channels", channels)
@@ -120,19 +134,56 @@ impl AmqpConfig {
         }
     }
 
-    /// Applies the [`AMQP_URL_ENV`] override, then checks the URL: all the
-    /// worker checks of `[amqp]`, and the gateway's first.
+    /// The broker nodes' URIs, in configured order: `urls`, or `url` alone.
+    pub(crate) fn nodes(&self) -> Vec<&str> {
+        if self.urls.is_empty() {
+            vec![self.url.as_str()]
+        } else {
+            self.urls.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// Applies the [`AMQP_URL_ENV`] override (one URL, replacing a `urls`
+    /// list), then checks the URLs: all the worker checks of `[amqp]`, and
+    /// the gateway's first.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for `amqp.url`, without quoting it.
+    /// [`Error::Invalid`] for `amqp.url` or `amqp.urls[i]`, without quoting
+    /// it; or when neither or both of them are set.
     pub(crate) fn resolve_url(&mut self, file: &Path) -> Result<(), Error> {
         if let Ok(url) = std::env::var(AMQP_URL_ENV) {
             self.url = url;
+            self.urls.clear();
         }
-        match amqp_url_problem(&self.url) {
-            Some(reason) => Err(Error::invalid(file, "amqp.url", reason)),
-            None => Ok(()),
+        match (self.url.is_empty(), self.urls.is_empty()) {
+            (true, true) => {
+                return Err(Error::invalid(
+                    file,
+                    "amqp.url",
+                    "set amqp.url or amqp.urls (the broker's address)",
+                ))
+            }
+            (false, false) => {
+                return Err(Error::invalid(
+                    file,
+                    "amqp.urls",
+                    "set amqp.url or amqp.urls, not both",
+                ))
+            }
+            (false, true) => {
+                if let Some(reason) = amqp_url_problem(&self.url) {
+                    return Err(Error::invalid(file, "amqp.url", reason));
+                }
+            }
+            (true, false) => {
+                for (i, url) in self.urls.iter().enumerate() {
+                    if let Some(reason) = amqp_url_problem(url) {
+                        return Err(Error::invalid(file, format!("amqp.urls[{i}]"), reason));
+                    }
+                }
+            }
         }
+        Ok(())
     }
 
     /// The gateway's checks: the URL ([`resolve_url`](Self::resolve_url)),

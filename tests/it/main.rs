@@ -4,6 +4,7 @@
 
 mod attacks;
 mod cli;
+mod cluster;
 mod connections;
 mod contracts;
 mod durability;

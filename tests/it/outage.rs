@@ -24,7 +24,7 @@ use crate::support::rabbit::PrivateNode;
 use crate::support::{self, fixture, fixture_headers, sign, Harness, Options};
 
 /// Concurrent senders.
-const TASKS: usize = 8;
+pub(crate) const TASKS: usize = 8;
 /// Pause of each sender between two requests (keeps the queue small enough
 /// to read back quickly).
 const PAUSE: Duration = Duration::from_millis(10);
@@ -35,21 +35,21 @@ const COLLECT_DEADLINE: Duration = Duration::from_secs(60);
 
 /// What one request got: its delivery id and its status (or the transport
 /// error, e.g. the gateway was killed while it was in flight).
-struct Answer {
-    id: String,
-    status: Result<u16, String>,
+pub(crate) struct Answer {
+    pub(crate) id: String,
+    pub(crate) status: Result<u16, String>,
 }
 
 /// `TASKS` senders POSTing signed GitHub pushes, each with a fresh
 /// `X-GitHub-Delivery`, until stopped.
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     done: Arc<AtomicUsize>,
     tasks: Vec<JoinHandle<Vec<Answer>>>,
 }
 
 impl Load {
-    fn start(client: reqwest::Client, url: String, tag: &str) -> Load {
+    pub(crate) fn start(client: reqwest::Client, url: String, tag: &str) -> Load {
         let body = bytes::Bytes::from(fixture("github/push.json"));
         let mut base = fixture_headers("github/push.json");
         base.retain(|(k, _)| !k.eq_ignore_ascii_case("x-github-delivery"));
@@ -99,12 +99,12 @@ impl Load {
     }
 
     /// Requests answered (or failed) so far.
-    fn done(&self) -> usize {
+    pub(crate) fn done(&self) -> usize {
         self.done.load(Ordering::SeqCst)
     }
 
     /// Waits until `n` requests were answered (bounded).
-    async fn wait_done(&self, n: usize, phase: &str) {
+    pub(crate) async fn wait_done(&self, n: usize, phase: &str) {
         let deadline = Instant::now() + LOAD_DEADLINE;
         while self.done() < n {
             assert!(
@@ -118,7 +118,7 @@ impl Load {
 
     /// Stops the senders (each finishes its request in flight) and returns
     /// every answer.
-    async fn stop(self) -> Vec<Answer> {
+    pub(crate) async fn stop(self) -> Vec<Answer> {
         self.stop.store(true, Ordering::SeqCst);
         let mut out = Vec::new();
         for t in self.tasks {
@@ -135,7 +135,7 @@ impl Load {
 /// Consumes `queue` until every id of `expected` was seen (then until 500 ms
 /// pass without a message, to count duplicates) or the deadline; returns how
 /// often each `message_id` was seen.
-async fn collect_ids(
+pub(crate) async fn collect_ids(
     ch: &Channel,
     queue: &str,
     expected: &HashSet<String>,
@@ -193,7 +193,7 @@ async fn collect_ids(
 }
 
 /// Checks and prints the outcome: every 200-answered id is in `seen`.
-fn assert_none_lost(what: &str, answers: &[Answer], seen: &HashMap<String, usize>) {
+pub(crate) fn assert_none_lost(what: &str, answers: &[Answer], seen: &HashMap<String, usize>) {
     let accepted: HashSet<&str> = answers
         .iter()
         .filter(|a| a.status == Ok(200))
@@ -230,7 +230,7 @@ fn assert_none_lost(what: &str, answers: &[Answer], seen: &HashMap<String, usize
 }
 
 /// Waits (bounded) until `cond` holds, polling every 50 ms.
-async fn eventually<F, Fut>(what: &str, limit: Duration, mut cond: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, limit: Duration, mut cond: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -101,3 +101,42 @@ fn amqp_values_checked() {
     .unwrap_err();
     assert!(matches!(e, Error::Parse { .. }), "{e:?}");
 }
+
+/// `urls` lists a cluster's nodes; each is checked like `url`, the error
+/// names its index and never its password; exactly one of `url` and `urls`.
+#[test]
+fn amqp_urls_checked_by_index() {
+    if std::env::var_os(AMQP_URL_ENV).is_some() {
+        return;
+    }
+    let dir = TempDir::new("amqp-urls");
+    let ok = load_ok(&with_amqp(
+        &dir,
+        "urls = [\"amqp://a:5672/%2f\", \"amqp://u:pw@b:5673/%2f\"]",
+    ));
+    assert_eq!(
+        ok.amqp.nodes(),
+        ["amqp://a:5672/%2f", "amqp://u:pw@b:5673/%2f"]
+    );
+    let one = load_ok(&with_amqp(&dir, "url = \"amqp://a:5672/%2f\""));
+    assert_eq!(one.amqp.nodes(), ["amqp://a:5672/%2f"]);
+    let (key, _, shown) = invalid(&with_amqp(
+        &dir,
+        "urls = [\"amqp://a:5672/%2f\", \"amqp://u:s3cret@b:notaport/%2f\"]",
+    ));
+    assert_eq!(key, "amqp.urls[1]");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    let shown = format!("{ok:?}");
+    assert!(!shown.contains(":pw@"), "{shown}");
+    assert!(shown.contains("b:5673"), "{shown}");
+    for (amqp, expected) in [
+        (
+            "url = \"amqp://a/%2f\"\nurls = [\"amqp://b/%2f\"]",
+            "amqp.urls",
+        ),
+        ("urls = []", "amqp.url"),
+        ("exchange = \"x\"", "amqp.url"),
+    ] {
+        assert_eq!(invalid_key(&with_amqp(&dir, amqp)), expected, "{amqp}");
+    }
+}

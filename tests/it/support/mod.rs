@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod capture;
+pub mod cluster;
 pub mod gateway;
 pub mod otlp;
 pub mod pki;
@@ -86,6 +87,8 @@ pub fn now() -> i64 {
 pub struct Options {
     /// AMQP URL for the gateway (default: the machine's broker).
     pub amqp_url: Option<String>,
+    /// `amqp.urls`: a cluster's nodes, instead of `amqp.url`.
+    pub amqp_urls: Option<Vec<String>>,
     /// Do not wait for the broker connection (for broker-down tests).
     pub no_wait: bool,
     /// `confirm_timeout_ms` (default 5000).
@@ -182,6 +185,10 @@ impl Harness {
             .amqp_url
             .clone()
             .unwrap_or_else(|| AMQP_URL.to_string());
+        let amqp_address = match &opts.amqp_urls {
+            Some(urls) => format!("urls = {urls:?}"),
+            None => format!("url = \"{amqp_url}\""),
+        };
         let amqp_extra = format!(
             "{}\n{}",
             opts.amqp_toml.as_deref().unwrap_or(""),
@@ -201,7 +208,7 @@ request_timeout_ms = {request_timeout}
 [admin]
 listen = "127.0.0.1:0"
 [amqp]
-url = "{amqp_url}"
+{amqp_address}
 exchange = "{exchange}"
 confirm_timeout_ms = {confirm}
 channels = 2

@@ -50,6 +50,15 @@ impl PrivateNode {
     /// Why the node could not be started (no RabbitMQ installed, boot
     /// failure with the tail of its output, timeout).
     pub async fn start() -> Result<PrivateNode, String> {
+        let mut node = PrivateNode::prepare(None)?;
+        node.spawn()?;
+        node.await_startup().await?;
+        Ok(node)
+    }
+
+    /// A node ready to [`boot`](Self::boot), with `cookie` as its Erlang
+    /// cookie (nodes of one cluster share it), else a random one.
+    pub fn prepare(cookie: Option<&str>) -> Result<PrivateNode, String> {
         let bin = bin_dir()?;
         let dir = tempfile::Builder::new()
             .prefix("hgtest-rabbit-")
@@ -64,6 +73,13 @@ impl PrivateNode {
             Ok(p.display().to_string())
         };
         let plugins = write("enabled_plugins", "[].\n")?;
+        if let Some(cookie) = cookie {
+            // HOME is the node's directory: the VM and rabbitmqctl read it.
+            let p = write(".erlang.cookie", cookie)?;
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))
+                .map_err(|e| format!("{p}: {e}"))?;
+        }
         // Empty: listeners come from RABBITMQ_NODE_IP_ADDRESS/PORT (setting
         // them in both places makes the node bind the port twice).
         let config = write("rabbitmq.conf", "# private test node\n")?;
@@ -92,7 +108,7 @@ impl PrivateNode {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let mut node = PrivateNode {
+        Ok(PrivateNode {
             name,
             port,
             dist_port,
@@ -101,10 +117,14 @@ impl PrivateNode {
             child: None,
             starts: 0,
             dir,
-        };
-        node.spawn()?;
-        node.await_startup().await?;
-        Ok(node)
+        })
+    }
+
+    /// Starts a [`prepare`](Self::prepare)d node and waits until it accepts
+    /// AMQP connections.
+    pub async fn boot(&mut self) -> Result<(), String> {
+        self.spawn()?;
+        self.await_startup().await
     }
 
     /// `amqp://guest:guest@127.0.0.1:<port>/%2f` (guest works on loopback).
