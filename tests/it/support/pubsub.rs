@@ -52,6 +52,9 @@ pub struct PubsubEnv {
     pub config_path: PathBuf,
     amqp: Connection,
     pub channel: Channel,
+    /// Set by [`PubsubEnv::finish`]; otherwise `Drop` deletes the exchange
+    /// and queue (a test that panicked).
+    finished: bool,
 }
 
 impl PubsubEnv {
@@ -128,6 +131,7 @@ impl PubsubEnv {
             config_path,
             amqp,
             channel,
+            finished: false,
         }
     }
 
@@ -275,15 +279,28 @@ pubsub_url = "{pubsub}"
     }
 
     /// Deletes the exchange and queue.
-    pub async fn finish(self) {
+    pub async fn finish(mut self) {
+        self.finished = true;
         let _ = self.amqp.close(200, ShortString::from("done")).await;
         cleanup(
             AMQP_URL,
             vec![self.exchange.clone()],
             vec![self.queue.clone()],
         );
+        // The simulators stop when dropped, with `self`.
         self.pubsub.shutdown();
-        self.sim.shutdown().await;
+    }
+}
+
+impl Drop for PubsubEnv {
+    fn drop(&mut self) {
+        if !self.finished {
+            cleanup(
+                AMQP_URL,
+                vec![self.exchange.clone()],
+                vec![self.queue.clone()],
+            );
+        }
     }
 }
 
