@@ -213,6 +213,10 @@ pubsub_url = "{pubsub}"
                 settled = Some(tokio::time::Instant::now() + settle);
             }
             let until = settled.unwrap_or(deadline).min(deadline);
+            // Past the settle time: stop even while deliveries are ready.
+            if tokio::time::Instant::now() >= until {
+                break;
+            }
             match tokio::time::timeout_at(until, consumer.next()).await {
                 Ok(Some(Ok(d))) => {
                     d.ack(BasicAckOptions::default()).await.expect("ack");
