@@ -141,29 +141,9 @@ impl ReplayStore {
         let value = encode(position);
         match &self.0 {
             Backend::Embedded(handle) => {
-                let handle = handle.clone();
                 let name = subscription.to_owned();
-                blocking(move || {
-                    let db = handle.get().ok_or(store::Error::Reopening)?;
-                    let write = || -> Result<(), redb::Error> {
-                        let txn = db.begin_write()?;
-                        txn.open_table(TABLE)?
-                            .insert(name.as_str(), value.as_slice())?;
-                        txn.commit()?;
-                        Ok(())
-                    };
-                    match write() {
-                        Ok(()) => Ok(()),
-                        Err(e) => {
-                            if Handle::failed(&db) {
-                                drop(db);
-                                if handle.reopen(|| true) {
-                                    handle.recovered();
-                                }
-                            }
-                            Err(store::Error::db(e))
-                        }
-                    }
+                write(handle, move |t| {
+                    t.insert(name.as_str(), value.as_slice()).map(drop)
                 })
                 .await
             }
@@ -202,19 +182,8 @@ impl ReplayStore {
     pub async fn forget(&self, subscription: &str) -> Result<(), Error> {
         match &self.0 {
             Backend::Embedded(handle) => {
-                let handle = handle.clone();
                 let name = subscription.to_owned();
-                blocking(move || {
-                    let db = handle.get().ok_or(store::Error::Reopening)?;
-                    let remove = || -> Result<(), redb::Error> {
-                        let txn = db.begin_write()?;
-                        txn.open_table(TABLE)?.remove(name.as_str())?;
-                        txn.commit()?;
-                        Ok(())
-                    };
-                    remove().map_err(store::Error::db)
-                })
-                .await
+                write(handle, move |t| t.remove(name.as_str()).map(drop)).await
             }
             Backend::Redis(conn, prefix) => redis::cmd("DEL")
                 .arg(format!("{prefix}{subscription}"))
@@ -223,6 +192,36 @@ impl ReplayStore {
                 .map_err(redis_err),
         }
     }
+}
+
+/// One durable write transaction on the table, off the async threads; a
+/// file that latched an I/O error is reopened (the caller tries again).
+async fn write(
+    handle: &Arc<Handle>,
+    f: impl FnOnce(&mut redb::Table<'_, &'static str, &'static [u8]>) -> Result<(), redb::StorageError>
+        + Send
+        + 'static,
+) -> Result<(), Error> {
+    let handle = handle.clone();
+    blocking(move || {
+        let db = handle.get().ok_or(store::Error::Reopening)?;
+        let run = || -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            f(&mut txn.open_table(TABLE)?)?;
+            txn.commit()?;
+            Ok(())
+        };
+        run().map_err(|e| {
+            if Handle::failed(&db) {
+                drop(db);
+                if handle.reopen(|| true) {
+                    handle.recovered();
+                }
+            }
+            store::Error::db(e)
+        })
+    })
+    .await
 }
 
 /// Runs a redb transaction off the async threads.
