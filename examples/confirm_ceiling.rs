@@ -1,7 +1,13 @@
 //! The broker's own confirm ceiling (`scripts/bench.sh`, docs/performance.md):
 //! a small lapin publisher that does what hookgate does per message (a
-//! persistent, `mandatory` publish to a durable topic exchange, waiting for
-//! the publisher confirm) with nothing else around it.
+//! persistent, `mandatory` publish of hookgate's webhook message to a durable
+//! topic exchange, waiting for the publisher confirm) with nothing else
+//! around it. The `--exchange-kind`, `--no-mandatory`, `--no-properties`,
+//! `--drop-header` and `--typed-time` flags send a part of that message
+//! instead (examples/support/contract.rs): the message-contract A/B of
+//! `scripts/bench.sh` step `contract`. With `--timeline FILE` it also writes,
+//! per 50 ms of publish time, the messages published then and their confirm
+//! latency p50/p99/max: where the stalls are.
 //!
 //! `run`: declares a unique durable topic exchange and `--queues` durable
 //! queues (`classic`, `classic2` = classic with `x-queue-version` 2, or
@@ -42,7 +48,11 @@ use lapin::options::{
     QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use lapin::{Channel, Confirmation, Connection, ConnectionProperties};
+
+#[path = "support/contract.rs"]
+mod contract;
+use contract::{ContractArgs, ExchangeKind};
 
 #[derive(Parser)]
 #[command(about = "RabbitMQ publisher-confirm ceiling for persistent messages")]
@@ -121,6 +131,13 @@ struct RunArgs {
     /// Keep the exchange and queues (default: deleted after the count).
     #[arg(long)]
     keep: bool,
+    /// Write a timeline (per 50 ms of publish time: count, confirm latency
+    /// p50/p99/max in ms) to this file.
+    #[arg(long)]
+    timeline: Option<std::path::PathBuf>,
+    /// Which parts of hookgate's message to send.
+    #[command(flatten)]
+    contract: ContractArgs,
 }
 
 #[tokio::main]
@@ -170,8 +187,10 @@ struct Shared {
     keys: Vec<String>,
     channels: Vec<Channel>,
     body: Vec<u8>,
+    body_sha256: String,
     run_id: String,
     errors: AtomicU64,
+    contract: ContractArgs,
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -184,38 +203,50 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         std::process::id(),
         time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000 % 100_000_000
     );
-    let exchange = format!("{run_id}.x");
+    let kind = args.contract.exchange_kind;
+    let exchange = if kind == ExchangeKind::Default {
+        String::new()
+    } else {
+        format!("{run_id}.x")
+    };
     let queue_names: Vec<String> = (0..args.queues).map(|j| format!("{run_id}.q{j}")).collect();
-    let keys: Vec<String> = if args.queues == 1 {
-        vec!["bench.q0".to_string()]
+    let keys: Vec<String> = if kind == ExchangeKind::Default {
+        queue_names.clone()
     } else {
         (0..args.queues).map(|j| format!("bench.q{j}")).collect()
     };
 
     let conn = connect(&args.url, "confirm_ceiling").await?;
     let setup = conn.create_channel().await?;
-    setup
-        .exchange_declare(
-            ShortString::from(exchange.as_str()),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .context("declaring the exchange")?;
+    if kind != ExchangeKind::Default {
+        let exchange_kind = if kind == ExchangeKind::Topic {
+            lapin::ExchangeKind::Topic
+        } else {
+            lapin::ExchangeKind::Direct
+        };
+        setup
+            .exchange_declare(
+                ShortString::from(exchange.as_str()),
+                exchange_kind,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .context("declaring the exchange")?;
+    }
     for (j, q) in queue_names.iter().enumerate() {
         let mut qargs = FieldTable::default();
-        let kind = if args.queue_type == QueueKind::Quorum {
+        let queue_type = if args.queue_type == QueueKind::Quorum {
             "quorum"
         } else {
             "classic"
         };
         qargs.insert(
             ShortString::from("x-queue-type"),
-            AMQPValue::LongString(LongString::from(kind)),
+            AMQPValue::LongString(LongString::from(queue_type)),
         );
         if args.queue_type == QueueKind::Classic2 {
             qargs.insert(
@@ -234,7 +265,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             )
             .await
             .with_context(|| format!("declaring queue {q}"))?;
-        let binding = if args.queues == 1 {
+        if kind == ExchangeKind::Default {
+            continue;
+        }
+        let binding = if args.queues == 1 && kind == ExchangeKind::Topic {
             "#".to_string()
         } else {
             keys[j].clone()
@@ -270,12 +304,21 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         exchange: exchange.clone(),
         keys,
         channels,
+        body_sha256: if args.contract.needs_body_hash() {
+            contract::sha256_hex(&body)
+        } else {
+            String::new()
+        },
         body,
         run_id: run_id.clone(),
         errors: AtomicU64::new(0),
+        contract: args.contract.clone(),
     });
 
     let started = Instant::now();
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let deadline = started + Duration::from_secs_f64(args.duration_s);
     // Per-sender interval when paced: N senders at R/N messages/s each.
     let interval = args
@@ -291,11 +334,19 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }));
     }
     let mut latencies: Vec<u32> = Vec::new();
+    let mut samples: Vec<(u32, u32)> = Vec::new();
     let mut last_confirm = started;
     for t in tasks {
         let (lat, last) = t.await.context("sender task")?;
-        latencies.extend(lat);
+        if args.timeline.is_some() {
+            samples.extend(lat.iter().copied());
+        }
+        latencies.extend(lat.into_iter().map(|(_, l)| l));
         last_confirm = last_confirm.max(last);
+    }
+    if let Some(path) = &args.timeline {
+        write_timeline(path, started_unix, samples)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let secs = last_confirm.duration_since(started).as_secs_f64().max(1e-9);
     latencies.sort_unstable();
@@ -324,6 +375,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
                 .await;
         }
+    }
+    if !args.keep && kind != ExchangeKind::Default {
         let _ = setup
             .exchange_delete(
                 ShortString::from(exchange.as_str()),
@@ -367,8 +420,49 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `samples` ((publish time, confirm latency) in µs since the start,
+/// which was `started_unix` (Unix seconds)) as one line per 50 ms:
+/// `unix_s t_s count p50_ms p99_ms max_ms`.
+fn write_timeline(
+    path: &std::path::Path,
+    started_unix: f64,
+    mut samples: Vec<(u32, u32)>,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    const BUCKET_US: u32 = 50_000;
+    samples.sort_unstable();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        out,
+        "# unix_s t_s count p50_ms p99_ms max_ms (per 50 ms of publish time)"
+    )?;
+    let mut i = 0;
+    while i < samples.len() {
+        let bucket = samples[i].0 / BUCKET_US;
+        let mut lat: Vec<u32> = Vec::new();
+        while i < samples.len() && samples[i].0 / BUCKET_US == bucket {
+            lat.push(samples[i].1);
+            i += 1;
+        }
+        lat.sort_unstable();
+        let at = |p: f64| f64::from(lat[((p * (lat.len() - 1) as f64).round()) as usize]) / 1000.0;
+        let t = f64::from(bucket * BUCKET_US) / 1e6;
+        writeln!(
+            out,
+            "{:.3} {t:.2} {} {:.2} {:.2} {:.2}",
+            started_unix + t,
+            lat.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        )?;
+    }
+    out.flush()
+}
+
 /// One sender: publish, wait for the confirm, repeat until the deadline.
-/// Returns its confirm latencies (microseconds) and when its last confirm came.
+/// Returns its (publish time since the start, confirm latency) pairs in
+/// microseconds and when its last confirm came.
 async fn sender(
     shared: Arc<Shared>,
     i: usize,
@@ -376,7 +470,7 @@ async fn sender(
     deadline: Instant,
     interval: Option<Duration>,
     offset: Option<Duration>,
-) -> (Vec<u32>, Instant) {
+) -> (Vec<(u32, u32)>, Instant) {
     let channel = &shared.channels[i % shared.channels.len()];
     let mut latencies = Vec::with_capacity(4096);
     let mut last = started;
@@ -400,7 +494,8 @@ async fn sender(
         let ok = publish_one(&shared, channel, key, &id).await;
         let done = Instant::now();
         if ok {
-            latencies.push(u32::try_from(done.duration_since(t0).as_micros()).unwrap_or(u32::MAX));
+            let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+            latencies.push((us(t0.duration_since(started)), us(done.duration_since(t0))));
             last = done;
         } else {
             shared.errors.fetch_add(1, Ordering::Relaxed);
@@ -410,42 +505,19 @@ async fn sender(
     (latencies, last)
 }
 
-/// Publishes one persistent, mandatory message with hookgate-like properties
-/// and waits for its confirm; true on a plain ack.
+/// Publishes one persistent message (hookgate's, or the part of it
+/// `shared.contract` selects) and waits for its confirm; true on a plain ack.
 async fn publish_one(shared: &Shared, channel: &Channel, key: &str, id: &str) -> bool {
     let now = time::OffsetDateTime::now_utc();
-    let mut headers = FieldTable::default();
-    let ts = now
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    for (k, v) in [
-        ("x-hookgate-route", "bench"),
-        ("x-hookgate-received-at", ts.as_str()),
-        ("cloudEvents:specversion", "1.0"),
-        ("cloudEvents:id", id),
-        ("cloudEvents:source", "/bench"),
-        ("cloudEvents:type", key),
-        ("cloudEvents:time", ts.as_str()),
-    ] {
-        headers.insert(
-            ShortString::from(k),
-            AMQPValue::LongString(LongString::from(v)),
-        );
-    }
-    let props = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_content_type(ShortString::from("application/json"))
-        .with_message_id(ShortString::from(id))
-        .with_timestamp(now.unix_timestamp().max(0) as u64)
-        .with_type(ShortString::from(key))
-        .with_app_id(ShortString::from("confirm_ceiling"))
-        .with_headers(headers);
+    let props = shared
+        .contract
+        .properties(id, key, now, &shared.body_sha256);
     let confirm = channel
         .basic_publish(
             ShortString::from(shared.exchange.as_str()),
             ShortString::from(key),
             BasicPublishOptions {
-                mandatory: true,
+                mandatory: shared.contract.mandatory(),
                 ..BasicPublishOptions::default()
             },
             &shared.body,

@@ -22,7 +22,13 @@
 #   spool     the webhooks load with [amqp] pointed at a closed port: every 2xx is an
 #             fsynced spool write; afterwards `hookgate spool status` must count the 2xx;
 #   idle      gateway RSS with 1,000 and 10,000 idle keep-alive TLS connections
-#             (examples/idle_conns).
+#             (examples/idle_conns);
+#   contract  (not in the default STEPS) the message contract's cost to the broker, A/B in
+#             one run: the raw publisher with parts of hookgate's message left out, and
+#             hookgate against examples/proto_gateway (bare hyper + lapin) publishing
+#             hookgate's message or a bare one: scripts/lib/bench-contract.sh (its knobs:
+#             CONTRACT_N, CONTRACT_TOPOLOGIES, CONTRACT_VARIANTS, CONTRACT_GATEWAYS,
+#             BROKER_TIMELINE=1 for 50 ms broker and confirm-latency timelines).
 #
 # The broker is a PRIVATE RabbitMQ node (own node name, ports, data dir under the work
 # dir; the machine's shared broker on 5672 and epmd are not touched), deleted at the end.
@@ -91,6 +97,8 @@ GATEWAY_PID= NODE_SCRIPT_PID= CHILD_PID=
 
 # shellcheck source=lib/private-rabbit.sh
 source "$ROOT/scripts/lib/private-rabbit.sh"
+# shellcheck source=lib/bench-contract.sh
+source "$ROOT/scripts/lib/bench-contract.sh"
 
 stop_gateway() {
   [[ -n $GATEWAY_PID ]] || return 0
@@ -266,6 +274,7 @@ PY
 # SUMMARIZE=DIR: only (re)print the summary of an earlier run's DIR/results.txt.
 if [[ -n ${SUMMARIZE:-} ]]; then
   summarize "$SUMMARIZE/results.txt" "$SUMMARIZE/machine.txt"
+  contract_summary "$SUMMARIZE/results.txt"
   trap - EXIT
   rm -rf "$WORK" "$OUT"
   exit 0
@@ -292,16 +301,18 @@ for t in taskset openssl curl python3; do command -v $t >/dev/null || die "$t is
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 if [[ -n ${GATEWAY_BIN:-} ]]; then
   log "building (release): examples confirm_ceiling and idle_conns (gateway: $GATEWAY_BIN)"
-  cargo build --release --locked --example confirm_ceiling --example idle_conns 2>&1 |
+  cargo build --release --locked --example confirm_ceiling --example idle_conns --example proto_gateway 2>&1 |
     tail -3 | tee -a "$OUT/bench.log" >&2
 else
   log "building (release): hookgate, examples confirm_ceiling and idle_conns"
-  cargo build --release --locked --bin hookgate --example confirm_ceiling --example idle_conns 2>&1 |
+  cargo build --release --locked --bin hookgate --example confirm_ceiling --example idle_conns \
+    --example proto_gateway 2>&1 |
     tail -3 | tee -a "$OUT/bench.log" >&2
 fi
 BIN=${GATEWAY_BIN:-$TARGET/release/hookgate}
 CEILING=$TARGET/release/examples/confirm_ceiling
 IDLE=$TARGET/release/examples/idle_conns
+PROTO=$TARGET/release/examples/proto_gateway
 
 read -r AMQP_PORT DIST_PORT LISTEN_PORT ADMIN_PORT CLOSED_PORT < <(free_ports 5)
 AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
@@ -608,6 +619,7 @@ url = "$url"
 exchange = "$X_NAME"
 ${AMQP_CHANNELS:+channels = $AMQP_CHANNELS}
 ${AMQP_MAX_CHANNELS:+max_channels = $AMQP_MAX_CHANNELS}
+${EXTRA_AMQP:-}
 TOML
   for ((j = 0; j < count; j++)); do
     local q="hgbench.$$.$SEQ.q$j" bindings
@@ -790,7 +802,7 @@ gateway_webhooks() {
   echo "core_split broker=cpu$CORE_BROKER gateway=cpu$CORE_GATEWAY load_generator=cpu$CORE_LOAD"
   echo "rabbitmq=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo '?') erlang=$(dpkg-query -W -f='${Version}' erlang-base 2>/dev/null || echo '?') wrk=\"$(wrk -v 2>&1 | head -1)\" rustc=\"$(rustc --version)\""
   echo "git=$(git rev-parse --short HEAD 2>/dev/null || echo '?') dirty_files=$(git status --porcelain 2>/dev/null | wc -l)"
-  echo "command=\"RUNS=$RUNS DURATION=$DURATION NS='$NS' TOPOLOGIES='$TOPOLOGIES' GW_TOPOLOGIES='$GW_TOPOLOGIES' OM_CONNS=$OM_CONNS STEPS='$STEPS' PROFILE=$PROFILE scripts/bench.sh\""
+  echo "command=\"RUNS=$RUNS DURATION=$DURATION NS='$NS' TOPOLOGIES='$TOPOLOGIES' GW_TOPOLOGIES='$GW_TOPOLOGIES' OM_CONNS=$OM_CONNS STEPS='$STEPS' PROFILE=$PROFILE${CONTRACT_N:+ CONTRACT_N=$CONTRACT_N CONTRACT_TOPOLOGIES='$CONTRACT_TOPOLOGIES' CONTRACT_VARIANTS='$CONTRACT_VARIANTS' CONTRACT_GATEWAYS='$CONTRACT_GATEWAYS' BROKER_TIMELINE=${BROKER_TIMELINE:-0}} scripts/bench.sh\""
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" | tee -a "$OUT/bench.log" >&2
 
@@ -879,6 +891,10 @@ for ((run = 1; run <= RUNS; run++)); do
     done
   fi
 
+  if has_step contract; then
+    contract_step "$run"
+  fi
+
   if has_step idle; then
     # 1,000 and 10,000 over TLS, then 10,000 in plain HTTP (server.plaintext) to tell what
     # TLS costs per connection.
@@ -952,5 +968,6 @@ fi
 
 # --- 7. summary with medians and ratios -----------------------------------------------------------------
 summarize "$RESULTS" "$OUT/machine.txt" >"$OUT/summary.md"
+contract_summary "$RESULTS" >>"$OUT/summary.md"
 cat "$OUT/summary.md"
 log "results: $RESULTS; summary: $OUT/summary.md"
