@@ -86,6 +86,7 @@ fn listen(addr: SocketAddr, backlog: u32, reuse_port: bool) -> std::io::Result<T
     not(target_os = "cygwin"),
     not(target_os = "nuttx"),
 ))]
+/// `SO_REUSEPORT`, where tokio offers it (`config::REUSE_PORT_SUPPORTED`).
 fn set_reuseport(socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
     socket.set_reuseport(true)
 }
