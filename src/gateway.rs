@@ -61,16 +61,50 @@ pub enum Error {
 /// instead of being dropped (the OS caps it at `net.core.somaxconn`).
 pub(crate) const LISTEN_BACKLOG: u32 = 4096;
 
-/// Binds a listener with `SO_REUSEADDR` and the given accept backlog.
-fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+/// Binds a listener with `SO_REUSEADDR`, with `SO_REUSEPORT` too when
+/// `reuse_port` (`server.reuse_port`: other processes of the same user may
+/// bind the same address, and the kernel spreads new connections over
+/// them), and the given accept backlog.
+fn listen(addr: SocketAddr, backlog: u32, reuse_port: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if reuse_port {
+        set_reuseport(&socket)?;
+    }
     socket.bind(addr)?;
     socket.listen(backlog)
+}
+
+#[cfg(all(
+    unix,
+    not(target_os = "solaris"),
+    not(target_os = "illumos"),
+    not(target_os = "cygwin"),
+    not(target_os = "nuttx"),
+))]
+/// `SO_REUSEPORT`, where tokio offers it (`config::REUSE_PORT_SUPPORTED`).
+fn set_reuseport(socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
+    socket.set_reuseport(true)
+}
+
+/// No `SO_REUSEPORT` here: the config check refuses `server.reuse_port`
+/// ([`crate::config::REUSE_PORT_SUPPORTED`]), so this is never reached.
+#[cfg(not(all(
+    unix,
+    not(target_os = "solaris"),
+    not(target_os = "illumos"),
+    not(target_os = "cygwin"),
+    not(target_os = "nuttx"),
+)))]
+fn set_reuseport(_socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "SO_REUSEPORT is not available on this platform",
+    ))
 }
 
 /// A running gateway.
@@ -292,11 +326,17 @@ struct Listeners {
 /// Binds both listeners before anything else starts, so a taken port fails
 /// start-up naming its config key.
 fn bind_listeners(config: &Config) -> Result<Listeners, Error> {
-    let bind = |key: &'static str, addr: SocketAddr| {
-        listen(addr, LISTEN_BACKLOG).map_err(|source| Error::Bind { key, addr, source })
+    let bind = |key: &'static str, addr: SocketAddr, reuse_port: bool| {
+        listen(addr, LISTEN_BACKLOG, reuse_port).map_err(|source| Error::Bind { key, addr, source })
     };
-    let listener = bind("server.listen", config.server.listen)?;
-    let admin_listener = bind("admin.listen", config.admin.listen)?;
+    // Only the public listener may share its port: each process of a fleet
+    // has an admin port of its own, so a scrape reaches the one it names.
+    let listener = bind(
+        "server.listen",
+        config.server.listen,
+        config.server.reuse_port,
+    )?;
+    let admin_listener = bind("admin.listen", config.admin.listen, false)?;
     let addr = listener.local_addr().map_err(|source| Error::Bind {
         key: "server.listen",
         addr: config.server.listen,

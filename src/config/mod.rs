@@ -51,6 +51,7 @@ pub(crate) use self::routes::PublicKey;
 pub(crate) use self::routes::{DiscordEndpoint, KeyAlgorithm};
 pub use self::server::{
     AdminConfig, ServerConfig, TlsConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN,
+    REUSE_PORT_SUPPORTED,
 };
 pub use self::spool::{SpoolConfig, MIN_SPOOL_MAX_BYTES};
 pub use self::telemetry::{TelemetryConfig, DEFAULT_GATEWAY_SERVICE, DEFAULT_WORKER_SERVICE};

@@ -11,6 +11,15 @@ use super::{positive, Error};
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 /// Default admin listener (`/healthz`, `/readyz`, `/metrics`).
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+/// Whether this platform has `SO_REUSEPORT` (`server.reuse_port`): the
+/// targets where tokio's `TcpSocket::set_reuseport` exists.
+pub const REUSE_PORT_SUPPORTED: bool = cfg!(all(
+    unix,
+    not(target_os = "solaris"),
+    not(target_os = "illumos"),
+    not(target_os = "cygwin"),
+    not(target_os = "nuttx"),
+));
 
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +93,12 @@ pub struct ServerConfig {
     /// is the client.
     #[serde(default)]
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+    /// Set `SO_REUSEPORT` on the public listener, so several gateway
+    /// processes can listen on the same address and the kernel spreads new
+    /// connections over them (docs/reliability.md, "Several gateways behind
+    /// one address"). Unix only; the admin listener never shares its port.
+    #[serde(default)]
+    pub(crate) reuse_port: bool,
 }
 
 /// `[server.tls]`.
@@ -129,6 +144,13 @@ impl ServerConfig {
     /// [`Error::Invalid`] with the key of the first problem.
     pub(super) fn validate(&self, file: &Path) -> Result<(), Error> {
         self.validate_tls(file)?;
+        if self.reuse_port && !REUSE_PORT_SUPPORTED {
+            return Err(Error::invalid(
+                file,
+                "server.reuse_port",
+                "SO_REUSEPORT is not available on this platform (unix only)",
+            ));
+        }
         if let Some(cap) = self.max_body_bytes {
             positive(file, "server.max_body_bytes", cap as u64)?;
         }

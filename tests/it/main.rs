@@ -9,6 +9,7 @@ mod connections;
 mod contracts;
 mod durability;
 mod edge;
+mod fleet;
 mod hardening;
 mod ops_page;
 mod outage;

@@ -142,3 +142,22 @@ fn zero_server_values_refused() {
         assert_eq!(key, format!("server.{k}"));
     }
 }
+
+#[test]
+fn reuse_port_defaults_off_and_is_refused_where_unsupported() {
+    let dir = TempDir::new("reuse-port");
+    let c = load_ok(&with_server(&dir, "[server.tls]\nself_signed = true"));
+    assert!(!c.server.reuse_port, "off unless asked for");
+    let text = with_server(&dir, "reuse_port = true\n[server.tls]\nself_signed = true");
+    if REUSE_PORT_SUPPORTED {
+        assert!(load_ok(&text).server.reuse_port);
+    } else {
+        let (key, reason, shown) = invalid(&text);
+        assert_eq!(key, "server.reuse_port");
+        assert!(reason.contains("SO_REUSEPORT"), "{reason}");
+        assert!(
+            shown.starts_with("test.toml: server.reuse_port: "),
+            "{shown}"
+        );
+    }
+}
