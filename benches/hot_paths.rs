@@ -319,19 +319,23 @@ fn verifiers(c: &mut Criterion) {
 }
 
 fn envelope(c: &mut Criterion) {
+    // The default `amqp.cloudevents`: the headers today's messages carry.
+    const BINARY: hookgate::envelope::CloudEvents = hookgate::envelope::CloudEvents::Binary;
     let route = route("salesforce_om");
     let om = om::parse(&fixture("salesforce/om_1.xml"), om::Limits::default()).expect("parse");
     let now = time::OffsetDateTime::now_utc();
     c.bench_function("envelope_notification", |b| {
-        b.iter(|| hookgate::envelope::notification(&route, &om, &om.notifications[0], now))
+        b.iter(|| hookgate::envelope::notification(&route, &om, &om.notifications[0], now, BINARY))
     });
     let om100 = om::parse(&fixture("salesforce/om_100.xml"), om::Limits::default()).expect("parse");
     c.bench_function("envelope_notifications_100", |b| {
-        b.iter(|| hookgate::envelope::notifications(&route, black_box(&om100), now))
+        b.iter(|| hookgate::envelope::notifications(&route, black_box(&om100), now, BINARY))
     });
     let gh = route_github_verified();
     c.bench_function("envelope_webhook_1k", |b| {
-        b.iter(|| hookgate::envelope::webhook(&gh.0, gh.1.clone(), Some("application/json"), now))
+        b.iter(|| {
+            hookgate::envelope::webhook(&gh.0, gh.1.clone(), Some("application/json"), now, BINARY)
+        })
     });
     let body = vec![b'x'; 1024];
     c.bench_function("dedupe_key_1k", |b| {

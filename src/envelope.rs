@@ -11,10 +11,12 @@
 //!   `hookgate`, `content_type` (as received for webhooks,
 //!   `application/json` for Notifications).
 //! - headers: `x-hookgate-route`, `x-hookgate-received-at` (RFC 3339),
-//!   `x-hookgate-idempotency-key` (see below), and the CloudEvents AMQP
-//!   binding's binary-mode attributes `cloudEvents:specversion` (`1.0`),
-//!   `cloudEvents:id`, `cloudEvents:source` (the route path),
-//!   `cloudEvents:type`, `cloudEvents:time`; `x-hookgate-body-signed:
+//!   `x-hookgate-idempotency-key` (see below), and, unless
+//!   `amqp.cloudevents = "off"` ([`CloudEvents`]), the CloudEvents AMQP
+//!   binding's binary-mode attributes [`CLOUDEVENTS_HEADERS`]:
+//!   `cloudEvents:specversion` (`1.0`), `cloudEvents:id` (= `message_id`),
+//!   `cloudEvents:source` (the route path), `cloudEvents:type` (= `type`),
+//!   `cloudEvents:time` (= `x-hookgate-received-at`); `x-hookgate-body-signed:
 //!   false` when the provider's signature does not cover the body
 //!   (Mailgun); then the W3C Trace Context
 //!   [`TRACEPARENT_HEADER`] (always: the gateway's request span, continuing
@@ -38,6 +40,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+pub use crate::config::CloudEvents;
 use crate::config::Route;
 use crate::salesforce::om::{Notification, OutboundMessage};
 use crate::verify::Verified;
@@ -60,6 +63,15 @@ pub const REPLAY_ID_HEADER: &str = "x-hookgate-replay-id";
 /// Header with the Avro schema id (fingerprint) a Pub/Sub API event was
 /// written with.
 pub const SCHEMA_ID_HEADER: &str = "x-hookgate-schema-id";
+/// The CloudEvents binary-mode headers, in the order they are added (after
+/// the first three `x-hookgate-*` headers), when [`CloudEvents::Binary`].
+pub const CLOUDEVENTS_HEADERS: [&str; 5] = [
+    "cloudEvents:specversion",
+    "cloudEvents:id",
+    "cloudEvents:source",
+    "cloudEvents:type",
+    "cloudEvents:time",
+];
 /// Longest routing key AMQP allows (shortstr).
 pub const MAX_ROUTING_KEY: usize = 255;
 
@@ -68,16 +80,17 @@ pub const MAX_ROUTING_KEY: usize = 255;
 pub struct Message {
     /// Topic routing key `<source>.<event>`.
     pub routing_key: String,
-    /// Idempotency key, also `cloudEvents:id`.
+    /// Idempotency key, also `cloudEvents:id` (when [`CloudEvents::Binary`]).
     pub message_id: String,
     /// MIME type of `body`.
     pub content_type: String,
-    /// The routing key again, as AMQP `type` and `cloudEvents:type`.
+    /// The routing key again, as AMQP `type` (and `cloudEvents:type`).
     pub kind: String,
     /// When hookgate received the request.
     pub received_at: OffsetDateTime,
-    /// String headers (`x-hookgate-*`, `cloudEvents:*`, then `traceparent`
-    /// and `tracestate`), in this order.
+    /// String headers (`x-hookgate-*`, `cloudEvents:*` unless
+    /// [`CloudEvents::Off`], then `traceparent` and `tracestate`), in this
+    /// order.
     pub headers: Vec<(Cow<'static, str>, String)>,
     /// The payload.
     pub body: Bytes,
@@ -133,6 +146,7 @@ pub fn webhook(
     verified: Verified,
     content_type: Option<&str>,
     received_at: OffsetDateTime,
+    cloudevents: CloudEvents,
 ) -> Result<Message, Error> {
     let routing_key = routing_key(&route.name, verified.event());
     let key = idempotency_key(
@@ -153,6 +167,7 @@ pub fn webhook(
         verified.into_body(),
         received_at,
     );
+    cloud_events(&mut m, cloudevents, &route.path);
     if !route.kind.signs_body() {
         m.headers
             .push((Cow::Borrowed(BODY_SIGNED_HEADER), "false".to_owned()));
@@ -181,12 +196,15 @@ pub struct PulledEvent<'a> {
     pub schema_id: &'a str,
     /// `application/json` (decoded) or `avro/binary` (the raw payload).
     pub content_type: &'a str,
+    /// `amqp.cloudevents` of `hookgate subscribe`'s config.
+    pub cloudevents: CloudEvents,
 }
 
 /// Builds the message of a pulled event: routing key
 /// `<subscription>.<event>`, `message_id` = `id`, idempotency key
 /// `<subscription>|<id>`, the CloudEvents headers as for webhooks (source =
-/// the topic), plus [`REPLAY_ID_HEADER`] and [`SCHEMA_ID_HEADER`].
+/// the topic; none with [`CloudEvents::Off`]), plus [`REPLAY_ID_HEADER`] and
+/// [`SCHEMA_ID_HEADER`].
 ///
 /// # Errors
 /// [`Error`] when the id or routing key is longer than an AMQP short string.
@@ -197,26 +215,16 @@ pub fn pubsub_event(
 ) -> Result<Message, Error> {
     use base64::Engine as _;
     let routing_key = routing_key(e.subscription, Some(e.event));
-    let time = rfc3339(received_at);
-    let headers = vec![
+    let mut headers = Vec::with_capacity(10);
+    headers.extend([
         (Cow::Borrowed(ROUTE_HEADER), e.subscription.to_owned()),
-        (Cow::Borrowed(RECEIVED_AT_HEADER), time.clone()),
+        (Cow::Borrowed(RECEIVED_AT_HEADER), rfc3339(received_at)),
         (
             Cow::Borrowed(IDEMPOTENCY_KEY_HEADER),
             format!("{}|{}", e.subscription, e.id),
         ),
-        (Cow::Borrowed("cloudEvents:specversion"), "1.0".to_owned()),
-        (Cow::Borrowed("cloudEvents:id"), e.id.to_owned()),
-        (Cow::Borrowed("cloudEvents:source"), e.topic.to_owned()),
-        (Cow::Borrowed("cloudEvents:type"), routing_key.clone()),
-        (Cow::Borrowed("cloudEvents:time"), time),
-        (
-            Cow::Borrowed(REPLAY_ID_HEADER),
-            base64::engine::general_purpose::STANDARD.encode(e.replay_id),
-        ),
-        (Cow::Borrowed(SCHEMA_ID_HEADER), e.schema_id.to_owned()),
-    ];
-    checked(Message {
+    ]);
+    let mut m = Message {
         kind: routing_key.clone(),
         routing_key,
         message_id: e.id.to_owned(),
@@ -224,7 +232,39 @@ pub fn pubsub_event(
         received_at,
         headers,
         body,
-    })
+    };
+    cloud_events(&mut m, e.cloudevents, e.topic);
+    m.headers.extend([
+        (
+            Cow::Borrowed(REPLAY_ID_HEADER),
+            base64::engine::general_purpose::STANDARD.encode(e.replay_id),
+        ),
+        (Cow::Borrowed(SCHEMA_ID_HEADER), e.schema_id.to_owned()),
+    ]);
+    checked(m)
+}
+
+/// Adds the CloudEvents binary-mode attributes ([`CLOUDEVENTS_HEADERS`])
+/// after the `x-hookgate-*` headers of `m`, unless `mode` is
+/// [`CloudEvents::Off`]: `id`, `type` and `time` repeat `message_id`, `type`
+/// and [`RECEIVED_AT_HEADER`]; `source` is the route path or the topic.
+fn cloud_events(m: &mut Message, mode: CloudEvents, source: &str) {
+    if mode == CloudEvents::Off {
+        return;
+    }
+    let time = m
+        .headers
+        .iter()
+        .find(|(k, _)| k == RECEIVED_AT_HEADER)
+        .map_or_else(|| rfc3339(m.received_at), |(_, v)| v.clone());
+    let [specversion, id, src, kind, at] = CLOUDEVENTS_HEADERS;
+    m.headers.extend([
+        (Cow::Borrowed(specversion), "1.0".to_owned()),
+        (Cow::Borrowed(id), m.message_id.clone()),
+        (Cow::Borrowed(src), source.to_owned()),
+        (Cow::Borrowed(kind), m.kind.clone()),
+        (Cow::Borrowed(at), time),
+    ]);
 }
 
 /// `m` when every short-string field fits ([`MAX_SHORT_STRING`]).
@@ -275,10 +315,11 @@ pub fn notifications(
     route: &Route,
     om: &OutboundMessage,
     received_at: OffsetDateTime,
+    cloudevents: CloudEvents,
 ) -> Result<Vec<Message>, Error> {
     om.notifications
         .iter()
-        .map(|n| notification(route, om, n, received_at))
+        .map(|n| notification(route, om, n, received_at, cloudevents))
         .collect()
 }
 
@@ -291,6 +332,7 @@ pub fn notification(
     om: &OutboundMessage,
     n: &Notification,
     received_at: OffsetDateTime,
+    cloudevents: CloudEvents,
 ) -> Result<Message, Error> {
     let body = NotificationBody {
         organization_id: &om.organization_id,
@@ -310,7 +352,7 @@ pub fn notification(
     let json = serde_json::to_vec(&body).unwrap_or_default();
     // Nothing in an Outbound Message is signed: key on the content too.
     let key = idempotency_key(&route.name, &n.id, false, &json);
-    checked(build(
+    let mut m = build(
         route,
         n.id.clone(),
         key,
@@ -318,9 +360,13 @@ pub fn notification(
         "application/json".to_owned(),
         Bytes::from(json),
         received_at,
-    ))
+    );
+    cloud_events(&mut m, cloudevents, &route.path);
+    checked(m)
 }
 
+/// The message with its properties and the three `x-hookgate-*` headers
+/// every message has; the caller adds the rest ([`cloud_events`]...).
 fn build(
     route: &Route,
     message_id: String,
@@ -330,17 +376,14 @@ fn build(
     body: Bytes,
     received_at: OffsetDateTime,
 ) -> Message {
-    let time = rfc3339(received_at);
-    let headers = vec![
+    // Room for the CloudEvents headers, `x-hookgate-body-signed` and the
+    // trace context added later.
+    let mut headers = Vec::with_capacity(11);
+    headers.extend([
         (Cow::Borrowed(ROUTE_HEADER), route.name.clone()),
-        (Cow::Borrowed(RECEIVED_AT_HEADER), time.clone()),
+        (Cow::Borrowed(RECEIVED_AT_HEADER), rfc3339(received_at)),
         (Cow::Borrowed(IDEMPOTENCY_KEY_HEADER), key),
-        (Cow::Borrowed("cloudEvents:specversion"), "1.0".to_owned()),
-        (Cow::Borrowed("cloudEvents:id"), message_id.clone()),
-        (Cow::Borrowed("cloudEvents:source"), route.path.clone()),
-        (Cow::Borrowed("cloudEvents:type"), routing_key.clone()),
-        (Cow::Borrowed("cloudEvents:time"), time),
-    ];
+    ]);
     Message {
         kind: routing_key.clone(),
         routing_key,
@@ -381,37 +424,4 @@ pub(crate) fn routing_key(source: &str, event: Option<&str>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routing_keys() {
-        assert_eq!(routing_key("github", Some("push")), "github.push");
-        assert_eq!(
-            routing_key("shopify", Some("orders/create")),
-            "shopify.orders.create"
-        );
-        assert_eq!(
-            routing_key("stripe", Some("invoice.paid")),
-            "stripe.invoice.paid"
-        );
-        assert_eq!(routing_key("generic", None), "generic.event");
-        assert_eq!(routing_key("generic", Some("  ")), "generic.event");
-        assert_eq!(routing_key("x", Some("a b#*")), "x.a_b__");
-        assert_eq!(
-            routing_key("x", Some(&"y".repeat(400))).len(),
-            MAX_ROUTING_KEY
-        );
-    }
-
-    #[test]
-    fn unsigned_ids_include_the_body_hash() {
-        assert_eq!(
-            idempotency_key("stripe", "evt_1", true, b"x"),
-            "stripe|evt_1"
-        );
-        let k = idempotency_key("github", "d-1", false, b"x");
-        assert!(k.starts_with("github|d-1|") && k.len() == "github|d-1|".len() + 64);
-        assert_ne!(k, idempotency_key("github", "d-1", false, b"y"));
-    }
-}
+mod tests;

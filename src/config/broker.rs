@@ -64,6 +64,11 @@ pub struct AmqpConfig {
     /// Durable queues declared and bound to the exchange at start.
     #[serde(default)]
     pub(crate) queues: Vec<QueueConfig>,
+    /// Whether messages carry the CloudEvents binary-mode `cloudEvents:*`
+    /// headers (the gateway's and `hookgate subscribe`'s; read at start, like
+    /// every `[amqp]` key).
+    #[serde(default, deserialize_with = "cloudevents")]
+    pub(crate) cloudevents: CloudEvents,
 }
 
 impl std::fmt::Debug for AmqpConfig {
@@ -78,6 +83,7 @@ impl std::fmt::Debug for AmqpConfig {
             unroutable_queue,
             heartbeat_s,
             queues,
+            cloudevents,
         } = self;
         f.debug_struct("AmqpConfig")
             .field("url", &redact_url(url))
@@ -92,6 +98,7 @@ impl std::fmt::Debug for AmqpConfig {
             .field("unroutable_queue", unroutable_queue)
             .field("heartbeat_s", heartbeat_s)
             .field("queues", queues)
+            .field("cloudevents", cloudevents)
             .finish()
     }
 }
@@ -119,6 +126,23 @@ pub enum QueueType {
     Quorum,
     /// Classic (single-node) durable queue.
     Classic,
+}
+
+/// `amqp.cloudevents`: the CloudEvents AMQP binding's binary-mode
+/// attributes on every published message, or none. Three of the five repeat
+/// AMQP properties or `x-hookgate-*` headers, and each header-table entry
+/// costs the broker throughput (issue #20).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudEvents {
+    /// `cloudEvents:specversion`, `id`, `source`, `type` and `time` headers:
+    /// the messages are binary-mode CloudEvents.
+    #[default]
+    Binary,
+    /// None of the five: the messages are not CloudEvents (their `message_id`,
+    /// `type`, `x-hookgate-received-at` and `x-hookgate-route` still carry
+    /// the same values).
+    Off,
 }
 
 // === impl AmqpConfig ===
@@ -263,6 +287,13 @@ fn amqp_url_problem(url: &str) -> Option<String> {
         }
     };
     Some(format!("not an AMQP URI: {reason}"))
+}
+
+/// [`CloudEvents`], with the key in the error: toml's message shows the
+/// line, not the section it is in.
+fn cloudevents<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CloudEvents, D::Error> {
+    CloudEvents::deserialize(d)
+        .map_err(|e| serde::de::Error::custom(format_args!("amqp.cloudevents: {e}")))
 }
 
 fn default_exchange() -> String {

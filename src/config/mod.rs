@@ -37,7 +37,9 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-pub use self::broker::{AmqpConfig, QueueConfig, QueueType, AMQP_URL_ENV, MAX_AMQP_CHANNELS};
+pub use self::broker::{
+    AmqpConfig, CloudEvents, QueueConfig, QueueType, AMQP_URL_ENV, MAX_AMQP_CHANNELS,
+};
 pub(crate) use self::dedupe::DedupeConfig;
 pub(crate) use self::routes::generic;
 pub use self::routes::{

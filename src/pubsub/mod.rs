@@ -137,6 +137,7 @@ pub async fn start(config: SubscribeConfig, options: Options) -> Result<Running,
             publisher: publisher.clone(),
             metrics: metrics.clone(),
             silence: config.pubsub.silence(),
+            cloudevents: config.amqp.cloudevents,
         };
         let retry = config.pubsub.retry();
         tasks.push(tokio::spawn(run(sub, rx.clone(), options, retry)));

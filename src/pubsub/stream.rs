@@ -94,6 +94,8 @@ pub(crate) struct Sub {
     pub(crate) publisher: Publisher,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) silence: Duration,
+    /// `amqp.cloudevents`.
+    pub(crate) cloudevents: envelope::CloudEvents,
 }
 
 /// The replay position the stream starts from.
@@ -412,6 +414,7 @@ impl Sub {
             } else {
                 "avro/binary"
             },
+            cloudevents: self.cloudevents,
         };
         let now = time::OffsetDateTime::now_utc();
         match envelope::pubsub_event(&pulled, body, now) {

@@ -39,7 +39,7 @@ use super::respond::{self, Body, Outcome};
 use super::{Gateway, RouteEntry};
 use crate::config::{Route, RouteKind};
 use crate::dedupe::Cache;
-use crate::envelope::{self, Message};
+use crate::envelope::{self, CloudEvents, Message};
 use crate::outbox::{self, Outbox, Stored};
 use crate::salesforce::om::OutboundMessage;
 use crate::telemetry::metrics::Metrics;
@@ -122,7 +122,13 @@ where
         gw.metrics.secret_match(&route.name, v.secret_slot());
     }
     let content_type = content_type(&parts.headers);
-    let mut messages = envelope(route, authenticated, content_type, received_at)?;
+    let mut messages = envelope(
+        route,
+        authenticated,
+        content_type,
+        received_at,
+        gw.cloudevents,
+    )?;
     context::stamp(span, &mut messages);
     let cache = gw.replay.as_ref();
     let fresh = dedupe(cache, &gw.metrics, &route.name, messages);
@@ -239,7 +245,8 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
 // === envelope ===
 
 /// The messages `authenticated` makes on `route`: one per webhook (its body
-/// moved into the message), one per Notification of an Outbound Message.
+/// moved into the message), one per Notification of an Outbound Message;
+/// with the CloudEvents headers unless `cloudevents` is off.
 ///
 /// # Errors
 /// [`Unqueued`]: a handshake to answer, or a value AMQP cannot carry.
@@ -248,14 +255,18 @@ pub(crate) fn envelope(
     authenticated: Authenticated,
     content_type: Option<&str>,
     received_at: OffsetDateTime,
+    cloudevents: CloudEvents,
 ) -> Result<Vec<Message>, Unqueued> {
     let built = match authenticated {
-        Authenticated::OutboundMessage(om) => envelope::notifications(route, &om, received_at),
+        Authenticated::OutboundMessage(om) => {
+            envelope::notifications(route, &om, received_at, cloudevents)
+        }
         Authenticated::Webhook(verified) => {
             if let Some(handshake) = verified.handshake() {
                 return Err(Unqueued::Handshake(handshake.clone()));
             }
-            envelope::webhook(route, verified, content_type, received_at).map(|m| vec![m])
+            envelope::webhook(route, verified, content_type, received_at, cloudevents)
+                .map(|m| vec![m])
         }
     };
     built.map_err(|e| {

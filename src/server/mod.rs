@@ -98,6 +98,8 @@ pub(crate) struct Gateway {
     pub(crate) replay: Option<crate::dedupe::Cache>,
     /// Makes the request's spans (the outbox's tracer).
     pub(crate) tracer: crate::telemetry::trace::Tracer,
+    /// `amqp.cloudevents`: read at start, not on reload (as all of `[amqp]`).
+    pub(crate) cloudevents: crate::envelope::CloudEvents,
 }
 
 /// Routes by path, with their verifiers and rate limiters. A route of
@@ -175,6 +177,7 @@ impl Gateway {
             trusted_proxies: config.server.trusted_proxies.clone(),
             replay,
             tracer: outbox.tracer().clone(),
+            cloudevents: config.amqp.cloudevents,
             outbox,
         }
     }

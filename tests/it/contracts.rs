@@ -352,6 +352,64 @@ async fn one_message_of_each_kind_matches_the_asyncapi_document() {
     h.finish().await;
 }
 
+/// `amqp.cloudevents = "off"`: a GitHub delivery and a Notification are
+/// published without any `cloudEvents:*` header and still match the
+/// document (the five are required together or not at all); `message_id`,
+/// `type`, `timestamp` and the `x-hookgate-*` headers carry what the five
+/// would have repeated.
+#[tokio::test]
+async fn without_cloudevents_messages_carry_no_cloudevents_header_and_match_the_document() {
+    let h = Harness::start_with(support::Options {
+        amqp_toml: Some("cloudevents = \"off\"".into()),
+        ..Default::default()
+    })
+    .await;
+    let body = fixture("github/push.json");
+    let headers = sign::github(
+        support::GITHUB_SECRET,
+        &body,
+        fixture_headers("github/push.json"),
+    );
+    let r = h.post("/hooks/github", &headers, body.clone()).await;
+    assert_eq!(r.status(), 200);
+    let r = h
+        .post_om("/salesforce/outbound", fixture("salesforce/om_1.xml"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let msgs = h.take(2).await;
+    for (m, routing_key) in [(&msgs[0], "github.push"), (&msgs[1], "salesforce.Account")] {
+        let what = format!("the {routing_key} message without CloudEvents");
+        let props = properties_json(m);
+        assert_valid(&schema("properties.json"), &props, &what);
+        let headers = headers_json(m);
+        assert_valid(&schema("headers.json"), &headers, &what);
+        let names: Vec<&String> = headers.as_object().expect("object").keys().collect();
+        assert!(
+            names.iter().all(|k| !k.starts_with("cloudEvents:")),
+            "{what}: {names:?}"
+        );
+        assert_eq!(m.delivery.routing_key.as_str(), routing_key, "{what}");
+        assert_eq!(props["type"], routing_key, "{what}: type");
+        assert!(props["message_id"].is_string(), "{what}: message_id");
+        let ts = props["timestamp"].as_i64().expect("timestamp");
+        assert!((now() - ts).abs() < 60, "{what}: timestamp");
+        assert!(headers["x-hookgate-received-at"].is_string(), "{what}");
+        let route = headers["x-hookgate-route"].as_str().expect("route");
+        assert!(routing_key.starts_with(&format!("{route}.")), "{what}");
+    }
+    assert_eq!(
+        msgs[0]
+            .delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|s| s.as_str()),
+        Some("7f5b3c2e-f7a1-11ef-8b4a-3c8a1d2e9f01")
+    );
+    assert_eq!(msgs[0].delivery.data, body, "body published as received");
+    h.finish().await;
+}
+
 /// What the contract says of one event pulled by `hookgate subscribe`.
 pub(crate) struct Pulled {
     pub(crate) kind: &'static str,
@@ -647,6 +705,61 @@ fn the_header_schema_refuses_renamed_missing_and_extra_headers() {
     let mut wrong = obj;
     wrong.insert("cloudEvents:specversion".into(), "0.3".into());
     assert!(!v.is_valid(&Value::Object(wrong)), "wrong specversion");
+}
+
+/// Both header schemas take the five `cloudEvents:*` headers all together
+/// (`amqp.cloudevents = "binary"`) or none of them (`"off"`), never some.
+#[test]
+fn the_header_schemas_take_all_cloudevents_headers_or_none() {
+    let ce = hookgate::envelope::CLOUDEVENTS_HEADERS;
+    for (file, good) in [
+        (
+            "headers.json",
+            serde_json::json!({
+                "x-hookgate-route": "github",
+                "x-hookgate-received-at": "2025-03-02T16:45:08.912345678Z",
+                "x-hookgate-idempotency-key": "github|d-1|00",
+                "cloudEvents:specversion": "1.0",
+                "cloudEvents:id": "d-1",
+                "cloudEvents:source": "/hooks/github",
+                "cloudEvents:type": "github.push",
+                "cloudEvents:time": "2025-03-02T16:45:08.912345678Z",
+                "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            }),
+        ),
+        (
+            "pubsub-headers.json",
+            serde_json::json!({
+                "x-hookgate-route": "orders",
+                "x-hookgate-received-at": "2025-03-02T16:45:08.912345678Z",
+                "x-hookgate-idempotency-key": "orders|5e2b6a1c",
+                "x-hookgate-replay-id": "AQAAAAAAAAAH",
+                "x-hookgate-schema-id": "3c1f0e2d4b5a69788796a5b4c3d2e1f0",
+                "cloudEvents:specversion": "1.0",
+                "cloudEvents:id": "5e2b6a1c",
+                "cloudEvents:source": "/event/Order_Placed__e",
+                "cloudEvents:type": "orders.Order_Placed__e",
+                "cloudEvents:time": "2025-03-02T16:45:08.912345678Z"
+            }),
+        ),
+    ] {
+        let v = schema(file);
+        assert_valid(&v, &good, file);
+        let mut off = good.as_object().expect("object").clone();
+        for name in ce {
+            assert!(off.remove(name).is_some(), "{file}: {name}");
+        }
+        assert_valid(
+            &v,
+            &Value::Object(off.clone()),
+            &format!("{file} without CloudEvents"),
+        );
+        for name in ce {
+            let mut one = off.clone();
+            one.insert(name.into(), good[name].clone());
+            assert!(!v.is_valid(&Value::Object(one)), "{file}: {name} alone");
+        }
+    }
 }
 
 /// The worker's retry headers: `x-hookgate-attempt` is an AMQP integer, not

@@ -140,3 +140,32 @@ fn amqp_urls_checked_by_index() {
         assert_eq!(invalid_key(&with_amqp(&dir, amqp)), expected, "{amqp}");
     }
 }
+
+/// `cloudevents`: `binary` by default (today's messages), `off`; any other
+/// value is a parse error naming the file, the key and its line.
+#[test]
+fn amqp_cloudevents_binary_by_default_or_off() {
+    let dir = TempDir::new("amqp-cloudevents");
+    let url = "url = \"amqp://127.0.0.1:5672/%2f\"";
+    let c = load_ok(&with_amqp(&dir, url));
+    assert_eq!(c.amqp.cloudevents, CloudEvents::Binary);
+    for (value, want) in [("binary", CloudEvents::Binary), ("off", CloudEvents::Off)] {
+        let c = load_ok(&with_amqp(
+            &dir,
+            &format!("{url}\ncloudevents = \"{value}\""),
+        ));
+        assert_eq!(c.amqp.cloudevents, want, "{value}");
+    }
+    for bad in ["\"structured\"", "\"Binary\"", "false"] {
+        let e = load(&with_amqp(&dir, &format!("{url}\ncloudevents = {bad}"))).unwrap_err();
+        let shown = e.to_string();
+        match e {
+            Error::Parse { file, message } => {
+                assert_eq!(file, Path::new(FILE));
+                assert!(message.contains("amqp.cloudevents"), "{message}");
+            }
+            other => panic!("{bad}: expected a parse error, got {other:?}"),
+        }
+        assert!(shown.starts_with("test.toml: "), "{shown}");
+    }
+}

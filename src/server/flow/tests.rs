@@ -256,7 +256,14 @@ async fn outbound_message_phases_without_a_socket() {
         0,
     )
     .unwrap();
-    let messages = envelope(&entry.route, authenticated, None, now).unwrap();
+    let messages = envelope(
+        &entry.route,
+        authenticated,
+        None,
+        now,
+        crate::envelope::CloudEvents::Binary,
+    )
+    .unwrap();
     assert_eq!(messages.len(), 1);
     assert!(messages[0].routing_key.starts_with("salesforce."));
     let cache = f.gw.replay.as_ref();
