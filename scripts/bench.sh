@@ -52,7 +52,9 @@
 #      (/usr/lib/rabbitmq/bin), DEDUPE (true; false turns the replay cache off: a diagnostic
 #      A/B only, results are quoted with it on), SAMPLE=1 (diagnostic: a 250 ms timeline of the
 #      gateway's in-flight requests and published count per wrk run, OUT/timeline.N.txt),
-#      SUMMARIZE=DIR (only print the summary of an earlier DIR/results.txt).
+#      SUMMARIZE=DIR (only print the summary of an earlier DIR/results.txt),
+#      BENCH_RABBITMQ_CONF (extra rabbitmq.conf lines for the private node, e.g.
+#      "raft.wal_max_size_bytes = 67108864": broker tuning A/B runs).
 # Needs: cargo, RabbitMQ server + Erlang (the node runs as the current user), openssl,
 #        curl, python3, taskset; wrk (Debian package, installed with apt-get if missing);
 #        perf (linux-perf) for PROFILE=1.
@@ -320,6 +322,8 @@ AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
 # --- 2. private RabbitMQ node, pinned ---------------------------------------------------------
 NODE=hgbench-$$@localhost
 node_files "private bench node"
+# BENCH_RABBITMQ_CONF: extra rabbitmq.conf lines for the private node (broker tuning A/B runs).
+[[ -n ${BENCH_RABBITMQ_CONF:-} ]] && printf '%s\n' "$BENCH_RABBITMQ_CONF" >>"$NODE_DIR/rabbitmq.conf"
 log "starting private RabbitMQ node $NODE on 127.0.0.1:$AMQP_PORT, pinned to CPU $CORE_BROKER"
 start_node taskset -c "$CORE_BROKER"
 await_node 120

@@ -58,6 +58,10 @@ pub struct ContractArgs {
     /// (`cloudEvents:id`, `:type`, `:time`), `all` = every header.
     #[arg(long = "drop-header")]
     pub drop: Vec<String>,
+    /// Leave out this property (repeatable): `content_type`, `message_id`,
+    /// `timestamp`, `type` or `app_id`.
+    #[arg(long = "drop-property")]
+    pub drop_properties: Vec<String>,
     /// `x-hookgate-received-at` and `cloudEvents:time` as AMQP timestamps
     /// (seconds) instead of RFC 3339 strings.
     #[arg(long)]
@@ -101,16 +105,23 @@ impl ContractArgs {
         body_sha256: &str,
     ) -> BasicProperties {
         let props = BasicProperties::default().with_delivery_mode(2);
-        let props = if self.no_properties {
-            props
-        } else {
-            props
-                .with_content_type(ShortString::from("application/json"))
-                .with_message_id(ShortString::from(id))
-                .with_timestamp(now.unix_timestamp().max(0) as u64)
-                .with_type(ShortString::from(key))
-                .with_app_id(ShortString::from("hookgate"))
-        };
+        let keep = |p: &str| !self.no_properties && !self.drop_properties.iter().any(|d| d == p);
+        let mut props = props;
+        if keep("content_type") {
+            props = props.with_content_type(ShortString::from("application/json"));
+        }
+        if keep("message_id") {
+            props = props.with_message_id(ShortString::from(id));
+        }
+        if keep("timestamp") {
+            props = props.with_timestamp(now.unix_timestamp().max(0) as u64);
+        }
+        if keep("type") {
+            props = props.with_type(ShortString::from(key));
+        }
+        if keep("app_id") {
+            props = props.with_app_id(ShortString::from("hookgate"));
+        }
         let mut headers = FieldTable::default();
         let ts = now
             .format(&time::format_description::well_known::Rfc3339)

@@ -14,19 +14,22 @@
 # BROKER_TIMELINE=1 also samples the broker every 50 ms during each measurement
 # (contract-broker.<seq>.txt: connection and channel flow states, the longest process
 # mailbox, scheduler run queue) and confirm_ceiling writes its own 50 ms confirm-latency
-# timeline (contract-timeline.<seq>.txt).
+# timeline (contract-timeline.<seq>.txt). CONTRACT_PROFILE=1 writes a CPU profile of each
+# gateway (profile-<gateway>-<run>-summary.txt and -folded.txt, as PROFILE=1 does for hookgate).
 #
 # Uses from bench.sh: WORK, OUT, DURATION, GRACE, CORE_*, AMQP_URL, LISTEN_PORT, CEILING,
 # PROTO, BIN, NODE, RABBITMQ_BIN_DIR, SIG, emit, log, die, loadavg, field, write_config,
 # start_gateway, stop_gateway, run_wrk, drain_count, outcome, wait_gone.
 
 CONTRACT_N=${CONTRACT_N:-256}
-CONTRACT_TOPOLOGIES=${CONTRACT_TOPOLOGIES:-"quorum:1 classic:1"}
-CONTRACT_VARIANTS=${CONTRACT_VARIANTS:-"full direct no_mandatory typed_time no_traceparent no_dup no_cloudevents no_headers no_props bare"}
-CONTRACT_GATEWAYS=${CONTRACT_GATEWAYS:-"hookgate hookgate_ce_off proto_contract proto_bare"}
+CONTRACT_TOPOLOGIES=${CONTRACT_TOPOLOGIES-"quorum:1 classic:1"}
+CONTRACT_VARIANTS=${CONTRACT_VARIANTS-"full direct no_mandatory typed_time no_traceparent no_dup no_cloudevents no_headers no_props bare"}
+CONTRACT_GATEWAYS=${CONTRACT_GATEWAYS-"hookgate hookgate_ce_off proto_contract proto_bare"}
 
 # contract_flags VARIANT: confirm_ceiling / proto_gateway flags of a variant.
-# drop:NAME leaves out one header (e.g. drop:cloudEvents:id).
+# drop:NAME leaves out one header (e.g. drop:cloudEvents:id); headers_only: no properties;
+# noprop:NAME: no headers and without property NAME (content_type, message_id, timestamp,
+# type, app_id); szN:VARIANT: VARIANT with an N-byte body instead of 1,024.
 contract_flags() {
   case $1 in
     full) ;;
@@ -40,6 +43,9 @@ contract_flags() {
     no_props) echo "--no-properties --drop-header all" ;;
     bare) echo "--exchange-kind default --no-mandatory --no-properties --drop-header all" ;;
     drop:*) echo "--drop-header ${1#drop:}" ;;
+    headers_only) echo "--no-properties" ;;
+    noprop:*) echo "--drop-header all --drop-property ${1#noprop:}" ;;
+    sz*:*) local rest=${1#sz}; echo "--size ${rest%%:*} $(contract_flags "${rest#*:}")" ;;
     *) die "unknown contract variant $1" ;;
   esac
 }
@@ -92,10 +98,15 @@ broker_sampler() {
     timeout $((secs + 30)) "$RABBITMQ_BIN_DIR/rabbitmqctl" -q -n "$NODE" eval "$erl" >>"$WORK/sampler.out" 2>&1 &
   CONTRACT_SAMPLER=$!
   # The broker VM's threads every 50 ms: CPU time used and time spent runnable but waiting
-  # for a CPU (/proc/PID/task/*/schedstat), as ms per interval.
-  python3 - "$BEAM" "$secs" >"$file.cpu" 2>/dev/null <<'PY' &
-import glob, sys, time
-pid, secs = sys.argv[1], float(sys.argv[2])
+  # for a CPU (/proc/PID/task/*/schedstat), as ms per interval; and the quorum queues' newest
+# write-ahead log file and segment file count (a WAL roll-over starts a segment flush).
+  python3 - "$BEAM" "$secs" "$NODE_DIR" >"$file.cpu" 2>/dev/null <<'PY' &
+import glob, os, sys, time
+pid, secs, node_dir = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+def ra_files():
+    wal = sorted(glob.glob(f"{node_dir}/mnesia/**/*.wal", recursive=True))
+    seg = glob.glob(f"{node_dir}/mnesia/**/*.segment", recursive=True)
+    return (os.path.basename(wal[-1]) if wal else "-"), len(seg)
 def read():
     run = wait = 0
     for f in glob.glob(f"/proc/{pid}/task/*/schedstat"):
@@ -110,7 +121,8 @@ prev = read()
 while time.time() < end:
     time.sleep(0.05)
     cur = read()
-    print(f"{time.time():.3f} beam_cpu_ms={(cur[0] - prev[0]) / 1e6:.1f} beam_wait_ms={(cur[1] - prev[1]) / 1e6:.1f}", flush=True)
+    wal, seg = ra_files()
+    print(f"{time.time():.3f} beam_cpu_ms={(cur[0] - prev[0]) / 1e6:.1f} beam_wait_ms={(cur[1] - prev[1]) / 1e6:.1f} wal={wal} segments={seg}", flush=True)
     prev = cur
 PY
   CONTRACT_CPU=$!
@@ -245,7 +257,19 @@ contract_gateway() {
   CONTRACT_SAMPLER=
   [[ ${BROKER_TIMELINE:-0} == 1 ]] && broker_sampler "$OUT/contract-broker.$sampler_seq.txt" "$((DURATION + GRACE))"
   WRK_PATH=/hooks/github
+  local prof=
+  if [[ ${CONTRACT_PROFILE:-0} == 1 ]] && command -v perf >/dev/null; then
+    # CPU profile of the gateway (hookgate or the prototype) during the load, from 2 s in.
+    (sleep 2; perf record -F 499 --call-graph dwarf,16384 -o "$WORK/perf-$which-$run.data" -p "$GATEWAY_PID" \
+      -- sleep $((DURATION - 4)) >"$WORK/perf-record.out" 2>&1) &
+    prof=$!
+  fi
   line=$(run_wrk "$CONTRACT_N" "$WORK/webhook.lua" /hooks/github "$WORK/body.json" "$SIG" "c$run-$SEQ" "$DURATION" 0 1)
+  if [[ -n $prof ]]; then
+    wait "$prof" || true
+    perf script -i "$WORK/perf-$which-$run.data" 2>/dev/null |
+      python3 "$WORK/fold.py" "$OUT/profile-$which-$run-folded.txt" "$OUT/profile-$which-$run-summary.txt" || true
+  fi
   [[ -n $CONTRACT_SAMPLER ]] && sampler_done "$OUT/contract-broker.$sampler_seq.txt"
   if [[ $which == hookgate* ]]; then
     extra="gw_accepted=$(outcome github accepted) gw_spooled=$(outcome github spooled)"
