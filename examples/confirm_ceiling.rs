@@ -44,8 +44,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand, ValueEnum};
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Confirmation, Connection, ConnectionProperties};
@@ -218,25 +218,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let conn = connect(&args.url, "confirm_ceiling").await?;
     let setup = conn.create_channel().await?;
-    if kind != ExchangeKind::Default {
-        let exchange_kind = if kind == ExchangeKind::Topic {
-            lapin::ExchangeKind::Topic
-        } else {
-            lapin::ExchangeKind::Direct
-        };
-        setup
-            .exchange_declare(
-                ShortString::from(exchange.as_str()),
-                exchange_kind,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .context("declaring the exchange")?;
-    }
+    contract::declare_exchange(&setup, &exchange, kind).await?;
     for (j, q) in queue_names.iter().enumerate() {
         let mut qargs = FieldTable::default();
         let queue_type = if args.queue_type == QueueKind::Quorum {

@@ -39,8 +39,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Confirmation, Connection, ConnectionProperties};
@@ -207,23 +206,12 @@ async fn declare(conn: &Connection, args: &Args) -> anyhow::Result<(String, Stri
         )
         .await
         .context("declaring the queue")?;
-    let (exchange_kind, binding) = match args.contract.exchange_kind {
+    let binding = match args.contract.exchange_kind {
         ExchangeKind::Default => return Ok((String::new(), args.queue.clone())),
-        ExchangeKind::Topic => (lapin::ExchangeKind::Topic, "#"),
-        ExchangeKind::Direct => (lapin::ExchangeKind::Direct, ROUTING_KEY),
+        ExchangeKind::Topic => "#",
+        ExchangeKind::Direct => ROUTING_KEY,
     };
-    setup
-        .exchange_declare(
-            ShortString::from(args.exchange.as_str()),
-            exchange_kind,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .context("declaring the exchange")?;
+    contract::declare_exchange(&setup, &args.exchange, args.contract.exchange_kind).await?;
     setup
         .queue_bind(
             ShortString::from(args.queue.as_str()),

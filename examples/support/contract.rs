@@ -13,9 +13,11 @@
 //! hex), the five `cloudEvents:*` binary-mode attributes and `traceparent`),
 //! every header value an AMQP long string.
 
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use lapin::options::ExchangeDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::BasicProperties;
+use lapin::{BasicProperties, Channel};
 
 /// Every header hookgate puts on a webhook message, in its order.
 pub const HEADERS: [&str; 9] = [
@@ -39,6 +41,27 @@ pub enum ExchangeKind {
     Direct,
     /// The default exchange: the routing key is the queue's name.
     Default,
+}
+
+/// Declares the durable exchange `name` of `kind` (nothing for the default
+/// exchange).
+pub async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind) -> anyhow::Result<()> {
+    let kind = match kind {
+        ExchangeKind::Default => return Ok(()),
+        ExchangeKind::Topic => lapin::ExchangeKind::Topic,
+        ExchangeKind::Direct => lapin::ExchangeKind::Direct,
+    };
+    ch.exchange_declare(
+        ShortString::from(name),
+        kind,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .with_context(|| format!("declaring the exchange {name}"))
 }
 
 /// Which parts of hookgate's message to send (default: all of it).

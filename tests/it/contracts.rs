@@ -667,17 +667,7 @@ fn the_pubsub_schemas_refuse_missing_ids_raw_bitmaps_and_other_content_types() {
 #[test]
 fn the_header_schema_refuses_renamed_missing_and_extra_headers() {
     let v = schema("headers.json");
-    let good = serde_json::json!({
-        "x-hookgate-route": "github",
-        "x-hookgate-received-at": "2025-03-02T16:45:08.912345678Z",
-        "x-hookgate-idempotency-key": "github|d-1|00",
-        "cloudEvents:specversion": "1.0",
-        "cloudEvents:id": "d-1",
-        "cloudEvents:source": "/hooks/github",
-        "cloudEvents:type": "github.push",
-        "cloudEvents:time": "2025-03-02T16:45:08.912345678Z",
-        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    });
+    let good = example_webhook_headers();
     assert_valid(&v, &good, "the example headers");
     let mut with_state = good.clone();
     with_state["tracestate"] = "vendor=abc".into();
@@ -707,26 +697,29 @@ fn the_header_schema_refuses_renamed_missing_and_extra_headers() {
     assert!(!v.is_valid(&Value::Object(wrong)), "wrong specversion");
 }
 
+/// A webhook message's headers as docs/asyncapi/headers.json documents
+/// them, with every optional one that a GitHub delivery carries.
+fn example_webhook_headers() -> Value {
+    serde_json::json!({
+        "x-hookgate-route": "github",
+        "x-hookgate-received-at": "2025-03-02T16:45:08.912345678Z",
+        "x-hookgate-idempotency-key": "github|d-1|00",
+        "cloudEvents:specversion": "1.0",
+        "cloudEvents:id": "d-1",
+        "cloudEvents:source": "/hooks/github",
+        "cloudEvents:type": "github.push",
+        "cloudEvents:time": "2025-03-02T16:45:08.912345678Z",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    })
+}
+
 /// Both header schemas take the five `cloudEvents:*` headers all together
 /// (`amqp.cloudevents = "binary"`) or none of them (`"off"`), never some.
 #[test]
 fn the_header_schemas_take_all_cloudevents_headers_or_none() {
     let ce = hookgate::envelope::CLOUDEVENTS_HEADERS;
     for (file, good) in [
-        (
-            "headers.json",
-            serde_json::json!({
-                "x-hookgate-route": "github",
-                "x-hookgate-received-at": "2025-03-02T16:45:08.912345678Z",
-                "x-hookgate-idempotency-key": "github|d-1|00",
-                "cloudEvents:specversion": "1.0",
-                "cloudEvents:id": "d-1",
-                "cloudEvents:source": "/hooks/github",
-                "cloudEvents:type": "github.push",
-                "cloudEvents:time": "2025-03-02T16:45:08.912345678Z",
-                "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-            }),
-        ),
+        ("headers.json", example_webhook_headers()),
         (
             "pubsub-headers.json",
             serde_json::json!({
