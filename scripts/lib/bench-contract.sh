@@ -293,7 +293,9 @@ contract_step() {
   for v in $(contract_order "$run" $CONTRACT_GATEWAYS); do contract_gateway "$run" "$topo" "$v"; done
 }
 
-# contract_summary RESULTS: markdown tables (medians over runs; ratios within each run).
+# contract_summary RESULTS: markdown tables (medians over runs; ratios within each run), and
+# with BROKER_TIMELINE=1 each stall (a 50 ms bucket whose confirms took over 100 ms) of the raw
+# publisher with the nearest quorum WAL roll-over.
 contract_summary() {
   python3 - "$1" <<'PY'
 import statistics, sys
@@ -335,6 +337,35 @@ if gw:
               f"{fmt(ratio('proto_contract'), 2)} | " +
               " | ".join(fmt(med([f(r[k]) for r in sel]), 1) for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms")) +
               f" | {fmt(med([f(r['gw_us_per_req']) for r in sel]), 1)} | {'yes' if ok else 'NO'} | {len(sel)} |")
+    print()
+import glob, os, re
+merged = sorted(glob.glob(os.path.join(os.path.dirname(sys.argv[1]), "contract-broker.*.txt.merged")),
+                key=lambda p: int(p.split(".")[-3]))
+stalls, rolls = [], []
+for path in merged:
+    seq = path.split(".")[-3]
+    wal = None
+    for line in open(path):
+        if line.startswith("#"):
+            continue
+        cols = line.split(" | ")
+        t = float(cols[0])
+        m = re.search(r"wal=(\S+)", line)
+        if m and m.group(1) != "-":
+            if wal and m.group(1) != wal:
+                rolls.append(t)
+            wal = m.group(1)
+        mx = re.search(r"max=([\d.]+)", cols[1])
+        if mx and float(mx.group(1)) > 100:
+            stalls.append((seq, t, float(mx.group(1))))
+if merged:
+    print("## Stalls of the raw publisher (BROKER_TIMELINE=1)\n")
+    print(f"{len(rolls)} quorum WAL roll-overs seen. A stall is a 50 ms bucket of publishes whose slowest confirm took over 100 ms.\n")
+    print("| measurement (seq) | bucket (Unix s) | slowest confirm ms | nearest WAL roll-over, s after the bucket |")
+    print("|---|---|---|---|")
+    for seq, t, mx in stalls:
+        near = min(rolls, key=lambda r: abs(r - t)) if rolls else None
+        print(f"| {seq} | {t:.2f} | {mx:.0f} | {'-' if near is None else f'{near - t:+.2f}'} |")
     print()
 PY
 }
