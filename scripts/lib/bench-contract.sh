@@ -288,7 +288,7 @@ contract_step() {
     # shellcheck disable=SC2046
     for v in $(contract_order "$run" $CONTRACT_VARIANTS); do contract_raw "$run" "$topo" "$v"; done
   done
-  topo=${CONTRACT_TOPOLOGIES%% *}
+  topo=${CONTRACT_TOPOLOGIES%% *}; topo=${topo:-quorum:1}
   # shellcheck disable=SC2046
   for v in $(contract_order "$run" $CONTRACT_GATEWAYS); do contract_gateway "$run" "$topo" "$v"; done
 }
