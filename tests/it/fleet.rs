@@ -14,7 +14,7 @@
 //!   the node one gateway is connected to (its spool answers until it has
 //!   failed over); the queue holds every delivery id, none from a retry.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
@@ -54,6 +54,9 @@ const AFTER_FAILOVER: usize = 10;
 /// `spool.after_ms` on the cluster: no confirm within it and the request is
 /// spooled (as in tests/it/cluster.rs).
 const SPOOL_AFTER_MS: u64 = 500;
+/// Cluster test: requests in flight when the node is killed (the sequential
+/// sender's one delivery sent with the kill).
+const IN_FLIGHT_AT_KILL: usize = 1;
 /// Longest the gateways on the killed node may take to keep a connection to
 /// another.
 const FAILOVER_DEADLINE: Duration = Duration::from_secs(15);
@@ -366,6 +369,64 @@ async fn nodes_of(cluster: &Cluster, gws: [&GatewayProcess; 2], skip: Option<usi
     }
 }
 
+/// Checks what the queue holds (`ids`: each `message_id` with the
+/// `traceparent` of each copy) against the deliveries answered 200
+/// (`want`), and returns the ids the failover repeated.
+///
+/// Every delivery id is there, and no other. An id published by two requests
+/// (two traceparents) would be a retry published again: never. Two copies
+/// from one request are the failover repeating the first attempt's publish:
+/// the node stored it but died before its confirm reached the gateway, which
+/// then spooled it and forwarded it again (at least once, never lost). Only a
+/// publish in flight when its node died can be caught that way; the sender
+/// is sequential, so at most [`IN_FLIGHT_AT_KILL`] (`in_flight`, sent with
+/// the kill).
+fn assert_published_once<'a>(
+    ids: &'a HashMap<String, Vec<Option<String>>>,
+    want: &HashSet<&str>,
+    in_flight: &str,
+) -> Vec<&'a String> {
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|d| !ids.contains_key(**d))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "answered 200, not in the queue: {missing:?}"
+    );
+    assert_eq!(ids.len(), want.len(), "no other message in the queue");
+    let untraced: Vec<_> = ids
+        .iter()
+        .filter(|(_, c)| c.iter().any(Option::is_none))
+        .take(5)
+        .collect();
+    assert!(
+        untraced.is_empty(),
+        "messages without a traceparent: {untraced:?}"
+    );
+    let retried_again: Vec<_> = ids
+        .iter()
+        .filter(|(_, c)| c.iter().collect::<HashSet<_>>().len() > 1)
+        .take(5)
+        .collect();
+    assert!(
+        retried_again.is_empty(),
+        "published by more than one request (a retry published again): {retried_again:?}"
+    );
+    let repeated: Vec<&String> = ids
+        .iter()
+        .filter(|(_, c)| c.len() > 1)
+        .map(|(d, _)| d)
+        .collect();
+    assert!(
+        repeated.len() <= IN_FLIGHT_AT_KILL,
+        "first attempts repeated by the failover: {repeated:?}, more than the \
+         {IN_FLIGHT_AT_KILL} in flight at the kill ({in_flight})"
+    );
+    repeated
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_a_cluster_publish_each_retried_delivery_once() {
     let t0 = Instant::now();
@@ -507,13 +568,7 @@ async fn two_processes_on_a_cluster_publish_each_retried_delivery_once() {
         .map(|p| last[p].connections - before[p].connections)
         .collect();
 
-    // 6. The quorum queue, read from a surviving node: every delivery id.
-    // An id published by two requests (two traceparents) would be a retry
-    // published again: never. Two copies from one request are the failover
-    // repeating the first attempt's publish: the node stored it but died
-    // before its confirm reached the gateway, which spooled it and forwarded
-    // it again (at least once, never lost). Only a request in flight at the
-    // kill can be caught that way: at most the one sent with the kill.
+    // 6. The quorum queue, read from a surviving node.
     let reader = Connection::connect(
         &cluster.nodes[survivor].amqp_url(),
         ConnectionProperties::default(),
@@ -524,44 +579,7 @@ async fn two_processes_on_a_cluster_publish_each_retried_delivery_once() {
     let queued = depth(&ch, &queue).await;
     let ids = drain(&ch, &queue).await;
     let want: HashSet<&str> = rounds.firsts.iter().map(|f| f.0.as_str()).collect();
-    let missing: Vec<_> = want
-        .iter()
-        .filter(|d| !ids.contains_key(**d))
-        .take(5)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "answered 200, not in the queue: {missing:?}"
-    );
-    assert_eq!(ids.len(), want.len(), "no other message in the queue");
-    let untraced: Vec<_> = ids
-        .iter()
-        .filter(|(_, c)| c.iter().any(Option::is_none))
-        .take(5)
-        .collect();
-    assert!(
-        untraced.is_empty(),
-        "messages without a traceparent: {untraced:?}"
-    );
-    let retried_again: Vec<_> = ids
-        .iter()
-        .filter(|(_, c)| c.iter().collect::<HashSet<_>>().len() > 1)
-        .take(5)
-        .collect();
-    assert!(
-        retried_again.is_empty(),
-        "published by more than one request (a retry published again): {retried_again:?}"
-    );
-    let repeated: Vec<&String> = ids
-        .iter()
-        .filter(|(_, c)| c.len() > 1)
-        .map(|(d, _)| d)
-        .collect();
-    assert!(
-        repeated.len() <= 1,
-        "first attempts repeated by the failover: {repeated:?}, more than the 1 in flight at \
-         the kill ({in_flight})"
-    );
+    let repeated = assert_published_once(&ids, &want, &in_flight);
     for (p, (written, forwarded)) in spool.iter().enumerate() {
         assert_eq!(
             written, forwarded,
@@ -599,6 +617,11 @@ async fn two_processes_on_a_cluster_publish_each_retried_delivery_once() {
     cluster.stop().await;
     let total = t0.elapsed();
 
+    let spooled_after = (0..2)
+        .map(|p| rounds.firsts_of(p, Outcome::Spooled))
+        .sum::<usize>()
+        - spooled_before
+        - spooled_during;
     let name = |p: usize| ["a", "b"][p];
     let holding: Vec<&str> = affected.iter().map(|&p| name(p)).collect();
     let answered = |p: usize| rounds.firsts.iter().filter(|f| f.1 == p).count() + rounds.retries[p];
@@ -607,10 +630,10 @@ async fn two_processes_on_a_cluster_publish_each_retried_delivery_once() {
          {b_pid}) on node {}, one port 127.0.0.1:{port}, up after {started:?}; node {victim} \
          (beam pid {pid}) SIGKILLed after {at_kill} requests with {in_flight} in flight, holding \
          the connection of {holding:?}; reconnected for good {failover:?} after the kill \
-         (observed between requests; {during} requests answered meanwhile, {spooled_during} new \
-         deliveries spooled), now a on node {}, b on node {}, connections made a {} b {}; \
+         (observed between requests; {during} requests answered from the kill to {SETTLE:?} \
+         later, {spooled_during} of their new deliveries spooled), now a on node {}, b on node {}, connections made a {} b {}; \
          requests answered: a {}, b {} ({} in all, in {sent_in:?}); {} deliveries: a published \
-         {} spooled {}, b published {} spooled {} ({spooled_before} spooled before the kill); \
+         {} spooled {}, b published {} spooled {} ({spooled_before} spooled before the kill, {spooled_after} after the settling); \
          retries: a {}, b {}, {} on the other process than the first, all duplicates; spool \
          written/forwarded a {:?} b {:?}; queue: {queued} messages, {} distinct ids, {} repeated \
          by the failover {repeated:?}, 0 published by a retry; {marks} replay-cache keys; whole \
