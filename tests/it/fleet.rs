@@ -1,32 +1,35 @@
 //! Several gateways behind one address (docs/reliability.md, "Several
 //! gateways behind one address"): two `hookgate serve` processes listening on
 //! the same 127.0.0.1 port with `server.reuse_port = true`, sharing the Redis
-//! replay cache (`dedupe.redis_url`) and one exchange + queue on the
-//! machine's RabbitMQ. Every request goes on a new TCP connection, so the
-//! kernel spreads them over both; which process answered is read from its
-//! own `/metrics` (the requests are sequential, so exactly one counter
+//! replay cache (`dedupe.redis_url`) and the broker
+//! (`tests/it/support/fleet.rs`). Every request goes on a new TCP connection,
+//! so the kernel spreads them over both; which process answered is read from
+//! its own `/metrics` (the requests are sequential, so exactly one counter
 //! moves). A delivery retried after its 2xx, on either process, is answered
-//! 2xx and counted as a duplicate; after one process is SIGKILLed, retries of
-//! what it had answered land on the survivor and are not published again;
-//! the queue holds every delivery id exactly once.
+//! 2xx, counted as a duplicate and not published again:
+//! - on the machine's RabbitMQ, also after one process is SIGKILLed (retries
+//!   of what it had answered land on the survivor); the queue holds every
+//!   delivery id exactly once;
+//! - on a private 3-node cluster with a quorum queue, through the SIGKILL of
+//!   the node one gateway is connected to (its spool answers until it has
+//!   failed over); the queue holds every delivery id, none from a retry.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
-use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties};
 
+use crate::support::cluster::Cluster;
+use crate::support::fleet::{
+    self, delete_keys, drain, scan_keys, seen_pattern, Broker, Cleanup, Counts, Outcome, Pair,
+    Sender,
+};
 use crate::support::gateway::GatewayProcess;
-use crate::support::pki::Ca;
-use crate::support::{self, fixture, fixture_headers, metric_value, sign, AMQP_URL};
+use crate::support::{self, AMQP_URL};
 
-/// The shared replay cache.
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
-/// The replay cache's key prefix (`src/dedupe/mod.rs`, `REDIS_PREFIX`).
-const SEEN_PREFIX: &str = "hookgate:seen:";
 /// First deliveries sent (more while one process has served fewer than
 /// [`MIN_EACH`]).
 const FIRST: usize = 40;
@@ -37,214 +40,32 @@ const AFTER_KILL: usize = 10;
 /// Longest time the whole exchange of requests may take.
 const SEND_DEADLINE: Duration = Duration::from_secs(40);
 
-/// Which counter of a process moved for a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Accepted,
-    Duplicate,
-}
-
-/// One process's counters for the test's route.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Counts {
-    /// `hookgate_requests_total{outcome="accepted"}`: published.
-    accepted: f64,
-    /// `hookgate_duplicates_total`: answered 2xx from the replay cache.
-    duplicate: f64,
-}
-
-/// The exchange, queue and Redis keys of the test: deleted when dropped,
-/// also after a panic.
-struct Cleanup {
-    exchange: String,
-    queue: String,
-    route: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        support::cleanup(
-            AMQP_URL,
-            vec![self.exchange.clone()],
-            vec![self.queue.clone()],
-        );
-        let pattern = seen_pattern(&self.route);
-        let t = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                let _ = tokio::time::timeout(Duration::from_secs(5), delete_keys(&pattern)).await;
-            });
-        });
-        let _ = t.join();
-    }
-}
-
-/// The replay cache's keys of `route`: `hookgate:seen:<route>|<id>|<sha>`.
-fn seen_pattern(route: &str) -> String {
-    format!("{SEEN_PREFIX}{route}|*")
-}
-
-async fn redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(REDIS_URL)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis connection")
-}
-
-/// Every key matching `pattern` (SCAN, not KEYS).
-async fn scan_keys(pattern: &str) -> Vec<String> {
-    let mut c = redis().await;
-    let mut cursor = 0u64;
-    let mut keys = Vec::new();
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut c)
-            .await
-            .expect("SCAN");
-        keys.extend(batch);
-        if next == 0 {
-            return keys;
-        }
-        cursor = next;
-    }
-}
-
-/// Deletes every key matching `pattern`; returns how many there were.
-async fn delete_keys(pattern: &str) -> usize {
-    let keys = scan_keys(pattern).await;
-    let mut c = redis().await;
-    for chunk in keys.chunks(500) {
-        let _: () = redis::cmd("DEL")
-            .arg(chunk)
-            .query_async(&mut c)
-            .await
-            .expect("DEL");
-    }
-    keys.len()
-}
-
-/// Writes one gateway's config (own admin port, spool and replay file
-/// directory) and returns its path.
-fn write_config(dir: &Path, name: &str, port: u16, shared: &str) -> PathBuf {
-    let own = dir.join(name);
-    std::fs::create_dir_all(&own).expect("instance dir");
-    let path = own.join("hookgate.toml");
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\nreuse_port = true\nshutdown_grace_ms = 2000\n\
-         {shared}\n[spool]\npath = \"{spool}\"\n\n[dedupe]\npath = \"{dedupe}\"\n\
-         redis_url = \"{REDIS_URL}\"\n",
-        spool = own.join("spool.redb").display(),
-        dedupe = own.join("dedupe.redb").display(),
-    );
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-/// Signed GitHub deliveries to the shared address, one new connection (a
-/// new client) each, attributed to the process whose counters moved.
-struct Sender {
-    ca_pem: String,
-    url: String,
-    body: bytes::Bytes,
-    headers: Vec<(String, String)>,
-    route: String,
-    /// Requests sent, retries included.
-    sent: usize,
-}
-
-impl Sender {
-    /// The counters of `gw` for the test's route.
-    async fn counts(&self, gw: &GatewayProcess) -> Counts {
-        let (status, m) = gw.admin_get("/metrics").await;
-        assert_eq!(status, 200, "metrics of {}: {m}", gw.admin_addr);
-        let series = |name: &str, outcome: &str| {
-            metric_value(
-                &m,
-                &format!("{name}{{route=\"{}\",outcome=\"{outcome}\"}}", self.route),
-            )
-            .unwrap_or(0.0)
-        };
-        Counts {
-            accepted: series("hookgate_requests_total", "accepted"),
-            duplicate: series("hookgate_duplicates_total", "duplicate"),
-        }
-    }
-
-    /// POSTs delivery `id` on a new TCP connection, asserts 200, and
-    /// returns which of `live` answered it and how: the one whose counters
-    /// moved, by exactly one (the others by none). `last` holds the
-    /// counters before the request and is updated.
-    async fn send(
-        &mut self,
-        id: &str,
-        live: &[&GatewayProcess],
-        last: &mut [Counts],
-    ) -> (usize, Outcome) {
-        // A client of its own: its pool is empty, so this is a new
-        // connection and the kernel picks the listener for it.
-        let client = support::client(&self.ca_pem, false);
-        let mut req = client.post(&self.url).body(self.body.clone());
-        for (k, v) in &self.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let resp = req
-            .header("X-GitHub-Delivery", id)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("delivery {id}: {e:?}"));
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        assert_eq!(status, 200, "delivery {id}: {text}");
-        self.sent += 1;
-        // The counter moves before the answer is written; poll anyway, with
-        // a deadline, instead of trusting that.
-        let deadline = Instant::now() + support::DEADLINE;
-        loop {
-            let mut now = Vec::with_capacity(live.len());
-            for gw in live {
-                now.push(self.counts(gw).await);
-            }
-            let moved: Vec<(usize, Outcome)> = now
-                .iter()
-                .zip(last.iter())
-                .enumerate()
-                .flat_map(|(i, (n, l))| {
-                    let mut m = Vec::new();
-                    for _ in 0..(n.accepted - l.accepted) as usize {
-                        m.push((i, Outcome::Accepted));
-                    }
-                    for _ in 0..(n.duplicate - l.duplicate) as usize {
-                        m.push((i, Outcome::Duplicate));
-                    }
-                    m
-                })
-                .collect();
-            match moved.as_slice() {
-                [] => assert!(
-                    Instant::now() < deadline,
-                    "delivery {id}: answered 200 but no counter moved"
-                ),
-                [one] => {
-                    last.copy_from_slice(&now);
-                    return *one;
-                }
-                more => panic!("delivery {id}: several counters moved: {more:?}"),
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
+/// The gateways' connection name, as `rabbitmqctl list_connections` shows it.
+const CONNECTION: &str = "hookgate gateway";
+/// Cluster test: new deliveries before the node is killed (more while one
+/// process has served fewer than [`MIN_EACH`]).
+const BEFORE_KILL: usize = 20;
+/// Cluster test: a delivery's retry is sent after this many newer
+/// deliveries, so the retries of the last ones before the kill are sent
+/// during the failover.
+const RETRY_LAG: usize = 5;
+/// Cluster test: new deliveries sent once the failover is over.
+const AFTER_FAILOVER: usize = 10;
+/// `spool.after_ms` on the cluster: no confirm within it and the request is
+/// spooled (as in tests/it/cluster.rs).
+const SPOOL_AFTER_MS: u64 = 500;
+/// Cluster test: requests in flight when the node is killed (the sequential
+/// sender's one delivery sent with the kill).
+const IN_FLIGHT_AT_KILL: usize = 1;
+/// Longest the gateways on the killed node may take to keep a connection to
+/// another.
+const FAILOVER_DEADLINE: Duration = Duration::from_secs(15);
+/// How long a new connection must last to count as the reconnection (a node
+/// that has not noticed its peer's death yet nacks a streak and is left).
+const SETTLE: Duration = Duration::from_secs(1);
+/// Longest the whole cluster test may take, the cluster's boot and stop
+/// included.
+const CLUSTER_TEST_DEADLINE: Duration = Duration::from_secs(90);
 
 /// Declares the exchange as the gateways do and a queue bound to it with `#`.
 async fn bind_queue(ch: &Channel, exchange: &str, queue: &str) {
@@ -282,19 +103,6 @@ async fn depth(ch: &Channel, queue: &str) -> u32 {
     .message_count()
 }
 
-/// Takes every message of `queue`: how often each `message_id` came.
-async fn drain(ch: &Channel, queue: &str) -> HashMap<String, usize> {
-    let mut seen = HashMap::new();
-    while let Some(m) = ch
-        .basic_get(ShortString::from(queue), BasicGetOptions { no_ack: true })
-        .await
-        .expect("basic_get")
-    {
-        *seen.entry(support::message_id(&m)).or_insert(0) += 1;
-    }
-    seen
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_port_publish_each_delivery_once() {
     let t0 = Instant::now();
@@ -304,6 +112,7 @@ async fn two_processes_on_one_port_publish_each_delivery_once() {
     let queue = format!("{exchange}.q");
     let route = format!("fleet_{}", id.replace('-', "_"));
     let cleanup = Cleanup {
+        amqp_url: Some(AMQP_URL.to_string()),
         exchange: exchange.clone(),
         queue: queue.clone(),
         route: route.clone(),
@@ -313,51 +122,21 @@ async fn two_processes_on_one_port_publish_each_delivery_once() {
         .expect("test broker connection");
     let ch = amqp.create_channel().await.expect("channel");
     bind_queue(&ch, &exchange, &queue).await;
-
-    let ca = Ca::new("hookgate fleet test CA");
-    let leaf = ca.server();
-    let (cert, key, secret) = (
-        dir.path().join("server.pem"),
-        dir.path().join("server.key"),
-        dir.path().join("github.secret"),
-    );
-    std::fs::write(&cert, leaf.chain_pem(&ca)).expect("write cert");
-    std::fs::write(&key, &leaf.key_pem).expect("write key");
-    std::fs::write(&secret, format!("{}\n", support::GITHUB_SECRET)).expect("write secret");
-    let shared = format!(
-        "[server.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n\
-         [amqp]\nurl = \"{AMQP_URL}\"\nexchange = \"{exchange}\"\nchannels = 2\n\n\
-         [[routes]]\nname = \"{route}\"\npath = \"/hooks/github\"\nkind = \"github\"\n\
-         secrets = [{{ file = \"{}\" }}]\n",
-        cert.display(),
-        key.display(),
-        secret.display(),
-    );
-    // The first binds port 0 with SO_REUSEPORT; the second joins the port
-    // it got (no window in which another test could take a free port).
-    let mut a = GatewayProcess::spawn(&write_config(dir.path(), "a", 0, &shared)).await;
+    let urls = [AMQP_URL.to_string()];
+    let broker = Broker {
+        urls: &urls,
+        exchange: &exchange,
+        queues_toml: "",
+        spool_after_ms: None,
+    };
+    let Pair {
+        mut a,
+        mut b,
+        mut sender,
+    } = fleet::start(dir.path(), &route, &broker).await;
     let port = a.addr.port();
-    let mut b = GatewayProcess::spawn(&write_config(dir.path(), "b", port, &shared)).await;
-    assert_eq!(b.addr, a.addr, "both listen on one address");
-    for gw in [&a, &b] {
-        crate::outage::eventually("gateway connected to the broker", support::DEADLINE, || {
-            gw.metric("hookgate_broker_connected").map(|v| v == 1.0)
-        })
-        .await;
-    }
     let started = t0.elapsed();
 
-    let body = bytes::Bytes::from(fixture("github/push.json"));
-    let mut headers = fixture_headers("github/push.json");
-    headers.retain(|(k, _)| !k.eq_ignore_ascii_case("x-github-delivery"));
-    let mut sender = Sender {
-        ca_pem: ca.pem.clone(),
-        url: format!("https://127.0.0.1:{port}/hooks/github"),
-        headers: sign::github(support::GITHUB_SECRET, &body, headers),
-        body,
-        route: route.clone(),
-        sent: 0,
-    };
     let deadline = Instant::now() + SEND_DEADLINE;
     let prefix = format!("fleet-{id}");
 
@@ -440,7 +219,7 @@ async fn two_processes_on_one_port_publish_each_delivery_once() {
         .collect();
     let queued = depth(&ch, &queue).await;
     let ids = drain(&ch, &queue).await;
-    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    let twice: Vec<_> = ids.iter().filter(|(_, c)| c.len() > 1).take(5).collect();
     assert!(twice.is_empty(), "published more than once: {twice:?}");
     let missing: Vec<_> = want
         .iter()
@@ -490,5 +269,399 @@ async fn two_processes_on_one_port_publish_each_delivery_once() {
         of_a.len(),
         sender.sent,
         ids.len(),
+    );
+}
+
+/// The cluster test's requests: new deliveries, each retried after the next
+/// [`RETRY_LAG`] new ones, every answer attributed to a process.
+struct Rounds {
+    prefix: String,
+    /// Each first attempt: the delivery id, the process that answered it
+    /// and how.
+    firsts: Vec<(String, usize, Outcome)>,
+    /// First attempts retried so far (the oldest ones).
+    retried: usize,
+    /// Retries answered by each process.
+    retries: [usize; 2],
+    /// Retries answered by the other process than their first attempt.
+    crossed: usize,
+}
+
+impl Rounds {
+    /// A new delivery: published or spooled, never a duplicate.
+    async fn first(&mut self, sender: &mut Sender, gws: [&GatewayProcess; 2], last: &mut [Counts]) {
+        let delivery = format!("{}-{}", self.prefix, self.firsts.len());
+        let (who, how) = sender.send(&delivery, &gws, last).await;
+        assert_ne!(
+            how,
+            Outcome::Duplicate,
+            "{delivery}: a new delivery is stored"
+        );
+        self.firsts.push((delivery, who, how));
+    }
+
+    /// The retry of the oldest delivery not retried yet: answered 2xx as a
+    /// duplicate by either process.
+    async fn retry(&mut self, sender: &mut Sender, gws: [&GatewayProcess; 2], last: &mut [Counts]) {
+        let (delivery, publisher) = {
+            let (d, p, _) = &self.firsts[self.retried];
+            (d.clone(), *p)
+        };
+        let (who, how) = sender.send(&delivery, &gws, last).await;
+        assert_eq!(
+            how,
+            Outcome::Duplicate,
+            "{delivery}: a retry is a duplicate"
+        );
+        self.retries[who] += 1;
+        self.crossed += usize::from(who != publisher);
+        self.retried += 1;
+    }
+
+    /// The retry that is due after the newest delivery, if any.
+    async fn retry_due(
+        &mut self,
+        sender: &mut Sender,
+        gws: [&GatewayProcess; 2],
+        last: &mut [Counts],
+    ) {
+        if self.firsts.len() > self.retried + RETRY_LAG {
+            self.retry(sender, gws, last).await;
+        }
+    }
+
+    /// A new delivery, then the retry that is due.
+    async fn step(&mut self, sender: &mut Sender, gws: [&GatewayProcess; 2], last: &mut [Counts]) {
+        self.first(sender, gws, last).await;
+        self.retry_due(sender, gws, last).await;
+    }
+
+    /// First attempts process `who` answered `how`.
+    fn firsts_of(&self, who: usize, how: Outcome) -> usize {
+        self.firsts
+            .iter()
+            .filter(|(_, w, h)| *w == who && *h == how)
+            .count()
+    }
+}
+
+/// The node each gateway's connection is on, waited for (bounded): the
+/// connections the cluster lists under [`CONNECTION`], matched to the
+/// process that holds their client-side port. `skip`: a stopped node.
+async fn nodes_of(cluster: &Cluster, gws: [&GatewayProcess; 2], skip: Option<usize>) -> [usize; 2] {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = cluster.connections(CONNECTION, skip).await;
+        let found = gws.map(|gw| {
+            listed
+                .iter()
+                .find(|(_, peer)| gw.holds_local_port(*peer))
+                .map(|(node, _)| *node)
+        });
+        if let [Some(a), Some(b)] = found {
+            return [a, b];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster does not list both gateways' connections: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Checks what the queue holds (`ids`: each `message_id` with the
+/// `traceparent` of each copy) against the deliveries answered 200
+/// (`want`), and returns the ids the failover repeated.
+///
+/// Every delivery id is there, and no other. An id published by two requests
+/// (two traceparents) would be a retry published again: never. Two copies
+/// from one request are the failover repeating the first attempt's publish:
+/// the node stored it but died before its confirm reached the gateway, which
+/// then spooled it and forwarded it again (at least once, never lost). Only a
+/// publish in flight when its node died can be caught that way; the sender
+/// is sequential, so at most [`IN_FLIGHT_AT_KILL`] (`in_flight`, sent with
+/// the kill).
+fn assert_published_once<'a>(
+    ids: &'a HashMap<String, Vec<Option<String>>>,
+    want: &HashSet<&str>,
+    in_flight: &str,
+) -> Vec<&'a String> {
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|d| !ids.contains_key(**d))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "answered 200, not in the queue: {missing:?}"
+    );
+    assert_eq!(ids.len(), want.len(), "no other message in the queue");
+    let untraced: Vec<_> = ids
+        .iter()
+        .filter(|(_, c)| c.iter().any(Option::is_none))
+        .take(5)
+        .collect();
+    assert!(
+        untraced.is_empty(),
+        "messages without a traceparent: {untraced:?}"
+    );
+    let retried_again: Vec<_> = ids
+        .iter()
+        .filter(|(_, c)| c.iter().collect::<HashSet<_>>().len() > 1)
+        .take(5)
+        .collect();
+    assert!(
+        retried_again.is_empty(),
+        "published by more than one request (a retry published again): {retried_again:?}"
+    );
+    let repeated: Vec<&String> = ids
+        .iter()
+        .filter(|(_, c)| c.len() > 1)
+        .map(|(d, _)| d)
+        .collect();
+    assert!(
+        repeated.len() <= IN_FLIGHT_AT_KILL,
+        "first attempts repeated by the failover: {repeated:?}, more than the \
+         {IN_FLIGHT_AT_KILL} in flight at the kill ({in_flight})"
+    );
+    repeated
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_a_cluster_publish_each_retried_delivery_once() {
+    let t0 = Instant::now();
+    let mut cluster = Cluster::start(3)
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a 3-node RabbitMQ cluster: {e}"));
+    let booted = t0.elapsed();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = support::unique();
+    let exchange = format!("hookgate.test.fleet.cluster.{id}");
+    let queue = format!("{exchange}.q");
+    let route = format!("fleet_cluster_{}", id.replace('-', "_"));
+    // The Redis keys are deleted in any case; the exchange and queue on a
+    // node that survives, once it is known (else they go with the cluster).
+    let mut cleanup = Cleanup {
+        amqp_url: None,
+        exchange: exchange.clone(),
+        queue: queue.clone(),
+        route: route.clone(),
+    };
+    let urls = cluster.urls();
+    let queues_toml = format!("[[amqp.queues]]\nname = \"{queue}\"\ntype = \"quorum\"\n");
+    let broker = Broker {
+        urls: &urls,
+        exchange: &exchange,
+        queues_toml: &queues_toml,
+        spool_after_ms: Some(SPOOL_AFTER_MS),
+    };
+    let Pair {
+        mut a,
+        mut b,
+        mut sender,
+    } = fleet::start(dir.path(), &route, &broker).await;
+    let port = a.addr.port();
+    let gws = [&a, &b];
+    let on = nodes_of(&cluster, gws, None).await;
+    // The node of process a: it holds at least a's connection, maybe b's.
+    let victim = on[0];
+    let survivor = (victim + 1) % cluster.nodes.len();
+    cleanup.amqp_url = Some(cluster.nodes[survivor].amqp_url());
+    let affected: Vec<usize> = (0..2).filter(|&p| on[p] == victim).collect();
+    let started = t0.elapsed();
+
+    // 1. New deliveries, each retried RETRY_LAG later, until both processes
+    // served some.
+    let mut rounds = Rounds {
+        prefix: format!("fleet-cluster-{id}"),
+        firsts: Vec::new(),
+        retried: 0,
+        retries: [0; 2],
+        crossed: 0,
+    };
+    let mut last = [sender.counts(&a).await, sender.counts(&b).await];
+    let deadline = Instant::now() + SEND_DEADLINE;
+    while rounds.firsts.len() < BEFORE_KILL
+        || (0..2).any(|p| rounds.firsts.iter().filter(|f| f.1 == p).count() < MIN_EACH)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the kernel did not spread {} connections over both",
+            rounds.firsts.len()
+        );
+        rounds.step(&mut sender, gws, &mut last).await;
+    }
+    let spooled_before: usize = (0..2).map(|p| rounds.firsts_of(p, Outcome::Spooled)).sum();
+
+    // 2. SIGKILL the node with one new delivery in flight (whether its
+    // publish reached the node first is chance), then the retry due.
+    let before = last;
+    let at_kill = sender.sent;
+    let in_flight = format!("{}-{}", rounds.prefix, rounds.firsts.len());
+    let killed = Instant::now();
+    let ((), pid) = tokio::join!(
+        rounds.first(&mut sender, gws, &mut last),
+        cluster.nodes[victim].kill9()
+    );
+    let pid = pid.unwrap_or_else(|e| {
+        panic!(
+            "SIGKILL of node {victim}: {e}\n{}",
+            cluster.nodes[victim].output_tail()
+        )
+    });
+    rounds.retry_due(&mut sender, gws, &mut last).await;
+
+    // 3. Keep sending until every gateway that was on the node made a new
+    // connection and kept it for SETTLE (observed between requests).
+    let conns = |last: &[Counts; 2]| -> Vec<f64> {
+        affected.iter().map(|&p| last[p].connections).collect()
+    };
+    let (mut seen, mut changed) = (conns(&before), killed);
+    let failover = loop {
+        rounds.step(&mut sender, gws, &mut last).await;
+        if conns(&last) != seen {
+            (seen, changed) = (conns(&last), Instant::now());
+        }
+        let moved = affected
+            .iter()
+            .all(|&p| last[p].connections > before[p].connections && last[p].connected == 1.0);
+        if moved && changed.elapsed() >= SETTLE {
+            break changed - killed;
+        }
+        assert!(
+            killed.elapsed() < FAILOVER_DEADLINE,
+            "the gateways on node {victim} did not keep a new connection within \
+             {FAILOVER_DEADLINE:?}: {last:?}"
+        );
+    };
+    let during = sender.sent - at_kill;
+    let spooled_during: usize = (0..2)
+        .map(|p| rounds.firsts_of(p, Outcome::Spooled))
+        .sum::<usize>()
+        - spooled_before;
+    let moved_to = nodes_of(&cluster, gws, Some(victim)).await;
+
+    // 4. New deliveries after the failover, then the retries still due.
+    for _ in 0..AFTER_FAILOVER {
+        rounds.step(&mut sender, gws, &mut last).await;
+    }
+    while rounds.retried < rounds.firsts.len() {
+        rounds.retry(&mut sender, gws, &mut last).await;
+    }
+    let sent_in = t0.elapsed() - started;
+
+    // 5. Everything spooled is forwarded.
+    for gw in gws {
+        crate::outage::eventually("spool forwarded", Duration::from_secs(30), || {
+            gw.metric("hookgate_spool_messages").map(|n| n == 0.0)
+        })
+        .await;
+    }
+    let mut spool = [(0.0, 0.0); 2];
+    for (p, gw) in gws.iter().enumerate() {
+        spool[p] = (
+            gw.metric("hookgate_spool_writes_total").await,
+            gw.metric("hookgate_spool_forwarded_total").await,
+        );
+    }
+    let connections: Vec<f64> = (0..2)
+        .map(|p| last[p].connections - before[p].connections)
+        .collect();
+
+    // 6. The quorum queue, read from a surviving node.
+    let reader = Connection::connect(
+        &cluster.nodes[survivor].amqp_url(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .expect("connection to a surviving node");
+    let ch = reader.create_channel().await.expect("channel");
+    let queued = depth(&ch, &queue).await;
+    let ids = drain(&ch, &queue).await;
+    let want: HashSet<&str> = rounds.firsts.iter().map(|f| f.0.as_str()).collect();
+    let repeated = assert_published_once(&ids, &want, &in_flight);
+    for (p, (written, forwarded)) in spool.iter().enumerate() {
+        assert_eq!(
+            written, forwarded,
+            "process {p}: everything spooled was forwarded"
+        );
+    }
+    let pattern = seen_pattern(&route);
+    let marks = scan_keys(&pattern).await.len();
+    assert_eq!(marks, want.len(), "one replay-cache key per delivery id");
+
+    // 7. Both processes end on SIGTERM; the test's keys, queue and
+    // exchange go, then the cluster.
+    let a_pid = a.pid();
+    let b_pid = b.pid();
+    for gw in [&mut a, &mut b] {
+        let status = gw.sigterm(Duration::from_secs(15)).await;
+        assert!(
+            status.success(),
+            "exits 0 on SIGTERM: {status}\n{}",
+            gw.log()
+        );
+    }
+    let _ = ch
+        .queue_delete(
+            ShortString::from(queue.as_str()),
+            QueueDeleteOptions::default(),
+        )
+        .await;
+    let _ = reader.close(200, ShortString::from("test done")).await;
+    drop(cleanup);
+    assert!(
+        scan_keys(&pattern).await.is_empty(),
+        "the test's Redis keys are deleted"
+    );
+    cluster.stop().await;
+    let total = t0.elapsed();
+
+    let spooled_after = (0..2)
+        .map(|p| rounds.firsts_of(p, Outcome::Spooled))
+        .sum::<usize>()
+        - spooled_before
+        - spooled_during;
+    let name = |p: usize| ["a", "b"][p];
+    let holding: Vec<&str> = affected.iter().map(|&p| name(p)).collect();
+    let answered = |p: usize| rounds.firsts.iter().filter(|f| f.1 == p).count() + rounds.retries[p];
+    println!(
+        "fleet on a cluster: 3 nodes booted in {booted:?}; a (pid {a_pid}) on node {}, b (pid \
+         {b_pid}) on node {}, one port 127.0.0.1:{port}, up after {started:?}; node {victim} \
+         (beam pid {pid}) SIGKILLed after {at_kill} requests with {in_flight} in flight, holding \
+         the connection of {holding:?}; reconnected for good {failover:?} after the kill \
+         (observed between requests; {during} requests answered from the kill to {SETTLE:?} \
+         later, {spooled_during} of their new deliveries spooled), now a on node {}, b on node {}, connections made a {} b {}; \
+         requests answered: a {}, b {} ({} in all, in {sent_in:?}); {} deliveries: a published \
+         {} spooled {}, b published {} spooled {} ({spooled_before} spooled before the kill, {spooled_after} after the settling); \
+         retries: a {}, b {}, {} on the other process than the first, all duplicates; spool \
+         written/forwarded a {:?} b {:?}; queue: {queued} messages, {} distinct ids, {} repeated \
+         by the failover {repeated:?}, 0 published by a retry; {marks} replay-cache keys; whole \
+         test {total:?}",
+        on[0],
+        on[1],
+        moved_to[0],
+        moved_to[1],
+        connections[0],
+        connections[1],
+        answered(0),
+        answered(1),
+        sender.sent,
+        rounds.firsts.len(),
+        rounds.firsts_of(0, Outcome::Accepted),
+        rounds.firsts_of(0, Outcome::Spooled),
+        rounds.firsts_of(1, Outcome::Accepted),
+        rounds.firsts_of(1, Outcome::Spooled),
+        rounds.retries[0],
+        rounds.retries[1],
+        rounds.crossed,
+        spool[0],
+        spool[1],
+        ids.len(),
+        repeated.len(),
+    );
+    assert!(
+        total < CLUSTER_TEST_DEADLINE,
+        "the test took {total:?}, over {CLUSTER_TEST_DEADLINE:?}"
     );
 }

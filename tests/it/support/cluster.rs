@@ -50,10 +50,22 @@ impl Cluster {
     }
 
     /// Index of the node (other than `skip`) that holds a client connection
-    /// named `name`, asked of the running nodes: `rabbitmqctl
-    /// list_connections port client_properties` lists the cluster's
-    /// connections, each with the AMQP port it came in on.
+    /// named `name` (the first in node order).
     pub async fn connected_node(&self, name: &str, skip: Option<usize>) -> Option<usize> {
+        self.connections(name, skip)
+            .await
+            .into_iter()
+            .map(|(node, _)| node)
+            .filter(|&node| Some(node) != skip)
+            .min()
+    }
+
+    /// Every client connection named `name`: the index of the node it is
+    /// on and its client-side port, asked of the first node (other than
+    /// `skip`, a stopped one) that answers (`rabbitmqctl list_connections
+    /// port peer_port client_properties` lists the cluster's connections,
+    /// each with the AMQP port it came in on).
+    pub async fn connections(&self, name: &str, skip: Option<usize>) -> Vec<(usize, u16)> {
         let quoted = format!("\"{name}\"");
         for (i, node) in self.nodes.iter().enumerate() {
             if Some(i) == skip {
@@ -61,26 +73,26 @@ impl Cluster {
             }
             let Ok(out) = node
                 .ctl(
-                    &["list_connections", "port", "client_properties"],
+                    &["list_connections", "port", "peer_port", "client_properties"],
                     Duration::from_secs(15),
                 )
                 .await
             else {
                 continue;
             };
-            let ports: Vec<u16> = out
+            return out
                 .lines()
                 .filter(|l| l.contains(&quoted))
-                .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+                .filter_map(|l| {
+                    let mut fields = l.split_whitespace();
+                    let port: u16 = fields.next()?.parse().ok()?;
+                    let peer: u16 = fields.next()?.parse().ok()?;
+                    let node = self.nodes.iter().position(|n| n.port == port)?;
+                    Some((node, peer))
+                })
                 .collect();
-            return self
-                .nodes
-                .iter()
-                .enumerate()
-                .find(|(j, n)| Some(*j) != skip && ports.contains(&n.port))
-                .map(|(j, _)| j);
         }
-        None
+        Vec::new()
     }
 
     /// Stops every node still running (gracefully, SIGKILL past a deadline).

@@ -100,6 +100,36 @@ impl GatewayProcess {
         self.child.id()
     }
 
+    /// Whether this process holds an IPv4 TCP socket whose local port is
+    /// `port`: the socket's inode from `/proc/net/tcp`, found among the
+    /// process's `/proc/<pid>/fd` links. Tells which process a connection
+    /// a broker lists by its peer port belongs to.
+    pub fn holds_local_port(&self, port: u16) -> bool {
+        let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+            return false;
+        };
+        let suffix = format!(":{port:04X}");
+        // Columns: sl local_address rem_address st ... uid timeout inode.
+        let sockets: Vec<String> = table
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                if !f.get(1)?.ends_with(&suffix) {
+                    return None;
+                }
+                Some(format!("socket:[{}]", f.get(9)?))
+            })
+            .collect();
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.pid())) else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+        })
+    }
+
     /// Every stderr line so far.
     pub fn log(&self) -> String {
         self.log.lock().map(|l| l.join("\n")).unwrap_or_default()

@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod cluster;
+pub mod fleet;
 pub mod gateway;
 pub mod otlp;
 pub mod pki;
