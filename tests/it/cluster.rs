@@ -9,8 +9,6 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use lapin::options::QueueDeleteOptions;
-use lapin::types::ShortString;
 use lapin::{Connection, ConnectionProperties};
 
 use crate::outage::{assert_none_lost, collect_ids, eventually, Load};
@@ -138,13 +136,7 @@ async fn cluster_node_killed_mid_load_gateway_fails_over_and_loses_nothing() {
         "the spool took {spooled} messages, more than the {window} requests of the failover"
     );
 
-    let _ = ch
-        .queue_delete(
-            ShortString::from(queue.as_str()),
-            QueueDeleteOptions::default(),
-        )
-        .await;
-    let _ = reader.close(200, ShortString::from("test done")).await;
+    crate::support::delete_queue_and_close(reader, &ch, &queue).await;
     h.finish().await;
     cluster.stop().await;
 }

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
-use lapin::options::{QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties};
 
@@ -245,13 +245,7 @@ async fn two_processes_on_one_port_publish_each_delivery_once() {
         scan_keys(&pattern).await.is_empty(),
         "the test's Redis keys are deleted"
     );
-    let _ = ch
-        .queue_delete(
-            ShortString::from(queue.as_str()),
-            QueueDeleteOptions::default(),
-        )
-        .await;
-    let _ = amqp.close(200, ShortString::from("test done")).await;
+    crate::support::delete_queue_and_close(amqp, &ch, &queue).await;
     drop(cleanup);
 
     println!(
@@ -602,13 +596,7 @@ async fn two_processes_on_a_cluster_publish_each_retried_delivery_once() {
             gw.log()
         );
     }
-    let _ = ch
-        .queue_delete(
-            ShortString::from(queue.as_str()),
-            QueueDeleteOptions::default(),
-        )
-        .await;
-    let _ = reader.close(200, ShortString::from("test done")).await;
+    crate::support::delete_queue_and_close(reader, &ch, &queue).await;
     drop(cleanup);
     assert!(
         scan_keys(&pattern).await.is_empty(),

@@ -859,3 +859,16 @@ pub async fn delete_exchange(exchange: &str) {
     .unwrap_or_else(|e| panic!("delete exchange {exchange}: {e}"));
     let _ = conn.close(200, ShortString::from("deleted")).await;
 }
+
+/// Deletes `queue` on `ch` (best effort: the test's own drop guard deletes it
+/// too when this is not reached) and closes `conn`, the connection it was
+/// read on.
+pub async fn delete_queue_and_close(conn: Connection, ch: &Channel, queue: &str) {
+    let _ = ch
+        .queue_delete(
+            ShortString::from(queue),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await;
+    let _ = conn.close(200, ShortString::from("test done")).await;
+}
