@@ -192,6 +192,21 @@ pub(crate) async fn collect_ids(
     seen
 }
 
+/// With a spool every request is answered 200: panics naming up to 5 that
+/// were not, and `when` (the circumstance, e.g. "during the failover").
+pub(crate) fn assert_all_200(answers: &[Answer], when: &str) {
+    let bad: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status != Ok(200))
+        .map(|a| (&a.id, &a.status))
+        .take(5)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "with a spool every request is answered 200, {when}: {bad:?}"
+    );
+}
+
 /// Checks and prints the outcome: every 200-answered id is in `seen`.
 pub(crate) fn assert_none_lost(what: &str, answers: &[Answer], seen: &HashMap<String, usize>) {
     let accepted: HashSet<&str> = answers
@@ -289,16 +304,7 @@ async fn private_broker_node_killed_with_sigkill_loses_nothing() {
         node.name
     );
 
-    let bad: Vec<_> = answers
-        .iter()
-        .filter(|a| a.status != Ok(200))
-        .map(|a| (&a.id, &a.status))
-        .take(5)
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "with a spool every request is answered 200, also while the node is dead: {bad:?}"
-    );
+    assert_all_200(&answers, "also while the node is dead");
 
     let mut h = Arc::try_unwrap(h).ok().expect("sole owner of the harness");
     h.reconnect_amqp().await;

@@ -445,18 +445,7 @@ async fn undecodable_events_are_published_raw_in_order_and_nothing_is_lost() {
 
     // In replay order, each once.
     let b64 = |r: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, r);
-    let header = |m: &lapin::message::BasicGetMessage, k: &str| -> String {
-        match m
-            .delivery
-            .properties
-            .headers()
-            .as_ref()
-            .and_then(|h| h.inner().get(k))
-        {
-            Some(lapin::types::AMQPValue::LongString(s)) => s.to_string(),
-            other => panic!("{k}: {other:?}"),
-        }
-    };
+    let header = crate::support::long_header;
     let replay_ids: Vec<String> = got
         .iter()
         .map(|m| header(m, "x-hookgate-replay-id"))
@@ -608,18 +597,7 @@ async fn all_changes_and_entity_channel_subscriptions_each_get_a_change_once() {
     let metrics = running.metrics.encode();
     running.shutdown().await;
 
-    let header = |m: &lapin::message::BasicGetMessage, k: &str| -> String {
-        match m
-            .delivery
-            .properties
-            .headers()
-            .as_ref()
-            .and_then(|h| h.inner().get(k))
-        {
-            Some(lapin::types::AMQPValue::LongString(s)) => s.to_string(),
-            other => panic!("{k}: {other:?}"),
-        }
-    };
+    let header = crate::support::long_header;
     let by_key: HashMap<String, &lapin::message::BasicGetMessage> = got
         .iter()
         .map(|m| (m.delivery.routing_key.to_string(), m))

@@ -81,18 +81,9 @@ impl Drop for Cleanup {
             super::cleanup(url, vec![self.exchange.clone()], vec![self.queue.clone()]);
         }
         let pattern = seen_pattern(&self.route);
-        let t = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                let _ = tokio::time::timeout(Duration::from_secs(5), delete_keys(&pattern)).await;
-            });
+        super::on_own_thread(Duration::from_secs(5), async move {
+            delete_keys(&pattern).await;
         });
-        let _ = t.join();
     }
 }
 

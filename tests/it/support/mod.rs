@@ -701,6 +701,38 @@ pub fn cleanup(url: &str, exchanges: Vec<String>, queues: Vec<String>) {
         .collect();
     let queues: Vec<String> = queues.into_iter().chain(unroutable.clone()).collect();
     let exchanges: Vec<String> = exchanges.into_iter().chain(unroutable).collect();
+    on_own_thread(Duration::from_secs(5), async move {
+        let work = async {
+            let c = Connection::connect(&url, ConnectionProperties::default()).await?;
+            for q in &queues {
+                let ch = c.create_channel().await?;
+                let _ = ch
+                    .queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
+                    .await;
+            }
+            for e in &exchanges {
+                let ch = c.create_channel().await?;
+                let _ = ch
+                    .exchange_delete(
+                        ShortString::from(e.as_str()),
+                        ExchangeDeleteOptions::default(),
+                    )
+                    .await;
+            }
+            let _ = c.close(200, ShortString::from("cleanup")).await;
+            Ok::<(), lapin::Error>(())
+        };
+        let _ = work.await;
+    });
+}
+
+/// Runs `work` to its end or for at most `limit` on a current-thread runtime
+/// of a thread of its own, and waits for it: usable from `Drop`, inside or
+/// outside a runtime. Best effort (nothing is reported).
+pub fn on_own_thread<F>(limit: Duration, work: F)
+where
+    F: std::future::Future + Send + 'static,
+{
     let t = std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -709,27 +741,7 @@ pub fn cleanup(url: &str, exchanges: Vec<String>, queues: Vec<String>) {
             return;
         };
         rt.block_on(async move {
-            let work = async {
-                let c = Connection::connect(&url, ConnectionProperties::default()).await?;
-                for q in &queues {
-                    let ch = c.create_channel().await?;
-                    let _ = ch
-                        .queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
-                        .await;
-                }
-                for e in &exchanges {
-                    let ch = c.create_channel().await?;
-                    let _ = ch
-                        .exchange_delete(
-                            ShortString::from(e.as_str()),
-                            ExchangeDeleteOptions::default(),
-                        )
-                        .await;
-                }
-                let _ = c.close(200, ShortString::from("cleanup")).await;
-                Ok::<(), lapin::Error>(())
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(5), work).await;
+            let _ = tokio::time::timeout(limit, work).await;
         });
     });
     let _ = t.join();
@@ -750,6 +762,21 @@ pub fn header(m: &BasicGetMessage, name: &str) -> Option<String> {
         AMQPValue::LongString(s) => Some(s.to_string()),
         AMQPValue::ShortString(s) => Some(s.to_string()),
         other => Some(format!("{other:?}")),
+    }
+}
+
+/// Header `name` of an AMQP message, which must be a long string (as
+/// hookgate writes every header); panics otherwise.
+pub fn long_header(m: &BasicGetMessage, name: &str) -> String {
+    match m
+        .delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(name))
+    {
+        Some(AMQPValue::LongString(s)) => s.to_string(),
+        other => panic!("{name}: {other:?}"),
     }
 }
 
