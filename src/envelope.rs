@@ -136,7 +136,8 @@ pub fn idempotency_key(route: &str, id: &str, id_signed: bool, body: &[u8]) -> S
 
 /// Builds the message for a verified webhook; its body is the verified body
 /// (moved, not copied). `content_type` is the request's header
-/// (`application/octet-stream` when absent).
+/// (`application/octet-stream` when absent); `cloudevents` is
+/// `amqp.cloudevents` (the five `cloudEvents:*` headers or none).
 ///
 /// # Errors
 /// [`Error`] when the delivery id or the content type is longer than an
@@ -307,7 +308,8 @@ pub(crate) struct NotificationBody<'a> {
     pub session_id: Option<&'a str>,
 }
 
-/// Builds one message per Notification of an Outbound Message.
+/// Builds one message per Notification of an Outbound Message, with the
+/// `cloudEvents:*` headers unless `cloudevents` is [`CloudEvents::Off`].
 ///
 /// # Errors
 /// [`Error`] when a Notification Id is longer than an AMQP short string.
