@@ -36,7 +36,14 @@ const REFUSAL: &[u8] = b"(refused) / HTTP/1.1\r\n\r\n";
 
 /// Bytes read from the socket at a time while scanning heads and chunk
 /// framing.
-const SCRATCH: usize = 16 * 1024;
+const SCRATCH_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    /// The buffer those reads land in: one per thread (a read is never
+    /// held across an await), not one per connection, and never zeroed.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(Vec::with_capacity(SCRATCH_BYTES));
+}
 
 /// Why a head was refused (the log's and metric's reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,9 +252,11 @@ impl Scanner {
     /// and refuses it too (400, 431, or the HTTP/2 preface on a plaintext
     /// connection, which hyper serves as HTTP/2).
     fn decide(&self) -> Result<State, Refusal> {
-        let mut headers = vec![httparse::EMPTY_HEADER; self.max_headers];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&self.head) {
+        // Uninitialized slots: zeroing `max_headers` of them per request
+        // cost more than the parse.
+        let mut headers = Vec::with_capacity(self.max_headers);
+        let mut req = httparse::Request::new(&mut []);
+        match req.parse_with_uninit_headers(&self.head, headers.spare_capacity_mut()) {
             Ok(httparse::Status::Complete(_)) => framing(req.version, req.headers),
             _ => Ok(State::Pass),
         }
@@ -421,15 +430,25 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Framed<IO> {
                 this.scanner.skipped(got as u64);
                 return Poll::Ready(Ok(()));
             }
-            let mut scratch = [0u8; SCRATCH];
-            let mut part = ReadBuf::new(&mut scratch);
-            ready!(Pin::new(&mut this.io).poll_read(cx, &mut part))?;
-            if part.filled().is_empty() {
+            let read = SCRATCH.with_borrow_mut(|scratch| {
+                // Never initialized: `spare_capacity_mut` is the whole
+                // buffer, and only the bytes read are looked at.
+                let mut part = ReadBuf::uninit(scratch.spare_capacity_mut());
+                let polled = Pin::new(&mut this.io).poll_read(cx, &mut part);
+                polled.map_ok(|()| {
+                    if part.filled().is_empty() {
+                        None
+                    } else {
+                        Some(this.scanner.feed(part.filled(), &mut this.ready))
+                    }
+                })
+            });
+            let Some(refused) = ready!(read)? else {
                 this.eof = true;
                 this.scanner.finish(&mut this.ready);
                 continue;
-            }
-            if let Some(refusal) = this.scanner.feed(part.filled(), &mut this.ready) {
+            };
+            if let Some(refusal) = refused {
                 tracing::info!(
                     reason = refusal.reason(),
                     "request framing refused; answering 400"

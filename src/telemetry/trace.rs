@@ -24,11 +24,16 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{Link, Status, TraceContextExt, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{
+    Link, Status, TraceContextExt, TraceFlags, Tracer as _, TracerProvider as _,
+};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    IdGenerator as _, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, SdkTracerProvider,
+    ShouldSample as _,
+};
 use opentelemetry_sdk::Resource;
 
 pub use opentelemetry::context::FutureExt;
@@ -79,10 +84,21 @@ pub struct Error {
 }
 
 /// A process's tracer: makes spans, exports them when configured.
+///
+/// Without an exporter a span is only its ids: the same trace id, a new
+/// span id and the sampler's sampled flag an exported span would get, in a
+/// context its children and the injected `traceparent` read, but no
+/// attributes, status or timing are kept (nothing would read them). The
+/// request path then makes no span record at all.
 #[derive(Clone, Debug)]
 pub struct Tracer {
     provider: SdkTracerProvider,
     tracer: SdkTracer,
+    /// Spans are recorded and exported (an OTLP endpoint is configured).
+    exporting: bool,
+    /// The provider's sampler, for the decision of a span that is not
+    /// recorded.
+    sampler: Sampler,
 }
 
 impl Tracer {
@@ -95,11 +111,11 @@ impl Tracer {
         let resource = Resource::builder()
             .with_service_name(settings.service_name.to_owned())
             .build();
+        let sampler =
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(settings.sample_ratio)));
         let mut builder = SdkTracerProvider::builder()
             .with_resource(resource)
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                settings.sample_ratio,
-            ))));
+            .with_sampler(sampler.clone());
         if let Some(endpoint) = settings.otlp_endpoint {
             let endpoint = format!("{}{OTLP_TRACES_PATH}", endpoint.trim_end_matches('/'));
             let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -113,14 +129,25 @@ impl Tracer {
         }
         let provider = builder.build();
         let tracer = provider.tracer("hookgate");
-        Ok(Tracer { provider, tracer })
+        Ok(Tracer {
+            provider,
+            tracer,
+            exporting: settings.otlp_endpoint.is_some(),
+            sampler,
+        })
     }
 
-    /// A tracer that exports nothing (spans get ids, nothing else).
+    /// A tracer that exports nothing (spans get ids, nothing else; every
+    /// new trace sampled, as the SDK's default sampler decides).
     pub fn disabled() -> Tracer {
         let provider = SdkTracerProvider::builder().build();
         let tracer = provider.tracer("hookgate");
-        Tracer { provider, tracer }
+        Tracer {
+            provider,
+            tracer,
+            exporting: false,
+            sampler: Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        }
     }
 
     /// Starts span `name` of `kind`, a child of `parent`'s span (a new
@@ -138,6 +165,11 @@ impl Tracer {
         parent: &Context,
         mut links: Vec<SpanContext>,
     ) -> Span {
+        if !self.exporting {
+            return Span {
+                cx: parent.with_remote_span_context(self.ids_only(name, kind, parent)),
+            };
+        }
         links.truncate(MAX_LINKS);
         let span = self
             .tracer
@@ -148,6 +180,35 @@ impl Tracer {
         Span {
             cx: parent.with_span(span),
         }
+    }
+
+    /// The span context the SDK would give a new span `name` under
+    /// `parent` (its trace id or a new one, a new span id, the sampler's
+    /// flag and trace state), for a span that is not recorded.
+    fn ids_only(&self, name: &'static str, kind: SpanKind, parent: &Context) -> SpanContext {
+        let ids = RandomIdGenerator::default();
+        let span = parent.span();
+        let up = span.span_context();
+        let trace_id = if up.is_valid() {
+            up.trace_id()
+        } else {
+            ids.new_trace_id()
+        };
+        let decision = self
+            .sampler
+            .should_sample(Some(parent), trace_id, name, &kind, &[], &[]);
+        let flags = match decision.decision {
+            SamplingDecision::RecordAndSample => up.trace_flags().with_sampled(true),
+            SamplingDecision::RecordOnly => up.trace_flags().with_sampled(false),
+            SamplingDecision::Drop => TraceFlags::default(),
+        };
+        SpanContext::new(
+            trace_id,
+            ids.new_span_id(),
+            flags,
+            false,
+            decision.trace_state,
+        )
     }
 
     /// Exports what is queued and stops the exporter. Blocks (at most
@@ -179,7 +240,10 @@ impl Span {
 
     /// Sets attribute `key`.
     pub fn set(&self, key: &'static str, value: impl Into<Value>) {
-        self.cx.span().set_attribute(KeyValue::new(key, value));
+        let span = self.cx.span();
+        if span.is_recording() {
+            span.set_attribute(KeyValue::new(key, value));
+        }
     }
 
     /// Marks the span failed with `reason` (a fixed text or an error's

@@ -95,3 +95,36 @@ fn a_malformed_endpoint_is_an_error() {
     });
     assert!(err.is_err());
 }
+
+#[test]
+fn spans_that_are_not_recorded_get_the_samplers_flags() {
+    const UNSAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    let tracer = |ratio| {
+        Tracer::new(Settings {
+            otlp_endpoint: None,
+            service_name: "t",
+            sample_ratio: ratio,
+        })
+        .unwrap()
+    };
+    // (ratio, parent, flags): a parent decides; without one, the ratio.
+    for (ratio, parent, flags) in [
+        (1.0, None, "01"),
+        (0.0, None, "00"),
+        (0.0, Some(PARENT), "01"),
+        (1.0, Some(UNSAMPLED), "00"),
+    ] {
+        let cx = extract(parent, None);
+        let span = tracer(ratio).start("request", SpanKind::Server, &cx);
+        let tp = traceparent(&span);
+        assert!(well_formed(&tp), "{tp}");
+        assert_eq!(&tp[53..], flags, "ratio {ratio}, parent {parent:?}");
+        assert!(!span.context().span().is_recording());
+        // A child continues the trace under the span's own id.
+        let child = tracer(ratio).start("publish", SpanKind::Producer, span.context());
+        let child_tp = traceparent(&child);
+        assert_eq!(child_tp[3..35], tp[3..35]);
+        assert_ne!(child_tp[36..52], tp[36..52]);
+        assert_eq!(&child_tp[53..], flags);
+    }
+}
