@@ -11,8 +11,10 @@
 //! keys (carried in `x-hookgate-idempotency-key`).
 //!
 //! A key is recorded only after its messages are durable (confirmed or
-//! spooled): a failed publish must stay retryable. Two identical requests in
-//! flight at once may both be published (a duplicate, never a loss).
+//! spooled): a failed publish must stay retryable. While a request stores
+//! them its keys are *claimed* (`claim`): an identical request arriving
+//! meanwhile, on this gateway or (Redis) another one, waits for the first
+//! one's outcome instead of being published too.
 //!
 //! Stores:
 //! - an embedded redb file (default). Lookups run inline on the request's
@@ -35,9 +37,12 @@
 //!   If the writer ends (closed, or a panic: logged as an error) the pending
 //!   set is emptied, records fail, `Cache::ready` turns false and lookups
 //!   read only the file, so the set cannot grow without its writer.
-//! - Redis (`[dedupe] redis_url`), shared by a fleet: one pipelined `EXISTS`
-//!   per request, `SET key 1 PX ttl` per key after the store.
+//! - Redis (`[dedupe] redis_url`), shared by a fleet: one pipelined
+//!   `SET key pending NX PX <request timeout>` + `GET key` per key and
+//!   request (the claim and the lookup), `SET key 1 PX ttl` per key after
+//!   the store, a compare-and-delete of the claim when not stored.
 
+mod claim;
 mod writer;
 
 use std::collections::HashMap;
@@ -50,6 +55,7 @@ use redb::{
     TableDefinition,
 };
 
+pub(crate) use self::claim::{Claim, Claims};
 use self::writer::{Cmd, Writer, WriterEnd};
 use crate::config::DedupeConfig;
 use crate::store::{now_ms, Handle};
@@ -77,13 +83,16 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// only then), so the writer makes one at least this often while marks come.
 pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
 
-/// Recorded keys not yet committed.
+/// Recorded keys not yet committed, and the claims of requests in flight.
 #[derive(Default)]
 struct Pending {
     /// Key -> expiry (Unix ms): what lookups check besides the file.
     seen: HashMap<String, u64>,
     /// (key, expiry) in record order: what the writer commits next.
     queue: Vec<(String, u64)>,
+    /// Key -> end of its claim (Unix ms): keys a request in flight is
+    /// storing (see [`Cache::claim_all`]).
+    claims: HashMap<String, u64>,
 }
 
 /// A cache failure: the request is processed as new (fail open: a store
@@ -188,10 +197,12 @@ impl Cache {
     }
 
     /// For each of `keys`, whether it was recorded and has not expired: one
-    /// read transaction (or one Redis round trip) for all of them.
+    /// read transaction (or one Redis round trip) for all of them. (The
+    /// request path claims instead: [`Cache::claim_all`].)
     ///
     /// # Errors
     /// [`Error`] when the store fails.
+    #[cfg(test)]
     pub(crate) async fn seen_all<K: AsRef<str>>(&self, keys: &[K]) -> Result<Vec<bool>, Error> {
         let now = now_ms();
         match self {
@@ -207,17 +218,7 @@ impl Cache {
                 if seen.iter().all(|&s| s) {
                     return Ok(seen);
                 }
-                let db = e.db.get().ok_or_else(|| err(REOPENING))?;
-                let txn = db.begin_read().map_err(err)?;
-                let table = txn.open_table(SEEN).map_err(err)?;
-                for (k, s) in keys.iter().zip(seen.iter_mut()) {
-                    if !*s {
-                        *s = table
-                            .get(k.as_ref())
-                            .map_err(err)?
-                            .is_some_and(|v| v.value() > now);
-                    }
-                }
+                e.in_file(keys, &mut seen, now)?;
                 Ok(seen)
             }
             Cache::Redis(conn) => {
@@ -258,6 +259,7 @@ impl Cache {
                     return Err(err(REOPENING));
                 }
                 for k in keys {
+                    pending.claims.remove(&k);
                     pending.seen.insert(k.clone(), until);
                     pending.queue.push((k, until));
                 }
@@ -321,6 +323,25 @@ impl Cache {
         let (tx, rx) = tokio::sync::oneshot::channel();
         e.writer.send(cmd(tx)).map_err(|_| err("writer stopped"))?;
         rx.await.map_err(|_| err("writer stopped"))?
+    }
+}
+
+impl Embedded {
+    /// Sets `seen[i]` for each key of `keys` not marked yet whose mark in
+    /// the file expires after `now` (Unix ms): one read transaction.
+    fn in_file<K: AsRef<str>>(&self, keys: &[K], seen: &mut [bool], now: u64) -> Result<(), Error> {
+        let db = self.db.get().ok_or_else(|| err(REOPENING))?;
+        let txn = db.begin_read().map_err(err)?;
+        let table = txn.open_table(SEEN).map_err(err)?;
+        for (k, s) in keys.iter().zip(seen.iter_mut()) {
+            if !*s {
+                *s = table
+                    .get(k.as_ref())
+                    .map_err(err)?
+                    .is_some_and(|v| v.value() > now);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -27,6 +27,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -38,7 +39,7 @@ use super::body::{self, Inbound};
 use super::respond::{self, Body, Outcome};
 use super::{Gateway, RouteEntry};
 use crate::config::{Route, RouteKind};
-use crate::dedupe::Cache;
+use crate::dedupe::{Cache, Claim, Claims};
 use crate::envelope::{self, CloudEvents, Message};
 use crate::outbox::{self, Outbox, Stored};
 use crate::salesforce::om::OutboundMessage;
@@ -131,17 +132,27 @@ where
     )?;
     context::stamp(span, &mut messages);
     let cache = gw.replay.as_ref();
-    let fresh = dedupe(cache, &gw.metrics, &route.name, messages);
-    let fresh = within(deadline, "dedupe", &route.name, fresh).await??;
+    let fresh = dedupe(
+        cache,
+        &gw.metrics,
+        &route.name,
+        messages,
+        gw.request_timeout,
+    );
+    let (fresh, claims) = within(deadline, "dedupe", &route.name, fresh).await??;
     let stored = within(
         deadline,
         "store",
         &route.name,
         store(&gw.outbox, route, &fresh, span.context()),
     );
+    // Not stored: the claims are given back as they drop.
     let stored = stored.await??;
     if let Some(cache) = cache {
-        record(cache, route, &fresh, deadline).await;
+        let recorded = record(cache, route, &fresh, deadline).await;
+        if let Some(claims) = claims.filter(|_| recorded) {
+            claims.stored();
+        }
     }
     tracing::debug!(route = %route.name, messages = fresh.len(), ?stored, trace_id = %span.trace_id(), "stored");
     Ok(stored)
@@ -277,10 +288,17 @@ pub(crate) fn envelope(
 
 // === dedupe ===
 
-/// Drops the messages the replay `cache` saw within their TTL (one lookup
-/// for all of them), counting each as a duplicate of `route`. A cache that
-/// fails lets everything through (a replay costs a duplicate that consumers
-/// drop, never a loss).
+/// How often a request waiting for an identical one in flight asks again.
+const CLAIM_POLL: Duration = Duration::from_millis(20);
+
+/// Claims the messages' keys in the replay `cache` for `hold` (one lookup
+/// for all of them) and drops the messages it saw within their TTL,
+/// counting each as a duplicate of `route`. While an identical request in
+/// flight holds a key (here or, with Redis, on another gateway), waits for
+/// its outcome: stored (a duplicate) or given back (claimed here). Returns
+/// the rest with their claims, released when dropped unless recorded. A
+/// cache that fails lets everything through unclaimed (a replay costs a
+/// duplicate that consumers drop, never a loss).
 ///
 /// # Errors
 /// [`Seen`] when nothing is left to store.
@@ -289,36 +307,67 @@ pub(crate) async fn dedupe(
     metrics: &Metrics,
     route: &str,
     messages: Vec<Message>,
-) -> Result<Vec<Message>, Seen> {
-    let fresh = match cache {
-        None => messages,
-        Some(cache) => {
-            let keys: Vec<&str> = messages.iter().map(Message::idempotency_key).collect();
-            match cache.seen_all(&keys).await {
-                Err(e) => {
-                    tracing::warn!(error = %e, phase = "dedupe", "replay cache unavailable; treating as new");
-                    messages
+    hold: Duration,
+) -> Result<(Vec<Message>, Option<Claims>), Seen> {
+    let Some(cache) = cache else {
+        return Ok((messages, None));
+    };
+    let keys: Vec<String> = messages
+        .iter()
+        .map(|m| m.idempotency_key().to_owned())
+        .collect();
+    // Claims taken so far: released if this future is dropped (deadline).
+    let mut claims = Claims::new(cache.clone(), Vec::new());
+    let mut state = vec![Claim::Pending; keys.len()];
+    loop {
+        let asking: Vec<usize> = (0..keys.len())
+            .filter(|&i| state[i] == Claim::Pending)
+            .collect();
+        if asking.is_empty() {
+            break;
+        }
+        let asked: Vec<String> = asking.iter().map(|&i| keys[i].clone()).collect();
+        match cache.claim_all(&asked, hold).await {
+            Err(e) => {
+                tracing::warn!(error = %e, phase = "dedupe", "replay cache unavailable; treating as new");
+                // Through unclaimed.
+                for i in asking {
+                    state[i] = Claim::Claimed;
                 }
-                Ok(seen) => {
-                    let total = messages.len();
-                    let fresh: Vec<Message> = messages
-                        .into_iter()
-                        .zip(seen.into_iter().chain(std::iter::repeat(false)))
-                        .filter_map(|(m, seen)| (!seen).then_some(m))
-                        .collect();
-                    for _ in fresh.len()..total {
-                        metrics.duplicate(route);
+                break;
+            }
+            Ok(found) => {
+                for (i, c) in asking.into_iter().zip(found) {
+                    state[i] = c;
+                    if c == Claim::Claimed {
+                        claims.add(keys[i].clone());
                     }
-                    fresh
                 }
             }
         }
-    };
+        if state.contains(&Claim::Pending) {
+            tracing::debug!(
+                route,
+                phase = "dedupe",
+                "an identical request is in flight; waiting for its outcome"
+            );
+            tokio::time::sleep(CLAIM_POLL).await;
+        }
+    }
+    let total = messages.len();
+    let fresh: Vec<Message> = messages
+        .into_iter()
+        .zip(&state)
+        .filter_map(|(m, c)| (*c == Claim::Claimed).then_some(m))
+        .collect();
+    for _ in fresh.len()..total {
+        metrics.duplicate(route);
+    }
     if fresh.is_empty() {
         tracing::debug!(route, phase = "dedupe", "replay: every message seen before");
         return Err(Seen);
     }
-    Ok(fresh)
+    Ok((fresh, Some(claims)))
 }
 
 // === store ===
@@ -340,20 +389,21 @@ pub(crate) async fn store(
 }
 
 /// Marks stored `messages` in the replay cache, within what is left of the
-/// `deadline`. They are stored: a failure or running out only costs the
-/// replay mark, so it is logged, never answered.
-async fn record(cache: &Cache, route: &Route, messages: &[Message], deadline: Instant) {
+/// `deadline`; true when marked. They are stored: a failure or running out
+/// only costs the replay mark, so it is logged, never answered.
+async fn record(cache: &Cache, route: &Route, messages: &[Message], deadline: Instant) -> bool {
     let keys = messages
         .iter()
         .map(|m| m.idempotency_key().to_owned())
         .collect();
     match tokio::time::timeout_at(deadline, cache.record(keys, route.replay_ttl)).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => return true,
         Ok(Err(e)) => tracing::warn!(error = %e, phase = "store", "replay cache write failed"),
         Err(_) => {
             tracing::warn!(route = %route.name, phase = "store", "replay cache write past the request deadline")
         }
     }
+    false
 }
 
 /// `fut` (a phase after the body arrived) within the request deadline.

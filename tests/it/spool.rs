@@ -172,6 +172,39 @@ async fn stalled_broker_requests_are_spooled_within_after_ms() {
     h.finish().await;
 }
 
+/// Two copies of one delivery in flight at once (a sender's retry while
+/// the first is still being stored; here a stalled broker holds it for
+/// `spool.after_ms`) are stored once: the second waits for the first's
+/// outcome and is answered as its duplicate, and the queue gets one copy.
+#[tokio::test]
+async fn a_copy_arriving_while_the_first_is_stored_is_not_stored_again() {
+    let (proxy, h) = proxied(Options {
+        spool_after_ms: Some(1000),
+        ..Options::default()
+    })
+    .await;
+    proxy.blackhole();
+    let (id, headers, body) = delivery(0);
+    let (a, b) = tokio::join!(
+        h.post("/hooks/github", &headers, body.clone()),
+        h.post("/hooks/github", &headers, body),
+    );
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    let (_, metrics) = h.admin_get("/metrics").await;
+    let duplicates = support::metric_value(
+        &metrics,
+        r#"hookgate_duplicates_total{route="github",outcome="duplicate"}"#,
+    );
+    assert_eq!(duplicates, Some(1.0), "the second copy is a duplicate");
+    assert_eq!(metric(&metrics, "hookgate_spool_writes_total"), 1.0);
+    proxy.restore();
+    wait_spool_empty(&h).await;
+    let (_, metrics) = h.admin_get("/metrics").await;
+    assert_eq!(metric(&metrics, "hookgate_spool_forwarded_total"), 1.0);
+    assert_eq!(h.drain().await, [id], "one copy in the queue");
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn full_spool_answers_503_and_keeps_what_it_accepted() {
     let (proxy, h) = proxied(Options {

@@ -267,18 +267,32 @@ async fn outbound_message_phases_without_a_socket() {
     assert_eq!(messages.len(), 1);
     assert!(messages[0].routing_key.starts_with("salesforce."));
     let cache = f.gw.replay.as_ref();
-    let fresh = dedupe(cache, &f.gw.metrics, "salesforce", messages.clone())
+    let hold = Duration::from_secs(5);
+    let (fresh, claims) = dedupe(cache, &f.gw.metrics, "salesforce", messages.clone(), hold)
         .await
         .unwrap();
     assert_eq!(fresh, messages, "nothing seen yet");
+    // An identical request meanwhile waits for this one's outcome: not
+    // stored (the claim given back: it goes on with the message) ...
+    let waiting = dedupe(cache, &f.gw.metrics, "salesforce", messages.clone(), hold);
+    let (waited, ()) = tokio::join!(waiting, async { drop(claims) });
+    let (fresh, claims) = waited.unwrap();
+    assert_eq!(fresh, messages, "given back: stored by the second request");
+    // ... or stored: a replay.
+    let waiting = dedupe(cache, &f.gw.metrics, "salesforce", messages.clone(), hold);
     let keys = vec![messages[0].idempotency_key().to_owned()];
-    cache
-        .unwrap()
-        .record(keys, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let again = dedupe(cache, &f.gw.metrics, "salesforce", messages).await;
-    assert_eq!(again, Err(Seen));
+    let stored = async {
+        cache
+            .unwrap()
+            .record(keys, Duration::from_secs(60))
+            .await
+            .unwrap();
+        claims.unwrap().stored();
+    };
+    let (waited, ()) = tokio::join!(waiting, stored);
+    assert_eq!(waited.err(), Some(Seen));
+    let again = dedupe(cache, &f.gw.metrics, "salesforce", messages, hold).await;
+    assert_eq!(again.err(), Some(Seen));
 
     // Another Organization: refused after parsing.
     let mut other = entry.route.clone();
