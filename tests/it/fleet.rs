@@ -13,6 +13,10 @@
 //! - on a private 3-node cluster with a quorum queue, through the SIGKILL of
 //!   the node one gateway is connected to (its spool answers until it has
 //!   failed over); the queue holds every delivery id, none from a retry.
+//!
+//! Copies of one delivery sent at once (in flight together on both
+//! processes, held by a stalled broker) are published once: the first
+//! copy's claim in Redis makes the others wait and answer as duplicates.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -28,6 +32,7 @@ use crate::support::fleet::{
     Sender,
 };
 use crate::support::gateway::GatewayProcess;
+use crate::support::proxy::Proxy;
 use crate::support::{self, AMQP_URL};
 
 /// First deliveries sent (more while one process has served fewer than
@@ -337,6 +342,92 @@ impl Rounds {
             .filter(|(_, w, h)| *w == who && *h == how)
             .count()
     }
+}
+
+/// Copies of one delivery sent at once (each on a new connection).
+const COPIES: usize = 6;
+/// Deliveries sent that way.
+const AT_ONCE: usize = 3;
+
+/// Copies of one delivery **in flight at the same time** on both processes
+/// (a sender retrying before its first attempt was answered) are published
+/// once: the first copy claims the key in Redis, the others wait for its
+/// outcome and are answered 200 as duplicates. The broker is stalled (a
+/// blackholing proxy) so that every first copy is held for
+/// `spool.after_ms` and then spooled: all copies are in flight together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_in_flight_at_once_on_two_processes_are_published_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = support::unique();
+    let exchange = format!("hookgate.test.fleet.{id}");
+    let queue = format!("{exchange}.q");
+    let route = format!("fleet_{}", id.replace('-', "_"));
+    let _cleanup = Cleanup {
+        amqp_url: Some(AMQP_URL.to_string()),
+        exchange: exchange.clone(),
+        queue: queue.clone(),
+        route: route.clone(),
+    };
+    let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default())
+        .await
+        .expect("test broker connection");
+    let ch = amqp.create_channel().await.expect("channel");
+    bind_queue(&ch, &exchange, &queue).await;
+    let proxy = Proxy::start("127.0.0.1:5672".parse().expect("broker address")).await;
+    let urls = [format!("amqp://guest:guest@{}/%2f", proxy.addr)];
+    let broker = Broker {
+        urls: &urls,
+        exchange: &exchange,
+        queues_toml: "",
+        spool_after_ms: Some(1000),
+    };
+    let Pair { a, b, sender } = fleet::start(dir.path(), &route, &broker).await;
+    proxy.blackhole();
+    let deliveries: Vec<String> = (0..AT_ONCE).map(|n| format!("at-once-{id}-{n}")).collect();
+    let posts = deliveries
+        .iter()
+        .flat_map(|d| std::iter::repeat_n(d, COPIES))
+        .map(|d| sender.post(d));
+    for (status, text) in futures_util::future::join_all(posts).await {
+        assert_eq!(status, 200, "{text}");
+    }
+    let counts = [sender.counts(&a).await, sender.counts(&b).await];
+    let sum = |f: fn(&Counts) -> f64| counts.iter().map(f).sum::<f64>();
+    assert_eq!(
+        sum(|c| c.accepted),
+        0.0,
+        "the broker was stalled: {counts:?}"
+    );
+    assert_eq!(
+        sum(|c| c.spooled),
+        AT_ONCE as f64,
+        "one copy of each stored: {counts:?}"
+    );
+    assert_eq!(
+        sum(|c| c.duplicate),
+        (AT_ONCE * (COPIES - 1)) as f64,
+        "the other copies waited and were answered as duplicates: {counts:?}"
+    );
+    assert!(
+        counts.iter().all(|c| c.spooled + c.duplicate > 0.0),
+        "both processes answered copies: {counts:?}"
+    );
+    proxy.restore();
+    for gw in [&a, &b] {
+        crate::outage::eventually("spool forwarded", support::DEADLINE, || {
+            gw.metric("hookgate_spool_messages").map(|v| v == 0.0)
+        })
+        .await;
+    }
+    let mut seen = drain(&ch, &queue).await;
+    let mut ids: Vec<String> = seen.keys().cloned().collect();
+    ids.sort();
+    assert_eq!(ids, deliveries, "every delivery in the queue");
+    assert!(
+        seen.values_mut().all(|copies| copies.len() == 1),
+        "each delivery once: {seen:?}"
+    );
+    let _ = amqp.close(200, ShortString::from("done")).await;
 }
 
 /// The node each gateway's connection is on, waited for (bounded): the

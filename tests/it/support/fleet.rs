@@ -249,18 +249,10 @@ impl Sender {
         }
     }
 
-    /// POSTs delivery `id` on a new TCP connection, asserts 200, and
-    /// returns which of `live` answered it and how: the one whose request
-    /// counters moved, by exactly one (the others by none). `last` holds the
-    /// counters before the request and is updated.
-    pub async fn send(
-        &mut self,
-        id: &str,
-        live: &[&GatewayProcess],
-        last: &mut [Counts],
-    ) -> (usize, Outcome) {
-        // A client of its own: its pool is empty, so this is a new
-        // connection and the kernel picks the listener for it.
+    /// POSTs delivery `id` on a new TCP connection (a client of its own:
+    /// its pool is empty, so the kernel picks the listener for it); returns
+    /// the status and body.
+    pub async fn post(&self, id: &str) -> (u16, String) {
         let client = super::client(&self.ca_pem, false);
         let mut req = client.post(&self.url).body(self.body.clone());
         for (k, v) in &self.headers {
@@ -272,7 +264,20 @@ impl Sender {
             .await
             .unwrap_or_else(|e| panic!("delivery {id}: {e:?}"));
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// POSTs delivery `id` on a new TCP connection, asserts 200, and
+    /// returns which of `live` answered it and how: the one whose request
+    /// counters moved, by exactly one (the others by none). `last` holds the
+    /// counters before the request and is updated.
+    pub async fn send(
+        &mut self,
+        id: &str,
+        live: &[&GatewayProcess],
+        last: &mut [Counts],
+    ) -> (usize, Outcome) {
+        let (status, text) = self.post(id).await;
         assert_eq!(status, 200, "delivery {id}: {text}");
         self.sent += 1;
         // The counter moves before the answer is written; poll anyway, with
