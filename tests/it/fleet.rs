@@ -108,25 +108,62 @@ async fn depth(ch: &Channel, queue: &str) -> u32 {
     .message_count()
 }
 
+/// A test's names on the machine's RabbitMQ, its queue bound to its
+/// exchange, and a connection to read the queue.
+struct OnTheTestBroker {
+    id: String,
+    exchange: String,
+    queue: String,
+    /// The gateways' route (and replay-cache key prefix).
+    route: String,
+    /// Deletes the exchange, queue and replay keys when dropped.
+    cleanup: Cleanup,
+    amqp: Connection,
+    ch: Channel,
+}
+
+impl OnTheTestBroker {
+    async fn start() -> OnTheTestBroker {
+        let id = support::unique();
+        let exchange = format!("hookgate.test.fleet.{id}");
+        let queue = format!("{exchange}.q");
+        let route = format!("fleet_{}", id.replace('-', "_"));
+        let cleanup = Cleanup {
+            amqp_url: Some(AMQP_URL.to_string()),
+            exchange: exchange.clone(),
+            queue: queue.clone(),
+            route: route.clone(),
+        };
+        let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default())
+            .await
+            .expect("test broker connection");
+        let ch = amqp.create_channel().await.expect("channel");
+        bind_queue(&ch, &exchange, &queue).await;
+        OnTheTestBroker {
+            id,
+            exchange,
+            queue,
+            route,
+            cleanup,
+            amqp,
+            ch,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_port_publish_each_delivery_once() {
     let t0 = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
-    let id = support::unique();
-    let exchange = format!("hookgate.test.fleet.{id}");
-    let queue = format!("{exchange}.q");
-    let route = format!("fleet_{}", id.replace('-', "_"));
-    let cleanup = Cleanup {
-        amqp_url: Some(AMQP_URL.to_string()),
-        exchange: exchange.clone(),
-        queue: queue.clone(),
-        route: route.clone(),
-    };
-    let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default())
-        .await
-        .expect("test broker connection");
-    let ch = amqp.create_channel().await.expect("channel");
-    bind_queue(&ch, &exchange, &queue).await;
+    let OnTheTestBroker {
+        id,
+        exchange,
+        queue,
+        route,
+        cleanup,
+        amqp,
+        ch,
+    } = OnTheTestBroker::start().await;
     let urls = [AMQP_URL.to_string()];
     let broker = Broker {
         urls: &urls,
@@ -358,21 +395,15 @@ const AT_ONCE: usize = 3;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_in_flight_at_once_on_two_processes_are_published_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let id = support::unique();
-    let exchange = format!("hookgate.test.fleet.{id}");
-    let queue = format!("{exchange}.q");
-    let route = format!("fleet_{}", id.replace('-', "_"));
-    let _cleanup = Cleanup {
-        amqp_url: Some(AMQP_URL.to_string()),
-        exchange: exchange.clone(),
-        queue: queue.clone(),
-        route: route.clone(),
-    };
-    let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default())
-        .await
-        .expect("test broker connection");
-    let ch = amqp.create_channel().await.expect("channel");
-    bind_queue(&ch, &exchange, &queue).await;
+    let OnTheTestBroker {
+        id,
+        exchange,
+        route,
+        queue,
+        amqp,
+        ch,
+        cleanup: _cleanup,
+    } = OnTheTestBroker::start().await;
     let proxy = Proxy::start("127.0.0.1:5672".parse().expect("broker address")).await;
     let urls = [format!("amqp://guest:guest@{}/%2f", proxy.addr)];
     let broker = Broker {
