@@ -25,6 +25,7 @@
 //! `respond` maps every one to the answer. The phase names are the `phase`
 //! field of the flow's log events.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -326,7 +327,12 @@ pub(crate) async fn dedupe(
         if asking.is_empty() {
             break;
         }
-        let asked: Vec<String> = asking.iter().map(|&i| keys[i].clone()).collect();
+        // Every key on the first round (no copy); those still pending after.
+        let asked: Cow<'_, [String]> = if asking.len() == keys.len() {
+            Cow::Borrowed(&keys)
+        } else {
+            asking.iter().map(|&i| keys[i].clone()).collect()
+        };
         match cache.claim_all(&asked, hold).await {
             Err(e) => {
                 tracing::warn!(error = %e, phase = "dedupe", "replay cache unavailable; treating as new");
