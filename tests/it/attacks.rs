@@ -389,17 +389,7 @@ async fn xml_corpus_is_refused_fast_without_echo_or_enqueue() {
             .await;
         assert_eq!(ok.status(), 200, "{}: valid request after", case.name);
         let msgs = h.take(1).await;
-        assert_eq!(
-            msgs[0]
-                .delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|s| s.as_str()),
-            Some(OM1_ID),
-            "{}",
-            case.name
-        );
+        assert_eq!(support::message_id(&msgs[0]), OM1_ID, "{}", case.name);
         table.push(Row {
             name: case.name,
             input: case.body.len(),
@@ -491,13 +481,8 @@ async fn assert_only_sentinel(h: &Harness, id: &str) {
     assert_eq!(r.status(), 200);
     let msgs = h.take(1).await;
     assert_eq!(
-        msgs[0]
-            .delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|s| s.as_str()),
-        Some(id),
+        support::message_id(&msgs[0]),
+        id,
         "the only message is the sentinel"
     );
 }
@@ -677,13 +662,8 @@ async fn smuggling_case(name: &str, attack: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u1
     assert_eq!(r.status(), 200);
     let msgs = h.take(1).await;
     assert_eq!(
-        msgs[0]
-            .delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|s| s.as_str()),
-        Some(d3.as_str()),
+        support::message_id(&msgs[0]),
+        d3.as_str(),
         "{name}: only the sentinel was published"
     );
     h.finish().await;

@@ -398,13 +398,8 @@ async fn without_cloudevents_messages_carry_no_cloudevents_header_and_match_the_
         assert!(routing_key.starts_with(&format!("{route}.")), "{what}");
     }
     assert_eq!(
-        msgs[0]
-            .delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|s| s.as_str()),
-        Some("7f5b3c2e-f7a1-11ef-8b4a-3c8a1d2e9f01")
+        support::message_id(&msgs[0]),
+        "7f5b3c2e-f7a1-11ef-8b4a-3c8a1d2e9f01"
     );
     assert_eq!(msgs[0].delivery.data, body, "body published as received");
     h.finish().await;
