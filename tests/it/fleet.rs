@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties};
 
@@ -82,15 +82,7 @@ async fn bind_queue(ch: &Channel, exchange: &str, queue: &str) {
     )
     .await
     .expect("queue declare");
-    ch.queue_bind(
-        ShortString::from(queue),
-        ShortString::from(exchange),
-        ShortString::from("#"),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue bind");
+    support::bind_all(ch, queue, exchange).await;
 }
 
 /// Messages ready in `queue`.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures_util::{FutureExt as _, StreamExt as _};
 use hookgate::broker::Status;
 use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions,
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -355,15 +355,7 @@ impl TestQueue {
         )
         .await
         .expect("queue declare");
-        ch.queue_bind(
-            ShortString::from(name.as_str()),
-            ShortString::from(exchange),
-            ShortString::from("#"),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue bind");
+        support::bind_all(&ch, &name, exchange).await;
         TestQueue {
             conn,
             ch,

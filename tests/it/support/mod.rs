@@ -666,6 +666,19 @@ pub async fn declare_exchange(ch: &Channel, exchange: &str) {
     declare_exchange_with(ch, exchange, true).await;
 }
 
+/// Binds `queue` to `exchange` with `#`: every message the exchange routes.
+pub async fn bind_all(ch: &Channel, queue: &str, exchange: &str) {
+    ch.queue_bind(
+        ShortString::from(queue),
+        ShortString::from(exchange),
+        ShortString::from("#"),
+        lapin::options::QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue bind");
+}
+
 /// [`declare_exchange`], with or without the alternate exchange.
 pub async fn declare_exchange_with(ch: &Channel, exchange: &str, alternate: bool) {
     let mut args = FieldTable::default();
