@@ -692,6 +692,29 @@ start_gateway() {
   fi
 }
 
+# threads_snapshot PID: one line per thread: "tid name cpu_ticks voluntary nonvoluntary".
+threads_snapshot() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    awk -v tid="${t##*/}" -v name="$(tr ' ' _ <"$t/comm" 2>/dev/null)" '
+      FNR == NR { ticks = $14 + $15; next }
+      $1 == "voluntary_ctxt_switches:" { v = $2 }
+      $1 == "nonvoluntary_ctxt_switches:" { n = $2 }
+      END { print tid, name, ticks + 0, v + 0, n + 0 }' "$t/stat" "$t/status" 2>/dev/null
+  done
+}
+
+# thread_split BEFORE AFTER OK: per thread name (threads of one name summed), CPU µs and
+# context switches (voluntary/nonvoluntary) per 2xx between two threads_snapshot outputs.
+thread_split() {
+  awk -v hz="$HZ" -v ok="$3" '
+    FNR == NR { c[$1] = $3; v[$1] = $4; n[$1] = $5; next }
+    { name[$2]; dc[$2] += $3 - c[$1]; dv[$2] += $4 - v[$1]; dn[$2] += $5 - n[$1]; k[$2]++ }
+    END { if (ok < 1) ok = 1
+      for (t in name) printf "thread=%s count=%d cpu_us_per_req=%.1f vol_ctxsw_per_req=%.2f nonvol_ctxsw_per_req=%.2f\n",
+        t, k[t], 1e6 * dc[t] / hz / ok, dv[t] / ok, dn[t] / ok }' <(echo "$1") <(echo "$2") | sort -t= -k4 -g -r
+}
+
 # ctx_switches PID: voluntary + involuntary context switches of all the process's threads.
 ctx_switches() {
   cat /proc/"$1"/task/*/status 2>/dev/null |
@@ -728,7 +751,7 @@ HZ=$(getconf CLK_TCK)
 run_wrk() {
   local conns=$1 lua=$2; shift 2
   local g0 b0 s0 t0 g1 b1 s1 t1 line
-  local x0 x1
+  local x0 x1 th0 th1
   local sampler=
   if [[ ${SAMPLE:-0} == 1 ]]; then
     # Timeline (diagnostic): every 250 ms, seconds since start, requests inside the gateway,
@@ -746,10 +769,10 @@ run_wrk() {
     ) >>"$OUT/timeline.$SEQ.txt" 2>/dev/null &
     sampler=$!
   fi
-  g0=$(cpu_ticks "$GATEWAY_PID"); b0=$(cpu_ticks "$BEAM"); s0=$(cpu_snapshot); x0=$(ctx_switches "$GATEWAY_PID"); t0=$(date +%s.%N)
+  g0=$(cpu_ticks "$GATEWAY_PID"); b0=$(cpu_ticks "$BEAM"); s0=$(cpu_snapshot); x0=$(ctx_switches "$GATEWAY_PID"); th0=$(threads_snapshot "$GATEWAY_PID"); t0=$(date +%s.%N)
   line=$(taskset -c "$CORE_LOAD" wrk -t1 -c"$conns" -d"$((DURATION + GRACE))s" --timeout 10s \
     -s "$lua" "https://127.0.0.1:$LISTEN_PORT$WRK_PATH" -- "$@" 2>&1 | tee -a "$WORK/wrk.out" | grep '^wrk ' || true)
-  t1=$(date +%s.%N); g1=$(cpu_ticks "$GATEWAY_PID"); b1=$(cpu_ticks "$BEAM"); s1=$(cpu_snapshot); x1=$(ctx_switches "$GATEWAY_PID")
+  t1=$(date +%s.%N); g1=$(cpu_ticks "$GATEWAY_PID"); b1=$(cpu_ticks "$BEAM"); s1=$(cpu_snapshot); x1=$(ctx_switches "$GATEWAY_PID"); th1=$(threads_snapshot "$GATEWAY_PID")
   [[ -n $sampler ]] && { kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null; }
   [[ -n $line ]] || { tail -20 "$WORK/wrk.out"; die "wrk printed no summary"; }
   # CPU over the whole wrk run (load window + the idle grace), as % of one core.
@@ -761,6 +784,8 @@ run_wrk() {
   # gateway's CPU time per 2xx answer, whatever its core had to share.
   local ok
   ok=$(sed -E 's/.* ok=([0-9]+).*/\1/' <<<" $line")
+  # Where the gateway's CPU and context switches go, per thread (diagnostic file).
+  thread_split "$th0" "$th1" "$ok" >"$OUT/threads.$SEQ.txt"
   echo "$line $(awk -v g=$((g1 - g0)) -v b=$((b1 - b0)) -v hz="$HZ" -v w="$win" -v ok="$ok" -v x=$((x1 - x0)) \
     'BEGIN { printf "gw_cpu_pct=%.0f gw_us_per_req=%.1f gw_ctxsw_per_req=%.1f beam_cpu_pct=%.0f", 100 * g / hz / w, (ok > 0 ? 1e6 * g / hz / ok : 0), (ok > 0 ? x / ok : 0), 100 * b / hz / w }') \
 rss_mib=$(($(rss_kib "$GATEWAY_PID" VmRSS) / 1024)) hwm_mib=$(($(rss_kib "$GATEWAY_PID" VmHWM) / 1024)) \
