@@ -190,22 +190,43 @@ where
     f().await
 }
 
+/// A check of [`check_online`] that failed, with the org it failed on.
+#[derive(Debug, thiserror::Error)]
+#[error("salesforce org {org:?}: {error}")]
+pub struct OrgCheckError {
+    /// The org's `name` (`default` for a lone `[salesforce]` table).
+    pub org: String,
+    /// What failed.
+    pub error: Error,
+}
+
 /// `hookgate check-config --online`: the start-up checks of `Schema::load`
-/// with a client of its own, consuming nothing.
+/// for every org, in config order, each with a client of its own,
+/// consuming nothing.
 ///
 /// # Errors
-/// [`Error`] naming the action, or the failed call.
-pub async fn check_online(config: &WorkerConfig) -> Result<Vec<Schema>, Error> {
+/// [`OrgCheckError`]: the first org whose check failed, with the
+/// [`Error`] naming the action or the failed call.
+pub async fn check_online(config: &WorkerConfig) -> Result<Vec<Schema>, OrgCheckError> {
     crate::tls::install_crypto_provider();
     let mut schemas = Vec::with_capacity(config.orgs.len());
     for org in &config.orgs {
+        let named = |error| OrgCheckError {
+            org: org.name.clone(),
+            error,
+        };
         let tracer = crate::telemetry::trace::Tracer::disabled();
-        let client =
-            super::org::client(org, Counters::default(), tracer).map_err(|e| Error::Api {
+        let client = super::org::client(org, Counters::default(), tracer).map_err(|e| {
+            named(Error::Api {
                 what: "HTTP client".into(),
                 error: ApiError::new("CONNECT", e.to_string()),
-            })?;
-        schemas.push(Schema::load(&client, config, &org.name).await?);
+            })
+        })?;
+        schemas.push(
+            Schema::load(&client, config, &org.name)
+                .await
+                .map_err(named)?,
+        );
     }
     Ok(schemas)
 }

@@ -181,8 +181,10 @@ async fn an_unknown_field_is_a_config_error_at_start() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // The org is named: with several orgs, the one whose check failed.
     assert!(
-        stderr.contains("worker.actions[0]") && stderr.contains("Paid_Onn__c"),
+        stderr.contains("salesforce org \"default\": worker.actions[0]")
+            && stderr.contains("Paid_Onn__c"),
         "{stderr}"
     );
     // The same file without --online is valid (no call is made).
