@@ -320,6 +320,8 @@ pub(crate) async fn dedupe(
     // Claims taken so far: released if this future is dropped (deadline).
     let mut claims = Claims::new(cache.clone(), Vec::new());
     let mut state = vec![Claim::Pending; keys.len()];
+    // Counted once per request in `hookgate_replay_claim_waits_total`.
+    let mut waited = false;
     loop {
         let asking: Vec<usize> = (0..keys.len())
             .filter(|&i| state[i] == Claim::Pending)
@@ -352,6 +354,10 @@ pub(crate) async fn dedupe(
             }
         }
         if state.contains(&Claim::Pending) {
+            if !waited {
+                waited = true;
+                metrics.claim_wait(route);
+            }
             tracing::debug!(
                 route,
                 phase = "dedupe",

@@ -52,6 +52,13 @@ pub(crate) struct SlotLabels {
     pub(crate) slot: u32,
 }
 
+/// `{route}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RouteLabels {
+    /// Route name.
+    pub(crate) route: String,
+}
+
 /// `{reason}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ReasonLabels {
@@ -98,6 +105,9 @@ pub struct Metrics {
     pub(crate) idle_connections_closed: Counter,
     /// Repeats answered 2xx without a second publish (replay cache).
     pub(crate) duplicates: Family<RequestLabels, Counter>,
+    /// Requests that found an identical request in flight (its replay
+    /// claim) and waited for its outcome.
+    pub(crate) claim_waits: Family<RouteLabels, Counter>,
     /// Messages in the spool.
     pub(crate) spool_messages: Gauge,
     /// Bytes in the spool.
@@ -158,6 +168,7 @@ impl Metrics {
             connections_refused: r.counters("connections_refused", "Connections closed at accept, by reason"),
             idle_connections_closed: r.counter("idle_connections_closed", "Idle keep-alive connections closed to make room for a newer one of the same client"),
             duplicates: r.counters("duplicates", "Repeated deliveries answered without a second publish"),
+            claim_waits: r.counters("replay_claim_waits", "Requests that waited for an identical request in flight"),
             spool_messages: r.gauge("spool_messages", "Messages in the spool"),
             spool_bytes: r.gauge("spool_bytes", "Bytes in the spool"),
             spool_oldest_age: r.add(
@@ -259,6 +270,15 @@ impl Metrics {
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),
                 outcome: "duplicate",
+            })
+            .inc();
+    }
+
+    /// Counts a request that waits for an identical one in flight.
+    pub(crate) fn claim_wait(&self, route: &str) {
+        self.claim_waits
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
             })
             .inc();
     }

@@ -196,6 +196,11 @@ async fn a_copy_arriving_while_the_first_is_stored_is_not_stored_again() {
         r#"hookgate_duplicates_total{route="github",outcome="duplicate"}"#,
     );
     assert_eq!(duplicates, Some(1.0), "the second copy is a duplicate");
+    let waits = support::metric_value(
+        &metrics,
+        r#"hookgate_replay_claim_waits_total{route="github"}"#,
+    );
+    assert_eq!(waits, Some(1.0), "the second copy waited for the first");
     assert_eq!(metric(&metrics, "hookgate_spool_writes_total"), 1.0);
     proxy.restore();
     wait_spool_empty(&h).await;
