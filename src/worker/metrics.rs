@@ -2,7 +2,7 @@
 //! `duplicates_total`, `retried_total`, `dead_lettered_total{reason}`,
 //! `unmatched_total`, `deferred_total`, `skipped_total{reason}` (`loop_guard`), `api_calls_total`, `token_requests_total`,
 //! `records_per_call` (histogram), `batch_latency_seconds` (histogram),
-//! `api_usage_ratio` (gauge, from `Sforce-Limit-Info`), `paused{org,reason}`
+//! `api_usage_ratio{org}` (gauge, from `Sforce-Limit-Info`), `paused{org,reason}`
 //! (1 while writing to that org is paused for that reason: `auth`,
 //! `maintenance`, `request_limit`, `budget`, `unavailable`), `amqp_connected`,
 //! `idempotency_evicted_total` (done marks the embedded idempotency store
@@ -39,6 +39,13 @@ pub(crate) struct PauseLabels {
     pub(crate) org: String,
     /// Why.
     pub(crate) reason: String,
+}
+
+/// `{org}`: the org's `name`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct OrgLabels {
+    /// The org's `name`.
+    pub(crate) org: String,
 }
 
 /// `{state}` of `bulk_jobs`: a job's final state.
@@ -89,8 +96,8 @@ pub struct Metrics {
     pub(crate) records_per_call: Histogram,
     /// Seconds from a batch's first message to its outcome.
     pub(crate) batch_latency: Histogram,
-    /// Last `used/limit`.
-    pub(crate) api_usage_ratio: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Each org's last `used/limit`.
+    api_usage_ratio: Family<OrgLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// 1 while writing to an org is paused, by org and reason (at most one
     /// reason per org at a time).
     pub(crate) paused: Family<PauseLabels, Gauge>,
@@ -155,8 +162,8 @@ impl Metrics {
             ),
             api_usage_ratio: r.add(
                 "api_usage_ratio",
-                "Last Sforce-Limit-Info used/limit",
-                Gauge::default(),
+                "Each org's last Sforce-Limit-Info used/limit",
+                Family::default(),
             ),
             paused: r.add(
                 "paused",
@@ -245,6 +252,17 @@ impl Metrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Sets `org`'s `api_usage_ratio{org}`: `ratio` is the `Sforce-Limit-Info`
+    /// item closest to its limit, used / limit (0.0 ..= 1.0, above 1.0 when
+    /// over).
+    pub(crate) fn api_usage(&self, org: &str, ratio: f64) {
+        self.api_usage_ratio
+            .get_or_create(&OrgLabels {
+                org: org.to_owned(),
+            })
+            .set(ratio);
+    }
+
     /// Sets `org`'s `paused{org, reason}` gauges: 1 for `reason` (if any),
     /// 0 for the others.
     pub(crate) fn set_paused(&self, org: &str, reason: Option<&str>) {
@@ -323,7 +341,7 @@ mod tests {
         m.register_org("main");
         m.set_paused("main", Some("budget"));
         m.amqp_connected.set(1);
-        m.api_usage_ratio.set(0.5);
+        m.api_usage("main", 0.5);
         m.processed.inc_by(7);
         m.dead_letter("INVALID_FIELD");
         m.bulk_job("JobComplete");

@@ -299,7 +299,7 @@ async fn call(ctx: &Deps<'_>, write: &Write, records: Vec<Value>) -> Outcome {
         }
     };
     if let Some(u) = ctx.client.usage() {
-        ctx.metrics.api_usage_ratio.set(u.ratio());
+        ctx.metrics.api_usage(&ctx.org.name, u.ratio());
     }
     outcome
 }
@@ -315,7 +315,7 @@ pub(super) async fn respect_budget(ctx: &Deps<'_>) -> Result<(), Error> {
     let Some(u) = ctx.client.usage() else {
         return Ok(());
     };
-    ctx.metrics.api_usage_ratio.set(u.ratio());
+    ctx.metrics.api_usage(&ctx.org.name, u.ratio());
     if u.ratio() <= ctx.org.section.max_api_usage {
         leave(ctx);
         return Ok(());

@@ -214,6 +214,8 @@ async fn notifications_of_two_orgs_each_go_to_their_own_org_once() {
     )
     .await;
     ids.push(evt);
+    // Alpha has spent 40 % of its daily allocation, beta nothing.
+    o.env.sim.set_usage(40_000);
     let w = o.worker().await;
     eventually(60, "every record written in its org", || {
         written(&o.env.sim, &a) == a.len() && written(&o.b, &b) == b.len()
@@ -245,6 +247,25 @@ async fn notifications_of_two_orgs_each_go_to_their_own_org_once() {
     })
     .await;
     assert_eq!(o.env.depth(&o.env.dlq).await, 0, "nothing dead-lettered");
+    // Each org's API usage is its own last Sforce-Limit-Info reading.
+    let text = w.metrics.encode();
+    let usage = |org: &str| {
+        crate::support::metric_value(
+            &text,
+            &format!("hookgate_worker_api_usage_ratio{{org=\"{org}\"}}"),
+        )
+    };
+    let (alpha, beta) = (usage("alpha"), usage("beta"));
+    assert!(
+        alpha.is_some_and(|r| (0.40..0.401).contains(&r)),
+        "alpha: {alpha:?} (simulator: {} of 100,000)",
+        o.env.sim.usage()
+    );
+    assert!(
+        beta.is_some_and(|r| r > 0.0 && r < 0.001),
+        "beta: {beta:?} (simulator: {} of 100,000)",
+        o.b.usage()
+    );
     w.shutdown().await;
     o.finish(&ids).await;
 }

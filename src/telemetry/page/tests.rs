@@ -159,7 +159,7 @@ fn worker_sections_show_pauses_usage_and_dead_letters() {
         # TYPE hookgate_worker_amqp_connected gauge\n\
         hookgate_worker_amqp_connected 1\n\
         # TYPE hookgate_worker_api_usage_ratio gauge\n\
-        hookgate_worker_api_usage_ratio 0.9\n\
+        hookgate_worker_api_usage_ratio{org=\"main\"} 0.9\n\
         # TYPE hookgate_worker_processed counter\n\
         hookgate_worker_processed_total 120\n\
         # TYPE hookgate_worker_dead_lettered counter\n\
@@ -168,18 +168,17 @@ fn worker_sections_show_pauses_usage_and_dead_letters() {
     let page = History::default().render(text, NOW);
     assert!(page.contains("<h1>hookgate worker</h1>"));
     assert!(
-        has_row(&page, "main | paused: request_limit"),
-        "{:#?}",
-        rows(&page)
-    );
-    assert!(has_row(&page, "eu | running"), "{:#?}", rows(&page));
-    assert!(
         has_row(
             &page,
-            "API usage (last Sforce-Limit-Info) | 90.0 % used, 10.0 % left"
+            "main | paused: request_limit | 90.0 % used, 10.0 % left"
         ),
         "{:#?}",
         rows(&page)
+    );
+    assert!(has_row(&page, "eu | running | –"), "{:#?}", rows(&page));
+    assert!(
+        page.contains("<td class=\"warn\">90.0 % used, 10.0 % left</td>"),
+        "usage from 80 % is marked: {page}"
     );
     assert!(
         has_row(&page, "Processed (written and acked) | 120"),

@@ -28,30 +28,53 @@ fn label<'a>(l: &'a Labels, name: &str) -> &'a str {
     l.get(name).map_or("", String::as_str)
 }
 
-/// Each org's pause state: running, or paused and why.
+/// Each org's pause state (running, or paused and why) and API usage (its
+/// last `Sforce-Limit-Info`, marked from [`USAGE_WARN`]; `–` before the
+/// first answer).
 fn orgs(v: &View<'_>, out: &mut String) {
-    let mut by_org: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut by_org: BTreeMap<&str, (Vec<&str>, Option<f64>)> = BTreeMap::new();
     for (l, on) in v.cur.series("hookgate_worker_paused") {
-        let reasons = by_org.entry(label(l, "org")).or_default();
+        let (reasons, _) = by_org.entry(label(l, "org")).or_default();
         if on != 0.0 {
             reasons.push(label(l, "reason"));
         }
     }
+    for (l, ratio) in v.cur.series("hookgate_worker_api_usage_ratio") {
+        by_org.entry(label(l, "org")).or_default().1 = Some(ratio);
+    }
     let rows = by_org
         .into_iter()
-        .map(|(org, reasons)| {
+        .map(|(org, (reasons, ratio))| {
             let state = if reasons.is_empty() {
                 Cell::text("running")
             } else {
                 Cell::text(format!("paused: {}", reasons.join(", "))).marked(Mark::Bad)
             };
-            vec![Cell::text(org), state]
+            let usage = match ratio {
+                None => Cell::text("–"),
+                Some(r) => Cell::text(format!(
+                    "{:.1} % used, {:.1} % left",
+                    r * 100.0,
+                    (1.0 - r).max(0.0) * 100.0
+                ))
+                .marked(if r >= USAGE_WARN {
+                    Mark::Warn
+                } else {
+                    Mark::None
+                }),
+            };
+            vec![Cell::text(org), state, usage]
         })
         .collect();
-    table(out, "Orgs", &["Org", "Writing"], rows);
+    table(
+        out,
+        "Orgs",
+        &["Org", "Writing", "API usage (last Sforce-Limit-Info)"],
+        rows,
+    );
 }
 
-/// AMQP connection, API usage and calls.
+/// AMQP connection and calls.
 fn api(v: &View<'_>, out: &mut String) {
     let c = &v.cur;
     let Some(connected) = c.value("hookgate_worker_amqp_connected") else {
@@ -60,19 +83,6 @@ fn api(v: &View<'_>, out: &mut String) {
     let none = Labels::new();
     let (conn, mark) = flag(connected, true);
     let mut rows = vec![("AMQP connected".to_owned(), conn, mark)];
-    if let Some(ratio) = c.value("hookgate_worker_api_usage_ratio") {
-        let mark = if ratio >= USAGE_WARN {
-            Mark::Warn
-        } else {
-            Mark::None
-        };
-        let text = format!(
-            "{:.1} % used, {:.1} % left",
-            ratio * 100.0,
-            (1.0 - ratio).max(0.0) * 100.0
-        );
-        rows.push(("API usage (last Sforce-Limit-Info)".to_owned(), text, mark));
-    }
     for (key, name) in [
         ("API calls", "hookgate_worker_api_calls_total"),
         ("Token requests", "hookgate_worker_token_requests_total"),

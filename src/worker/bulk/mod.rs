@@ -250,7 +250,7 @@ where
         deps.metrics.path_call("bulk");
         let result = f().await;
         if let Some(u) = deps.client.usage() {
-            deps.metrics.api_usage_ratio.set(u.ratio());
+            deps.metrics.api_usage(&deps.org.name, u.ratio());
         }
         match result {
             Ok(v) => {
