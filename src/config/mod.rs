@@ -275,6 +275,15 @@ pub(crate) fn resolve_secret(
 }
 
 /// `key` must not be 0.
+/// A name that is one word of a routing key, a metric label value and a log
+/// field as it is: `[A-Za-z0-9_-]{1,64}` (route, subscription and org names).
+pub(crate) fn is_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 fn positive(file: &Path, key: &str, v: u64) -> Result<(), Error> {
     if v == 0 {
         return Err(Error::invalid(file, key, "must be greater than 0"));

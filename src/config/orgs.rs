@@ -106,11 +106,11 @@ fn org(
 ) -> Result<OrgConfig, Error> {
     section.validate(file, key)?;
     let name = match (&section.name, listed) {
-        (Some(n), _) if n.is_empty() => {
+        (Some(n), _) if !super::is_word(n) => {
             return Err(Error::invalid(
                 file,
                 format!("{key}.name"),
-                "must not be empty",
+                "1 to 64 characters of [A-Za-z0-9_-] (the org label of metrics and logs)",
             ))
         }
         (Some(n), _) => n.clone(),

@@ -308,7 +308,7 @@ fn subscriptions(
     let mut out = Vec::with_capacity(sections.len());
     for (i, s) in sections.into_iter().enumerate() {
         let key = format!("{key}[{i}]");
-        if !is_word(&s.name) {
+        if !config::is_word(&s.name) {
             let reason = "1 to 64 characters of [A-Za-z0-9_-] (the first word of routing keys)";
             return Err(Error::invalid(file, format!("{key}.name"), reason));
         }
@@ -348,14 +348,6 @@ fn subscriptions(
         });
     }
     Ok(out)
-}
-
-/// A routing-key word: `[A-Za-z0-9_-]{1,64}`.
-fn is_word(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `/event/<name>` or `/data/<name>` (names are case-sensitive; SALESFORCE.md

@@ -369,8 +369,7 @@ impl RouteConfig {
             .name
             .clone()
             .unwrap_or_else(|| self.kind.as_str().to_string());
-        let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-        if name.is_empty() || name.len() > 64 || !name.bytes().all(allowed) {
+        if !super::is_word(&name) {
             return Err(at.invalid(
                 "name",
                 "1 to 64 characters of [A-Za-z0-9_-] (it starts every routing key)",

@@ -133,6 +133,16 @@ fn duplicate_names_and_ids_are_errors_naming_the_key() {
         key_of(load(&file(UPDATE, &bad_id)).unwrap_err()),
         "salesforce.orgs[1].organization_id"
     );
+    // A name is one word: it is the `org` label of metrics (the operations
+    // page would cut `EU, Sales` at the comma) and of log lines.
+    for bad in ["", "EU, Sales", "a=b", "eu sales", &"x".repeat(65)] {
+        let text = two_orgs(&s).replace("\"globex\"", &format!("{bad:?}"));
+        assert_eq!(
+            key_of(load(&file(UPDATE, &text)).unwrap_err()),
+            "salesforce.orgs[1].name",
+            "{bad:?}"
+        );
+    }
     let no_name = two_orgs(&s).replace("name = \"globex\"\n", "");
     assert_eq!(
         key_of(load(&file(UPDATE, &no_name)).unwrap_err()),

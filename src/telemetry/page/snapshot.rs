@@ -2,9 +2,9 @@
 //! with the time it was taken. Two readings give rates.
 //!
 //! The text is read by `prometheus-parse`, which splits a label set on `,`
-//! and `=`: a label value holding either (a free-text org name such as
-//! `EU, Sales`) is shown cut at it. Route names cannot hold them (config
-//! allows `[A-Za-z0-9_-]`); outcomes, reasons and slots are fixed words.
+//! and `=`, so no label value may hold either: route, subscription and org
+//! names are `[A-Za-z0-9_-]` words (config checks them:
+//! `crate::config::is_word`); outcomes, reasons and slots are fixed words.
 
 use std::collections::{BTreeMap, HashMap};
 
