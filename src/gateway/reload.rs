@@ -67,10 +67,21 @@ fn watch_certificates(
     let mut watcher =
         match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res {
-                let relevant = ev
-                    .paths
-                    .iter()
-                    .any(|p| watched.iter().any(|f| p.file_name() == f.file_name()));
+                use notify::event::{AccessKind, AccessMode};
+                use notify::EventKind;
+                // Opens and reads are not changes: the reload itself opens
+                // the files (and another gateway sharing them does), so
+                // taking them as changes made every reload cause the next.
+                let change = match ev.kind {
+                    EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                    EventKind::Access(_) => false,
+                    _ => true,
+                };
+                let relevant = change
+                    && ev
+                        .paths
+                        .iter()
+                        .any(|p| watched.iter().any(|f| p.file_name() == f.file_name()));
                 if relevant {
                     let _ = tx.send(());
                 }

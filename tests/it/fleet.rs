@@ -665,11 +665,14 @@ async fn two_processes_on_a_cluster_publish_each_retried_delivery_once() {
         })
         .await;
     }
-    let mut spool = [(0.0, 0.0); 2];
+    // `hookgate_spool_messages` leaves quarantined entries out: an entry
+    // the broker nacked `quarantine_after` times is parked, not forwarded.
+    let mut spool = [(0.0, 0.0, 0.0); 2];
     for (p, gw) in gws.iter().enumerate() {
         spool[p] = (
             gw.metric("hookgate_spool_writes_total").await,
             gw.metric("hookgate_spool_forwarded_total").await,
+            gw.metric("hookgate_spool_quarantined").await,
         );
     }
     let connections: Vec<f64> = (0..2)
@@ -701,17 +704,38 @@ async fn two_processes_on_a_cluster_publish_each_retried_delivery_once() {
             let lines: Vec<&str> = log.lines().collect();
             lines[lines.len().saturating_sub(40)..].join("\n")
         };
+        // The broker's own count (an enqueue acked but held back by the
+        // quorum queue would show as messages, not ready).
+        let stats = cluster.nodes[survivor]
+            .ctl(
+                &[
+                    "list_queues",
+                    "name",
+                    "type",
+                    "messages",
+                    "messages_ready",
+                    "messages_unacknowledged",
+                    "leader",
+                    "members",
+                ],
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap_or_else(|e| e);
         panic!(
-            "answered 200, not in the queue (id, process, outcome): {missing:?}; in flight at the \
-             kill: {in_flight}; in {unroutable}: {:?}; spool written/forwarded {spool:?}\n\
-             process a, last lines:\n{}\nprocess b, last lines:\n{}",
+            "answered 200, not in the queue (id, process, outcome): {missing:?}; the queue's \
+             depth {queued} (passive declare) for {} ids read; in flight at the \
+             kill: {in_flight}; in {unroutable}: {:?}; spool written/forwarded/quarantined {spool:?}\n\
+             queues on node {survivor}:\n{stats}\nprocess a, last lines:\n{}\nprocess b, last lines:\n{}",
+            ids.len(),
             parked.keys().collect::<Vec<_>>(),
             tail(a.log()),
             tail(b.log()),
         );
     }
     let repeated = assert_published_once(&ids, &want, &in_flight);
-    for (p, (written, forwarded)) in spool.iter().enumerate() {
+    for (p, (written, forwarded, quarantined)) in spool.iter().enumerate() {
+        assert_eq!(*quarantined, 0.0, "process {p}: nothing quarantined");
         assert_eq!(
             written, forwarded,
             "process {p}: everything spooled was forwarded"
@@ -760,7 +784,7 @@ async fn two_processes_on_a_cluster_publish_each_retried_delivery_once() {
          requests answered: a {}, b {} ({} in all, in {sent_in:?}); {} deliveries: a published \
          {} spooled {}, b published {} spooled {} ({spooled_before} spooled before the kill, {spooled_after} after the settling); \
          retries: a {}, b {}, {} on the other process than the first, all duplicates; spool \
-         written/forwarded a {:?} b {:?}; queue: {queued} messages, {} distinct ids, {} repeated \
+         written/forwarded/quarantined a {:?} b {:?}; queue: {queued} messages, {} distinct ids, {} repeated \
          by the failover {repeated:?}, 0 published by a retry; {marks} replay-cache keys; whole \
          test {total:?}",
         on[0],

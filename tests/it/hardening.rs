@@ -1118,6 +1118,49 @@ async fn tls_certificate_hot_reload_keeps_connections_and_survives_a_broken_file
     h.finish().await;
 }
 
+/// One certificate change is one reload. Reading the files for the reload
+/// opens them, and the watcher sees opens too (inotify `IN_OPEN`): taken
+/// as changes, every reload caused the next one, 200 ms later, forever
+/// (and two gateways sharing the files kept each other reloading).
+#[tokio::test]
+async fn a_certificate_change_reloads_once_not_forever() {
+    let (logs, _guard) = capture::debug_logs();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new("reload-once CA");
+    let leaf = ca.server();
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    std::fs::write(&cert, leaf.chain_pem(&ca)).expect("cert");
+    std::fs::write(&key, &leaf.key_pem).expect("key");
+    let h = Harness::start_with(Options {
+        tls_files: Some((cert.clone(), key.clone(), ca.pem.clone())),
+        ..Default::default()
+    })
+    .await;
+    const RELOADED: &str = "TLS configuration reloaded";
+    assert_eq!(logs.count(RELOADED), 0, "no reload before a change");
+
+    let next = ca.server();
+    replace_file(&key, &next.key_pem);
+    replace_file(&cert, &next.chain_pem(&ca));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while logs.count(RELOADED) == 0 {
+        assert!(Instant::now() < deadline, "no reload:\n{}", logs.text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Seven settle periods (200 ms each) with nothing changed: the reload
+    // of the change (two if the key's and the certificate's events came
+    // more than a settle period apart), none after.
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let reloads = logs.count(RELOADED);
+    assert!(
+        reloads <= 2,
+        "{reloads} reloads for one change:\n{}",
+        logs.text()
+    );
+    h.finish().await;
+}
+
 // === HTTP/2 stream bound ===
 
 /// One HTTP/2 frame header + payload.

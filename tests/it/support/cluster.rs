@@ -21,14 +21,11 @@ impl Cluster {
     /// Why a node did not boot or join (with the tail of its output).
     pub async fn start(n: usize) -> Result<Cluster, String> {
         let cookie = format!("HGTESTCOOKIE{}", super::unique().replace('-', "X"));
-        let mut nodes = Vec::with_capacity(n);
-        for _ in 0..n {
-            nodes.push(PrivateNode::prepare(Some(&cookie))?);
-        }
-        let booted = futures_util::future::join_all(nodes.iter_mut().map(|n| n.boot())).await;
-        for (node, r) in nodes.iter().zip(booted) {
-            r.map_err(|e| format!("node {}: {e}", node.name))?;
-        }
+        let booted =
+            futures_util::future::join_all((0..n).map(|_| PrivateNode::start_with(Some(&cookie))))
+                .await;
+        // Nodes that booted are ended (by pid) when dropped on an error.
+        let nodes = booted.into_iter().collect::<Result<Vec<_>, _>>()?;
         let first = nodes[0].name.clone();
         for node in &nodes[1..] {
             for args in [

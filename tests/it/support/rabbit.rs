@@ -43,6 +43,9 @@ pub struct PrivateNode {
     dir: tempfile::TempDir,
 }
 
+/// Boots of a fresh node tried when its ports were taken meanwhile.
+const PORT_TRIES: u32 = 3;
+
 impl PrivateNode {
     /// Starts a fresh node and waits until it accepts AMQP connections.
     ///
@@ -50,10 +53,38 @@ impl PrivateNode {
     /// Why the node could not be started (no RabbitMQ installed, boot
     /// failure with the tail of its output, timeout).
     pub async fn start() -> Result<PrivateNode, String> {
-        let mut node = PrivateNode::prepare(None)?;
-        node.spawn()?;
-        node.await_startup().await?;
-        Ok(node)
+        PrivateNode::start_with(None).await
+    }
+
+    /// A fresh node with `cookie` (see [`prepare`](Self::prepare)), booted.
+    /// Its ports are free when picked, but something else on the machine
+    /// (a parallel test's listener or connection) may take one before the
+    /// node binds it: a boot that fails with `eaddrinuse` (or, for the
+    /// distribution port, `nodistribution`) is tried again
+    /// with new ports, up to [`PORT_TRIES`] times.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub async fn start_with(cookie: Option<&str>) -> Result<PrivateNode, String> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut node = PrivateNode::prepare(cookie)?;
+            match node.boot().await {
+                Ok(()) => return Ok(node),
+                // The AMQP listener's port, or the distribution's.
+                Err(e)
+                    if (e.contains("eaddrinuse") || e.contains("nodistribution"))
+                        && tries < PORT_TRIES =>
+                {
+                    eprintln!(
+                        "node {}: a port was taken before it bound it; new ports",
+                        node.name
+                    );
+                }
+                Err(e) => return Err(format!("node {}: {e}", node.name)),
+            }
+        }
     }
 
     /// A node ready to [`boot`](Self::boot), with `cookie` as its Erlang
