@@ -25,13 +25,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use lapin::types::{LongString, ShortString};
+use lapin::types::LongString;
 use lapin::{Connection, ConnectionProperties, Event};
 use tokio::sync::{watch, Notify};
 
 use super::group::{Groups, Job};
 use super::nodes::{NackStreak, Nodes, NACK_STREAK};
-use super::pool::{Owner, Pool};
+use super::pool::{close, Owner, Pool};
 use super::topology::probe_unroutable;
 pub(crate) use super::topology::{Declared, Topology};
 use super::{Error, Observe, Status};
@@ -248,7 +248,7 @@ impl Link {
         let live = self.shared.live.write().ok().and_then(|mut g| g.take());
         set_status(&self.shared);
         if let Some(live) = live {
-            close(&live, reason).await;
+            close(&live.connection, &live.pool, None, reason).await;
         }
     }
 }
@@ -329,7 +329,8 @@ async fn manage(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         if calm {
             backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
         }
-        let end = serve(&shared, &live, &mut shutdown).await;
+        let mut probe = None;
+        let end = serve(&shared, &live, &mut shutdown, &mut probe).await;
         if let Ok(mut g) = shared.live.write() {
             *g = None;
         }
@@ -339,7 +340,7 @@ async fn manage(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             End::Shutdown => "hookgate shutdown",
             End::Lost | End::GivenUp | End::Nacked => "hookgate reconnecting",
         };
-        close(&live, reason).await;
+        close(&live.connection, &live.pool, probe, reason).await;
         nodes.ended();
         calm = end == End::Lost || end == End::Shutdown;
         let node = nodes.current().0;
@@ -401,10 +402,14 @@ async fn connect(
 /// Follows one connection until it ends: blocked/unblocked events, a health
 /// check every second (and whenever a user saw a dead channel), the
 /// unroutable queue's depth.
-async fn serve(shared: &Shared, live: &Live, shutdown: &mut watch::Receiver<bool>) -> End {
+async fn serve(
+    shared: &Shared,
+    live: &Live,
+    shutdown: &mut watch::Receiver<bool>,
+    probe: &mut Option<lapin::Channel>,
+) -> End {
     let mut events = live.connection.events_listener();
     let mut check = tokio::time::interval(Duration::from_secs(1));
-    let mut probe = None;
     loop {
         tokio::select! {
             ev = events.next() => match ev {
@@ -440,11 +445,11 @@ async fn serve(shared: &Shared, live: &Live, shutdown: &mut watch::Receiver<bool
                         &*shared.observer,
                         &live.connection,
                         &live.declared,
-                        &mut probe,
+                        probe,
                     ),
                 );
                 if probed.await.is_err() {
-                    probe = None;
+                    *probe = None;
                 }
             }
             changed = shutdown.changed() => {
@@ -469,14 +474,6 @@ fn unhealthy(live: &Live) -> Option<End> {
 }
 
 /// Best effort: a dead connection's close fails fast or times out.
-async fn close(live: &Live, reason: &str) {
-    let _ = tokio::time::timeout(
-        Duration::from_secs(2),
-        live.connection.close(200, ShortString::from(reason)),
-    )
-    .await;
-}
-
 fn set_status(shared: &Shared) {
     let connected = shared.live.read().map(|g| g.is_some()).unwrap_or(false);
     let status = match (connected, shared.blocked.load(Ordering::Relaxed)) {

@@ -198,6 +198,50 @@ impl Drop for Slot {
     }
 }
 
+impl Pool {
+    /// Closes the idle channels (at a connection's end, before the
+    /// connection itself: see [`close_channel`]).
+    pub(super) async fn close_idle(&self, reason: &str) {
+        let idle = self
+            .idle
+            .lock()
+            .map(|mut g| std::mem::take(&mut *g))
+            .unwrap_or_default();
+        for ch in idle {
+            close_channel(ch, reason).await;
+        }
+    }
+}
+
+/// Closes `connection` with `reason`, its channels first: the unroutable
+/// queue's `probe`, then `pool`'s idle ones (see [`close_channel`]); at
+/// most 2 s in all.
+pub(super) async fn close(
+    connection: &Connection,
+    pool: &Pool,
+    probe: Option<Channel>,
+    reason: &str,
+) {
+    let channels_first = async {
+        if let Some(ch) = probe {
+            close_channel(ch, reason).await;
+        }
+        pool.close_idle(reason).await;
+        connection.close(200, ShortString::from(reason)).await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), channels_first).await;
+}
+
+/// Closes `channel` if it is open. Closed so before its connection: lapin
+/// closes a dropped open channel by itself, and that close racing the
+/// connection's is logged by lapin as a connection error (at every
+/// graceful stop).
+pub(super) async fn close_channel(channel: Channel, reason: &str) {
+    if channel.status().connected() {
+        let _ = channel.close(200, ShortString::from(reason)).await;
+    }
+}
+
 /// A new channel in confirm mode.
 async fn open_confirm_channel(connection: &Connection) -> Result<Channel, lapin::Error> {
     let ch = connection.create_channel().await?;
