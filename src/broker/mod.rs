@@ -37,6 +37,7 @@ mod topology;
 use std::time::Duration;
 
 pub use connect::ConnectError;
+pub(crate) use pool::close_channel;
 pub use publish::Publisher;
 pub use topology::exchange_arguments;
 pub(crate) use topology::Exchange;

@@ -232,13 +232,14 @@ pub(super) async fn close(
     let _ = tokio::time::timeout(Duration::from_secs(2), channels_first).await;
 }
 
-/// Closes `channel` if it is open. Closed so before its connection: lapin
-/// closes a dropped open channel by itself, and that close racing the
-/// connection's is logged by lapin as a connection error (at every
-/// graceful stop).
-pub(super) async fn close_channel(channel: Channel, reason: &str) {
+/// Closes `channel` if it is open, waiting at most 2 s for the broker's
+/// answer. Channels are closed so before their connection: lapin closes a
+/// dropped open channel by itself, and that close racing the connection's
+/// is logged by lapin as a connection error (at every graceful stop).
+pub(crate) async fn close_channel(channel: Channel, reason: &str) {
     if channel.status().connected() {
-        let _ = channel.close(200, ShortString::from(reason)).await;
+        let close = channel.close(200, ShortString::from(reason));
+        let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
     }
 }
 

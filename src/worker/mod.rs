@@ -339,6 +339,10 @@ async fn session(
     // flight, then are aborted (their messages stay unacked).
     let grace = result.is_err().then_some(LANE_GRACE);
     let lanes_done = lanes.finish(grace).await;
+    // The lanes acked through these channels: closed now, not dropped
+    // (`crate::broker::close_channel`).
+    gather.close().await;
+    crate::broker::close_channel(consume_ch, "worker session ended").await;
     match (result, lanes_done) {
         // The lane's own error says more than that it ended.
         (Err(SessionError::LaneEnded(_)) | Ok(()), Err(e)) | (Err(e), _) => Err(e),

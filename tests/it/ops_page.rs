@@ -125,8 +125,10 @@ async fn worker_page_shows_processed_and_the_orgs_state() {
             "no row {want:?} in {seen:#?}"
         );
     }
+    // The org's row: writing, and its API usage from the last answer.
     assert!(
-        seen.iter().any(|r| r.ends_with(" | running")),
+        seen.iter()
+            .any(|r| r.starts_with("default | running | ") && r.ends_with(" % left")),
         "an org row: {seen:#?}"
     );
     w.shutdown().await;

@@ -201,6 +201,14 @@ impl Gather {
         Ok(streams)
     }
 
+    /// Closes its channels, once the lanes settled what came through them
+    /// (`crate::broker::close_channel`).
+    pub(crate) async fn close(self) {
+        for ch in [self.probe, self.channel].into_iter().flatten() {
+            crate::broker::close_channel(ch, "worker session ended").await;
+        }
+    }
+
     /// Cancels the gather consumers (their deliveries so far stay unacked
     /// on the channel until settled).
     pub(crate) async fn stop(&mut self) {
