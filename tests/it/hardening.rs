@@ -3,7 +3,7 @@
 //! secret expiry, header/body/connection bounds, TLS certificate hot reload
 //! and the HTTP/2 stream bound. Real TLS clients, the real broker.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -1001,6 +1001,22 @@ fn replace_file(path: &Path, data: &str) {
     std::fs::rename(&tmp, path).expect("rename");
 }
 
+/// A gateway serving a leaf of `ca` from `server.pem` and `server.key` in
+/// `dir` (watched for changes); returns it with the two paths.
+async fn serving_files(dir: &Path, ca: &Ca) -> (Harness, PathBuf, PathBuf) {
+    let leaf = ca.server();
+    let cert = dir.join("server.pem");
+    let key = dir.join("server.key");
+    std::fs::write(&cert, leaf.chain_pem(ca)).expect("cert");
+    std::fs::write(&key, &leaf.key_pem).expect("key");
+    let h = Harness::start_with(Options {
+        tls_files: Some((cert.clone(), key.clone(), ca.pem.clone())),
+        ..Default::default()
+    })
+    .await;
+    (h, cert, key)
+}
+
 #[tokio::test]
 async fn tls_certificate_hot_reload_keeps_connections_and_survives_a_broken_file() {
     // The reload task logs on this thread: the capture tells when a reload
@@ -1008,16 +1024,7 @@ async fn tls_certificate_hot_reload_keeps_connections_and_survives_a_broken_file
     let (logs, _guard) = capture::debug_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let ca_a = Ca::new("reload CA A");
-    let leaf_a = ca_a.server();
-    let cert = dir.path().join("server.pem");
-    let key = dir.path().join("server.key");
-    std::fs::write(&cert, leaf_a.chain_pem(&ca_a)).expect("cert");
-    std::fs::write(&key, &leaf_a.key_pem).expect("key");
-    let h = Harness::start_with(Options {
-        tls_files: Some((cert.clone(), key.clone(), ca_a.pem.clone())),
-        ..Default::default()
-    })
-    .await;
+    let (h, cert, key) = serving_files(dir.path(), &ca_a).await;
     let trust_a = raw::tls_config(&ca_a.pem, &[b"http/1.1"], None);
     let body = fixture("github/push.json");
     let id = support::unique();
@@ -1127,16 +1134,7 @@ async fn a_certificate_change_reloads_once_not_forever() {
     let (logs, _guard) = capture::debug_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = Ca::new("reload-once CA");
-    let leaf = ca.server();
-    let cert = dir.path().join("server.pem");
-    let key = dir.path().join("server.key");
-    std::fs::write(&cert, leaf.chain_pem(&ca)).expect("cert");
-    std::fs::write(&key, &leaf.key_pem).expect("key");
-    let h = Harness::start_with(Options {
-        tls_files: Some((cert.clone(), key.clone(), ca.pem.clone())),
-        ..Default::default()
-    })
-    .await;
+    let (h, cert, key) = serving_files(dir.path(), &ca).await;
     const RELOADED: &str = "TLS configuration reloaded";
     assert_eq!(logs.count(RELOADED), 0, "no reload before a change");
 
