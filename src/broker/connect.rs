@@ -473,7 +473,6 @@ fn unhealthy(live: &Live) -> Option<End> {
     }
 }
 
-/// Best effort: a dead connection's close fails fast or times out.
 fn set_status(shared: &Shared) {
     let connected = shared.live.read().map(|g| g.is_some()).unwrap_or(false);
     let status = match (connected, shared.blocked.load(Ordering::Relaxed)) {

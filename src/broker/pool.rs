@@ -215,7 +215,8 @@ impl Pool {
 
 /// Closes `connection` with `reason`, its channels first: the unroutable
 /// queue's `probe`, then `pool`'s idle ones (see [`close_channel`]); at
-/// most 2 s in all.
+/// most 2 s in all. Best effort: a dead connection's close fails fast or
+/// times out.
 pub(super) async fn close(
     connection: &Connection,
     pool: &Pool,
