@@ -154,6 +154,12 @@ async fn replayed_deliveries_are_answered_but_published_once() {
         ),
         Some(1.0)
     );
+    // Redis keeps marks past the run: this test's marks (both GitHub
+    // bodies, the Stripe event) are deleted.
+    let gone = crate::support::fleet::delete_keys(&format!("hookgate:seen:github|{delivery}|*"))
+        .await
+        + crate::support::fleet::delete_keys(&format!("hookgate:seen:stripe|{evt}*")).await;
+    assert_eq!(gone, 3, "the test's replay marks");
     h.finish().await;
 }
 
