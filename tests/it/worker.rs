@@ -46,6 +46,42 @@ pub(crate) fn updated(env: &WorkerEnv, accounts: &[String]) -> usize {
         .count()
 }
 
+/// `hookgate worker` as a process: it writes what it consumes, and a
+/// SIGTERM ends it with exit 0, "worker stopped" and no error line after
+/// the signal (lapin logged a connection error at every stop while the
+/// worker's channels were dropped, not closed, before the connection).
+#[tokio::test]
+async fn a_worker_process_stops_cleanly_on_sigterm() {
+    let h = Harness::start().await;
+    let env = WorkerEnv::start(&h.exchange, WorkerOpts::default()).await;
+    let (notes, accounts) = post_accounts(&h, &env, 3, 3).await;
+    let mut w = crate::support::gateway::GatewayProcess::spawn_worker(&env.config_path).await;
+    eventually(60, "3 records updated", || updated(&env, &accounts) == 3).await;
+    let status = w.sigterm(Duration::from_secs(15)).await;
+    assert!(status.success(), "exit 0 on SIGTERM: {status}\n{}", w.log());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !w.log().contains("\"message\":\"worker stopped\"") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stop line:\n{}",
+            w.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = w.log();
+    let after: Vec<&str> = log
+        .lines()
+        .skip_while(|l| !l.contains("shutdown signal received"))
+        .filter(|l| l.contains("\"level\":\"ERROR\""))
+        .collect();
+    assert!(after.is_empty(), "errors at a graceful stop: {after:#?}");
+    // Acked before the channels closed (unacked ones would be back).
+    assert_eq!(env.depth(&env.work_queue).await, 0);
+    assert_eq!(env.depth(&env.dlq).await, 0);
+    env.finish(&notes).await;
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn thousand_notifications_cost_about_five_api_calls() {
     let h = Harness::start().await;

@@ -35,6 +35,12 @@ impl GatewayProcess {
         Self::spawn_command(&all, config, "hookgate subscriber started").await
     }
 
+    /// Starts `hookgate worker` on `config` and waits (bounded) for its
+    /// "hookgate worker started" line (`addr` is its admin address).
+    pub async fn spawn_worker(config: &Path) -> GatewayProcess {
+        Self::spawn_command(&["worker"], config, "hookgate worker started").await
+    }
+
     /// Starts `hookgate <args> --log-format json --config <config>` and waits
     /// for the JSON line whose message is `ready`.
     async fn spawn_command(args: &[&str], config: &Path, ready: &'static str) -> GatewayProcess {
