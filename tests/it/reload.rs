@@ -175,27 +175,6 @@ async fn wait_connected(gw: &GatewayProcess) {
     }
 }
 
-/// A graceful stop (SIGTERM) logs `stopped` and no error line: lapin
-/// logged "Connection error" at every stop while the channels it closed on
-/// drop raced the connection's close.
-async fn assert_clean_stop(gw: &GatewayProcess) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !gw.log().contains("\"message\":\"stopped\"") {
-        assert!(
-            Instant::now() < deadline,
-            "no \"stopped\" line:\n{}",
-            gw.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let log = gw.log();
-    let errors: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("\"level\":\"ERROR\""))
-        .collect();
-    assert!(errors.is_empty(), "errors at a graceful stop: {errors:#?}");
-}
-
 /// Marks recorded before a graceful stop are on disk: the same delivery
 /// sent to the restarted gateway is answered 200 and not published again.
 /// Both stops are clean.
@@ -215,7 +194,7 @@ async fn replay_cache_outlives_a_restart() {
     let url = format!("http://{}/hooks/github", first.addr);
     assert_eq!(post_delivery(&client, &url, "s3cret", &id).await, 200);
     assert!(first.sigterm(Duration::from_secs(10)).await.success());
-    assert_clean_stop(&first).await;
+    first.assert_clean_stop("stopped").await;
 
     let mut second = GatewayProcess::spawn(&path).await;
     wait_connected(&second).await;
@@ -235,7 +214,7 @@ async fn replay_cache_outlives_a_restart() {
         200
     );
     assert!(second.sigterm(Duration::from_secs(10)).await.success());
-    assert_clean_stop(&second).await;
+    second.assert_clean_stop("stopped").await;
 
     // Exactly two messages: the first delivery once, and the new one.
     let mut ids = Vec::new();

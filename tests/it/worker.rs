@@ -59,22 +59,7 @@ async fn a_worker_process_stops_cleanly_on_sigterm() {
     eventually(60, "3 records updated", || updated(&env, &accounts) == 3).await;
     let status = w.sigterm(Duration::from_secs(15)).await;
     assert!(status.success(), "exit 0 on SIGTERM: {status}\n{}", w.log());
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !w.log().contains("\"message\":\"worker stopped\"") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no stop line:\n{}",
-            w.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let log = w.log();
-    let after: Vec<&str> = log
-        .lines()
-        .skip_while(|l| !l.contains("shutdown signal received"))
-        .filter(|l| l.contains("\"level\":\"ERROR\""))
-        .collect();
-    assert!(after.is_empty(), "errors at a graceful stop: {after:#?}");
+    w.assert_clean_stop("worker stopped").await;
     // Acked before the channels closed (unacked ones would be back).
     assert_eq!(env.depth(&env.work_queue).await, 0);
     assert_eq!(env.depth(&env.dlq).await, 0);
