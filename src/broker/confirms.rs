@@ -97,6 +97,15 @@ pub(super) struct Tracker {
     /// Per job: the index in `slots` of its last message (`None`: nothing
     /// published, answered at once).
     last: Vec<Option<usize>>,
+    /// Job indices in the order they become answerable: nothing published
+    /// first, then by `last` ascending.
+    order: Vec<usize>,
+    /// How many of `order` have been answered.
+    next: usize,
+    /// Slot indices grouped by job: job `j`'s are
+    /// `members[starts[j]..starts[j + 1]]` (each answer reads only its own).
+    members: Vec<usize>,
+    starts: Vec<usize>,
     /// How many leading slots have resolved.
     prefix: usize,
     /// A return that matched no message: every caller answered from now on
@@ -110,10 +119,24 @@ impl Tracker {
     /// `sent` in delivery-tag order; `results` per job, with a placeholder
     /// `Ok` for each published item and the error of each item that was not.
     pub(super) fn new(sent: Vec<Sent>, results: Vec<Vec<Result<(), Error>>>) -> Self {
-        let mut last = vec![None; results.len()];
+        let jobs = results.len();
+        let mut last = vec![None; jobs];
+        let mut starts = vec![0; jobs + 1];
         for (i, s) in sent.iter().enumerate() {
             last[s.job] = Some(i);
+            starts[s.job + 1] += 1;
         }
+        for j in 0..jobs {
+            starts[j + 1] += starts[j];
+        }
+        let mut members = vec![0; sent.len()];
+        let mut fill = starts.clone();
+        for (i, s) in sent.iter().enumerate() {
+            members[fill[s.job]] = i;
+            fill[s.job] += 1;
+        }
+        let mut order: Vec<usize> = (0..jobs).collect();
+        order.sort_by_key(|&j| last[j].map_or(0, |l| l + 1));
         Tracker {
             slots: sent
                 .into_iter()
@@ -126,9 +149,19 @@ impl Tracker {
             open: results.len(),
             results: results.into_iter().map(Some).collect(),
             last,
+            order,
+            next: 0,
+            members,
+            starts,
             prefix: 0,
             unmatched: None,
         }
+    }
+
+    /// How many leading messages were known resolved at the last
+    /// [`prefix`](Self::prefix): none of them needs polling again.
+    pub(super) fn known_prefix(&self) -> usize {
+        self.prefix
     }
 
     /// Whether the confirm of the message at `index` resolved.
@@ -179,12 +212,17 @@ impl Tracker {
     /// the last round of [`resolve`](Self::resolve)); each once.
     pub(super) fn answerable(&mut self, prefix: usize) -> Vec<(usize, Vec<Result<(), Error>>)> {
         let mut done = Vec::new();
-        for job in 0..self.results.len() {
-            if self.results[job].is_none() || self.last[job].is_some_and(|l| l >= prefix) {
-                continue;
+        // `order` is by last message: the first job not covered ends it.
+        while let Some(&job) = self.order.get(self.next) {
+            if self.last[job].is_some_and(|l| l >= prefix) {
+                break;
             }
-            let mut results = self.results[job].take().unwrap_or_default();
-            for slot in self.slots[..prefix].iter().filter(|s| s.sent.job == job) {
+            self.next += 1;
+            let Some(mut results) = self.results[job].take() else {
+                continue;
+            };
+            for &i in &self.members[self.starts[job]..self.starts[job + 1]] {
+                let slot = &self.slots[i];
                 let mut r = slot.outcome.clone().unwrap_or(Err(Error::Timeout));
                 if let Some(text) = &slot.returned {
                     r = Err(Error::Returned(text.clone()));

@@ -286,15 +286,17 @@ async fn send(
     answered.map_err(|_| Error::Timeout)
 }
 
-/// Polls every confirm not resolved yet and records those that are (and
-/// tells `owner`, which counts nacks in a row).
+/// Polls every confirm not resolved yet (from the first unresolved one on:
+/// a wake-up costs what is still out, not the whole group) and records
+/// those that are (and tells `owner`, which counts nacks in a row).
 fn harvest(
     confirms: &mut [PublisherConfirm],
     tracker: &mut Tracker,
     owner: &dyn Owner,
     cx: &mut Context<'_>,
 ) {
-    for (i, c) in confirms.iter_mut().enumerate() {
+    let start = tracker.known_prefix();
+    for (i, c) in confirms.iter_mut().enumerate().skip(start) {
         if !tracker.resolved(i) {
             if let Poll::Ready(r) = Pin::new(c).poll(cx) {
                 let resolved: Resolved = r.into();

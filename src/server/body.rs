@@ -238,7 +238,7 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
         Ok(StrictJson)
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StrictJson, A::Error> {
-        let mut keys = std::collections::HashSet::new();
+        let mut keys = Keys::new();
         while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
             if !keys.insert(k) {
                 return Err(serde::de::Error::custom("duplicate key"));
@@ -246,6 +246,46 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
             map.next_value::<StrictJson>()?;
         }
         Ok(StrictJson)
+    }
+}
+
+/// How many keys an object's duplicate check compares one by one, on the
+/// stack, before it moves them to a hash set (most webhook objects have
+/// fewer: no allocation, no hashing).
+const FEW_KEYS: usize = 12;
+
+/// The keys of one object seen so far.
+enum Keys<'de> {
+    /// The first ones, compared one by one.
+    Few(usize, [Option<std::borrow::Cow<'de, str>>; FEW_KEYS]),
+    Many(std::collections::HashSet<std::borrow::Cow<'de, str>>),
+}
+
+impl<'de> Keys<'de> {
+    fn new() -> Self {
+        Keys::Few(0, Default::default())
+    }
+
+    /// Adds `k`; false when it was there.
+    fn insert(&mut self, k: std::borrow::Cow<'de, str>) -> bool {
+        match self {
+            Keys::Few(n, few) => {
+                if few[..*n].iter().any(|seen| seen.as_ref() == Some(&k)) {
+                    return false;
+                }
+                if *n < FEW_KEYS {
+                    few[*n] = Some(k);
+                    *n += 1;
+                } else {
+                    let mut many: std::collections::HashSet<_> =
+                        few.iter_mut().filter_map(Option::take).collect();
+                    many.insert(k);
+                    *self = Keys::Many(many);
+                }
+                true
+            }
+            Keys::Many(many) => many.insert(k),
+        }
     }
 }
 

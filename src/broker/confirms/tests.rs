@@ -183,3 +183,36 @@ fn a_request_with_nothing_published_is_answered_at_once() {
     assert_eq!(done[0].0, 0);
     assert!(!t.finished());
 }
+
+#[test]
+fn a_request_whose_messages_interleave_with_anothers_waits_for_its_last() {
+    // Tags in publish order: job 0's first, job 1's only, job 0's second.
+    let mut t = Tracker::new(
+        vec![
+            sent(0, 0, "a", "r"),
+            sent(1, 0, "b", "r"),
+            sent(0, 1, "c", "r"),
+        ],
+        placeholders(&[2, 1]),
+    );
+    t.resolve(0, ack());
+    t.resolve(1, ack());
+    let p = t.prefix();
+    let done = t.answerable(p);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, 1, "job 0's second confirm is still out");
+    t.resolve(
+        2,
+        Resolved {
+            outcome: Err(Error::Nack),
+            returned: None,
+        },
+    );
+    let p = t.prefix();
+    let done = t.answerable(p);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, 0);
+    assert!(done[0].1[0].is_ok());
+    assert!(matches!(done[0].1[1], Err(Error::Nack)), "its own nack");
+    assert!(t.finished() && t.settled());
+}

@@ -78,3 +78,28 @@ fn json_check_refuses_duplicate_keys_also_when_escaped() {
     assert!(!is_json(br#"{"a":1"#));
     assert!(!is_json(b"{\"a\":\"\xff\"}"), "not UTF-8");
 }
+
+/// `{"k0":0,"k1":1,...}` with `keys`, in order.
+fn object(keys: &[usize]) -> Vec<u8> {
+    let fields: Vec<String> = keys.iter().map(|k| format!("\"k{k}\":{k}")).collect();
+    format!("{{{}}}", fields.join(",")).into_bytes()
+}
+
+#[test]
+fn json_check_finds_a_duplicate_key_in_objects_of_any_size() {
+    // The first keys are compared one by one, the rest in a hash set.
+    for n in [1, 11, 12, 13, 40] {
+        let distinct: Vec<usize> = (0..n).collect();
+        assert!(is_json(&object(&distinct)), "{n} distinct keys");
+        for (first, again) in [(0, n), (n - 1, n), (0, n + 20)] {
+            let mut keys = distinct.clone();
+            keys.extend(n..again);
+            keys.push(first);
+            assert!(
+                !is_json(&object(&keys)),
+                "key {first} again after {} keys",
+                keys.len() - 1
+            );
+        }
+    }
+}
