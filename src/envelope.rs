@@ -130,7 +130,11 @@ pub fn idempotency_key(route: &str, id: &str, id_signed: bool, body: &[u8]) -> S
         format!("{route}|{id}")
     } else {
         use sha2::Digest as _;
-        format!("{route}|{id}|{}", hex::encode(sha2::Sha256::digest(body)))
+        let mut hex = [0u8; 64];
+        // 32 bytes fill 64 hex digits exactly: cannot fail.
+        let _ = hex::encode_to_slice(sha2::Sha256::digest(body), &mut hex);
+        let hex = std::str::from_utf8(&hex).unwrap_or_default();
+        format!("{route}|{id}|{hex}")
     }
 }
 

@@ -400,9 +400,11 @@ impl MakeRequestId for RequestIds {
             )
         });
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        http::HeaderValue::from_str(&format!("{prefix:016x}{n:016x}"))
-            .ok()
-            .map(RequestId::new)
+        // `{prefix:016x}{n:016x}` without the formatting machinery.
+        let id = (u128::from(prefix) << 64) | u128::from(n);
+        let mut hex = [0u8; 32];
+        hex::encode_to_slice(id.to_be_bytes(), &mut hex).ok()?;
+        http::HeaderValue::from_bytes(&hex).ok().map(RequestId::new)
     }
 }
 

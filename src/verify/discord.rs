@@ -42,7 +42,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
     let ts = parse_unix(ts_text, TIMESTAMP)?;
     let sig = ctx.header(SIGNATURE)?.trim();
     let sig = (sig.len() == 128)
-        .then(|| hex::decode(sig).ok())
+        .then(|| super::decode_hex(sig).ok())
         .flatten()
         .ok_or(Error::MalformedHeader(SIGNATURE))?;
     let message = [ts_text.as_bytes(), ctx.body].concat();

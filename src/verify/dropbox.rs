@@ -28,7 +28,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
         let c = bounded(&c, false).ok_or(Error::MalformedHeader(CHALLENGE))?;
         return Ok(unsigned_handshake(ctx, Handshake::Text(c)));
     }
-    let sig = hex::decode(ctx.header(SIGNATURE)?.trim())
+    let sig = super::decode_hex(ctx.header(SIGNATURE)?.trim())
         .map_err(|_| Error::MalformedHeader(SIGNATURE))?;
     let slot = ctx
         .matching_slot(Algorithm::Sha256, &[ctx.body], &[sig])

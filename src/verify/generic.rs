@@ -45,7 +45,7 @@ impl Encoding {
     /// The signature bytes of `text`, `None` when not of this encoding.
     pub(crate) fn decode(self, text: &str) -> Option<Vec<u8>> {
         match self {
-            Encoding::Hex => hex::decode(text).ok(),
+            Encoding::Hex => super::decode_hex(text).ok(),
             Encoding::Base64 => base64::engine::general_purpose::STANDARD.decode(text).ok(),
             Encoding::Base64url => base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(text.trim_end_matches('='))

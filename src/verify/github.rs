@@ -18,7 +18,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
     let hex_sig = sig
         .strip_prefix("sha256=")
         .ok_or(Error::MalformedHeader(SIGNATURE))?;
-    let sig = hex::decode(hex_sig.trim()).map_err(|_| Error::MalformedHeader(SIGNATURE))?;
+    let sig = super::decode_hex(hex_sig.trim()).map_err(|_| Error::MalformedHeader(SIGNATURE))?;
     let slot = ctx
         .matching_slot(Algorithm::Sha256, &[ctx.body], &[sig])
         .ok_or(Error::BadSignature)?;

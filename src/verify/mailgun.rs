@@ -48,7 +48,7 @@ fn signature(body: &serde_json::Value) -> Result<Signature<'_>, Error> {
     let sig = s
         .get("signature")
         .and_then(serde_json::Value::as_str)
-        .and_then(|h| hex::decode(h.trim()).ok())
+        .and_then(|h| super::decode_hex(h.trim()).ok())
         .ok_or(malformed)?;
     Ok(Signature {
         timestamp,

@@ -413,6 +413,22 @@ pub(crate) fn parse_unix(v: &str, header: &'static str) -> Result<i64, Error> {
     v.parse().map_err(|_| Error::MalformedHeader(header))
 }
 
+/// Decodes a hex signature (either case), as `hex::decode` does (an odd
+/// length or a non-hex digit is an error), straight into its buffer (the
+/// crate's `decode` collects through a per-byte iterator: ~10x the work on
+/// every signed request).
+///
+/// # Errors
+/// [`hex::FromHexError`] as `hex::decode`.
+pub(crate) fn decode_hex(s: &str) -> Result<Vec<u8>, hex::FromHexError> {
+    if s.len() % 2 != 0 {
+        return Err(hex::FromHexError::OddLength);
+    }
+    let mut out = vec![0; s.len() / 2];
+    hex::decode_to_slice(s, &mut out)?;
+    Ok(out)
+}
+
 /// `sha256:<hex>` of the body: the idempotency key when a scheme has no id.
 pub(crate) fn body_hash_id(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))

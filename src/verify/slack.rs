@@ -23,7 +23,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
     let sig = ctx.header(SIGNATURE)?;
     let sig = sig
         .strip_prefix("v0=")
-        .and_then(|h| hex::decode(h.trim()).ok())
+        .and_then(|h| super::decode_hex(h.trim()).ok())
         .ok_or(Error::MalformedHeader(SIGNATURE))?;
     let slot = ctx
         .matching_slot(

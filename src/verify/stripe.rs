@@ -26,7 +26,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Claims, Error> {
             "t" => return Err(Error::MalformedHeader(SIGNATURE)),
             "v1" if sigs.len() < MAX_SIGNATURES => {
                 // A malformed entry never matches; others may.
-                if let Ok(sig) = hex::decode(v) {
+                if let Ok(sig) = super::decode_hex(v) {
                     sigs.push(sig);
                 }
             }

@@ -315,3 +315,26 @@ fn verified_owns_the_checked_body_without_a_copy() {
     );
     assert_eq!(ok.into_body(), GITHUB_PUSH);
 }
+
+#[test]
+fn decode_hex_answers_as_the_hex_crate_does() {
+    for s in [
+        "",
+        "00ff",
+        "00FF",
+        "a1B2c3",
+        "abc",
+        "zz",
+        "0g",
+        "é1",
+        "ff ",
+        &"ab".repeat(32),
+    ] {
+        let ours = super::decode_hex(s);
+        let theirs = hex::decode(s);
+        assert_eq!(ours.is_ok(), theirs.is_ok(), "{s:?}");
+        if let (Ok(a), Ok(b)) = (ours, theirs) {
+            assert_eq!(a, b, "{s:?}");
+        }
+    }
+}
