@@ -254,38 +254,44 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
 /// fewer: no allocation, no hashing).
 const FEW_KEYS: usize = 12;
 
-/// The keys of one object seen so far.
-enum Keys<'de> {
-    /// The first ones, compared one by one.
-    Few(usize, [Option<std::borrow::Cow<'de, str>>; FEW_KEYS]),
-    Many(std::collections::HashSet<std::borrow::Cow<'de, str>>),
+/// The keys of one object seen so far: the first [`FEW_KEYS`] on the
+/// stack, compared one by one; all of them in a hash set past that.
+struct Keys<'de> {
+    few: [Option<std::borrow::Cow<'de, str>>; FEW_KEYS],
+    n: usize,
+    many: Option<std::collections::HashSet<std::borrow::Cow<'de, str>>>,
 }
 
 impl<'de> Keys<'de> {
     fn new() -> Self {
-        Keys::Few(0, Default::default())
+        Keys {
+            few: Default::default(),
+            n: 0,
+            many: None,
+        }
     }
 
     /// Adds `k`; false when it was there.
     fn insert(&mut self, k: std::borrow::Cow<'de, str>) -> bool {
-        match self {
-            Keys::Few(n, few) => {
-                if few[..*n].iter().any(|seen| seen.as_ref() == Some(&k)) {
-                    return false;
-                }
-                if *n < FEW_KEYS {
-                    few[*n] = Some(k);
-                    *n += 1;
-                } else {
-                    let mut many: std::collections::HashSet<_> =
-                        few.iter_mut().filter_map(Option::take).collect();
-                    many.insert(k);
-                    *self = Keys::Many(many);
-                }
-                true
-            }
-            Keys::Many(many) => many.insert(k),
+        if let Some(many) = &mut self.many {
+            return many.insert(k);
         }
+        if self.few[..self.n]
+            .iter()
+            .any(|seen| seen.as_ref() == Some(&k))
+        {
+            return false;
+        }
+        if self.n < FEW_KEYS {
+            self.few[self.n] = Some(k);
+            self.n += 1;
+        } else {
+            let mut many: std::collections::HashSet<_> =
+                self.few.iter_mut().filter_map(Option::take).collect();
+            many.insert(k);
+            self.many = Some(many);
+        }
+        true
     }
 }
 
