@@ -224,8 +224,11 @@ async fn send(
     // awaited: lapin's I/O loop flushes them together. `order` numbers them
     // as lapin gives them delivery tags (in the same poll, on this task).
     let order = AtomicUsize::new(0);
-    let mut sent = Vec::new();
-    let mut publishes = Vec::new();
+    // Sized once: a publish future is large, and growing the vector
+    // copied every one of them again at each doubling.
+    let n = items.iter().map(Vec::len).sum();
+    let mut sent = Vec::with_capacity(n);
+    let mut publishes = Vec::with_capacity(n);
     let mut results = Vec::with_capacity(items.len());
     for (j, job) in items.into_iter().enumerate() {
         let mut r = Vec::with_capacity(job.len());
