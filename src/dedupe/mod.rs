@@ -18,8 +18,10 @@
 //!
 //! Stores:
 //! - an embedded redb file (default). Lookups run inline on the request's
-//!   task (one read transaction per request, every key of it; a B-tree read
-//!   from redb's page cache, a few microseconds). `Cache::record` puts the
+//!   task (a B-tree read from redb's page cache, a few microseconds) in the
+//!   writer's snapshot of the table, taken after each commit (no read
+//!   transaction opened per request; while a commit runs, or when no
+//!   snapshot could be taken, each lookup opens its own). `Cache::record` puts the
 //!   keys in an in-memory *pending* set at once, so a replay arriving right
 //!   after the answer is caught, and queues them for one writer thread that
 //!   wakes every `TICK` and commits what was queued in one transaction,
@@ -50,8 +52,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use redb::{
-    Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
+    Database, ReadOnlyTable, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
     TableDefinition,
 };
 
@@ -114,10 +117,19 @@ pub(crate) enum Cache {
     Redis(redis::aio::ConnectionManager),
 }
 
+/// The newest committed state of the [`SEEN`] table, for lookups.
+type Snapshot = ArcSwapOption<ReadOnlyTable<&'static str, u64>>;
+
 /// The embedded store's shared state.
 pub(crate) struct Embedded {
     /// The file, reopened by the writer after an I/O error.
     db: Arc<Handle>,
+    /// The [`SEEN`] table as of the writer's last commit: lookups read it
+    /// instead of opening a read transaction each (`None`: they open one).
+    /// The writer replaces it after each commit *before* it drops the
+    /// committed keys from the pending set, and a lookup loads it *after*
+    /// it checked that set: a key is always in one of the two.
+    snapshot: Arc<Snapshot>,
     pending: Arc<Mutex<Pending>>,
     /// Sync and close requests to the writer.
     writer: mpsc::Sender<Cmd>,
@@ -158,12 +170,14 @@ impl Cache {
             .await
             .map_err(err)??;
         let db = Arc::new(db);
+        let snapshot = Arc::new(Snapshot::new(db.get().and_then(|d| seen_table(&d))));
         let pending = Arc::new(Mutex::new(Pending::default()));
         let stopped = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let (wpending, wstopped) = (pending.clone(), stopped.clone());
         let w = Writer {
             store: db.clone(),
+            snapshot: snapshot.clone(),
             path: cfg.path.clone(),
             max_bytes: cfg.max_bytes,
             metrics,
@@ -181,6 +195,7 @@ impl Cache {
             .map_err(err)?;
         Ok(Cache::Embedded(Arc::new(Embedded {
             db,
+            snapshot,
             pending,
             writer: tx,
             stopped,
@@ -330,19 +345,41 @@ impl Embedded {
     /// Sets `seen[i]` for each key of `keys` not marked yet whose mark in
     /// the file expires after `now` (Unix ms): one read transaction.
     fn in_file<K: AsRef<str>>(&self, keys: &[K], seen: &mut [bool], now: u64) -> Result<(), Error> {
+        let snapshot = self.snapshot.load();
+        if let Some(table) = snapshot.as_deref() {
+            return lookup(table, keys, seen, now);
+        }
         let db = self.db.get().ok_or_else(|| err(REOPENING))?;
         let txn = db.begin_read().map_err(err)?;
         let table = txn.open_table(SEEN).map_err(err)?;
-        for (k, s) in keys.iter().zip(seen.iter_mut()) {
-            if !*s {
-                *s = table
-                    .get(k.as_ref())
-                    .map_err(err)?
-                    .is_some_and(|v| v.value() > now);
-            }
-        }
-        Ok(())
+        lookup(&table, keys, seen, now)
     }
+}
+
+/// Sets `seen[i]` for each key of `keys` not marked yet whose mark in
+/// `table` expires after `now` (Unix ms).
+fn lookup<K: AsRef<str>>(
+    table: &ReadOnlyTable<&'static str, u64>,
+    keys: &[K],
+    seen: &mut [bool],
+    now: u64,
+) -> Result<(), Error> {
+    for (k, s) in keys.iter().zip(seen.iter_mut()) {
+        if !*s {
+            *s = table
+                .get(k.as_ref())
+                .map_err(err)?
+                .is_some_and(|v| v.value() > now);
+        }
+    }
+    Ok(())
+}
+
+/// The [`SEEN`] table as `db` has it committed now, or `None` when it
+/// cannot be read (lookups then open a transaction each).
+fn seen_table(db: &Database) -> Option<Arc<ReadOnlyTable<&'static str, u64>>> {
+    let txn = db.begin_read().ok()?;
+    txn.open_table(SEEN).ok().map(Arc::new)
 }
 
 /// Opens the file and indexes it (see [`index`]).

@@ -261,3 +261,64 @@ async fn the_cache_reopens_its_file_after_an_io_error_and_never_fails_a_request(
     );
     cache.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_key_is_found_while_the_writer_commits_it() {
+    // Lookups read the writer's snapshot of the file; the writer replaces it
+    // after each commit and only then drops the committed keys from the
+    // pending set. Keys are recorded and looked up again, from two tasks,
+    // across ~15 commits: each lookup must find each key recorded before it.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&config(&dir), Arc::new(Metrics::new()))
+        .await
+        .unwrap();
+    let recorded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let until = Instant::now() + TICK * 15;
+    let looker = {
+        let (cache, recorded) = (cache.clone(), recorded.clone());
+        tokio::spawn(async move {
+            let mut lookups = 0u64;
+            let mut round = 0;
+            while Instant::now() < until {
+                let n = recorded.load(Ordering::Acquire);
+                // 64 keys spread over all recorded so far, shifting each
+                // round: the writer's last group is among them.
+                round += 1;
+                let keys: Vec<String> = (0..64)
+                    .filter_map(|i| (n > 0).then(|| (i * n / 64 + round) % n))
+                    .map(|i| format!("r|{i}"))
+                    .collect();
+                let found = cache
+                    .claim_all(&keys, Duration::from_secs(5))
+                    .await
+                    .unwrap();
+                for (k, c) in keys.iter().zip(found) {
+                    assert_eq!(c, Claim::Seen, "{k} was recorded before this lookup");
+                }
+                lookups += keys.len() as u64;
+                tokio::task::yield_now().await;
+            }
+            lookups
+        })
+    };
+    let mut n = 0;
+    while Instant::now() < until {
+        cache
+            .record(vec![format!("r|{n}")], Duration::from_secs(60))
+            .await
+            .unwrap();
+        n += 1;
+        recorded.store(n, Ordering::Release);
+        tokio::task::yield_now().await;
+    }
+    let lookups = looker.await.unwrap();
+    assert!(lookups > 1000, "only {lookups} lookups");
+    let Cache::Embedded(e) = &cache else {
+        panic!("embedded")
+    };
+    let pending = e.pending.lock().unwrap().seen.len();
+    assert!(
+        pending < n,
+        "{n} recorded, {pending} still pending: the writer committed none"
+    );
+}

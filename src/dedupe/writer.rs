@@ -11,7 +11,9 @@ use redb::{Database, Durability, ReadableTable as _};
 
 #[cfg(doc)]
 use super::Cache;
-use super::{err, index, Error, Pending, EXPIRY, REOPENING, SEEN, SYNC_EVERY, TICK};
+use super::{
+    err, index, seen_table, Error, Pending, Snapshot, EXPIRY, REOPENING, SEEN, SYNC_EVERY, TICK,
+};
 use crate::store::{file_len, now_ms, Handle};
 use crate::telemetry::metrics::Metrics;
 
@@ -65,6 +67,8 @@ pub(super) enum Cmd {
 /// The writer thread's state.
 pub(super) struct Writer {
     pub(super) store: Arc<Handle>,
+    /// The lookups' view of the file, replaced after each commit.
+    pub(super) snapshot: Arc<Snapshot>,
     /// The file, measured after each commit against `max_bytes`.
     pub(super) path: PathBuf,
     pub(super) max_bytes: u64,
@@ -92,6 +96,10 @@ impl Writer {
                 continue;
             }
             let nothing_to_write = group.is_empty() && close && dirty_since.is_none();
+            // A reader held across the commit would keep the pages it frees
+            // from reuse (the file would grow past `max_bytes`): lookups open
+            // their own transactions until the new snapshot is in.
+            self.snapshot.store(None);
             let (result, failed) = self.write(&group, durable, nothing_to_write);
             last_commit = Instant::now();
             match &result {
@@ -100,6 +108,11 @@ impl Writer {
                     dirty_since.get_or_insert(last_commit);
                 }
                 Err(e) => tracing::warn!(error = %e, "replay cache write failed"),
+            }
+            if result.is_ok() && !close {
+                // Before the keys leave the pending set (see `Embedded`).
+                self.snapshot
+                    .store(self.store.get().and_then(|db| seen_table(&db)));
             }
             release(pending, &group);
             if close {
@@ -158,6 +171,8 @@ impl Writer {
     /// Marks the file failed after an I/O error (`cause`): not ready, and
     /// counted so, until [`recover`](Self::recover) reopened it.
     fn mark_failed(&self, cause: &Result<(), Error>) {
+        // Lookups miss (fail open) until the reopen, as without a snapshot.
+        self.snapshot.store(None);
         if self.store.fail() {
             let error = cause.as_ref().err().map(ToString::to_string);
             tracing::error!(
@@ -205,6 +220,8 @@ impl Writer {
             }
         }
         self.store.recovered();
+        self.snapshot
+            .store(self.store.get().and_then(|db| seen_table(&db)));
         self.metrics.replay_cache_healthy.set(1);
         tracing::warn!("replay cache file reopened: recording marks again");
         true
