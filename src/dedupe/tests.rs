@@ -285,8 +285,8 @@ async fn a_recorded_key_is_found_while_the_writer_commits_it() {
                 // round: the writer's last group is among them.
                 round += 1;
                 let keys: Vec<String> = (0..64)
-                    .filter_map(|i| (n > 0).then(|| (i * n / 64 + round) % n))
-                    .map(|i| format!("r|{i}"))
+                    .take(n)
+                    .map(|i| format!("r|{}", (i * n / 64 + round) % n))
                     .collect();
                 let found = cache
                     .claim_all(&keys, Duration::from_secs(5))
