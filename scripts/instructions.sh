@@ -6,6 +6,7 @@
 #
 #   scripts/instructions.sh                          # target/release/hookgate
 #   GATEWAY_BIN=/tmp/old scripts/instructions.sh     # another build (A/B: run both)
+#   PROTO=1 scripts/instructions.sh                  # examples/proto_gateway (#20's baseline)
 #
 # What runs: hookgate `serve` under `taskset -c "${CORE_GATEWAY:-1}" valgrind --tool=callgrind --instr-atstart=no`
 # (nothing counted while it starts and warms up), on the machine's RabbitMQ
@@ -24,7 +25,15 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-BIN=${GATEWAY_BIN:-$ROOT/target/release/hookgate}
+PROTO=${PROTO:-0}
+if [[ $PROTO == 1 ]]; then
+  BIN=${GATEWAY_BIN:-$ROOT/target/release/examples/proto_gateway}
+  # Called once per request: it builds the message's properties.
+  PER_REQUEST="ContractArgs::properties"
+else
+  BIN=${GATEWAY_BIN:-$ROOT/target/release/hookgate}
+  PER_REQUEST="hookgate::verify::github::verify"
+fi
 CONNS=${CONNS:-64}
 WARMUP_S=${WARMUP_S:-5}
 LOAD_S=${LOAD_S:-20}
@@ -107,23 +116,32 @@ path = "/hooks/github"
 kind = "github"
 secrets = [{ file = "$WORK/github.secret" }]
 TOML
-"$BIN" check-config --config "$WORK/hookgate.toml" >/dev/null
-
 metric_sum() {
+  [[ $PROTO == 1 ]] && { echo 0; return; }
   curl -sf --max-time 30 "http://127.0.0.1:$ADMIN/metrics" |
     awk -v n="$1" 'index($1, n) == 1 && index($1, "outcome=\"accepted\"") { s += $2 } END { print s + 0 }'
 }
 
+if [[ $PROTO == 1 ]]; then
+  CMD=("$BIN" --listen "127.0.0.1:$PORT" --cert "$WORK/certs/server.pem" --key "$WORK/certs/server.key"
+    --url "$AMQP_URL" --exchange "$NAME.x" --queue "$NAME.q")
+else
+  "$BIN" check-config --config "$WORK/hookgate.toml" >/dev/null
+  CMD=("$BIN" serve --config "$WORK/hookgate.toml")
+fi
 taskset -c "${CORE_GATEWAY:-1}" valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes \
-  --callgrind-out-file="$WORK/cg.out" "$BIN" serve --config "$WORK/hookgate.toml" \
-  </dev/null >"$WORK/gateway.log" 2>&1 &
+  --callgrind-out-file="$WORK/cg.out" "${CMD[@]}" </dev/null >"$WORK/gateway.log" 2>&1 &
 PID=$!
 for ((i = 0; i < 600; i++)); do
-  curl -sf --max-time 5 "http://127.0.0.1:$ADMIN/readyz" >/dev/null 2>&1 && break
+  if [[ $PROTO == 1 ]]; then
+    grep -q 'listening' "$WORK/gateway.log" && break
+  else
+    curl -sf --max-time 5 "http://127.0.0.1:$ADMIN/readyz" >/dev/null 2>&1 && break
+  fi
   kill -0 "$PID" 2>/dev/null || { tail -20 "$WORK/gateway.log" >&2; exit 1; }
   sleep 0.2
 done
-curl -sf --max-time 5 "http://127.0.0.1:$ADMIN/readyz" >/dev/null || { echo "gateway not ready" >&2; exit 1; }
+((i < 600)) || { echo "gateway not ready" >&2; exit 1; }
 
 URL="https://127.0.0.1:$PORT/hooks/github"
 # One wrk run for both windows: its connections (and their TLS handshakes) are made before
@@ -143,19 +161,17 @@ kill -TERM "$PID"
 wait "$PID" 2>/dev/null || true
 PID=
 n=$((after - before))
-((n > 0)) || { echo "no 2xx counted" >&2; cat "$WORK/wrk.txt" >&2; exit 1; }
 non2xx=$(awk '/Non-2xx/ { print $NF }' "$WORK/wrk.txt")
 [[ -z $non2xx ]] || { echo "wrk saw non-2xx answers: $non2xx" >&2; exit 1; }
 
 # One dump file per thread (cg.out.<dump>-<thread>). The requests are counted exactly as the
-# calls of the GitHub verifier inside the counted window (every request of this load passes it
-# once). valgrind's CPU has no SHA extensions, so sha2 runs its software compression here (the
+# calls of PER_REQUEST inside the counted window (hookgate's GitHub verifier, the prototype's
+# message builder: every request of this load passes it once). valgrind's CPU has no SHA extensions, so sha2 runs its software compression here (the
 # real CPU has SHA-NI): the count is also given without it, which is what an A/B of anything
 # but hashing compares.
-python3 - "$WORK" "$n" "$BIN" <<'PY'
+python3 - "$WORK" "$n" "$BIN" "$PER_REQUEST" <<'PY'
 import glob, os, re, subprocess, sys
-work, metric_n, binary = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-PER_REQUEST = "hookgate::verify::github::verify"
+work, metric_n, binary, PER_REQUEST = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 paths = sorted(glob.glob(os.path.join(work, "cg.out.*")))
 n = 0
 for path in paths:
@@ -169,7 +185,7 @@ for path in paths:
                 if line.startswith("cfn="):
                     target = names.get(m.group(1), "")
                 continue
-            if line.startswith("calls=") and target and target.startswith(PER_REQUEST):
+            if line.startswith("calls=") and target and PER_REQUEST in target.split("(")[0] and "{{closure}}" not in target:
                 n += int(line.split()[0][6:])
 if n == 0:
     sys.exit("no request counted (no call of " + PER_REQUEST + ")")
