@@ -101,6 +101,8 @@ GATEWAY_PID= NODE_SCRIPT_PID= CHILD_PID=
 source "$ROOT/scripts/lib/private-rabbit.sh"
 # shellcheck source=lib/bench-contract.sh
 source "$ROOT/scripts/lib/bench-contract.sh"
+# shellcheck source=lib/webhook-body.sh
+source "$ROOT/scripts/lib/webhook-body.sh"
 
 stop_gateway() {
   [[ -n $GATEWAY_PID ]] || return 0
@@ -335,18 +337,7 @@ scripts/gen-dev-cert.sh "$WORK/certs" >/dev/null
 printf '%s' "$SECRET" >"$WORK/github.secret"
 
 # A 1 KiB GitHub-like JSON body and its X-Hub-Signature-256.
-python3 - "$WORK/body.json" <<'PY'
-import json, sys
-doc = {"ref": "refs/heads/main", "before": "0" * 40, "after": "1" * 40,
-       "repository": {"id": 1, "full_name": "octo/bench"}, "pusher": {"name": "bench"},
-       "pad": ""}
-base = len(json.dumps(doc, separators=(",", ":")))
-doc["pad"] = "x" * (1024 - base)
-data = json.dumps(doc, separators=(",", ":")).encode()
-assert len(data) == 1024, len(data)
-open(sys.argv[1], "wb").write(data)
-PY
-SIG="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r "$WORK/body.json" | cut -d' ' -f1)"
+SIG=$(write_github_body "$WORK/body.json" "$SECRET")
 
 # Outbound Message templates with K Notifications; @@ID@@ marks each Notification Id.
 for k in 10 100; do

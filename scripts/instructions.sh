@@ -44,6 +44,9 @@ for tool in valgrind callgrind_control wrk openssl curl python3 rabbitmqctl; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
 done
 
+# shellcheck source=lib/webhook-body.sh
+source "$ROOT/scripts/lib/webhook-body.sh"
+
 WORK=$(mktemp -d /tmp/hookgate-instr.XXXXXX)
 NAME="hginstr.$$"
 PID=
@@ -61,18 +64,7 @@ trap cleanup EXIT
 
 scripts/gen-dev-cert.sh "$WORK/certs" >/dev/null
 printf '%s' "$SECRET" >"$WORK/github.secret"
-python3 - "$WORK/body.json" <<'PY'
-import json, sys
-doc = {"ref": "refs/heads/main", "before": "0" * 40, "after": "1" * 40,
-       "repository": {"id": 1, "full_name": "octo/bench"}, "pusher": {"name": "bench"},
-       "pad": ""}
-base = len(json.dumps(doc, separators=(",", ":")))
-doc["pad"] = "x" * (1024 - base)
-data = json.dumps(doc, separators=(",", ":")).encode()
-assert len(data) == 1024, len(data)
-open(sys.argv[1], "wb").write(data)
-PY
-SIG="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r "$WORK/body.json" | cut -d' ' -f1)"
+SIG=$(write_github_body "$WORK/body.json" "$SECRET")
 cat >"$WORK/webhook.lua" <<LUA
 local f = assert(io.open("$WORK/body.json", "rb")); local body = f:read("*a"); f:close()
 local n, tid = 0, 0
