@@ -327,10 +327,7 @@ async fn killed_after_the_upload(process: bool) {
     let killed = running[0].id.clone();
     let in_job = running[0].records_uploaded as u64;
     let w = env.worker_after_abort().await;
-    eventually(90, "2,000 messages settled", || {
-        w.metrics.duplicates.get() + w.metrics.processed.get() == 2000
-    })
-    .await;
+    settled_or_report(&env, &w, 2000, 90).await;
     drained(&env, 30).await;
     let duplicates = w.metrics.duplicates.get();
     w.shutdown().await;
@@ -347,6 +344,37 @@ async fn killed_after_the_upload(process: bool) {
     each_once(&env, 2000);
     assert_eq!(env.try_depth(&env.dlq).await, Some(0));
     finish(env, &exchange).await;
+}
+
+/// Waits up to `secs` for `n` messages processed or acked as duplicates by
+/// `w`; on a timeout the panic says where the rest are (this wait timed
+/// out once in CI under load: the counts, the work queue's ready and
+/// unacked messages and consumers, and the simulator's jobs).
+async fn settled_or_report(env: &WorkerEnv, w: &hookgate::worker::Running, n: u64, secs: u64) {
+    let settled = || w.metrics.duplicates.get() + w.metrics.processed.get();
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while settled() != n {
+        if std::time::Instant::now() >= deadline {
+            let queues = std::process::Command::new("rabbitmqctl")
+                .args(["-q", "list_queues", "name", "messages_ready"])
+                .args(["messages_unacknowledged", "consumers"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let queue: Vec<&str> = queues
+                .lines()
+                .filter(|l| l.starts_with(&env.work_queue))
+                .collect();
+            panic!(
+                "timed out waiting for {n} messages settled: processed {}, duplicates {}, \
+                 work queue (name ready unacked consumers) {queue:?}, jobs {:?}",
+                w.metrics.processed.get(),
+                w.metrics.duplicates.get(),
+                env.sim.bulk_jobs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
