@@ -56,8 +56,14 @@ cleanup() {
     kill -TERM "$PID" 2>/dev/null || true
     wait "$PID" 2>/dev/null || true
   fi
-  rabbitmqctl -q delete_queue "$NAME.q" >/dev/null 2>&1 || true
-  rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$NAME.x\">>), false, <<\"cli\">>)." >/dev/null 2>&1 || true
+  # The gateway also declares the exchange's alternate `<exchange>.unroutable` and its queue.
+  local q x
+  for q in "$NAME.q" "$NAME.x.unroutable"; do
+    rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
+  done
+  for x in "$NAME.x" "$NAME.x.unroutable"; do
+    rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$x\">>), false, <<\"cli\">>)." >/dev/null 2>&1 || true
+  done
   if [[ ${KEEP_WORK:-0} == 1 ]]; then echo "work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
