@@ -216,3 +216,80 @@ fn a_request_whose_messages_interleave_with_anothers_waits_for_its_last() {
     assert!(matches!(done[0].1[1], Err(Error::Nack)), "its own nack");
     assert!(t.finished() && t.settled());
 }
+
+/// The answer rule written plainly (every job, every slot, each round): a
+/// job is answered once every message of it is within the prefix.
+fn reference_answerable(
+    last: &[Option<usize>],
+    answered: &mut [bool],
+    prefix: usize,
+) -> Vec<usize> {
+    let mut done = Vec::new();
+    for (job, l) in last.iter().enumerate() {
+        if !answered[job] && l.is_none_or(|l| l < prefix) {
+            answered[job] = true;
+            done.push(job);
+        }
+    }
+    done
+}
+
+#[test]
+fn answers_match_the_plain_rule_for_random_groups_and_confirm_orders() {
+    // A small xorshift: reproducible without a dependency.
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for _ in 0..2000 {
+        let jobs = 1 + next(8);
+        let sizes: Vec<usize> = (0..jobs).map(|_| next(4)).collect();
+        // Messages in tag order: jobs' items interleaved at random.
+        let mut pending: Vec<(usize, usize)> = sizes
+            .iter()
+            .enumerate()
+            .flat_map(|(j, &n)| (0..n).map(move |i| (j, i)))
+            .collect();
+        let mut order = Vec::new();
+        while !pending.is_empty() {
+            order.push(pending.remove(next(pending.len())));
+        }
+        let mut last = vec![None; jobs];
+        for (tag, &(j, _)) in order.iter().enumerate() {
+            last[j] = Some(tag);
+        }
+        let mut t = Tracker::new(
+            order
+                .iter()
+                .map(|&(j, i)| sent(j, i, &format!("{j}.{i}"), "r"))
+                .collect(),
+            placeholders(&sizes),
+        );
+        let mut answered = vec![false; jobs];
+        // Confirms resolve in random order, a few per round.
+        let mut unresolved: Vec<usize> = (0..order.len()).collect();
+        loop {
+            let p = t.prefix();
+            let mut got: Vec<usize> = t.answerable(p).into_iter().map(|(j, _)| j).collect();
+            got.sort_unstable();
+            assert_eq!(
+                got,
+                reference_answerable(&last, &mut answered, p),
+                "{order:?}"
+            );
+            if unresolved.is_empty() {
+                break;
+            }
+            for _ in 0..=next(3) {
+                if !unresolved.is_empty() {
+                    t.resolve(unresolved.remove(next(unresolved.len())), ack());
+                }
+            }
+        }
+        assert!(t.finished() && t.settled(), "{order:?}");
+        assert!(answered.iter().all(|a| *a));
+    }
+}
