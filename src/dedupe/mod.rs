@@ -170,7 +170,7 @@ impl Cache {
             .await
             .map_err(err)??;
         let db = Arc::new(db);
-        let snapshot = Arc::new(Snapshot::new(db.get().and_then(|d| seen_table(&d))));
+        let snapshot = Arc::new(Snapshot::new(seen_table(&db)));
         let pending = Arc::new(Mutex::new(Pending::default()));
         let stopped = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
@@ -343,7 +343,8 @@ impl Cache {
 
 impl Embedded {
     /// Sets `seen[i]` for each key of `keys` not marked yet whose mark in
-    /// the file expires after `now` (Unix ms): one read transaction.
+    /// the file expires after `now` (Unix ms): in the writer's snapshot, or
+    /// in one read transaction when there is none.
     fn in_file<K: AsRef<str>>(&self, keys: &[K], seen: &mut [bool], now: u64) -> Result<(), Error> {
         let snapshot = self.snapshot.load();
         if let Some(table) = snapshot.as_deref() {
@@ -375,10 +376,10 @@ fn lookup<K: AsRef<str>>(
     Ok(())
 }
 
-/// The [`SEEN`] table as `db` has it committed now, or `None` when it
-/// cannot be read (lookups then open a transaction each).
-fn seen_table(db: &Database) -> Option<Arc<ReadOnlyTable<&'static str, u64>>> {
-    let txn = db.begin_read().ok()?;
+/// The [`SEEN`] table as the file has it committed now, or `None` when it
+/// cannot be read (being reopened; lookups then open a transaction each).
+fn seen_table(file: &Handle) -> Option<Arc<ReadOnlyTable<&'static str, u64>>> {
+    let txn = file.get()?.begin_read().ok()?;
     txn.open_table(SEEN).ok().map(Arc::new)
 }
 

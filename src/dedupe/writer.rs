@@ -111,8 +111,7 @@ impl Writer {
             }
             if result.is_ok() && !close {
                 // Before the keys leave the pending set (see `Embedded`).
-                self.snapshot
-                    .store(self.store.get().and_then(|db| seen_table(&db)));
+                self.snapshot.store(seen_table(&self.store));
             }
             release(pending, &group);
             if close {
@@ -220,8 +219,7 @@ impl Writer {
             }
         }
         self.store.recovered();
-        self.snapshot
-            .store(self.store.get().and_then(|db| seen_table(&db)));
+        self.snapshot.store(seen_table(&self.store));
         self.metrics.replay_cache_healthy.set(1);
         tracing::warn!("replay cache file reopened: recording marks again");
         true
