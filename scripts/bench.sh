@@ -28,6 +28,7 @@
 #             hookgate against examples/proto_gateway (bare hyper + lapin) publishing
 #             hookgate's message or a bare one: scripts/lib/bench-contract.sh (its knobs:
 #             CONTRACT_N, CONTRACT_TOPOLOGIES, CONTRACT_VARIANTS, CONTRACT_GATEWAYS,
+#             BASE_GATEWAY_BIN for the gateway `hookgate_base` (an earlier build, A/B),
 #             BROKER_TIMELINE=1 for 50 ms broker and confirm-latency timelines).
 #
 # The broker is a PRIVATE RabbitMQ node (own node name, ports, data dir under the work

@@ -9,7 +9,9 @@
 #         the same wrk load as the webhooks step, at N=CONTRACT_N, for each entry of
 #         CONTRACT_GATEWAYS on the first topology: hookgate as shipped, hookgate with
 #         `[amqp] cloudevents = "off"`, the prototype publishing hookgate's message and the
-#         prototype publishing a bare message straight to the queue.
+#         prototype publishing a bare message straight to the queue; `hookgate_base` is
+#         hookgate again, but the binary BASE_GATEWAY_BIN (an earlier build: #14's "no
+#         regression", before and after in one run).
 # The order of the variants is reversed in even runs (drift hits both ends alike).
 # BROKER_TIMELINE=1 also samples the broker every 50 ms during each measurement
 # (contract-broker.<seq>.txt: connection and channel flow states, the longest process
@@ -249,6 +251,10 @@ contract_gateway() {
     hookgate_ce_off)
       EXTRA_AMQP='cloudevents = "off"' write_config "ct-$run-$which" "$AMQP_URL" "$topo"
       start_gateway "$CFG" ;;
+    hookgate_base)
+      [[ -x ${BASE_GATEWAY_BIN:-} ]] || die "hookgate_base needs BASE_GATEWAY_BIN (an executable)"
+      BIN=$BASE_GATEWAY_BIN write_config "ct-$run-$which" "$AMQP_URL" "$topo"
+      BIN=$BASE_GATEWAY_BIN start_gateway "$CFG" ;;
     proto_contract) start_proto full "$topo" ;;
     proto_bare) start_proto bare "$topo" ;;
     *) die "unknown contract gateway $which" ;;
@@ -326,15 +332,16 @@ if raw:
     print()
 if gw:
     print("## Message contract A/B: gateways under wrk, medians\n")
-    print("| gateway | 2xx req/s | ratio to proto_bare | ratio to proto_contract | p50 ms | p99 ms | p99.9 ms | max ms | CPU us/2xx | queue = 2xx | runs |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    base = any(r["which"] == "hookgate_base" for r in gw)
+    print("| gateway | 2xx req/s | ratio to proto_bare | ratio to proto_contract |" + (" ratio to hookgate_base |" if base else "") + " p50 ms | p99 ms | p99.9 ms | max ms | CPU us/2xx | queue = 2xx | runs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if base else ""))
     for w in dict.fromkeys(r["which"] for r in gw):
         sel = [r for r in gw if r["which"] == w]
         ratio = lambda ref: med([f(r["req_per_s"]) / f(b["req_per_s"]) for r in sel
                                  for b in gw if b["which"] == ref and b["run"] == r["run"]])
         ok = all(r.get("queue_matches_2xx") == "yes" for r in sel)
         print(f"| {w} | {fmt(med([f(r['req_per_s']) for r in sel]))} | {fmt(ratio('proto_bare'), 2)} | "
-              f"{fmt(ratio('proto_contract'), 2)} | " +
+              f"{fmt(ratio('proto_contract'), 2)} | " + (f"{fmt(ratio('hookgate_base'), 2)} | " if base else "") +
               " | ".join(fmt(med([f(r[k]) for r in sel]), 1) for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms")) +
               f" | {fmt(med([f(r['gw_us_per_req']) for r in sel]), 1)} | {'yes' if ok else 'NO'} | {len(sel)} |")
     print()

@@ -320,7 +320,7 @@ fn decimal(v: &[u8]) -> Option<u64> {
 fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
     let mut i = from.saturating_sub(2).max(start);
-    while let Some(p) = buf[i..].iter().position(|&b| b == b'\n') {
+    while let Some(p) = memchr::memchr(b'\n', &buf[i..]) {
         let lf = i + p;
         match (buf.get(lf + 1), buf.get(lf + 2)) {
             (Some(b'\n'), _) => return Some(lf + 2),

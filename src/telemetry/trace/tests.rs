@@ -128,3 +128,54 @@ fn spans_that_are_not_recorded_get_the_samplers_flags() {
         assert_eq!(&child_tp[53..], flags);
     }
 }
+
+/// What the SDK's propagator writes for `cx` (the reference [`inject`]
+/// must match), an empty `tracestate` left out.
+fn propagator_headers(cx: &Context) -> Vec<(&'static str, String)> {
+    struct Out(Vec<(&'static str, String)>);
+    impl opentelemetry::propagation::Injector for Out {
+        fn set(&mut self, key: &str, value: String) {
+            match key {
+                TRACEPARENT_HEADER => self.0.push((TRACEPARENT_HEADER, value)),
+                TRACESTATE_HEADER if !value.is_empty() => self.0.push((TRACESTATE_HEADER, value)),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Out(Vec::new());
+    TraceContextPropagator::new().inject_context(cx, &mut out);
+    out.0
+}
+
+#[test]
+fn inject_writes_what_the_sdk_propagator_writes() {
+    use opentelemetry::trace::{SpanId, TraceId, TraceState};
+    let ids = RandomIdGenerator::default();
+    let states = [
+        TraceState::default(),
+        TraceState::from_key_value([("vendor", "abc")]).expect("state"),
+        TraceState::from_key_value([("a", "1"), ("b", "2")]).expect("state"),
+    ];
+    let mut compared = 0;
+    for i in 0..600u32 {
+        let (trace_id, span_id) = match i % 50 {
+            // Small ids: the leading zeros must be written.
+            0 => (TraceId::from(1u128), SpanId::from(1u64)),
+            1 => (TraceId::from(u128::MAX), SpanId::from(u64::MAX)),
+            // Invalid ids: neither writes anything.
+            2 => (TraceId::INVALID, ids.new_span_id()),
+            3 => (ids.new_trace_id(), SpanId::INVALID),
+            _ => (ids.new_trace_id(), ids.new_span_id()),
+        };
+        // Every flag byte: only `sampled` is carried.
+        let flags = TraceFlags::new((i % 256) as u8);
+        let state = states[i as usize % states.len()].clone();
+        let sc = SpanContext::new(trace_id, span_id, flags, i % 2 == 0, state);
+        let cx = Context::new().with_remote_span_context(sc);
+        let ours = inject(&cx);
+        assert_eq!(ours, propagator_headers(&cx), "context {i}");
+        compared += usize::from(!ours.is_empty());
+    }
+    assert!(compared > 500, "{compared} valid contexts compared");
+    assert_eq!(inject(&Context::new()), Vec::new());
+}

@@ -34,6 +34,12 @@ use lapin::{Channel, Connection, ConnectionProperties};
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// How long any wait in a test may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(15);
+/// The harness's `spool.after_ms` unless a test sets its own: the gateway's
+/// default is 1,000, but on a loaded CI machine a confirm took longer once,
+/// so a request was spooled and its first publish confirmed too (two copies,
+/// at-least-once by design) and a test counting one copy failed. Tests of
+/// spooling set their own, shorter value.
+pub const SPOOL_AFTER_MS: u64 = 4_000;
 
 /// Dev secrets, as documented in fixtures/README.md.
 pub const GITHUB_SECRET: &str = "dev-github-secret";
@@ -98,7 +104,7 @@ pub struct Options {
     pub no_spool: bool,
     /// `spool.max_messages` (default 100000).
     pub spool_max_messages: Option<u64>,
-    /// `spool.after_ms` (default 1000).
+    /// `spool.after_ms` (default [`SPOOL_AFTER_MS`]).
     pub spool_after_ms: Option<u64>,
     /// Spool file (default: in the harness's temp dir).
     pub spool_path: Option<PathBuf>,
@@ -307,7 +313,7 @@ event_header = "X-Event-Type"
             !opts.no_spool,
             spool_path.display(),
             opts.spool_max_messages.unwrap_or(100_000),
-            opts.spool_after_ms.unwrap_or(1000),
+            opts.spool_after_ms.unwrap_or(SPOOL_AFTER_MS),
             opts.spool_quarantine_after.unwrap_or(5),
             !opts.no_dedupe,
             dir.path().join("dedupe.redb").display(),
