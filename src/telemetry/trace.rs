@@ -317,7 +317,10 @@ pub fn inject(cx: &Context) -> Vec<(&'static str, String)> {
             &mut value[36..52],
         ))
         .and(hex::encode_to_slice(flags, &mut value[53..]));
-    let Ok(value) = hexed.map(|()| String::from_utf8_lossy(&value).into_owned()) else {
+    let Ok(value) = hexed
+        .map_err(drop)
+        .and_then(|()| std::str::from_utf8(&value).map(str::to_owned).map_err(drop))
+    else {
         return Vec::new();
     };
     let mut out = vec![(TRACEPARENT_HEADER, value)];

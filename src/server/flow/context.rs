@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::envelope::Message;
 use crate::telemetry::trace::{self, Span, SpanKind, Tracer};
@@ -15,10 +15,10 @@ use crate::telemetry::trace::{self, Span, SpanKind, Tracer};
 /// header, not the version-00 form, all-zero ids) starts a new trace; a
 /// repeated header is not taken either (W3C: one value).
 pub(super) fn request(tracer: &Tracer, headers: &HeaderMap, route: &str) -> Span {
-    let parent = trace::extract(
-        single(headers, trace::TRACEPARENT_HEADER),
-        single(headers, trace::TRACESTATE_HEADER),
-    );
+    // Names made once: a lookup by `&str` parses the name each time.
+    const TRACEPARENT: HeaderName = HeaderName::from_static(trace::TRACEPARENT_HEADER);
+    const TRACESTATE: HeaderName = HeaderName::from_static(trace::TRACESTATE_HEADER);
+    let parent = trace::extract(single(headers, &TRACEPARENT), single(headers, &TRACESTATE));
     let span = tracer.start("request", SpanKind::Server, &parent);
     span.set("hookgate.route", route.to_owned());
     span
@@ -49,7 +49,7 @@ pub(super) fn answered(request: &Span, outcome: &'static str, status: u16) {
 }
 
 /// The value of `name` when the request has it exactly once, as text.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
     if values.next().is_some() {
