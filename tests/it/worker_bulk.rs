@@ -388,7 +388,16 @@ async fn a_worker_process_sigkilled_after_the_upload_resumes_the_same_job() {
 }
 
 /// A job that ends early (`fault`) after 400 rows: the 400 are done, the
-/// rest retried (and written by a later job or calls), each record once.
+/// rest of the job's rows written afterwards (by a later job or calls),
+/// each record once, nothing dead-lettered.
+///
+/// The rest normally goes through the retry queue (each unprocessed row
+/// retried once). Seen once in CI under load: the session ended while the
+/// worker handled the ended job, so its deliveries came back from the
+/// broker and the job was adopted and concluded again (`state` counted
+/// twice, 100 rows retried instead of 1,100). That is at-least-once
+/// delivery doing its job (each record was still written once), so the
+/// exact counts are asserted only when the job was concluded once.
 async fn ended_early(fault: Fault, state: &str) {
     let (env, exchange) = env_with("threshold = 1000\npoll_interval_ms = 200\n", None).await;
     env.sim.inject(fault);
@@ -398,21 +407,34 @@ async fn ended_early(fault: Fault, state: &str) {
     eventually(90, "1,500 written", || w.metrics.processed.get() == 1500).await;
     drained(&env, 30).await;
     let text = w.metrics.encode();
+    let retried = w.metrics.retried.get();
     w.shutdown().await;
     each_once(&env, 1500);
     let jobs = env.sim.bulk_jobs();
     assert_eq!(jobs[0].state, state, "{jobs:?}");
     assert_eq!(jobs[0].processed, 400, "{jobs:?}");
+    let unprocessed = (jobs[0].records_uploaded - 400) as u64;
+    let concluded = format!("hookgate_worker_bulk_jobs_total{{state=\"{state}\"}} ");
+    let times: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(concluded.as_str()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
     assert!(
-        text.contains(&format!(
-            "hookgate_worker_bulk_jobs_total{{state=\"{state}\"}} 1"
-        )),
-        "{text}"
+        times >= 1,
+        "the {state} job was concluded: {jobs:?}\n{text}"
     );
-    assert!(
-        text.contains("hookgate_worker_retried_total 1100"),
-        "the 1,100 unprocessed rows were retried once: {text}"
-    );
+    if times == 1 {
+        assert_eq!(
+            retried, unprocessed,
+            "the job's unprocessed rows were retried once: {jobs:?}\n{text}"
+        );
+    } else {
+        assert!(
+            retried <= unprocessed,
+            "no row retried twice: {jobs:?}\n{text}"
+        );
+    }
     assert_eq!(env.try_depth(&env.dlq).await, Some(0));
     finish(env, &exchange).await;
 }
