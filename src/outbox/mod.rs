@@ -123,7 +123,7 @@ impl Outbox {
         parent: &Context,
         messages: &[Message],
     ) -> Span {
-        let span = self.tracer.start(name, kind, parent);
+        let span = self.tracer.step(name, kind, parent);
         span.set("messaging.system", "rabbitmq");
         span.set("messaging.batch.message_count", messages.len() as i64);
         span

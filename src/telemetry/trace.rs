@@ -157,6 +157,20 @@ impl Tracer {
         self.start_linked(name, kind, parent, Vec::new())
     }
 
+    /// Starts span `name` of `kind` under `parent` for a step whose own ids
+    /// nothing reads unless spans are exported (a phase of a request, the
+    /// outbox's publish or spool: no message or call carries them). Without
+    /// an exporter it is `parent`'s context itself: no ids drawn and no
+    /// sampler asked for a span that would be dropped unseen (~700
+    /// instructions each). Its `set` and `fail` then do nothing (the parent
+    /// is not recorded either), and ending it ends nothing.
+    pub fn step(&self, name: &'static str, kind: SpanKind, parent: &Context) -> Span {
+        if self.exporting {
+            return self.start(name, kind, parent);
+        }
+        Span { cx: parent.clone() }
+    }
+
     /// As [`Tracer::start`], linked to `links` (at most [`MAX_LINKS`] are
     /// kept): the other messages of a worker batch.
     pub fn start_linked(

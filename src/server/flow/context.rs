@@ -26,7 +26,7 @@ pub(super) fn request(tracer: &Tracer, headers: &HeaderMap, route: &str) -> Span
 
 /// A phase span (`authenticate`) under the request span.
 pub(super) fn phase(tracer: &Tracer, request: &Span, name: &'static str) -> Span {
-    tracer.start(name, SpanKind::Internal, request.context())
+    tracer.step(name, SpanKind::Internal, request.context())
 }
 
 /// Adds the request span's `traceparent` (and `tracestate`) to each of

@@ -179,3 +179,19 @@ fn inject_writes_what_the_sdk_propagator_writes() {
     assert!(compared > 500, "{compared} valid contexts compared");
     assert_eq!(inject(&Context::new()), Vec::new());
 }
+
+#[test]
+fn a_step_without_an_exporter_draws_no_ids_and_leaves_its_parent_alone() {
+    let tracer = Tracer::disabled();
+    let request = tracer.start("request", SpanKind::Server, &extract(Some(PARENT), None));
+    let before = traceparent(&request);
+    let step = tracer.step("authenticate", SpanKind::Internal, request.context());
+    assert_eq!(traceparent(&step), before, "the parent's ids, none drawn");
+    step.set("k", "v");
+    step.fail("refused");
+    step.end();
+    assert_eq!(traceparent(&request), before);
+    // A span started instead gets an id of its own.
+    let child = tracer.start("authenticate", SpanKind::Internal, request.context());
+    assert_ne!(traceparent(&child), before);
+}

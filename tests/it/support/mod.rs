@@ -54,10 +54,14 @@ pub const ORG_ID_15: &str = "00D000000000001";
 pub const ORG_ID_18: &str = "00D000000000001EAA";
 
 /// Test logs: set `RUST_LOG` (e.g. `hookgate=debug`) to see the gateway's and
-/// worker's logs in failing tests' output.
+/// worker's logs in failing tests' output. Without it: errors, and the
+/// worker's warnings (why a session ended, a job did not complete: what a
+/// count-based worker test's failure needs to be read from CI's output).
 pub fn logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,hookgate::worker=warn"));
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_test_writer()
         .try_init();
 }

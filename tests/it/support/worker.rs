@@ -117,6 +117,7 @@ impl WorkerEnv {
     /// Declares a durable work queue bound (`#`) to `exchange` and writes a
     /// worker config for it.
     pub async fn start(exchange: &str, opts: WorkerOpts) -> WorkerEnv {
+        super::logs();
         let sim = simulator_tuned(opts.daily_limit, opts.per_app_limit, opts.tune_sim).await;
         let dir = tempfile::tempdir().unwrap();
         let id = unique();
