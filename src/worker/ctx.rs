@@ -143,3 +143,17 @@ pub(crate) enum SessionError {
     #[error("the lane of org {0} ended")]
     LaneEnded(String),
 }
+
+impl SessionError {
+    /// The cause's label for `hookgate_worker_sessions_ended_total{reason}`.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            SessionError::Amqp(_) => "amqp",
+            SessionError::Publish(_) => "publish",
+            SessionError::Store(_) => "store",
+            SessionError::Pause(_) => "pause",
+            SessionError::Unfit(_) => "unfit",
+            SessionError::LaneEnded(_) => "lane",
+        }
+    }
+}

@@ -6,7 +6,9 @@
 //! (1 while writing to that org is paused for that reason: `auth`,
 //! `maintenance`, `request_limit`, `budget`, `unavailable`), `amqp_connected`,
 //! `idempotency_evicted_total` (done marks the embedded idempotency store
-//! removed before their expiry to stay within `max_bytes`), and for Bulk
+//! removed before their expiry to stay within `max_bytes`),
+//! `sessions_ended_total{reason}` (consume sessions that ended on an error
+//! and reconnected: `amqp`, `publish`, `store`, `pause`, `lane`), and for Bulk
 //! API 2.0: `bulk_jobs_total{state}`, `bulk_fallbacks_total{reason}`,
 //! `bulk_records_per_job` (histogram), `path_api_calls_total{path}` and
 //! `path_records_total{path}` (`collections`, `bulk`: API calls per 1,000
@@ -90,6 +92,10 @@ pub struct Metrics {
     pub deferred: Counter,
     /// Messages acked without a write on purpose, by reason (`loop_guard`).
     pub skipped: Family<ReasonLabels, Counter>,
+    /// Consume sessions that ended on an error (the worker gave the
+    /// connection up and reconnected; unacked deliveries come back), by
+    /// cause (`SessionError::label`).
+    pub sessions_ended: Family<ReasonLabels, Counter>,
     /// Salesforce calls (shared with the REST client).
     pub(crate) sf: Counters,
     /// Records per collections call.
@@ -137,6 +143,7 @@ impl Metrics {
             "Messages of a paused org sent to the first retry queue, no attempt spent",
         );
         let skipped = r.counters("skipped", "Messages acked without a write, by reason");
+        let sessions_ended = r.counters("sessions_ended", "Sessions ended on an error, by cause");
         let sf = Counters {
             api_calls: r.counter("api_calls", "Salesforce data API calls"),
             token_requests: r.counter("token_requests", "Salesforce token requests"),
@@ -149,6 +156,7 @@ impl Metrics {
             unmatched,
             deferred,
             skipped,
+            sessions_ended,
             sf,
             records_per_call: r.add(
                 "records_per_call",
@@ -301,6 +309,15 @@ impl Metrics {
     /// Counts one message acked without a write for `reason`.
     pub fn skip(&self, reason: &str) {
         self.skipped
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one consume session ended on an error of kind `reason`.
+    pub(crate) fn session_ended(&self, reason: &str) {
+        self.sessions_ended
             .get_or_create(&ReasonLabels {
                 reason: reason.to_owned(),
             })

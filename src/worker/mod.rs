@@ -243,6 +243,7 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
                 break
             }
             Err(e) => {
+                ctx.metrics.session_ended(e.label());
                 tracing::warn!(error = %e, "worker session ended; reconnecting");
                 link.give_up(&live);
             }

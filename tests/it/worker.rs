@@ -453,6 +453,14 @@ async fn a_refused_dead_letter_keeps_the_original_until_one_is_confirmed() {
     }
     // Handled twice: refused once, then confirmed.
     assert_eq!(w.metrics.unmatched.get(), 2);
+    // The refused publish ended the session once (counted by cause).
+    assert!(
+        w.metrics
+            .encode()
+            .contains("hookgate_worker_sessions_ended_total{reason=\"publish\"} 1\n"),
+        "{}",
+        w.metrics.encode()
+    );
     w.shutdown().await;
     assert_eq!(
         env.depth(&env.work_queue).await,
