@@ -331,13 +331,10 @@ pub fn inject(cx: &Context) -> Vec<(&'static str, String)> {
             &mut value[36..52],
         ))
         .and(hex::encode_to_slice(flags, &mut value[53..]));
-    let Ok(value) = hexed
-        .map_err(drop)
-        .and_then(|()| std::str::from_utf8(&value).map(str::to_owned).map_err(drop))
-    else {
+    let (Ok(()), Ok(value)) = (hexed, std::str::from_utf8(&value)) else {
         return Vec::new();
     };
-    let mut out = vec![(TRACEPARENT_HEADER, value)];
+    let mut out = vec![(TRACEPARENT_HEADER, value.to_owned())];
     let state = sc.trace_state().header();
     if !state.is_empty() {
         out.push((TRACESTATE_HEADER, state));

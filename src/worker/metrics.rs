@@ -95,7 +95,7 @@ pub struct Metrics {
     /// Consume sessions that ended on an error (the worker gave the
     /// connection up and reconnected; unacked deliveries come back), by
     /// cause (`SessionError::label`).
-    pub sessions_ended: Family<ReasonLabels, Counter>,
+    pub(crate) sessions_ended: Family<ReasonLabels, Counter>,
     /// Salesforce calls (shared with the REST client).
     pub(crate) sf: Counters,
     /// Records per collections call.
@@ -241,11 +241,7 @@ impl Metrics {
 
     /// Counts one gathered backlog written by collections calls.
     pub(crate) fn bulk_fallback(&self, reason: &str) {
-        self.bulk_fallbacks
-            .get_or_create(&ReasonLabels {
-                reason: reason.to_owned(),
-            })
-            .inc();
+        count(&self.bulk_fallbacks, reason);
     }
 
     /// Exports `paused{org, reason}` = 0 for every reason of `org`.
@@ -308,35 +304,32 @@ impl Metrics {
 
     /// Counts one message acked without a write for `reason`.
     pub fn skip(&self, reason: &str) {
-        self.skipped
-            .get_or_create(&ReasonLabels {
-                reason: reason.to_owned(),
-            })
-            .inc();
+        count(&self.skipped, reason);
     }
 
     /// Counts one consume session ended on an error of kind `reason`.
     pub(crate) fn session_ended(&self, reason: &str) {
-        self.sessions_ended
-            .get_or_create(&ReasonLabels {
-                reason: reason.to_owned(),
-            })
-            .inc();
+        count(&self.sessions_ended, reason);
     }
 
     /// Counts one dead-lettered message.
     pub fn dead_letter(&self, reason: &str) {
-        self.dead_lettered
-            .get_or_create(&ReasonLabels {
-                reason: reason.to_owned(),
-            })
-            .inc();
+        count(&self.dead_lettered, reason);
     }
 
     /// OpenMetrics text.
     pub fn encode(&self) -> String {
         self.registry.encode()
     }
+}
+
+/// Counts one event of `reason` in `family`.
+fn count(family: &Family<ReasonLabels, Counter>, reason: &str) {
+    family
+        .get_or_create(&ReasonLabels {
+            reason: reason.to_owned(),
+        })
+        .inc();
 }
 
 impl Default for Metrics {
