@@ -104,3 +104,40 @@ fn an_incomplete_head_is_held_until_the_client_closes() {
     s.finish(&mut out);
     assert_eq!(out, b"POST / HTTP/1.1\r\nHost: h\r\n");
 }
+
+/// The end of a head by its definition: past the leading empty lines
+/// (CR/LF bytes), the index after the first blank line, which is LF LF or
+/// LF CR LF (httparse reads lines ending in LF, CR optional).
+fn head_end_by_definition(buf: &[u8]) -> Option<usize> {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    (start..buf.len()).find_map(|lf| match &buf[lf..] {
+        [b'\n', b'\n', ..] => Some(lf + 2),
+        [b'\n', b'\r', b'\n', ..] => Some(lf + 3),
+        _ => None,
+    })
+}
+
+#[test]
+fn the_end_of_a_head_is_found_wherever_the_reads_split_it() {
+    // Every buffer of up to 8 bytes over CR, LF and a token byte, searched
+    // from every point before which no end was found (as `feed` calls it
+    // after each read): the first blank line, or none.
+    let alphabet = [b'\r', b'\n', b'a'];
+    let mut checked = 0;
+    for len in 0..=8u32 {
+        for code in 0..3usize.pow(len) {
+            let buf: Vec<u8> = (0..len)
+                .map(|i| alphabet[code / 3usize.pow(i) % 3])
+                .collect();
+            let want = head_end_by_definition(&buf);
+            for from in 0..=buf.len() {
+                if head_end_by_definition(&buf[..from]).is_some() {
+                    break;
+                }
+                assert_eq!(super::head_end(&buf, from), want, "{buf:?} from {from}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20_000, "{checked}");
+}
