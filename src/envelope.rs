@@ -126,16 +126,22 @@ impl Message {
 /// cannot suppress a real delivery). The one definition the gateway's replay
 /// cache and the worker's idempotency store share.
 pub fn idempotency_key(route: &str, id: &str, id_signed: bool, body: &[u8]) -> String {
-    if id_signed {
-        format!("{route}|{id}")
-    } else {
+    // Pieces pushed into one allocation of the final size (`format!` costs
+    // ~1,200 instructions more per request: docs/performance.md).
+    let digest_len = if id_signed { 0 } else { 65 };
+    let mut key = String::with_capacity(route.len() + 1 + id.len() + digest_len);
+    key.push_str(route);
+    key.push('|');
+    key.push_str(id);
+    if !id_signed {
         use sha2::Digest as _;
         let mut hex = [0u8; 64];
         // 32 bytes fill 64 hex digits exactly: cannot fail.
         let _ = hex::encode_to_slice(sha2::Sha256::digest(body), &mut hex);
-        let hex = std::str::from_utf8(&hex).unwrap_or_default();
-        format!("{route}|{id}|{hex}")
+        key.push('|');
+        key.push_str(std::str::from_utf8(&hex).unwrap_or_default());
     }
+    key
 }
 
 /// Builds the message for a verified webhook; its body is the verified body

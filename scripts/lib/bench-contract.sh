@@ -11,7 +11,8 @@
 #         `[amqp] cloudevents = "off"`, the prototype publishing hookgate's message and the
 #         prototype publishing a bare message straight to the queue; `hookgate_base` is
 #         hookgate again, but the binary BASE_GATEWAY_BIN (an earlier build: #14's "no
-#         regression", before and after in one run).
+#         regression", before and after in one run); `hookgate_chN` is hookgate with
+#         `[amqp] channels = N` (N publishing groups at once).
 # The order of the variants is reversed in even runs (drift hits both ends alike).
 # BROKER_TIMELINE=1 also samples the broker every 50 ms during each measurement
 # (contract-broker.<seq>.txt: connection and channel flow states, the longest process
@@ -250,6 +251,9 @@ contract_gateway() {
     hookgate) write_config "ct-$run-$which" "$AMQP_URL" "$topo"; start_gateway "$CFG" ;;
     hookgate_ce_off)
       EXTRA_AMQP='cloudevents = "off"' write_config "ct-$run-$which" "$AMQP_URL" "$topo"
+      start_gateway "$CFG" ;;
+    hookgate_ch*)
+      AMQP_CHANNELS=${which#hookgate_ch} write_config "ct-$run-$which" "$AMQP_URL" "$topo"
       start_gateway "$CFG" ;;
     hookgate_base)
       [[ -x ${BASE_GATEWAY_BIN:-} ]] || die "hookgate_base needs BASE_GATEWAY_BIN (an executable)"

@@ -30,8 +30,15 @@ fn unsigned_ids_include_the_body_hash() {
         "stripe|evt_1"
     );
     let k = idempotency_key("github", "d-1", false, b"x");
-    assert!(k.starts_with("github|d-1|") && k.len() == "github|d-1|".len() + 64);
+    // SHA-256("x"), lower-case hex: the stored key format the worker shares.
+    assert_eq!(
+        k,
+        "github|d-1|2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+    );
+    assert_eq!(k.capacity(), k.len(), "one allocation of the final size");
     assert_ne!(k, idempotency_key("github", "d-1", false, b"y"));
+    let signed = idempotency_key("r", "", true, b"");
+    assert_eq!((signed.as_str(), signed.capacity()), ("r|", 2));
 }
 
 // === amqp.cloudevents ===

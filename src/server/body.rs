@@ -194,8 +194,13 @@ where
 /// UTF-8, well-formed JSON (serde_json, recursion limit 128) with no
 /// duplicate object key at any depth (consumers' parsers disagree on which
 /// duplicate wins).
+///
+/// One pass: outside strings JSON's grammar (RFC 8259) admits ASCII only,
+/// and serde_json checks every string it hands the visitor (keys and values
+/// alike) for UTF-8, so a body it parses to the end is UTF-8 as a whole
+/// (test `the_json_check_refuses_what_is_not_utf8_wherever_it_is`).
 pub(crate) fn is_json(body: &[u8]) -> bool {
-    std::str::from_utf8(body).is_ok() && serde_json::from_slice::<StrictJson>(body).is_ok()
+    serde_json::from_slice::<StrictJson>(body).is_ok()
 }
 
 /// Deserializes any JSON value, failing on a duplicate object key.

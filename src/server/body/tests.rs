@@ -79,6 +79,70 @@ fn json_check_refuses_duplicate_keys_also_when_escaped() {
     assert!(!is_json(b"{\"a\":\"\xff\"}"), "not UTF-8");
 }
 
+/// The check as it was defined: the whole body UTF-8, then parsed.
+fn utf8_then_json(body: &[u8]) -> bool {
+    std::str::from_utf8(body).is_ok() && is_json(body)
+}
+
+#[test]
+fn the_json_check_refuses_what_is_not_utf8_wherever_it_is() {
+    // Valid bodies with keys, values, escapes, numbers, nesting, whitespace
+    // and multi-byte text; then every byte replaced by, and every gap given,
+    // each byte that starts, continues or cannot be in UTF-8, and each
+    // multi-byte sequence cut short, overlong or a UTF-16 surrogate.
+    let bodies: [&[u8]; 4] = [
+        br#"{"a":"b","c":[1,-2.5e3,true,null],"d":{"e":"\u00e9\n"}}"#,
+        " [ \"caf\u{e9}\" , { \"\u{263a}\" : \"\u{1f600}\" } ] ".as_bytes(),
+        br#""x""#,
+        br#"{"k":{"k2":[{"k3":"v"}]},"n":0}"#,
+    ];
+    let bytes = [
+        0x00, 0x22, 0x7f, 0x80, 0xbf, 0xc0, 0xc3, 0xe2, 0xed, 0xf0, 0xf4, 0xf5, 0xff,
+    ];
+    let sequences: [&[u8]; 6] = [
+        b"\xc3",
+        b"\xe2\x98",
+        b"\xf0\x9f\x98",
+        b"\xc0\xaf",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+    ];
+    let mut checked = 0;
+    for body in bodies {
+        assert!(is_json(body), "{}", String::from_utf8_lossy(body));
+        for at in 0..=body.len() {
+            let mut variants: Vec<Vec<u8>> = Vec::new();
+            for b in bytes {
+                if at < body.len() {
+                    let mut v = body.to_vec();
+                    v[at] = b;
+                    variants.push(v);
+                }
+                let mut v = body.to_vec();
+                v.insert(at, b);
+                variants.push(v);
+            }
+            for s in sequences {
+                let mut v = body.to_vec();
+                v.splice(at..at, s.iter().copied());
+                variants.push(v);
+            }
+            for v in variants {
+                assert_eq!(
+                    is_json(&v),
+                    utf8_then_json(&v),
+                    "{:?}",
+                    String::from_utf8_lossy(&v)
+                );
+                if std::str::from_utf8(&v).is_err() {
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1_000, "{checked} bodies that are not UTF-8");
+}
+
 /// `{"k0":0,"k1":1,...}` with `keys`, in order.
 fn object(keys: &[usize]) -> Vec<u8> {
     let fields: Vec<String> = keys.iter().map(|k| format!("\"k{k}\":{k}")).collect();
