@@ -86,16 +86,22 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// only then), so the writer makes one at least this often while marks come.
 pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
 
+/// The pending set's hasher: foldhash, seeded per process. Keys are
+/// ~100-byte idempotency keys of authenticated requests; SipHash (the
+/// std default) cost ~1,700 instructions per request over the five or so
+/// hashes each takes here (docs/performance.md, "Session 15").
+type KeyHasher = foldhash::fast::RandomState;
+
 /// Recorded keys not yet committed, and the claims of requests in flight.
 #[derive(Default)]
 struct Pending {
     /// Key -> expiry (Unix ms): what lookups check besides the file.
-    seen: HashMap<String, u64>,
+    seen: HashMap<String, u64, KeyHasher>,
     /// (key, expiry) in record order: what the writer commits next.
     queue: Vec<(String, u64)>,
     /// Key -> end of its claim (Unix ms): keys a request in flight is
     /// storing (see [`Cache::claim_all`]).
-    claims: HashMap<String, u64>,
+    claims: HashMap<String, u64, KeyHasher>,
 }
 
 /// A cache failure: the request is processed as new (fail open: a store
