@@ -86,7 +86,10 @@ where
         }
     };
     let label = outcome.label();
-    gw.metrics.request(name, label);
+    match &entry {
+        Some(e) => gw.metrics.route_request(&e.counters, name, label),
+        None => gw.metrics.request(name, label),
+    }
     let mut resp = if soap {
         outcome.soap()
     } else {
@@ -121,7 +124,8 @@ where
         .inspect_err(|e| verifying.fail(e.reason()))?;
     verifying.end();
     if let Authenticated::Webhook(v) = &authenticated {
-        gw.metrics.secret_match(&route.name, v.secret_slot());
+        gw.metrics
+            .route_secret_match(&admitted.entry.counters, &route.name, v.secret_slot());
     }
     let content_type = content_type(&parts.headers);
     let mut messages = envelope(

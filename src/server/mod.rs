@@ -72,6 +72,8 @@ pub(crate) struct RouteEntry {
     pub(crate) verifier: Verifier,
     /// Its rate limiter, when `rate_limit` is set.
     pub(crate) limiter: Option<Arc<limit::Limiter>>,
+    /// Its hottest metric series, resolved on first use.
+    pub(crate) counters: crate::telemetry::metrics::RouteCounters,
 }
 
 /// Everything a request needs, shared by all connections.
@@ -131,6 +133,7 @@ fn route_table(
                     verifier: Verifier::new(r),
                     route: r.clone(),
                     limiter,
+                    counters: Default::default(),
                 }),
             )
         })

@@ -67,6 +67,27 @@ pub(crate) struct ReasonLabels {
     pub(crate) reason: &'static str,
 }
 
+/// The `outcome` label of a request whose messages the broker confirmed
+/// (`server::respond`): the one a route's [`RouteCounters`] holds.
+const ACCEPTED: &str = "accepted";
+
+/// Secret slots whose `secret_matches_total` series a [`RouteCounters`]
+/// holds (rotation keeps two or three; a later slot takes the family).
+pub(crate) const CACHED_SLOTS: usize = 4;
+
+/// One route's hottest series, each resolved from its family on first use
+/// and then incremented directly (a [`Counter`] clone shares the series).
+/// Built with the route's entry; a reload builds new, empty ones, which
+/// resolve to the same series: counts carry on. A series appears in the
+/// exposition when first counted, as through the family.
+#[derive(Debug, Default)]
+pub(crate) struct RouteCounters {
+    /// `requests_total{route, outcome="accepted"}`.
+    accepted: std::sync::OnceLock<Counter>,
+    /// `secret_matches_total{route, slot}` for slots `0..CACHED_SLOTS`.
+    slots: [std::sync::OnceLock<Counter>; CACHED_SLOTS],
+}
+
 /// Every metric of the gateway, registered in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -230,6 +251,45 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts one finished request of the route whose `counters` these are:
+    /// as [`Metrics::request`], but an `accepted` one increments the series
+    /// `counters` resolved on the route's first (no label set built, hashed
+    /// and looked up per request: ~500 instructions, docs/performance.md).
+    pub(crate) fn route_request(
+        &self,
+        counters: &RouteCounters,
+        route: &str,
+        outcome: &'static str,
+    ) {
+        if outcome != ACCEPTED {
+            return self.request(route, outcome);
+        }
+        counters
+            .accepted
+            .get_or_init(|| {
+                self.requests.get_or_create_owned(&RequestLabels {
+                    route: route.to_owned(),
+                    outcome,
+                })
+            })
+            .inc();
+    }
+
+    /// As [`Metrics::secret_match`], through the series `counters` resolved
+    /// on the slot's first match (the first [`CACHED_SLOTS`] slots).
+    pub(crate) fn route_secret_match(&self, counters: &RouteCounters, route: &str, slot: usize) {
+        let Some(cell) = counters.slots.get(slot) else {
+            return self.secret_match(route, slot);
+        };
+        cell.get_or_init(|| {
+            self.secret_matches.get_or_create_owned(&SlotLabels {
+                route: route.to_owned(),
+                slot: u32::try_from(slot).unwrap_or(u32::MAX),
+            })
+        })
+        .inc();
+    }
+
     /// Counts one verification failure.
     pub(crate) fn verification_failure(&self, route: &str, reason: &'static str) {
         self.verification_failures
@@ -324,7 +384,56 @@ impl Default for Metrics {
 
 #[cfg(test)]
 mod tests {
-    use super::Metrics;
+    use super::{Metrics, RequestLabels, RouteCounters, SlotLabels, CACHED_SLOTS};
+
+    fn requests(m: &Metrics, route: &str, outcome: &'static str) -> u64 {
+        m.requests
+            .get(&RequestLabels {
+                route: route.into(),
+                outcome,
+            })
+            .map_or(0, |c| c.get())
+    }
+
+    fn matches(m: &Metrics, route: &str, slot: u32) -> u64 {
+        m.secret_matches
+            .get(&SlotLabels {
+                route: route.into(),
+                slot,
+            })
+            .map_or(0, |c| c.get())
+    }
+
+    #[test]
+    fn route_counters_count_the_series_the_families_count() {
+        let m = Metrics::new();
+        let before_reload = RouteCounters::default();
+        for _ in 0..3 {
+            m.route_request(&before_reload, "a", "accepted");
+        }
+        m.request("a", "accepted");
+        m.route_request(&before_reload, "a", "duplicate");
+        m.route_request(&before_reload, "a", "bad_signature");
+        // A reload: new counters for the same route resolve the same series.
+        let after_reload = RouteCounters::default();
+        m.route_request(&after_reload, "a", "accepted");
+        m.route_request(&RouteCounters::default(), "b", "accepted");
+        assert_eq!(requests(&m, "a", "accepted"), 5);
+        assert_eq!(requests(&m, "a", "duplicate"), 1);
+        assert_eq!(requests(&m, "a", "bad_signature"), 1);
+        assert_eq!(requests(&m, "b", "accepted"), 1);
+        for slot in [0, 1, CACHED_SLOTS - 1, CACHED_SLOTS, CACHED_SLOTS + 3] {
+            m.route_secret_match(&before_reload, "a", slot);
+            m.route_secret_match(&after_reload, "a", slot);
+            m.secret_match("a", slot);
+            assert_eq!(matches(&m, "a", slot as u32), 3, "slot {slot}");
+        }
+        let text = m.encode();
+        assert!(
+            text.contains(r#"hookgate_requests_total{route="a",outcome="accepted"} 5"#),
+            "{text}"
+        );
+    }
 
     #[test]
     fn in_flight_guard_decrements_on_drop_and_on_unwind() {

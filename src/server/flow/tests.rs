@@ -301,6 +301,7 @@ async fn outbound_message_phases_without_a_socket() {
         verifier: crate::verify::Verifier::new(&other),
         route: other,
         limiter: None,
+        counters: Default::default(),
     };
     let r = authenticate(
         &other,
