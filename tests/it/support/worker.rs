@@ -348,12 +348,18 @@ max_api_usage = 0.9
 
     pub async fn finish(mut self, ids: &[String]) {
         self.finished = true;
+        // Each channel closed (the env's own too) before the connection: a
+        // connection closed over open channels makes lapin log `invalid
+        // channel state: Closing` for each. A channel per delete: a failed
+        // one closes its channel.
         for q in self.queues() {
             let ch = self.amqp.create_channel().await.unwrap();
             let _ = ch
                 .queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
                 .await;
+            let _ = ch.close(200, ShortString::from("done")).await;
         }
+        let _ = self.channel.close(200, ShortString::from("done")).await;
         if self.redis && !ids.is_empty() {
             if let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") {
                 if let Ok(mut c) = client.get_multiplexed_async_connection().await {
