@@ -4,9 +4,9 @@ use super::*;
 use crate::config::worker::{FieldSpec, WorkerConfig};
 
 fn config(extra_acme: &str) -> WorkerConfig {
-    let dir = std::env::temp_dir().join(format!("hookgate-org-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let secret = dir.join("secret");
+    // Removed when the config is parsed (the secrets are read then).
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
     std::fs::write(&secret, "s").unwrap();
     let org = |name: &str, id: &str, extra: &str| {
         format!(
