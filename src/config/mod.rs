@@ -25,6 +25,7 @@ mod mapping;
 mod orgs;
 pub mod pattern;
 pub mod pubsub;
+pub(crate) mod restart;
 mod routes;
 mod salesforce;
 mod server;

@@ -16,8 +16,9 @@ use crate::server::Gateway;
 /// client CA. Certificate files are also watched with `notify` (editors and
 /// secret managers replace files, so the parent directories are watched): new
 /// handshakes see a new certificate within about a second; a broken file keeps
-/// the old configuration serving and is logged. Listen addresses, `[amqp]`
-/// and `[spool]` need a restart.
+/// the old configuration serving and is logged. Everything else in the
+/// file needs a restart: a reload that finds such a setting changed since
+/// the start names its keys in a WARN (`config::restart`).
 pub(super) async fn run(
     file: std::path::PathBuf,
     tls: Option<Arc<crate::tls::TlsState>>,
@@ -28,6 +29,9 @@ pub(super) async fn run(
     // Kept for the loop's life: dropping it stops the watch.
     let (_watcher, mut rx) = watch_certificates(files);
     let mut hup = hangup();
+    // The file as the process started from it (read again here: the start
+    // loaded it moments ago), the baseline of what a reload cannot apply.
+    let running = read_table(&file);
     loop {
         let signal = tokio::select! {
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => true,
@@ -43,7 +47,7 @@ pub(super) async fn run(
             }
         };
         if signal {
-            reload_routes(&file, &gateway);
+            reload_routes(&file, &gateway, running.as_ref());
         }
         if let Some(state) = &tls {
             reload_tls(state);
@@ -125,15 +129,42 @@ fn hangup() -> Option<tokio::signal::unix::Signal> {
 }
 
 /// Re-reads and validates the config file and swaps in its routes; a file
-/// that fails leaves the routes as they were.
-fn reload_routes(file: &std::path::Path, gateway: &Gateway) {
-    match Config::load(file) {
-        Ok(c) => {
+/// that fails leaves the routes as they were. Settings outside the routes
+/// that differ from `running` (the file at start) are named in a WARN:
+/// they wait for a restart.
+fn reload_routes(file: &std::path::Path, gateway: &Gateway, running: Option<&toml::Table>) {
+    let loaded =
+        crate::config::read(file).and_then(|text| Ok((Config::from_toml(file, &text)?, text)));
+    match loaded {
+        Ok((c, text)) => {
             gateway.replace_routes(&c);
             tracing::info!(routes = c.routes.len(), "routes reloaded");
+            let new = toml::from_str::<toml::Table>(&text).ok();
+            if let (Some(running), Some(new)) = (running, new) {
+                let keys = crate::config::restart::restart_keys(running, &new);
+                if !keys.is_empty() {
+                    tracing::warn!(
+                        file = %file.display(),
+                        keys = %keys.join(", "),
+                        "config reload: these settings changed since the start and apply only after a restart"
+                    );
+                }
+            }
         }
         Err(e) => tracing::error!(error = %e, "config reload failed; routes unchanged"),
     }
+}
+
+/// The config file parsed as a TOML table; `None` (logged) when it cannot
+/// be read or parsed: reloads then cannot name what waits for a restart.
+fn read_table(file: &std::path::Path) -> Option<toml::Table> {
+    let table = crate::config::read(file)
+        .ok()
+        .and_then(|text| toml::from_str::<toml::Table>(&text).ok());
+    if table.is_none() {
+        tracing::warn!(file = %file.display(), "cannot read the config file again; a reload will not name the settings that need a restart");
+    }
+    table
 }
 
 /// Reloads the certificate, key and client CA; a broken file keeps the

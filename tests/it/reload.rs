@@ -1,6 +1,6 @@
 //! SIGHUP reloads the routes atomically: a new route and a rotated secret
-//! take effect; a config that fails validation changes nothing. The replay
-//! cache outlives a restart.
+//! take effect; a config that fails validation changes nothing; settings a
+//! reload cannot apply are named. The replay cache outlives a restart.
 
 use std::time::{Duration, Instant};
 
@@ -145,6 +145,11 @@ async fn sighup_reloads_routes_atomically() {
         status(&client, &format!("{base}/hooks/github"), "old-secret").await,
         401
     );
+    assert!(
+        !gw.log().contains(WAITS_FOR_RESTART),
+        "only routes changed:\n{}",
+        gw.log()
+    );
 
     // A config that fails validation changes nothing.
     std::fs::write(&path, "[server]\nlisten = 42\n").unwrap();
@@ -162,6 +167,74 @@ async fn sighup_reloads_routes_atomically() {
         status(&client, &format!("{base}/hooks/added"), "new-secret").await,
         200
     );
+    assert!(gw.sigterm(Duration::from_secs(10)).await.success());
+    support::cleanup(support::AMQP_URL, vec![exchange], Vec::new());
+    let _ = amqp.close(200, ShortString::from("done")).await;
+}
+
+/// The WARN of a reload that found settings read only at start changed.
+const WAITS_FOR_RESTART: &str = "apply only after a restart";
+
+/// Waits until the gateway's log has `n` lines containing `text`.
+async fn wait_lines(gw: &GatewayProcess, text: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gw.log().lines().filter(|l| l.contains(text)).count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{n} x {text:?} not logged:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A reload applies the routes and names, in a WARN, the settings it
+/// cannot apply (read at start) that differ from the start's file: keys
+/// only, never values; back to the start's settings, nothing is named.
+#[tokio::test]
+async fn a_reload_names_the_settings_that_wait_for_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = format!("hookgate.test.{}", support::unique());
+    let (amqp, _ch, _queue) = exchange_with_queue(&exchange).await;
+    let path = dir.path().join("hookgate.toml");
+    std::fs::write(&path, config(dir.path(), &exchange, false, "s")).unwrap();
+    let mut gw = GatewayProcess::spawn(&path).await;
+    let client = reqwest::Client::new();
+    wait_connected(&gw).await;
+
+    // A new route (applied) and two settings read at start (not applied).
+    let with_route = config(dir.path(), &exchange, true, "s");
+    let changed = with_route
+        .replace("[amqp]\n", "[amqp]\nconfirm_timeout_ms = 7000\n")
+        .replace("[server]\n", "[server]\nmax_connections = 5000\n");
+    std::fs::write(&path, changed).unwrap();
+    hup(gw.pid());
+    wait_lines(&gw, WAITS_FOR_RESTART, 1).await;
+    let log = gw.log();
+    let line = log.lines().find(|l| l.contains(WAITS_FOR_RESTART)).unwrap();
+    assert!(
+        line.contains("amqp.confirm_timeout_ms, server.max_connections")
+            && !line.contains("7000")
+            && !line.contains("routes"),
+        "{line}"
+    );
+    let added = format!("http://{}/hooks/added", gw.addr);
+    assert_eq!(status(&client, &added, "s").await, 200, "route applied");
+
+    // Back to the start's settings (the route kept): nothing waits.
+    std::fs::write(&path, with_route).unwrap();
+    hup(gw.pid());
+    wait_lines(&gw, "routes reloaded", 2).await;
+    assert_eq!(
+        gw.log()
+            .lines()
+            .filter(|l| l.contains(WAITS_FOR_RESTART))
+            .count(),
+        1,
+        "{}",
+        gw.log()
+    );
+    assert_eq!(status(&client, &added, "s").await, 200);
     assert!(gw.sigterm(Duration::from_secs(10)).await.success());
     support::cleanup(support::AMQP_URL, vec![exchange], Vec::new());
     let _ = amqp.close(200, ShortString::from("done")).await;
