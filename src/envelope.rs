@@ -114,10 +114,17 @@ impl Message {
     /// The idempotency key ([`IDEMPOTENCY_KEY_HEADER`]; every builder here
     /// sets it): what the replay cache records and the worker claims.
     pub fn idempotency_key(&self) -> &str {
+        self.header(IDEMPOTENCY_KEY_HEADER)
+            .unwrap_or(self.message_id.as_str())
+    }
+
+    /// The value of header `name` (the first, should it repeat), when the
+    /// message has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(k, _)| k == IDEMPOTENCY_KEY_HEADER)
-            .map_or(self.message_id.as_str(), |(_, v)| v.as_str())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -243,6 +243,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         tokio::spawn(crate::outbox::spool::forward(
             s,
             publisher.clone(),
+            tracer.clone(),
             broker_shutdown_rx.clone(),
         ))
     });

@@ -298,6 +298,28 @@ pub fn extract(traceparent: Option<&str>, tracestate: Option<&str>) -> Context {
     TraceContextPropagator::new().extract(&carrier)
 }
 
+/// The parent and the links of a span over several messages (a worker
+/// batch, a spool forward round), from each message's extracted context in
+/// order: the first valid one is the parent; every other distinct span
+/// context is a link (messages of one request share one: linked once), at
+/// most [`MAX_LINKS`]. No valid context: an empty one (a new trace), no
+/// links.
+pub fn batch_parent(contexts: impl IntoIterator<Item = Context>) -> (Context, Vec<SpanContext>) {
+    let mut traced = contexts
+        .into_iter()
+        .filter_map(|cx| span_context(&cx).map(|sc| (cx, sc)));
+    let Some((parent, first)) = traced.next() else {
+        return (Context::new(), Vec::new());
+    };
+    let mut seen = std::collections::HashSet::from([first.span_id()]);
+    let links = traced
+        .filter(|(_, sc)| seen.insert(sc.span_id()))
+        .take(MAX_LINKS)
+        .map(|(_, sc)| sc)
+        .collect();
+    (parent, links)
+}
+
 /// The span context `cx` carries, when valid (for links).
 pub fn span_context(cx: &Context) -> Option<SpanContext> {
     let span = cx.span();

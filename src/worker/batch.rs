@@ -54,24 +54,13 @@ impl Batch {
     /// carries one (the request that published it), linked to the others'
     /// (at most [`trace::MAX_LINKS`]); a new trace when none does.
     pub(super) fn span(&self, tracer: &Tracer) -> Span {
-        let mut traced = self.items.iter().filter_map(|p| {
+        let (parent, links) = trace::batch_parent(self.items.iter().map(|p| {
             let header = |name| super::consume::header(&p.delivery, name);
-            let cx = trace::extract(
+            trace::extract(
                 header(trace::TRACEPARENT_HEADER).as_deref(),
                 header(trace::TRACESTATE_HEADER).as_deref(),
-            );
-            trace::span_context(&cx).map(|sc| (cx, sc))
-        });
-        let Some((parent, first)) = traced.next() else {
-            return self.started(tracer, &Context::new(), Vec::new());
-        };
-        // Messages of one request share a context: each linked once.
-        let mut seen = HashSet::from([first.span_id()]);
-        let links = traced
-            .filter(|(_, sc)| seen.insert(sc.span_id()))
-            .take(trace::MAX_LINKS)
-            .map(|(_, sc)| sc)
-            .collect();
+            )
+        }));
         self.started(tracer, &parent, links)
     }
 

@@ -1,7 +1,8 @@
 //! Trace context: a request's W3C `traceparent` continued into every
 //! message's AMQP headers (spooled ones too), hostile values replaced by a
 //! new trace, the gateway's spans exported to an in-process OTLP/HTTP
-//! collector, and the worker continuing the trace into its Salesforce call.
+//! collector (a spool forward round among them), and the worker continuing
+//! the trace into its Salesforce call.
 
 use std::net::SocketAddr;
 
@@ -163,6 +164,71 @@ async fn a_spooled_message_keeps_its_traceparent() {
     let tp = header(&m[0], "traceparent").expect("traceparent survives the spool");
     assert_eq!(parts(&tp).0, TRACE_ID);
     h.finish().await;
+}
+
+/// A spooled request's trace shows when it reached the broker: the
+/// forwarder's round is a `forward` span under the first message's request
+/// span, linked to the other request's span, and the messages keep their
+/// request spans' `traceparent`s (not the round's).
+#[tokio::test]
+async fn a_spool_forward_round_is_a_span_in_the_spooled_requests_trace() {
+    let collector = Collector::start().await;
+    let proxy = Proxy::start("127.0.0.1:5672".parse::<SocketAddr>().unwrap()).await;
+    let h = Harness::start_with(Options {
+        amqp_url: Some(format!("amqp://guest:guest@{}/%2f", proxy.addr)),
+        telemetry_toml: Some(format!("otlp_endpoint = \"{}\"", collector.endpoint())),
+        ..Options::default()
+    })
+    .await;
+    proxy.cut();
+    h.wait_status(Status::Disconnected).await;
+    let other = format!("00-{}-{PARENT_ID}-01", "1".repeat(32));
+    for tp in [parent(), other] {
+        let (headers, body) = push(&[("traceparent", &tp)]);
+        assert_eq!(h.post("/hooks/github", &headers, body).await.status(), 200);
+    }
+    let spool = h.running().spool.clone().expect("spool");
+    assert_eq!(spool.status().messages, 2, "both requests spooled");
+    proxy.restore();
+    let sent: Vec<String> = h
+        .take(2)
+        .await
+        .iter()
+        .map(|m| header(m, "traceparent").expect("traceparent"))
+        .collect();
+    h.finish().await;
+    // The round that confirmed both (a round cut short by the reconnect
+    // would be a failed `forward` span of its own).
+    let forwarded_both = |s: &Span| {
+        s.name == "forward"
+            && s.trace_id == TRACE_ID
+            && s.attribute("hookgate.forwarded") == Some("2")
+    };
+    let spans = collector
+        .wait(support::DEADLINE, |s| s.iter().any(forwarded_both))
+        .await;
+    let forward = spans.iter().find(|s| forwarded_both(s)).expect("forward");
+    let first = sent
+        .iter()
+        .find(|tp| parts(tp).0 == TRACE_ID)
+        .expect("the first request's message");
+    assert_eq!(
+        forward.parent_span_id,
+        parts(first).1,
+        "under the request span"
+    );
+    assert_eq!(
+        forward.attribute("messaging.batch.message_count"),
+        Some("2")
+    );
+    let linked: Vec<&str> = forward.links.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(linked, ["1".repeat(32)], "the other request is linked");
+    assert!(
+        sent.iter().all(|tp| parts(tp).1 != forward.span_id),
+        "messages keep their request spans: {sent:?}"
+    );
+    assert!(has(&spans, &["request", "spool"]));
+    assert!(collector.strays().is_empty(), "{:?}", collector.strays());
 }
 
 /// The span named `name` of trace [`TRACE_ID`].

@@ -32,6 +32,7 @@ use tokio::sync::watch;
 use super::{Error, Key, Spool};
 use crate::broker::{self, Publisher, Status};
 use crate::envelope::Message;
+use crate::telemetry::trace::{self, Span, SpanKind, Tracer};
 
 /// Entries published per round.
 pub const BATCH: usize = 256;
@@ -158,19 +159,25 @@ pub enum RoundError {
 
 /// One round: publish the oldest [`BATCH`] entries, then in one commit
 /// delete the confirmed ones and count a failed attempt against each
-/// refused one (quarantining at `spool.quarantine_after`).
+/// refused one (quarantining at `spool.quarantine_after`). The round is a
+/// `forward` span of `tracer` (see [`forward_span`]).
 ///
 /// # Errors
 /// [`Error`] when reading or the commit failed (nothing changed; the
 /// confirmed entries are published again: duplicates, not loss).
-pub async fn round<S: Sink>(spool: &Spool, sink: &S) -> Result<Round, Error> {
+pub async fn round<S: Sink>(spool: &Spool, sink: &S, tracer: &Tracer) -> Result<Round, Error> {
     let batch = spool.oldest(BATCH).await?;
     if batch.is_empty() {
         return Ok(Round::default());
     }
     let (keys, messages): (Vec<Key>, Vec<Message>) = batch.into_iter().unzip();
+    let span = forward_span(tracer, &messages);
     let outcomes = sink.publish_each(&messages, sink.confirm_timeout()).await;
     let sorted = sort(&outcomes, keys.len());
+    span.set("hookgate.forwarded", sorted.confirmed.len() as i64);
+    if let Some(e) = sorted.first_error {
+        span.fail(e.to_string());
+    }
     let confirmed = sorted.confirmed.iter().map(|&i| keys[i]).collect();
     let refused = sorted
         .refused
@@ -188,9 +195,33 @@ pub async fn round<S: Sink>(spool: &Spool, sink: &S) -> Result<Round, Error> {
     })
 }
 
+/// The `forward` span of a round publishing `messages` (spooled requests'
+/// messages, each carrying its request span's `traceparent`, which the
+/// forward leaves as it is): a child of the first message's request span,
+/// linked to the others' (`trace::batch_parent`), so a spooled request's
+/// trace shows when it reached the broker.
+fn forward_span(tracer: &Tracer, messages: &[Message]) -> Span {
+    let (parent, links) = trace::batch_parent(messages.iter().map(|m| {
+        trace::extract(
+            m.header(trace::TRACEPARENT_HEADER),
+            m.header(trace::TRACESTATE_HEADER),
+        )
+    }));
+    let span = tracer.start_linked("forward", SpanKind::Producer, &parent, links);
+    span.set("messaging.system", "rabbitmq");
+    span.set("messaging.batch.message_count", messages.len() as i64);
+    span
+}
+
 /// Runs until `shutdown` turns true: whenever the spool holds entries and
-/// the broker connection is up, forwards rounds (see the module doc).
-pub async fn forward<S: Sink>(spool: Spool, sink: S, mut shutdown: watch::Receiver<bool>) {
+/// the broker connection is up, forwards rounds (see the module doc), each
+/// a `forward` span of `tracer`.
+pub async fn forward<S: Sink>(
+    spool: Spool,
+    sink: S,
+    tracer: Tracer,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut broker = sink.watch_status();
     let mut backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
     loop {
@@ -212,7 +243,7 @@ pub async fn forward<S: Sink>(spool: Spool, sink: S, mut shutdown: watch::Receiv
             }
             continue;
         }
-        let pause = match round(&spool, &sink).await {
+        let pause = match round(&spool, &sink, &tracer).await {
             // Counted but not committed yet: nothing to read until a commit.
             Ok(r) if r.published == 0 => {
                 tokio::select! {
@@ -288,8 +319,10 @@ pub async fn drain_once<S: Sink>(
     }
     let mut total = Drained::default();
     let mut backoff = crate::backoff::jittered(BACKOFF_MIN, BACKOFF_MAX);
+    // The CLI exports no spans.
+    let tracer = Tracer::disabled();
     loop {
-        let r = round(spool, sink).await?;
+        let r = round(spool, sink, &tracer).await?;
         total.forwarded += r.forwarded;
         total.quarantined += r.quarantined;
         if r.published == 0 {

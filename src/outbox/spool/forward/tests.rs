@@ -115,13 +115,13 @@ async fn mixed_round_deletes_exactly_the_confirmed_and_quarantines_the_refused()
     spool.write(&batch).await.unwrap();
     let fake = Fake::connected();
 
-    let r = round(&spool, &fake).await.unwrap();
+    let r = round(&spool, &fake, &Tracer::disabled()).await.unwrap();
     assert_eq!((r.published, r.forwarded, r.refused), (5, 3, 2));
     assert_eq!((r.quarantined, r.held), (0, 0));
     assert!(matches!(r.error, Some(broker::Error::Nack)));
     assert_eq!(spool.status().messages, 2);
 
-    let r = round(&spool, &fake).await.unwrap();
+    let r = round(&spool, &fake, &Tracer::disabled()).await.unwrap();
     assert_eq!((r.published, r.forwarded, r.quarantined), (2, 0, 2));
     let s = spool.status();
     assert_eq!((s.messages, s.quarantined), (0, 2));
@@ -133,7 +133,13 @@ async fn mixed_round_deletes_exactly_the_confirmed_and_quarantines_the_refused()
         .collect();
     assert_eq!(ids, ["b1", "b2"]);
     assert_eq!(metrics.spool_quarantined.get(), 2);
-    assert_eq!(round(&spool, &fake).await.unwrap().published, 0);
+    assert_eq!(
+        round(&spool, &fake, &Tracer::disabled())
+            .await
+            .unwrap()
+            .published,
+        0
+    );
 }
 
 #[tokio::test]
@@ -143,7 +149,7 @@ async fn connection_failures_do_not_count_against_entries() {
     spool.write(&batch).await.unwrap();
     let fake = Fake::connected();
     for _ in 0..5 {
-        let r = round(&spool, &fake).await.unwrap();
+        let r = round(&spool, &fake, &Tracer::disabled()).await.unwrap();
         assert_eq!((r.refused, r.quarantined, r.held), (0, 0, 1));
     }
     let s = spool.status();
@@ -165,7 +171,12 @@ async fn forwarder_waits_for_a_commit_instead_of_spinning() {
     }
     let fake = Fake::connected();
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(forward(spool.clone(), fake.clone(), stop_rx));
+    let task = tokio::spawn(forward(
+        spool.clone(),
+        fake.clone(),
+        Tracer::disabled(),
+        stop_rx,
+    ));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let looks = fake.status_calls.load(Ordering::SeqCst);
     assert!(
@@ -195,7 +206,12 @@ async fn forwarder_backs_off_after_refusals_and_drains_the_rest() {
     spool.write(&[message("b1", "bad.key")]).await.unwrap();
     let fake = Fake::connected();
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(forward(spool.clone(), fake.clone(), stop_rx));
+    let task = tokio::spawn(forward(
+        spool.clone(),
+        fake.clone(),
+        Tracer::disabled(),
+        stop_rx,
+    ));
     let deadline = Instant::now() + Duration::from_secs(10);
     while spool.status().quarantined == 0 {
         assert!(Instant::now() < deadline, "not quarantined");
