@@ -104,15 +104,57 @@ async fn exchange_with_queue(exchange: &str) -> (Connection, lapin::Channel, Sho
     (amqp, ch, name)
 }
 
+/// One test's temp dir, unique exchange with its queue, and config file.
+struct Setup {
+    dir: tempfile::TempDir,
+    exchange: String,
+    amqp: Connection,
+    ch: lapin::Channel,
+    queue: ShortString,
+    path: std::path::PathBuf,
+}
+
+impl Setup {
+    /// Everything made, the config written with `secret` and no added route.
+    async fn new(secret: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let exchange = format!("hookgate.test.{}", support::unique());
+        let (amqp, ch, queue) = exchange_with_queue(&exchange).await;
+        let path = dir.path().join("hookgate.toml");
+        let setup = Setup {
+            dir,
+            exchange,
+            amqp,
+            ch,
+            queue,
+            path,
+        };
+        setup.write(false, secret);
+        setup
+    }
+
+    /// The config text: with or without the route `/hooks/added`, `secret`.
+    fn config(&self, with_new_route: bool, secret: &str) -> String {
+        config(self.dir.path(), &self.exchange, with_new_route, secret)
+    }
+
+    /// Writes [`Setup::config`] to the config file.
+    fn write(&self, with_new_route: bool, secret: &str) {
+        std::fs::write(&self.path, self.config(with_new_route, secret)).unwrap();
+    }
+
+    /// Deletes the exchange and closes the connection.
+    async fn done(self) {
+        support::cleanup(support::AMQP_URL, vec![self.exchange], Vec::new());
+        let _ = self.amqp.close(200, ShortString::from("done")).await;
+    }
+}
+
 #[tokio::test]
 async fn sighup_reloads_routes_atomically() {
-    let dir = tempfile::tempdir().unwrap();
-    let exchange = format!("hookgate.test.{}", support::unique());
-    let (amqp, _ch, _queue) = exchange_with_queue(&exchange).await;
-
-    let path = dir.path().join("hookgate.toml");
-    std::fs::write(&path, config(dir.path(), &exchange, false, "old-secret")).unwrap();
-    let mut gw = GatewayProcess::spawn(&path).await;
+    let setup = Setup::new("old-secret").await;
+    let path = &setup.path;
+    let mut gw = GatewayProcess::spawn(path).await;
     let base = format!("http://{}", gw.addr);
     let client = reqwest::Client::new();
     wait_connected(&gw).await;
@@ -126,7 +168,7 @@ async fn sighup_reloads_routes_atomically() {
     );
 
     // New route, rotated secret: SIGHUP.
-    std::fs::write(&path, config(dir.path(), &exchange, true, "new-secret")).unwrap();
+    setup.write(true, "new-secret");
     hup(gw.pid());
     let deadline = Instant::now() + Duration::from_secs(5);
     while status(&client, &format!("{base}/hooks/added"), "new-secret").await != 200 {
@@ -152,7 +194,7 @@ async fn sighup_reloads_routes_atomically() {
     );
 
     // A config that fails validation changes nothing.
-    std::fs::write(&path, "[server]\nlisten = 42\n").unwrap();
+    std::fs::write(path, "[server]\nlisten = 42\n").unwrap();
     hup(gw.pid());
     let deadline = Instant::now() + Duration::from_secs(5);
     while !gw.log().contains("config reload failed") {
@@ -168,8 +210,7 @@ async fn sighup_reloads_routes_atomically() {
         200
     );
     assert!(gw.sigterm(Duration::from_secs(10)).await.success());
-    support::cleanup(support::AMQP_URL, vec![exchange], Vec::new());
-    let _ = amqp.close(200, ShortString::from("done")).await;
+    setup.done().await;
 }
 
 /// The WARN of a reload that found settings read only at start changed.
@@ -193,21 +234,18 @@ async fn wait_lines(gw: &GatewayProcess, text: &str, n: usize) {
 /// only, never values; back to the start's settings, nothing is named.
 #[tokio::test]
 async fn a_reload_names_the_settings_that_wait_for_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let exchange = format!("hookgate.test.{}", support::unique());
-    let (amqp, _ch, _queue) = exchange_with_queue(&exchange).await;
-    let path = dir.path().join("hookgate.toml");
-    std::fs::write(&path, config(dir.path(), &exchange, false, "s")).unwrap();
-    let mut gw = GatewayProcess::spawn(&path).await;
+    let setup = Setup::new("s").await;
+    let path = &setup.path;
+    let mut gw = GatewayProcess::spawn(path).await;
     let client = reqwest::Client::new();
     wait_connected(&gw).await;
 
     // A new route (applied) and two settings read at start (not applied).
-    let with_route = config(dir.path(), &exchange, true, "s");
+    let with_route = setup.config(true, "s");
     let changed = with_route
         .replace("[amqp]\n", "[amqp]\nconfirm_timeout_ms = 7000\n")
         .replace("[server]\n", "[server]\nmax_connections = 5000\n");
-    std::fs::write(&path, changed).unwrap();
+    std::fs::write(path, changed).unwrap();
     hup(gw.pid());
     wait_lines(&gw, WAITS_FOR_RESTART, 1).await;
     let log = gw.log();
@@ -222,7 +260,7 @@ async fn a_reload_names_the_settings_that_wait_for_a_restart() {
     assert_eq!(status(&client, &added, "s").await, 200, "route applied");
 
     // Back to the start's settings (the route kept): nothing waits.
-    std::fs::write(&path, with_route).unwrap();
+    std::fs::write(path, with_route).unwrap();
     hup(gw.pid());
     wait_lines(&gw, "routes reloaded", 2).await;
     assert_eq!(
@@ -236,8 +274,7 @@ async fn a_reload_names_the_settings_that_wait_for_a_restart() {
     );
     assert_eq!(status(&client, &added, "s").await, 200);
     assert!(gw.sigterm(Duration::from_secs(10)).await.success());
-    support::cleanup(support::AMQP_URL, vec![exchange], Vec::new());
-    let _ = amqp.close(200, ShortString::from("done")).await;
+    setup.done().await;
 }
 
 async fn wait_connected(gw: &GatewayProcess) {
@@ -253,14 +290,11 @@ async fn wait_connected(gw: &GatewayProcess) {
 /// Both stops are clean.
 #[tokio::test]
 async fn replay_cache_outlives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let exchange = format!("hookgate.test.{}", support::unique());
-    let (amqp, ch, queue) = exchange_with_queue(&exchange).await;
-    let path = dir.path().join("hookgate.toml");
-    std::fs::write(&path, config(dir.path(), &exchange, false, "s3cret")).unwrap();
+    let setup = Setup::new("s3cret").await;
+    let (path, ch, queue) = (&setup.path, &setup.ch, &setup.queue);
     let id = support::unique();
 
-    let mut first = GatewayProcess::spawn(&path).await;
+    let mut first = GatewayProcess::spawn(path).await;
     // After spawn: it installs the rustls crypto provider reqwest needs.
     let client = reqwest::Client::new();
     wait_connected(&first).await;
@@ -269,7 +303,7 @@ async fn replay_cache_outlives_a_restart() {
     assert!(first.sigterm(Duration::from_secs(10)).await.success());
     first.assert_clean_stop("stopped").await;
 
-    let mut second = GatewayProcess::spawn(&path).await;
+    let mut second = GatewayProcess::spawn(path).await;
     wait_connected(&second).await;
     let url = format!("http://{}/hooks/github", second.addr);
     assert_eq!(post_delivery(&client, &url, "s3cret", &id).await, 200);
@@ -303,6 +337,5 @@ async fn replay_cache_outlives_a_restart() {
     }
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert_eq!(ids[0], id);
-    support::cleanup(support::AMQP_URL, vec![exchange], Vec::new());
-    let _ = amqp.close(200, ShortString::from("done")).await;
+    setup.done().await;
 }
