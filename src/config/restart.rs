@@ -1,19 +1,28 @@
 //! What a live reload (SIGHUP) cannot apply: every setting of the gateway's
 //! config file outside `[[routes]]` is read at start (listen addresses,
-//! limits, `[amqp]`, `[spool]`, `[dedupe]`, `[telemetry]`, the certificate
-//! *paths*; the certificate files' contents reload on their own). A reload
-//! compares the file's new text with the text the process started from and
-//! names the keys that changed, so an operator is told that they wait for a
-//! restart rather than finding out later.
+//! limits, `[admin]`, `[amqp]`, `[spool]`, `[dedupe]`, `[telemetry]`, the
+//! certificate *paths*; the certificate files' contents reload on their
+//! own). A reload compares the file's new text with the text the process
+//! started from and names the keys that changed, so an operator is told
+//! that they wait for a restart rather than finding out later.
 
 use toml::{Table, Value};
 
-/// The one top-level key a reload applies.
-const RELOADED: &str = "routes";
+/// Keys a reload applies (the routes, and `server.max_body_bytes`: the cap
+/// of routes without their own, applied with them), and the sections the
+/// gateway does not read (the worker's and `hookgate subscribe`'s, in a
+/// file shared with them): never named.
+const NOT_NAMED: [&str; 5] = [
+    "routes",
+    "server.max_body_bytes",
+    "worker",
+    "salesforce",
+    "pubsub",
+];
 
 /// The dotted keys (`amqp.url`, `server.tls.cert`, `amqp.queues`) whose
 /// values differ between `running` (the file as the process started from
-/// it) and `new` (the file now), outside `[[routes]]`: added, removed or
+/// it) and `new` (the file now), but for [`NOT_NAMED`]: added, removed or
 /// changed, sorted. An array is one key (compared whole). Only names: never
 /// a value, which may be a secret.
 pub(crate) fn restart_keys(running: &Table, new: &Table) -> Vec<String> {
@@ -26,14 +35,14 @@ pub(crate) fn restart_keys(running: &Table, new: &Table) -> Vec<String> {
 fn diff(prefix: &str, a: &Table, b: &Table, out: &mut Vec<String>) {
     let names = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
     for name in names {
-        if prefix.is_empty() && name == RELOADED {
-            continue;
-        }
         let key = if prefix.is_empty() {
             name.clone()
         } else {
             format!("{prefix}.{name}")
         };
+        if NOT_NAMED.contains(&key.as_str()) {
+            continue;
+        }
         match (a.get(name), b.get(name)) {
             (Some(Value::Table(x)), Some(Value::Table(y))) => diff(&key, x, y, out),
             (x, y) if x != y => out.push(key),
@@ -66,9 +75,14 @@ secrets = ["one"]
 "##;
 
     #[test]
-    fn only_routes_change_nothing_to_restart() {
-        let new = RUNNING.replace(r#"secrets = ["one"]"#, r#"secrets = ["two"]"#)
-            + "[[routes]]\npath = \"/hooks/other\"\nkind = \"stripe\"\n";
+    fn only_what_a_reload_applies_or_the_gateway_ignores_changes_nothing_to_restart() {
+        // Routes, the routes' default body cap, and the worker's and the
+        // subscriber's sections (a file shared with them).
+        let new = RUNNING
+            .replace(r#"secrets = ["one"]"#, r#"secrets = ["two"]"#)
+            .replace("[server]\n", "[server]\nmax_body_bytes = 4096\n")
+            + "[[routes]]\npath = \"/hooks/other\"\nkind = \"stripe\"\n"
+            + "[worker]\nqueues = [\"w\"]\n[[salesforce.orgs]]\nname = \"a\"\n[pubsub]\ntopics = []\n";
         assert!(restart_keys(&table(RUNNING), &table(&new)).is_empty());
         assert!(restart_keys(&table(RUNNING), &table(RUNNING)).is_empty());
     }

@@ -86,11 +86,12 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// only then), so the writer makes one at least this often while marks come.
 pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
 
-/// The pending set's hasher: foldhash, seeded per process. Keys are
-/// ~100-byte idempotency keys of authenticated requests; SipHash (the
-/// std default) cost ~1,700 instructions per request over the five or so
-/// hashes each takes here (docs/performance.md, "Session 15").
-type KeyHasher = foldhash::fast::RandomState;
+/// The pending set's hasher: std's SipHash, HashDoS-resistant. Its keys
+/// are sender-chosen (delivery ids; an Outbound Message's Notification Ids,
+/// whose sender proves only an Organization ID, up to 1,000 per request), so
+/// a faster hash without that resistance (foldhash: ~1,700 instructions per
+/// request less, docs/performance.md "Session 15") is not taken.
+type KeyHasher = std::collections::hash_map::RandomState;
 
 /// Recorded keys not yet committed, and the claims of requests in flight.
 #[derive(Default)]

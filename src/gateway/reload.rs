@@ -138,7 +138,7 @@ fn reload_routes(file: &std::path::Path, gateway: &Gateway, running: Option<&tom
     match loaded {
         Ok((c, text)) => {
             gateway.replace_routes(&c);
-            tracing::info!(routes = c.routes.len(), "routes reloaded");
+            // Before the INFO line: who sees it sees this reload's WARN too.
             let new = toml::from_str::<toml::Table>(&text).ok();
             if let (Some(running), Some(new)) = (running, new) {
                 let keys = crate::config::restart::restart_keys(running, &new);
@@ -150,6 +150,7 @@ fn reload_routes(file: &std::path::Path, gateway: &Gateway, running: Option<&tom
                     );
                 }
             }
+            tracing::info!(routes = c.routes.len(), "routes reloaded");
         }
         Err(e) => tracing::error!(error = %e, "config reload failed; routes unchanged"),
     }

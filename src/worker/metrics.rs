@@ -8,7 +8,7 @@
 //! `idempotency_evicted_total` (done marks the embedded idempotency store
 //! removed before their expiry to stay within `max_bytes`),
 //! `sessions_ended_total{reason}` (consume sessions that ended on an error
-//! and reconnected: `amqp`, `publish`, `store`, `pause`, `lane`), and for Bulk
+//! and reconnected: `amqp`, `publish`, `store`, `pause`, `unfit`, `lane`), and for Bulk
 //! API 2.0: `bulk_jobs_total{state}`, `bulk_fallbacks_total{reason}`,
 //! `bulk_records_per_job` (histogram), `path_api_calls_total{path}` and
 //! `path_records_total{path}` (`collections`, `bulk`: API calls per 1,000

@@ -143,9 +143,10 @@ impl Setup {
         std::fs::write(&self.path, self.config(with_new_route, secret)).unwrap();
     }
 
-    /// Deletes the exchange and closes the connection.
+    /// Deletes the exchange and closes the channel, then the connection.
     async fn done(self) {
         support::cleanup(support::AMQP_URL, vec![self.exchange], Vec::new());
+        let _ = self.ch.close(200, ShortString::from("done")).await;
         let _ = self.amqp.close(200, ShortString::from("done")).await;
     }
 }
@@ -187,6 +188,8 @@ async fn sighup_reloads_routes_atomically() {
         status(&client, &format!("{base}/hooks/github"), "old-secret").await,
         401
     );
+    // Logged after any WARN of the same reload.
+    wait_lines(&gw, "routes reloaded", 1).await;
     assert!(
         !gw.log().contains(WAITS_FOR_RESTART),
         "only routes changed:\n{}",
@@ -262,6 +265,7 @@ async fn a_reload_names_the_settings_that_wait_for_a_restart() {
     // Back to the start's settings (the route kept): nothing waits.
     std::fs::write(path, with_route).unwrap();
     hup(gw.pid());
+    // Logged after any WARN of the same reload.
     wait_lines(&gw, "routes reloaded", 2).await;
     assert_eq!(
         gw.log()

@@ -174,7 +174,6 @@ pub async fn round<S: Sink>(spool: &Spool, sink: &S, tracer: &Tracer) -> Result<
     let span = forward_span(tracer, &messages);
     let outcomes = sink.publish_each(&messages, sink.confirm_timeout()).await;
     let sorted = sort(&outcomes, keys.len());
-    span.set("hookgate.forwarded", sorted.confirmed.len() as i64);
     if let Some(e) = sorted.first_error {
         span.fail(e.to_string());
     }
@@ -184,7 +183,11 @@ pub async fn round<S: Sink>(spool: &Spool, sink: &S, tracer: &Tracer) -> Result<
         .iter()
         .map(|&(i, e)| (keys[i], e.to_string()))
         .collect();
-    let moved = spool.settle(confirmed, refused).await?;
+    let moved = spool
+        .settle(confirmed, refused)
+        .await
+        .inspect_err(|e| span.fail(e.to_string()))?;
+    span.set("hookgate.forwarded", moved.forwarded as i64);
     Ok(Round {
         published: keys.len(),
         forwarded: moved.forwarded,
