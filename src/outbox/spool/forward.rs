@@ -160,7 +160,8 @@ pub enum RoundError {
 /// One round: publish the oldest [`BATCH`] entries, then in one commit
 /// delete the confirmed ones and count a failed attempt against each
 /// refused one (quarantining at `spool.quarantine_after`). The round is a
-/// `forward` span of `tracer` (see [`forward_span`]).
+/// `forward` span of `tracer`: under the first message's request span,
+/// linked to the others', with `hookgate.forwarded` (entries removed).
 ///
 /// # Errors
 /// [`Error`] when reading or the commit failed (nothing changed; the
