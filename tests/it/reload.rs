@@ -143,11 +143,18 @@ impl Setup {
         std::fs::write(&self.path, self.config(with_new_route, secret)).unwrap();
     }
 
-    /// Deletes the exchange and closes the channel, then the connection.
+    /// Closes the channel, then the connection; dropping deletes the rest.
     async fn done(self) {
-        support::cleanup(support::AMQP_URL, vec![self.exchange], Vec::new());
         let _ = self.ch.close(200, ShortString::from("done")).await;
         let _ = self.amqp.close(200, ShortString::from("done")).await;
+    }
+}
+
+impl Drop for Setup {
+    /// Deletes the exchange (and the gateway's `.unroutable` pair), also
+    /// when the test panicked before [`Setup::done`].
+    fn drop(&mut self) {
+        support::cleanup(support::AMQP_URL, vec![self.exchange.clone()], Vec::new());
     }
 }
 
