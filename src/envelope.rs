@@ -271,10 +271,8 @@ fn cloud_events(m: &mut Message, mode: CloudEvents, source: &str) {
         return;
     }
     let time = m
-        .headers
-        .iter()
-        .find(|(k, _)| k == RECEIVED_AT_HEADER)
-        .map_or_else(|| rfc3339(m.received_at), |(_, v)| v.clone());
+        .header(RECEIVED_AT_HEADER)
+        .map_or_else(|| rfc3339(m.received_at), str::to_owned);
     let [specversion, id, src, kind, at] = CLOUDEVENTS_HEADERS;
     m.headers.extend([
         (Cow::Borrowed(specversion), "1.0".to_owned()),

@@ -86,23 +86,22 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// only then), so the writer makes one at least this often while marks come.
 pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
 
-/// The pending set's hasher: std's SipHash, HashDoS-resistant. Its keys
-/// are sender-chosen (delivery ids; an Outbound Message's Notification Ids,
+/// Recorded keys not yet committed, and the claims of requests in flight.
+///
+/// The maps keep std's SipHash (HashDoS-resistant): their keys are
+/// sender-chosen (delivery ids; an Outbound Message's Notification Ids,
 /// whose sender proves only an Organization ID, up to 1,000 per request), so
 /// a faster hash without that resistance (foldhash: ~1,700 instructions per
 /// request less, docs/performance.md "Session 15") is not taken.
-type KeyHasher = std::collections::hash_map::RandomState;
-
-/// Recorded keys not yet committed, and the claims of requests in flight.
 #[derive(Default)]
 struct Pending {
     /// Key -> expiry (Unix ms): what lookups check besides the file.
-    seen: HashMap<String, u64, KeyHasher>,
+    seen: HashMap<String, u64>,
     /// (key, expiry) in record order: what the writer commits next.
     queue: Vec<(String, u64)>,
     /// Key -> end of its claim (Unix ms): keys a request in flight is
     /// storing (see [`Cache::claim_all`]).
-    claims: HashMap<String, u64, KeyHasher>,
+    claims: HashMap<String, u64>,
 }
 
 /// A cache failure: the request is processed as new (fail open: a store

@@ -90,13 +90,6 @@ fn verified_push(route: &Route, now: i64) -> Verified {
         .unwrap()
 }
 
-fn header<'m>(m: &'m Message, name: &str) -> Option<&'m str> {
-    m.headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn names(m: &Message) -> Vec<&str> {
     m.headers.iter().map(|(k, _)| k.as_ref()).collect()
 }
@@ -119,22 +112,22 @@ fn assert_only_cloudevents_differ(binary: &Message, off: &Message, source: &str)
             "cloudEvents:time",
         ]
     );
-    assert_eq!(header(binary, "cloudEvents:specversion"), Some("1.0"));
+    assert_eq!(binary.header("cloudEvents:specversion"), Some("1.0"));
     assert_eq!(
-        header(binary, "cloudEvents:id"),
+        binary.header("cloudEvents:id"),
         Some(binary.message_id.as_str())
     );
-    assert_eq!(header(binary, "cloudEvents:source"), Some(source));
+    assert_eq!(binary.header("cloudEvents:source"), Some(source));
     assert_eq!(
-        header(binary, "cloudEvents:type"),
+        binary.header("cloudEvents:type"),
         Some(binary.kind.as_str())
     );
     assert_eq!(
-        header(binary, "cloudEvents:time"),
-        header(binary, RECEIVED_AT_HEADER)
+        binary.header("cloudEvents:time"),
+        binary.header(RECEIVED_AT_HEADER)
     );
     for name in CLOUDEVENTS_HEADERS {
-        assert_eq!(header(off, name), None, "{name} with cloudevents = off");
+        assert_eq!(off.header(name), None, "{name} with cloudevents = off");
     }
     assert!(off
         .headers
